@@ -1,0 +1,86 @@
+package claims
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+)
+
+// Access is the claim set of an access token (SPEC §3).
+type Access struct {
+	Issuer    string   `json:"iss"`
+	Audience  []string `json:"aud"`
+	IssuedAt  int64    `json:"iat"`
+	NotBefore int64    `json:"nbf"`
+	Expiry    int64    `json:"exp"`
+	ID        string   `json:"jti"`
+	Scope     Scopes   `json:"scope"`
+	ClientID  string   `json:"client_id"`
+	SessionID string   `json:"sid"`
+
+	// User tokens (authorization code, refresh).
+	Subject  string `json:"sub,omitempty"` // the user's login
+	UserID   string `json:"id,omitempty"`
+	Name     string `json:"name,omitempty"`
+	Email    string `json:"email,omitempty"`
+	UserType string `json:"user_type,omitempty"`
+	IsAdmin  *bool  `json:"is_admin,omitempty"`
+
+	// Client-credentials tokens act as the app's system user.
+	ClientSystemUser     string `json:"client_system_user,omitempty"`
+	ClientSystemUserType string `json:"client_system_user_type,omitempty"`
+}
+
+// Principal is who the token acts for: the user's login, or the system
+// user of a client-credentials token.
+func (a *Access) Principal() string {
+	if a.Subject != "" {
+		return a.Subject
+	}
+	return a.ClientSystemUser
+}
+
+// PrincipalType is the user type of Principal.
+func (a *Access) PrincipalType() string {
+	if a.Subject != "" {
+		return a.UserType
+	}
+	return a.ClientSystemUserType
+}
+
+// Scopes is a list of scope values. It encodes as a JSON array (ERP.net)
+// unless AsString is set, and decodes from either an array or an RFC 9068
+// space-delimited string.
+type Scopes struct {
+	Values   []string
+	AsString bool
+}
+
+// MarshalJSON implements json.Marshaler.
+func (s Scopes) MarshalJSON() ([]byte, error) {
+	if s.AsString {
+		return json.Marshal(strings.Join(s.Values, " "))
+	}
+	if s.Values == nil {
+		return []byte("[]"), nil
+	}
+	return json.Marshal(s.Values)
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (s *Scopes) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var str string
+		if err := json.Unmarshal(b, &str); err != nil {
+			return err
+		}
+		*s = Scopes{Values: strings.Fields(str), AsString: true}
+		return nil
+	}
+	var vals []string
+	if err := json.Unmarshal(b, &vals); err != nil {
+		return errors.New("claims: scope must be a string or an array of strings")
+	}
+	*s = Scopes{Values: vals}
+	return nil
+}

@@ -1,0 +1,57 @@
+package issuer
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+)
+
+// discoveryDocument renders the OpenID Provider metadata (OpenID Connect
+// Discovery 1.0 §3, RFC 8414 §2) once; it changes only with the config.
+// Only endpoints this server implements are listed.
+func (s *Server) discoveryDocument() ([]byte, error) {
+	iss := s.cfg.Issuer
+	scopes := []string{"openid", "profile", "offline_access"}
+	for _, a := range s.cfg.Apps {
+		for _, sc := range a.Scopes {
+			if !slices.Contains(scopes, sc) {
+				scopes = append(scopes, sc)
+			}
+		}
+	}
+	doc := map[string]any{
+		"issuer":                                iss,
+		"jwks_uri":                              iss + "/.well-known/openid-configuration/jwks",
+		"token_endpoint":                        iss + "/connect/token",
+		"grant_types_supported":                 []string{"client_credentials"},
+		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
+		"scopes_supported":                      scopes,
+		"response_types_supported":              []string{"code"},
+		"subject_types_supported":               []string{"public"},
+		"id_token_signing_alg_values_supported": []string{s.cfg.Signer.Algorithm()},
+		"code_challenge_methods_supported":      []string{"S256"},
+		"claims_supported": []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid",
+			"scope", "client_id", "id", "name", "email", "user_type", "is_admin",
+			"client_system_user", "client_system_user_type"},
+		"authorization_response_iss_parameter_supported": true,
+	}
+	return json.MarshalIndent(doc, "", "  ")
+}
+
+func (s *Server) handleDiscovery(w http.ResponseWriter, _ *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "public, max-age=300")
+	h.Set("Access-Control-Allow-Origin", "*")
+	_, _ = w.Write(s.discovery)
+}
+
+// handleJWKS serves the public keys (RFC 7517 §5). Caching is short so a
+// rotation reaches clients quickly.
+func (s *Server) handleJWKS(w http.ResponseWriter, _ *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "application/jwk-set+json")
+	h.Set("Cache-Control", "public, max-age=60")
+	h.Set("Access-Control-Allow-Origin", "*")
+	_, _ = w.Write(s.cfg.Signer.JWKS())
+}

@@ -1,0 +1,10 @@
+// Package issuer is erpgate's embedded OAuth 2.0 / OpenID Connect identity
+// server, mounted at public_url + "/id". It knows the instance's users and
+// Trusted Applications and issues signed, scoped, time-limited tokens
+// following the ERP.net authentication model.
+//
+// One file per endpoint or flow: discovery.go (OIDC Discovery, RFC 8414),
+// token.go (the token endpoint, RFC 6749 §3.2), client_credentials.go
+// (RFC 6749 §4.4), clientauth.go (RFC 6749 §2.3), errors.go (RFC 6749
+// §5.2). Keys live in package signing.
+package issuer

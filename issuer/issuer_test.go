@@ -1,0 +1,108 @@
+package issuer
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/erpgate/erpgate/metrics"
+	"github.com/erpgate/erpgate/signing"
+	"github.com/erpgate/erpgate/store/memory"
+)
+
+const (
+	syncID     = "com.example/nightly-sync"
+	syncSecret = "s3cret/with+chars&more"
+)
+
+func sha(s string) []byte { h := sha256.Sum256([]byte(s)); return h[:] }
+
+var testNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// testServer is an issuer on an httptest server, configured like a small
+// instance; mutate adjusts the config before the server is built.
+type testServer struct {
+	*httptest.Server
+	issuer  string
+	keys    *signing.Keyring
+	reg     *prometheus.Registry
+	metrics *metrics.Metrics
+}
+
+func (ts *testServer) cfgMetrics() *metrics.Metrics { return ts.metrics }
+
+func newTestServer(t *testing.T, mutate func(*Config)) *testServer {
+	t.Helper()
+	ts := httptest.NewUnstartedServer(nil)
+	iss := "http://" + ts.Listener.Addr().String() + "/id"
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	clock := func() time.Time { return testNow }
+	keys, err := signing.Open(context.Background(), signing.Config{
+		Algorithm: "RS256", RotateEvery: 24 * time.Hour, MaxTokenTTL: time.Hour,
+		Store: memory.New(), Clock: clock, Logger: logger,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	cfg := Config{
+		Issuer: iss, AccessTokenTTL: time.Hour, Audiences: []string{"DomainAPI", "TableAPI"},
+		Apps: []App{
+			{ID: syncID, Name: "Nightly sync", SecretHash: sha(syncSecret), SystemUser: "svc-sync", Scopes: []string{"read", "update"}, Enabled: true, RequirePKCE: true},
+			{ID: "com.example/reporting", SecretHash: sha("r"), Scopes: []string{"read"}, Enabled: true, RedirectURIs: []string{"https://app.example.com/cb"}},
+			{ID: "com.example/spa", Public: true, Scopes: []string{"read"}, Enabled: true, RedirectURIs: []string{"http://127.0.0.1:5000/cb"}},
+			{ID: "com.example/off", SecretHash: sha("o"), SystemUser: "svc-sync", Scopes: []string{"read"}, Enabled: false},
+		},
+		Users: []User{
+			{Login: "svc-sync", ID: "u-1", Type: "system"},
+		},
+		Signer: keys, Clock: clock, Logger: logger,
+		Metrics: metrics.New(reg, metrics.Build{Version: "test", GoVersion: "go"}),
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	srv, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.Config.Handler = srv
+	ts.Start()
+	t.Cleanup(ts.Close)
+	return &testServer{Server: ts, issuer: iss, keys: keys, reg: reg, metrics: cfg.Metrics}
+}
+
+type tokenResult struct {
+	status int
+	header http.Header
+	body   map[string]any
+}
+
+func (ts *testServer) token(t *testing.T, form url.Values, basicID, basicSecret string) tokenResult {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, ts.issuer+"/connect/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if basicID != "" {
+		req.SetBasicAuth(url.QueryEscape(basicID), url.QueryEscape(basicSecret))
+	}
+	resp, err := ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatalf("token response is not JSON: %v", err)
+	}
+	return tokenResult{resp.StatusCode, resp.Header, body}
+}

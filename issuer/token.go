@@ -1,0 +1,196 @@
+package issuer
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/erpgate/erpgate/audit"
+	"github.com/erpgate/erpgate/claims"
+	"github.com/erpgate/erpgate/requestid"
+	"github.com/erpgate/erpgate/signing"
+)
+
+// maxFormBytes bounds token endpoint bodies; real requests are < 4 KiB.
+const maxFormBytes = 64 << 10
+
+// tokenResponse is RFC 6749 §5.1's successful response.
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	Scope        string `json:"scope,omitempty"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	IDToken      string `json:"id_token,omitempty"`
+}
+
+// grant is the outcome of a grant handler, for the response, the audit
+// line and the metrics.
+type grant struct {
+	resp    tokenResponse
+	subject string
+	session string
+}
+
+// handleToken is the token endpoint (RFC 6749 §3.2): POST only, form body,
+// the client authenticated first, then the grant dispatched.
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	grantType := "unknown"
+	clientID := ""
+	g, err := func() (*grant, error) {
+		form, err := readForm(w, r)
+		if err != nil {
+			return nil, err
+		}
+		if gt := form.Get("grant_type"); gt != "" && len(gt) <= 64 {
+			grantType = gt
+		}
+		app, err := s.authenticateClient(r, form)
+		if err != nil {
+			clientID = s.clientIDHint(r, form)
+			return nil, err
+		}
+		clientID = app.ID
+		switch form.Get("grant_type") {
+		case "client_credentials":
+			return s.clientCredentials(app, form)
+		case "":
+			return nil, ErrInvalidRequest.WithDescription("grant_type is required")
+		default:
+			return nil, ErrUnsupportedGrantType.WithDescription("grant_type " + safeParam(form.Get("grant_type")) + " is not supported")
+		}
+	}()
+	if err != nil {
+		s.tokenRefused(r.Context(), r, grantType, clientID, err)
+		writeError(w, asOAuthError(err))
+		return
+	}
+	s.cfg.Metrics.TokensIssued.WithLabelValues(grantType, clientID).Inc()
+	s.cfg.Audit.Log(r.Context(), audit.Event{
+		Name: audit.TokenIssued, ClientID: clientID, Subject: g.subject, Session: g.session,
+		RequestID: requestid.From(r.Context()), RemoteAddr: r.RemoteAddr,
+		Attrs: tokenAttrs(grantType, g.resp.AccessToken),
+	})
+	writeJSON(w, http.StatusOK, g.resp)
+}
+
+func (s *Server) tokenRefused(ctx context.Context, r *http.Request, grantType, clientID string, err error) {
+	oe := asOAuthError(err)
+	if !knownGrant(grantType) {
+		grantType = "other" // bounded label values
+	}
+	s.cfg.Metrics.TokenErrors.WithLabelValues(grantType, oe.Code).Inc()
+	if oe.Code == ErrServerError.Code {
+		s.cfg.Logger.ErrorContext(ctx, "token endpoint failed", "err", err, "request_id", requestid.From(ctx))
+	}
+	s.cfg.Audit.Log(ctx, audit.Event{
+		Name: audit.TokenRefused, ClientID: clientID,
+		RequestID: requestid.From(ctx), RemoteAddr: r.RemoteAddr,
+		Reason: oe.Code, Attrs: tokenAttrs(grantType, ""),
+	})
+}
+
+func knownGrant(g string) bool {
+	switch g {
+	case "client_credentials", "authorization_code", "refresh_token", "unknown":
+		return true
+	}
+	return false
+}
+
+func tokenAttrs(grantType, token string) []slog.Attr {
+	attrs := []slog.Attr{slog.String("grant_type", grantType)}
+	if token != "" {
+		attrs = append(attrs, slog.String("token_hash", audit.TokenHash(token)))
+	}
+	return attrs
+}
+
+// clientIDHint names the client of a refused request in the audit line,
+// when it is a configured one (never echo arbitrary input into logs).
+func (s *Server) clientIDHint(r *http.Request, form url.Values) string {
+	id := form.Get("client_id")
+	if u, _, ok := r.BasicAuth(); ok {
+		id, _ = url.QueryUnescape(u)
+	}
+	if s.apps[id] == nil {
+		return ""
+	}
+	return id
+}
+
+// readForm reads an application/x-www-form-urlencoded POST body. Every
+// parameter may appear at most once (RFC 6749 §3.2) and none may be sent
+// in the query string, where it would end up in logs.
+func readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
+	if r.Method != http.MethodPost {
+		return nil, errMethodNotAllowed
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
+		return nil, errUnsupportedContentType
+	}
+	if r.URL.RawQuery != "" {
+		return nil, ErrInvalidRequest.WithDescription("parameters must be sent in the request body, not the query string")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, ErrInvalidRequest.WithDescription("request body too large")
+		}
+		return nil, ErrInvalidRequest.WithDescription("malformed request body")
+	}
+	for k, v := range r.PostForm {
+		if len(v) > 1 {
+			return nil, ErrInvalidRequest.WithDescription("parameter " + safeParam(k) + " repeated")
+		}
+	}
+	return r.PostForm, nil
+}
+
+// safeParam makes client input fit an error_description, which RFC 6749
+// §5.2 limits to %x20-21 / %x23-5B / %x5D-7E.
+func safeParam(v string) string {
+	if len(v) > 40 {
+		v = v[:40]
+	}
+	return strings.Map(func(c rune) rune {
+		if c < 0x20 || c == '"' || c == '\\' || c > 0x7E {
+			return '?'
+		}
+		return c
+	}, v)
+}
+
+// newID returns 128 random bits, base64url: token ids (jti) and sessions (sid).
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// accessClaims fills the claims every access token has.
+func (s *Server) accessClaims(now time.Time, app *App, scopes []string, sid string) claims.Access {
+	return claims.Access{
+		Issuer:    s.cfg.Issuer,
+		Audience:  s.cfg.Audiences,
+		IssuedAt:  now.Unix(),
+		NotBefore: now.Unix(),
+		Expiry:    now.Add(s.cfg.AccessTokenTTL).Unix(),
+		ID:        newID(),
+		Scope:     claims.Scopes{Values: scopes, AsString: s.cfg.ScopeAsString},
+		ClientID:  app.ID,
+		SessionID: sid,
+	}
+}
+
+func (s *Server) signAccessToken(c claims.Access) (string, error) {
+	return s.cfg.Signer.Sign(signing.TypeAccessToken, c)
+}

@@ -1,0 +1,199 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/erpgate/erpgate/claims"
+	"github.com/erpgate/erpgate/requestid"
+)
+
+// Identity headers set on every authorized upstream request (SPEC §4).
+// Any X-Auth-* header the client sent is removed first.
+const (
+	hdrSubject   = "X-Auth-Subject"
+	hdrUserID    = "X-Auth-User-Id"
+	hdrClientID  = "X-Auth-Client-Id"
+	hdrScope     = "X-Auth-Scope"
+	hdrSession   = "X-Auth-Session"
+	hdrUserType  = "X-Auth-User-Type"
+	authHdrStart = "X-Auth-"
+)
+
+// NewTransport is the default upstream transport: one per upstream, with
+// enough idle connections that a busy route never pays for a new TCP
+// connection per request (the default 2 per host does).
+func NewTransport(responseHeaderTimeout time.Duration) *http.Transport {
+	return &http.Transport{
+		Proxy: nil, // never route ERP traffic through an environment proxy
+		DialContext: (&net.Dialer{
+			Timeout:   5 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		ResponseHeaderTimeout: responseHeaderTimeout,
+	}
+}
+
+// identityKey carries the verified claims from ServeHTTP to Rewrite.
+type identityKey struct{}
+
+type identity struct {
+	claims    *claims.Access
+	dropToken bool // don't pass Authorization upstream
+}
+
+// bufferPool shares 32 KiB copy buffers across all routes.
+type bufferPool struct{ p sync.Pool }
+
+func newBufferPool() *bufferPool {
+	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+}
+func (b *bufferPool) Get() []byte  { return *(b.p.Get().(*[]byte)) }
+func (b *bufferPool) Put(v []byte) { b.p.Put(&v) }
+
+// newReverseProxy builds the forwarder of one route.
+func (p *Proxy) newReverseProxy(name string, up Upstream) *httputil.ReverseProxy {
+	target := up.URL
+	observer := p.cfg.Metrics.UpstreamDuration.WithLabelValues(name)
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			p.setForwarded(pr)
+			setIdentity(pr)
+		},
+		Transport:  timedTransport{rt: up.Transport, observe: observer},
+		BufferPool: p.buffers,
+		// -1: flush immediately, so streams and server-sent events pass
+		// through as they are written.
+		FlushInterval: -1,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			p.upstreamFailed(w, r, name, err)
+		},
+	}
+}
+
+// setForwarded sets X-Forwarded-For/Host/Proto. Client-sent values are kept
+// only when the direct peer is a trusted proxy; otherwise they are
+// replaced (ReverseProxy has already dropped the inbound ones from Out).
+func (p *Proxy) setForwarded(pr *httputil.ProxyRequest) {
+	in := pr.In.Header
+	if p.trusted(pr.In.RemoteAddr) {
+		if v := in["X-Forwarded-For"]; v != nil {
+			pr.Out.Header["X-Forwarded-For"] = v
+		}
+		pr.SetXForwarded()
+		if v := in.Get("X-Forwarded-Host"); v != "" {
+			pr.Out.Header.Set("X-Forwarded-Host", v)
+		}
+		if v := in.Get("X-Forwarded-Proto"); v == "http" || v == "https" {
+			pr.Out.Header.Set("X-Forwarded-Proto", v)
+		}
+		return
+	}
+	pr.SetXForwarded()
+}
+
+func (p *Proxy) trusted(remoteAddr string) bool {
+	if len(p.cfg.TrustedProxies) == 0 {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(remoteAddr)
+	if err != nil {
+		return false
+	}
+	addr := ap.Addr().Unmap()
+	for _, pfx := range p.cfg.TrustedProxies {
+		if pfx.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// setIdentity strips every client-sent X-Auth-* header, then sets ours.
+func setIdentity(pr *httputil.ProxyRequest) {
+	h := pr.Out.Header
+	for k := range h {
+		if len(k) >= len(authHdrStart) && strings.EqualFold(k[:len(authHdrStart)], authHdrStart) {
+			delete(h, k)
+		}
+	}
+	h[requestid.Header] = []string{requestid.From(pr.In.Context())}
+	id, _ := pr.In.Context().Value(identityKey{}).(*identity)
+	if id == nil { // public route
+		return
+	}
+	c := id.claims
+	h[hdrSubject] = []string{c.Principal()}
+	if c.UserID != "" {
+		h[hdrUserID] = []string{c.UserID}
+	}
+	h[hdrClientID] = []string{c.ClientID}
+	h[hdrScope] = []string{strings.Join(c.Scope.Values, " ")}
+	h[hdrSession] = []string{c.SessionID}
+	if t := c.PrincipalType(); t != "" {
+		h[hdrUserType] = []string{t}
+	}
+	if id.dropToken {
+		delete(h, "Authorization")
+	}
+}
+
+// timedTransport observes how long the upstream takes to answer.
+type timedTransport struct {
+	rt      http.RoundTripper
+	observe prometheus.Observer
+}
+
+func (t timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	start := time.Now()
+	resp, err := t.rt.RoundTrip(r)
+	t.observe.Observe(time.Since(start).Seconds())
+	return resp, err
+}
+
+// upstreamFailed answers 504 when the upstream was too slow and 502 when
+// it could not be reached or broke the connection.
+func (p *Proxy) upstreamFailed(w http.ResponseWriter, r *http.Request, route string, err error) {
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		// The client went away; nobody is left to answer.
+		w.WriteHeader(499)
+		return
+	}
+	p.cfg.Logger.WarnContext(r.Context(), "upstream request failed",
+		"route", route, "err", err, "request_id", requestid.From(r.Context()))
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
+		writeJSONError(w, http.StatusGatewayTimeout, errorBody{Error: "upstream_timeout", Description: "the upstream did not answer in time"})
+		return
+	}
+	writeJSONError(w, http.StatusBadGateway, errorBody{Error: "bad_gateway", Description: "the upstream could not be reached"})
+}
+
+// Upstream is where a route forwards to.
+type Upstream struct {
+	URL *url.URL
+	// Transport defaults to NewTransport(Timeout).
+	Transport http.RoundTripper
+	// Timeout bounds the wait for the upstream's response headers (not
+	// the body, so long downloads and streams are not cut).
+	Timeout time.Duration
+	// StripAuthorization keeps the bearer token from the upstream.
+	StripAuthorization bool
+}

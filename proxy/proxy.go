@@ -1,0 +1,232 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/erpgate/erpgate/audit"
+	"github.com/erpgate/erpgate/metrics"
+	"github.com/erpgate/erpgate/policy"
+	"github.com/erpgate/erpgate/requestid"
+)
+
+// Config is everything the proxy needs; cmd/erpgate builds it.
+type Config struct {
+	// Policy is the compiled route table; Upstreams[i] serves its i-th route.
+	Policy    *policy.Set
+	Upstreams []Upstream
+	// Issuer is the only accepted "iss"; KeySet verifies signatures
+	// (the issuer's *signing.Keyring, in-process).
+	Issuer string
+	KeySet oidc.KeySet
+	// Algorithms is the JWS "alg" allow-list.
+	Algorithms []string
+	// Leeway tolerates clock skew on exp and nbf.
+	Leeway time.Duration
+	// TokenCacheSize bounds the verified-token cache (0 disables it).
+	TokenCacheSize int
+	// TrustedProxies may set X-Forwarded-*; everyone else's are replaced.
+	TrustedProxies []netip.Prefix
+	Clock          func() time.Time
+	Logger         *slog.Logger
+	Audit          *audit.Logger
+	Metrics        *metrics.Metrics
+}
+
+// Proxy is the edge handler. Everything per route is built once in New.
+type Proxy struct {
+	cfg     Config
+	routes  []*route
+	verify  *verifier
+	buffers *bufferPool
+}
+
+// route is the per-route state compiled once per config snapshot.
+type route struct {
+	name     string
+	forward  *httputil.ReverseProxy
+	upstream Upstream
+	duration prometheus.Observer
+}
+
+// New compiles the per-route handlers.
+func New(cfg Config) (*Proxy, error) {
+	if cfg.Policy == nil || cfg.KeySet == nil || cfg.Clock == nil || cfg.Logger == nil || cfg.Metrics == nil {
+		return nil, errors.New("proxy: Policy, KeySet, Clock, Logger and Metrics are required")
+	}
+	rs := cfg.Policy.Routes()
+	if len(rs) != len(cfg.Upstreams) {
+		return nil, fmt.Errorf("proxy: %d routes but %d upstreams", len(rs), len(cfg.Upstreams))
+	}
+	p := &Proxy{
+		cfg:     cfg,
+		verify:  newVerifier(cfg.Issuer, cfg.KeySet, cfg.Algorithms, cfg.Clock, cfg.Leeway, cfg.TokenCacheSize),
+		buffers: newBufferPool(),
+	}
+	for i, up := range cfg.Upstreams {
+		if up.URL == nil || !up.URL.IsAbs() {
+			return nil, fmt.Errorf("proxy: route %q: upstream must be an absolute URL", rs[i].Name)
+		}
+		if up.Transport == nil {
+			up.Transport = NewTransport(up.Timeout)
+		}
+		p.routes = append(p.routes, &route{
+			name:     rs[i].Name,
+			forward:  p.newReverseProxy(rs[i].Name, up),
+			upstream: up,
+			duration: cfg.Metrics.HTTPDuration.WithLabelValues(rs[i].Name),
+		})
+	}
+	return p, nil
+}
+
+// ServeHTTP is the whole request flow: route → credentials → verify →
+// policy → forward. Each refusal is counted, audited and answered here.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	idx, pol, ok := p.cfg.Policy.Match(r.Method, r.URL.Path)
+	if !ok {
+		notFound(sw)
+		p.count("", r.Method, sw.status())
+		return
+	}
+	rt := p.routes[idx]
+	p.serveRoute(sw, r, rt, pol)
+	rt.duration.Observe(time.Since(start).Seconds())
+	p.count(rt.name, r.Method, sw.status())
+}
+
+func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, pol *policy.Route) {
+	ctx := r.Context()
+	cred, err := readCredential(r)
+	if err != nil {
+		p.deny(ctx, r, rt, "invalid_request", err.Error(), "")
+		badRequest(w, err.Error())
+		return
+	}
+	if pol.Public {
+		p.decided(rt, policy.Decision{Outcome: policy.Allow, Reason: "public"})
+		rt.forward.ServeHTTP(w, r)
+		return
+	}
+	if cred.kind == credNone {
+		d := pol.Authorize(policy.Facts{Method: r.Method, Path: r.URL.Path})
+		p.deny(ctx, r, rt, d.Reason, d.Detail, "")
+		unauthorized(w)
+		return
+	}
+	if cred.kind == credAPIKey {
+		// Reference tokens (enrt_…) are not issued by this version, so no
+		// API key can be valid yet.
+		p.deny(ctx, r, rt, "invalid_token", "reference tokens are not enabled", audit.TokenHash(cred.token))
+		invalidToken(w)
+		return
+	}
+	c, err := p.verify.verify(ctx, cred.token)
+	if err != nil {
+		p.deny(ctx, r, rt, "invalid_token", err.Error(), audit.TokenHash(cred.token))
+		invalidToken(w)
+		return
+	}
+	d := pol.Authorize(policy.Facts{
+		Method: r.Method, Path: r.URL.Path, Authenticated: true,
+		Audiences: c.Audience, Scopes: c.Scope.Values,
+	})
+	switch d.Outcome {
+	case policy.Allow:
+	case policy.InsufficientScope:
+		p.denyClaims(ctx, r, rt, d, c.ClientID, c.Principal(), c.SessionID)
+		insufficientScope(w, pol.Scopes)
+		return
+	default: // wrong audience and anything unforeseen: the token is not for this route
+		p.denyClaims(ctx, r, rt, d, c.ClientID, c.Principal(), c.SessionID)
+		invalidToken(w)
+		return
+	}
+	p.decided(rt, d)
+	id := &identity{claims: c, dropToken: rt.upstream.StripAuthorization}
+	rt.forward.ServeHTTP(w, r.WithContext(context.WithValue(ctx, identityKey{}, id)))
+}
+
+func (p *Proxy) decided(rt *route, d policy.Decision) {
+	p.cfg.Metrics.AuthDecisions.WithLabelValues(rt.name, "allow", d.Reason).Inc()
+}
+
+// deny counts and audits a refusal before anything is known of the caller.
+func (p *Proxy) deny(ctx context.Context, r *http.Request, rt *route, reason, detail, tokenHash string) {
+	p.cfg.Metrics.AuthDecisions.WithLabelValues(rt.name, "deny", reason).Inc()
+	attrs := []slog.Attr{slog.String("route", rt.name), slog.String("detail", detail)}
+	if tokenHash != "" {
+		attrs = append(attrs, slog.String("token_hash", tokenHash))
+	}
+	p.cfg.Audit.Log(ctx, audit.Event{
+		Name: audit.AccessDenied, RequestID: requestid.From(ctx), RemoteAddr: r.RemoteAddr,
+		Reason: reason, Attrs: attrs,
+	})
+}
+
+// denyClaims audits a refusal of a verified token, naming its holder.
+func (p *Proxy) denyClaims(ctx context.Context, r *http.Request, rt *route, d policy.Decision, clientID, subject, session string) {
+	p.cfg.Metrics.AuthDecisions.WithLabelValues(rt.name, "deny", d.Reason).Inc()
+	p.cfg.Audit.Log(ctx, audit.Event{
+		Name: audit.AccessDenied, ClientID: clientID, Subject: subject, Session: session,
+		RequestID: requestid.From(ctx), RemoteAddr: r.RemoteAddr, Reason: d.Reason,
+		Attrs: []slog.Attr{slog.String("route", rt.name), slog.String("detail", d.Detail)},
+	})
+}
+
+func (p *Proxy) count(route, method string, code int) {
+	p.cfg.Metrics.HTTPRequests.WithLabelValues(route, metricMethod(method), strconv.Itoa(code)).Inc()
+}
+
+// metricMethod bounds the method label to the standard methods.
+func metricMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "OTHER"
+}
+
+// statusWriter remembers the status code for the metrics. Unwrap lets
+// http.ResponseController (used by ReverseProxy for flushing and websocket
+// upgrades) reach the real writer.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.code == 0 {
+		s.code = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.code == 0 {
+		s.code = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func (s *statusWriter) status() int {
+	if s.code == 0 {
+		return http.StatusOK
+	}
+	return s.code
+}

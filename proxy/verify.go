@@ -1,0 +1,149 @@
+package proxy
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/erpgate/erpgate/claims"
+)
+
+// errInvalidToken is the client-facing reason for any token failure; the
+// detail goes to the audit line only.
+var errInvalidToken = errors.New("the access token is invalid, expired or revoked")
+
+// verifier checks JWT access tokens in-process: go-oidc verifies the
+// signature against the issuer's key set (alg allow-list, kid) and the
+// issuer; this type adds the RFC 9068 "typ" check and exp/nbf with a small
+// leeway, and caches verified claims until the token expires, so the
+// signature is checked once per token rather than once per request.
+type verifier struct {
+	oidc   *oidc.IDTokenVerifier
+	clock  func() time.Time
+	leeway time.Duration
+	cache  *tokenCache
+}
+
+func newVerifier(issuer string, keys oidc.KeySet, algs []string, clock func() time.Time, leeway time.Duration, cacheSize int) *verifier {
+	return &verifier{
+		oidc: oidc.NewVerifier(issuer, keys, &oidc.Config{
+			SkipClientIDCheck:    true, // the route's audience is checked by policy
+			SkipExpiryCheck:      true, // checked below with our leeway, on cache hits too
+			SupportedSigningAlgs: algs,
+		}),
+		clock:  clock,
+		leeway: leeway,
+		cache:  newTokenCache(cacheSize),
+	}
+}
+
+// verify returns the claims of a valid access token.
+func (v *verifier) verify(ctx context.Context, raw string) (*claims.Access, error) {
+	c, ok := v.cache.get(raw)
+	if !ok {
+		var err error
+		if c, err = v.verifySlow(ctx, raw); err != nil {
+			return nil, err
+		}
+		v.cache.put(raw, c, v.clock().Unix())
+	}
+	now := v.clock()
+	if now.After(time.Unix(c.Expiry, 0).Add(v.leeway)) {
+		return nil, errors.New("token expired")
+	}
+	if now.Add(v.leeway).Before(time.Unix(c.NotBefore, 0)) {
+		return nil, errors.New("token not yet valid")
+	}
+	return c, nil
+}
+
+func (v *verifier) verifySlow(ctx context.Context, raw string) (*claims.Access, error) {
+	if err := checkAccessTokenType(raw); err != nil {
+		return nil, err
+	}
+	tok, err := v.oidc.Verify(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	c := new(claims.Access)
+	if err := tok.Claims(c); err != nil {
+		return nil, fmt.Errorf("decode claims: %w", err)
+	}
+	if c.Expiry == 0 || c.ID == "" || c.ClientID == "" || c.SessionID == "" {
+		return nil, errors.New("token lacks exp, jti, client_id or sid")
+	}
+	return c, nil
+}
+
+// checkAccessTokenType refuses JWTs that are not access tokens, such as ID
+// tokens (RFC 9068 §4: "verify that the typ header value is at+jwt or
+// application/at+jwt and reject tokens carrying any other value").
+func checkAccessTokenType(raw string) error {
+	h, _, ok := strings.Cut(raw, ".")
+	if !ok || len(h) > 1024 {
+		return errors.New("malformed token")
+	}
+	b, err := base64.RawURLEncoding.DecodeString(h)
+	if err != nil {
+		return errors.New("malformed token header")
+	}
+	var hdr struct {
+		Typ string `json:"typ"`
+	}
+	if err := json.Unmarshal(b, &hdr); err != nil {
+		return errors.New("malformed token header")
+	}
+	if !strings.EqualFold(hdr.Typ, "at+jwt") && !strings.EqualFold(hdr.Typ, "application/at+jwt") {
+		return fmt.Errorf("token type %q is not an access token", hdr.Typ)
+	}
+	return nil
+}
+
+// tokenCache maps a raw token to its verified claims. It is bounded: when
+// full, an arbitrary entry is evicted (expired ones first, as found). A
+// hit is only a shortcut for the signature check; expiry and revocation
+// are still checked on every request.
+type tokenCache struct {
+	mu      sync.RWMutex
+	max     int
+	entries map[string]*claims.Access
+}
+
+func newTokenCache(max int) *tokenCache {
+	return &tokenCache{max: max, entries: make(map[string]*claims.Access)}
+}
+
+func (c *tokenCache) get(raw string) (*claims.Access, bool) {
+	c.mu.RLock()
+	a, ok := c.entries[raw]
+	c.mu.RUnlock()
+	return a, ok
+}
+
+func (c *tokenCache) put(raw string, a *claims.Access, now int64) {
+	if c.max <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) >= c.max {
+		evicted := 0
+		for k, v := range c.entries {
+			if v.Expiry < now || evicted == 0 {
+				delete(c.entries, k)
+				evicted++
+			}
+			if evicted >= c.max/16+1 {
+				break
+			}
+		}
+	}
+	c.entries[raw] = a
+}
