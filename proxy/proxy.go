@@ -97,7 +97,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
 	idx, pol, ok := p.cfg.Policy.Match(r.Method, r.URL.Path)
 	if !ok {
-		notFound(sw)
+		if !policy.ValidPath(r.URL.Path) {
+			// "..", "//" and the like could mean one thing here and
+			// another upstream; refuse rather than guess.
+			badRequest(sw, "the request path is not canonical")
+		} else {
+			notFound(sw)
+		}
 		p.count("", r.Method, sw.status())
 		return
 	}
@@ -116,7 +122,7 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, po
 		return
 	}
 	if pol.Public {
-		p.decided(rt, policy.Decision{Outcome: policy.Allow, Reason: "public"})
+		p.decided(rt, policy.Decision{Outcome: policy.Allow, Reason: policy.ReasonPublic})
 		rt.forward.ServeHTTP(w, r)
 		return
 	}
@@ -147,7 +153,7 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, po
 	case policy.Allow:
 	case policy.InsufficientScope:
 		p.denyClaims(ctx, r, rt, d, c.ClientID, c.Principal(), c.SessionID)
-		insufficientScope(w, pol.Scopes)
+		insufficientScope(w, pol.ScopeString())
 		return
 	default: // wrong audience and anything unforeseen: the token is not for this route
 		p.denyClaims(ctx, r, rt, d, c.ClientID, c.Principal(), c.SessionID)

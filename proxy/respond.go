@@ -3,7 +3,6 @@ package proxy
 import (
 	"encoding/json"
 	"net/http"
-	"strings"
 )
 
 // challenge is the WWW-Authenticate value of every 401/403 (RFC 6750 §3).
@@ -47,8 +46,7 @@ func invalidToken(w http.ResponseWriter) {
 }
 
 // insufficientScope names the scopes the route needs (RFC 6750 §3.1).
-func insufficientScope(w http.ResponseWriter, required []string) {
-	scope := strings.Join(required, " ")
+func insufficientScope(w http.ResponseWriter, scope string) {
 	w.Header().Set("WWW-Authenticate", realm+`, error="insufficient_scope", scope="`+scope+`"`)
 	writeJSONError(w, http.StatusForbidden, errorBody{
 		Error:       "insufficient_scope",

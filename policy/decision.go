@@ -1,0 +1,207 @@
+package policy
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Outcome is what the proxy does with a request.
+type Outcome int
+
+const (
+	Allow             Outcome = iota // forward it
+	NoRoute                          // 404
+	NeedCredentials                  // 401 without error code, or a login redirect (Route.OnMissingToken)
+	InsufficientScope                // 403 error="insufficient_scope" (RFC 6750 §3.1)
+	WrongAudience                    // 401 error="invalid_token": the token is not meant for this API
+)
+
+// String returns a stable snake_case name, usable as the "decision"
+// metric label.
+func (o Outcome) String() string {
+	switch o {
+	case Allow:
+		return "allow"
+	case NoRoute:
+		return "no_route"
+	case NeedCredentials:
+		return "need_credentials"
+	case InsufficientScope:
+		return "insufficient_scope"
+	case WrongAudience:
+		return "wrong_audience"
+	}
+	return fmt.Sprintf("outcome(%d)", int(o))
+}
+
+// Reasons: the stable codes in Decision.Reason, used verbatim in
+// `erpgate policy explain`, audit lines and the "reason" label of
+// erpgate_auth_decisions_total. Never rename one.
+const (
+	ReasonPublic             = "public"              // Allow: the route needs no credentials
+	ReasonAllowed            = "allowed"             // Allow: audience and every scope present
+	ReasonNoRoute            = "no_route"            // NoRoute: no route matches method and path
+	ReasonInvalidPath        = "invalid_path"        // NoRoute: the path is not canonical (ValidPath)
+	ReasonMissingCredentials = "missing_credentials" // NeedCredentials
+	ReasonInsufficientScope  = "insufficient_scope"  // InsufficientScope
+	ReasonWrongAudience      = "wrong_audience"      // WrongAudience
+)
+
+// Decision is the answer for one request, with its reasons.
+type Decision struct {
+	Outcome       Outcome
+	Route         *Route   // nil when NoRoute; belongs to the Set, do not modify
+	Reason        string   // one of the Reason… codes
+	Detail        string   // one human sentence
+	MissingScopes []string // the route's scopes the token lacks, for InsufficientScope
+}
+
+// Allowed reports whether the request may be forwarded.
+func (d Decision) Allowed() bool { return d.Outcome == Allow }
+
+// String is "allow (allowed): route … ." style, for logs and explain.
+func (d Decision) String() string {
+	return d.Outcome.String() + " (" + d.Reason + "): " + d.Detail
+}
+
+// Facts describe one request. Credentials, if any, were already verified
+// by the caller (signature, issuer, expiry, revocation); policy only
+// compares what they grant with what the route requires.
+type Facts struct {
+	Method, Path  string   // used by Set.Decide; Route.Authorize ignores them
+	Authenticated bool     // a valid token or browser session was presented
+	Audiences     []string // the token's "aud" values
+	Scopes        []string // the token's scopes (split a space-delimited string first)
+}
+
+// Decide matches f.Method and f.Path, then authorizes the matched route.
+// It is what `erpgate policy explain` prints.
+func (s *Set) Decide(f Facts) Decision {
+	if !ValidPath(f.Path) {
+		return Decision{
+			Outcome: NoRoute,
+			Reason:  ReasonInvalidPath,
+			Detail:  fmt.Sprintf("path %q is not canonical (empty or dot segments, backslashes or control characters), so no route matches", f.Path),
+		}
+	}
+	_, r, ok := s.Match(f.Method, f.Path)
+	if !ok {
+		return Decision{
+			Outcome: NoRoute,
+			Reason:  ReasonNoRoute,
+			Detail:  fmt.Sprintf("no route matches %s %s", f.Method, f.Path),
+		}
+	}
+	return r.Authorize(f)
+}
+
+// Authorize decides for a request already matched to r: public routes
+// allow everyone; otherwise the caller must be authenticated, the token
+// must carry r.Audience and every one of r.Scopes (exact, case-sensitive
+// comparison, RFC 6749 §3.3). It does not allocate when it allows a route
+// returned by Set.Match.
+func (r *Route) Authorize(f Facts) Decision {
+	if r.Public {
+		return Decision{Outcome: Allow, Route: r, Reason: ReasonPublic, Detail: r.allowDetail()}
+	}
+	if !f.Authenticated {
+		return Decision{
+			Outcome: NeedCredentials,
+			Route:   r,
+			Reason:  ReasonMissingCredentials,
+			Detail:  fmt.Sprintf("route %q requires a token and the request has none", r.Name),
+		}
+	}
+	if r.Audience != "" && !contains(f.Audiences, r.Audience) {
+		return Decision{
+			Outcome: WrongAudience,
+			Route:   r,
+			Reason:  ReasonWrongAudience,
+			Detail:  fmt.Sprintf("route %q requires a token for %q; token is for %s", r.Name, r.Audience, quoteListOr(f.Audiences, "no audience")),
+		}
+	}
+	if !containsAll(f.Scopes, r.Scopes) {
+		var missing []string
+		for _, s := range r.Scopes {
+			if !contains(f.Scopes, s) {
+				missing = append(missing, s)
+			}
+		}
+		return Decision{
+			Outcome:       InsufficientScope,
+			Route:         r,
+			Reason:        ReasonInsufficientScope,
+			Detail:        fmt.Sprintf("route %q requires %s %s; token has %s", r.Name, plural(len(missing), "scope", "scopes"), quoteList(missing), quoteListOr(f.Scopes, "no scopes")),
+			MissingScopes: missing,
+		}
+	}
+	return Decision{Outcome: Allow, Route: r, Reason: ReasonAllowed, Detail: r.allowDetail()}
+}
+
+// ScopeString returns the route's required scopes space-delimited, as the
+// scope="…" attribute of an insufficient_scope challenge (RFC 6750 §3).
+func (r *Route) ScopeString() string { return strings.Join(r.Scopes, " ") }
+
+// allowDetail returns the precompiled sentence for an allowed request, or
+// builds it for a route that did not come from Compile.
+func (r *Route) allowDetail() string {
+	if r.c != nil {
+		return r.c.allowDetail
+	}
+	return describeAllow(r)
+}
+
+func describeAllow(r *Route) string {
+	switch {
+	case r.Public:
+		return fmt.Sprintf("route %q is public", r.Name)
+	case len(r.Scopes) == 0:
+		return fmt.Sprintf("route %q: token is for %q", r.Name, r.Audience)
+	}
+	return fmt.Sprintf("route %q: token is for %q and has %s %s",
+		r.Name, r.Audience, plural(len(r.Scopes), "scope", "scopes"), quoteList(r.Scopes))
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func containsAll(have, want []string) bool {
+	for _, w := range want {
+		if !contains(have, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// quoteList renders ["read" "update"] as `"read", "update"`.
+func quoteList(list []string) string {
+	var b strings.Builder
+	for i, s := range list {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%q", s)
+	}
+	return b.String()
+}
+
+func quoteListOr(list []string, none string) string {
+	if len(list) == 0 {
+		return none
+	}
+	return quoteList(list)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

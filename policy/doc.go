@@ -1,0 +1,36 @@
+// Package policy decides, for one proxied request, which route it belongs
+// to and whether the caller may pass (SPEC §2 routes, §4 proxy).
+//
+// It is pure: cmd/erpgate builds a []Route from the config, Compile
+// validates it into an immutable *Set, and the proxy asks the Set. Nothing
+// here reads files, clocks or tokens; the caller verifies credentials first
+// and hands over the facts (authenticated or not, the token's audiences and
+// scopes). A reload compiles a new Set and swaps it atomically
+// (atomic.Pointer[policy.Set]); a Set is safe for concurrent use.
+//
+// Routes are ordered and the first match wins; no match means 404. A route
+// matches on the already-decoded, canonical URL path:
+//
+//	Path "/api/health"         matches only "/api/health"
+//	PathPrefix "/api/domain/"  matches "/api/domain/" and "/api/domain/x"
+//	PathPrefix "/api"          matches "/api" and "/api/x", never "/apix"
+//
+// and on the method: an empty Methods list matches any method, otherwise
+// the method must be listed exactly (HEAD is not implied by GET).
+// Non-canonical paths (empty or dot segments, "//", backslashes, control
+// characters) match no route at all, so "/api/public/../domain/x" cannot
+// borrow a public route's rules from an upstream that normalises paths;
+// see ValidPath.
+//
+// The proxy uses the Set in two steps, because the route names the token
+// audience to verify against:
+//
+//	idx, route, ok := set.Match(r.Method, r.URL.Path) // which route, which upstream
+//	// ... read and verify the credentials for route.Audience ...
+//	d := route.Authorize(policy.Facts{Authenticated: true, Audiences: aud, Scopes: scp})
+//
+// `erpgate policy explain` does both at once with Set.Decide. Every
+// Decision carries a stable snake_case Reason (the "reason" label of
+// erpgate_auth_decisions_total and the audit field) and a one-sentence
+// Detail for people. Match and an allowing Authorize do not allocate.
+package policy
