@@ -39,7 +39,7 @@ type upstream struct {
 	last *http.Request
 }
 
-func newUpstream(t *testing.T) *upstream {
+func newUpstream(t testing.TB) *upstream {
 	u := &upstream{}
 	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u.mu.Lock()
@@ -80,7 +80,7 @@ func newKeyring(t testing.TB, clock func() time.Time) *signing.Keyring {
 
 // newFixture builds a proxy with the example routes in front of a
 // recording upstream.
-func newFixture(t *testing.T, mutate func(*Config)) *fixture {
+func newFixture(t testing.TB, mutate func(*Config)) *fixture {
 	t.Helper()
 	now := testNow
 	f := &fixture{clock: &now, upstream: newUpstream(t), auditBuf: &strings.Builder{}}
@@ -102,7 +102,7 @@ func newFixture(t *testing.T, mutate func(*Config)) *fixture {
 		Policy: set, Upstreams: ups, Issuer: testIssuer, KeySet: f.keys, Algorithms: signing.Algorithms,
 		Leeway: 30 * time.Second, TokenCacheSize: 1000, Clock: clock,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Audit:  audit.New(slog.NewJSONHandler(syncWriter{b: f.auditBuf}, nil)), Metrics: f.metrics,
+		Audit:  audit.New(slog.NewJSONHandler(syncWriter{mu: &sync.Mutex{}, b: f.auditBuf}, nil)), Metrics: f.metrics,
 	}
 	if mutate != nil {
 		mutate(&cfg)
@@ -115,12 +115,17 @@ func newFixture(t *testing.T, mutate func(*Config)) *fixture {
 	return f
 }
 
+// syncWriter serialises writes from concurrent handlers.
 type syncWriter struct {
-	mu sync.Mutex
+	mu *sync.Mutex
 	b  *strings.Builder
 }
 
-func (w syncWriter) Write(p []byte) (int, error) { return w.b.Write(p) }
+func (w syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
 
 // claimsFor returns valid client-credentials claims with the given scopes.
 func claimsFor(scopes ...string) claims.Access {
