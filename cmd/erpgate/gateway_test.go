@@ -145,3 +145,24 @@ func TestReadyzReportsStoreDown(t *testing.T) {
 		t.Fatalf("/readyz with a closed store = %d %s", rec.Code, rec.Body)
 	}
 }
+
+func TestHealthcheckCommand(t *testing.T) {
+	_, g := startGateway(t, t.TempDir())
+	admin := httptest.NewServer(g.admin)
+	defer admin.Close()
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	raw, _ := os.ReadFile("../../config.example.yaml")
+	yml := strings.Replace(string(raw), "127.0.0.1:9090", strings.TrimPrefix(admin.URL, "http://"), 1)
+	if err := os.WriteFile(cfg, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb strings.Builder
+	e := env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, lookup: func(string) (string, bool) { return "", false }}
+	if code := run(context.Background(), []string{"healthcheck", "--config", cfg}, e); code != 0 {
+		t.Fatalf("healthcheck on a ready instance: exit %d: %s", code, errb.String())
+	}
+	g.store.Close()
+	if code := run(context.Background(), []string{"healthcheck", "--config", cfg}, e); code != 1 {
+		t.Fatalf("healthcheck with the store down: exit %d, want 1", code)
+	}
+}

@@ -39,6 +39,7 @@ usage: erpgate COMMAND [flags]
   hash-secret             read a client secret on stdin, print base64(sha256(secret))
   new-secret              print a fresh random client secret and its hash
   hash-password           read a password on stdin, print its argon2id PHC string
+  healthcheck             exit 0 if the running instance's /readyz says ready
   version                 print version, commit and Go version
 `
 
@@ -63,6 +64,8 @@ func run(ctx context.Context, args []string, e env) int {
 		err = cmdNewSecret(e)
 	case "hash-password":
 		err = cmdHashPassword(e)
+	case "healthcheck":
+		err = cmdHealthcheck(ctx, rest, e)
 	case "version":
 		cmdVersion(e)
 	case "help", "-h", "--help":
