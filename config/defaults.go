@@ -1,0 +1,94 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Defaults. Strings default when empty or omitted; durations and lists
+// only when omitted (or null), because an explicit zero or empty list can
+// be meant (refresh_reuse_grace: 0s) or is an error worth reporting.
+const (
+	DefaultPublicURL             = "http://localhost:8080"
+	DefaultListen                = "127.0.0.1:8080"
+	DefaultAdminListen           = "127.0.0.1:9090"
+	DefaultSQLiteDSN             = "data/erpgate.db"
+	DefaultRotateEvery           = 720 * time.Hour
+	DefaultAccessTokenTTL        = time.Hour
+	DefaultRefreshTokenTTL       = 720 * time.Hour
+	DefaultPublicRefreshTokenTTL = 24 * time.Hour
+	DefaultCodeTTL               = 60 * time.Second
+	DefaultRefreshReuseGrace     = 2 * time.Second
+	DefaultIdleTimeout           = 20 * time.Minute
+	DefaultServiceMaxLifetime    = time.Hour
+	DefaultRouteTimeout          = 30 * time.Second
+)
+
+// applyDefaults fills what the file left out; given holds the paths that
+// had a value.
+func applyDefaults(f *File, given map[string]bool) {
+	str := func(p *string, def string) {
+		if *p == "" {
+			*p = def
+		}
+	}
+	dur := func(path string, p *Duration, def time.Duration) {
+		if !given[path] {
+			*p = Duration(def)
+		}
+	}
+	boolean := func(p **bool, def bool) {
+		if *p == nil {
+			*p = &def
+		}
+	}
+
+	str(&f.PublicURL, DefaultPublicURL)
+	f.PublicURL = strings.TrimRight(f.PublicURL, "/")
+	str(&f.Listen, DefaultListen)
+	str(&f.AdminListen, DefaultAdminListen)
+
+	str(&f.Store.Driver, DriverSQLite)
+	if f.Store.Driver == DriverSQLite {
+		str(&f.Store.DSN, DefaultSQLiteDSN)
+	}
+
+	str(&f.Signing.Algorithm, AlgRS256)
+	dur("signing.rotate_every", &f.Signing.RotateEvery, DefaultRotateEvery)
+
+	dur("tokens.access_token_ttl", &f.Tokens.AccessTokenTTL, DefaultAccessTokenTTL)
+	dur("tokens.refresh_token_ttl", &f.Tokens.RefreshTokenTTL, DefaultRefreshTokenTTL)
+	dur("tokens.public_refresh_token_ttl", &f.Tokens.PublicRefreshTokenTTL, DefaultPublicRefreshTokenTTL)
+	dur("tokens.code_ttl", &f.Tokens.CodeTTL, DefaultCodeTTL)
+	if !given["tokens.audiences"] {
+		f.Tokens.Audiences = []string{AudienceDomainAPI, AudienceTableAPI}
+	}
+	dur("tokens.refresh_reuse_grace", &f.Tokens.RefreshReuseGrace, DefaultRefreshReuseGrace)
+	str(&f.Tokens.ScopeFormat, ScopeFormatArray)
+
+	dur("sessions.idle_timeout", &f.Sessions.IdleTimeout, DefaultIdleTimeout)
+	dur("sessions.service_max_lifetime", &f.Sessions.ServiceMaxLifetime, DefaultServiceMaxLifetime)
+
+	for i := range f.Users {
+		str(&f.Users[i].Type, UserInternal)
+	}
+	for i := range f.Apps {
+		a := &f.Apps[i]
+		str(&a.Type, AppConfidential)
+		boolean(&a.AllowInternalUsers, true)
+		boolean(&a.AllowCommunityUsers, false)
+		str(&a.ReferenceTokens, ReferenceTokensNone)
+		boolean(&a.RequirePKCE, true)
+		boolean(&a.Enabled, true)
+	}
+	for i := range f.Routes {
+		r := &f.Routes[i]
+		str(&r.OnMissingToken, OnMissingTokenUnauthorized)
+		dur(fmt.Sprintf("routes[%d].timeout", i), &r.Timeout, DefaultRouteTimeout)
+	}
+
+	str(&f.Log.Level, LogInfo)
+	str(&f.Log.Format, LogJSON)
+	str(&f.Log.Audit, AuditStderr)
+}

@@ -1,0 +1,65 @@
+package config
+
+import (
+	"fmt"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Duration is a time.Duration written in YAML the way time.ParseDuration
+// reads it: "20m", "1h", "720h", "60s", "1h30m", "250ms". A bare number is
+// refused: the unit is always required, so "60" cannot be mistaken for
+// minutes.
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// String formats d in the largest whole unit that represents it exactly
+// ("720h", "20m", "60s" is written "1m", "90s"), falling back to
+// time.Duration's own format ("1.5s") for anything finer. The result always
+// parses back to the same value.
+func (d Duration) String() string {
+	td := time.Duration(d)
+	switch {
+	case td == 0:
+		return "0s"
+	case td%time.Hour == 0:
+		return fmt.Sprintf("%dh", td/time.Hour)
+	case td%time.Minute == 0:
+		return fmt.Sprintf("%dm", td/time.Minute)
+	case td%time.Second == 0:
+		return fmt.Sprintf("%ds", td/time.Second)
+	default:
+		return td.String()
+	}
+}
+
+// parseDuration reads a YAML duration; the error message is written for
+// people and is used as a Problem message.
+func parseDuration(s string) (Duration, error) {
+	td, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("must be a duration such as 20m, 1h or 60s")
+	}
+	return Duration(td), nil
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler, for callers that decode a
+// Duration with go.yaml.in/yaml/v3 directly. Parse does not go through it
+// (it expands ${VAR} first) but accepts the same text.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: duration must be a scalar such as 20m", n.Line)
+	}
+	v, err := parseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w, got %q", n.Line, err, n.Value)
+	}
+	*d = v
+	return nil
+}
+
+// MarshalYAML implements yaml.Marshaler; it writes String's form.
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }

@@ -1,0 +1,509 @@
+package config
+
+import (
+	"encoding/base64"
+	"fmt"
+	"strings"
+)
+
+// Values accepted by the enumerated keys. The constants are the exact
+// strings written in YAML.
+const (
+	// store.driver
+	DriverSQLite   = "sqlite"
+	DriverPostgres = "postgres"
+	DriverMemory   = "memory"
+
+	// signing.algorithm
+	AlgRS256 = "RS256"
+	AlgES256 = "ES256"
+	AlgEdDSA = "EdDSA"
+
+	// tokens.scope_format
+	ScopeFormatArray  = "array"
+	ScopeFormatString = "string"
+
+	// users[].type
+	UserInternal  = "internal"
+	UserCommunity = "community"
+	UserSystem    = "system"
+
+	// apps[].type
+	AppConfidential = "confidential"
+	AppPublic       = "public"
+
+	// apps[].reference_tokens
+	ReferenceTokensNone               = "none"
+	ReferenceTokensAuthenticatedUsers = "authenticated_users"
+	ReferenceTokensAdministratorsOnly = "administrators_only"
+
+	// routes[].on_missing_token
+	OnMissingTokenUnauthorized = "unauthorized"
+	OnMissingTokenLogin        = "login"
+
+	// log.level
+	LogDebug = "debug"
+	LogInfo  = "info"
+	LogWarn  = "warn"
+	LogError = "error"
+
+	// log.format
+	LogJSON = "json"
+	LogText = "text"
+
+	// log.audit default sink
+	AuditStderr = "stderr"
+
+	// Scopes an app may be granted and a route may require (SPEC §3).
+	ScopeRead   = "read"
+	ScopeUpdate = "update"
+	ScopeSec    = "sec"
+
+	// Scopes every app may request without listing them (SPEC §3).
+	ScopeOpenID        = "openid"
+	ScopeProfile       = "profile"
+	ScopeOfflineAccess = "offline_access"
+
+	// Default audiences of access tokens.
+	AudienceDomainAPI = "DomainAPI"
+	AudienceTableAPI  = "TableAPI"
+)
+
+// File is the configuration file, SPEC §2. Parse fills it from YAML,
+// applies the defaults documented on each field, and validates it; a File
+// returned by Parse is complete and consistent.
+//
+// Keys are matched exactly (snake_case); an unknown key is an error.
+// Every scalar may use ${NAME} environment expansion (see the package
+// documentation). "Omitted" below means the key is absent or null.
+type File struct {
+	// PublicURL is the base URL clients and browsers use to reach the
+	// gateway. The issuer is PublicURL + "/id". An absolute http or https
+	// URL with a host; it may carry a path but no query, fragment or user
+	// information; a trailing slash is removed. Empty or omitted:
+	// http://localhost:8080.
+	PublicURL string `yaml:"public_url"`
+
+	// Listen is the host:port of the proxy and the identity server. An
+	// empty host listens on every interface. Empty or omitted:
+	// 127.0.0.1:8080.
+	Listen string `yaml:"listen"`
+
+	// AdminListen is the host:port of /metrics, /healthz, /readyz and
+	// /admin (SPEC §7). Must differ from Listen. Empty or omitted:
+	// 127.0.0.1:9090.
+	AdminListen string `yaml:"admin_listen"`
+
+	// TLS, when set, makes Listen serve HTTPS. Leave it empty when a load
+	// balancer terminates TLS.
+	TLS TLS `yaml:"tls"`
+
+	// Store is where apps, users, keys, sessions and tokens created at run
+	// time are kept (SPEC §5, §9).
+	Store Store `yaml:"store"`
+
+	// Signing configures the keys that sign access and ID tokens.
+	Signing Signing `yaml:"signing"`
+
+	// Tokens configures token lifetimes and shape (SPEC §3).
+	Tokens Tokens `yaml:"tokens"`
+
+	// Sessions configures when license sessions end (SPEC §5).
+	Sessions Sessions `yaml:"sessions"`
+
+	// Gateway configures browser login at the proxy (SPEC §4). Leave
+	// ClientID empty to disable it.
+	Gateway Gateway `yaml:"gateway"`
+
+	// License caps concurrently open sessions (SPEC §5).
+	License License `yaml:"license"`
+
+	// Users are the declarative users of the instance. Users created at
+	// run time live in the store beside them.
+	Users []User `yaml:"users"`
+
+	// Apps are the declarative Trusted Applications (OAuth clients). Apps
+	// created at run time live in the store beside them.
+	Apps []App `yaml:"apps"`
+
+	// Routes map requests to upstreams, in order: the first route that
+	// matches a request handles it; a request no route matches gets 404.
+	Routes []Route `yaml:"routes"`
+
+	// TrustedProxies are the IP addresses ("10.0.0.7", "::1") and CIDR
+	// prefixes ("10.0.0.0/8") whose X-Forwarded-For/Host/Proto headers are
+	// believed (SPEC §4). A prefix must not have host bits set. Empty: no
+	// client-sent forwarding header is trusted.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+
+	// Log configures the process log and the audit log (SPEC §8).
+	Log Log `yaml:"log"`
+}
+
+// TLS holds the certificate for Listen. Set both files or neither.
+type TLS struct {
+	// CertFile is the path of the PEM certificate chain, leaf first.
+	CertFile string `yaml:"cert_file"`
+
+	// KeyFile is the path of the PEM private key of CertFile's leaf.
+	KeyFile string `yaml:"key_file"`
+}
+
+// Enabled reports whether TLS is configured.
+func (t TLS) Enabled() bool { return t.CertFile != "" && t.KeyFile != "" }
+
+// Store selects the storage backend.
+type Store struct {
+	// Driver is one of "sqlite" (one machine, the default when empty or
+	// omitted), "postgres" (several replicas share state, SPEC §9) or
+	// "memory" (nothing survives a restart; for tests).
+	Driver string `yaml:"driver"`
+
+	// DSN is the data source: a file path for sqlite (empty or omitted:
+	// data/erpgate.db), a connection string for postgres (required), and
+	// must be empty for memory. Use ${VAR} for a password.
+	DSN string `yaml:"dsn"`
+}
+
+// Signing configures token signing keys. Keys are generated on first
+// start, kept in the store and rotated on schedule (SPEC §3).
+type Signing struct {
+	// Algorithm is the JWS algorithm of new keys: "RS256" (the default
+	// when empty or omitted), "ES256" or "EdDSA".
+	Algorithm string `yaml:"algorithm"`
+
+	// RotateEvery is how often a new signing key is made. At least 1h.
+	// Omitted: 720h.
+	RotateEvery Duration `yaml:"rotate_every"`
+}
+
+// Tokens configures the tokens the identity server issues.
+type Tokens struct {
+	// AccessTokenTTL is the lifetime of access tokens. Positive. Omitted: 1h.
+	AccessTokenTTL Duration `yaml:"access_token_ttl"`
+
+	// RefreshTokenTTL is the lifetime of refresh tokens issued to
+	// confidential apps. Positive. Omitted: 720h.
+	RefreshTokenTTL Duration `yaml:"refresh_token_ttl"`
+
+	// PublicRefreshTokenTTL is the lifetime of refresh tokens issued to
+	// public apps. Positive. Omitted: 24h.
+	PublicRefreshTokenTTL Duration `yaml:"public_refresh_token_ttl"`
+
+	// CodeTTL is the lifetime of authorization codes, between 1s and 60s
+	// (codes are short-lived, RFC 9700 §2.1.1 / RFC 6749 §4.1.2).
+	// Omitted: 60s.
+	CodeTTL Duration `yaml:"code_ttl"`
+
+	// Audiences are the aud claim of every access token; each route names
+	// one of them. At least one, unique, no whitespace.
+	// Omitted: [DomainAPI, TableAPI].
+	Audiences []string `yaml:"audiences"`
+
+	// RefreshReuseGrace is how long a just-rotated refresh token may be
+	// presented again and get the same successor pair, so that concurrent
+	// refreshes do not log a user out. Between 0s (no grace) and 1m.
+	// Omitted: 2s.
+	RefreshReuseGrace Duration `yaml:"refresh_reuse_grace"`
+
+	// ScopeFormat is how the scope claim of access tokens is written:
+	// "array" (as ERP.net issues it; the default when empty or omitted)
+	// or "string" (space-delimited, RFC 9068 §2.2.3).
+	ScopeFormat string `yaml:"scope_format"`
+}
+
+// Sessions configures license sessions (SPEC §5).
+type Sessions struct {
+	// IdleTimeout ends a session after this long without a proxied call.
+	// Positive. Omitted: 20m.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+
+	// ServiceMaxLifetime ends a client-credentials session this long after
+	// it opened, however busy. Positive. Omitted: 1h.
+	ServiceMaxLifetime Duration `yaml:"service_max_lifetime"`
+}
+
+// Gateway configures the proxy's own browser login (SPEC §4): the gateway
+// is a confidential Trusted App of its own identity server.
+type Gateway struct {
+	// ClientID is the uri of the gateway's app, listed under apps: a
+	// confidential, enabled app with at least one redirect URI (normally
+	// PublicURL + "/oauth2/callback"). Empty disables browser login, and
+	// then no route may use on_missing_token: login.
+	ClientID string `yaml:"client_id"`
+
+	// ClientSecret is the gateway app's secret in clear; its
+	// base64(sha256()) must equal the app's secret_hash. Required when
+	// ClientID is set. Use ${VAR}.
+	ClientSecret string `yaml:"client_secret"`
+
+	// CookieKeys encrypt the browser session cookie: the first encrypts,
+	// all decrypt, so a new key is added in front and an old one dropped
+	// later. Each is base64 (standard or URL alphabet, padding optional)
+	// of exactly 32 random bytes; unique. At least one is required when
+	// ClientID is set. Use ${VAR}.
+	CookieKeys []string `yaml:"cookie_keys"`
+}
+
+// Enabled reports whether browser login at the proxy is configured.
+func (g Gateway) Enabled() bool { return g.ClientID != "" }
+
+// DecodedCookieKeys returns CookieKeys decoded to their 32 bytes each, in
+// order. A File returned by Parse never makes it fail.
+func (g Gateway) DecodedCookieKeys() ([][]byte, error) {
+	keys := make([][]byte, 0, len(g.CookieKeys))
+	for i, k := range g.CookieKeys {
+		b, ok := decodeKey(k)
+		if !ok {
+			return nil, fmt.Errorf("gateway.cookie_keys[%d]: %s", i, msgCookieKey)
+		}
+		keys = append(keys, b)
+	}
+	return keys, nil
+}
+
+// License caps open sessions across every replica (SPEC §5).
+type License struct {
+	// Slots is how many sessions may be open at once; 0 (the default)
+	// means unlimited. Not negative.
+	Slots int `yaml:"slots"`
+
+	// Reserved are logins of users (any type, system users included) that
+	// always get a slot; their seats are not given to others. Each must
+	// be listed under users; unique; no more of them than Slots when
+	// Slots is set.
+	Reserved []string `yaml:"reserved"`
+}
+
+// User is a declarative user.
+type User struct {
+	// Login is the user name typed at the login page, and the sub claim.
+	// Required, unique, no whitespace or control characters.
+	Login string `yaml:"login"`
+
+	// PasswordHash is an argon2id PHC string as `erpgate hash-password`
+	// prints it: $argon2id$v=19$m=65536,t=3,p=4$<salt>$<hash>. Required
+	// for internal and community users; system users, which never sign in
+	// at the login page, may leave it empty. The $ signs need no escaping
+	// (only ${NAME} is expanded).
+	PasswordHash string `yaml:"password_hash"`
+
+	// Name is the display name (name claim). Optional.
+	Name string `yaml:"name"`
+
+	// Email is a bare address such as alice@example.com (email claim).
+	// Optional.
+	Email string `yaml:"email"`
+
+	// Type is "internal" (an employee; the default when empty or
+	// omitted), "community" (a customer or partner) or "system" (a
+	// service identity that client-credentials tokens act as).
+	Type string `yaml:"type"`
+
+	// Admin marks an administrator (is_admin claim).
+	Admin bool `yaml:"admin"`
+}
+
+// App is a Trusted Application: an OAuth 2.0 client (SPEC §3).
+type App struct {
+	// URI is the ApplicationUri, used as client_id. Required, unique
+	// (compared exactly), no whitespace or control characters.
+	URI string `yaml:"uri"`
+
+	// Name is shown on the login and consent pages. Optional.
+	Name string `yaml:"name"`
+
+	// Type is "confidential" (has a secret; the default when empty or
+	// omitted) or "public" (a browser or native app without a secret).
+	Type string `yaml:"type"`
+
+	// SecretHash is base64(sha256(secret)) in standard base64 with
+	// padding, as `erpgate hash-secret` prints it. Required for
+	// confidential apps, not allowed for public ones. Use ${VAR}.
+	SecretHash string `yaml:"secret_hash"`
+
+	// SystemUser is the login of a user of type system. When set, the app
+	// may use the client credentials grant and its tokens act as that
+	// user. Confidential apps only.
+	SystemUser string `yaml:"system_user"`
+
+	// Scope is the space-delimited list of scopes the app may be granted,
+	// from read, update and sec (sec reaches the admin API). openid,
+	// profile and offline_access are always allowed and may be listed too.
+	// No duplicates.
+	Scope string `yaml:"scope"`
+
+	// RedirectURIs are the login redirect URIs, compared exactly (case
+	// sensitive). Each is an absolute https URL, or http on a loopback
+	// host (127.0.0.1, [::1], localhost; RFC 8252 §7.3), with no fragment,
+	// no user information and no wildcard. Unique. Empty: the app cannot
+	// use the authorization code flow.
+	RedirectURIs []string `yaml:"redirect_uris"`
+
+	// PostLogoutRedirectURIs are where endsession may send the browser
+	// after logout; same rules as RedirectURIs.
+	PostLogoutRedirectURIs []string `yaml:"post_logout_redirect_uris"`
+
+	// AllowInternalUsers lets internal users sign in to the app.
+	// Omitted: true.
+	AllowInternalUsers *bool `yaml:"allow_internal_users"`
+
+	// AllowCommunityUsers lets community users sign in to the app.
+	// Omitted: false.
+	AllowCommunityUsers *bool `yaml:"allow_community_users"`
+
+	// ReferenceTokens says who may get reference tokens (PAT/SAT, SPEC §6)
+	// for the app: "none" (the default when empty or omitted),
+	// "authenticated_users" or "administrators_only".
+	ReferenceTokens string `yaml:"reference_tokens"`
+
+	// RequirePKCE requires PKCE (S256) in the authorization code flow.
+	// Only a confidential app may set it to false. Omitted: true.
+	RequirePKCE *bool `yaml:"require_pkce"`
+
+	// Enabled set to false refuses the app everywhere without removing it.
+	// Omitted: true.
+	Enabled *bool `yaml:"enabled"`
+}
+
+// IsPublic reports whether the app is a public client.
+func (a App) IsPublic() bool { return a.Type == AppPublic }
+
+// PKCERequired reports whether the app must use PKCE; only a confidential
+// app that sets require_pkce: false need not.
+func (a App) PKCERequired() bool {
+	return a.RequirePKCE == nil || *a.RequirePKCE || a.IsPublic()
+}
+
+// IsEnabled reports whether the app is enabled (the default).
+func (a App) IsEnabled() bool { return a.Enabled == nil || *a.Enabled }
+
+// InternalUsersAllowed reports whether internal users may sign in to the
+// app (the default).
+func (a App) InternalUsersAllowed() bool {
+	return a.AllowInternalUsers == nil || *a.AllowInternalUsers
+}
+
+// CommunityUsersAllowed reports whether community users may sign in to the
+// app (not the default).
+func (a App) CommunityUsersAllowed() bool {
+	return a.AllowCommunityUsers != nil && *a.AllowCommunityUsers
+}
+
+// Scopes returns Scope split on whitespace; nil when Scope is empty.
+func (a App) Scopes() []string { return strings.Fields(a.Scope) }
+
+// Route maps matching requests to an upstream and says what they require.
+type Route struct {
+	// Name identifies the route in logs, `policy explain` and the route
+	// label of metrics. Required, unique, only a-z, 0-9, "-" and "_".
+	Name string `yaml:"name"`
+
+	// Match says which requests the route handles.
+	Match Match `yaml:"match"`
+
+	// Upstream is the base URL requests are forwarded to: an absolute
+	// http or https URL with a host, optionally a path, and no query,
+	// fragment or user information. Required.
+	Upstream string `yaml:"upstream"`
+
+	// Audience is the aud an access token must carry to use the route;
+	// one of tokens.audiences. Required unless Public.
+	Audience string `yaml:"audience"`
+
+	// Scopes are the scopes a token must all carry, each one of read,
+	// update and sec. Unique. Not allowed on a public route.
+	Scopes []string `yaml:"scopes"`
+
+	// Public routes are forwarded without any credentials check; they may
+	// set neither Audience nor Scopes.
+	Public bool `yaml:"public"`
+
+	// OnMissingToken is what a request without credentials gets:
+	// "unauthorized" (401; the default when empty or omitted) or "login"
+	// (302 to the login page; needs gateway.client_id, and is not
+	// allowed on a public route).
+	OnMissingToken string `yaml:"on_missing_token"`
+
+	// Timeout bounds the upstream call. Positive. Omitted: 30s.
+	Timeout Duration `yaml:"timeout"`
+
+	// StripAuthorization drops the Authorization header instead of
+	// passing the bearer token upstream.
+	StripAuthorization bool `yaml:"strip_authorization"`
+}
+
+// Match selects requests by path and method.
+type Match struct {
+	// Path matches a request whose path is exactly this (case sensitive).
+	// Set exactly one of Path and PathPrefix. Starts with "/" and is
+	// canonical: no "//", "." or ".." segments, no query, fragment,
+	// backslash, whitespace or control characters.
+	Path string `yaml:"path,omitempty"`
+
+	// PathPrefix matches a request whose path begins with this prefix on
+	// a segment boundary: "/api" matches "/api" and "/api/x" but never
+	// "/apis"; "/api/" matches "/api/" and "/api/x" but not "/api". Same
+	// rules as Path.
+	PathPrefix string `yaml:"path_prefix,omitempty"`
+
+	// Methods are the HTTP methods matched, uppercase (GET, HEAD, POST,
+	// PUT, PATCH, DELETE, OPTIONS, TRACE, CONNECT); unique. Empty: every
+	// method.
+	Methods []string `yaml:"methods"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is the minimum level of the process log: "debug", "info"
+	// (the default when empty or omitted), "warn" or "error".
+	Level string `yaml:"level"`
+
+	// Format is "json" (the default when empty or omitted) or "text".
+	Format string `yaml:"format"`
+
+	// Audit is where audit events go (SPEC §8): "stderr" (the default when
+	// empty or omitted) or the path of a file to append to.
+	Audit string `yaml:"audit"`
+
+	// AccessLog logs one line per proxied request.
+	AccessLog bool `yaml:"access_log"`
+}
+
+// Issuer returns the OpenID issuer identifier, PublicURL + "/id" (SPEC §3).
+func (f *File) Issuer() string { return f.PublicURL + "/id" }
+
+// FindApp returns the app whose uri is exactly uri, or nil.
+func (f *File) FindApp(uri string) *App {
+	for i := range f.Apps {
+		if f.Apps[i].URI == uri {
+			return &f.Apps[i]
+		}
+	}
+	return nil
+}
+
+// FindUser returns the user whose login is exactly login, or nil.
+func (f *File) FindUser(login string) *User {
+	for i := range f.Users {
+		if f.Users[i].Login == login {
+			return &f.Users[i]
+		}
+	}
+	return nil
+}
+
+const msgCookieKey = "must be base64 of exactly 32 bytes (e.g. `openssl rand -base64 32`)"
+
+// decodeKey decodes a cookie key in any of the four base64 variants.
+func decodeKey(s string) ([]byte, bool) {
+	for _, enc := range []*base64.Encoding{
+		base64.StdEncoding, base64.URLEncoding,
+		base64.RawStdEncoding, base64.RawURLEncoding,
+	} {
+		if b, err := enc.DecodeString(s); err == nil {
+			return b, len(b) == 32
+		}
+	}
+	return nil, false
+}
