@@ -130,25 +130,3 @@ func BenchmarkOverheadRatio(b *testing.B) {
 	b.ReportMetric(float64(spent[1].Nanoseconds())/n, "erpgate-ns/req")
 	b.ReportMetric(float64(spent[0])/float64(spent[1]), "throughput-ratio")
 }
-
-// BenchmarkVerify is the token check alone: a cache hit against a full
-// RS256 verification.
-func BenchmarkVerify(b *testing.B) {
-	f := newFixture(b, func(c *Config) { c.Clock = func() time.Time { return testNow } })
-	tok, _ := f.keys.Sign("at+jwt", claimsFor("read"))
-	for _, tc := range []struct {
-		name  string
-		cache int
-	}{{"cached", 1000}, {"uncached", 0}} {
-		b.Run(tc.name, func(b *testing.B) {
-			v := newVerifier(testIssuer, f.keys, []string{"RS256"}, func() time.Time { return testNow }, time.Minute, tc.cache)
-			ctx := b.Context()
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := v.verify(ctx, tok); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
-}

@@ -14,6 +14,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/erpgate/erpgate/accesstoken"
 	"github.com/erpgate/erpgate/audit"
 	"github.com/erpgate/erpgate/metrics"
 	"github.com/erpgate/erpgate/policy"
@@ -47,7 +48,7 @@ type Config struct {
 type Proxy struct {
 	cfg     Config
 	routes  []*route
-	verify  *verifier
+	verify  *accesstoken.Verifier
 	buffers *bufferPool
 }
 
@@ -69,8 +70,11 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, fmt.Errorf("proxy: %d routes but %d upstreams", len(rs), len(cfg.Upstreams))
 	}
 	p := &Proxy{
-		cfg:     cfg,
-		verify:  newVerifier(cfg.Issuer, cfg.KeySet, cfg.Algorithms, cfg.Clock, cfg.Leeway, cfg.TokenCacheSize),
+		cfg: cfg,
+		verify: accesstoken.New(accesstoken.Config{
+			Issuer: cfg.Issuer, KeySet: cfg.KeySet, Algorithms: cfg.Algorithms,
+			Clock: cfg.Clock, Leeway: cfg.Leeway, CacheSize: cfg.TokenCacheSize,
+		}),
 		buffers: newBufferPool(),
 	}
 	for i, up := range cfg.Upstreams {
@@ -139,7 +143,7 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, po
 		invalidToken(w)
 		return
 	}
-	c, err := p.verify.verify(ctx, cred.token)
+	c, err := p.verify.Verify(ctx, cred.token)
 	if err != nil {
 		p.deny(ctx, r, rt, "invalid_token", err.Error(), audit.TokenHash(cred.token))
 		invalidToken(w)

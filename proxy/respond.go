@@ -41,7 +41,7 @@ func invalidToken(w http.ResponseWriter) {
 	w.Header().Set("WWW-Authenticate", realm+`, error="invalid_token"`)
 	writeJSONError(w, http.StatusUnauthorized, errorBody{
 		Error:       "invalid_token",
-		Description: errInvalidToken.Error(),
+		Description: "the access token is invalid, expired or revoked",
 	})
 }
 

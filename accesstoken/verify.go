@@ -1,4 +1,4 @@
-package proxy
+package accesstoken
 
 import (
 	"context"
@@ -15,24 +15,33 @@ import (
 	"github.com/erpgate/erpgate/claims"
 )
 
-// errInvalidToken is the client-facing reason for any token failure; the
-// detail goes to the audit line only.
-var errInvalidToken = errors.New("the access token is invalid, expired or revoked")
-
-// verifier checks JWT access tokens in-process: go-oidc verifies the
+// Verifier checks JWT access tokens in-process: go-oidc verifies the
 // signature against the issuer's key set (alg allow-list, kid) and the
 // issuer; this type adds the RFC 9068 "typ" check and exp/nbf with a small
 // leeway, and caches verified claims until the token expires, so the
 // signature is checked once per token rather than once per request.
-type verifier struct {
+// Revocation is not its business: callers check the jti and sid.
+type Verifier struct {
 	oidc   *oidc.IDTokenVerifier
 	clock  func() time.Time
 	leeway time.Duration
 	cache  *tokenCache
 }
 
-func newVerifier(issuer string, keys oidc.KeySet, algs []string, clock func() time.Time, leeway time.Duration, cacheSize int) *verifier {
-	return &verifier{
+// Config configures a Verifier.
+type Config struct {
+	Issuer     string      // the only accepted "iss"
+	KeySet     oidc.KeySet // verifies signatures (the issuer's *signing.Keyring)
+	Algorithms []string    // JWS "alg" allow-list
+	Clock      func() time.Time
+	Leeway     time.Duration // clock skew tolerated on exp and nbf
+	CacheSize  int           // verified tokens kept; 0 disables the cache
+}
+
+// New returns a Verifier.
+func New(c Config) *Verifier {
+	issuer, keys, algs, clock, leeway, cacheSize := c.Issuer, c.KeySet, c.Algorithms, c.Clock, c.Leeway, c.CacheSize
+	return &Verifier{
 		oidc: oidc.NewVerifier(issuer, keys, &oidc.Config{
 			SkipClientIDCheck:    true, // the route's audience is checked by policy
 			SkipExpiryCheck:      true, // checked below with our leeway, on cache hits too
@@ -44,8 +53,9 @@ func newVerifier(issuer string, keys oidc.KeySet, algs []string, clock func() ti
 	}
 }
 
-// verify returns the claims of a valid access token.
-func (v *verifier) verify(ctx context.Context, raw string) (*claims.Access, error) {
+// Verify returns the claims of a valid access token. The claims may be
+// shared with other callers and must not be modified.
+func (v *Verifier) Verify(ctx context.Context, raw string) (*claims.Access, error) {
 	c, ok := v.cache.get(raw)
 	if !ok {
 		var err error
@@ -64,7 +74,7 @@ func (v *verifier) verify(ctx context.Context, raw string) (*claims.Access, erro
 	return c, nil
 }
 
-func (v *verifier) verifySlow(ctx context.Context, raw string) (*claims.Access, error) {
+func (v *Verifier) verifySlow(ctx context.Context, raw string) (*claims.Access, error) {
 	if err := checkAccessTokenType(raw); err != nil {
 		return nil, err
 	}
