@@ -19,7 +19,7 @@ var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 func setup(t testing.TB, cache int) (*Verifier, *signing.Keyring, *time.Time) {
 	clock := now
 	keys, err := signing.Open(context.Background(), signing.Config{
-		Algorithm: "ES256", RotateEvery: time.Hour, MaxTokenTTL: time.Hour, Store: memory.New(),
+		Algorithm: "RS256", RotateEvery: time.Hour, MaxTokenTTL: time.Hour, Store: memory.New(),
 		Clock: func() time.Time { return clock }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
