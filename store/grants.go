@@ -1,0 +1,151 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors of the grant records.
+var (
+	// ErrCodeReused means an authorization code was redeemed before; the
+	// stored code is returned with it so its tokens can be revoked
+	// (RFC 6749 §4.1.2: "If an authorization code is used more than once,
+	// the authorization server MUST deny the request and SHOULD revoke
+	// … all tokens previously issued based on that authorization code").
+	ErrCodeReused = errors.New("store: authorization code already used")
+	// ErrRotated means a refresh token was already exchanged for a
+	// successor; the stored token is returned with it.
+	ErrRotated = errors.New("store: refresh token already rotated")
+	// ErrRevoked means the refresh token's family was revoked.
+	ErrRevoked = errors.New("store: refresh token revoked")
+)
+
+// AuthCode is an authorization code (RFC 6749 §4.1.2), kept by the hash
+// of its value only.
+type AuthCode struct {
+	Hash          string // SHA-256 of the code, hex
+	ClientID      string
+	Subject       string // the user's login
+	RedirectURI   string // as sent in the authorization request
+	Scopes        []string
+	Nonce         string
+	CodeChallenge string // PKCE S256 challenge; "" when the app does not use PKCE
+	SessionID     string // sid of the identity session
+	AuthTime      time.Time
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
+	// Set by RedeemAuthCode: when it was used and the access token issued
+	// from it, so a replay can revoke that token.
+	UsedAt          time.Time
+	AccessTokenID   string
+	AccessExpiresAt time.Time
+}
+
+// AuthCodes keeps authorization codes.
+type AuthCodes interface {
+	// SaveAuthCode stores c; ErrConflict if its hash exists.
+	SaveAuthCode(ctx context.Context, c AuthCode) error
+	// RedeemAuthCode atomically marks the code used at now, recording the
+	// access token about to be issued from it, and returns the code as it
+	// was before. A code used before is returned unchanged with
+	// ErrCodeReused; an unknown one gives ErrNotFound. Expiry is the
+	// caller's check.
+	RedeemAuthCode(ctx context.Context, hash string, now time.Time, accessTokenID string, accessExpiresAt time.Time) (AuthCode, error)
+	// DeleteExpiredAuthCodes forgets codes that expired before now.
+	DeleteExpiredAuthCodes(ctx context.Context, now time.Time) error
+}
+
+// IssuedToken names an access token issued from a grant, so it can be
+// put on the revocation list when the grant is revoked.
+type IssuedToken struct {
+	ID        string // jti
+	ExpiresAt time.Time
+}
+
+// RefreshToken is one token of a rotation family (RFC 9700 §4.14.2): each
+// use exchanges it for a successor; reuse of a rotated token (outside the
+// grace window) revokes the whole family.
+type RefreshToken struct {
+	Hash      string // SHA-256 of the token, hex
+	FamilyID  string // shared by every token descending from one grant
+	ClientID  string
+	Subject   string
+	SessionID string
+	Scopes    []string
+	AuthTime  time.Time
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	// The access token issued together with this refresh token.
+	AccessTokenID   string
+	AccessExpiresAt time.Time
+	// RotatedAt is when it was exchanged; zero while it is current.
+	RotatedAt time.Time
+	// Successor is the successor's token response, sealed with a key
+	// derived from this token's value, so a retry within the grace window
+	// gets the same pair and nobody without the token can read it.
+	Successor []byte
+	RevokedAt time.Time // zero unless the family was revoked
+}
+
+// RefreshTokens keeps refresh-token families.
+type RefreshTokens interface {
+	// SaveRefreshToken stores the first token of a family; ErrConflict
+	// if its hash exists.
+	SaveRefreshToken(ctx context.Context, t RefreshToken) error
+	// RefreshToken returns the token with hash; ErrNotFound.
+	RefreshToken(ctx context.Context, hash string) (RefreshToken, error)
+	// RotateRefreshToken atomically marks the current token hash rotated
+	// at now with successor, and stores next (same family). If the token
+	// was rotated before it changes nothing and returns the stored token
+	// with ErrRotated; if its family is revoked, with ErrRevoked; unknown,
+	// ErrNotFound. Only one of any number of concurrent calls succeeds.
+	RotateRefreshToken(ctx context.Context, hash string, now time.Time, successor []byte, next RefreshToken) (RefreshToken, error)
+	// RevokeRefreshFamily revokes every token of the family and returns
+	// the access tokens issued with them. Revoking twice is not an error.
+	RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) ([]IssuedToken, error)
+	// RevokeSessionRefreshTokens revokes every family of the session
+	// (logout) and returns the access tokens issued with them.
+	RevokeSessionRefreshTokens(ctx context.Context, sessionID string, now time.Time) ([]IssuedToken, error)
+	// RevokeSubjectRefreshTokens revokes every family of the subject
+	// (password change) and returns the access tokens issued with them.
+	RevokeSubjectRefreshTokens(ctx context.Context, subject string, now time.Time) ([]IssuedToken, error)
+	// DeleteExpiredRefreshTokens forgets tokens that expired before now.
+	DeleteExpiredRefreshTokens(ctx context.Context, now time.Time) error
+}
+
+// IdentitySession is a user's sign-in at the identity server (the SSO
+// session behind the identity cookie). Its ID is the sid of every token
+// issued under it.
+type IdentitySession struct {
+	ID      string
+	Subject string
+	// SecretHash is the SHA-256 (hex) of the secret in the identity
+	// cookie; it changes at every sign-in, so a cookie planted before a
+	// login is worthless after it (session fixation).
+	SecretHash string
+	AuthTime   time.Time
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	EndedAt    time.Time // zero while signed in
+}
+
+// IdentitySessions keeps identity sessions.
+type IdentitySessions interface {
+	// SaveIdentitySession inserts s, or replaces the session with the same
+	// ID (a new sign-in of the same user keeps the sid, with a new secret
+	// and auth time). Replacing an ended session is ErrSessionEnded.
+	SaveIdentitySession(ctx context.Context, s IdentitySession) error
+	// IdentitySession returns the session with id; ErrNotFound.
+	IdentitySession(ctx context.Context, id string) (IdentitySession, error)
+	// EndIdentitySession ends the session at now (logout). Ending an
+	// ended or unknown session is not an error.
+	EndIdentitySession(ctx context.Context, id string, now time.Time) error
+}
+
+// Grants is everything the interactive flows keep.
+type Grants interface {
+	AuthCodes
+	RefreshTokens
+	IdentitySessions
+}

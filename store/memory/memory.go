@@ -1,0 +1,283 @@
+package memory
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/erpgate/erpgate/store"
+)
+
+var _ store.Backend = (*Store)(nil)
+
+// errClosed is returned by Ping after Close, so /readyz reports a store
+// that is gone.
+var errClosed = errors.New("memory: store closed")
+
+// Store is an in-memory store.Backend. The zero value is not usable; call
+// New.
+type Store struct {
+	mu       sync.Mutex
+	keys     map[string]store.SigningKey
+	sessions map[string]store.Session
+	revoked  map[string]time.Time // jti -> expiresAt
+	closed   bool
+}
+
+// New returns an empty Store.
+func New() *Store {
+	return &Store{
+		keys:     make(map[string]store.SigningKey),
+		sessions: make(map[string]store.Session),
+		revoked:  make(map[string]time.Time),
+	}
+}
+
+// Ping reports an error once the store is closed.
+func (s *Store) Ping(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errClosed
+	}
+	return nil
+}
+
+// Close marks the store closed; the data stays readable so a test can
+// still inspect it.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	return nil
+}
+
+// SigningKeys returns every key, oldest CreatedAt first (ties by ID so
+// the order is stable).
+func (s *Store) SigningKeys(context.Context) ([]store.SigningKey, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]store.SigningKey, 0, len(s.keys))
+	for _, k := range s.keys {
+		out = append(out, copyKey(k))
+	}
+	slices.SortFunc(out, func(a, b store.SigningKey) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// AddSigningKey stores k; store.ErrConflict if its ID exists.
+func (s *Store) AddSigningKey(_ context.Context, k store.SigningKey) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.keys[k.ID]; ok {
+		return store.ErrConflict
+	}
+	s.keys[k.ID] = copyKey(k)
+	return nil
+}
+
+// DeleteExpiredSigningKeys removes keys whose ExpiresAt is before now.
+func (s *Store) DeleteExpiredSigningKeys(_ context.Context, now time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, k := range s.keys {
+		if k.ExpiresAt.Before(now) {
+			delete(s.keys, id)
+		}
+	}
+	return nil
+}
+
+// copyKey copies the JWK bytes so neither the caller nor the store can
+// change the other's key by writing into a shared slice.
+func copyKey(k store.SigningKey) store.SigningKey {
+	k.PrivateJWK = slices.Clone(k.PrivateJWK)
+	return k
+}
+
+// OpenSession implements store.Sessions; the mutex makes the look-up,
+// the license count and the insert one step.
+func (s *Store) OpenSession(_ context.Context, sess store.Session, lic store.License) (store.Session, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.sessions[sess.ID]; ok {
+		if old.Open() {
+			return old, nil
+		}
+		if !reopenable(old.EndReason) {
+			return store.Session{}, store.ErrSessionEnded
+		}
+	}
+	open, openReserved := 0, 0
+	for _, o := range s.sessions {
+		if o.Open() {
+			open++
+			if o.Reserved {
+				openReserved++
+			}
+		}
+	}
+	if !admits(lic, open, openReserved, sess.Reserved) {
+		return store.Session{}, store.ErrLicenseExhausted
+	}
+	sess.EndedAt, sess.EndReason = time.Time{}, ""
+	s.sessions[sess.ID] = sess
+	return sess, nil
+}
+
+// Session returns the session with id; store.ErrNotFound if unknown.
+func (s *Store) Session(_ context.Context, id string) (store.Session, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess, ok := s.sessions[id]
+	if !ok {
+		return store.Session{}, store.ErrNotFound
+	}
+	return sess, nil
+}
+
+// OpenSessions lists open sessions, oldest OpenedAt first.
+func (s *Store) OpenSessions(context.Context) ([]store.Session, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []store.Session
+	for _, sess := range s.sessions {
+		if sess.Open() {
+			out = append(out, sess)
+		}
+	}
+	sortSessions(out)
+	return out, nil
+}
+
+// TouchSessions moves LastSeenAt forward for the open sessions in seen.
+func (s *Store) TouchSessions(_ context.Context, seen map[string]time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, at := range seen {
+		sess, ok := s.sessions[id]
+		if !ok || !sess.Open() || !at.After(sess.LastSeenAt) {
+			continue
+		}
+		sess.LastSeenAt = at
+		s.sessions[id] = sess
+	}
+	return nil
+}
+
+// EndSession ends an open session; an ended one is returned as it is, so
+// its first reason stands.
+func (s *Store) EndSession(_ context.Context, id, reason string, at time.Time) (store.Session, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess, ok := s.sessions[id]
+	if !ok {
+		return store.Session{}, store.ErrNotFound
+	}
+	if !sess.Open() {
+		return sess, nil
+	}
+	sess.EndedAt, sess.EndReason = at, reason
+	s.sessions[id] = sess
+	return sess, nil
+}
+
+// EndStaleSessions ends open sessions past their ExpiresAt (EndLifetime,
+// checked first because it is the hard limit) or idle since before
+// idleBefore (EndIdle), all at now, and returns them oldest first.
+func (s *Store) EndStaleSessions(_ context.Context, idleBefore, now time.Time) ([]store.Session, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ended []store.Session
+	for id, sess := range s.sessions {
+		if !sess.Open() {
+			continue
+		}
+		switch {
+		case !sess.ExpiresAt.IsZero() && !sess.ExpiresAt.After(now):
+			sess.EndReason = store.EndLifetime
+		case sess.LastSeenAt.Before(idleBefore):
+			sess.EndReason = store.EndIdle
+		default:
+			continue
+		}
+		sess.EndedAt = now
+		s.sessions[id] = sess
+		ended = append(ended, sess)
+	}
+	sortSessions(ended)
+	return ended, nil
+}
+
+// Revoke records jti until expiresAt. A second Revoke only ever extends
+// the expiry: shortening it would let a revoked token back in early.
+func (s *Store) Revoke(_ context.Context, jti string, expiresAt time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.revoked[jti]; !ok || expiresAt.After(old) {
+		s.revoked[jti] = expiresAt
+	}
+	return nil
+}
+
+// Revoked reports whether jti is revoked.
+func (s *Store) Revoked(_ context.Context, jti string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.revoked[jti]
+	return ok, nil
+}
+
+// DeleteExpiredRevocations forgets revocations whose expiry is before now.
+func (s *Store) DeleteExpiredRevocations(_ context.Context, now time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for jti, exp := range s.revoked {
+		if exp.Before(now) {
+			delete(s.revoked, jti)
+		}
+	}
+	return nil
+}
+
+// reopenable reports whether a session that ended for reason may be
+// opened again by a still-valid token: only timeouts qualify (SPEC §5).
+// Anything else, including a reason this code does not know, is final,
+// so an unexpected value fails closed.
+func reopenable(reason string) bool {
+	return reason == store.EndIdle || reason == store.EndLifetime
+}
+
+// admits reports whether lic has room for one more session, given how
+// many are open and how many of those hold reserved seats. Non-reserved
+// sessions share Slots-Reserved slots; a reserved subject may take any
+// free slot. Slots <= 0 means unlimited.
+//
+// The sqlite backend carries the same rule; the two are kept equal by
+// store/storetest.
+func admits(lic store.License, open, openReserved int, reserved bool) bool {
+	if lic.Slots <= 0 {
+		return true
+	}
+	if open >= lic.Slots {
+		return false
+	}
+	return reserved || open-openReserved < lic.Slots-lic.Reserved
+}
+
+func sortSessions(ss []store.Session) {
+	slices.SortFunc(ss, func(a, b store.Session) int {
+		if c := a.OpenedAt.Compare(b.OpenedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+}

@@ -1,0 +1,30 @@
+// Package sqlite is the default store.Backend: one SQLite file that
+// serves one machine (SPEC §9), through the pure-Go modernc.org/sqlite
+// driver so the binary needs no C toolchain.
+//
+// The schema lives in migrations/NNNN_name.sql, embedded in the binary
+// and applied in order on Open inside one write transaction, each recorded
+// in schema_migrations. A database migrated by a newer erpgate is refused
+// rather than guessed at.
+//
+// Times are stored as INTEGER unix milliseconds in UTC, so they sort and
+// compare as numbers and read back in UTC at millisecond precision.
+//
+// # Atomicity
+//
+// OpenSession reads the license count and inserts in one transaction,
+// and every write transaction starts with BEGIN IMMEDIATE (the driver's
+// _txlock=immediate), which takes SQLite's write lock before the first
+// read. Two callers can therefore never both count the same free slot,
+// whether they are goroutines of this process or other processes on the
+// same file. A DEFERRED transaction would not do: it reads under a shared
+// lock and only asks for the write lock at the INSERT, and in WAL mode a
+// writer whose snapshot went stale gets SQLITE_BUSY_SNAPSHOT at once,
+// without the busy timeout helping.
+//
+// Within one process, writes also go through a pool of a single
+// connection, so they queue in database/sql (honouring ctx) instead of
+// spinning in SQLite's busy handler; across processes, busy_timeout makes
+// BEGIN IMMEDIATE wait for the other writer. Reads use a separate pool
+// and, thanks to WAL, never wait for a writer.
+package sqlite

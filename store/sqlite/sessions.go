@@ -1,0 +1,252 @@
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/erpgate/erpgate/store"
+)
+
+const sessionColumns = `id, subject, client_id, kind, reserved, opened_at, last_seen_at, expires_at, ended_at, end_reason`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanSession(row scanner) (store.Session, error) {
+	var s store.Session
+	var opened, lastSeen int64
+	var expires, ended sql.NullInt64
+	if err := row.Scan(&s.ID, &s.Subject, &s.ClientID, &s.Kind, &s.Reserved,
+		&opened, &lastSeen, &expires, &ended, &s.EndReason); err != nil {
+		return store.Session{}, err
+	}
+	s.OpenedAt, s.LastSeenAt = fromMillis(opened), fromMillis(lastSeen)
+	s.ExpiresAt, s.EndedAt = fromNullMillis(expires), fromNullMillis(ended)
+	return s, nil
+}
+
+// getSession reads one session through q (the read pool or a transaction).
+func getSession(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, id string) (store.Session, error) {
+	s, err := scanSession(q.QueryRowContext(ctx, "SELECT "+sessionColumns+" FROM sessions WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Session{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.Session{}, fmt.Errorf("sqlite: session: %w", err)
+	}
+	return s, nil
+}
+
+func collectSessions(rows *sql.Rows) ([]store.Session, error) {
+	defer rows.Close()
+	var out []store.Session
+	for rows.Next() {
+		s, err := scanSession(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// OpenSession implements store.Sessions.
+func (s *Store) OpenSession(ctx context.Context, sess store.Session, lic store.License) (store.Session, error) {
+	// Fast path without the write lock: every call after the first finds
+	// its session open. Returning what a read saw is still correct, since
+	// the session was open at that instant.
+	if old, err := getSession(ctx, s.reader, sess.ID); err == nil && old.Open() {
+		return old, nil
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return store.Session{}, err
+	}
+
+	// The write lock is held from the first read below to the commit, so
+	// the look-up, the count and the insert are one step for every
+	// connection to this file (see the package doc).
+	var out store.Session
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		old, err := getSession(ctx, tx, sess.ID)
+		switch {
+		case err == nil && old.Open():
+			out = old
+			return nil
+		case err == nil && !reopenable(old.EndReason):
+			return store.ErrSessionEnded
+		case err != nil && !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+
+		if lic.Slots > 0 {
+			var open, openReserved int
+			if err := tx.QueryRowContext(ctx,
+				"SELECT count(*), coalesce(sum(reserved), 0) FROM sessions WHERE ended_at IS NULL",
+			).Scan(&open, &openReserved); err != nil {
+				return fmt.Errorf("sqlite: count sessions: %w", err)
+			}
+			if !admits(lic, open, openReserved, sess.Reserved) {
+				return store.ErrLicenseExhausted
+			}
+		}
+
+		// A session that ended by timeout is replaced whole: it is a new
+		// session that happens to carry the same sid.
+		out = normalize(sess)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, '')
+			ON CONFLICT (id) DO UPDATE SET
+				subject = excluded.subject, client_id = excluded.client_id, kind = excluded.kind,
+				reserved = excluded.reserved, opened_at = excluded.opened_at,
+				last_seen_at = excluded.last_seen_at, expires_at = excluded.expires_at,
+				ended_at = NULL, end_reason = ''`,
+			out.ID, out.Subject, out.ClientID, out.Kind, out.Reserved,
+			millis(out.OpenedAt), millis(out.LastSeenAt), nullMillis(out.ExpiresAt)); err != nil {
+			return fmt.Errorf("sqlite: open session: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return store.Session{}, err
+	}
+	return out, nil
+}
+
+// normalize returns sess as the database will give it back: open, times
+// in UTC at millisecond precision.
+func normalize(sess store.Session) store.Session {
+	sess.OpenedAt = fromMillis(millis(sess.OpenedAt))
+	sess.LastSeenAt = fromMillis(millis(sess.LastSeenAt))
+	sess.ExpiresAt = fromNullMillis(nullMillis(sess.ExpiresAt))
+	sess.EndedAt, sess.EndReason = time.Time{}, ""
+	return sess
+}
+
+// Session returns the session with id; store.ErrNotFound if unknown.
+func (s *Store) Session(ctx context.Context, id string) (store.Session, error) {
+	return getSession(ctx, s.reader, id)
+}
+
+// OpenSessions lists open sessions, oldest OpenedAt first (ties by ID).
+func (s *Store) OpenSessions(ctx context.Context) ([]store.Session, error) {
+	rows, err := s.reader.QueryContext(ctx,
+		"SELECT "+sessionColumns+" FROM sessions WHERE ended_at IS NULL ORDER BY opened_at, id")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open sessions: %w", err)
+	}
+	out, err := collectSessions(rows)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open sessions: %w", err)
+	}
+	return out, nil
+}
+
+// TouchSessions moves LastSeenAt forward for the open sessions in seen,
+// all in one transaction: one fsync per flush, not per session.
+func (s *Store) TouchSessions(ctx context.Context, seen map[string]time.Time) error {
+	if len(seen) == 0 {
+		return nil
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx,
+			"UPDATE sessions SET last_seen_at = ?1 WHERE id = ?2 AND ended_at IS NULL AND last_seen_at < ?1")
+		if err != nil {
+			return fmt.Errorf("sqlite: touch sessions: %w", err)
+		}
+		defer stmt.Close()
+		// Sorted so two concurrent flushes touch rows in the same order;
+		// cheap, and it keeps the statement log readable.
+		for _, id := range slices.Sorted(maps.Keys(seen)) {
+			if _, err := stmt.ExecContext(ctx, millis(seen[id]), id); err != nil {
+				return fmt.Errorf("sqlite: touch sessions: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// EndSession ends an open session; an ended one is returned as it is, so
+// its first reason stands.
+func (s *Store) EndSession(ctx context.Context, id, reason string, at time.Time) (store.Session, error) {
+	var out store.Session
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		old, err := getSession(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		out = old
+		if !old.Open() {
+			return nil
+		}
+		out.EndedAt, out.EndReason = fromMillis(millis(at)), reason
+		if _, err := tx.ExecContext(ctx, "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ?",
+			millis(out.EndedAt), reason, id); err != nil {
+			return fmt.Errorf("sqlite: end session: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return store.Session{}, err
+	}
+	return out, nil
+}
+
+// EndStaleSessions ends open sessions past their ExpiresAt (EndLifetime,
+// checked first because it is the hard limit) or idle since before
+// idleBefore (EndIdle), all at now, and returns them oldest first.
+func (s *Store) EndStaleSessions(ctx context.Context, idleBefore, now time.Time) ([]store.Session, error) {
+	// One statement is atomic on its own; RETURNING hands back exactly the
+	// rows it changed.
+	rows, err := s.writer.QueryContext(ctx, `UPDATE sessions SET
+			ended_at = ?1,
+			end_reason = CASE WHEN expires_at IS NOT NULL AND expires_at <= ?1 THEN ?3 ELSE ?4 END
+		WHERE ended_at IS NULL
+			AND ((expires_at IS NOT NULL AND expires_at <= ?1) OR last_seen_at < ?2)
+		RETURNING `+sessionColumns,
+		millis(now), millis(idleBefore), store.EndLifetime, store.EndIdle)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: end stale sessions: %w", err)
+	}
+	out, err := collectSessions(rows)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: end stale sessions: %w", err)
+	}
+	slices.SortFunc(out, func(a, b store.Session) int {
+		if c := a.OpenedAt.Compare(b.OpenedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// reopenable reports whether a session that ended for reason may be
+// opened again by a still-valid token: only timeouts qualify (SPEC §5).
+// Anything else, including a reason this code does not know, is final,
+// so an unexpected value fails closed.
+func reopenable(reason string) bool {
+	return reason == store.EndIdle || reason == store.EndLifetime
+}
+
+// admits reports whether lic has room for one more session, given how
+// many are open and how many of those hold reserved seats. Non-reserved
+// sessions share Slots-Reserved slots; a reserved subject may take any
+// free slot. Slots <= 0 means unlimited.
+//
+// store/memory carries the same rule; the two are kept equal by
+// store/storetest.
+func admits(lic store.License, open, openReserved int, reserved bool) bool {
+	if lic.Slots <= 0 {
+		return true
+	}
+	if open >= lic.Slots {
+		return false
+	}
+	return reserved || open-openReserved < lic.Slots-lic.Reserved
+}

@@ -1,0 +1,259 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	sqlitedrv "modernc.org/sqlite" // also registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/erpgate/erpgate/store"
+)
+
+var _ store.Backend = (*Store)(nil)
+
+// busyTimeout is how long a write waits for another process's write
+// transaction before failing with SQLITE_BUSY. Write transactions here are
+// a handful of statements, so seconds mean something is stuck.
+const busyTimeout = 5 * time.Second
+
+// Store is a store.Backend on one SQLite database.
+type Store struct {
+	// writer has exactly one connection and begins every transaction
+	// IMMEDIATE; see the package doc for why both.
+	writer *sql.DB
+	// reader serves plain reads in parallel. For an in-memory database
+	// it is writer itself, since each connection would see its own
+	// empty database.
+	reader *sql.DB
+}
+
+// Open opens (creating if missing) the database dsn and brings its schema
+// up to date. dsn is a file path such as data/erpgate.db, whose parent
+// directory is created if missing, a "file:" URI, or ":memory:" for a
+// database that lives as long as the Store (tests). Open switches a file
+// to WAL journal mode and sets busy_timeout and foreign_keys on every
+// connection.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	if dsn == "" {
+		return nil, errors.New("sqlite: empty DSN")
+	}
+	memory := isMemory(dsn)
+	if !memory {
+		if err := prepareFile(filePath(dsn)); err != nil {
+			return nil, err
+		}
+	}
+
+	pragmas := []string{
+		fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()),
+		"foreign_keys(1)",
+	}
+	writerParams := url.Values{
+		"_pragma": pragmas,
+		"_txlock": {"immediate"},
+	}
+	writer, err := sql.Open("sqlite", withParams(dsn, writerParams))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	writer.SetMaxOpenConns(1)
+	// Keep the one connection for good: for :memory: it is the database.
+	writer.SetConnMaxIdleTime(0)
+	writer.SetConnMaxLifetime(0)
+
+	s := &Store{writer: writer, reader: writer}
+	if !memory {
+		if err := enableWAL(ctx, writer); err != nil {
+			writer.Close()
+			return nil, err
+		}
+	}
+	if err := migrate(ctx, writer, time.Now()); err != nil {
+		writer.Close()
+		return nil, err
+	}
+	if memory {
+		return s, nil
+	}
+
+	// WAL is a property of the file, set above; readers only need the
+	// busy timeout and query_only, so a bug that writes through them fails
+	// instead of racing the writer.
+	readerParams := url.Values{
+		"_pragma":     pragmas,
+		"_query_only": {"1"},
+	}
+	reader, err := sql.Open("sqlite", withParams(dsn, readerParams))
+	if err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	reader.SetMaxOpenConns(n)
+	reader.SetMaxIdleConns(n)
+	s.reader = reader
+	if err := s.Ping(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Ping runs a query on the read pool, which opens the file if no
+// connection is open yet.
+func (s *Store) Ping(ctx context.Context) error {
+	var n int
+	if err := s.reader.QueryRowContext(ctx, "SELECT count(*) FROM schema_migrations").Scan(&n); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes both pools.
+func (s *Store) Close() error {
+	err := s.writer.Close()
+	if s.reader != s.writer {
+		err = errors.Join(err, s.reader.Close())
+	}
+	return err
+}
+
+// enableWAL switches the file to WAL, once per Open rather than per
+// connection (the mode is stored in the file). The switch needs an
+// exclusive lock taken while holding a shared one, and SQLite returns
+// SQLITE_BUSY at once for such an upgrade instead of calling the busy
+// handler (it could deadlock), so when several processes open a new file
+// together the losers retry here until busyTimeout.
+func enableWAL(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(busyTimeout)
+	for {
+		var mode string
+		err := db.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode)
+		if err == nil {
+			if !strings.EqualFold(mode, "wal") {
+				return fmt.Errorf("sqlite: journal_mode is %q, want wal (is the file on a file system without shared memory?)", mode)
+			}
+			return nil
+		}
+		if !isBusy(err) || time.Now().After(deadline) {
+			return fmt.Errorf("sqlite: enable WAL: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// isBusy reports whether err is SQLITE_BUSY, extended codes included.
+func isBusy(err error) bool {
+	var se *sqlitedrv.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
+}
+
+// withParams appends the driver's query parameters to dsn.
+func withParams(dsn string, v url.Values) string {
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	return dsn + sep + v.Encode()
+}
+
+// isMemory reports whether dsn names an in-memory database, which exists
+// per connection.
+func isMemory(dsn string) bool {
+	path, query, _ := strings.Cut(dsn, "?")
+	if path == ":memory:" || path == "file::memory:" {
+		return true
+	}
+	q, err := url.ParseQuery(query)
+	return err == nil && q.Get("mode") == "memory"
+}
+
+// filePath returns the file system path dsn names.
+func filePath(dsn string) string {
+	path, _, _ := strings.Cut(dsn, "?")
+	rest, ok := strings.CutPrefix(path, "file:")
+	if !ok {
+		return path
+	}
+	if strings.HasPrefix(rest, "//") {
+		// file:///abs/path or file://localhost/abs/path
+		if u, err := url.Parse(path); err == nil {
+			return u.Path
+		}
+	}
+	return rest
+}
+
+// prepareFile creates the parent directory of path and, if path does not
+// exist yet, an empty database file readable by its owner only: the
+// database holds the private signing keys, and SQLite gives its -wal and
+// -shm files the main file's permissions. (An empty file is a valid empty
+// SQLite database.)
+func prepareFile(path string) error {
+	if path == "" {
+		return errors.New("sqlite: DSN names no file")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	return f.Close()
+}
+
+// millis is how a time is stored.
+func millis(t time.Time) int64 { return t.UnixMilli() }
+
+// fromMillis reads a stored time back, in UTC.
+func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+// nullMillis stores a zero time as NULL, so "no time" is unambiguous and
+// "ended_at IS NULL" reads as "open".
+func nullMillis(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: millis(t), Valid: true}
+}
+
+func fromNullMillis(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return fromMillis(n.Int64)
+}
+
+// inTx runs f in a write transaction (BEGIN IMMEDIATE) and commits if f
+// returns nil.
+func (s *Store) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	if err := f(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: commit: %w", err)
+	}
+	return nil
+}

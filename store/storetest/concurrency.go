@@ -1,0 +1,88 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/erpgate/erpgate/store"
+)
+
+// race runs f(i) for i in [0,n) on n goroutines released together, so
+// the calls overlap as much as the scheduler allows, and returns their
+// results in order.
+func race[T any](n int, f func(i int) T) []T {
+	out := make([]T, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			out[i] = f(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+	return out
+}
+
+type openResult struct {
+	s   store.Session
+	err error
+}
+
+func testConcurrency(t *testing.T, open opener) {
+	// "concurrent first calls with one token open exactly one session."
+	// With one slot, a backend that lets two callers both insert would
+	// also have to refuse one of them.
+	t.Run("OpenSameID", func(t *testing.T) {
+		b := open(t)
+		const n = 50
+		res := race(n, func(i int) openResult {
+			s, err := b.OpenSession(t.Context(), newSession("sid-1", at(time.Duration(i)*time.Millisecond)), oneSlot)
+			return openResult{s, err}
+		})
+		stored := mustSession(t, b, "sid-1")
+		for i, r := range res {
+			if r.err != nil {
+				t.Errorf("caller %d: OpenSession: %v", i, r.err)
+				continue
+			}
+			checkSession(t, fmt.Sprintf("caller %d", i), r.s, stored)
+		}
+		if got := len(mustOpenSessions(t, b)); got != 1 {
+			t.Fatalf("OpenSessions has %d sessions, want 1", got)
+		}
+	})
+
+	// The license check and the insert are one step: 40 callers racing
+	// for 5 slots get exactly 5 sessions.
+	t.Run("OpenDistinctIDsAtCap", func(t *testing.T) {
+		b := open(t)
+		const n, slots = 40, 5
+		lic := store.License{Slots: slots}
+		res := race(n, func(i int) openResult {
+			s, err := b.OpenSession(t.Context(), newSession(fmt.Sprintf("sid-%02d", i), at(time.Duration(i)*time.Millisecond)), lic)
+			return openResult{s, err}
+		})
+		opened, exhausted := 0, 0
+		for i, r := range res {
+			switch {
+			case r.err == nil:
+				opened++
+			case errors.Is(r.err, store.ErrLicenseExhausted):
+				exhausted++
+			default:
+				t.Errorf("caller %d: OpenSession: %v", i, r.err)
+			}
+		}
+		if opened != slots || exhausted != n-slots {
+			t.Fatalf("%d opened and %d ErrLicenseExhausted, want %d and %d", opened, exhausted, slots, n-slots)
+		}
+		if got := len(mustOpenSessions(t, b)); got != slots {
+			t.Fatalf("OpenSessions has %d sessions, want %d", got, slots)
+		}
+	})
+}

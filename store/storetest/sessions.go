@@ -1,0 +1,383 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/erpgate/erpgate/store"
+)
+
+var (
+	unlimited = store.License{}
+	oneSlot   = store.License{Slots: 1}
+)
+
+func testSessions(t *testing.T, open opener) {
+	t.Run("OpenAndGet", func(t *testing.T) {
+		b := open(t)
+		// Every field set, in a zone other than UTC, to catch a backend
+		// that drops a field or a time's instant.
+		cet := time.FixedZone("CET", 3600)
+		want := store.Session{
+			ID:         "sid-1",
+			Subject:    "svc-billing",
+			ClientID:   "urn:app:billing",
+			Kind:       store.SessionService,
+			Reserved:   true,
+			OpenedAt:   at(0).In(cet),
+			LastSeenAt: at(time.Second).In(cet),
+			ExpiresAt:  at(time.Hour).In(cet),
+		}
+		got := mustOpen(t, b, want, unlimited)
+		checkSession(t, "OpenSession", got, want)
+		if !got.Open() {
+			t.Errorf("OpenSession returned an ended session: %+v", got)
+		}
+		checkSession(t, "Session", mustSession(t, b, "sid-1"), want)
+
+		// ExpiresAt zero means none and must come back zero.
+		plain := newSession("sid-2", at(0))
+		checkSession(t, "OpenSession without ExpiresAt", mustOpen(t, b, plain, unlimited), plain)
+		checkSession(t, "Session without ExpiresAt", mustSession(t, b, "sid-2"), plain)
+	})
+
+	// "Session returns the session with id, open or ended; ErrNotFound."
+	t.Run("NotFound", func(t *testing.T) {
+		b := open(t)
+		if _, err := b.Session(t.Context(), "nope"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("Session(unknown): err = %v, want ErrNotFound", err)
+		}
+	})
+
+	// "If a session with s.ID is open it is returned unchanged."
+	t.Run("OpenExistingReturnsItUnchanged", func(t *testing.T) {
+		b := open(t)
+		first := mustOpen(t, b, newSession("sid-1", at(0)), oneSlot)
+
+		again := newSession("sid-1", at(time.Minute))
+		again.Subject = "someone-else"
+		again.ExpiresAt = at(time.Hour)
+		// The license is full (one slot, taken by sid-1 itself): reusing
+		// an open session must not need a second slot.
+		got, err := b.OpenSession(t.Context(), again, oneSlot)
+		if err != nil {
+			t.Fatalf("OpenSession of an open id: %v", err)
+		}
+		checkSession(t, "OpenSession of an open id", got, first)
+		checkSession(t, "stored session", mustSession(t, b, "sid-1"), first)
+		if n := len(mustOpenSessions(t, b)); n != 1 {
+			t.Fatalf("OpenSessions has %d sessions, want 1", n)
+		}
+	})
+
+	// "If it ended by idle or lifetime, it is reopened as a new session
+	// with s's times. If it ended by logout or admin, ErrSessionEnded."
+	for _, tc := range []struct {
+		reason  string
+		wantErr error
+	}{
+		{store.EndIdle, nil},
+		{store.EndLifetime, nil},
+		{store.EndLogout, store.ErrSessionEnded},
+		{store.EndAdmin, store.ErrSessionEnded},
+	} {
+		t.Run("OpenAfterEnd/"+tc.reason, func(t *testing.T) {
+			b := open(t)
+			mustOpen(t, b, newSession("sid-1", at(0)), unlimited)
+			ended, err := b.EndSession(t.Context(), "sid-1", tc.reason, at(time.Hour))
+			if err != nil {
+				t.Fatalf("EndSession: %v", err)
+			}
+
+			fresh := newSession("sid-1", at(2*time.Hour))
+			fresh.ExpiresAt = at(3 * time.Hour)
+			got, err := b.OpenSession(t.Context(), fresh, unlimited)
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("OpenSession after %s: err = %v, want %v", tc.reason, err, tc.wantErr)
+			}
+			if tc.wantErr != nil {
+				checkSession(t, "session still ended", mustSession(t, b, "sid-1"), ended)
+				if n := len(mustOpenSessions(t, b)); n != 0 {
+					t.Fatalf("OpenSessions has %d sessions, want 0", n)
+				}
+				return
+			}
+			checkSession(t, "reopened session", got, fresh)
+			checkSession(t, "stored reopened session", mustSession(t, b, "sid-1"), fresh)
+		})
+	}
+
+	// Reopening after a timeout is a new session, so it needs a free slot.
+	t.Run("ReopenNeedsSlot", func(t *testing.T) {
+		b := open(t)
+		mustOpen(t, b, newSession("sid-1", at(0)), oneSlot)
+		if _, err := b.EndSession(t.Context(), "sid-1", store.EndIdle, at(time.Minute)); err != nil {
+			t.Fatalf("EndSession: %v", err)
+		}
+		mustOpen(t, b, newSession("sid-2", at(2*time.Minute)), oneSlot)
+		_, err := b.OpenSession(t.Context(), newSession("sid-1", at(3*time.Minute)), oneSlot)
+		if !errors.Is(err, store.ErrLicenseExhausted) {
+			t.Fatalf("reopen with no free slot: err = %v, want ErrLicenseExhausted", err)
+		}
+		if s := mustSession(t, b, "sid-1"); s.Open() || s.EndReason != store.EndIdle {
+			t.Fatalf("refused reopen changed the session: %+v", s)
+		}
+	})
+
+	// "If no slot is free, ErrLicenseExhausted."
+	t.Run("LicenseExhausted", func(t *testing.T) {
+		b := open(t)
+		lic := store.License{Slots: 2}
+		mustOpen(t, b, newSession("sid-1", at(0)), lic)
+		mustOpen(t, b, newSession("sid-2", at(time.Second)), lic)
+		_, err := b.OpenSession(t.Context(), newSession("sid-3", at(2*time.Second)), lic)
+		if !errors.Is(err, store.ErrLicenseExhausted) {
+			t.Fatalf("third session with Slots=2: err = %v, want ErrLicenseExhausted", err)
+		}
+		if _, err := b.Session(t.Context(), "sid-3"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("refused session was stored: Session err = %v, want ErrNotFound", err)
+		}
+		if n := len(mustOpenSessions(t, b)); n != 2 {
+			t.Fatalf("OpenSessions has %d sessions, want 2", n)
+		}
+	})
+
+	// "A non-reserved session may only take one of the other
+	// Slots-Reserved slots; a reserved subject may take any free slot."
+	t.Run("ReservedSeats", func(t *testing.T) {
+		b := open(t)
+		lic := store.License{Slots: 3, Reserved: 1}
+		mustOpen(t, b, newSession("plain-1", at(0)), lic)
+		mustOpen(t, b, newSession("plain-2", at(time.Second)), lic)
+		_, err := b.OpenSession(t.Context(), newSession("plain-3", at(2*time.Second)), lic)
+		if !errors.Is(err, store.ErrLicenseExhausted) {
+			t.Fatalf("non-reserved session in the reserved seat: err = %v, want ErrLicenseExhausted", err)
+		}
+		vip := newSession("vip-1", at(3*time.Second))
+		vip.Reserved = true
+		mustOpen(t, b, vip, lic)
+
+		// All three slots are taken now; a reserved subject is refused too.
+		vip2 := newSession("vip-2", at(4*time.Second))
+		vip2.Reserved = true
+		if _, err := b.OpenSession(t.Context(), vip2, lic); !errors.Is(err, store.ErrLicenseExhausted) {
+			t.Fatalf("reserved session with every slot taken: err = %v, want ErrLicenseExhausted", err)
+		}
+	})
+
+	// Reserved subjects may also take the shared slots, and while they
+	// hold more than the reserved count the others still get what is left.
+	t.Run("ReservedTakeAnySlot", func(t *testing.T) {
+		b := open(t)
+		lic := store.License{Slots: 3, Reserved: 1}
+		for i := range 2 {
+			vip := newSession(fmt.Sprintf("vip-%d", i), at(time.Duration(i)*time.Second))
+			vip.Reserved = true
+			mustOpen(t, b, vip, lic)
+		}
+		mustOpen(t, b, newSession("plain-1", at(5*time.Second)), lic)
+		_, err := b.OpenSession(t.Context(), newSession("plain-2", at(6*time.Second)), lic)
+		if !errors.Is(err, store.ErrLicenseExhausted) {
+			t.Fatalf("fourth session with Slots=3: err = %v, want ErrLicenseExhausted", err)
+		}
+	})
+
+	// "Slots caps open sessions; 0 means unlimited."
+	t.Run("Unlimited", func(t *testing.T) {
+		b := open(t)
+		for i := range 25 {
+			mustOpen(t, b, newSession(fmt.Sprintf("sid-%02d", i), at(time.Duration(i)*time.Second)), unlimited)
+		}
+		if n := len(mustOpenSessions(t, b)); n != 25 {
+			t.Fatalf("OpenSessions has %d sessions, want 25", n)
+		}
+	})
+
+	// "Ending frees the slot at once" (SPEC §5), whichever way it ends.
+	t.Run("EndFreesSlot", func(t *testing.T) {
+		b := open(t)
+		mustOpen(t, b, newSession("sid-1", at(0)), oneSlot)
+		if _, err := b.OpenSession(t.Context(), newSession("sid-2", at(time.Second)), oneSlot); !errors.Is(err, store.ErrLicenseExhausted) {
+			t.Fatalf("second session with one slot: err = %v, want ErrLicenseExhausted", err)
+		}
+		if _, err := b.EndSession(t.Context(), "sid-1", store.EndLogout, at(time.Minute)); err != nil {
+			t.Fatalf("EndSession: %v", err)
+		}
+		mustOpen(t, b, newSession("sid-2", at(2*time.Minute)), oneSlot)
+
+		// And by EndStaleSessions.
+		if _, err := b.EndStaleSessions(t.Context(), at(time.Hour), at(time.Hour)); err != nil {
+			t.Fatalf("EndStaleSessions: %v", err)
+		}
+		mustOpen(t, b, newSession("sid-3", at(2*time.Hour)), oneSlot)
+	})
+
+	// "TouchSessions sets LastSeenAt for each open session in seen ...
+	// Unknown or ended ids are ignored; LastSeenAt never moves backwards."
+	t.Run("TouchSessions", func(t *testing.T) {
+		b := open(t)
+		forward := mustOpen(t, b, newSession("forward", at(0)), unlimited)
+		back := newSession("back", at(0))
+		back.LastSeenAt = at(10 * time.Minute)
+		back = mustOpen(t, b, back, unlimited)
+		untouched := mustOpen(t, b, newSession("untouched", at(0)), unlimited)
+		mustOpen(t, b, newSession("ended", at(0)), unlimited)
+		ended, err := b.EndSession(t.Context(), "ended", store.EndLogout, at(time.Minute))
+		if err != nil {
+			t.Fatalf("EndSession: %v", err)
+		}
+
+		if err := b.TouchSessions(t.Context(), map[string]time.Time{
+			"forward": at(5 * time.Minute),
+			"back":    at(5 * time.Minute),
+			"ended":   at(5 * time.Minute),
+			"unknown": at(5 * time.Minute),
+		}); err != nil {
+			t.Fatalf("TouchSessions: %v", err)
+		}
+		forward.LastSeenAt = at(5 * time.Minute)
+		checkSession(t, "touched session", mustSession(t, b, "forward"), forward)
+		checkSession(t, "session touched with an older time", mustSession(t, b, "back"), back)
+		checkSession(t, "session not in the batch", mustSession(t, b, "untouched"), untouched)
+		checkSession(t, "ended session", mustSession(t, b, "ended"), ended)
+		if _, err := b.Session(t.Context(), "unknown"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("TouchSessions created an unknown id: Session err = %v", err)
+		}
+
+		if err := b.TouchSessions(t.Context(), nil); err != nil {
+			t.Fatalf("TouchSessions(nil): %v", err)
+		}
+	})
+
+	// "EndSession ends an open session; ErrNotFound if unknown. Ending an
+	// ended session is not an error and keeps the first reason."
+	t.Run("EndSession", func(t *testing.T) {
+		b := open(t)
+		want := mustOpen(t, b, newSession("sid-1", at(0)), unlimited)
+		want.EndedAt, want.EndReason = at(time.Minute), store.EndLogout
+
+		got, err := b.EndSession(t.Context(), "sid-1", store.EndLogout, at(time.Minute))
+		if err != nil {
+			t.Fatalf("EndSession: %v", err)
+		}
+		checkSession(t, "EndSession", got, want)
+		if got.Open() {
+			t.Errorf("EndSession returned an open session")
+		}
+		checkSession(t, "ended session", mustSession(t, b, "sid-1"), want)
+		if n := len(mustOpenSessions(t, b)); n != 0 {
+			t.Fatalf("OpenSessions has %d sessions after EndSession, want 0", n)
+		}
+
+		got, err = b.EndSession(t.Context(), "sid-1", store.EndAdmin, at(time.Hour))
+		if err != nil {
+			t.Fatalf("EndSession of an ended session: %v", err)
+		}
+		checkSession(t, "second EndSession", got, want)
+		checkSession(t, "session after second EndSession", mustSession(t, b, "sid-1"), want)
+
+		if _, err := b.EndSession(t.Context(), "nope", store.EndAdmin, at(time.Hour)); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("EndSession(unknown): err = %v, want ErrNotFound", err)
+		}
+	})
+
+	// "EndStaleSessions ends every open session idle since before
+	// idleBefore (reason EndIdle) or past its ExpiresAt at now (reason
+	// EndLifetime), and returns the sessions it ended."
+	t.Run("EndStaleSessions", func(t *testing.T) {
+		b := open(t)
+		now := at(time.Hour)
+		idleBefore := now.Add(-20 * time.Minute)
+
+		mk := func(id string, lastSeen, expires time.Time) store.Session {
+			s := newSession(id, at(0))
+			s.LastSeenAt, s.ExpiresAt = lastSeen, expires
+			return mustOpen(t, b, s, unlimited)
+		}
+		var never time.Time
+		active := mk("active", now.Add(-time.Minute), never)
+		idle := mk("idle", idleBefore.Add(-time.Millisecond), never)
+		// Seen exactly at idleBefore: not idle *since before* it.
+		edge := mk("edge", idleBefore, never)
+		expired := mk("expired", now.Add(-time.Minute), now.Add(-time.Millisecond))
+		// ExpiresAt == now: the hard end is reached (like a JWT's exp).
+		expiring := mk("expiring", now.Add(-time.Minute), now)
+		live := mk("live", now.Add(-time.Minute), now.Add(time.Millisecond))
+		// Both idle and expired: the hard limit is the reason given.
+		both := mk("both", idleBefore.Add(-time.Minute), now.Add(-time.Minute))
+		mk("gone", idleBefore.Add(-time.Hour), never)
+		gone, err := b.EndSession(t.Context(), "gone", store.EndLogout, idleBefore)
+		if err != nil {
+			t.Fatalf("EndSession: %v", err)
+		}
+
+		got, err := b.EndStaleSessions(t.Context(), idleBefore, now)
+		if err != nil {
+			t.Fatalf("EndStaleSessions: %v", err)
+		}
+		end := func(s store.Session, reason string) store.Session {
+			s.EndedAt, s.EndReason = now, reason
+			return s
+		}
+		want := map[string]store.Session{
+			"idle":     end(idle, store.EndIdle),
+			"expired":  end(expired, store.EndLifetime),
+			"expiring": end(expiring, store.EndLifetime),
+			"both":     end(both, store.EndLifetime),
+		}
+		ids := sessionIDs(got)
+		slices.Sort(ids)
+		wantIDs := []string{"both", "expired", "expiring", "idle"}
+		if !slices.Equal(ids, wantIDs) {
+			t.Fatalf("EndStaleSessions ended %v, want %v", ids, wantIDs)
+		}
+		for _, s := range got {
+			checkSession(t, "returned "+s.ID, s, want[s.ID])
+			checkSession(t, "stored "+s.ID, mustSession(t, b, s.ID), want[s.ID])
+		}
+		for _, s := range []store.Session{active, edge, live, gone} {
+			checkSession(t, "untouched "+s.ID, mustSession(t, b, s.ID), s)
+		}
+
+		got, err = b.EndStaleSessions(t.Context(), idleBefore, now)
+		if err != nil {
+			t.Fatalf("second EndStaleSessions: %v", err)
+		}
+		if len(got) != 0 {
+			t.Fatalf("second EndStaleSessions ended %v again", sessionIDs(got))
+		}
+	})
+
+	// "OpenSessions lists sessions still open, oldest first."
+	t.Run("OpenSessionsOldestFirst", func(t *testing.T) {
+		b := open(t)
+		if n := len(mustOpenSessions(t, b)); n != 0 {
+			t.Fatalf("OpenSessions on an empty store has %d sessions", n)
+		}
+		for _, tc := range []struct {
+			id     string
+			opened time.Duration
+		}{
+			{"c", 3 * time.Minute},
+			{"a", 1 * time.Minute},
+			{"ended", 2 * time.Minute},
+			{"d", 4 * time.Minute},
+			{"b", 90 * time.Second},
+		} {
+			mustOpen(t, b, newSession(tc.id, at(tc.opened)), unlimited)
+		}
+		if _, err := b.EndSession(t.Context(), "ended", store.EndAdmin, at(time.Hour)); err != nil {
+			t.Fatalf("EndSession: %v", err)
+		}
+		got := mustOpenSessions(t, b)
+		if want := []string{"a", "b", "c", "d"}; !slices.Equal(sessionIDs(got), want) {
+			t.Fatalf("OpenSessions = %v, want %v", sessionIDs(got), want)
+		}
+		for _, s := range got {
+			checkSession(t, "listed "+s.ID, s, mustSession(t, b, s.ID))
+		}
+	})
+}
