@@ -38,10 +38,13 @@ type Config struct {
 	TokenCacheSize int
 	// TrustedProxies may set X-Forwarded-*; everyone else's are replaced.
 	TrustedProxies []netip.Prefix
-	Clock          func() time.Time
-	Logger         *slog.Logger
-	Audit          *audit.Logger
-	Metrics        *metrics.Metrics
+	// Revocations, when set, refuses revoked tokens (by jti); it is
+	// asked on every request, so it must answer from memory.
+	Revocations interface{ Revoked(jti string) bool }
+	Clock       func() time.Time
+	Logger      *slog.Logger
+	Audit       *audit.Logger
+	Metrics     *metrics.Metrics
 }
 
 // Proxy is the edge handler. Everything per route is built once in New.
@@ -94,6 +97,8 @@ func New(cfg Config) (*Proxy, error) {
 	return p, nil
 }
 
+var errRevoked = errors.New("token revoked")
+
 // ServeHTTP is the whole request flow: route → credentials → verify →
 // policy → forward. Each refusal is counted, audited and answered here.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -144,6 +149,9 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, po
 		return
 	}
 	c, err := p.verify.Verify(ctx, cred.token)
+	if err == nil && p.cfg.Revocations != nil && p.cfg.Revocations.Revoked(c.ID) {
+		err = errRevoked
+	}
 	if err != nil {
 		p.deny(ctx, r, rt, "invalid_token", err.Error(), audit.TokenHash(cred.token))
 		invalidToken(w)

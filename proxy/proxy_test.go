@@ -377,3 +377,21 @@ func TestUpstreamFailures(t *testing.T) {
 		})
 	}
 }
+
+type revokedSet map[string]bool
+
+func (r revokedSet) Revoked(jti string) bool { return r[jti] }
+
+func TestRevokedTokenRefused(t *testing.T) {
+	revoked := revokedSet{}
+	f := newFixture(t, func(c *Config) { c.Revocations = revoked })
+	tok := f.sign(t, claimsFor("read"))
+	if rec := f.do("GET", "/api/domain/x", bearer(tok)); rec.Code != 200 {
+		t.Fatalf("before revocation: %d", rec.Code)
+	}
+	revoked["jti-1"] = true
+	rec := f.do("GET", "/api/domain/x", bearer(tok))
+	if rec.Code != 401 || errorOf(t, rec) != "invalid_token" {
+		t.Fatalf("revoked token (cached verification): %d %s", rec.Code, rec.Body)
+	}
+}
