@@ -1,6 +1,7 @@
 package issuer
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -11,7 +12,10 @@ import (
 	"time"
 
 	"github.com/erpgate/erpgate/audit"
+	"github.com/erpgate/erpgate/claims"
 	"github.com/erpgate/erpgate/metrics"
+	"github.com/erpgate/erpgate/password"
+	"github.com/erpgate/erpgate/store"
 )
 
 // App is a Trusted Application: a registered OAuth client whose
@@ -44,12 +48,31 @@ type User struct {
 	PasswordHash string // argon2id PHC string
 }
 
-// Signer signs tokens and publishes the keys that verify them;
-// *signing.Keyring is the implementation.
+// Signer signs tokens, publishes the keys that verify them and checks
+// signatures; *signing.Keyring is the implementation.
 type Signer interface {
 	Sign(typ string, claims any) (string, error)
 	JWKS() []byte
 	Algorithm() string
+	VerifySignature(ctx context.Context, jws string) ([]byte, error)
+}
+
+// AccessTokens verifies this instance's access tokens
+// (*accesstoken.Verifier).
+type AccessTokens interface {
+	Verify(ctx context.Context, raw string) (*claims.Access, error)
+}
+
+// Revocations is the access-token revocation list (jti), shared with the
+// proxy so a revoked token is refused at once.
+type Revocations interface {
+	Revoke(ctx context.Context, jti string, expiresAt time.Time) error
+	Revoked(jti string) bool
+}
+
+// Sessions reads ERP sessions, to tell ended-for-good ones.
+type Sessions interface {
+	Session(ctx context.Context, id string) (store.Session, error)
 }
 
 // Config is everything the identity server needs; cmd/erpgate builds it.
@@ -64,22 +87,48 @@ type Config struct {
 	ScopeAsString bool
 	Apps          []App
 	Users         []User
-	Signer        Signer
-	Clock         func() time.Time
-	Logger        *slog.Logger
-	Audit         *audit.Logger
-	Metrics       *metrics.Metrics
+	// Interactive flows (authorization code, refresh, logout).
+	CodeTTL               time.Duration
+	RefreshTokenTTL       time.Duration // confidential apps
+	PublicRefreshTokenTTL time.Duration // public apps
+	RefreshReuseGrace     time.Duration
+	IdentitySessionTTL    time.Duration // how long a sign-in lasts for SSO
+	Grants                store.Grants
+	Sessions              Sessions
+	// EndSession ends the ERP session sid at logout (it frees the
+	// license slot and refuses the session's tokens from then on).
+	EndSession   func(ctx context.Context, sid string) error
+	Revocations  Revocations
+	AccessTokens AccessTokens
+	Signer       Signer
+	Clock        func() time.Time
+	Logger       *slog.Logger
+	Audit        *audit.Logger
+	Metrics      *metrics.Metrics
 }
 
 // Server is the identity server's HTTP handler.
 type Server struct {
 	cfg       Config
 	prefix    string // URL path of the issuer, e.g. "/id"
+	secure    bool   // issuer is https: cookies get Secure
 	apps      map[string]*App
 	users     map[string]*User
 	mux       *http.ServeMux
 	discovery []byte
+	// dummyHash is verified against when a login names no password, so
+	// unknown accounts take as long as wrong passwords.
+	dummyHash       string
+	accountThrottle *throttle
+	addressThrottle *throttle
 }
+
+// Login throttling: per account (known or not) and per client address.
+const (
+	accountFailureLimit = 5
+	addressFailureLimit = 50
+	failureWindow       = 15 * time.Minute
+)
 
 // New validates cfg and builds the server.
 func New(cfg Config) (*Server, error) {
@@ -87,18 +136,24 @@ func New(cfg Config) (*Server, error) {
 	if err != nil || !u.IsAbs() || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("issuer: %q is not a valid issuer URL", cfg.Issuer)
 	}
-	if cfg.Signer == nil || cfg.Clock == nil || cfg.Logger == nil || cfg.Metrics == nil {
-		return nil, errors.New("issuer: Signer, Clock, Logger and Metrics are required")
+	if cfg.Signer == nil || cfg.Clock == nil || cfg.Logger == nil || cfg.Metrics == nil ||
+		cfg.Grants == nil || cfg.Sessions == nil || cfg.EndSession == nil || cfg.Revocations == nil || cfg.AccessTokens == nil {
+		return nil, errors.New("issuer: Signer, Grants, Sessions, EndSession, Revocations, AccessTokens, Clock, Logger and Metrics are required")
 	}
-	if cfg.AccessTokenTTL <= 0 {
-		return nil, errors.New("issuer: AccessTokenTTL must be positive")
+	if cfg.AccessTokenTTL <= 0 || cfg.CodeTTL <= 0 || cfg.RefreshTokenTTL <= 0 || cfg.PublicRefreshTokenTTL <= 0 || cfg.IdentitySessionTTL <= 0 || cfg.RefreshReuseGrace < 0 {
+		return nil, errors.New("issuer: token lifetimes must be positive")
 	}
 	s := &Server{
 		cfg:    cfg,
 		prefix: strings.TrimSuffix(u.Path, "/"),
-		apps:   make(map[string]*App, len(cfg.Apps)),
-		users:  make(map[string]*User, len(cfg.Users)),
-		mux:    http.NewServeMux(),
+		secure: u.Scheme == "https",
+		// A random password's hash, with the default cost.
+		dummyHash:       password.Hash(newSecret(), password.Default),
+		accountThrottle: newThrottle(cfg.Clock, accountFailureLimit, failureWindow),
+		addressThrottle: newThrottle(cfg.Clock, addressFailureLimit, failureWindow),
+		apps:            make(map[string]*App, len(cfg.Apps)),
+		users:           make(map[string]*User, len(cfg.Users)),
+		mux:             http.NewServeMux(),
 	}
 	for i := range cfg.Apps {
 		a := &cfg.Apps[i]
@@ -121,6 +176,13 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET "+s.prefix+"/.well-known/openid-configuration", s.handleDiscovery)
 	s.mux.HandleFunc("GET "+s.prefix+"/.well-known/openid-configuration/jwks", s.handleJWKS)
 	s.mux.HandleFunc(s.prefix+"/connect/token", s.handleToken)
+	s.mux.HandleFunc(s.prefix+"/connect/authorize", s.handleAuthorize)
+	s.mux.HandleFunc(s.prefix+"/connect/userinfo", s.handleUserinfo)
+	s.mux.HandleFunc(s.prefix+"/connect/introspect", s.handleIntrospect)
+	s.mux.HandleFunc(s.prefix+"/connect/revocation", s.handleRevoke)
+	s.mux.HandleFunc(s.prefix+"/connect/endsession", s.handleEndSession)
+	s.mux.HandleFunc(s.prefix+"/account/login", s.handleLogin)
+	s.mux.Handle("GET "+s.prefix+"/account/static/", http.StripPrefix(s.prefix+"/account/static", staticFiles()))
 	return s, nil
 }
 

@@ -61,6 +61,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		switch form.Get("grant_type") {
 		case "client_credentials":
 			return s.clientCredentials(app, form)
+		case "authorization_code":
+			return s.authorizationCode(r.Context(), app, form)
+		case "refresh_token":
+			return s.refreshToken(r.Context(), app, form)
 		case "":
 			return nil, ErrInvalidRequest.WithDescription("grant_type is required")
 		default:

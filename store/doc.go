@@ -1,5 +1,7 @@
 // Package store defines what erpgate keeps between requests and restarts:
-// signing keys, sessions with their license slots, and revocations.
+// signing keys, sessions with their license slots, revocations, and the
+// grants of the interactive flows (authorization codes, refresh-token
+// families, identity sessions).
 //
 // Consumers declare the small interface they need (issuer.KeyStore,
 // proxy.SessionStore, …); this package holds the shared record types, the

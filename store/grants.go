@@ -48,11 +48,14 @@ type AuthCodes interface {
 	SaveAuthCode(ctx context.Context, c AuthCode) error
 	// RedeemAuthCode atomically marks the code used at now, recording the
 	// access token about to be issued from it, and returns the code as it
-	// was before. A code used before is returned unchanged with
-	// ErrCodeReused; an unknown one gives ErrNotFound. Expiry is the
-	// caller's check.
+	// was before (UsedAt zero, AccessTokenID empty). A code used before is
+	// returned as stored, with the UsedAt and access token of the first
+	// redemption, and ErrCodeReused; it is not changed. An unknown one
+	// gives ErrNotFound. Of any number of concurrent calls for one code
+	// exactly one succeeds. Expiry is the caller's check.
 	RedeemAuthCode(ctx context.Context, hash string, now time.Time, accessTokenID string, accessExpiresAt time.Time) (AuthCode, error)
-	// DeleteExpiredAuthCodes forgets codes that expired before now.
+	// DeleteExpiredAuthCodes forgets codes whose ExpiresAt is before now,
+	// used or not.
 	DeleteExpiredAuthCodes(ctx context.Context, now time.Time) error
 }
 
@@ -90,27 +93,41 @@ type RefreshToken struct {
 
 // RefreshTokens keeps refresh-token families.
 type RefreshTokens interface {
-	// SaveRefreshToken stores the first token of a family; ErrConflict
-	// if its hash exists.
+	// SaveRefreshToken stores the first token of a family, as given;
+	// ErrConflict if its hash exists.
 	SaveRefreshToken(ctx context.Context, t RefreshToken) error
-	// RefreshToken returns the token with hash; ErrNotFound.
+	// RefreshToken returns the token with hash, current, rotated or
+	// revoked; ErrNotFound.
 	RefreshToken(ctx context.Context, hash string) (RefreshToken, error)
 	// RotateRefreshToken atomically marks the current token hash rotated
-	// at now with successor, and stores next (same family). If the token
-	// was rotated before it changes nothing and returns the stored token
-	// with ErrRotated; if its family is revoked, with ErrRevoked; unknown,
-	// ErrNotFound. Only one of any number of concurrent calls succeeds.
+	// at now with successor, stores next in the same family (its FamilyID
+	// is set to hash's) and returns the token as now stored (RotatedAt
+	// now, Successor successor). If the family is revoked it changes
+	// nothing and returns the stored token with ErrRevoked; this is
+	// checked first, so a revoked token never gets ErrRotated (whose
+	// caller may hand out the successor within the grace window). If
+	// the token was rotated before, it changes nothing and returns the
+	// stored token (with the first rotation's RotatedAt and Successor)
+	// with ErrRotated. Unknown, ErrNotFound; next.Hash taken, ErrConflict
+	// with nothing changed. Of any number of concurrent calls for one
+	// token exactly one succeeds. Expiry is the caller's check.
 	RotateRefreshToken(ctx context.Context, hash string, now time.Time, successor []byte, next RefreshToken) (RefreshToken, error)
-	// RevokeRefreshFamily revokes every token of the family and returns
-	// the access tokens issued with them. Revoking twice is not an error.
+	// RevokeRefreshFamily revokes every token of the family (RevokedAt
+	// now; a token revoked before keeps its RevokedAt) and returns the
+	// access tokens issued with every token of the family, oldest token
+	// first, skipping tokens with no AccessTokenID. Revoking twice is not
+	// an error and returns the same list; an unknown family gives none.
 	RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) ([]IssuedToken, error)
-	// RevokeSessionRefreshTokens revokes every family of the session
-	// (logout) and returns the access tokens issued with them.
+	// RevokeSessionRefreshTokens revokes every family with a token of
+	// the session (logout) and returns the access tokens issued with
+	// them, as RevokeRefreshFamily does.
 	RevokeSessionRefreshTokens(ctx context.Context, sessionID string, now time.Time) ([]IssuedToken, error)
-	// RevokeSubjectRefreshTokens revokes every family of the subject
-	// (password change) and returns the access tokens issued with them.
+	// RevokeSubjectRefreshTokens revokes every family with a token of
+	// the subject (password change) and returns the access tokens issued
+	// with them, as RevokeRefreshFamily does.
 	RevokeSubjectRefreshTokens(ctx context.Context, subject string, now time.Time) ([]IssuedToken, error)
-	// DeleteExpiredRefreshTokens forgets tokens that expired before now.
+	// DeleteExpiredRefreshTokens forgets tokens whose ExpiresAt is before
+	// now, whatever their state.
 	DeleteExpiredRefreshTokens(ctx context.Context, now time.Time) error
 }
 
@@ -133,17 +150,25 @@ type IdentitySession struct {
 // IdentitySessions keeps identity sessions.
 type IdentitySessions interface {
 	// SaveIdentitySession inserts s, or replaces the session with the same
-	// ID (a new sign-in of the same user keeps the sid, with a new secret
-	// and auth time). Replacing an ended session is ErrSessionEnded.
+	// ID whole (a new sign-in of the same user keeps the sid, with a new
+	// secret and auth time). Replacing an ended session is
+	// ErrSessionEnded; replacing one of another Subject is ErrConflict (a
+	// sid belongs to one user: its tokens, license session and logout
+	// are all keyed by it).
 	SaveIdentitySession(ctx context.Context, s IdentitySession) error
-	// IdentitySession returns the session with id; ErrNotFound.
+	// IdentitySession returns the session with id, live or ended;
+	// ErrNotFound. Expiry is the caller's check.
 	IdentitySession(ctx context.Context, id string) (IdentitySession, error)
 	// EndIdentitySession ends the session at now (logout). Ending an
-	// ended or unknown session is not an error.
+	// ended session is not an error and keeps the first EndedAt; ending
+	// an unknown one is not an error and stores nothing.
 	EndIdentitySession(ctx context.Context, id string, now time.Time) error
 }
 
 // Grants is everything the interactive flows keep.
+//
+// Scopes and byte slices round-trip by content: a backend may return nil
+// for an empty one and an empty one for nil.
 type Grants interface {
 	AuthCodes
 	RefreshTokens

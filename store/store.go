@@ -38,7 +38,8 @@ type Keys interface {
 	SigningKeys(ctx context.Context) ([]SigningKey, error)
 	// AddSigningKey stores k; ErrConflict if its ID exists.
 	AddSigningKey(ctx context.Context, k SigningKey) error
-	// DeleteExpiredSigningKeys removes keys whose ExpiresAt is before now.
+	// DeleteExpiredSigningKeys removes keys whose ExpiresAt is before now
+	// (one expiring exactly at now is kept).
 	DeleteExpiredSigningKeys(ctx context.Context, now time.Time) error
 }
 
@@ -58,6 +59,8 @@ const (
 
 // Session is one ERP session: opened by the first proxied call with a
 // token, keyed by the token's sid, holding one license slot while open.
+// An ended Session with an empty Subject is a tombstone: the record
+// EndSession leaves for an id no proxied call had opened yet.
 type Session struct {
 	ID         string    // the token's sid
 	Subject    string    // login or system user
@@ -78,7 +81,7 @@ func (s Session) Open() bool { return s.EndedAt.IsZero() }
 
 // License is the cap OpenSession enforces.
 type License struct {
-	// Slots caps open sessions; 0 means unlimited.
+	// Slots caps open sessions; 0 (or less) means unlimited.
 	Slots int
 	// Reserved is how many of Slots are kept for subjects with a reserved
 	// seat. A non-reserved session may only take one of the other
@@ -86,42 +89,110 @@ type License struct {
 	Reserved int
 }
 
+// Admits reports whether l has room for one more session, given how many
+// sessions are open, how many of those hold reserved seats, and whether
+// the newcomer has a reserved seat. Every backend's OpenSession decides
+// with it, under the same lock as its count and insert.
+//
+//   - Slots <= 0: unlimited, always true.
+//   - open >= Slots: false, reserved or not.
+//   - reserved: true (any free slot, including the shared ones).
+//   - otherwise: true while the non-reserved sessions hold fewer than
+//     Slots-Reserved slots. Reserved >= Slots leaves none for them.
+func (l License) Admits(open, openReserved int, reserved bool) bool {
+	if l.Slots <= 0 {
+		return true
+	}
+	if open >= l.Slots {
+		return false
+	}
+	return reserved || open-openReserved < l.Slots-l.Reserved
+}
+
+// Reopenable reports whether a session that ended for reason may be
+// opened again by a still-valid token: only timeouts (EndIdle,
+// EndLifetime) qualify (SPEC §5). Anything else, including a reason this
+// code does not know, is final, so an unexpected value fails closed.
+func Reopenable(reason string) bool {
+	return reason == EndIdle || reason == EndLifetime
+}
+
 // Sessions keeps ERP sessions and counts license slots.
 type Sessions interface {
-	// OpenSession opens s (EndedAt zero) atomically under lic. If a
-	// session with s.ID is open it is returned unchanged (so concurrent
-	// first calls with one token open exactly one session). If it ended
-	// by idle or lifetime, it is reopened as a new session with s's
-	// times. If it ended by logout or admin, ErrSessionEnded. If no slot
-	// is free, ErrLicenseExhausted.
+	// OpenSession opens s (EndedAt zero) atomically under lic (see
+	// License.Admits). If a session with s.ID is open it is returned
+	// unchanged and takes no second slot (so concurrent first calls with
+	// one token open exactly one session). If it ended and Reopenable
+	// (idle or lifetime), it is reopened as a new session with s's fields
+	// and times, which needs a free slot. Otherwise (logout, admin, or a
+	// reason not known) ErrSessionEnded. If no slot is free,
+	// ErrLicenseExhausted and nothing is stored.
 	OpenSession(ctx context.Context, s Session, lic License) (Session, error)
 	// Session returns the session with id, open or ended; ErrNotFound.
 	Session(ctx context.Context, id string) (Session, error)
-	// OpenSessions lists sessions still open, oldest first.
+	// OpenSessions lists sessions still open, oldest OpenedAt first (ties
+	// by ID).
 	OpenSessions(ctx context.Context) ([]Session, error)
 	// TouchSessions sets LastSeenAt for each open session in seen (a
 	// batch, so sliding idle timers costs one write per flush, not per
 	// request). Unknown or ended ids are ignored; LastSeenAt never moves
 	// backwards.
 	TouchSessions(ctx context.Context, seen map[string]time.Time) error
-	// EndSession ends an open session; ErrNotFound if unknown. Ending an
-	// ended session is not an error and keeps the first reason.
+	// EndSession ends the session id at at for reason and returns it as
+	// stored. Ending an ended session is not an error, changes nothing
+	// and keeps the first reason and time.
+	//
+	// Ending an unknown id is not an error either: it records an ended
+	// tombstone (ID id, Subject, ClientID and Kind empty, OpenedAt =
+	// LastSeenAt = EndedAt = at, EndReason reason) and returns it, so a
+	// later OpenSession with that id gets ErrSessionEnded when the reason
+	// is final (logout, admin). A user may log out before any proxied
+	// call opened the session of their token, and the token must still
+	// be refused afterwards. A tombstone holds no license slot.
 	EndSession(ctx context.Context, id, reason string, at time.Time) (Session, error)
-	// EndStaleSessions ends every open session idle since before
-	// idleBefore (reason EndIdle) or past its ExpiresAt at now (reason
-	// EndLifetime), and returns the sessions it ended.
+	// EndStaleSessions ends, at now, every open session that is past its
+	// hard end (ExpiresAt non-zero and ExpiresAt <= now: reason
+	// EndLifetime) or idle (LastSeenAt < idleBefore: reason EndIdle); a
+	// session that is both ends with EndLifetime. EndedAt is now. It
+	// returns the sessions it ended, oldest OpenedAt first (ties by ID).
 	EndStaleSessions(ctx context.Context, idleBefore, now time.Time) ([]Session, error)
+	// EndedSessionsSince returns the sessions whose EndedAt >= since,
+	// whatever the reason (tombstones included), oldest EndedAt first
+	// (ties by ID). A process loads them at start (since the zero time)
+	// and then polls with overlapping windows to refuse tokens of
+	// sessions ended elsewhere (SPEC §9). A session reopened since it
+	// ended is open again and not listed.
+	EndedSessionsSince(ctx context.Context, since time.Time) ([]Session, error)
+}
+
+// Revocation is one revoked access token.
+type Revocation struct {
+	ID        string    // jti
+	ExpiresAt time.Time // kept until then: the token is useless afterwards
+	// RevokedAt is when it was recorded, or when a later Revoke last
+	// extended ExpiresAt, so a poller of RevokedSince sees the extension.
+	RevokedAt time.Time
 }
 
 // Revocations keeps revoked token ids (jti) until the token would have
 // expired anyway.
 type Revocations interface {
-	// Revoke records jti as revoked until expiresAt. Revoking twice is
-	// not an error.
-	Revoke(ctx context.Context, jti string, expiresAt time.Time) error
+	// Revoke records jti as revoked at now until expiresAt. Revoking
+	// twice is not an error and keeps the later expiry: a second call
+	// with a later expiresAt extends it and sets RevokedAt to the later of
+	// the two nows; one with the same or an earlier expiry changes
+	// nothing (shortening would let a revoked token back in early).
+	Revoke(ctx context.Context, jti string, expiresAt, now time.Time) error
 	// Revoked reports whether jti is revoked.
 	Revoked(ctx context.Context, jti string) (bool, error)
-	// DeleteExpiredRevocations forgets revocations past their expiry.
+	// RevokedSince returns the revocations whose RevokedAt >= since,
+	// oldest RevokedAt first (ties by ID). A process loads the list at
+	// start (since the zero time) and then polls for new entries with
+	// overlapping windows, which also absorbs clock skew between
+	// replicas (SPEC §9).
+	RevokedSince(ctx context.Context, since time.Time) ([]Revocation, error)
+	// DeleteExpiredRevocations forgets revocations whose ExpiresAt is
+	// before now (one expiring exactly at now is kept).
 	DeleteExpiredRevocations(ctx context.Context, now time.Time) error
 }
 
@@ -131,6 +202,7 @@ type Backend interface {
 	Keys
 	Sessions
 	Revocations
+	Grants
 	// Ping reports whether the store is reachable (for /readyz).
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -107,14 +108,22 @@ func TestStandardClients(t *testing.T) {
 	// The metrics registry is the gateway's own, not the global one.
 	admin := httptest.NewServer(g.admin)
 	defer admin.Close()
-	resp, err := http.Get(admin.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	// Counters are updated after the response is written, so poll.
+	var b []byte
+	for deadline := time.Now().Add(3 * time.Second); ; {
+		resp, err := http.Get(admin.URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(b), `route="domain-read"} 2`) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	for _, want := range []string{
-		`erpgate_tokens_issued_total{client_id="com.example/nightly-sync",grant_type="client_credentials"} 4`, // Token() and Client() each fetch one,
+		`erpgate_tokens_issued_total{client_id="com.example/nightly-sync",grant_type="client_credentials"} 4`, // Token() and Client() each fetch one
 		`erpgate_http_requests_total{code="200",method="GET",route="domain-read"} 2`,
 		`erpgate_build_info{`, `go_goroutines`, `process_resident_memory_bytes`,
 	} {

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/erpgate/erpgate/accesstoken"
 	"github.com/erpgate/erpgate/audit"
 	"github.com/erpgate/erpgate/config"
 	"github.com/erpgate/erpgate/issuer"
@@ -25,6 +26,8 @@ import (
 	"github.com/erpgate/erpgate/policy"
 	"github.com/erpgate/erpgate/proxy"
 	"github.com/erpgate/erpgate/requestid"
+	"github.com/erpgate/erpgate/revocation"
+	"github.com/erpgate/erpgate/session"
 	"github.com/erpgate/erpgate/signing"
 	"github.com/erpgate/erpgate/store"
 	"github.com/erpgate/erpgate/store/memory"
@@ -37,6 +40,12 @@ const (
 	tokenCacheSize   = 100_000          // verified tokens kept (≈1 KiB each)
 	keyRefreshEvery  = time.Minute      // how often keys are reloaded / rotated
 	shutdownDeadline = 30 * time.Second // in-flight requests get this long
+	// identitySessionTTL is how long a sign-in at the identity server
+	// lasts for single sign-on.
+	identitySessionTTL = 12 * time.Hour
+	// revocationSyncEvery bounds how late a revocation written by another
+	// process (CLI, replica) reaches this one.
+	revocationSyncEvery = time.Second
 )
 
 func cmdServe(ctx context.Context, args []string, e env) error {
@@ -65,6 +74,10 @@ type gateway struct {
 	logger   *slog.Logger
 	store    store.Backend
 	keys     *signing.Keyring
+	revoked  *revocation.List
+	verifier *accesstoken.Verifier
+	sessions *session.Manager
+	adminAPI http.Handler // /admin/ (adminapi.go)
 	registry *prometheus.Registry
 	handler  http.Handler // proxy + identity server
 	admin    http.Handler // metrics, health
@@ -99,7 +112,15 @@ func newGateway(ctx context.Context, f *config.File, logOut io.Writer) (*gateway
 	g.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(g.registry, metrics.Build{Version: version, GoVersion: runtime.Version()})
 	m.ConfigReloadOK.Set(1)
-	m.LicenseTotal.Set(float64(f.License.Slots))
+
+	// Sessions and license slots (SPEC §5); it sets license_slots_total.
+	// Its Close flushes last-seen times, so it closes before the store.
+	g.sessions, err = newSessionManager(f, st, clock, g.logger, auditLog, m)
+	if err != nil {
+		g.Close()
+		return nil, err
+	}
+	g.closers = append(g.closers, g.sessions)
 
 	g.keys, err = signing.Open(ctx, signing.Config{
 		Algorithm: f.Signing.Algorithm, RotateEvery: f.Signing.RotateEvery.D(),
@@ -115,9 +136,27 @@ func newGateway(ctx context.Context, f *config.File, logOut io.Writer) (*gateway
 		g.Close()
 		return nil, err
 	}
+	g.revoked, err = revocation.Open(ctx, st, clock, g.logger)
+	if err != nil {
+		g.Close()
+		return nil, err
+	}
+	g.verifier = accesstoken.New(accesstoken.Config{
+		Issuer: f.Issuer(), KeySet: g.keys, Algorithms: signing.Algorithms,
+		Clock: clock, Leeway: tokenLeeway, CacheSize: tokenCacheSize,
+	})
 	iss, err := issuer.New(issuer.Config{
 		Issuer: f.Issuer(), AccessTokenTTL: f.Tokens.AccessTokenTTL.D(), Audiences: f.Tokens.Audiences,
 		ScopeAsString: f.Tokens.ScopeFormat == "string", Apps: apps, Users: issuerUsers(f),
+		CodeTTL: f.Tokens.CodeTTL.D(), RefreshTokenTTL: f.Tokens.RefreshTokenTTL.D(),
+		PublicRefreshTokenTTL: f.Tokens.PublicRefreshTokenTTL.D(), RefreshReuseGrace: f.Tokens.RefreshReuseGrace.D(),
+		IdentitySessionTTL: identitySessionTTL,
+		Grants:             st, Sessions: st, Revocations: g.revoked, AccessTokens: g.verifier,
+		EndSession: func(ctx context.Context, sid string) error {
+			// Through the manager: refused at once here, audited.
+			_, err := g.sessions.End(ctx, sid, store.EndLogout)
+			return err
+		},
 		Signer: g.keys, Clock: clock, Logger: g.logger, Audit: auditLog, Metrics: m,
 	})
 	if err != nil {
@@ -140,16 +179,27 @@ func newGateway(ctx context.Context, f *config.File, logOut io.Writer) (*gateway
 		g.Close()
 		return nil, err
 	}
+	browser, err := newBrowserLogin(f, iss, g.keys, clock, g.logger) // browser.go; nil without gateway.client_id
+	if err != nil {
+		g.Close()
+		return nil, err
+	}
 	px, err := proxy.New(proxy.Config{
 		Policy: pol, Upstreams: ups, Issuer: f.Issuer(), KeySet: g.keys,
 		Algorithms: signing.Algorithms, Leeway: tokenLeeway, TokenCacheSize: tokenCacheSize,
-		TrustedProxies: trusted, Clock: clock, Logger: g.logger, Audit: auditLog, Metrics: m,
+		TrustedProxies: trusted, Revocations: g.revoked, Sessions: g.sessions, Browser: browser,
+		Clock: clock, Logger: g.logger, Audit: auditLog, Metrics: m,
 	})
 	if err != nil {
 		g.Close()
 		return nil, err
 	}
 	g.handler = requestid.Middleware(splitIssuer(iss.Prefix(), iss, px))
+	g.adminAPI, err = newAdminAPI(f, g.verifier, g.sessions, g.logger, auditLog)
+	if err != nil {
+		g.Close()
+		return nil, err
+	}
 	g.admin = g.adminHandler()
 	return g, nil
 }
@@ -191,6 +241,7 @@ func splitIssuer(prefix string, iss, px http.Handler) http.Handler {
 func (g *gateway) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g.registry, promhttp.HandlerOpts{Registry: g.registry}))
+	mux.Handle("/admin/", g.adminAPI) // sessions, license (package admin)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
@@ -253,6 +304,8 @@ func (g *gateway) serve(ctx context.Context, ready func(main, admin net.Addr)) e
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	go g.keys.Run(runCtx, keyRefreshEvery)
+	go g.revoked.Run(runCtx, revocationSyncEvery)
+	go g.sessions.Run(runCtx) // flush, reap, sync ends; closed (and flushed) by g.Close
 
 	g.logger.Info("erpgate listening", "listen", ln.Addr().String(), "admin_listen", aln.Addr().String(),
 		"issuer", g.file.Issuer(), "store", g.file.Store.Driver, "version", version)

@@ -4,5 +4,6 @@
 // erpgate out, never for a deployment that holds license slots: a restart
 // would forget every open session and revocation (SPEC §5). One mutex
 // serialises every call, which is what makes OpenSession's license check
-// and insert atomic; nothing here is on a path hot enough to need more.
+// and insert one step, and RedeemAuthCode and RotateRefreshToken
+// single-use; nothing here is on a path hot enough to need more.
 package memory

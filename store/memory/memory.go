@@ -23,7 +23,10 @@ type Store struct {
 	mu       sync.Mutex
 	keys     map[string]store.SigningKey
 	sessions map[string]store.Session
-	revoked  map[string]time.Time // jti -> expiresAt
+	revoked  map[string]store.Revocation
+	codes    map[string]store.AuthCode        // by hash
+	refresh  map[string]store.RefreshToken    // by hash
+	identity map[string]store.IdentitySession // by ID
 	closed   bool
 }
 
@@ -32,7 +35,10 @@ func New() *Store {
 	return &Store{
 		keys:     make(map[string]store.SigningKey),
 		sessions: make(map[string]store.Session),
-		revoked:  make(map[string]time.Time),
+		revoked:  make(map[string]store.Revocation),
+		codes:    make(map[string]store.AuthCode),
+		refresh:  make(map[string]store.RefreshToken),
+		identity: make(map[string]store.IdentitySession),
 	}
 }
 
@@ -112,7 +118,7 @@ func (s *Store) OpenSession(_ context.Context, sess store.Session, lic store.Lic
 		if old.Open() {
 			return old, nil
 		}
-		if !reopenable(old.EndReason) {
+		if !store.Reopenable(old.EndReason) {
 			return store.Session{}, store.ErrSessionEnded
 		}
 	}
@@ -125,7 +131,7 @@ func (s *Store) OpenSession(_ context.Context, sess store.Session, lic store.Lic
 			}
 		}
 	}
-	if !admits(lic, open, openReserved, sess.Reserved) {
+	if !lic.Admits(open, openReserved, sess.Reserved) {
 		return store.Session{}, store.ErrLicenseExhausted
 	}
 	sess.EndedAt, sess.EndReason = time.Time{}, ""
@@ -174,13 +180,15 @@ func (s *Store) TouchSessions(_ context.Context, seen map[string]time.Time) erro
 }
 
 // EndSession ends an open session; an ended one is returned as it is, so
-// its first reason stands.
+// its first reason stands; an unknown id gets an ended tombstone.
 func (s *Store) EndSession(_ context.Context, id, reason string, at time.Time) (store.Session, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sess, ok := s.sessions[id]
 	if !ok {
-		return store.Session{}, store.ErrNotFound
+		sess = store.Session{ID: id, OpenedAt: at, LastSeenAt: at, EndedAt: at, EndReason: reason}
+		s.sessions[id] = sess
+		return sess, nil
 	}
 	if !sess.Open() {
 		return sess, nil
@@ -217,15 +225,64 @@ func (s *Store) EndStaleSessions(_ context.Context, idleBefore, now time.Time) (
 	return ended, nil
 }
 
-// Revoke records jti until expiresAt. A second Revoke only ever extends
-// the expiry: shortening it would let a revoked token back in early.
-func (s *Store) Revoke(_ context.Context, jti string, expiresAt time.Time) error {
+// EndedSessionsSince lists sessions with EndedAt >= since, oldest EndedAt
+// first (ties by ID).
+func (s *Store) EndedSessionsSince(_ context.Context, since time.Time) ([]store.Session, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old, ok := s.revoked[jti]; !ok || expiresAt.After(old) {
-		s.revoked[jti] = expiresAt
+	var out []store.Session
+	for _, sess := range s.sessions {
+		if !sess.Open() && !sess.EndedAt.Before(since) {
+			out = append(out, sess)
+		}
+	}
+	slices.SortFunc(out, func(a, b store.Session) int {
+		if c := a.EndedAt.Compare(b.EndedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// Revoke records jti at now until expiresAt. A second Revoke only ever
+// extends the expiry (shortening it would let a revoked token back in
+// early), and an extension moves RevokedAt forward so pollers see it.
+func (s *Store) Revoke(_ context.Context, jti string, expiresAt, now time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.revoked[jti]
+	switch {
+	case !ok:
+		s.revoked[jti] = store.Revocation{ID: jti, ExpiresAt: expiresAt, RevokedAt: now}
+	case expiresAt.After(old.ExpiresAt):
+		if now.After(old.RevokedAt) {
+			old.RevokedAt = now
+		}
+		old.ExpiresAt = expiresAt
+		s.revoked[jti] = old
 	}
 	return nil
+}
+
+// RevokedSince lists revocations with RevokedAt >= since, oldest
+// RevokedAt first (ties by ID).
+func (s *Store) RevokedSince(_ context.Context, since time.Time) ([]store.Revocation, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []store.Revocation
+	for _, r := range s.revoked {
+		if !r.RevokedAt.Before(since) {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b store.Revocation) int {
+		if c := a.RevokedAt.Compare(b.RevokedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	return out, nil
 }
 
 // Revoked reports whether jti is revoked.
@@ -240,37 +297,12 @@ func (s *Store) Revoked(_ context.Context, jti string) (bool, error) {
 func (s *Store) DeleteExpiredRevocations(_ context.Context, now time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for jti, exp := range s.revoked {
-		if exp.Before(now) {
+	for jti, r := range s.revoked {
+		if r.ExpiresAt.Before(now) {
 			delete(s.revoked, jti)
 		}
 	}
 	return nil
-}
-
-// reopenable reports whether a session that ended for reason may be
-// opened again by a still-valid token: only timeouts qualify (SPEC §5).
-// Anything else, including a reason this code does not know, is final,
-// so an unexpected value fails closed.
-func reopenable(reason string) bool {
-	return reason == store.EndIdle || reason == store.EndLifetime
-}
-
-// admits reports whether lic has room for one more session, given how
-// many are open and how many of those hold reserved seats. Non-reserved
-// sessions share Slots-Reserved slots; a reserved subject may take any
-// free slot. Slots <= 0 means unlimited.
-//
-// The sqlite backend carries the same rule; the two are kept equal by
-// store/storetest.
-func admits(lic store.License, open, openReserved int, reserved bool) bool {
-	if lic.Slots <= 0 {
-		return true
-	}
-	if open >= lic.Slots {
-		return false
-	}
-	return reserved || open-openReserved < lic.Slots-lic.Reserved
 }
 
 func sortSessions(ss []store.Session) {

@@ -12,12 +12,13 @@
 //
 // # Atomicity
 //
-// OpenSession reads the license count and inserts in one transaction,
-// and every write transaction starts with BEGIN IMMEDIATE (the driver's
-// _txlock=immediate), which takes SQLite's write lock before the first
-// read. Two callers can therefore never both count the same free slot,
-// whether they are goroutines of this process or other processes on the
-// same file. A DEFERRED transaction would not do: it reads under a shared
+// OpenSession reads the license count and inserts in one transaction
+// (as RedeemAuthCode and RotateRefreshToken read the grant and mark it
+// used), and every write transaction starts with BEGIN IMMEDIATE (the
+// driver's _txlock=immediate), which takes SQLite's write lock before
+// the first read. Two callers can therefore never both count the same
+// free slot, or both redeem one code, whether they are goroutines of
+// this process or other processes on the same file. A DEFERRED transaction would not do: it reads under a shared
 // lock and only asks for the write lock at the INSERT, and in WAL mode a
 // writer whose snapshot went stale gets SQLITE_BUSY_SNAPSHOT at once,
 // without the busy timeout helping.

@@ -78,7 +78,7 @@ func (s *Store) OpenSession(ctx context.Context, sess store.Session, lic store.L
 		case err == nil && old.Open():
 			out = old
 			return nil
-		case err == nil && !reopenable(old.EndReason):
+		case err == nil && !store.Reopenable(old.EndReason):
 			return store.ErrSessionEnded
 		case err != nil && !errors.Is(err, store.ErrNotFound):
 			return err
@@ -91,7 +91,7 @@ func (s *Store) OpenSession(ctx context.Context, sess store.Session, lic store.L
 			).Scan(&open, &openReserved); err != nil {
 				return fmt.Errorf("sqlite: count sessions: %w", err)
 			}
-			if !admits(lic, open, openReserved, sess.Reserved) {
+			if !lic.Admits(open, openReserved, sess.Reserved) {
 				return store.ErrLicenseExhausted
 			}
 		}
@@ -172,11 +172,21 @@ func (s *Store) TouchSessions(ctx context.Context, seen map[string]time.Time) er
 }
 
 // EndSession ends an open session; an ended one is returned as it is, so
-// its first reason stands.
+// its first reason stands; an unknown id gets an ended tombstone.
 func (s *Store) EndSession(ctx context.Context, id, reason string, at time.Time) (store.Session, error) {
 	var out store.Session
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		old, err := getSession(ctx, tx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			t := fromMillis(millis(at))
+			out = store.Session{ID: id, OpenedAt: t, LastSeenAt: t, EndedAt: t, EndReason: reason}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+				VALUES (?1, '', '', '', 0, ?2, ?2, NULL, ?2, ?3)`,
+				id, millis(t), reason); err != nil {
+				return fmt.Errorf("sqlite: end session: %w", err)
+			}
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -226,27 +236,17 @@ func (s *Store) EndStaleSessions(ctx context.Context, idleBefore, now time.Time)
 	return out, nil
 }
 
-// reopenable reports whether a session that ended for reason may be
-// opened again by a still-valid token: only timeouts qualify (SPEC §5).
-// Anything else, including a reason this code does not know, is final,
-// so an unexpected value fails closed.
-func reopenable(reason string) bool {
-	return reason == store.EndIdle || reason == store.EndLifetime
-}
-
-// admits reports whether lic has room for one more session, given how
-// many are open and how many of those hold reserved seats. Non-reserved
-// sessions share Slots-Reserved slots; a reserved subject may take any
-// free slot. Slots <= 0 means unlimited.
-//
-// store/memory carries the same rule; the two are kept equal by
-// store/storetest.
-func admits(lic store.License, open, openReserved int, reserved bool) bool {
-	if lic.Slots <= 0 {
-		return true
+// EndedSessionsSince lists sessions with EndedAt >= since, oldest EndedAt
+// first (ties by ID).
+func (s *Store) EndedSessionsSince(ctx context.Context, since time.Time) ([]store.Session, error) {
+	rows, err := s.reader.QueryContext(ctx, "SELECT "+sessionColumns+` FROM sessions
+		WHERE ended_at IS NOT NULL AND ended_at >= ? ORDER BY ended_at, id`, millis(since))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: ended sessions: %w", err)
 	}
-	if open >= lic.Slots {
-		return false
+	out, err := collectSessions(rows)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: ended sessions: %w", err)
 	}
-	return reserved || open-openReserved < lic.Slots-lic.Reserved
+	return out, nil
 }

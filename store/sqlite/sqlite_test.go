@@ -62,8 +62,14 @@ func TestReopenKeepsData(t *testing.T) {
 	if _, err := s.OpenSession(ctx, sess, store.License{Slots: 1}); err != nil {
 		t.Fatalf("OpenSession: %v", err)
 	}
-	if err := s.Revoke(ctx, "jti-1", now.Add(time.Hour)); err != nil {
+	if err := s.Revoke(ctx, "jti-1", now.Add(time.Hour), now); err != nil {
 		t.Fatalf("Revoke: %v", err)
+	}
+	rt := store.RefreshToken{Hash: "rt-1", FamilyID: "fam-1", Subject: "alice", SessionID: "sid-1",
+		Scopes: []string{"read"}, CreatedAt: now, ExpiresAt: now.Add(time.Hour), AccessTokenID: "jti-2",
+		AccessExpiresAt: now.Add(time.Hour)}
+	if err := s.SaveRefreshToken(ctx, rt); err != nil {
+		t.Fatalf("SaveRefreshToken: %v", err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
@@ -89,6 +95,9 @@ func TestReopenKeepsData(t *testing.T) {
 	}
 	if ok, err := s.Revoked(ctx, "jti-1"); err != nil || !ok {
 		t.Errorf("Revoked after reopen = %v, %v; want true", ok, err)
+	}
+	if got, err := s.RevokeSessionRefreshTokens(ctx, "sid-1", now); err != nil || len(got) != 1 || got[0].ID != "jti-2" {
+		t.Errorf("RevokeSessionRefreshTokens after reopen = %+v, %v; want jti-2", got, err)
 	}
 
 	// Reopening applied no migration twice.
@@ -311,4 +320,44 @@ func licenseChild(t *testing.T, path string) {
 	}
 	wg.Wait()
 	fmt.Printf("RESULT opened=%d exhausted=%d\n", opened.Load(), exhausted.Load())
+}
+
+// TestMigrateKeepsRevocations upgrades a database at schema version 1
+// holding a revocation: it must survive with RevokedAt at the epoch, so
+// a process loading the whole list (RevokedSince the zero time) sees it.
+func TestMigrateKeepsRevocations(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "erpgate.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT",
+		ms[0].sql,
+		"INSERT INTO schema_migrations VALUES (1, '" + ms[0].name + "', 0)",
+		"INSERT INTO revocations (jti, expires_at) VALUES ('old-jti', 4102444800000)",
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("setting up version 1: %v", err)
+		}
+	}
+	db.Close()
+
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	got, err := s.RevokedSince(ctx, time.Time{})
+	if err != nil {
+		t.Fatalf("RevokedSince: %v", err)
+	}
+	if len(got) != 1 || got[0].ID != "old-jti" || !got[0].RevokedAt.Equal(time.UnixMilli(0)) {
+		t.Fatalf("RevokedSince after migration = %+v, want old-jti revoked at the epoch", got)
+	}
 }

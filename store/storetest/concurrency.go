@@ -85,4 +85,91 @@ func testConcurrency(t *testing.T, open opener) {
 			t.Fatalf("OpenSessions has %d sessions, want %d", got, slots)
 		}
 	})
+
+	// "Of any number of concurrent calls for one code exactly one
+	// succeeds"; every loser sees the winner's access token, so a replay
+	// revokes the right one.
+	t.Run("RedeemAuthCodeOnce", func(t *testing.T) {
+		b := open(t)
+		const n = 30
+		mustSaveCode(t, b, testCode("h1"))
+		type result struct {
+			c   store.AuthCode
+			err error
+		}
+		res := race(n, func(i int) result {
+			c, err := b.RedeemAuthCode(t.Context(), "h1", at(time.Duration(i)*time.Millisecond),
+				fmt.Sprintf("jti-%02d", i), at(time.Hour))
+			return result{c, err}
+		})
+		winner := -1
+		for i, r := range res {
+			switch {
+			case r.err == nil:
+				if winner >= 0 {
+					t.Fatalf("callers %d and %d both redeemed the code", winner, i)
+				}
+				winner = i
+			case !errors.Is(r.err, store.ErrCodeReused):
+				t.Fatalf("caller %d: RedeemAuthCode: %v", i, r.err)
+			}
+		}
+		if winner < 0 {
+			t.Fatal("no caller redeemed the code")
+		}
+		want := used(testCode("h1"), at(time.Duration(winner)*time.Millisecond), fmt.Sprintf("jti-%02d", winner), at(time.Hour))
+		for i, r := range res {
+			if i != winner {
+				checkCode(t, fmt.Sprintf("caller %d", i), r.c, want)
+			}
+		}
+	})
+
+	// "Of any number of concurrent calls for one token exactly one
+	// succeeds"; every loser gets the winner's Successor, and only the
+	// winner's next token is stored.
+	t.Run("RotateRefreshTokenOnce", func(t *testing.T) {
+		b := open(t)
+		const n = 30
+		mustSaveRefresh(t, b, testRefresh("h1", "fam-1", at(0)))
+		type result struct {
+			rt  store.RefreshToken
+			err error
+		}
+		next := func(i int) store.RefreshToken {
+			return testRefresh(fmt.Sprintf("next-%02d", i), "fam-1", at(time.Minute))
+		}
+		res := race(n, func(i int) result {
+			rt, err := b.RotateRefreshToken(t.Context(), "h1", at(time.Minute),
+				[]byte(fmt.Sprintf("sealed-%02d", i)), next(i))
+			return result{rt, err}
+		})
+		winner := -1
+		for i, r := range res {
+			switch {
+			case r.err == nil:
+				if winner >= 0 {
+					t.Fatalf("callers %d and %d both rotated the token", winner, i)
+				}
+				winner = i
+			case !errors.Is(r.err, store.ErrRotated):
+				t.Fatalf("caller %d: RotateRefreshToken: %v", i, r.err)
+			}
+		}
+		if winner < 0 {
+			t.Fatal("no caller rotated the token")
+		}
+		stored := mustRefresh(t, b, "h1")
+		if want := fmt.Sprintf("sealed-%02d", winner); string(stored.Successor) != want {
+			t.Fatalf("stored Successor = %q, want the winner's %q", stored.Successor, want)
+		}
+		for i, r := range res {
+			checkRefresh(t, fmt.Sprintf("caller %d", i), r.rt, stored)
+			if i == winner {
+				checkRefresh(t, "winner's next token", mustRefresh(t, b, next(i).Hash), next(i))
+			} else {
+				checkRefreshGone(t, b, next(i).Hash)
+			}
+		}
+	})
 }

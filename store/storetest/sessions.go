@@ -73,8 +73,9 @@ func testSessions(t *testing.T, open opener) {
 		}
 	})
 
-	// "If it ended by idle or lifetime, it is reopened as a new session
-	// with s's times. If it ended by logout or admin, ErrSessionEnded."
+	// "If it ended and Reopenable (idle or lifetime), it is reopened as a
+	// new session with s's fields and times ... Otherwise (logout, admin,
+	// or a reason not known) ErrSessionEnded."
 	for _, tc := range []struct {
 		reason  string
 		wantErr error
@@ -83,6 +84,7 @@ func testSessions(t *testing.T, open opener) {
 		{store.EndLifetime, nil},
 		{store.EndLogout, store.ErrSessionEnded},
 		{store.EndAdmin, store.ErrSessionEnded},
+		{"not-a-reason", store.ErrSessionEnded},
 	} {
 		t.Run("OpenAfterEnd/"+tc.reason, func(t *testing.T) {
 			b := open(t)
@@ -252,8 +254,9 @@ func testSessions(t *testing.T, open opener) {
 		}
 	})
 
-	// "EndSession ends an open session; ErrNotFound if unknown. Ending an
-	// ended session is not an error and keeps the first reason."
+	// "EndSession ends the session id at at for reason and returns it as
+	// stored. Ending an ended session is not an error, changes nothing
+	// and keeps the first reason and time."
 	t.Run("EndSession", func(t *testing.T) {
 		b := open(t)
 		want := mustOpen(t, b, newSession("sid-1", at(0)), unlimited)
@@ -278,10 +281,60 @@ func testSessions(t *testing.T, open opener) {
 		}
 		checkSession(t, "second EndSession", got, want)
 		checkSession(t, "session after second EndSession", mustSession(t, b, "sid-1"), want)
+	})
 
-		if _, err := b.EndSession(t.Context(), "nope", store.EndAdmin, at(time.Hour)); !errors.Is(err, store.ErrNotFound) {
-			t.Fatalf("EndSession(unknown): err = %v, want ErrNotFound", err)
+	// "Ending an unknown id is not an error either: it records an ended
+	// tombstone ... so a later OpenSession with that id gets
+	// ErrSessionEnded when the reason is final (logout, admin)."
+	for _, tc := range []struct {
+		reason  string
+		wantErr error
+	}{
+		{store.EndLogout, store.ErrSessionEnded},
+		{store.EndAdmin, store.ErrSessionEnded},
+		{store.EndIdle, nil},
+	} {
+		t.Run("EndUnknown/"+tc.reason, func(t *testing.T) {
+			b := open(t)
+			tomb := store.Session{ID: "sid-1", OpenedAt: at(time.Minute), LastSeenAt: at(time.Minute),
+				EndedAt: at(time.Minute), EndReason: tc.reason}
+			got, err := b.EndSession(t.Context(), "sid-1", tc.reason, at(time.Minute))
+			if err != nil {
+				t.Fatalf("EndSession(unknown): %v", err)
+			}
+			checkSession(t, "EndSession(unknown)", got, tomb)
+			checkSession(t, "stored tombstone", mustSession(t, b, "sid-1"), tomb)
+			if n := len(mustOpenSessions(t, b)); n != 0 {
+				t.Fatalf("OpenSessions has %d sessions after a tombstone, want 0", n)
+			}
+
+			// Ending it again keeps the tombstone as it is.
+			got, err = b.EndSession(t.Context(), "sid-1", store.EndAdmin, at(time.Hour))
+			if err != nil {
+				t.Fatalf("second EndSession: %v", err)
+			}
+			checkSession(t, "second EndSession", got, tomb)
+
+			fresh := newSession("sid-1", at(2*time.Minute))
+			got, err = b.OpenSession(t.Context(), fresh, oneSlot)
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("OpenSession after a %s tombstone: err = %v, want %v", tc.reason, err, tc.wantErr)
+			}
+			if tc.wantErr != nil {
+				checkSession(t, "tombstone after refused open", mustSession(t, b, "sid-1"), tomb)
+				return
+			}
+			checkSession(t, "session opened over a tombstone", got, fresh)
+		})
+	}
+
+	// "A tombstone holds no license slot."
+	t.Run("TombstoneHoldsNoSlot", func(t *testing.T) {
+		b := open(t)
+		if _, err := b.EndSession(t.Context(), "gone", store.EndLogout, at(0)); err != nil {
+			t.Fatalf("EndSession(unknown): %v", err)
 		}
+		mustOpen(t, b, newSession("sid-1", at(time.Second)), oneSlot)
 	})
 
 	// "EndStaleSessions ends every open session idle since before
@@ -351,6 +404,65 @@ func testSessions(t *testing.T, open opener) {
 		}
 	})
 
+	// "EndedSessionsSince returns the sessions whose EndedAt >= since,
+	// whatever the reason (tombstones included), oldest EndedAt first
+	// (ties by ID) ... A session reopened since it ended is open again
+	// and not listed."
+	t.Run("EndedSessionsSince", func(t *testing.T) {
+		b := open(t)
+		if got := mustEndedSince(t, b, time.Time{}); len(got) != 0 {
+			t.Fatalf("EndedSessionsSince on an empty store = %v, want none", sessionIDs(got))
+		}
+		end := func(id, reason string, when time.Time) store.Session {
+			t.Helper()
+			s, err := b.EndSession(t.Context(), id, reason, when)
+			if err != nil {
+				t.Fatalf("EndSession(%s): %v", id, err)
+			}
+			return s
+		}
+		for _, id := range []string{"open", "b-admin", "a-logout", "c-idle", "reopened"} {
+			mustOpen(t, b, newSession(id, at(0)), unlimited)
+		}
+		bAdmin := end("b-admin", store.EndAdmin, at(time.Minute))
+		aLogout := end("a-logout", store.EndLogout, at(time.Minute))
+		tomb := end("tomb", store.EndLogout, at(2*time.Minute))
+		end("reopened", store.EndIdle, at(2*time.Minute))
+		mustOpen(t, b, newSession("reopened", at(3*time.Minute)), unlimited)
+		stale, err := b.EndStaleSessions(t.Context(), at(time.Hour), at(time.Hour))
+		if err != nil {
+			t.Fatalf("EndStaleSessions: %v", err)
+		}
+		if ids := sessionIDs(stale); !slices.Equal(ids, []string{"c-idle", "open", "reopened"}) {
+			t.Fatalf("EndStaleSessions ended %v", ids)
+		}
+		// "open" and "reopened" ended by the sweep too; reopen "reopened"
+		// once more so it is open when listed.
+		mustOpen(t, b, newSession("reopened", at(2*time.Hour)), unlimited)
+		cIdle, open := stale[0], stale[1]
+
+		for _, tc := range []struct {
+			name  string
+			since time.Time
+			want  []store.Session
+		}{
+			{"zero", time.Time{}, []store.Session{aLogout, bAdmin, tomb, cIdle, open}},
+			{"at first end", at(time.Minute), []store.Session{aLogout, bAdmin, tomb, cIdle, open}},
+			{"just after", at(time.Minute + time.Millisecond), []store.Session{tomb, cIdle, open}},
+			{"at sweep", at(time.Hour), []store.Session{cIdle, open}},
+			{"after all", at(time.Hour + time.Millisecond), nil},
+		} {
+			got := mustEndedSince(t, b, tc.since)
+			if !slices.Equal(sessionIDs(got), sessionIDs(tc.want)) {
+				t.Errorf("EndedSessionsSince(%s) = %v, want %v", tc.name, sessionIDs(got), sessionIDs(tc.want))
+				continue
+			}
+			for i := range got {
+				checkSession(t, "EndedSessionsSince "+got[i].ID, got[i], tc.want[i])
+			}
+		}
+	})
+
 	// "OpenSessions lists sessions still open, oldest first."
 	t.Run("OpenSessionsOldestFirst", func(t *testing.T) {
 		b := open(t)
@@ -380,4 +492,13 @@ func testSessions(t *testing.T, open opener) {
 			checkSession(t, "listed "+s.ID, s, mustSession(t, b, s.ID))
 		}
 	})
+}
+
+func mustEndedSince(t *testing.T, b store.Backend, since time.Time) []store.Session {
+	t.Helper()
+	got, err := b.EndedSessionsSince(t.Context(), since)
+	if err != nil {
+		t.Fatalf("EndedSessionsSince: %v", err)
+	}
+	return got
 }

@@ -27,6 +27,9 @@ func RunTests(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 	t.Run("Keys", func(t *testing.T) { testKeys(t, open) })
 	t.Run("Sessions", func(t *testing.T) { testSessions(t, open) })
 	t.Run("Revocations", func(t *testing.T) { testRevocations(t, open) })
+	t.Run("AuthCodes", func(t *testing.T) { testAuthCodes(t, open) })
+	t.Run("RefreshTokens", func(t *testing.T) { testRefreshTokens(t, open) })
+	t.Run("IdentitySessions", func(t *testing.T) { testIdentitySessions(t, open) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
 	t.Run("Ping", func(t *testing.T) {
 		if err := open(t).Ping(t.Context()); err != nil {

@@ -1,0 +1,133 @@
+package issuer
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/erpgate/erpgate/store"
+)
+
+// authorizationCode is the authorization code grant's token request
+// (RFC 6749 §4.1.3, RFC 7636 §4.6).
+func (s *Server) authorizationCode(ctx context.Context, app *App, form url.Values) (*grant, error) {
+	if len(app.RedirectURIs) == 0 {
+		return nil, ErrUnauthorizedClient.WithDescription("the application has no redirect URIs, so it cannot use authorization codes")
+	}
+	code := form.Get("code")
+	if code == "" {
+		return nil, ErrInvalidRequest.WithDescription("code is required")
+	}
+	now := s.cfg.Clock()
+	jti := newID()                                           // recorded on the code before the token exists, so a replay can revoke it
+	accessExp := now.Add(s.cfg.AccessTokenTTL + time.Minute) // outlives the token's own exp
+	c, err := s.cfg.Grants.RedeemAuthCode(ctx, hashToken(code), now, jti, accessExp)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, ErrInvalidGrant.WithDescription("unknown authorization code")
+	case errors.Is(err, store.ErrCodeReused):
+		// RFC 6749 §4.1.2: a code used twice revokes what it issued.
+		s.revokeCodeTokens(ctx, c)
+		return nil, ErrInvalidGrant.WithDescription("authorization code already used; tokens issued from it are revoked")
+	case err != nil:
+		return nil, ErrTemporarilyUnavailable.WithCause(err)
+	}
+	// The code is spent from here on, whatever the outcome: a failed
+	// attempt with a stolen code burns it.
+	switch {
+	case c.ClientID != app.ID:
+		return nil, ErrInvalidGrant.WithDescription("the code was issued to another client")
+	case !now.Before(c.ExpiresAt):
+		return nil, ErrInvalidGrant.WithDescription("authorization code expired")
+	case form.Get("redirect_uri") != c.RedirectURI:
+		return nil, ErrInvalidGrant.WithDescription("redirect_uri differs from the authorization request")
+	}
+	if err := checkPKCE(c.CodeChallenge, form.Get("code_verifier")); err != nil {
+		return nil, err
+	}
+	if sess, err := s.cfg.Grants.IdentitySession(ctx, c.SessionID); err != nil || !sess.EndedAt.IsZero() {
+		return nil, ErrInvalidGrant.WithDescription("the sign-in session has ended")
+	}
+	user := s.users[c.Subject]
+	if user == nil {
+		return nil, ErrInvalidGrant.WithDescription("the user no longer exists")
+	}
+	g := userGrant{app: app, user: user, scopes: c.Scopes, sid: c.SessionID, authTime: c.AuthTime, nonce: c.Nonce}
+	refresh := ""
+	if slices.Contains(c.Scopes, "offline_access") {
+		refresh = newSecret()
+	}
+	out, err := s.issueUserTokens(g, refresh, jti)
+	if err != nil {
+		return nil, err
+	}
+	if refresh != "" {
+		err := s.cfg.Grants.SaveRefreshToken(ctx, store.RefreshToken{
+			Hash: hashToken(refresh), FamilyID: c.Hash, ClientID: app.ID, Subject: user.Login,
+			SessionID: c.SessionID, Scopes: c.Scopes, AuthTime: c.AuthTime, CreatedAt: now,
+			ExpiresAt: now.Add(s.refreshTTL(app)), AccessTokenID: out.jti, AccessExpiresAt: out.accessExp,
+		})
+		if err != nil {
+			return nil, ErrTemporarilyUnavailable.WithCause(err)
+		}
+	}
+	return &grant{resp: out.resp, subject: user.Login, session: c.SessionID}, nil
+}
+
+// checkPKCE verifies the code_verifier against the stored S256 challenge
+// (RFC 7636 §4.6). Without a challenge a verifier is refused too: that is
+// a PKCE downgrade attempt (RFC 9700 §2.1.1).
+func checkPKCE(challenge, verifier string) error {
+	if challenge == "" {
+		if verifier != "" {
+			return ErrInvalidGrant.WithDescription("code_verifier sent but the authorization request had no code_challenge")
+		}
+		return nil
+	}
+	if len(verifier) < 43 || len(verifier) > 128 {
+		return ErrInvalidGrant.WithDescription("code_verifier is missing or malformed")
+	}
+	sum := sha256.Sum256([]byte(verifier))
+	if subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(challenge)) != 1 {
+		return ErrInvalidGrant.WithDescription("code_verifier does not match the code_challenge")
+	}
+	return nil
+}
+
+// revokeCodeTokens revokes the access token issued from a code and the
+// refresh family that grew from it (the family id is the code's hash).
+func (s *Server) revokeCodeTokens(ctx context.Context, c store.AuthCode) {
+	if c.AccessTokenID != "" {
+		s.revokeAccess(ctx, []store.IssuedToken{{ID: c.AccessTokenID, ExpiresAt: c.AccessExpiresAt}})
+	}
+	toks, err := s.cfg.Grants.RevokeRefreshFamily(ctx, c.Hash, s.cfg.Clock())
+	if err != nil {
+		s.cfg.Logger.ErrorContext(ctx, "revoke tokens of a replayed code", "err", err)
+		return
+	}
+	s.revokeAccess(ctx, toks)
+}
+
+// revokeAccess puts access tokens on the revocation list.
+func (s *Server) revokeAccess(ctx context.Context, toks []store.IssuedToken) {
+	for _, t := range toks {
+		if t.ID == "" {
+			continue
+		}
+		if err := s.cfg.Revocations.Revoke(ctx, t.ID, t.ExpiresAt); err != nil {
+			s.cfg.Logger.ErrorContext(ctx, "revoke access token", "err", err)
+		}
+	}
+}
+
+func (s *Server) refreshTTL(app *App) time.Duration {
+	if app.Public {
+		return s.cfg.PublicRefreshTokenTTL
+	}
+	return s.cfg.RefreshTokenTTL
+}

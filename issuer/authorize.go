@@ -1,0 +1,228 @@
+package issuer
+
+import (
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/erpgate/erpgate/store"
+)
+
+// authzRequest is a validated authorization request (RFC 6749 §4.1.1,
+// OIDC Core §3.1.2.1, RFC 7636 §4.3).
+type authzRequest struct {
+	app           *App
+	redirectURI   string
+	state         string
+	scopes        []string
+	nonce         string
+	codeChallenge string
+	responseMode  string // query or form_post
+	prompt        []string
+	maxAge        int // -1 when absent
+	raw           url.Values
+}
+
+func (a *authzRequest) hasPrompt(p string) bool { return slices.Contains(a.prompt, p) }
+
+// authzError is an authorization error: shown on our own page when the
+// client or redirect URI cannot be trusted, else sent to the redirect URI.
+type authzError struct {
+	code, description string
+	page              bool // must not be redirected (RFC 6749 §4.1.2.1)
+}
+
+// pkceChallenge is RFC 7636 §4.2's code_challenge for S256: base64url of
+// a SHA-256, 43 characters.
+var pkceChallenge = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
+
+// authzParams are the parameters of an authorization request that the
+// login form carries through.
+var authzParams = []string{"client_id", "redirect_uri", "response_type", "response_mode", "scope",
+	"state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age"}
+
+// parseAuthorize validates an authorization request. The client and the
+// redirect URI are checked first: until both are known good, errors go to
+// an error page, never to a redirect (open-redirect protection).
+func (s *Server) parseAuthorize(q url.Values) (*authzRequest, *authzError) {
+	for _, k := range authzParams {
+		if len(q[k]) > 1 {
+			return nil, &authzError{"invalid_request", "parameter " + k + " repeated", true}
+		}
+	}
+	app := s.apps[q.Get("client_id")]
+	if app == nil || !app.Enabled {
+		return nil, &authzError{"unauthorized_client", "The application is unknown or disabled.", true}
+	}
+	if len(app.RedirectURIs) == 0 {
+		return nil, &authzError{"unauthorized_client", "The application has no sign-in redirect addresses registered.", true}
+	}
+	req := &authzRequest{app: app, redirectURI: q.Get("redirect_uri"), maxAge: -1, raw: q}
+	if !redirectRegistered(req.redirectURI, app.RedirectURIs) {
+		return nil, &authzError{"invalid_request", "The redirect address does not match any registered for this application.", true}
+	}
+	// From here on errors are redirected to the (now trusted) client.
+	req.state = q.Get("state")
+	req.responseMode = q.Get("response_mode")
+	switch req.responseMode {
+	case "":
+		req.responseMode = "query"
+	case "query", "form_post":
+	default:
+		req.responseMode = "query"
+		return req, &authzError{"invalid_request", "response_mode must be query or form_post", false}
+	}
+	if q.Get("response_type") != "code" {
+		return req, &authzError{"unsupported_response_type", "only response_type=code is supported", false}
+	}
+	if req.state == "" {
+		// RFC 9700 §2.1: CSRF protection. ERP.net requires state.
+		return req, &authzError{"invalid_request", "state is required", false}
+	}
+	if len(req.state) > 512 {
+		return req, &authzError{"invalid_request", "state is too long", false}
+	}
+	method, challenge := q.Get("code_challenge_method"), q.Get("code_challenge")
+	switch {
+	case challenge == "" && method != "":
+		return req, &authzError{"invalid_request", "code_challenge_method without code_challenge", false}
+	case challenge == "" && app.RequirePKCE:
+		return req, &authzError{"invalid_request", "PKCE is required: send code_challenge with code_challenge_method=S256", false}
+	case challenge != "" && method != "S256":
+		// RFC 9700 §2.1.1: plain is not allowed; a missing method means plain (RFC 7636 §4.3).
+		return req, &authzError{"invalid_request", "code_challenge_method must be S256", false}
+	case challenge != "" && !pkceChallenge.MatchString(challenge):
+		return req, &authzError{"invalid_request", "code_challenge is not a base64url SHA-256", false}
+	}
+	req.codeChallenge = challenge
+	scopes, err := grantScopes(app, q.Get("scope"), true)
+	if err != nil {
+		return req, &authzError{"invalid_scope", asOAuthError(err).Description, false}
+	}
+	req.scopes = scopes
+	req.nonce = q.Get("nonce")
+	if len(req.nonce) > 512 {
+		return req, &authzError{"invalid_request", "nonce is too long", false}
+	}
+	if p := q.Get("prompt"); p != "" {
+		req.prompt = strings.Fields(p)
+		for _, v := range req.prompt {
+			if !slices.Contains([]string{"none", "login", "consent", "select_account"}, v) {
+				return req, &authzError{"invalid_request", "unknown prompt value", false}
+			}
+		}
+		if req.hasPrompt("none") && len(req.prompt) > 1 {
+			return req, &authzError{"invalid_request", "prompt=none cannot be combined", false}
+		}
+	}
+	if ma := q.Get("max_age"); ma != "" {
+		n, err := strconv.Atoi(ma)
+		if err != nil || n < 0 {
+			return req, &authzError{"invalid_request", "max_age must be a non-negative integer", false}
+		}
+		req.maxAge = n
+	}
+	return req, nil
+}
+
+// handleAuthorize is the authorization endpoint (RFC 6749 §3.1): GET or
+// POST (OIDC Core §3.1.2.1).
+func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, POST")
+		s.errorPage(w, http.StatusMethodNotAllowed, "invalid_request", "Use GET or POST.")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		s.errorPage(w, http.StatusBadRequest, "invalid_request", "The request is malformed.")
+		return
+	}
+	req, aerr := s.parseAuthorize(r.Form)
+	if aerr != nil {
+		s.authorizeFailed(w, r, req, aerr)
+		return
+	}
+	sess, ok := s.currentIdentity(r)
+	now := s.cfg.Clock()
+	fresh := ok && (req.maxAge < 0 || !now.After(sess.AuthTime.Add(time.Duration(req.maxAge)*time.Second)))
+	switch {
+	case fresh && !req.hasPrompt("login"):
+		user := s.users[sess.Subject]
+		if msg := userMayUse(user, req.app); msg != "" {
+			s.authorizeFailed(w, r, req, &authzError{"access_denied", msg, false})
+			return
+		}
+		s.issueCode(w, r, req, sess)
+	case req.hasPrompt("none"):
+		// OIDC Core §3.1.2.6: interaction would be needed.
+		s.authorizeFailed(w, r, req, &authzError{"login_required", "the user is not signed in", false})
+	default:
+		s.redirectToLogin(w, r, req)
+	}
+}
+
+// authorizeFailed shows or redirects an authorization error.
+func (s *Server) authorizeFailed(w http.ResponseWriter, r *http.Request, req *authzRequest, e *authzError) {
+	if e.page || req == nil {
+		s.errorPage(w, http.StatusBadRequest, e.code, e.description)
+		return
+	}
+	params := []param{{"error", e.code}, {"error_description", e.description}}
+	if req.state != "" {
+		params = append(params, param{"state", req.state})
+	}
+	params = append(params, param{"iss", s.cfg.Issuer})
+	s.respondToClient(w, r, req, params)
+}
+
+// respondToClient sends the authorization response to the redirect URI,
+// always with iss (RFC 9207 §2), by query or form post.
+func (s *Server) respondToClient(w http.ResponseWriter, r *http.Request, req *authzRequest, params []param) {
+	if req.responseMode == "form_post" {
+		s.renderFormPost(w, req.redirectURI, params)
+		return
+	}
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Referrer-Policy", "no-referrer")
+	http.Redirect(w, r, withParams(req.redirectURI, params), http.StatusFound)
+}
+
+// issueCode stores a fresh authorization code for the signed-in user and
+// sends it to the client.
+func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, req *authzRequest, sess store.IdentitySession) {
+	code := newSecret()
+	now := s.cfg.Clock()
+	err := s.cfg.Grants.SaveAuthCode(r.Context(), store.AuthCode{
+		Hash: hashToken(code), ClientID: req.app.ID, Subject: sess.Subject, RedirectURI: req.redirectURI,
+		Scopes: req.scopes, Nonce: req.nonce, CodeChallenge: req.codeChallenge, SessionID: sess.ID,
+		AuthTime: sess.AuthTime, CreatedAt: now, ExpiresAt: now.Add(s.cfg.CodeTTL),
+	})
+	if err != nil {
+		s.cfg.Logger.ErrorContext(r.Context(), "save authorization code", "err", err)
+		s.authorizeFailed(w, r, req, &authzError{"temporarily_unavailable", "the server cannot issue a code right now", false})
+		return
+	}
+	s.respondToClient(w, r, req, []param{{"code", code}, {"state", req.state}, {"iss", s.cfg.Issuer}})
+}
+
+// userMayUse applies the app's user-type rules (ERP.net Trusted App
+// settings); it returns why not, or "".
+func userMayUse(u *User, app *App) string {
+	switch {
+	case u == nil:
+		return "the account no longer exists"
+	case u.Type == "system":
+		return "system users cannot sign in interactively"
+	case u.Type == "community" && !app.AllowCommunityUsers:
+		return "community users may not sign in to this application"
+	case u.Type != "community" && !app.AllowInternalUsers:
+		return "internal users may not sign in to this application"
+	}
+	return ""
+}

@@ -1,0 +1,122 @@
+package issuer
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"net/http"
+
+	"github.com/erpgate/erpgate/audit"
+	"github.com/erpgate/erpgate/requestid"
+	"github.com/erpgate/erpgate/signing"
+)
+
+// handleEndSession is OpenID Connect RP-Initiated Logout 1.0. With a valid
+// id_token_hint the user's session ends at once; without one the user is
+// asked to confirm (so a third-party page cannot log people out). The
+// post_logout_redirect_uri must exactly match one registered for the app
+// the hint was issued to.
+func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, POST")
+		s.errorPage(w, http.StatusMethodNotAllowed, "invalid_request", "Use GET or POST.")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		s.errorPage(w, http.StatusBadRequest, "invalid_request", "The request is malformed.")
+		return
+	}
+	ctx := r.Context()
+	hint, hintOK := s.parseIDTokenHint(ctx, r.Form.Get("id_token_hint"))
+	redirect := r.Form.Get("post_logout_redirect_uri")
+	if redirect != "" {
+		app := s.apps[hint.clientID]
+		if !hintOK || app == nil || !redirectRegistered(redirect, app.PostLogoutRedirectURIs) {
+			s.errorPage(w, http.StatusBadRequest, "invalid_request", "The address to return to after signing out is not registered for this application.")
+			return
+		}
+	}
+	switch {
+	case hintOK:
+		s.logout(w, r, hint.sid, hint.clientID)
+	case r.Method == http.MethodPost && r.PostForm.Get("confirm") == "yes":
+		c, err := r.Cookie(csrfCookie)
+		if err != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostForm.Get("csrf_token"))) != 1 {
+			s.errorPage(w, http.StatusForbidden, "invalid_request", "The sign-out form expired. Please try again.")
+			return
+		}
+		if sess, ok := s.currentIdentity(r); ok {
+			s.logout(w, r, sess.ID, "")
+		}
+	default:
+		sess, ok := s.currentIdentity(r)
+		if !ok {
+			s.render(w, http.StatusOK, "message.html", page{Title: "Signed out", Message: "You are signed out."})
+			return
+		}
+		token := newSecret()
+		http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: token, Path: s.prefix + "/",
+			HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteStrictMode})
+		s.render(w, http.StatusOK, "logout.html", page{Title: "Sign out", Login: sess.Subject, CSRF: token})
+		return
+	}
+	if redirect != "" {
+		var params []param
+		if st := r.Form.Get("state"); st != "" {
+			params = append(params, param{"state", st})
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, withParams(redirect, params), http.StatusFound)
+		return
+	}
+	s.render(w, http.StatusOK, "message.html", page{Title: "Signed out", Message: "You are signed out. You can close this window."})
+}
+
+type idTokenHint struct{ sid, clientID, subject string }
+
+// parseIDTokenHint accepts an ID token this server signed, even expired
+// (the hint only names the session).
+func (s *Server) parseIDTokenHint(ctx context.Context, raw string) (idTokenHint, bool) {
+	if raw == "" || checkTyp(raw, signing.TypeIDToken) != nil {
+		return idTokenHint{}, false
+	}
+	payload, err := s.cfg.Signer.VerifySignature(ctx, raw)
+	if err != nil {
+		return idTokenHint{}, false
+	}
+	var c idClaims
+	if json.Unmarshal(payload, &c) != nil || c.Issuer != s.cfg.Issuer || c.SID == "" || len(c.Audience) != 1 {
+		return idTokenHint{}, false
+	}
+	return idTokenHint{sid: c.SID, clientID: c.Audience[0], subject: c.Subject}, true
+}
+
+// logout ends the identity session sid, its ERP session and the refresh
+// tokens (and their access tokens) issued under it (SPEC §3, §5).
+func (s *Server) logout(w http.ResponseWriter, r *http.Request, sid, clientID string) {
+	ctx := r.Context()
+	now := s.cfg.Clock()
+	subject := ""
+	if sess, err := s.cfg.Grants.IdentitySession(ctx, sid); err == nil {
+		subject = sess.Subject
+	}
+	if err := s.cfg.Grants.EndIdentitySession(ctx, sid, now); err != nil {
+		s.cfg.Logger.ErrorContext(ctx, "end identity session", "err", err)
+	}
+	if err := s.cfg.EndSession(ctx, sid); err != nil {
+		s.cfg.Logger.ErrorContext(ctx, "end ERP session", "err", err)
+	}
+	toks, err := s.cfg.Grants.RevokeSessionRefreshTokens(ctx, sid, now)
+	if err != nil {
+		s.cfg.Logger.ErrorContext(ctx, "revoke refresh tokens at logout", "err", err)
+	}
+	s.revokeAccess(ctx, toks)
+	if cur, ok := s.currentIdentity(r); !ok || cur.ID == sid {
+		s.clearIdentityCookie(w)
+	}
+	s.cfg.Audit.Log(ctx, audit.Event{
+		Name: audit.Logout, ClientID: clientID, Subject: subject, Session: sid,
+		RequestID: requestid.From(ctx), RemoteAddr: r.RemoteAddr,
+	})
+}

@@ -1,0 +1,68 @@
+package issuer
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"net/http"
+	"strings"
+
+	"github.com/erpgate/erpgate/store"
+)
+
+// identityCookie carries the identity (SSO) session: "<sid>.<secret>". Only
+// the secret's hash is stored, and the secret changes at every sign-in.
+const identityCookie = "erpgate_id"
+
+// newSecret returns 256 random bits, base64url: codes, refresh tokens,
+// cookie secrets.
+func newSecret() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// hashToken is how codes, refresh tokens and cookie secrets are stored.
+func hashToken(v string) string {
+	sum := sha256.Sum256([]byte(v))
+	return hex.EncodeToString(sum[:])
+}
+
+// currentIdentity returns the live identity session of the request's
+// cookie, if any.
+func (s *Server) currentIdentity(r *http.Request) (store.IdentitySession, bool) {
+	c, err := r.Cookie(identityCookie)
+	if err != nil {
+		return store.IdentitySession{}, false
+	}
+	sid, secret, ok := strings.Cut(c.Value, ".")
+	if !ok || sid == "" || secret == "" {
+		return store.IdentitySession{}, false
+	}
+	sess, err := s.cfg.Grants.IdentitySession(r.Context(), sid)
+	if err != nil || !sess.EndedAt.IsZero() || !s.cfg.Clock().Before(sess.ExpiresAt) {
+		return store.IdentitySession{}, false
+	}
+	if subtle.ConstantTimeCompare([]byte(hashToken(secret)), []byte(sess.SecretHash)) != 1 {
+		return store.IdentitySession{}, false
+	}
+	return sess, true
+}
+
+// setIdentityCookie hands the browser a session cookie (no Max-Age: it
+// ends with the browser; the server-side session has its own expiry).
+func (s *Server) setIdentityCookie(w http.ResponseWriter, sid, secret string) {
+	http.SetCookie(w, &http.Cookie{
+		Name: identityCookie, Value: sid + "." + secret, Path: s.prefix + "/",
+		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+func (s *Server) clearIdentityCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{
+		Name: identityCookie, Value: "", Path: s.prefix + "/", MaxAge: -1,
+		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode,
+	})
+}

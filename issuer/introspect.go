@@ -1,0 +1,161 @@
+package issuer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/erpgate/erpgate/claims"
+	"github.com/erpgate/erpgate/signing"
+	"github.com/erpgate/erpgate/store"
+)
+
+// handleIntrospect is RFC 7662 token introspection: any authenticated
+// confidential app may introspect any token of this instance; public apps
+// may not (they cannot authenticate).
+func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
+	form, err := readForm(w, r)
+	if err == nil {
+		var app *App
+		if app, err = s.authenticateClient(r, form); err == nil && app.Public {
+			err = ErrInvalidClient.WithDescription("public applications may not introspect tokens")
+		}
+	}
+	if err != nil {
+		writeError(w, asOAuthError(err))
+		return
+	}
+	tok := form.Get("token")
+	if tok == "" {
+		writeError(w, ErrInvalidRequest.WithDescription("token is required"))
+		return
+	}
+	writeJSON(w, http.StatusOK, s.introspect(r.Context(), tok, form.Get("token_type_hint")))
+}
+
+// introspection is RFC 7662 §2.2's response.
+type introspection struct {
+	Active    bool     `json:"active"`
+	Scope     string   `json:"scope,omitempty"`
+	ClientID  string   `json:"client_id,omitempty"`
+	Subject   string   `json:"sub,omitempty"`
+	SessionID string   `json:"sid,omitempty"`
+	TokenType string   `json:"token_type,omitempty"`
+	Expiry    int64    `json:"exp,omitempty"`
+	IssuedAt  int64    `json:"iat,omitempty"`
+	NotBefore int64    `json:"nbf,omitempty"`
+	Issuer    string   `json:"iss,omitempty"`
+	Audience  []string `json:"aud,omitempty"`
+	ID        string   `json:"jti,omitempty"`
+	// ERP.net extras: who a client-credentials token acts as.
+	ClientSystemUser string `json:"client_system_user,omitempty"`
+}
+
+var inactive = introspection{Active: false}
+
+func (s *Server) introspect(ctx context.Context, tok, hint string) introspection {
+	if hint != "refresh_token" && strings.Count(tok, ".") == 2 {
+		if c, err := s.cfg.AccessTokens.Verify(ctx, tok); err == nil {
+			if !s.accessTokenLive(ctx, c) {
+				return inactive
+			}
+			return introspection{
+				Active: true, Scope: strings.Join(c.Scope.Values, " "), ClientID: c.ClientID,
+				Subject: c.Subject, SessionID: c.SessionID, TokenType: "Bearer", Expiry: c.Expiry,
+				IssuedAt: c.IssuedAt, NotBefore: c.NotBefore, Issuer: c.Issuer, Audience: c.Audience,
+				ID: c.ID, ClientSystemUser: c.ClientSystemUser,
+			}
+		}
+		return inactive
+	}
+	rt, err := s.cfg.Grants.RefreshToken(ctx, hashToken(tok))
+	now := s.cfg.Clock()
+	if err != nil || !rt.RevokedAt.IsZero() || !rt.RotatedAt.IsZero() || !now.Before(rt.ExpiresAt) {
+		return inactive
+	}
+	if sess, err := s.cfg.Grants.IdentitySession(ctx, rt.SessionID); err != nil || !sess.EndedAt.IsZero() {
+		return inactive
+	}
+	return introspection{
+		Active: true, Scope: strings.Join(rt.Scopes, " "), ClientID: rt.ClientID, Subject: rt.Subject,
+		SessionID: rt.SessionID, TokenType: "refresh_token", Expiry: rt.ExpiresAt.Unix(),
+		IssuedAt: rt.CreatedAt.Unix(), Issuer: s.cfg.Issuer,
+	}
+}
+
+// accessTokenLive: not revoked, and its session not ended for good.
+func (s *Server) accessTokenLive(ctx context.Context, c *claims.Access) bool {
+	if s.cfg.Revocations.Revoked(c.ID) {
+		return false
+	}
+	if sess, err := s.cfg.Sessions.Session(ctx, c.SessionID); err == nil && !sess.Open() &&
+		(sess.EndReason == store.EndLogout || sess.EndReason == store.EndAdmin) {
+		return false
+	}
+	if c.Subject != "" {
+		if sess, err := s.cfg.Grants.IdentitySession(ctx, c.SessionID); err == nil && !sess.EndedAt.IsZero() {
+			return false
+		}
+	}
+	return true
+}
+
+// handleRevoke is RFC 7009 token revocation. An app revokes its own
+// tokens: a refresh token takes its family and the access tokens issued
+// from it; an access token only itself (its session stays open, as in
+// ERP.net). Unknown tokens and other apps' tokens get 200 and nothing
+// happens (RFC 7009 §2.2), so the endpoint tells nothing about tokens.
+func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	form, err := readForm(w, r)
+	var app *App
+	if err == nil {
+		app, err = s.authenticateClient(r, form)
+	}
+	if err != nil {
+		writeError(w, asOAuthError(err))
+		return
+	}
+	tok := form.Get("token")
+	if tok == "" {
+		writeError(w, ErrInvalidRequest.WithDescription("token is required"))
+		return
+	}
+	if err := s.revoke(r.Context(), app, tok); err != nil {
+		writeError(w, ErrTemporarilyUnavailable.WithCause(err))
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *Server) revoke(ctx context.Context, app *App, tok string) error {
+	if strings.Count(tok, ".") == 2 {
+		payload, err := s.cfg.Signer.VerifySignature(ctx, tok)
+		if err != nil {
+			return nil // not ours
+		}
+		var c claims.Access
+		if json.Unmarshal(payload, &c) != nil || c.Issuer != s.cfg.Issuer || c.ClientID != app.ID || c.ID == "" {
+			return nil
+		}
+		if err := checkTyp(tok, signing.TypeAccessToken); err != nil {
+			return nil
+		}
+		return s.cfg.Revocations.Revoke(ctx, c.ID, timeUnix(c.Expiry))
+	}
+	rt, err := s.cfg.Grants.RefreshToken(ctx, hashToken(tok))
+	if errors.Is(err, store.ErrNotFound) || err == nil && rt.ClientID != app.ID {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	toks, err := s.cfg.Grants.RevokeRefreshFamily(ctx, rt.FamilyID, s.cfg.Clock())
+	if err != nil {
+		return err
+	}
+	s.revokeAccess(ctx, toks)
+	return nil
+}

@@ -1,0 +1,194 @@
+package issuer
+
+import (
+	"crypto/subtle"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/erpgate/erpgate/audit"
+	"github.com/erpgate/erpgate/password"
+	"github.com/erpgate/erpgate/requestid"
+	"github.com/erpgate/erpgate/store"
+)
+
+// csrfCookie holds the login form's anti-forgery secret (double submit):
+// the form must echo it, and another site can neither read nor set it.
+const csrfCookie = "erpgate_csrf"
+
+// Messages deliberately say nothing about which part was wrong (no user
+// enumeration).
+const (
+	msgWrongCredentials = "Wrong login or password."
+	msgFormExpired      = "The sign-in form expired. Please sign in again."
+)
+
+// redirectToLogin sends the browser to the login page with the
+// authorization request, which the page carries through and re-validates.
+func (s *Server) redirectToLogin(w http.ResponseWriter, r *http.Request, req *authzRequest) {
+	q := url.Values{}
+	for _, k := range authzParams {
+		if v := req.raw.Get(k); v != "" {
+			q.Set(k, v)
+		}
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, s.prefix+"/account/login?"+q.Encode(), http.StatusFound)
+}
+
+// showLogin renders the login form for req.
+func (s *Server) showLogin(w http.ResponseWriter, r *http.Request, req *authzRequest, login, errMsg string, status int) {
+	token := ""
+	if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) == 43 {
+		token = c.Value // keep it, so several open tabs all work
+	} else {
+		token = newSecret()
+		http.SetCookie(w, &http.Cookie{
+			Name: csrfCookie, Value: token, Path: s.prefix + "/",
+			HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteStrictMode,
+		})
+	}
+	var params []param
+	for _, k := range authzParams {
+		if k == "prompt" {
+			continue // the login being shown satisfies prompt=login
+		}
+		if v := req.raw.Get(k); v != "" {
+			params = append(params, param{k, v})
+		}
+	}
+	name := req.app.Name
+	if name == "" {
+		name = req.app.ID
+	}
+	s.render(w, status, "login.html", page{
+		Title: "Sign in", AppName: name, Error: errMsg, Login: login, CSRF: token, Params: params,
+	})
+}
+
+// handleLogin shows (GET) and processes (POST) the login form.
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, POST")
+		s.errorPage(w, http.StatusMethodNotAllowed, "invalid_request", "Use GET or POST.")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		s.errorPage(w, http.StatusBadRequest, "invalid_request", "The request is malformed.")
+		return
+	}
+	req, aerr := s.parseAuthorize(r.Form)
+	if aerr != nil {
+		s.authorizeFailed(w, r, req, aerr)
+		return
+	}
+	if r.Method == http.MethodGet {
+		s.showLogin(w, r, req, "", "", http.StatusOK)
+		return
+	}
+	login := strings.TrimSpace(r.PostForm.Get("login"))
+	if len(login) > 256 {
+		login = login[:256]
+	}
+	c, err := r.Cookie(csrfCookie)
+	if err != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostForm.Get("csrf_token"))) != 1 {
+		s.showLogin(w, r, req, login, msgFormExpired, http.StatusForbidden)
+		return
+	}
+	addr := clientIP(r.RemoteAddr)
+	acctKey, addrKey := "account:"+strings.ToLower(login), "address:"+addr
+	if wait := max(s.accountThrottle.retryAfter(acctKey), s.addressThrottle.retryAfter(addrKey)); wait > 0 {
+		s.loginFailed(r, req, login, "throttled")
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
+		s.showLogin(w, r, req, login, "Too many failed sign-ins. Try again in a few minutes.", http.StatusTooManyRequests)
+		return
+	}
+	user := s.users[login]
+	if !s.checkPassword(user, r.PostForm.Get("password")) {
+		s.accountThrottle.fail(acctKey)
+		s.addressThrottle.fail(addrKey)
+		s.loginFailed(r, req, login, "wrong_credentials")
+		s.showLogin(w, r, req, login, msgWrongCredentials, http.StatusOK)
+		return
+	}
+	s.accountThrottle.reset(acctKey)
+	if msg := userMayUse(user, req.app); msg != "" {
+		s.loginFailed(r, req, login, "user_type_not_allowed")
+		s.showLogin(w, r, req, login, "This account cannot sign in to this application: "+msg+".", http.StatusForbidden)
+		return
+	}
+	sess, err := s.signIn(r, user)
+	if err != nil {
+		s.cfg.Logger.ErrorContext(r.Context(), "sign in", "err", err)
+		s.showLogin(w, r, req, login, "Signing in is not possible right now. Please try again shortly.", http.StatusServiceUnavailable)
+		return
+	}
+	s.setIdentityCookie(w, sess.ID, sess.secret)
+	s.cfg.Metrics.Logins.WithLabelValues("success").Inc()
+	s.cfg.Audit.Log(r.Context(), audit.Event{
+		Name: audit.LoginSucceeded, ClientID: req.app.ID, Subject: user.Login, Session: sess.ID,
+		RequestID: requestid.From(r.Context()), RemoteAddr: r.RemoteAddr,
+	})
+	s.issueCode(w, r, req, sess.IdentitySession)
+}
+
+func (s *Server) loginFailed(r *http.Request, req *authzRequest, login, reason string) {
+	s.cfg.Metrics.Logins.WithLabelValues("failure").Inc()
+	subject := ""
+	if s.users[login] != nil {
+		subject = login // only configured logins reach the logs
+	}
+	s.cfg.Audit.Log(r.Context(), audit.Event{
+		Name: audit.LoginFailed, ClientID: req.app.ID, Subject: subject,
+		RequestID: requestid.From(r.Context()), RemoteAddr: r.RemoteAddr, Reason: reason,
+	})
+}
+
+// checkPassword verifies pw in the same time whether or not the user
+// exists or has a password (system users have none).
+func (s *Server) checkPassword(u *User, pw string) bool {
+	hash := s.dummyHash
+	if u != nil && u.PasswordHash != "" {
+		hash = u.PasswordHash
+	}
+	ok, err := password.Verify(hash, pw)
+	return err == nil && ok && u != nil && u.PasswordHash != ""
+}
+
+type signedIn struct {
+	store.IdentitySession
+	secret string
+}
+
+// signIn starts or renews the identity session: the same user signing in
+// again keeps the session (and sid) with a new secret and auth time; a
+// different user gets a new session. The cookie value always changes
+// (no session fixation).
+func (s *Server) signIn(r *http.Request, u *User) (signedIn, error) {
+	now := s.cfg.Clock()
+	sess := store.IdentitySession{ID: newID(), Subject: u.Login, CreatedAt: now}
+	if cur, ok := s.currentIdentity(r); ok && cur.Subject == u.Login {
+		sess = cur
+	}
+	secret := newSecret()
+	sess.SecretHash = hashToken(secret)
+	sess.AuthTime = now.Truncate(time.Second)
+	sess.ExpiresAt = now.Add(s.cfg.IdentitySessionTTL)
+	if err := s.cfg.Grants.SaveIdentitySession(r.Context(), sess); err != nil {
+		return signedIn{}, err
+	}
+	return signedIn{sess, secret}, nil
+}
+
+// clientIP is the address part of RemoteAddr.
+func clientIP(remote string) string {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		return remote
+	}
+	return host
+}

@@ -1,0 +1,38 @@
+package issuer
+
+import (
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// redirectRegistered reports whether uri is one of registered, compared as
+// exact strings (RFC 9700 §4.1.3: "exact string matching"; no prefix,
+// wildcard, case folding or trailing-slash leniency).
+func redirectRegistered(uri string, registered []string) bool {
+	return uri != "" && slices.Contains(registered, uri)
+}
+
+// withParams appends params to a redirect URI's query, keeping the query
+// it already has (RFC 6749 §3.1.2: "MUST retain the query component").
+func withParams(uri string, params []param) string {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return uri
+	}
+	q := u.Query()
+	for _, p := range params {
+		q.Set(p.Name, p.Value)
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// originOf returns scheme://host of a URL, for a CSP form-action source.
+func originOf(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil || u.Host == "" || strings.ContainsAny(u.Host, " ;'") {
+		return "'none'"
+	}
+	return u.Scheme + "://" + u.Host
+}
