@@ -610,3 +610,32 @@ func TestIntrospectionAndRevocation(t *testing.T) {
 		t.Fatalf("unknown token: %d, want 200", code)
 	}
 }
+
+func TestFormPostAndMaxAge(t *testing.T) {
+	ts := newTestServer(t, nil)
+	b := newBrowser(t, ts)
+	p := newPKCE()
+	b.login(authzQuery(webID, webRedirect, "openid", p), "alice", "alice-pw")
+
+	// response_mode=form_post: an auto-submitting form to the redirect URI.
+	resp, page := b.get(ts.issuer + "/connect/authorize?" + authzQuery(webID, webRedirect, "openid", p, "response_mode", "form_post").Encode())
+	f := formFields(page)
+	if resp.StatusCode != 200 || !strings.Contains(page, `action="`+webRedirect+`"`) || f.Get("code") == "" ||
+		f.Get("state") != "st-123" || f.Get("iss") != ts.issuer {
+		t.Fatalf("form_post response: %d %v", resp.StatusCode, f)
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action https://app.example.com") || !strings.Contains(csp, "script-src 'nonce-") {
+		t.Errorf("form_post CSP = %q", csp)
+	}
+
+	// max_age: a sign-in older than max_age asks for a new one.
+	*ts.now = ts.now.Add(10 * time.Minute)
+	resp, _ = b.get(ts.issuer + "/connect/authorize?" + authzQuery(webID, webRedirect, "openid", p, "max_age", "300").Encode())
+	if resp.StatusCode != http.StatusFound || !strings.Contains(resp.Header.Get("Location"), "/account/login?") {
+		t.Fatalf("max_age exceeded: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, _ = b.get(ts.issuer + "/connect/authorize?" + authzQuery(webID, webRedirect, "openid", p, "max_age", "3600").Encode())
+	if q := redirectQuery(t, resp, webRedirect); q.Get("code") == "" {
+		t.Fatalf("max_age not exceeded but no code: %v", q)
+	}
+}
