@@ -1,0 +1,89 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// App is a Trusted Application created at run time (admin API, CLI),
+// living beside the declarative apps of the config file.
+type App struct {
+	URI                    string // client_id; unique across config and store
+	Name                   string
+	Public                 bool
+	SecretHash             []byte // SHA-256 of the secret; nil for public apps
+	SystemUser             string
+	Scopes                 []string
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+	AllowInternalUsers     bool
+	AllowCommunityUsers    bool
+	ReferenceTokens        string // none, authenticated_users, administrators_only
+	RequirePKCE            bool
+	Enabled                bool
+	CreatedAt              time.Time
+	UpdatedAt              time.Time // set by every change; drives AppsChangedSince
+}
+
+// Apps keeps run-time Trusted Applications.
+type Apps interface {
+	// CreateApp stores a; ErrConflict if its URI exists.
+	CreateApp(ctx context.Context, a App) error
+	// App returns the app with uri; ErrNotFound.
+	App(ctx context.Context, uri string) (App, error)
+	// Apps lists every stored app, oldest CreatedAt first.
+	Apps(ctx context.Context) ([]App, error)
+	// UpdateApp replaces the stored app with a.URI (CreatedAt is kept as
+	// stored); ErrNotFound if there is none.
+	UpdateApp(ctx context.Context, a App) error
+	// AppsChangedSince lists apps whose UpdatedAt is at or after since,
+	// oldest first, so every process can refresh its app table cheaply.
+	AppsChangedSince(ctx context.Context, since time.Time) ([]App, error)
+}
+
+// Reference token types (SPEC §6).
+const (
+	PersonalAccessToken = "pat" // acts as its user
+	ServiceAccessToken  = "sat" // acts as the app's system user
+)
+
+// ReferenceToken is an opaque API token (enrt_…), kept by the hash of its
+// value only; the value is shown once, when it is issued.
+type ReferenceToken struct {
+	ID         string // public identifier, safe to show and log
+	Hash       string // SHA-256 of the token value, hex
+	Type       string // PersonalAccessToken or ServiceAccessToken
+	ClientID   string // the app it belongs to
+	Subject    string // the user (PAT) or the app's system user (SAT)
+	Scopes     []string
+	CreatedAt  time.Time
+	CreatedBy  string // who issued it (a login, or "cli")
+	ExpiresAt  time.Time
+	LastUsedAt time.Time // zero until first use; written coalesced
+	RevokedAt  time.Time // zero unless revoked
+}
+
+// ReferenceTokens keeps reference tokens.
+type ReferenceTokens interface {
+	// SaveReferenceToken stores t; ErrConflict if its ID or hash exists.
+	SaveReferenceToken(ctx context.Context, t ReferenceToken) error
+	// ReferenceTokenByHash returns the token whose value hashes to hash;
+	// ErrNotFound.
+	ReferenceTokenByHash(ctx context.Context, hash string) (ReferenceToken, error)
+	// ReferenceToken returns the token with id; ErrNotFound.
+	ReferenceToken(ctx context.Context, id string) (ReferenceToken, error)
+	// ReferenceTokens lists tokens, oldest first; subject "" means all.
+	ReferenceTokens(ctx context.Context, subject string) ([]ReferenceToken, error)
+	// RevokeReferenceToken revokes the token with id at at and returns it;
+	// revoking again keeps the first RevokedAt; ErrNotFound.
+	RevokeReferenceToken(ctx context.Context, id string, at time.Time) (ReferenceToken, error)
+	// TouchReferenceTokens sets LastUsedAt for each id in used (batched,
+	// like TouchSessions); unknown ids are ignored; never moves backwards.
+	TouchReferenceTokens(ctx context.Context, used map[string]time.Time) error
+}
+
+// Registry is what administrators create at run time.
+type Registry interface {
+	Apps
+	ReferenceTokens
+}
