@@ -54,7 +54,7 @@ func (s *Server) parseAuthorize(q url.Values) (*authzRequest, *authzError) {
 			return nil, &authzError{"invalid_request", "parameter " + k + " repeated", true}
 		}
 	}
-	app := s.apps[q.Get("client_id")]
+	app := s.app(q.Get("client_id"))
 	if app == nil || !app.Enabled {
 		return nil, &authzError{"unauthorized_client", "The application is unknown or disabled.", true}
 	}

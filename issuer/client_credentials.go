@@ -20,6 +20,9 @@ func (s *Server) clientCredentials(app *App, form url.Values) (*grant, error) {
 		return nil, err
 	}
 	user := s.users[app.SystemUser]
+	if user == nil || user.Type != "system" {
+		return nil, ErrUnauthorizedClient.WithDescription("the application's system user does not exist")
+	}
 	now := s.cfg.Clock()
 	c := s.accessClaims(now, app, scopes, newID())
 	c.ClientSystemUser = user.Login

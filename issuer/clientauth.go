@@ -39,7 +39,7 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (*App, err
 	if id == "" {
 		return nil, ErrInvalidRequest.WithDescription("client_id is required")
 	}
-	app := s.apps[id]
+	app := s.app(id)
 	if app == nil || !app.Enabled {
 		subtle.ConstantTimeCompare(dummySecretHash[:], hashSecret(secret))
 		return nil, ErrInvalidClient.WithDescription("unknown or disabled client")

@@ -86,7 +86,9 @@ type Config struct {
 	// of ERP.net's JSON array.
 	ScopeAsString bool
 	Apps          []App
-	Users         []User
+	// RuntimeApps, when set, adds the apps created at run time.
+	RuntimeApps AppStore
+	Users       []User
 	// Interactive flows (authorization code, refresh, logout).
 	CodeTTL               time.Duration
 	RefreshTokenTTL       time.Duration // confidential apps
@@ -112,7 +114,7 @@ type Server struct {
 	cfg       Config
 	prefix    string // URL path of the issuer, e.g. "/id"
 	secure    bool   // issuer is https: cookies get Secure
-	apps      map[string]*App
+	apps      *appTable
 	users     map[string]*User
 	mux       *http.ServeMux
 	discovery []byte
@@ -151,27 +153,31 @@ func New(cfg Config) (*Server, error) {
 		dummyHash:       password.Hash(newSecret(), password.Default),
 		accountThrottle: newThrottle(cfg.Clock, accountFailureLimit, failureWindow),
 		addressThrottle: newThrottle(cfg.Clock, addressFailureLimit, failureWindow),
-		apps:            make(map[string]*App, len(cfg.Apps)),
 		users:           make(map[string]*User, len(cfg.Users)),
 		mux:             http.NewServeMux(),
 	}
+	cfgApps := make(map[string]*App, len(cfg.Apps))
 	for i := range cfg.Apps {
 		a := &cfg.Apps[i]
 		if !a.Public && len(a.SecretHash) != sha256.Size {
 			return nil, fmt.Errorf("issuer: app %q: secret hash must be %d bytes", a.ID, sha256.Size)
 		}
-		s.apps[a.ID] = a
+		cfgApps[a.ID] = a
 	}
+	s.apps = newAppTable(cfgApps, cfg.RuntimeApps)
 	for i := range cfg.Users {
 		s.users[cfg.Users[i].Login] = &cfg.Users[i]
 	}
-	for _, a := range s.apps {
+	for _, a := range cfgApps {
 		if a.SystemUser != "" && s.users[a.SystemUser] == nil {
 			return nil, fmt.Errorf("issuer: app %q: system user %q is not a user", a.ID, a.SystemUser)
 		}
 	}
 	if s.discovery, err = s.discoveryDocument(); err != nil {
 		return nil, err
+	}
+	if err := s.SyncApps(context.Background()); err != nil {
+		return nil, fmt.Errorf("issuer: load stored apps: %w", err)
 	}
 	s.mux.HandleFunc("GET "+s.prefix+"/.well-known/openid-configuration", s.handleDiscovery)
 	s.mux.HandleFunc("GET "+s.prefix+"/.well-known/openid-configuration/jwks", s.handleJWKS)

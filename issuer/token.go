@@ -124,7 +124,7 @@ func (s *Server) clientIDHint(r *http.Request, form url.Values) string {
 	if u, _, ok := r.BasicAuth(); ok {
 		id, _ = url.QueryUnescape(u)
 	}
-	if s.apps[id] == nil {
+	if s.app(id) == nil {
 		return ""
 	}
 	return id
