@@ -27,6 +27,9 @@ type Store struct {
 	codes    map[string]store.AuthCode        // by hash
 	refresh  map[string]store.RefreshToken    // by hash
 	identity map[string]store.IdentitySession // by ID
+	apps     map[string]store.App             // by URI
+	refs     map[string]store.ReferenceToken  // by ID
+	refHash  map[string]string                // reference token hash -> ID
 	closed   bool
 }
 
@@ -39,6 +42,9 @@ func New() *Store {
 		codes:    make(map[string]store.AuthCode),
 		refresh:  make(map[string]store.RefreshToken),
 		identity: make(map[string]store.IdentitySession),
+		apps:     make(map[string]store.App),
+		refs:     make(map[string]store.ReferenceToken),
+		refHash:  make(map[string]string),
 	}
 }
 

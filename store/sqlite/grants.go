@@ -17,21 +17,21 @@ type rowQuerier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// encodeScopes stores scopes as a JSON array, so any value round-trips;
-// nil and empty are both "[]".
-func encodeScopes(scopes []string) (string, error) {
-	if len(scopes) == 0 {
+// encodeStrings stores a string list (scopes, redirect URIs) as a JSON
+// array, so any value round-trips; nil and empty are both "[]".
+func encodeStrings(list []string) (string, error) {
+	if len(list) == 0 {
 		return "[]", nil
 	}
-	b, err := json.Marshal(scopes)
+	b, err := json.Marshal(list)
 	return string(b), err
 }
 
-// decodeScopes reads a stored array back; empty comes back nil.
-func decodeScopes(s string) ([]string, error) {
+// decodeStrings reads a stored array back; empty comes back nil.
+func decodeStrings(s string) ([]string, error) {
 	var out []string
 	if err := json.Unmarshal([]byte(s), &out); err != nil {
-		return nil, fmt.Errorf("scopes %q: %w", s, err)
+		return nil, fmt.Errorf("string list %q: %w", s, err)
 	}
 	if len(out) == 0 {
 		return nil, nil
@@ -52,7 +52,7 @@ func scanAuthCode(row scanner) (store.AuthCode, error) {
 		return store.AuthCode{}, err
 	}
 	var err error
-	if c.Scopes, err = decodeScopes(scopes); err != nil {
+	if c.Scopes, err = decodeStrings(scopes); err != nil {
 		return store.AuthCode{}, err
 	}
 	c.AuthTime, c.CreatedAt, c.ExpiresAt = fromNullMillis(authTime), fromMillis(created), fromMillis(expires)
@@ -73,7 +73,7 @@ func getAuthCode(ctx context.Context, q rowQuerier, hash string) (store.AuthCode
 
 // SaveAuthCode stores c; store.ErrConflict if its hash exists.
 func (s *Store) SaveAuthCode(ctx context.Context, c store.AuthCode) error {
-	scopes, err := encodeScopes(c.Scopes)
+	scopes, err := encodeStrings(c.Scopes)
 	if err != nil {
 		return fmt.Errorf("sqlite: save auth code: %w", err)
 	}
@@ -141,7 +141,7 @@ func scanRefresh(row scanner) (store.RefreshToken, error) {
 		return store.RefreshToken{}, err
 	}
 	var err error
-	if t.Scopes, err = decodeScopes(scopes); err != nil {
+	if t.Scopes, err = decodeStrings(scopes); err != nil {
 		return store.RefreshToken{}, err
 	}
 	t.AuthTime, t.CreatedAt, t.ExpiresAt = fromNullMillis(authTime), fromMillis(created), fromMillis(expires)
@@ -162,7 +162,7 @@ func getRefresh(ctx context.Context, q rowQuerier, hash string) (store.RefreshTo
 
 // insertRefresh inserts t in tx; store.ErrConflict if its hash exists.
 func insertRefresh(ctx context.Context, tx *sql.Tx, t store.RefreshToken) error {
-	scopes, err := encodeScopes(t.Scopes)
+	scopes, err := encodeStrings(t.Scopes)
 	if err != nil {
 		return fmt.Errorf("sqlite: save refresh token: %w", err)
 	}

@@ -29,20 +29,24 @@ func openTemp(t *testing.T) *Store {
 
 func TestBackend(t *testing.T) {
 	storetest.RunTests(t, func(t *testing.T) store.Backend { return openTemp(t) })
+	storetest.RunRegistryTests(t, func(t *testing.T) storetest.RegistryBackend { return openTemp(t) })
 }
 
 func TestBackendInMemory(t *testing.T) {
-	storetest.RunTests(t, func(t *testing.T) store.Backend {
+	open := func(t *testing.T) *Store {
 		s, err := Open(t.Context(), ":memory:")
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
 		return s
-	})
+	}
+	storetest.RunTests(t, func(t *testing.T) store.Backend { return open(t) })
+	storetest.RunRegistryTests(t, func(t *testing.T) storetest.RegistryBackend { return open(t) })
 }
 
 // TestReopenKeepsData is the restart case of SPEC §5: "a restart loses no
-// session, token family or revocation".
+// session, token family or revocation", nor a run-time app or
+// reference token (SPEC §2: they "live in the store").
 func TestReopenKeepsData(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "erpgate.db")
@@ -71,6 +75,15 @@ func TestReopenKeepsData(t *testing.T) {
 	if err := s.SaveRefreshToken(ctx, rt); err != nil {
 		t.Fatalf("SaveRefreshToken: %v", err)
 	}
+	if err := s.CreateApp(ctx, store.App{URI: "urn:app:rt", Name: "Run-time app", Enabled: true,
+		CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatalf("CreateApp: %v", err)
+	}
+	if err := s.SaveReferenceToken(ctx, store.ReferenceToken{ID: "rt-1", Hash: "rt-hash-1",
+		Type: store.PersonalAccessToken, ClientID: "urn:app:rt", Subject: "alice", CreatedAt: now,
+		ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatalf("SaveReferenceToken: %v", err)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -98,6 +111,13 @@ func TestReopenKeepsData(t *testing.T) {
 	}
 	if got, err := s.RevokeSessionRefreshTokens(ctx, "sid-1", now); err != nil || len(got) != 1 || got[0].ID != "jti-2" {
 		t.Errorf("RevokeSessionRefreshTokens after reopen = %+v, %v; want jti-2", got, err)
+	}
+
+	if got, err := s.AppsChangedSince(ctx, now); err != nil || len(got) != 1 || got[0].URI != "urn:app:rt" {
+		t.Errorf("AppsChangedSince after reopen = %+v, %v; want urn:app:rt", got, err)
+	}
+	if got, err := s.ReferenceTokenByHash(ctx, "rt-hash-1"); err != nil || got.ID != "rt-1" {
+		t.Errorf("ReferenceTokenByHash after reopen = %+v, %v; want rt-1", got, err)
 	}
 
 	// Reopening applied no migration twice.

@@ -14,16 +14,7 @@ import (
 // another, so a backend that shares one database between calls only has
 // to empty it in newBackend.
 func RunTests(t *testing.T, newBackend func(t *testing.T) store.Backend) {
-	open := func(t *testing.T) store.Backend {
-		t.Helper()
-		b := newBackend(t)
-		t.Cleanup(func() {
-			if err := b.Close(); err != nil {
-				t.Errorf("Close: %v", err)
-			}
-		})
-		return b
-	}
+	open := closing(newBackend)
 	t.Run("Keys", func(t *testing.T) { testKeys(t, open) })
 	t.Run("Sessions", func(t *testing.T) { testSessions(t, open) })
 	t.Run("Revocations", func(t *testing.T) { testRevocations(t, open) })
@@ -38,7 +29,46 @@ func RunTests(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 	})
 }
 
+// RegistryBackend is a store.Backend that also keeps the run-time
+// registry.
+//
+// It exists while store.Backend does not include store.Registry (the
+// PostgreSQL backend does not implement it yet). Once it does, Registry
+// joins Backend, the groups below move into RunTests, and this type and
+// RunRegistryTests go away; the subtest names stay the same when a
+// backend's TestBackend calls both functions on its t.
+type RegistryBackend interface {
+	store.Backend
+	store.Registry
+}
+
+// RunRegistryTests runs the groups of the store.Registry contract,
+// "Apps" and "ReferenceTokens", against the backends newBackend returns,
+// on the same terms as RunTests.
+func RunRegistryTests(t *testing.T, newBackend func(t *testing.T) RegistryBackend) {
+	open := closing(newBackend)
+	t.Run("Apps", func(t *testing.T) { testApps(t, open) })
+	t.Run("ReferenceTokens", func(t *testing.T) { testReferenceTokens(t, open) })
+}
+
+// closing wraps newBackend so every backend it returns is closed when
+// the subtest that opened it ends.
+func closing[B store.Backend](newBackend func(t *testing.T) B) func(t *testing.T) B {
+	return func(t *testing.T) B {
+		t.Helper()
+		b := newBackend(t)
+		t.Cleanup(func() {
+			if err := b.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+		return b
+	}
+}
+
 type opener = func(t *testing.T) store.Backend
+
+type registryOpener = func(t *testing.T) RegistryBackend
 
 // t0 is the suite's "now". Its milliseconds are not zero so a backend
 // that drops them (seconds precision) fails; it has no finer part so a

@@ -1,0 +1,298 @@
+package storetest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/erpgate/erpgate/store"
+)
+
+// testApp returns a confidential app with every field set, created and
+// updated at created.
+func testApp(uri string, created time.Time) store.App {
+	return store.App{
+		URI:                    uri,
+		Name:                   "App " + uri,
+		SecretHash:             []byte{0, 0xff, '\n', 0x80, 'x', 0}, // every byte value survives
+		SystemUser:             "svc-" + uri,
+		Scopes:                 []string{"read", "update", "openid"},
+		RedirectURIs:           []string{"https://app.example/cb?x=1&y=2", "http://127.0.0.1/cb"},
+		PostLogoutRedirectURIs: []string{"https://app.example/bye"},
+		AllowInternalUsers:     true,
+		AllowCommunityUsers:    true,
+		ReferenceTokens:        "authenticated_users",
+		RequirePKCE:            true,
+		Enabled:                true,
+		CreatedAt:              created,
+		UpdatedAt:              created,
+	}
+}
+
+// checkApp fails t unless got and want agree field by field: slices by
+// content (nil and empty alike), times by time.Equal.
+func checkApp(t *testing.T, what string, got, want store.App) {
+	t.Helper()
+	if got.URI != want.URI || got.Name != want.Name || got.Public != want.Public ||
+		!bytes.Equal(got.SecretHash, want.SecretHash) || got.SystemUser != want.SystemUser ||
+		!slices.Equal(got.Scopes, want.Scopes) || !slices.Equal(got.RedirectURIs, want.RedirectURIs) ||
+		!slices.Equal(got.PostLogoutRedirectURIs, want.PostLogoutRedirectURIs) ||
+		got.AllowInternalUsers != want.AllowInternalUsers || got.AllowCommunityUsers != want.AllowCommunityUsers ||
+		got.ReferenceTokens != want.ReferenceTokens || got.RequirePKCE != want.RequirePKCE ||
+		got.Enabled != want.Enabled || !got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) {
+		t.Errorf("%s:\n got %+v\nwant %+v", what, got, want)
+	}
+}
+
+// checkApps fails t unless got and want hold the same apps in the same
+// order.
+func checkApps(t *testing.T, what string, got, want []store.App) {
+	t.Helper()
+	if !slices.Equal(appURIs(got), appURIs(want)) {
+		t.Errorf("%s = %v, want %v", what, appURIs(got), appURIs(want))
+		return
+	}
+	for i := range want {
+		checkApp(t, fmt.Sprintf("%s[%s]", what, want[i].URI), got[i], want[i])
+	}
+}
+
+func appURIs(as []store.App) []string {
+	uris := make([]string, len(as))
+	for i, a := range as {
+		uris[i] = a.URI
+	}
+	return uris
+}
+
+func mustCreateApp(t *testing.T, r store.Apps, a store.App) {
+	t.Helper()
+	if err := r.CreateApp(t.Context(), a); err != nil {
+		t.Fatalf("CreateApp(%s): %v", a.URI, err)
+	}
+}
+
+func mustUpdateApp(t *testing.T, r store.Apps, a store.App) {
+	t.Helper()
+	if err := r.UpdateApp(t.Context(), a); err != nil {
+		t.Fatalf("UpdateApp(%s): %v", a.URI, err)
+	}
+}
+
+func mustApp(t *testing.T, r store.Apps, uri string) store.App {
+	t.Helper()
+	got, err := r.App(t.Context(), uri)
+	if err != nil {
+		t.Fatalf("App(%s): %v", uri, err)
+	}
+	return got
+}
+
+func mustApps(t *testing.T, r store.Apps) []store.App {
+	t.Helper()
+	got, err := r.Apps(t.Context())
+	if err != nil {
+		t.Fatalf("Apps: %v", err)
+	}
+	return got
+}
+
+func mustAppsChangedSince(t *testing.T, r store.Apps, since time.Time) []store.App {
+	t.Helper()
+	got, err := r.AppsChangedSince(t.Context(), since)
+	if err != nil {
+		t.Fatalf("AppsChangedSince(%v): %v", since, err)
+	}
+	return got
+}
+
+func checkAppGone(t *testing.T, r store.Apps, uri string) {
+	t.Helper()
+	if _, err := r.App(t.Context(), uri); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("App(%s): err = %v, want ErrNotFound", uri, err)
+	}
+}
+
+func testApps(t *testing.T, open registryOpener) {
+	// "CreateApp stores a"; "App returns the app with uri". Times in a
+	// zone other than UTC, to catch a backend that drops their instant.
+	t.Run("CreateAndGet", func(t *testing.T) {
+		b := open(t)
+		want := testApp("urn:app:billing", at(0).In(cet))
+		want.UpdatedAt = at(time.Second).In(cet)
+		mustCreateApp(t, b, want)
+		checkApp(t, "App", mustApp(t, b, want.URI), want)
+	})
+
+	// "SecretHash ... nil for public apps." A public app with no lists
+	// and every flag false: all of it comes back empty. Slices round-trip
+	// by content, so nil and empty ones both come back with length 0.
+	t.Run("RoundTripEmpty", func(t *testing.T) {
+		b := open(t)
+		public := store.App{URI: "urn:app:spa", Public: true, ReferenceTokens: "none",
+			CreatedAt: at(0), UpdatedAt: at(0)}
+		empty := store.App{URI: "urn:app:empty", SecretHash: []byte{}, Scopes: []string{},
+			RedirectURIs: []string{}, PostLogoutRedirectURIs: []string{}, CreatedAt: at(0), UpdatedAt: at(0)}
+		for _, a := range []store.App{public, empty} {
+			mustCreateApp(t, b, a)
+			got := mustApp(t, b, a.URI)
+			checkApp(t, "App "+a.URI, got, a)
+			if len(got.SecretHash)+len(got.Scopes)+len(got.RedirectURIs)+len(got.PostLogoutRedirectURIs) != 0 {
+				t.Errorf("App %s: empty slices came back with content: %+v", a.URI, got)
+			}
+		}
+		// One empty string is content, not emptiness.
+		blank := store.App{URI: "urn:app:blank", Scopes: []string{""}, CreatedAt: at(0), UpdatedAt: at(0)}
+		mustCreateApp(t, b, blank)
+		checkApp(t, "App with an empty scope", mustApp(t, b, blank.URI), blank)
+	})
+
+	// "App returns the app with uri; ErrNotFound."
+	t.Run("NotFound", func(t *testing.T) {
+		checkAppGone(t, open(t), "urn:app:nope")
+	})
+
+	// "CreateApp stores a; ErrConflict if its URI exists."
+	t.Run("CreateConflict", func(t *testing.T) {
+		b := open(t)
+		first := testApp("urn:app:billing", at(0))
+		mustCreateApp(t, b, first)
+		second := testApp("urn:app:billing", at(time.Hour))
+		second.Name, second.Enabled = "Impostor", false
+		if err := b.CreateApp(t.Context(), second); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("CreateApp with an existing URI: err = %v, want ErrConflict", err)
+		}
+		checkApp(t, "app after conflict", mustApp(t, b, first.URI), first)
+		checkApps(t, "Apps after conflict", mustApps(t, b), []store.App{first})
+	})
+
+	// "Apps lists every stored app, oldest CreatedAt first."
+	t.Run("ListOldestFirst", func(t *testing.T) {
+		b := open(t)
+		if got := mustApps(t, b); len(got) != 0 {
+			t.Fatalf("Apps on an empty store = %v, want none", appURIs(got))
+		}
+		want := []store.App{
+			testApp("urn:app:c", at(-time.Hour)),
+			testApp("urn:app:a", at(0)),
+			testApp("urn:app:b", at(time.Millisecond)),
+		}
+		// The newest was changed last, the oldest first: the list follows
+		// CreatedAt, not UpdatedAt, URI or insertion order.
+		want[0].UpdatedAt = at(2 * time.Hour)
+		for _, i := range []int{2, 0, 1} {
+			mustCreateApp(t, b, want[i])
+		}
+		checkApps(t, "Apps", mustApps(t, b), want)
+	})
+
+	// "UpdateApp replaces the stored app with a.URI (CreatedAt is kept as
+	// stored)."
+	t.Run("UpdateReplacesAllButCreatedAt", func(t *testing.T) {
+		b := open(t)
+		orig := testApp("urn:app:billing", at(0))
+		other := testApp("urn:app:other", at(time.Second))
+		mustCreateApp(t, b, orig)
+		mustCreateApp(t, b, other)
+
+		// Every field changes, lists and secret to nothing, flags to
+		// false; a CreatedAt passed in is ignored.
+		upd := store.App{URI: orig.URI, Name: "Billing (public now)", Public: true, SystemUser: "",
+			ReferenceTokens: "none", CreatedAt: at(time.Hour), UpdatedAt: at(time.Minute).In(cet)}
+		mustUpdateApp(t, b, upd)
+		want := upd
+		want.CreatedAt = orig.CreatedAt
+		checkApp(t, "App after UpdateApp", mustApp(t, b, orig.URI), want)
+		checkApp(t, "untouched app", mustApp(t, b, other.URI), other)
+
+		// And back: lists and secret again, zero CreatedAt still ignored.
+		again := testApp(orig.URI, time.Time{})
+		again.Scopes = []string{"read"}
+		again.UpdatedAt = at(2 * time.Minute)
+		mustUpdateApp(t, b, again)
+		want = again
+		want.CreatedAt = orig.CreatedAt
+		checkApp(t, "App after second UpdateApp", mustApp(t, b, orig.URI), want)
+		checkApps(t, "Apps after UpdateApp", mustApps(t, b), []store.App{want, other})
+	})
+
+	// "UpdateApp ...; ErrNotFound if there is none", and creates none.
+	t.Run("UpdateNotFound", func(t *testing.T) {
+		b := open(t)
+		mustCreateApp(t, b, testApp("urn:app:billing", at(0)))
+		if err := b.UpdateApp(t.Context(), testApp("urn:app:nope", at(0))); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("UpdateApp(unknown): err = %v, want ErrNotFound", err)
+		}
+		checkAppGone(t, b, "urn:app:nope")
+		if got := mustApps(t, b); len(got) != 1 {
+			t.Fatalf("Apps after UpdateApp(unknown) = %v, want only urn:app:billing", appURIs(got))
+		}
+	})
+
+	// "AppsChangedSince lists apps whose UpdatedAt is at or after since,
+	// oldest first, so every process can refresh its app table cheaply."
+	// Oldest means oldest change: the poller's next since is the last
+	// entry's UpdatedAt.
+	t.Run("ChangedSince", func(t *testing.T) {
+		b := open(t)
+		if got := mustAppsChangedSince(t, b, time.Time{}); len(got) != 0 {
+			t.Fatalf("AppsChangedSince on an empty store = %v, want none", appURIs(got))
+		}
+		all := []store.App{
+			testApp("urn:app:e", at(-time.Hour)), // created first, changed at -1m
+			testApp("urn:app:a", at(-time.Minute)),
+			testApp("urn:app:d", at(0)),
+			testApp("urn:app:b", at(time.Millisecond)),
+			testApp("urn:app:c", at(-2*time.Hour)), // created first, changed last
+		}
+		all[0].UpdatedAt = at(-time.Minute).Add(-time.Millisecond)
+		all[4].UpdatedAt = at(time.Minute)
+		for _, i := range []int{4, 2, 0, 3, 1} {
+			mustCreateApp(t, b, all[i])
+		}
+		for _, tc := range []struct {
+			since time.Time
+			want  []store.App
+		}{
+			{time.Time{}, all},
+			{at(-time.Hour), all},
+			{at(-time.Minute), all[1:]}, // at or after: a changed exactly then
+			{at(0), all[2:]},
+			{at(time.Millisecond), all[3:]},
+			{at(2 * time.Millisecond), all[4:]},
+			{at(time.Minute), all[4:]},
+			{at(time.Minute + time.Millisecond), nil},
+		} {
+			checkApps(t, fmt.Sprintf("AppsChangedSince(%v)", tc.since), mustAppsChangedSince(t, b, tc.since), tc.want)
+		}
+
+		// "UpdatedAt: set by every change; drives AppsChangedSince": an
+		// update moves the app to the end of the list.
+		upd := all[1]
+		upd.Name, upd.UpdatedAt = "renamed", at(time.Hour)
+		mustUpdateApp(t, b, upd)
+		checkApps(t, "AppsChangedSince after UpdateApp", mustAppsChangedSince(t, b, at(0)),
+			[]store.App{all[2], all[3], all[4], upd})
+		checkApps(t, "AppsChangedSince(update time)", mustAppsChangedSince(t, b, at(time.Hour)), []store.App{upd})
+	})
+
+	// A stored app is a value: writing into the slices the caller passed
+	// or got back changes nothing stored.
+	t.Run("NoSharedSlices", func(t *testing.T) {
+		b := open(t)
+		a := testApp("urn:app:billing", at(0))
+		want := testApp("urn:app:billing", at(0))
+		mustCreateApp(t, b, a)
+		a.SecretHash[0], a.Scopes[0], a.RedirectURIs[0], a.PostLogoutRedirectURIs[0] = 'X', "X", "X", "X"
+		got := mustApp(t, b, a.URI)
+		checkApp(t, "App after the caller wrote into its slices", got, want)
+		got.SecretHash[0], got.Scopes[0], got.RedirectURIs[0], got.PostLogoutRedirectURIs[0] = 'Y', "Y", "Y", "Y"
+		checkApp(t, "App after the caller wrote into a returned app", mustApp(t, b, a.URI), want)
+		listed := mustApps(t, b)
+		listed[0].Scopes[0] = "Z"
+		checkApp(t, "App after the caller wrote into a listed app", mustApp(t, b, a.URI), want)
+	})
+}
