@@ -1,0 +1,380 @@
+package reftoken
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/erpgate/erpgate/audit"
+	"github.com/erpgate/erpgate/claims"
+	"github.com/erpgate/erpgate/store"
+)
+
+// Prefix starts every reference token.
+const Prefix = "enrt_"
+
+// Policies an app's reference_tokens setting may name.
+const (
+	PolicyNone               = "none"
+	PolicyAuthenticatedUsers = "authenticated_users"
+	PolicyAdministratorsOnly = "administrators_only"
+)
+
+// Errors of Issue and Check.
+var (
+	ErrNotAllowed = errors.New("reftoken: not allowed")
+	ErrInvalid    = errors.New("reftoken: invalid, expired or revoked reference token")
+	ErrBadRequest = errors.New("reftoken: bad request")
+)
+
+// App is what the service needs to know of a Trusted Application.
+type App struct {
+	ID              string
+	Policy          string // PolicyNone, PolicyAuthenticatedUsers or PolicyAdministratorsOnly
+	SystemUser      string
+	SystemUserType  string
+	Scopes          []string
+	InternalAllowed bool
+	CommunityAllowed bool
+}
+
+// User is what the service needs to know of a user.
+type User struct {
+	Login string
+	ID    string
+	Name  string
+	Email string
+	Type  string
+	Admin bool
+}
+
+// Directory resolves apps and users (the issuer's tables).
+type Directory interface {
+	App(id string) (App, bool)
+	User(login string) (User, bool)
+}
+
+// Revocations is the shared revocation list; a reference token is put on
+// it under RevocationID(id).
+type Revocations interface {
+	Revoke(ctx context.Context, jti string, expiresAt time.Time) error
+	Revoked(jti string) bool
+}
+
+// RevocationID is the revocation-list entry of a reference token.
+func RevocationID(id string) string { return "enrt:" + id }
+
+// Config configures a Service.
+type Config struct {
+	Store       store.ReferenceTokens
+	Directory   Directory
+	Revocations Revocations
+	Issuer      string
+	Audiences   []string
+	MaxLifetime time.Duration // longest expiry allowed at issue
+	TouchEvery  time.Duration // how often last-used times are written
+	CacheSize   int
+	Clock       func() time.Time
+	Logger      *slog.Logger
+	Audit       *audit.Logger
+}
+
+// Service issues, lists, revokes and checks reference tokens.
+type Service struct {
+	cfg Config
+
+	mu      sync.RWMutex
+	cache   map[string]store.ReferenceToken // by hash; never holds revoked or expired ones long
+	touched map[string]time.Time            // id -> last use, not yet written
+}
+
+// New returns a Service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil || cfg.Directory == nil || cfg.Revocations == nil || cfg.Clock == nil || cfg.Logger == nil {
+		return nil, errors.New("reftoken: Store, Directory, Revocations, Clock and Logger are required")
+	}
+	if cfg.MaxLifetime <= 0 {
+		cfg.MaxLifetime = 366 * 24 * time.Hour
+	}
+	if cfg.TouchEvery <= 0 {
+		cfg.TouchEvery = 5 * time.Second
+	}
+	return &Service{cfg: cfg, cache: map[string]store.ReferenceToken{}, touched: map[string]time.Time{}}, nil
+}
+
+// IssueRequest asks for a new token.
+type IssueRequest struct {
+	Type      string // store.PersonalAccessToken or store.ServiceAccessToken
+	ClientID  string
+	Subject   string // the user, for a PAT
+	Scopes    []string
+	ExpiresIn time.Duration
+	// Actor is who asks: a login, or "" for the CLI (an operator with
+	// access to the store, treated as an administrator).
+	Actor string
+}
+
+// Issued is a new token: its value is shown once and never again.
+type Issued struct {
+	Value string
+	Token store.ReferenceToken
+}
+
+// Issue checks the app's reference_tokens policy and stores a new token.
+func (s *Service) Issue(ctx context.Context, req IssueRequest) (Issued, error) {
+	app, ok := s.cfg.Directory.App(req.ClientID)
+	if !ok {
+		return Issued{}, fmt.Errorf("%w: unknown application %q", ErrBadRequest, req.ClientID)
+	}
+	actorAdmin := req.Actor == ""
+	if !actorAdmin {
+		u, ok := s.cfg.Directory.User(req.Actor)
+		actorAdmin = ok && u.Admin
+	}
+	switch app.Policy {
+	case PolicyAuthenticatedUsers, PolicyAdministratorsOnly:
+	default:
+		return Issued{}, fmt.Errorf("%w: application %q does not allow reference tokens", ErrNotAllowed, app.ID)
+	}
+	now := s.cfg.Clock()
+	t := store.ReferenceToken{Type: req.Type, ClientID: app.ID, CreatedAt: now, CreatedBy: req.Actor}
+	if t.CreatedBy == "" {
+		t.CreatedBy = "cli"
+	}
+	switch req.Type {
+	case store.PersonalAccessToken:
+		if app.Policy == PolicyAdministratorsOnly && !actorAdmin {
+			return Issued{}, fmt.Errorf("%w: only administrators may issue tokens for %q", ErrNotAllowed, app.ID)
+		}
+		if req.Subject == "" {
+			req.Subject = req.Actor
+		}
+		if req.Subject != req.Actor && !actorAdmin {
+			return Issued{}, fmt.Errorf("%w: users may issue personal tokens only for themselves", ErrNotAllowed)
+		}
+		u, ok := s.cfg.Directory.User(req.Subject)
+		if !ok || u.Type == "system" {
+			return Issued{}, fmt.Errorf("%w: %q is not a user who can hold a personal token", ErrBadRequest, req.Subject)
+		}
+		if u.Type == "community" && !app.CommunityAllowed || u.Type != "community" && !app.InternalAllowed {
+			return Issued{}, fmt.Errorf("%w: %s users may not use %q", ErrNotAllowed, u.Type, app.ID)
+		}
+		t.Subject = u.Login
+	case store.ServiceAccessToken:
+		if !actorAdmin {
+			return Issued{}, fmt.Errorf("%w: only administrators may issue service tokens", ErrNotAllowed)
+		}
+		if app.SystemUser == "" {
+			return Issued{}, fmt.Errorf("%w: application %q has no system user", ErrBadRequest, app.ID)
+		}
+		t.Subject = app.SystemUser
+	default:
+		return Issued{}, fmt.Errorf("%w: type must be pat or sat", ErrBadRequest)
+	}
+	if len(req.Scopes) == 0 {
+		req.Scopes = app.Scopes
+	}
+	for _, sc := range req.Scopes {
+		if !slices.Contains(app.Scopes, sc) {
+			return Issued{}, fmt.Errorf("%w: scope %q is not allowed for %q", ErrBadRequest, sc, app.ID)
+		}
+	}
+	t.Scopes = slices.Clone(req.Scopes)
+	if req.ExpiresIn <= 0 || req.ExpiresIn > s.cfg.MaxLifetime {
+		return Issued{}, fmt.Errorf("%w: expiry must be between 1s and %s", ErrBadRequest, s.cfg.MaxLifetime)
+	}
+	t.ExpiresAt = now.Add(req.ExpiresIn).Truncate(time.Millisecond)
+	value := newValue()
+	t.Hash = Hash(value)
+	t.ID = newID()
+	if err := s.cfg.Store.SaveReferenceToken(ctx, t); err != nil {
+		return Issued{}, err
+	}
+	s.cfg.Audit.Log(ctx, audit.Event{
+		Name: audit.ReferenceTokenIssued, ClientID: t.ClientID, Subject: t.Subject,
+		Attrs: []slog.Attr{slog.String("token_id", t.ID), slog.String("type", t.Type), slog.String("created_by", t.CreatedBy)},
+	})
+	return Issued{Value: value, Token: t}, nil
+}
+
+// List returns tokens, subject "" for all.
+func (s *Service) List(ctx context.Context, subject string) ([]store.ReferenceToken, error) {
+	return s.cfg.Store.ReferenceTokens(ctx, subject)
+}
+
+// Revoke revokes the token with id; actor "" is the CLI. A non-admin may
+// revoke only their own personal tokens.
+func (s *Service) Revoke(ctx context.Context, id, actor string) (store.ReferenceToken, error) {
+	t, err := s.cfg.Store.ReferenceToken(ctx, id)
+	if err != nil {
+		return t, err
+	}
+	if actor != "" {
+		u, _ := s.cfg.Directory.User(actor)
+		if !u.Admin && (t.Type != store.PersonalAccessToken || t.Subject != actor) {
+			return t, fmt.Errorf("%w: not your token", ErrNotAllowed)
+		}
+	}
+	now := s.cfg.Clock()
+	t, err = s.cfg.Store.RevokeReferenceToken(ctx, id, now)
+	if err != nil {
+		return t, err
+	}
+	if err := s.cfg.Revocations.Revoke(ctx, RevocationID(id), t.ExpiresAt); err != nil {
+		return t, err
+	}
+	s.mu.Lock()
+	delete(s.cache, t.Hash)
+	s.mu.Unlock()
+	by := actor
+	if by == "" {
+		by = "cli"
+	}
+	s.cfg.Audit.Log(ctx, audit.Event{
+		Name: audit.ReferenceTokenRevoked, ClientID: t.ClientID, Subject: t.Subject,
+		Attrs: []slog.Attr{slog.String("token_id", t.ID), slog.String("revoked_by", by)},
+	})
+	return t, nil
+}
+
+// Check resolves a presented token to the claims it acts with. The hot
+// path is a cache hit and a revocation-list lookup: no store access.
+func (s *Service) Check(ctx context.Context, value string) (*claims.Access, store.ReferenceToken, error) {
+	if !WellFormed(value) {
+		return nil, store.ReferenceToken{}, ErrInvalid
+	}
+	hash := Hash(value)
+	s.mu.RLock()
+	t, ok := s.cache[hash]
+	s.mu.RUnlock()
+	if !ok {
+		var err error
+		t, err = s.cfg.Store.ReferenceTokenByHash(ctx, hash)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, t, ErrInvalid
+		}
+		if err != nil {
+			return nil, t, err
+		}
+		s.mu.Lock()
+		if len(s.cache) >= s.cfg.CacheSize && s.cfg.CacheSize > 0 {
+			for k := range s.cache {
+				delete(s.cache, k)
+				break
+			}
+		}
+		if s.cfg.CacheSize > 0 {
+			s.cache[hash] = t
+		}
+		s.mu.Unlock()
+	}
+	now := s.cfg.Clock()
+	if !t.RevokedAt.IsZero() || !now.Before(t.ExpiresAt) || s.cfg.Revocations.Revoked(RevocationID(t.ID)) {
+		return nil, t, ErrInvalid
+	}
+	c, err := s.claimsOf(t)
+	if err != nil {
+		return nil, t, err
+	}
+	s.mu.Lock()
+	s.touched[t.ID] = now
+	s.mu.Unlock()
+	return c, t, nil
+}
+
+// claimsOf builds the identity a token acts with; its session is keyed
+// per reference token.
+func (s *Service) claimsOf(t store.ReferenceToken) (*claims.Access, error) {
+	c := &claims.Access{
+		Issuer: s.cfg.Issuer, Audience: s.cfg.Audiences, IssuedAt: t.CreatedAt.Unix(), NotBefore: t.CreatedAt.Unix(),
+		Expiry: t.ExpiresAt.Unix(), ID: RevocationID(t.ID), Scope: claims.Scopes{Values: t.Scopes},
+		ClientID: t.ClientID, SessionID: "enrt-" + t.ID,
+	}
+	if t.Type == store.ServiceAccessToken {
+		app, _ := s.cfg.Directory.App(t.ClientID)
+		c.ClientSystemUser = t.Subject
+		c.ClientSystemUserType = app.SystemUserType
+		return c, nil
+	}
+	u, ok := s.cfg.Directory.User(t.Subject)
+	if !ok {
+		return nil, ErrInvalid
+	}
+	c.Subject, c.UserID, c.Name, c.Email, c.UserType = u.Login, u.ID, u.Name, u.Email, u.Type
+	admin := u.Admin
+	c.IsAdmin = &admin
+	return c, nil
+}
+
+// Flush writes the collected last-used times in one batch.
+func (s *Service) Flush(ctx context.Context) error {
+	s.mu.Lock()
+	batch := s.touched
+	s.touched = map[string]time.Time{}
+	s.mu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	return s.cfg.Store.TouchReferenceTokens(ctx, batch)
+}
+
+// Run flushes last-used times every TouchEvery until ctx ends, then once
+// more.
+func (s *Service) Run(ctx context.Context) {
+	t := time.NewTicker(s.cfg.TouchEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			if err := s.Flush(context.WithoutCancel(ctx)); err != nil {
+				s.cfg.Logger.Warn("flush reference token use", "err", err)
+			}
+			return
+		case <-t.C:
+			if err := s.Flush(ctx); err != nil {
+				s.cfg.Logger.Warn("flush reference token use", "err", err)
+			}
+		}
+	}
+}
+
+// Hash is how a token value is stored and looked up.
+func Hash(value string) string {
+	sum := sha256.Sum256([]byte(value))
+	return hex.EncodeToString(sum[:])
+}
+
+// WellFormed reports whether value looks like a reference token:
+// "enrt_" and 64 upper-case hex digits.
+func WellFormed(value string) bool {
+	if len(value) != len(Prefix)+64 || !strings.HasPrefix(value, Prefix) {
+		return false
+	}
+	for i := len(Prefix); i < len(value); i++ {
+		c := value[i]
+		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+func newValue() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return Prefix + strings.ToUpper(hex.EncodeToString(b[:]))
+}
+
+func newID() string {
+	var b [9]byte
+	_, _ = rand.Read(b[:])
+	return "rt_" + hex.EncodeToString(b[:])
+}
