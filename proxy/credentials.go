@@ -10,9 +10,10 @@ import (
 type credentialKind int
 
 const (
-	credNone   credentialKind = iota
-	credBearer                // Authorization: Bearer
-	credAPIKey                // X-Api-Key / Api-Key (reference tokens)
+	credNone    credentialKind = iota
+	credBearer                 // Authorization: Bearer
+	credAPIKey                 // X-Api-Key / Api-Key (reference tokens)
+	credSession                // the gateway's browser session cookie (browser.go)
 )
 
 // referenceTokenPrefix marks erpgate's opaque reference tokens (SPEC §6).

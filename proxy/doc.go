@@ -1,9 +1,12 @@
 // Package proxy is erpgate's edge handler. For every request it finds the
 // route (package policy), reads the credentials, verifies the token
-// in-process against the issuer's keys, asks the route's policy, and
+// in-process against the issuer's keys, asks the route's policy, opens or
+// reuses the caller's ERP session and license slot (Config.Sessions), and
 // forwards the authorized call upstream with the caller's identity in
 // X-Auth-* headers. Failures are RFC 6750 §3.1 challenges with a JSON body.
+// With Config.Browser (browser login), a browser's session cookie is the
+// credential and a browser without one is sent to log in (browser.go).
 //
 // Reading order: proxy.go (ServeHTTP, the whole flow), credentials.go,
-// verify.go, forward.go, respond.go.
+// browser.go, verify.go, sessions.go, forward.go, respond.go.
 package proxy

@@ -76,6 +76,7 @@ func (p *Proxy) newReverseProxy(name string, up Upstream) *httputil.ReverseProxy
 			pr.SetURL(target)
 			p.setForwarded(pr)
 			setIdentity(pr)
+			p.stripGatewayCookies(pr) // browser.go
 		},
 		Transport:  timedTransport{rt: up.Transport, observe: observer},
 		BufferPool: p.buffers,

@@ -45,6 +45,17 @@ type Config struct {
 	Logger      *slog.Logger
 	Audit       *audit.Logger
 	Metrics     *metrics.Metrics
+
+	// Sessions, when set, opens or reuses the caller's ERP session and
+	// license slot on every authorized request (SPEC §5); nil keeps no
+	// sessions.
+	Sessions Sessions
+
+	// Browser, when set, is browser login at the gateway: it serves
+	// /oauth2/* and gives browsers on login routes (or asking for HTML)
+	// the access token of their session cookie, or a login redirect
+	// (browser.go). nil: API callers only.
+	Browser Browser
 }
 
 // Proxy is the edge handler. Everything per route is built once in New.
@@ -104,6 +115,9 @@ var errRevoked = errors.New("token revoked")
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
+	if p.serveBrowserEndpoint(sw, r) { // browser.go
+		return
+	}
 	idx, pol, ok := p.cfg.Policy.Match(r.Method, r.URL.Path)
 	if !ok {
 		if !policy.ValidPath(r.URL.Path) {
@@ -135,6 +149,12 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, po
 		rt.forward.ServeHTTP(w, r)
 		return
 	}
+	if cred.kind == credNone && p.cfg.Browser != nil {
+		var answered bool
+		if r, cred, answered = p.browserCredential(w, r, rt, pol); answered { // browser.go
+			return
+		}
+	}
 	if cred.kind == credNone {
 		d := pol.Authorize(policy.Facts{Method: r.Method, Path: r.URL.Path})
 		p.deny(ctx, r, rt, d.Reason, d.Detail, "")
@@ -154,7 +174,7 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, po
 	}
 	if err != nil {
 		p.deny(ctx, r, rt, "invalid_token", err.Error(), audit.TokenHash(cred.token))
-		invalidToken(w)
+		p.refuseToken(w, r) // invalid_token, or a new login for a browser session
 		return
 	}
 	d := pol.Authorize(policy.Facts{
@@ -170,6 +190,9 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, po
 	default: // wrong audience and anything unforeseen: the token is not for this route
 		p.denyClaims(ctx, r, rt, d, c.ClientID, c.Principal(), c.SessionID)
 		invalidToken(w)
+		return
+	}
+	if !p.acquireSession(w, r, rt, c) { // sessions.go
 		return
 	}
 	p.decided(rt, d)

@@ -31,6 +31,7 @@ import (
 	"github.com/erpgate/erpgate/signing"
 	"github.com/erpgate/erpgate/store"
 	"github.com/erpgate/erpgate/store/memory"
+	"github.com/erpgate/erpgate/store/postgres"
 	"github.com/erpgate/erpgate/store/sqlite"
 )
 
@@ -210,8 +211,10 @@ func openStore(ctx context.Context, s config.Store) (store.Backend, error) {
 		return memory.New(), nil
 	case "sqlite":
 		return sqlite.Open(ctx, s.DSN)
+	case "postgres":
+		return postgres.Open(ctx, s.DSN)
 	default:
-		return nil, fmt.Errorf("store.driver %q is not available in this version (use sqlite or memory)", s.Driver)
+		return nil, fmt.Errorf("store.driver %q is not available in this version (use sqlite, postgres or memory)", s.Driver)
 	}
 }
 

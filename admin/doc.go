@@ -1,0 +1,17 @@
+// Package admin is the JSON API on the admin listener (SPEC §7) under
+// /admin/. Every request needs an access token (Authorization: Bearer)
+// verified in-process, carrying one of the configured audiences and the
+// scope sec, from either an administrator (is_admin) or a
+// client-credentials token of an app allowed sec; a token whose session
+// was ended by logout or an administrator is refused. Refusals are RFC
+// 6750 §3.1 answers with a JSON body: 401 for a missing or bad token, 403
+// for a missing scope or a caller who is not an administrator.
+//
+// Endpoints:
+//
+//	GET    /admin/sessions       open sessions, oldest first
+//	DELETE /admin/sessions/{id}  end a session (reason admin); its tokens get 401
+//	GET    /admin/license        license slots used, total, reserved, free
+//
+// Admin calls take no license slot.
+package admin

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/erpgate/erpgate/audit"
+	"github.com/erpgate/erpgate/config"
+	"github.com/erpgate/erpgate/metrics"
+	"github.com/erpgate/erpgate/session"
+	"github.com/erpgate/erpgate/store"
+)
+
+const sessionsUsage = `usage:
+  erpgate sessions list [--config FILE]      open sessions and license use
+  erpgate sessions end [--config FILE] ID    end a session (reason admin); its tokens are refused
+`
+
+// cmdSessions lists or ends sessions directly in the store of the config
+// file, so it works whether or not the gateway runs; a running gateway
+// refuses an ended session's tokens within about a second
+// (session.Manager.SyncEnded).
+func cmdSessions(ctx context.Context, args []string, e env) error {
+	if len(args) == 0 {
+		fmt.Fprint(e.stderr, sessionsUsage)
+		return errors.New("missing subcommand: list or end")
+	}
+	sub, rest := args[0], args[1:]
+	fs := flag.NewFlagSet("sessions "+sub, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	path := fs.String("config", "", "config file (default $ERPGATE_CONFIG, else erpgate.yaml)")
+	pos, err := parseInterspersed(fs, rest)
+	if err != nil {
+		return err
+	}
+	switch {
+	case sub == "list" && len(pos) == 0:
+	case sub == "end" && len(pos) == 1:
+	default:
+		fmt.Fprint(e.stderr, sessionsUsage)
+		return fmt.Errorf("bad arguments for sessions %s", sub)
+	}
+
+	f, err := loadConfig(configPath(*path, e), e)
+	if err != nil {
+		return err
+	}
+	if f.Store.Driver == config.DriverMemory {
+		return errors.New("store.driver memory keeps sessions inside the running gateway; use its admin API (/admin/sessions)")
+	}
+	st, err := openStore(ctx, f.Store)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	auditOut, closeAudit, err := auditSink(f.Log, e.stderr)
+	if err != nil {
+		return err
+	}
+	defer closeAudit()
+	m, err := newSessionManager(f, st, time.Now, newLogger(f.Log, e.stderr),
+		audit.New(slog.NewJSONHandler(auditOut, nil)),
+		metrics.New(prometheus.NewRegistry(), metrics.Build{}))
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+
+	if sub == "list" {
+		return listSessions(ctx, m, e.stdout)
+	}
+	before := time.Now().Truncate(time.Millisecond) // the store keeps milliseconds
+	info, err := m.End(ctx, pos[0], store.EndAdmin)
+	if errors.Is(err, session.ErrNotFound) {
+		return fmt.Errorf("no session %q", pos[0])
+	}
+	if err != nil {
+		return err
+	}
+	if info.EndedAt.Before(before) {
+		fmt.Fprintf(e.stdout, "session %s had already ended (%s at %s)\n", info.ID, info.EndReason, cliTime(info.EndedAt))
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "session %s ended; a running gateway refuses its tokens within seconds\n", info.ID)
+	return nil
+}
+
+// newSessionManager builds the session manager of f; serve and the CLI
+// share it so they apply the same license.
+func newSessionManager(f *config.File, st store.Sessions, clock func() time.Time, logger *slog.Logger, a *audit.Logger, m *metrics.Metrics) (*session.Manager, error) {
+	return session.New(session.Config{
+		Store: st, IdleTimeout: f.Sessions.IdleTimeout.D(), ServiceMaxLifetime: f.Sessions.ServiceMaxLifetime.D(),
+		Slots: f.License.Slots, Reserved: f.License.Reserved,
+		Clock: clock, Logger: logger, Audit: a, Metrics: m,
+	})
+}
+
+func listSessions(ctx context.Context, m *session.Manager, out io.Writer) error {
+	infos, err := m.List(ctx)
+	if err != nil {
+		return err
+	}
+	lic, err := m.License(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSUBJECT\tCLIENT\tKIND\tOPENED\tLAST SEEN")
+	for _, i := range infos {
+		kind := i.Kind
+		if i.Reserved {
+			kind += " (reserved)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", i.ID, i.Subject, i.ClientID, kind, cliTime(i.OpenedAt), cliTime(i.LastSeenAt))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if lic.Unlimited {
+		_, err = fmt.Fprintf(out, "\nlicense: %d sessions open, slots unlimited\n", lic.Used)
+	} else {
+		_, err = fmt.Fprintf(out, "\nlicense: %d of %d slots used, %d free (%d reserved)\n", lic.Used, lic.Total, lic.Free, lic.Reserved)
+	}
+	return err
+}
+
+func cliTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") }
+
+// parseInterspersed parses flags before and after positional arguments,
+// so both `end --config F ID` and `end ID --config F` work.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// auditSink is where log.audit sends audit lines: stderr (out) or an
+// appended file.
+func auditSink(l config.Log, out io.Writer) (io.Writer, func(), error) {
+	if l.Audit == "" || l.Audit == config.AuditStderr {
+		return out, func() {}, nil
+	}
+	f, err := os.OpenFile(l.Audit, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("log.audit: %w", err)
+	}
+	return f, func() { f.Close() }, nil
+}

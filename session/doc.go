@@ -1,0 +1,66 @@
+// Package session keeps ERP sessions and license slots (SPEC §5) for the
+// proxy, the admin API and the CLI.
+//
+// Issuing a token opens no session. The first proxied call with a token
+// opens one, keyed by the token's sid and bound to its user (sub) or, for
+// a client-credentials token, its system user; it holds one license slot
+// until it ends: after IdleTimeout without calls, ServiceMaxLifetime after
+// a service session opened (however busy), on logout or by an
+// administrator. A still-valid token whose session timed out opens a new
+// one when a slot is free; a session ended by logout or an administrator
+// is over for its tokens (ErrEnded). The license cap and its reserved
+// seats are enforced atomically by store.Sessions.OpenSession, so they
+// hold across processes and replicas sharing a store.
+//
+// # Hot path
+//
+// Manager.Acquire runs on every authorized request and costs no store
+// round trip for a session this process already knows:
+//
+//   - Cache. A bounded map sid → entry holds each session this process
+//     has seen, with its last call time in memory (an atomic). When full,
+//     a sixteenth of it is evicted; an evicted session costs one
+//     OpenSession (a read) on its next call.
+//   - Touch coalescing. A call only records its time in memory. Flush
+//     writes every last-seen time that moved with one
+//     store.Sessions.TouchSessions per FlushEvery (5s), and Close flushes
+//     what is left, so sliding idle timers costs one write per flush,
+//     not per request.
+//   - Idle and lifetime are judged from the in-memory last-seen time and
+//     the injected clock. A cached session that looks timed out goes the
+//     slow way: Reap (flush, then store.Sessions.EndStaleSessions) lets
+//     the store end it, with the latest calls of this process written
+//     first, and then OpenSession opens a new one.
+//   - Ends by other processes. A session may be ended elsewhere: by the
+//     CLI (`erpgate sessions end`), another replica, the identity server
+//     on logout. Rather than re-reading each cached session on access,
+//     Run polls store.Sessions.EndedSessionsSince every SyncEvery (1s)
+//     with overlapping windows (one indexed query, whatever the number
+//     of sessions in use) and turns each cached session ended for good
+//     into a tombstone, and drops each one that timed out. Such an end is
+//     therefore refused within about SyncEvery, with no store read on
+//     the request path. End, used by this process's admin API, takes
+//     effect at once.
+//   - Single flight. Concurrent first calls with one sid share one
+//     OpenSession, so they open exactly one session and audit it once.
+//   - Tombstones. A session ended by logout or an administrator stays in
+//     the cache as ended, so its tokens are refused without a store write
+//     per attempt. Tombstones are swept once the token that met them has
+//     expired (an hour after they were made when no token is known).
+//
+// # Reaper
+//
+// Run calls SyncEnded every SyncEvery, Flush every FlushEvery and Reap
+// every ReapEvery. Without Run a timed-out session keeps its slot until
+// its next call, and ends by other processes go unnoticed. Reap flushes
+// first, so a busy session is never ended for idleness, then ends stale
+// sessions in the store, drops them from the cache and audits them. Run
+// also re-reads the open-session count from the store for the
+// erpgate_sessions_open and erpgate_license_slots_used gauges, which this
+// process moves at once for the sessions it opens and ends itself.
+//
+// Audit events: session.opened, session.ended (reason idle, lifetime,
+// logout or admin). The proxy audits access.denied with reason
+// MaximumLicenseCountExceeded when Acquire returns ErrLicenseExhausted,
+// since it knows the route, the request id and the remote address.
+package session

@@ -1,0 +1,400 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/erpgate/erpgate/audit"
+	"github.com/erpgate/erpgate/claims"
+	"github.com/erpgate/erpgate/metrics"
+	"github.com/erpgate/erpgate/requestid"
+	"github.com/erpgate/erpgate/store"
+)
+
+// Errors of Acquire, End and Check; test with errors.Is.
+var (
+	// ErrEnded means the token's session was ended by logout or an
+	// administrator: its tokens are refused for good (401 invalid_token).
+	ErrEnded = errors.New("session: ended by logout or an administrator")
+	// ErrLicenseExhausted means no license slot is free for a new session
+	// (ERP.net MaximumLicenseCountExceeded; 403).
+	ErrLicenseExhausted = errors.New("session: no free license slot (MaximumLicenseCountExceeded)")
+	// ErrNoSession means the token carries no sid, so no session can be
+	// bound to it.
+	ErrNoSession = errors.New("session: token has no sid")
+	// ErrNotFound means End was given an unknown session id.
+	ErrNotFound = errors.New("session: not found")
+)
+
+// Defaults of the Config fields that may be left zero.
+const (
+	DefaultFlushEvery = 5 * time.Second
+	DefaultSyncEvery  = time.Second
+	DefaultReapEvery  = 10 * time.Second
+	DefaultCacheSize  = 100_000
+)
+
+// Timeouts of store work not bound to one request.
+const (
+	openTimeout       = 10 * time.Second // one OpenSession flight (with its reap)
+	closeFlushTimeout = 5 * time.Second  // the last flush in Close
+)
+
+// Config configures a Manager; cmd/erpgate builds it from the config file.
+type Config struct {
+	// Store keeps the sessions and enforces the license cap.
+	Store store.Sessions
+	// IdleTimeout ends a session after this long without a call. Required.
+	IdleTimeout time.Duration
+	// ServiceMaxLifetime ends a client-credentials session this long after
+	// it opened, however busy. Required.
+	ServiceMaxLifetime time.Duration
+	// Slots caps open sessions; 0 means unlimited.
+	Slots int
+	// Reserved are the principals (logins or system users) with a
+	// reserved seat; len(Reserved) of Slots are kept for them.
+	Reserved []string
+	// FlushEvery is how often Run writes last-seen times (default 5s).
+	FlushEvery time.Duration
+	// SyncEvery is how often Run reads the sessions other processes ended
+	// (the CLI, other replicas, the identity server on logout), so their
+	// tokens are refused within about that long (default 1s).
+	SyncEvery time.Duration
+	// ReapEvery is how often Run ends timed-out sessions (default 10s).
+	ReapEvery time.Duration
+	// CacheSize bounds the sessions kept in memory (default 100,000).
+	CacheSize int
+
+	Clock   func() time.Time
+	Logger  *slog.Logger
+	Audit   *audit.Logger // nil discards audit events
+	Metrics *metrics.Metrics
+}
+
+// Info describes one session.
+type Info struct {
+	ID       string
+	Subject  string // login or system user
+	ClientID string // Trusted App that obtained the token
+	Kind     string // store.SessionUser or store.SessionService
+	Reserved bool   // holds a reserved seat
+	OpenedAt time.Time
+	// LastSeenAt is the latest call this process knows of (the store's
+	// value may trail it by up to FlushEvery).
+	LastSeenAt time.Time
+	ExpiresAt  time.Time // hard end of a service session; zero for none
+	EndedAt    time.Time // zero while open
+	EndReason  string    // store.End* once ended
+}
+
+// License is the license use at one instant.
+type License struct {
+	Used      int  // slots held by open sessions
+	Total     int  // configured slots; 0 with Unlimited
+	Reserved  int  // slots kept for reserved principals
+	Free      int  // Total - Used (reserved seats included); 0 with Unlimited
+	Unlimited bool // license.slots is 0
+}
+
+// Manager opens, reuses and ends sessions; see the package doc. It is
+// safe for concurrent use.
+type Manager struct {
+	cfg      Config
+	lic      store.License
+	reserved map[string]bool
+
+	mu    sync.RWMutex
+	cache map[string]*entry
+
+	fmu     sync.Mutex
+	flights map[string]*flight
+
+	evMu    sync.Mutex
+	evicted map[string]int64 // unwritten last-seen times of evicted entries
+
+	flushMu sync.Mutex // one flush at a time
+	reapMu  sync.Mutex // one reap at a time
+
+	syncMu   sync.Mutex
+	syncedAt time.Time // clock time of the last SyncEnded
+
+	runMu  sync.Mutex
+	closed bool
+	stop   chan struct{}
+	runs   sync.WaitGroup
+}
+
+// flight is one OpenSession in progress for a sid.
+type flight struct {
+	done chan struct{}
+	info Info
+	err  error
+}
+
+// New returns a Manager. Start its loop with Run and Close it on shutdown.
+func New(cfg Config) (*Manager, error) {
+	if cfg.Store == nil || cfg.Clock == nil || cfg.Logger == nil || cfg.Metrics == nil {
+		return nil, errors.New("session: Store, Clock, Logger and Metrics are required")
+	}
+	if cfg.IdleTimeout <= 0 || cfg.ServiceMaxLifetime <= 0 {
+		return nil, errors.New("session: IdleTimeout and ServiceMaxLifetime must be positive")
+	}
+	if cfg.Slots < 0 || cfg.Slots > 0 && len(cfg.Reserved) > cfg.Slots {
+		return nil, fmt.Errorf("session: %d reserved seats do not fit %d slots", len(cfg.Reserved), cfg.Slots)
+	}
+	if cfg.FlushEvery <= 0 {
+		cfg.FlushEvery = DefaultFlushEvery
+	}
+	if cfg.SyncEvery <= 0 {
+		cfg.SyncEvery = DefaultSyncEvery
+	}
+	if cfg.ReapEvery <= 0 {
+		cfg.ReapEvery = DefaultReapEvery
+	}
+	if cfg.CacheSize <= 0 {
+		cfg.CacheSize = DefaultCacheSize
+	}
+	m := &Manager{
+		cfg:      cfg,
+		lic:      store.License{Slots: cfg.Slots, Reserved: len(cfg.Reserved)},
+		reserved: make(map[string]bool, len(cfg.Reserved)),
+		cache:    make(map[string]*entry),
+		flights:  make(map[string]*flight),
+		evicted:  make(map[string]int64),
+		stop:     make(chan struct{}),
+	}
+	for _, p := range cfg.Reserved {
+		m.reserved[p] = true
+	}
+	cfg.Metrics.LicenseTotal.Set(float64(cfg.Slots))
+	return m, nil
+}
+
+// Acquire returns the open session of c's sid, opening it (and taking a
+// license slot) on the token's first call, and slides its idle timer.
+// Errors: ErrEnded, ErrLicenseExhausted, ErrNoSession, or a store error.
+func (m *Manager) Acquire(ctx context.Context, c *claims.Access) (Info, error) {
+	if c.SessionID == "" {
+		return Info{}, ErrNoSession
+	}
+	now := m.cfg.Clock()
+	if e := m.lookup(c.SessionID); e != nil {
+		if e.ended {
+			return Info{}, ErrEnded
+		}
+		if e.fresh(now, m.cfg.IdleTimeout) {
+			e.touch(now)
+			return e.info(), nil
+		}
+	}
+	return m.acquireSlow(ctx, c)
+}
+
+// acquireSlow runs open once per sid however many callers arrive
+// together; the others wait for its result.
+func (m *Manager) acquireSlow(ctx context.Context, c *claims.Access) (Info, error) {
+	sid := c.SessionID
+	m.fmu.Lock()
+	if f, ok := m.flights[sid]; ok {
+		m.fmu.Unlock()
+		select {
+		case <-f.done:
+			return f.info, f.err
+		case <-ctx.Done():
+			return Info{}, ctx.Err()
+		}
+	}
+	f := &flight{done: make(chan struct{})}
+	m.flights[sid] = f
+	m.fmu.Unlock()
+
+	// The flight serves every waiting caller, so one client going away
+	// must not fail the others: detach it from the leader's cancellation.
+	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), openTimeout)
+	f.info, f.err = m.open(octx, c)
+	cancel()
+
+	m.fmu.Lock()
+	delete(m.flights, sid)
+	m.fmu.Unlock()
+	close(f.done)
+	return f.info, f.err
+}
+
+// open finds or opens the session of c in the store.
+func (m *Manager) open(ctx context.Context, c *claims.Access) (Info, error) {
+	sid := c.SessionID
+	now := m.cfg.Clock()
+	if e := m.lookup(sid); e != nil {
+		if e.ended {
+			return Info{}, ErrEnded
+		}
+		if e.fresh(now, m.cfg.IdleTimeout) {
+			// Opened by the flight just before this one.
+			e.touch(now)
+			return e.info(), nil
+		}
+		// Timed out in this process's view. Let the store end it, with
+		// every call of this process written first: another replica may
+		// have seen later calls, and then it stays open.
+		if err := m.Reap(ctx); err != nil {
+			return Info{}, err
+		}
+	}
+
+	want := m.newSession(c, now)
+	got, err := m.cfg.Store.OpenSession(ctx, want, m.lic)
+	switch {
+	case errors.Is(err, store.ErrSessionEnded):
+		m.putTombstone(sid, c.Expiry)
+		return Info{}, ErrEnded
+	case errors.Is(err, store.ErrLicenseExhausted):
+		return Info{}, ErrLicenseExhausted
+	case err != nil:
+		return Info{}, fmt.Errorf("session: open: %w", err)
+	}
+	e := newEntry(got, now)
+	m.put(e)
+	// OpenSession returns an open session unchanged, so the session is
+	// the one just opened when it carries this call's opening time.
+	if got.OpenedAt.UnixMilli() == want.OpenedAt.UnixMilli() {
+		m.audit(ctx, audit.SessionOpened, got, "")
+		m.cfg.Metrics.SessionsOpen.Inc()
+		m.cfg.Metrics.LicenseUsed.Inc()
+	}
+	return e.info(), nil
+}
+
+// newSession is the session c's first call opens at now.
+func (m *Manager) newSession(c *claims.Access, now time.Time) store.Session {
+	s := store.Session{
+		ID: c.SessionID, Subject: c.Principal(), ClientID: c.ClientID, Kind: store.SessionUser,
+		Reserved: m.reserved[c.Principal()], OpenedAt: now, LastSeenAt: now,
+	}
+	if c.Subject == "" && c.ClientSystemUser != "" {
+		s.Kind = store.SessionService
+		s.ExpiresAt = now.Add(m.cfg.ServiceMaxLifetime)
+	}
+	return s
+}
+
+// End ends the session id for reason: store.EndLogout or store.EndAdmin
+// (the timeouts are the reaper's, but are accepted too). Its tokens are
+// refused at once in this process and within SyncEvery in others.
+// Ending an ended session is not an error and keeps its first reason.
+//
+// For EndAdmin an unknown id is ErrNotFound (an administrator picks from
+// List). For EndLogout the store records an ended tombstone, so a token
+// whose session no call had opened yet is still refused afterwards.
+func (m *Manager) End(ctx context.Context, id, reason string) (Info, error) {
+	switch reason {
+	case store.EndLogout, store.EndAdmin, store.EndIdle, store.EndLifetime:
+	default:
+		return Info{}, fmt.Errorf("session: unknown end reason %q", reason)
+	}
+	if reason == store.EndAdmin {
+		if _, err := m.cfg.Store.Session(ctx, id); errors.Is(err, store.ErrNotFound) {
+			return Info{}, ErrNotFound
+		} else if err != nil {
+			return Info{}, fmt.Errorf("session: end: %w", err)
+		}
+	}
+	now := m.cfg.Clock()
+	s, err := m.cfg.Store.EndSession(ctx, id, reason, now)
+	if errors.Is(err, store.ErrNotFound) {
+		return Info{}, ErrNotFound
+	}
+	if err != nil {
+		return Info{}, fmt.Errorf("session: end: %w", err)
+	}
+	if store.Reopenable(s.EndReason) {
+		m.dropID(id, s.OpenedAt)
+	} else {
+		m.putTombstone(id, 0)
+	}
+	// EndSession returns an ended session unchanged, so this call ended
+	// it when it carries this call's reason and time; a tombstone (empty
+	// Subject) held no slot.
+	if s.Subject != "" && s.EndReason == reason && s.EndedAt.UnixMilli() == now.UnixMilli() {
+		m.audit(ctx, audit.SessionEnded, s, s.EndReason)
+		m.cfg.Metrics.SessionsOpen.Dec()
+		m.cfg.Metrics.LicenseUsed.Dec()
+	}
+	return infoOf(s), nil
+}
+
+// Check returns ErrEnded if the session sid was ended by logout or an
+// administrator, without opening anything: for callers that accept a
+// token but take no slot (the admin API).
+func (m *Manager) Check(ctx context.Context, sid string) error {
+	if sid == "" {
+		return ErrNoSession
+	}
+	if e := m.lookup(sid); e != nil && e.ended {
+		return ErrEnded
+	}
+	s, err := m.cfg.Store.Session(ctx, sid)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("session: check: %w", err)
+	case !s.Open() && !store.Reopenable(s.EndReason):
+		return ErrEnded
+	}
+	return nil
+}
+
+// List returns the open sessions, oldest first, with the latest last-seen
+// time this process knows.
+func (m *Manager) List(ctx context.Context) ([]Info, error) {
+	ss, err := m.cfg.Store.OpenSessions(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("session: list: %w", err)
+	}
+	out := make([]Info, 0, len(ss))
+	for _, s := range ss {
+		info := infoOf(s)
+		if e := m.lookup(s.ID); e != nil && !e.ended && e.s.OpenedAt.Equal(s.OpenedAt) {
+			if seen := e.lastSeenAt(); seen.After(info.LastSeenAt) {
+				info.LastSeenAt = seen
+			}
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// License reports how many slots are used and free.
+func (m *Manager) License(ctx context.Context) (License, error) {
+	ss, err := m.cfg.Store.OpenSessions(ctx)
+	if err != nil {
+		return License{}, fmt.Errorf("session: license: %w", err)
+	}
+	l := License{Used: len(ss), Total: m.lic.Slots, Reserved: m.lic.Reserved, Unlimited: m.lic.Slots == 0}
+	if !l.Unlimited {
+		l.Free = max(0, l.Total-l.Used)
+	}
+	return l, nil
+}
+
+// audit writes a session event for s.
+func (m *Manager) audit(ctx context.Context, name string, s store.Session, reason string) {
+	m.cfg.Audit.Log(ctx, audit.Event{
+		Name: name, ClientID: s.ClientID, Subject: s.Subject, Session: s.ID,
+		RequestID: requestid.From(ctx), Reason: reason,
+		Attrs: []slog.Attr{slog.String("kind", s.Kind), slog.Bool("reserved", s.Reserved)},
+	})
+}
+
+func infoOf(s store.Session) Info {
+	return Info{
+		ID: s.ID, Subject: s.Subject, ClientID: s.ClientID, Kind: s.Kind, Reserved: s.Reserved,
+		OpenedAt: s.OpenedAt, LastSeenAt: s.LastSeenAt, ExpiresAt: s.ExpiresAt,
+		EndedAt: s.EndedAt, EndReason: s.EndReason,
+	}
+}

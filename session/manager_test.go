@@ -1,0 +1,552 @@
+package session_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/erpgate/erpgate/audit"
+	"github.com/erpgate/erpgate/claims"
+	"github.com/erpgate/erpgate/metrics"
+	"github.com/erpgate/erpgate/session"
+	"github.com/erpgate/erpgate/store"
+	"github.com/erpgate/erpgate/store/memory"
+	"github.com/erpgate/erpgate/store/sqlite"
+)
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// clock is a settable clock, safe for the manager's goroutines.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	c.now = t
+	c.mu.Unlock()
+}
+
+// counting wraps a store and counts the calls the manager makes.
+type counting struct {
+	store.Sessions
+	open, get, touch, list, ended atomic.Int64
+	delay                         time.Duration // added to OpenSession
+}
+
+func (c *counting) OpenSession(ctx context.Context, s store.Session, l store.License) (store.Session, error) {
+	c.open.Add(1)
+	time.Sleep(c.delay)
+	return c.Sessions.OpenSession(ctx, s, l)
+}
+
+func (c *counting) Session(ctx context.Context, id string) (store.Session, error) {
+	c.get.Add(1)
+	return c.Sessions.Session(ctx, id)
+}
+
+func (c *counting) TouchSessions(ctx context.Context, seen map[string]time.Time) error {
+	c.touch.Add(1)
+	return c.Sessions.TouchSessions(ctx, seen)
+}
+
+func (c *counting) OpenSessions(ctx context.Context) ([]store.Session, error) {
+	c.list.Add(1)
+	return c.Sessions.OpenSessions(ctx)
+}
+
+func (c *counting) EndedSessionsSince(ctx context.Context, since time.Time) ([]store.Session, error) {
+	c.ended.Add(1)
+	return c.Sessions.EndedSessionsSince(ctx, since)
+}
+
+// calls is every counted call so far.
+func (c *counting) calls() int64 {
+	return c.open.Load() + c.get.Load() + c.touch.Load() + c.list.Load() + c.ended.Load()
+}
+
+// syncBuffer collects audit lines from concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// events returns the audit lines whose event is name (and reason, if
+// given).
+func (s *syncBuffer) events(name string, reason ...string) []map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil || m["event"] != name {
+			continue
+		}
+		if len(reason) > 0 && m["reason"] != reason[0] {
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+type fixture struct {
+	m       *session.Manager
+	store   *counting
+	clock   *clock
+	audit   *syncBuffer
+	metrics *metrics.Metrics
+}
+
+func newFixture(t testing.TB, backend store.Sessions, mutate func(*session.Config)) *fixture {
+	t.Helper()
+	f := &fixture{store: &counting{Sessions: backend}, clock: &clock{now: t0}, audit: &syncBuffer{}}
+	f.metrics = metrics.New(prometheus.NewRegistry(), metrics.Build{})
+	cfg := session.Config{
+		Store: f.store, IdleTimeout: 20 * time.Minute, ServiceMaxLifetime: time.Hour,
+		Clock: f.clock.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Audit: audit.New(slog.NewJSONHandler(f.audit, nil)), Metrics: f.metrics,
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	m, err := session.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	f.m = m
+	return f
+}
+
+func memoryStore(t *testing.T) store.Sessions { return memory.New() }
+
+func sqliteStore(t *testing.T) store.Sessions {
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "erpgate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+var backends = []struct {
+	name string
+	open func(t *testing.T) store.Sessions
+}{{"memory", memoryStore}, {"sqlite", sqliteStore}}
+
+func user(login, sid string) *claims.Access {
+	return &claims.Access{
+		Expiry: t0.Add(time.Hour).Unix(), ID: "jti-" + sid, ClientID: "com.example/app",
+		SessionID: sid, Subject: login, UserType: "internal",
+	}
+}
+
+func service(systemUser, sid string) *claims.Access {
+	return &claims.Access{
+		Expiry: t0.Add(2 * time.Hour).Unix(), ID: "jti-" + sid, ClientID: "com.example/sync",
+		SessionID: sid, ClientSystemUser: systemUser, ClientSystemUserType: "system",
+	}
+}
+
+func (f *fixture) acquire(t *testing.T, c *claims.Access) session.Info {
+	t.Helper()
+	info, err := f.m.Acquire(t.Context(), c)
+	if err != nil {
+		t.Fatalf("Acquire(%s): %v", c.SessionID, err)
+	}
+	return info
+}
+
+func (f *fixture) stored(t *testing.T, sid string) store.Session {
+	t.Helper()
+	s, err := f.store.Sessions.Session(t.Context(), sid)
+	if err != nil {
+		t.Fatalf("Session(%s): %v", sid, err)
+	}
+	return s
+}
+
+func TestOpensOnFirstCallAndBindsPrincipal(t *testing.T) {
+	f := newFixture(t, memory.New(), func(c *session.Config) { c.Slots, c.Reserved = 5, []string{"svc-sync"} })
+	u := f.acquire(t, user("alice", "sid-u"))
+	if u.Kind != store.SessionUser || u.Subject != "alice" || u.ClientID != "com.example/app" || u.Reserved || !u.ExpiresAt.IsZero() || !u.OpenedAt.Equal(t0) {
+		t.Errorf("user session = %+v", u)
+	}
+	s := f.acquire(t, service("svc-sync", "sid-s"))
+	if s.Kind != store.SessionService || s.Subject != "svc-sync" || !s.Reserved || !s.ExpiresAt.Equal(t0.Add(time.Hour)) {
+		t.Errorf("service session = %+v", s)
+	}
+	if n := len(f.audit.events(audit.SessionOpened)); n != 2 {
+		t.Errorf("%d session.opened lines, want 2", n)
+	}
+	ev := f.audit.events(audit.SessionOpened)[0]
+	if ev["subject"] != "alice" || ev["client_id"] != "com.example/app" || ev["session"] != "sid-u" {
+		t.Errorf("session.opened = %v", ev)
+	}
+	if g := testutil.ToFloat64(f.metrics.SessionsOpen); g != 2 {
+		t.Errorf("sessions_open = %v, want 2", g)
+	}
+	if g := testutil.ToFloat64(f.metrics.LicenseTotal); g != 5 {
+		t.Errorf("license_slots_total = %v, want 5", g)
+	}
+	if _, err := f.m.Acquire(t.Context(), &claims.Access{ClientID: "x"}); !errors.Is(err, session.ErrNoSession) {
+		t.Errorf("Acquire without sid: %v, want ErrNoSession", err)
+	}
+}
+
+// The hot path: a known session costs no store call, and sliding its idle
+// timer costs one TouchSessions per flush, however many calls there were.
+func TestTouchesAreCoalesced(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			f := newFixture(t, b.open(t), nil)
+			c := user("alice", "sid-1")
+			f.acquire(t, c)
+			before := f.store.calls()
+			var last time.Time
+			for i := range 200 {
+				last = t0.Add(time.Duration(i) * 20 * time.Millisecond)
+				f.clock.Set(last)
+				f.acquire(t, c)
+			}
+			if n := f.store.calls() - before; n != 0 {
+				t.Fatalf("200 calls on an open session made %d store calls, want 0", n)
+			}
+			if err := f.m.Flush(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if n := f.store.touch.Load(); n != 1 {
+				t.Fatalf("TouchSessions called %d times for one flush window, want 1", n)
+			}
+			if got := f.stored(t, "sid-1").LastSeenAt; !got.Equal(last) {
+				t.Errorf("stored LastSeenAt = %v, want %v", got, last)
+			}
+			// Nothing moved since: no write.
+			if err := f.m.Flush(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if n := f.store.touch.Load(); n != 1 {
+				t.Errorf("an idle flush wrote again (%d TouchSessions)", n)
+			}
+		})
+	}
+}
+
+// Concurrent first calls with one sid open exactly one session.
+func TestConcurrentFirstCallsOpenOneSession(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			f := newFixture(t, b.open(t), func(c *session.Config) { c.Slots = 1 })
+			f.store.delay = 20 * time.Millisecond // make the callers overlap
+			c := user("alice", "sid-1")
+			var wg sync.WaitGroup
+			var failed atomic.Int64
+			for range 50 {
+				wg.Go(func() {
+					if _, err := f.m.Acquire(context.Background(), c); err != nil {
+						failed.Add(1)
+					}
+				})
+			}
+			wg.Wait()
+			if failed.Load() != 0 {
+				t.Errorf("%d of 50 concurrent first calls failed", failed.Load())
+			}
+			if n := f.store.open.Load(); n != 1 {
+				t.Errorf("OpenSession called %d times, want 1", n)
+			}
+			if n := len(f.audit.events(audit.SessionOpened)); n != 1 {
+				t.Errorf("%d session.opened lines, want 1", n)
+			}
+		})
+	}
+}
+
+// Idle expiry is judged from the in-memory last-seen time: the reaper
+// flushes before it reaps, so a session busy in this process is never
+// ended, even though the store has not seen its calls yet.
+func TestReaperFlushesBeforeReaping(t *testing.T) {
+	f := newFixture(t, memory.New(), nil)
+	c := user("alice", "sid-1")
+	f.acquire(t, c)
+	f.clock.Set(t0.Add(15 * time.Minute))
+	f.acquire(t, c) // in memory only
+	f.clock.Set(t0.Add(25 * time.Minute))
+	if err := f.m.Reap(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if s := f.stored(t, "sid-1"); !s.Open() {
+		t.Fatalf("session busy 10 minutes ago was reaped: %+v", s)
+	}
+	f.clock.Set(t0.Add(36 * time.Minute))
+	if err := f.m.Reap(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if s := f.stored(t, "sid-1"); s.Open() || s.EndReason != store.EndIdle {
+		t.Fatalf("session idle 21 minutes: %+v, want ended idle", s)
+	}
+	if ev := f.audit.events(audit.SessionEnded, store.EndIdle); len(ev) != 1 || ev[0]["session"] != "sid-1" || ev[0]["subject"] != "alice" {
+		t.Errorf("session.ended idle lines = %v", ev)
+	}
+	if g := testutil.ToFloat64(f.metrics.LicenseUsed); g != 0 {
+		t.Errorf("license_slots_used = %v after the reap, want 0", g)
+	}
+	// The token is still valid: its next call opens a new session.
+	f.clock.Set(t0.Add(37 * time.Minute))
+	if info := f.acquire(t, c); !info.OpenedAt.Equal(t0.Add(37 * time.Minute)) {
+		t.Errorf("reopened session opened at %v", info.OpenedAt)
+	}
+}
+
+// A session that looks timed out is ended by its next call, without
+// waiting for the reaper, and a new one opened.
+func TestStaleSessionReopensOnAccess(t *testing.T) {
+	f := newFixture(t, memory.New(), nil)
+	c := user("alice", "sid-1")
+	f.acquire(t, c)
+	f.clock.Set(t0.Add(21 * time.Minute))
+	info := f.acquire(t, c)
+	if !info.OpenedAt.Equal(t0.Add(21 * time.Minute)) {
+		t.Fatalf("call after 21 idle minutes reused the old session: %+v", info)
+	}
+	if n := len(f.audit.events(audit.SessionEnded, store.EndIdle)); n != 1 {
+		t.Errorf("%d session.ended idle lines, want 1", n)
+	}
+}
+
+// Close writes the last-seen times not yet flushed.
+func TestCloseFlushes(t *testing.T) {
+	f := newFixture(t, memory.New(), nil)
+	c := user("alice", "sid-1")
+	f.acquire(t, c)
+	f.clock.Set(t0.Add(3 * time.Minute))
+	f.acquire(t, c)
+	if err := f.m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.stored(t, "sid-1").LastSeenAt; !got.Equal(t0.Add(3 * time.Minute)) {
+		t.Errorf("LastSeenAt after Close = %v", got)
+	}
+}
+
+// Run notices a session ended by another process (the CLI writes the
+// store directly) within a sync interval, and reaps idle sessions.
+func TestRunSyncsEndsAndReaps(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			st := b.open(t)
+			f := newFixture(t, st, func(c *session.Config) {
+				c.SyncEvery, c.FlushEvery, c.ReapEvery = 10*time.Millisecond, 10*time.Millisecond, 10*time.Millisecond
+			})
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			go f.m.Run(ctx)
+
+			alice, bob := user("alice", "sid-a"), user("bob", "sid-b")
+			f.acquire(t, alice)
+			f.acquire(t, bob)
+			// Another process ends alice's session, stamped by its own clock.
+			if _, err := st.EndSession(t.Context(), "sid-a", store.EndAdmin, t0); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the ended session to be refused", func() bool {
+				_, err := f.m.Acquire(t.Context(), alice)
+				return errors.Is(err, session.ErrEnded)
+			})
+			// Bob goes idle; the loop reaps him.
+			f.clock.Set(t0.Add(21 * time.Minute))
+			waitFor(t, "the idle session to be reaped", func() bool {
+				s := f.stored(t, "sid-b")
+				return !s.Open() && s.EndReason == store.EndIdle
+			})
+			waitFor(t, "the gauges to show no open session", func() bool {
+				return testutil.ToFloat64(f.metrics.SessionsOpen) == 0 && testutil.ToFloat64(f.metrics.LicenseUsed) == 0
+			})
+		})
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestEnd(t *testing.T) {
+	f := newFixture(t, memory.New(), nil)
+	c := user("alice", "sid-1")
+	f.acquire(t, c)
+	info, err := f.m.End(t.Context(), "sid-1", store.EndAdmin)
+	if err != nil || info.EndReason != store.EndAdmin || info.EndedAt.IsZero() {
+		t.Fatalf("End = %+v, %v", info, err)
+	}
+	before := f.store.calls()
+	for range 3 {
+		if _, err := f.m.Acquire(t.Context(), c); !errors.Is(err, session.ErrEnded) {
+			t.Fatalf("Acquire after End: %v, want ErrEnded", err)
+		}
+	}
+	if n := f.store.calls() - before; n != 0 {
+		t.Errorf("refusing an ended session made %d store calls, want 0 (tombstone)", n)
+	}
+	// Ending again keeps the first reason and audits once.
+	if info, err := f.m.End(t.Context(), "sid-1", store.EndLogout); err != nil || info.EndReason != store.EndAdmin {
+		t.Errorf("second End = %+v, %v", info, err)
+	}
+	if n := len(f.audit.events(audit.SessionEnded)); n != 1 {
+		t.Errorf("%d session.ended lines, want 1", n)
+	}
+	if _, err := f.m.End(t.Context(), "nope", store.EndAdmin); !errors.Is(err, session.ErrNotFound) {
+		t.Errorf("admin End of an unknown id: %v, want ErrNotFound", err)
+	}
+	if _, err := f.m.End(t.Context(), "sid-1", "bored"); err == nil {
+		t.Error("End with an unknown reason succeeded")
+	}
+	// Logout before the token's first call: its tokens are still refused.
+	if _, err := f.m.End(t.Context(), "sid-2", store.EndLogout); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.m.Acquire(t.Context(), user("bob", "sid-2")); !errors.Is(err, session.ErrEnded) {
+		t.Errorf("Acquire after logout before first call: %v, want ErrEnded", err)
+	}
+	if err := f.m.Check(t.Context(), "sid-2"); !errors.Is(err, session.ErrEnded) {
+		t.Errorf("Check after logout: %v", err)
+	}
+	if err := f.m.Check(t.Context(), "sid-unknown"); err != nil {
+		t.Errorf("Check of an unknown sid: %v", err)
+	}
+}
+
+func TestListAndLicense(t *testing.T) {
+	f := newFixture(t, memory.New(), func(c *session.Config) { c.Slots, c.Reserved = 3, []string{"admin"} })
+	c := user("alice", "sid-1")
+	f.acquire(t, c)
+	f.clock.Set(t0.Add(time.Minute))
+	f.acquire(t, c) // not flushed
+	l, err := f.m.List(t.Context())
+	if err != nil || len(l) != 1 || !l[0].LastSeenAt.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("List = %+v, %v; want alice with this process's last-seen time", l, err)
+	}
+	lic, err := f.m.License(t.Context())
+	if err != nil || lic != (session.License{Used: 1, Total: 3, Reserved: 1, Free: 2}) {
+		t.Errorf("License = %+v, %v", lic, err)
+	}
+}
+
+// A full cache evicts entries without losing their unwritten calls.
+func TestEvictionKeepsTouches(t *testing.T) {
+	f := newFixture(t, memory.New(), func(c *session.Config) { c.CacheSize = 4 })
+	c := user("alice", "sid-0")
+	f.acquire(t, c)
+	f.clock.Set(t0.Add(time.Minute))
+	f.acquire(t, c) // unwritten
+	for i := range 20 {
+		f.acquire(t, user("u", "sid-x"+string(rune('a'+i))))
+	}
+	if err := f.m.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.stored(t, "sid-0").LastSeenAt; !got.Equal(t0.Add(time.Minute)) {
+		t.Errorf("LastSeenAt of an evicted session = %v, want its last call", got)
+	}
+	// An evicted session still works (one store round trip).
+	if info := f.acquire(t, c); !info.OpenedAt.Equal(t0) {
+		t.Errorf("evicted session reopened: %+v", info)
+	}
+}
+
+func TestRestartKnowsSessions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "erpgate.db")
+	st1, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f1 := newFixture(t, st1, nil)
+	f1.acquire(t, user("alice", "sid-a"))
+	f1.acquire(t, user("bob", "sid-b"))
+	f1.clock.Set(t0.Add(time.Minute))
+	f1.acquire(t, user("alice", "sid-a"))
+	if _, err := f1.m.End(t.Context(), "sid-b", store.EndAdmin); err != nil {
+		t.Fatal(err)
+	}
+	if err := f1.m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st1.Close()
+
+	st2, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st2.Close()
+	f2 := newFixture(t, st2, nil)
+	f2.clock.Set(t0.Add(2 * time.Minute))
+	l, err := f2.m.List(t.Context())
+	if err != nil || len(l) != 1 || l[0].ID != "sid-a" || !l[0].LastSeenAt.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("List after restart = %+v, %v", l, err)
+	}
+	if info := f2.acquire(t, user("alice", "sid-a")); !info.OpenedAt.Equal(t0) {
+		t.Errorf("alice's session after restart = %+v, want the one opened before", info)
+	}
+	if n := len(f2.audit.events(audit.SessionOpened)); n != 0 {
+		t.Errorf("restart re-audited %d session.opened", n)
+	}
+	if _, err := f2.m.Acquire(t.Context(), user("bob", "sid-b")); !errors.Is(err, session.ErrEnded) {
+		t.Errorf("bob after restart: %v, want ErrEnded", err)
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mutate func(*session.Config)
+	}{
+		{"no store", func(c *session.Config) { c.Store = nil }},
+		{"no idle timeout", func(c *session.Config) { c.IdleTimeout = 0 }},
+		{"no lifetime", func(c *session.Config) { c.ServiceMaxLifetime = 0 }},
+		{"more reserved than slots", func(c *session.Config) { c.Slots, c.Reserved = 1, []string{"a", "b"} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := session.Config{
+				Store: memory.New(), IdleTimeout: time.Minute, ServiceMaxLifetime: time.Hour,
+				Clock: time.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+				Metrics: metrics.New(prometheus.NewRegistry(), metrics.Build{}),
+			}
+			tc.mutate(&cfg)
+			if _, err := session.New(cfg); err == nil {
+				t.Fatal("New accepted a bad config")
+			}
+		})
+	}
+}
