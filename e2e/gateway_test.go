@@ -287,6 +287,7 @@ var (
 	exampleAdmin     = "admin_listen: 127.0.0.1:9090"
 	exampleUpstream  = "upstream: http://127.0.0.1:8081"
 	exampleDSN       = "dsn: data/erpgate.db"
+	exampleGateway   = "http://localhost:8080/" // the gateway app's redirect URIs
 	examplePorts     = regexp.MustCompile(`:(8080|8081|9090)\b`)
 )
 
@@ -299,6 +300,7 @@ func deriveConfig(t testing.TB, example string, main, admin, upstream int, dsn s
 		{exampleAdmin, fmt.Sprintf("admin_listen: 127.0.0.1:%d", admin)},
 		{exampleUpstream, fmt.Sprintf("upstream: http://127.0.0.1:%d", upstream)},
 		{exampleDSN, "dsn: " + strconv.Quote(dsn)},
+		{exampleGateway, fmt.Sprintf("http://127.0.0.1:%d/", main)},
 	} {
 		if !strings.Contains(cfg, r.old) {
 			t.Fatalf("config.example.yaml no longer contains %q; update e2e/gateway_test.go", strings.TrimSpace(r.old))

@@ -1,0 +1,198 @@
+package browserlogin
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+)
+
+// issuerTimeout bounds one call to the token endpoint.
+const issuerTimeout = 15 * time.Second
+
+// StartLogin sends the browser to the issuer's authorization endpoint
+// (authorization code flow, RFC 6749 §4.1, with PKCE S256, RFC 7636, and an
+// OIDC nonce) and remembers the login in a transaction cookie. The browser
+// comes back to the requested URL — GET and HEAD only; anything else
+// returns to "/" — once signed in. Any session the request carries is
+// cleared: the proxy calls StartLogin when it has no usable token.
+func (h *Handler) StartLogin(w http.ResponseWriter, r *http.Request) {
+	returnTo := "/"
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		returnTo = r.URL.RequestURI()
+	}
+	// A session the request still carries is unusable (refused, expired,
+	// ended): clear it, and have the issuer ask for the password again
+	// rather than sign in silently — so a token the proxy refuses cannot
+	// send the browser round in a redirect loop.
+	reauth := hasChunks(r, sessionCookie)
+	if reauth {
+		h.clearSession(w, r)
+	}
+	h.startLogin(w, r, returnTo, reauth)
+}
+
+func (h *Handler) startLogin(w http.ResponseWriter, r *http.Request, returnTo string, reauth bool) {
+	t := transaction{
+		State:    randomString(),
+		Verifier: oauth2.GenerateVerifier(),
+		Nonce:    randomString(),
+		ReturnTo: safeReturnURL(returnTo),
+	}
+	if err := h.tx.write(w, r, t); err != nil {
+		h.cfg.Logger.ErrorContext(r.Context(), "browser login: write transaction cookie", "err", err)
+		errorPage(w, http.StatusInternalServerError, "Sign-in could not start", "The gateway could not start the sign-in. Try again later.", "")
+		return
+	}
+	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(t.Verifier), oidc.Nonce(t.Nonce)}
+	if reauth {
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", "login"))
+	}
+	u := h.oauth.AuthCodeURL(t.State, opts...)
+	noStore(w)
+	http.Redirect(w, r, u, http.StatusFound)
+}
+
+// callback is the redirect URI: it checks the state against the login's
+// transaction cookie, exchanges the code with the PKCE verifier, verifies
+// the ID token and its nonce, stores the session and returns the browser
+// to where it was going.
+func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	state := q.Get("state")
+	t, ok := h.tx.read(r, state)
+	if ok {
+		h.tx.clear(w, txCookieName(state))
+	}
+	// RFC 6749 §4.1.2.1: the issuer reports a refused authorization with
+	// error= (and our state).
+	if e := q.Get("error"); e != "" {
+		again := ""
+		if ok {
+			again = t.ReturnTo
+		}
+		h.cfg.Logger.InfoContext(r.Context(), "browser login refused by the issuer", "error", e, "description", q.Get("error_description"))
+		errorPage(w, http.StatusBadRequest, "Sign-in failed",
+			"The identity server refused the sign-in: "+e+describe(q.Get("error_description")), again)
+		return
+	}
+	// RFC 6749 §10.12: the state binds the response to this browser's
+	// login; without the matching transaction cookie, it is someone
+	// else's response (login CSRF) or an expired one.
+	if !ok || subtle.ConstantTimeCompare([]byte(t.State), []byte(state)) != 1 {
+		errorPage(w, http.StatusBadRequest, "Sign-in expired",
+			"This sign-in response does not belong to a sign-in started in this browser, or it took too long.", "/")
+		return
+	}
+	// RFC 9207 §2.4: when the issuer names itself, it must be ours.
+	if iss, present := q["iss"]; present && (len(iss) != 1 || iss[0] != h.cfg.Issuer) {
+		errorPage(w, http.StatusBadRequest, "Sign-in failed", "The sign-in response came from an unexpected issuer.", t.ReturnTo)
+		return
+	}
+	code := q.Get("code")
+	if code == "" {
+		errorPage(w, http.StatusBadRequest, "Sign-in failed", "The sign-in response has no authorization code.", t.ReturnTo)
+		return
+	}
+	ctx, cancel := context.WithTimeout(h.clientContext(r.Context()), issuerTimeout)
+	defer cancel()
+	tok, err := h.oauth.Exchange(ctx, code, oauth2.VerifierOption(t.Verifier))
+	if err != nil {
+		h.cfg.Logger.WarnContext(r.Context(), "browser login: code exchange failed", "err", describeTokenError(err))
+		errorPage(w, http.StatusBadGateway, "Sign-in failed", "The gateway could not redeem the sign-in. Try again.", t.ReturnTo)
+		return
+	}
+	idt, rawID, err := h.verifyIDToken(ctx, tok)
+	if err != nil {
+		h.cfg.Logger.WarnContext(r.Context(), "browser login: ID token refused", "err", err)
+		errorPage(w, http.StatusBadGateway, "Sign-in failed", "The identity server's answer could not be verified.", t.ReturnTo)
+		return
+	}
+	// OIDC Core §3.1.3.7 (11): "If a nonce value was sent in the
+	// Authentication Request, a nonce Claim MUST be present and its value
+	// checked to verify that it is the same value as the one that was sent".
+	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(t.Nonce)) != 1 {
+		h.cfg.Logger.WarnContext(r.Context(), "browser login: ID token nonce mismatch")
+		errorPage(w, http.StatusBadRequest, "Sign-in failed", "The identity server's answer does not belong to this sign-in.", t.ReturnTo)
+		return
+	}
+	s := sessionTokens{
+		AccessToken:  tok.AccessToken,
+		RefreshToken: tok.RefreshToken,
+		IDToken:      rawID,
+		Expiry:       accessExpiry(tok, h.cfg.Clock()),
+		Obtained:     h.cfg.Clock().Unix(),
+	}
+	if err := h.saveSession(w, r, s); err != nil {
+		h.cfg.Logger.ErrorContext(r.Context(), "browser login: store session", "err", err)
+		errorPage(w, http.StatusInternalServerError, "Sign-in failed", "The gateway could not keep the session.", t.ReturnTo)
+		return
+	}
+	noStore(w)
+	http.Redirect(w, r, safeReturnURL(t.ReturnTo), http.StatusFound)
+}
+
+// verifyIDToken checks the ID token of a token response: signature, iss,
+// aud = our client_id, exp (go-oidc), and at_hash when present (OIDC Core
+// §3.1.3.8).
+func (h *Handler) verifyIDToken(ctx context.Context, tok *oauth2.Token) (*oidc.IDToken, string, error) {
+	raw, _ := tok.Extra("id_token").(string)
+	if raw == "" {
+		return nil, "", errors.New("the token response has no id_token")
+	}
+	idt, err := h.idVerifier.Verify(ctx, raw)
+	if err != nil {
+		return nil, "", err
+	}
+	if idt.AccessTokenHash != "" {
+		if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
+			return nil, "", err
+		}
+	}
+	return idt, raw, nil
+}
+
+// clientContext makes x/oauth2 use the configured client.
+func (h *Handler) clientContext(ctx context.Context) context.Context {
+	return context.WithValue(ctx, oauth2.HTTPClient, h.cfg.HTTPClient)
+}
+
+// describeTokenError is an error for the log: the issuer's error code and
+// description, never the response body (which could carry tokens).
+func describeTokenError(err error) string {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		s := "token endpoint refused"
+		if re.Response != nil {
+			s = "token endpoint answered " + http.StatusText(re.Response.StatusCode)
+		}
+		if re.ErrorCode != "" {
+			s += ": " + re.ErrorCode
+		}
+		if re.ErrorDescription != "" {
+			s += " (" + re.ErrorDescription + ")"
+		}
+		return s
+	}
+	return err.Error()
+}
+
+func describe(s string) string {
+	if s == "" {
+		return "."
+	}
+	return " — " + s
+}
+
+// randomString is 32 random bytes, base64url: a state or nonce.
+func randomString() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
