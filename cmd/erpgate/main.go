@@ -40,6 +40,10 @@ usage: erpgate COMMAND [flags]
   new-secret              print a fresh random client secret and its hash
   hash-password           read a password on stdin, print its argon2id PHC string
   healthcheck             exit 0 if the running instance's /readyz says ready
+  policy explain M URL    which route a request takes, what it requires, allow or deny
+                          and why (--config FILE [--token JWT | --scopes "read"]; exit 1 on deny)
+  sessions list           open sessions and license use (--config FILE)
+  sessions end ID         end a session; its tokens are refused (--config FILE)
   version                 print version, commit and Go version
 `
 
@@ -66,6 +70,10 @@ func run(ctx context.Context, args []string, e env) int {
 		err = cmdHashPassword(e)
 	case "healthcheck":
 		err = cmdHealthcheck(ctx, rest, e)
+	case "policy":
+		return cmdPolicy(rest, e)
+	case "sessions":
+		err = cmdSessions(ctx, rest, e)
 	case "version":
 		cmdVersion(e)
 	case "help", "-h", "--help":
