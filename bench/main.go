@@ -1,0 +1,133 @@
+// Command bench is erpgate's reproducible benchmark suite. From the
+// repository root:
+//
+//	go run ./bench            # about 1.5 minutes
+//	go run ./bench -quick     # about 30 seconds
+//
+// It builds ./cmd/erpgate, starts the sample upstream, a bare tuned
+// httputil.ReverseProxy and `erpgate serve` (one process per signing
+// algorithm) on loopback, drives them with its own HTTP/1.1 load
+// generator, and prints a Markdown table, also written to
+// bench/out/latest.md. Every process it starts is stopped when it ends,
+// fails or is interrupted.
+//
+// The servers it measures are child processes (this binary re-run with
+// -role), so none of them shares the load generator's Go scheduler; they
+// do share the machine's CPUs, which the report says.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	duration := fs.Duration("duration", 8*time.Second, "measured time of each path (cut into 4 slices that alternate with the paths it is compared with)")
+	quick := fs.Bool("quick", false, "-duration 2s")
+	workers := fs.Int("workers", 64, "concurrent load generator workers")
+	driver := fs.String("store", "sqlite", "erpgate store: sqlite or memory")
+	algs := fs.String("algs", "RS256,ES256", "signing algorithms, comma-separated; one erpgate process each, the first also serves the proxied GET")
+	out := fs.String("out", "", "also write the report here (default bench/out/latest.md in the checkout; \"-\" for none)")
+	role := fs.String("role", "", "internal: run as a child server ("+roleUpstream+" or "+roleBare+")")
+	upstream := fs.String("upstream", "", "internal: upstream URL of -role "+roleBare)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *role != "" {
+		return serveRole(*role, *upstream)
+	}
+
+	o := options{duration: *duration, workers: *workers, driver: *driver}
+	if *quick {
+		o.duration = 2 * time.Second
+	}
+	o.warmup = min(time.Second, o.duration/4)
+	for a := range strings.SplitSeq(*algs, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			o.algs = append(o.algs, a)
+		}
+	}
+	switch {
+	case o.duration <= 0:
+		return errors.New("-duration must be positive")
+	case o.workers <= 0:
+		return errors.New("-workers must be positive")
+	case o.driver != "sqlite" && o.driver != "memory":
+		return fmt.Errorf("-store %q: want sqlite or memory", o.driver)
+	case len(o.algs) == 0:
+		return errors.New("-algs: name at least one algorithm")
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		// After the first signal the run winds down and stops its
+		// children; a second one kills this process (and, on Linux,
+		// the children with it).
+		<-ctx.Done()
+		stop()
+	}()
+	// Paths: direct, bare, erpgate GET; per algorithm token, raw sign
+	// (no warm-up) and introspection.
+	paths := 3 + 3*len(o.algs)
+	warmed := 3 + 2*len(o.algs)
+	est := time.Duration(paths)*o.duration + time.Duration(warmed)*o.warmup + 10*time.Second
+	fmt.Fprintf(stderr, "bench: %d paths of %s each (+%s warm-up), %d workers; about %s\n",
+		paths, o.duration, o.warmup, o.workers, est.Round(5*time.Second))
+
+	rep, err := runSuite(ctx, o, stderr)
+	if err != nil {
+		return err
+	}
+	rep.writeMarkdown(stdout)
+	if rep.aborted != nil {
+		return errors.New("interrupted; report not written")
+	}
+	if *out == "-" {
+		return nil
+	}
+	path := *out
+	if path == "" {
+		root, err := repoRoot()
+		if err != nil {
+			return err
+		}
+		path = filepath.Join(root, "bench", "out", "latest.md")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	rep.writeMarkdown(f)
+	if err := f.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "bench: wrote %s\n", path)
+	return nil
+}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// report is everything a run measured, in the order it was measured.
+type report struct {
+	when     time.Time
+	machine  machine
+	opts     options
+	rows     []row
+	starts   []startup
+	problems []string // setup failures, shown under the tables
+	aborted  error    // set when the run was interrupted
+}
+
+// row is one line of the main table.
+type row struct {
+	path  string
+	res   *result
+	ratio string // already formatted; "" for none
+}
+
+// startup is one erpgate process's start and footprint.
+type startup struct {
+	name    string
+	readyIn time.Duration
+	idleRSS int64 // KiB
+	peakRSS int64 // KiB, VmHWM after its load phases
+	err     error
+}
+
+type machine struct {
+	cpus      int
+	cpuModel  string
+	goVersion string
+	platform  string
+	revision  string  // git describe of the checkout, "" if unknown
+	loadavg   float64 // /proc/loadavg's 1-minute figure before the run; -1 unknown
+}
+
+func describeMachine(root string) machine {
+	m := machine{
+		cpus:      runtime.NumCPU(),
+		cpuModel:  "unknown CPU",
+		goVersion: runtime.Version(),
+		platform:  runtime.GOOS + "/" + runtime.GOARCH,
+		loadavg:   -1,
+	}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			k, v, ok := strings.Cut(sc.Text(), ":")
+			if ok && strings.TrimSpace(k) == "model name" {
+				m.cpuModel = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		one, _, _ := strings.Cut(string(b), " ")
+		if v, err := strconv.ParseFloat(one, 64); err == nil {
+			m.loadavg = v
+		}
+	}
+	cmd := exec.Command("git", "describe", "--always", "--dirty")
+	cmd.Dir = root
+	if out, err := cmd.Output(); err == nil {
+		m.revision = strings.TrimSpace(string(out))
+	}
+	return m
+}
+
+// writeMarkdown renders the report.
+func (r *report) writeMarkdown(w io.Writer) {
+	m := r.machine
+	fmt.Fprintf(w, "# erpgate benchmark\n\n")
+	fmt.Fprintf(w, "- when: %s", r.when.UTC().Format("2006-01-02 15:04 MST"))
+	if m.revision != "" {
+		fmt.Fprintf(w, ", checkout %s", m.revision)
+	}
+	fmt.Fprintf(w, "\n- machine: %d CPUs (%s), %s, %s", m.cpus, m.cpuModel, m.platform, m.goVersion)
+	if m.loadavg >= 0 {
+		fmt.Fprintf(w, "; load average %.2f before the run", m.loadavg)
+	}
+	fmt.Fprintln(w)
+	if m.loadavg > float64(m.cpus)/2 {
+		fmt.Fprintf(w, "- **the machine was busy before the run (load average %.2f on %d CPUs)**: other work takes "+
+			"a varying share of the CPUs, so even the ratios are unreliable; rerun on a quiet machine\n", m.loadavg, m.cpus)
+	}
+	fmt.Fprintf(w, "- load: %d workers, closed loop, HTTP/1.1 keep-alive, loopback; %s per path after %s warm-up, "+
+		"in %d slices alternating with the paths of the same comparison; erpgate store %s\n",
+		r.opts.workers, r.opts.duration, r.opts.warmup, rounds, r.opts.driver)
+	fmt.Fprintf(w, "- **the load generator runs on the same %d CPUs as the server it measures**, so absolute "+
+		"figures are lower than on a dedicated client; compare the ratios\n", m.cpus)
+	if r.aborted != nil {
+		fmt.Fprintf(w, "- **run stopped early: %v**; phases not run are marked\n", r.aborted)
+	}
+
+	fmt.Fprintf(w, "\n| path | req/s | p50 | p99 | ratio | errors |\n|---|---:|---:|---:|---|---|\n")
+	for _, rw := range r.rows {
+		res := rw.res
+		if res == nil {
+			fmt.Fprintf(w, "| %s | — | — | — | — | not run |\n", rw.path)
+			continue
+		}
+		errs := res.errorSummary()
+		if res.err != nil {
+			errs = strings.TrimPrefix(errs+"; "+errText(res.err), "; ")
+		}
+		if errs == "" {
+			errs = "none"
+		}
+		if res.ok == 0 {
+			fmt.Fprintf(w, "| %s | — | — | — | — | %s |\n", rw.path, cell(errs))
+			continue
+		}
+		fmt.Fprintf(w, "| %s | %.0f | %s | %s | %s | %s |\n", rw.path, res.rate(),
+			latency(res.lat.quantile(0.50)), latency(res.lat.quantile(0.99)), cell(rw.ratio), cell(errs))
+	}
+	fmt.Fprintf(w, "\nratio: bare proxy = its throughput / upstream direct; erpgate GET = its throughput / "+
+		"bare proxy's, and its p99 / bare's; token endpoint = tokens/s / raw signatures/s of the same "+
+		"algorithm (raw: go-jose in this process on %d goroutines, no load generator running).\n", m.cpus)
+
+	if len(r.starts) > 0 {
+		fmt.Fprintf(w, "\n| erpgate process | start → /readyz ready | RSS idle | RSS peak |\n|---|---:|---:|---:|\n")
+		for _, s := range r.starts {
+			if s.err != nil {
+				fmt.Fprintf(w, "| %s | — | — | — (%s) |\n", s.name, cell(s.err.Error()))
+				continue
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %s |\n", s.name, latency(s.readyIn), kib(s.idleRSS), kib(s.peakRSS))
+		}
+		fmt.Fprintf(w, "\nstart → ready is a first start on an empty store (signing key generated); "+
+			"RSS idle is VmRSS 0.5 s after ready, peak is VmHWM after its load phases.\n")
+	}
+	if len(r.problems) > 0 {
+		fmt.Fprintf(w, "\nProblems:\n\n")
+		for _, p := range r.problems {
+			fmt.Fprintf(w, "```\n%s\n```\n", strings.TrimSpace(p))
+		}
+	}
+}
+
+// errText is err for a table cell; an interrupted phase says so.
+func errText(err error) string {
+	if errors.Is(err, context.Canceled) {
+		return "interrupted"
+	}
+	return err.Error()
+}
+
+// cell makes s safe inside a Markdown table cell: one line, no pipes.
+func cell(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return truncate(strings.ReplaceAll(s, "|", `\|`), 160)
+}
+
+func latency(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "—"
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
+	case d < time.Second:
+		return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.2f s", d.Seconds())
+}
+
+func kib(n int64) string {
+	if n <= 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/1024)
+}
