@@ -108,3 +108,11 @@ func fromStored(a store.App) *App {
 // ConfigApp reports whether id is an app of the config file (which the
 // admin API may not change).
 func (s *Server) ConfigApp(id string) bool { return s.apps.config[id] != nil }
+
+// LookupApp returns the app with id (configured or stored), or nil. The
+// result is shared and must not be modified.
+func (s *Server) LookupApp(id string) *App { return s.app(id) }
+
+// LookupUser returns the user with login, or nil. The result is shared
+// and must not be modified.
+func (s *Server) LookupUser(login string) *User { return s.users[login] }

@@ -37,12 +37,12 @@ var (
 
 // App is what the service needs to know of a Trusted Application.
 type App struct {
-	ID              string
-	Policy          string // PolicyNone, PolicyAuthenticatedUsers or PolicyAdministratorsOnly
-	SystemUser      string
-	SystemUserType  string
-	Scopes          []string
-	InternalAllowed bool
+	ID               string
+	Policy           string // PolicyNone, PolicyAuthenticatedUsers or PolicyAdministratorsOnly
+	SystemUser       string
+	SystemUserType   string
+	Scopes           []string
+	InternalAllowed  bool
 	CommunityAllowed bool
 }
 

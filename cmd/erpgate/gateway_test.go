@@ -117,7 +117,7 @@ func TestStandardClients(t *testing.T) {
 		}
 		b, _ = io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if strings.Contains(string(b), `route="domain-read"} 2`) || time.Now().After(deadline) {
+		if strings.Contains(string(b), `erpgate_http_requests_total{code="200",method="GET",route="domain-read"} 2`) || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
