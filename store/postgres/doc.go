@@ -1,0 +1,60 @@
+// Package postgres is the store.Backend that several gateway replicas
+// share (SPEC §9: store.driver postgres): signing keys, sessions and
+// their license count, authorization codes, refresh-token families,
+// identity sessions and revocations live in one PostgreSQL database,
+// reached through a pgx connection pool.
+//
+// It mirrors store/sqlite: the same tables, the same conformance suite
+// (store/storetest), the same behaviour down to time precision. What
+// differs is how atomicity is had, since SQLite has one writer at a time
+// and PostgreSQL has many.
+//
+// # Schema
+//
+// The schema lives in migrations/NNNN_name.sql, embedded in the binary
+// and applied on Open in one transaction that first takes
+// pg_advisory_xact_lock(migrateLock) and records each migration in
+// schema_migrations: replicas starting together queue on the lock, and
+// only the first applies anything. A schema migrated by a newer erpgate
+// is refused rather than guessed at. The tables go in the first schema of
+// the connection's search_path; give erpgate its own schema (for example
+// postgres://erpgate@db/app?search_path=erpgate) or database so that its
+// tables, schema_migrations included, meet nobody else's.
+//
+// Times are timestamptz truncated to the millisecond before they are
+// written, and read back in UTC: exactly what sqlite's unix milliseconds
+// give. Keys that lists are ordered by are COLLATE "C", so "ties by ID"
+// is byte order whatever the database's collation.
+//
+// # Atomicity
+//
+// Every transaction is READ COMMITTED (set explicitly): each statement
+// sees what was committed before it started, so a statement that follows
+// a lock sees everything the previous holder of the lock wrote.
+//
+//   - OpenSession under a license cap locks the single row of
+//     license_lock FOR UPDATE, then counts the open sessions and inserts:
+//     replicas take turns, so 40 callers racing for 5 slots get exactly 5
+//     sessions wherever they run. Only OpenSession adds open sessions,
+//     so nothing else takes the lock. The session row's own races (a
+//     second first call with the same sid, a logout's tombstone) are
+//     settled by conditional writes (INSERT ... ON CONFLICT DO NOTHING,
+//     UPDATE ... WHERE ended_at IS NOT NULL) and a re-read.
+//   - RedeemAuthCode and RotateRefreshToken have one winner each through
+//     a conditional UPDATE ... WHERE used_at IS NULL (rotated_at IS NULL
+//     AND revoked_at IS NULL) ... RETURNING: a loser waits for the
+//     winner's row lock, finds the condition false on the new row,
+//     changes nothing and reads what the winner stored.
+//   - A refresh-token family is written under
+//     pg_advisory_xact_lock(familyLockClass, hashtext(family_id)), taken
+//     by rotations and by the three revocations (these in key order), so
+//     a revocation cannot miss the successor of a rotation in flight.
+//   - Single-row changes (Revoke, AddSigningKey, SaveIdentitySession,
+//     EndIdentitySession) are one statement each; a duplicate key is
+//     PostgreSQL's unique violation (23505), returned as
+//     store.ErrConflict.
+//   - Statements that lock many rows do so in a fixed order
+//     (TouchSessions and EndStaleSessions by session id), and a
+//     transaction PostgreSQL still aborts as a deadlock victim is run
+//     again, up to three times.
+package postgres

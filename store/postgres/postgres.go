@@ -1,0 +1,198 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/erpgate/erpgate/store"
+)
+
+var _ store.Backend = (*Store)(nil)
+
+// txAttempts is how many times inTx runs a transaction that PostgreSQL
+// aborted as a deadlock victim (or, should a database force a stricter
+// isolation, a serialization failure) before giving up.
+const txAttempts = 3
+
+// Store is a store.Backend on a PostgreSQL database shared by every
+// replica.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// Open connects to the database dsn and brings its schema up to date.
+// dsn is a URL (postgres://user@host:5432/db?sslmode=verify-full) or a
+// keyword/value string (host=... dbname=...), with pgx's pool_* settings
+// if wanted; a search_path parameter puts erpgate's tables in that schema,
+// which must exist. Connections are opened as needed, up to pgx's pool
+// size.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	if dsn == "" {
+		return nil, errors.New("postgres: empty DSN")
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// Not wrapped: pgconn's parse error quotes the DSN, and can only
+		// try to blank out a password in it.
+		return nil, errors.New("postgres: the DSN is neither a postgres:// URL nor a keyword/value string pgx can parse")
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	s := &Store{pool: pool}
+	if err := migrate(ctx, pool, time.Now()); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Ping reads the migration table, so it fails both when the server is
+// unreachable and when the DSN points at a schema without erpgate's
+// tables.
+func (s *Store) Ping(ctx context.Context) error {
+	var n int
+	if err := s.pool.QueryRow(ctx, "SELECT count(*) FROM schema_migrations").Scan(&n); err != nil {
+		return fmt.Errorf("postgres: ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes the pool, waiting for connections in use to be released.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// inTx runs f in a READ COMMITTED transaction and commits if f returns
+// nil. The isolation level is set explicitly because the locking in this
+// package relies on it: after a statement waits for a lock, the next
+// statement's snapshot sees what the lock holder committed. A database
+// whose default_transaction_isolation is REPEATABLE READ would keep the
+// snapshot of the first statement and count stale sessions.
+//
+// A transaction aborted as a deadlock victim (40P01) or by a
+// serialization failure (40001) is run again: every f here reads what it
+// decides on inside the transaction, so a rerun decides afresh.
+func (s *Store) inTx(ctx context.Context, f func(tx pgx.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, f)
+		if err == nil || attempt == txAttempts || !retryable(err) {
+			return err
+		}
+	}
+}
+
+// execTx runs one statement that may change many rows through inTx, so
+// that if it deadlocks with another replica's statement (two sweeps
+// deleting the same rows in different orders) it is run again rather
+// than failing.
+func (s *Store) execTx(ctx context.Context, what, sql string, args ...any) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, sql, args...)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: %s: %w", what, err)
+	}
+	return nil
+}
+
+// retryable reports whether err aborted a transaction that may succeed
+// when run again.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
+}
+
+// isUniqueViolation reports whether err is PostgreSQL's unique_violation:
+// an INSERT hit a primary key that exists.
+func isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// insertErr turns a unique violation into store.ErrConflict and wraps
+// anything else.
+func insertErr(err error, what string) error {
+	switch {
+	case err == nil:
+		return nil
+	case isUniqueViolation(err):
+		return store.ErrConflict
+	default:
+		return fmt.Errorf("postgres: %s: %w", what, err)
+	}
+}
+
+// querier is the pool or a transaction.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+var (
+	_ querier = (*pgxpool.Pool)(nil)
+	_ querier = (pgx.Tx)(nil)
+)
+
+type scanner interface{ Scan(dest ...any) error }
+
+// ts is how a time is stored: truncated to the millisecond, which is what
+// the sqlite backend keeps, so both compare and return times alike.
+// (Truncate counts from the zero time, a whole number of seconds before
+// the Unix epoch, so this is UnixMilli's floor.)
+func ts(t time.Time) time.Time { return t.Truncate(time.Millisecond).UTC() }
+
+// nullTS stores a zero time as NULL, so "no time" is unambiguous and
+// "ended_at IS NULL" reads as "open".
+func nullTS(t time.Time) pgtype.Timestamptz {
+	if t.IsZero() {
+		return pgtype.Timestamptz{}
+	}
+	return pgtype.Timestamptz{Time: ts(t), Valid: true}
+}
+
+// fromTS reads a stored time back in UTC; NULL is the zero time.
+func fromTS(t pgtype.Timestamptz) time.Time {
+	if !t.Valid {
+		return time.Time{}
+	}
+	return t.Time.UTC()
+}
+
+// nonNil turns a nil slice into an empty one: pgx sends nil as NULL,
+// which the NOT NULL columns refuse.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// orNil returns nil for an empty slice, as the sqlite backend does.
+func orNil[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+// qualified prefixes each column of a comma-separated list with alias.
+func qualified(alias, columns string) string {
+	cols := strings.Split(columns, ",")
+	for i, c := range cols {
+		cols[i] = alias + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}

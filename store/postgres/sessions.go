@@ -1,0 +1,303 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/erpgate/erpgate/store"
+)
+
+const sessionColumns = `id, subject, client_id, kind, reserved, opened_at, last_seen_at, expires_at, ended_at, end_reason`
+
+// raceAttempts bounds the loops that re-read a row after a conditional
+// write found it changed by another replica. Each such change is one-way
+// (a row once inserted is never deleted, an ended session is not ended
+// again), so the second pass settles it; the bound only turns a bug into
+// an error instead of a spin.
+const raceAttempts = 3
+
+func scanSession(row scanner) (store.Session, error) {
+	var s store.Session
+	var opened, lastSeen, expires, ended pgtype.Timestamptz
+	if err := row.Scan(&s.ID, &s.Subject, &s.ClientID, &s.Kind, &s.Reserved,
+		&opened, &lastSeen, &expires, &ended, &s.EndReason); err != nil {
+		return store.Session{}, err
+	}
+	s.OpenedAt, s.LastSeenAt = fromTS(opened), fromTS(lastSeen)
+	s.ExpiresAt, s.EndedAt = fromTS(expires), fromTS(ended)
+	return s, nil
+}
+
+// getSession reads one session through q; lock is "" or a locking
+// clause such as " FOR UPDATE".
+func getSession(ctx context.Context, q querier, id, lock string) (store.Session, error) {
+	s, err := scanSession(q.QueryRow(ctx, "SELECT "+sessionColumns+" FROM sessions WHERE id = $1"+lock, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Session{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.Session{}, fmt.Errorf("postgres: session: %w", err)
+	}
+	return s, nil
+}
+
+func collectSessions(rows pgx.Rows) ([]store.Session, error) {
+	defer rows.Close()
+	var out []store.Session
+	for rows.Next() {
+		s, err := scanSession(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// OpenSession implements store.Sessions.
+//
+// Under a license cap the transaction first locks the single row of
+// license_lock FOR UPDATE, then counts and inserts: OpenSession calls of
+// every replica take turns there, and because the transaction is READ
+// COMMITTED the count that follows the lock sees every session the
+// previous holder committed. Only OpenSession adds open sessions, and
+// everything else that changes them (EndSession, EndStaleSessions) only
+// ends them, which can make a count too high for an instant but never
+// too low, so those need not take the lock.
+//
+// The alternatives were weighed: pg_advisory_xact_lock would do the same
+// but is per database, so two erpgate schemas in one database would
+// queue on each other, and it is invisible in the schema; SERIALIZABLE
+// would need every caller to retry on serialization failures, which for
+// a count over all open sessions would be frequent at the cap. A session
+// open costs one lock per first call with a token, not per request.
+//
+// The session row itself needs no lock: the writes below are conditional
+// (an insert that does nothing if the id appeared since the read, an
+// update of an ended row only), so a concurrent first call with the same
+// id, or a logout's tombstone, makes them change nothing and the loop
+// reads the row again. Without a cap there is nothing to count and no
+// lock is taken.
+func (s *Store) OpenSession(ctx context.Context, sess store.Session, lic store.License) (store.Session, error) {
+	// Fast path without any lock: every call after the first finds its
+	// session open. Returning what a read saw is still correct, since
+	// the session was open at that instant.
+	if old, err := getSession(ctx, s.pool, sess.ID, ""); err == nil && old.Open() {
+		return old, nil
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return store.Session{}, err
+	}
+
+	var out store.Session
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if lic.Slots > 0 {
+			if _, err := tx.Exec(ctx, "SELECT FROM license_lock WHERE id = 1 FOR UPDATE"); err != nil {
+				return fmt.Errorf("postgres: license lock: %w", err)
+			}
+		}
+		for range raceAttempts {
+			old, err := getSession(ctx, tx, sess.ID, "")
+			found := err == nil
+			switch {
+			case found && old.Open():
+				out = old
+				return nil
+			case found && !store.Reopenable(old.EndReason):
+				return store.ErrSessionEnded
+			case !found && !errors.Is(err, store.ErrNotFound):
+				return err
+			}
+
+			if lic.Slots > 0 {
+				var open, openReserved int
+				if err := tx.QueryRow(ctx,
+					"SELECT count(*), count(*) FILTER (WHERE reserved) FROM sessions WHERE ended_at IS NULL",
+				).Scan(&open, &openReserved); err != nil {
+					return fmt.Errorf("postgres: count sessions: %w", err)
+				}
+				if !lic.Admits(open, openReserved, sess.Reserved) {
+					return store.ErrLicenseExhausted
+				}
+			}
+
+			// A session that ended by timeout is replaced whole: it is a
+			// new session that happens to carry the same sid.
+			args := []any{sess.ID, sess.Subject, sess.ClientID, sess.Kind, sess.Reserved,
+				ts(sess.OpenedAt), ts(sess.LastSeenAt), nullTS(sess.ExpiresAt)}
+			var q string
+			if found {
+				q = `UPDATE sessions SET subject = $2, client_id = $3, kind = $4, reserved = $5,
+					opened_at = $6, last_seen_at = $7, expires_at = $8, ended_at = NULL, end_reason = ''
+					WHERE id = $1 AND ended_at IS NOT NULL AND end_reason IN ($9, $10)
+					RETURNING ` + sessionColumns
+				args = append(args, store.EndIdle, store.EndLifetime)
+			} else {
+				q = `INSERT INTO sessions (` + sessionColumns + `)
+					VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, '')
+					ON CONFLICT (id) DO NOTHING
+					RETURNING ` + sessionColumns
+			}
+			out, err = scanSession(tx.QueryRow(ctx, q, args...))
+			if errors.Is(err, pgx.ErrNoRows) {
+				continue // changed since the read: read it again
+			}
+			if err != nil {
+				return fmt.Errorf("postgres: open session: %w", err)
+			}
+			return nil
+		}
+		return fmt.Errorf("postgres: open session %q: still changing after %d attempts", sess.ID, raceAttempts)
+	})
+	if err != nil {
+		return store.Session{}, err
+	}
+	return out, nil
+}
+
+// Session returns the session with id; store.ErrNotFound if unknown.
+func (s *Store) Session(ctx context.Context, id string) (store.Session, error) {
+	return getSession(ctx, s.pool, id, "")
+}
+
+// OpenSessions lists open sessions, oldest OpenedAt first (ties by ID).
+func (s *Store) OpenSessions(ctx context.Context) ([]store.Session, error) {
+	rows, err := s.pool.Query(ctx,
+		"SELECT "+sessionColumns+" FROM sessions WHERE ended_at IS NULL ORDER BY opened_at, id")
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open sessions: %w", err)
+	}
+	out, err := collectSessions(rows)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open sessions: %w", err)
+	}
+	return out, nil
+}
+
+// TouchSessions moves LastSeenAt forward for the open sessions in seen:
+// one transaction, its updates sent as one batch (one round trip). The
+// ids are sorted so that two replicas flushing overlapping batches lock
+// the rows in the same order and cannot deadlock.
+func (s *Store) TouchSessions(ctx context.Context, seen map[string]time.Time) error {
+	if len(seen) == 0 {
+		return nil
+	}
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var b pgx.Batch
+		for _, id := range slices.Sorted(maps.Keys(seen)) {
+			b.Queue("UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND ended_at IS NULL AND last_seen_at < $1",
+				ts(seen[id]), id)
+		}
+		return tx.SendBatch(ctx, &b).Close()
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: touch sessions: %w", err)
+	}
+	return nil
+}
+
+// EndSession ends an open session; an ended one is returned as it is, so
+// its first reason stands; an unknown id gets an ended tombstone.
+//
+// The row is read FOR UPDATE, so an OpenSession reopening it waits until
+// this decision is committed. An id with no row cannot be locked: the
+// tombstone insert does nothing if a row appeared since the read, and the
+// loop reads that row instead.
+func (s *Store) EndSession(ctx context.Context, id, reason string, at time.Time) (store.Session, error) {
+	var out store.Session
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		for range raceAttempts {
+			old, err := getSession(ctx, tx, id, " FOR UPDATE")
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				out, err = scanSession(tx.QueryRow(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+					VALUES ($1, '', '', '', false, $2, $2, NULL, $2, $3)
+					ON CONFLICT (id) DO NOTHING
+					RETURNING `+sessionColumns, id, ts(at), reason))
+				if errors.Is(err, pgx.ErrNoRows) {
+					continue
+				}
+			case err != nil:
+				return err
+			case !old.Open():
+				out = old
+				return nil
+			default:
+				out, err = scanSession(tx.QueryRow(ctx,
+					"UPDATE sessions SET ended_at = $2, end_reason = $3 WHERE id = $1 RETURNING "+sessionColumns,
+					id, ts(at), reason))
+			}
+			if err != nil {
+				return fmt.Errorf("postgres: end session: %w", err)
+			}
+			return nil
+		}
+		return fmt.Errorf("postgres: end session %q: still changing after %d attempts", id, raceAttempts)
+	})
+	if err != nil {
+		return store.Session{}, err
+	}
+	return out, nil
+}
+
+// EndStaleSessions ends open sessions past their ExpiresAt (EndLifetime,
+// checked first because it is the hard limit) or idle since before
+// idleBefore (EndIdle), all at now, and returns them oldest first.
+//
+// One statement. The stale rows are locked in id order first, so two
+// replicas sweeping at once, or a sweep and a TouchSessions batch (also
+// in id order), cannot deadlock; a row touched or ended by another
+// replica while the sweep waited for it is re-checked against the
+// conditions at its newest version and skipped if no longer stale.
+func (s *Store) EndStaleSessions(ctx context.Context, idleBefore, now time.Time) ([]store.Session, error) {
+	var out []store.Session
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `WITH stale AS (
+				SELECT id FROM sessions
+				WHERE ended_at IS NULL
+					AND ((expires_at IS NOT NULL AND expires_at <= $1) OR last_seen_at < $2)
+				ORDER BY id
+				FOR UPDATE
+			), ended AS (
+				UPDATE sessions AS s SET
+					ended_at = $1,
+					end_reason = CASE WHEN s.expires_at IS NOT NULL AND s.expires_at <= $1
+						THEN $3::text ELSE $4::text END
+				FROM stale
+				WHERE s.id = stale.id
+				RETURNING `+qualified("s", sessionColumns)+`
+			)
+			SELECT `+sessionColumns+` FROM ended ORDER BY opened_at, id`,
+			ts(now), ts(idleBefore), store.EndLifetime, store.EndIdle)
+		if err != nil {
+			return err
+		}
+		out, err = collectSessions(rows)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: end stale sessions: %w", err)
+	}
+	return out, nil
+}
+
+// EndedSessionsSince lists sessions with EndedAt >= since, oldest EndedAt
+// first (ties by ID).
+func (s *Store) EndedSessionsSince(ctx context.Context, since time.Time) ([]store.Session, error) {
+	rows, err := s.pool.Query(ctx, "SELECT "+sessionColumns+` FROM sessions
+		WHERE ended_at IS NOT NULL AND ended_at >= $1 ORDER BY ended_at, id`, ts(since))
+	if err != nil {
+		return nil, fmt.Errorf("postgres: ended sessions: %w", err)
+	}
+	out, err := collectSessions(rows)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: ended sessions: %w", err)
+	}
+	return out, nil
+}
