@@ -9,6 +9,7 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/erpgate/erpgate/accesstoken"
 	"github.com/erpgate/erpgate/audit"
+	"github.com/erpgate/erpgate/claims"
 	"github.com/erpgate/erpgate/metrics"
 	"github.com/erpgate/erpgate/policy"
 	"github.com/erpgate/erpgate/requestid"
@@ -41,10 +43,12 @@ type Config struct {
 	// Revocations, when set, refuses revoked tokens (by jti); it is
 	// asked on every request, so it must answer from memory.
 	Revocations interface{ Revoked(jti string) bool }
-	Clock       func() time.Time
-	Logger      *slog.Logger
-	Audit       *audit.Logger
-	Metrics     *metrics.Metrics
+	// ReferenceTokens, when set, accepts enrt_… tokens (SPEC §6).
+	ReferenceTokens ReferenceTokens
+	Clock           func() time.Time
+	Logger          *slog.Logger
+	Audit           *audit.Logger
+	Metrics         *metrics.Metrics
 
 	// Sessions, when set, opens or reuses the caller's ERP session and
 	// license slot on every authorized request (SPEC §5); nil keeps no
@@ -56,6 +60,11 @@ type Config struct {
 	// the access token of their session cookie, or a login redirect
 	// (browser.go). nil: API callers only.
 	Browser Browser
+}
+
+// ReferenceTokens checks opaque reference tokens (*reftoken.Service).
+type ReferenceTokens interface {
+	Authenticate(ctx context.Context, value string) (*claims.Access, error)
 }
 
 // Proxy is the edge handler. Everything per route is built once in New.
@@ -108,7 +117,27 @@ func New(cfg Config) (*Proxy, error) {
 	return p, nil
 }
 
-var errRevoked = errors.New("token revoked")
+var (
+	errRevoked        = errors.New("token revoked")
+	errNoRefTokens    = errors.New("reference tokens are not enabled")
+	errAPIKeyNotRefTk = errors.New("an API key header must carry a reference token (enrt_…)")
+)
+
+// checkToken verifies a credential: reference tokens (enrt_…, in
+// Authorization or an API-key header) by the reference-token service, JWTs
+// in-process by the verifier.
+func (p *Proxy) checkToken(ctx context.Context, cred credential) (*claims.Access, error) {
+	if strings.HasPrefix(cred.token, referenceTokenPrefix) {
+		if p.cfg.ReferenceTokens == nil {
+			return nil, errNoRefTokens
+		}
+		return p.cfg.ReferenceTokens.Authenticate(ctx, cred.token)
+	}
+	if cred.kind == credAPIKey {
+		return nil, errAPIKeyNotRefTk
+	}
+	return p.verify.Verify(ctx, cred.token)
+}
 
 // ServeHTTP is the whole request flow: route → credentials → verify →
 // policy → forward. Each refusal is counted, audited and answered here.
@@ -161,14 +190,7 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, po
 		unauthorized(w)
 		return
 	}
-	if cred.kind == credAPIKey {
-		// Reference tokens (enrt_…) are not issued by this version, so no
-		// API key can be valid yet.
-		p.deny(ctx, r, rt, "invalid_token", "reference tokens are not enabled", audit.TokenHash(cred.token))
-		invalidToken(w)
-		return
-	}
-	c, err := p.verify.Verify(ctx, cred.token)
+	c, err := p.checkToken(ctx, cred)
 	if err == nil && p.cfg.Revocations != nil && p.cfg.Revocations.Revoked(c.ID) {
 		err = errRevoked
 	}

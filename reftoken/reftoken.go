@@ -378,3 +378,9 @@ func newID() string {
 	_, _ = rand.Read(b[:])
 	return "rt_" + hex.EncodeToString(b[:])
 }
+
+// Authenticate is Check for the proxy: the claims a valid token acts with.
+func (s *Service) Authenticate(ctx context.Context, value string) (*claims.Access, error) {
+	c, _, err := s.Check(ctx, value)
+	return c, err
+}
