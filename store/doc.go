@@ -1,11 +1,13 @@
 // Package store defines what erpgate keeps between requests and restarts:
-// signing keys, sessions with their license slots, revocations, and the
+// signing keys, sessions with their license slots, revocations, the
 // grants of the interactive flows (authorization codes, refresh-token
-// families, identity sessions).
+// families, identity sessions), and the registry administrators fill at
+// run time (Trusted Applications and reference tokens).
 //
 // Consumers declare the small interface they need (issuer.KeyStore,
 // proxy.SessionStore, …); this package holds the shared record types, the
 // errors every backend returns, and the Backend interface that the
 // conformance suite in store/storetest runs against each implementation
-// (store/memory for tests, store/sqlite by default, PostgreSQL later).
+// (store/memory for tests, store/sqlite by default, store/postgres for
+// replicas sharing one database).
 package store

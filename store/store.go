@@ -203,6 +203,7 @@ type Backend interface {
 	Sessions
 	Revocations
 	Grants
+	Registry
 	// Ping reports whether the store is reachable (for /readyz).
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

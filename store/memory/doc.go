@@ -1,5 +1,4 @@
-// Package memory is an in-process store.Backend and store.Registry: maps
-// behind one mutex.
+// Package memory is an in-process store.Backend: maps behind one mutex.
 //
 // It keeps nothing across restarts, so it is for tests and for trying
 // erpgate out, never for a deployment that holds license slots: a restart

@@ -10,5 +10,4 @@ import (
 
 func TestBackend(t *testing.T) {
 	storetest.RunTests(t, func(*testing.T) store.Backend { return memory.New() })
-	storetest.RunRegistryTests(t, func(*testing.T) storetest.RegistryBackend { return memory.New() })
 }

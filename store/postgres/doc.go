@@ -1,8 +1,8 @@
 // Package postgres is the store.Backend that several gateway replicas
 // share (SPEC §9: store.driver postgres): signing keys, sessions and
 // their license count, authorization codes, refresh-token families,
-// identity sessions and revocations live in one PostgreSQL database,
-// reached through a pgx connection pool.
+// identity sessions, revocations, run-time apps and reference tokens live
+// in one PostgreSQL database, reached through a pgx connection pool.
 //
 // It mirrors store/sqlite: the same tables, the same conformance suite
 // (store/storetest), the same behaviour down to time precision. What
@@ -50,11 +50,12 @@
 //     by rotations and by the three revocations (these in key order), so
 //     a revocation cannot miss the successor of a rotation in flight.
 //   - Single-row changes (Revoke, AddSigningKey, SaveIdentitySession,
-//     EndIdentitySession) are one statement each; a duplicate key is
-//     PostgreSQL's unique violation (23505), returned as
-//     store.ErrConflict.
+//     EndIdentitySession, CreateApp, UpdateApp, SaveReferenceToken,
+//     RevokeReferenceToken) are one statement each; a duplicate key
+//     (an app's URI, a reference token's id or hash) is PostgreSQL's
+//     unique violation (23505), returned as store.ErrConflict.
 //   - Statements that lock many rows do so in a fixed order
-//     (TouchSessions and EndStaleSessions by session id), and a
-//     transaction PostgreSQL still aborts as a deadlock victim is run
-//     again, up to three times.
+//     (TouchSessions and EndStaleSessions by session id,
+//     TouchReferenceTokens by token id), and a transaction PostgreSQL
+//     still aborts as a deadlock victim is run again, up to three times.
 package postgres

@@ -29,7 +29,6 @@ func openTemp(t *testing.T) *Store {
 
 func TestBackend(t *testing.T) {
 	storetest.RunTests(t, func(t *testing.T) store.Backend { return openTemp(t) })
-	storetest.RunRegistryTests(t, func(t *testing.T) storetest.RegistryBackend { return openTemp(t) })
 }
 
 func TestBackendInMemory(t *testing.T) {
@@ -41,7 +40,6 @@ func TestBackendInMemory(t *testing.T) {
 		return s
 	}
 	storetest.RunTests(t, func(t *testing.T) store.Backend { return open(t) })
-	storetest.RunRegistryTests(t, func(t *testing.T) storetest.RegistryBackend { return open(t) })
 }
 
 // TestReopenKeepsData is the restart case of SPEC §5: "a restart loses no

@@ -116,7 +116,7 @@ func checkAppGone(t *testing.T, r store.Apps, uri string) {
 	}
 }
 
-func testApps(t *testing.T, open registryOpener) {
+func testApps(t *testing.T, open opener) {
 	// "CreateApp stores a"; "App returns the app with uri". Times in a
 	// zone other than UTC, to catch a backend that drops their instant.
 	t.Run("CreateAndGet", func(t *testing.T) {

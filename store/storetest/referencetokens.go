@@ -118,7 +118,7 @@ func checkRefTokenGone(t *testing.T, r store.ReferenceTokens, id, hash string) {
 	}
 }
 
-func testReferenceTokens(t *testing.T, open registryOpener) {
+func testReferenceTokens(t *testing.T, open opener) {
 	// "SaveReferenceToken stores t"; it is found by id and by hash.
 	// Times in a zone other than UTC, to catch a backend that drops their
 	// instant.

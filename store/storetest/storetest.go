@@ -21,6 +21,8 @@ func RunTests(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 	t.Run("AuthCodes", func(t *testing.T) { testAuthCodes(t, open) })
 	t.Run("RefreshTokens", func(t *testing.T) { testRefreshTokens(t, open) })
 	t.Run("IdentitySessions", func(t *testing.T) { testIdentitySessions(t, open) })
+	t.Run("Apps", func(t *testing.T) { testApps(t, open) })
+	t.Run("ReferenceTokens", func(t *testing.T) { testReferenceTokens(t, open) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
 	t.Run("Ping", func(t *testing.T) {
 		if err := open(t).Ping(t.Context()); err != nil {
@@ -29,32 +31,10 @@ func RunTests(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 	})
 }
 
-// RegistryBackend is a store.Backend that also keeps the run-time
-// registry.
-//
-// It exists while store.Backend does not include store.Registry (the
-// PostgreSQL backend does not implement it yet). Once it does, Registry
-// joins Backend, the groups below move into RunTests, and this type and
-// RunRegistryTests go away; the subtest names stay the same when a
-// backend's TestBackend calls both functions on its t.
-type RegistryBackend interface {
-	store.Backend
-	store.Registry
-}
-
-// RunRegistryTests runs the groups of the store.Registry contract,
-// "Apps" and "ReferenceTokens", against the backends newBackend returns,
-// on the same terms as RunTests.
-func RunRegistryTests(t *testing.T, newBackend func(t *testing.T) RegistryBackend) {
-	open := closing(newBackend)
-	t.Run("Apps", func(t *testing.T) { testApps(t, open) })
-	t.Run("ReferenceTokens", func(t *testing.T) { testReferenceTokens(t, open) })
-}
-
 // closing wraps newBackend so every backend it returns is closed when
 // the subtest that opened it ends.
-func closing[B store.Backend](newBackend func(t *testing.T) B) func(t *testing.T) B {
-	return func(t *testing.T) B {
+func closing(newBackend func(t *testing.T) store.Backend) opener {
+	return func(t *testing.T) store.Backend {
 		t.Helper()
 		b := newBackend(t)
 		t.Cleanup(func() {
@@ -67,8 +47,6 @@ func closing[B store.Backend](newBackend func(t *testing.T) B) func(t *testing.T
 }
 
 type opener = func(t *testing.T) store.Backend
-
-type registryOpener = func(t *testing.T) RegistryBackend
 
 // t0 is the suite's "now". Its milliseconds are not zero so a backend
 // that drops them (seconds precision) fails; it has no finer part so a
