@@ -89,6 +89,7 @@ func (v *Verifier) verifySlow(ctx context.Context, raw string) (*claims.Access, 
 	if c.Expiry == 0 || c.ID == "" || c.ClientID == "" || c.SessionID == "" {
 		return nil, errors.New("token lacks exp, jti, client_id or sid")
 	}
+	c.Prepare()
 	return c, nil
 }
 

@@ -29,6 +29,20 @@ type Access struct {
 	// Client-credentials tokens act as the app's system user.
 	ClientSystemUser     string `json:"client_system_user,omitempty"`
 	ClientSystemUserType string `json:"client_system_user_type,omitempty"`
+
+	scopeString string // set by Prepare
+}
+
+// Prepare precomputes what every proxied request of this token needs.
+// Call it once, before the claims are shared between goroutines.
+func (a *Access) Prepare() { a.scopeString = strings.Join(a.Scope.Values, " ") }
+
+// ScopeString is the scopes space-delimited (RFC 6749 §3.3).
+func (a *Access) ScopeString() string {
+	if a.scopeString != "" || len(a.Scope.Values) == 0 {
+		return a.scopeString
+	}
+	return strings.Join(a.Scope.Values, " ")
 }
 
 // Principal is who the token acts for: the user's login, or the system

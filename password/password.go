@@ -89,3 +89,16 @@ func decode(phc string) (p Params, salt, key []byte, err error) {
 	}
 	return p, salt, key, nil
 }
+
+// Dummy returns a well-formed PHC string with cost p and random salt and
+// key, without computing argon2: something to verify against when a
+// login names no account, so it costs the same time as a real one, and
+// without paying for (or keeping in memory) an argon2 run at start.
+func Dummy(p Params) string {
+	salt, key := make([]byte, saltLen), make([]byte, keyLen)
+	_, _ = rand.Read(salt)
+	_, _ = rand.Read(key)
+	enc := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
+		argon2.Version, p.Memory, p.Time, p.Threads, enc.EncodeToString(salt), enc.EncodeToString(key))
+}

@@ -36,3 +36,13 @@ func TestVerifyMalformed(t *testing.T) {
 		}
 	}
 }
+
+func TestDummy(t *testing.T) {
+	d := Dummy(cheap)
+	if !Valid(d) {
+		t.Fatalf("Dummy() = %q is not a valid PHC string", d)
+	}
+	if ok, err := Verify(d, ""); err != nil || ok {
+		t.Fatalf("Verify(dummy, \"\") = %v, %v; want false, nil", ok, err)
+	}
+}

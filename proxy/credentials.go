@@ -52,7 +52,7 @@ func readCredential(r *http.Request) (credential, error) {
 		// RFC 6750 §2.1: the scheme is case-insensitive; b64token follows.
 		if ok && strings.EqualFold(scheme, "Bearer") {
 			tok = strings.TrimLeft(tok, " ")
-			if tok == "" || strings.ContainsAny(tok, " \t") {
+			if tok == "" || strings.IndexByte(tok, ' ') >= 0 || strings.IndexByte(tok, '\t') >= 0 {
 				return credential{}, errMalformedAuth
 			}
 			c = credential{kind: credBearer, token: tok}

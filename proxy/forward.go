@@ -135,21 +135,24 @@ func setIdentity(pr *httputil.ProxyRequest) {
 			delete(h, k)
 		}
 	}
-	h[requestid.Header] = []string{requestid.From(pr.In.Context())}
 	id, _ := pr.In.Context().Value(identityKey{}).(*identity)
 	if id == nil { // public route
+		h[requestid.Header] = []string{requestid.From(pr.In.Context())}
 		return
 	}
 	c := id.claims
-	h[hdrSubject] = []string{c.Principal()}
-	if c.UserID != "" {
-		h[hdrUserID] = []string{c.UserID}
+	// One backing array for all the values: one allocation, not seven.
+	v := [...]string{requestid.From(pr.In.Context()), c.Principal(), c.ClientID, c.ScopeString(), c.SessionID, c.UserID, c.PrincipalType()}
+	h[requestid.Header] = v[0:1:1]
+	h[hdrSubject] = v[1:2:2]
+	h[hdrClientID] = v[2:3:3]
+	h[hdrScope] = v[3:4:4]
+	h[hdrSession] = v[4:5:5]
+	if v[5] != "" {
+		h[hdrUserID] = v[5:6:6]
 	}
-	h[hdrClientID] = []string{c.ClientID}
-	h[hdrScope] = []string{strings.Join(c.Scope.Values, " ")}
-	h[hdrSession] = []string{c.SessionID}
-	if t := c.PrincipalType(); t != "" {
-		h[hdrUserType] = []string{t}
+	if v[6] != "" {
+		h[hdrUserType] = v[6:7:7]
 	}
 	if id.dropToken {
 		delete(h, "Authorization")

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -73,6 +74,9 @@ type Proxy struct {
 	routes  []*route
 	verify  *accesstoken.Verifier
 	buffers *bufferPool
+
+	countersMu sync.RWMutex
+	counters   map[counterKey]prometheus.Counter
 }
 
 // route is the per-route state compiled once per config snapshot.
@@ -81,6 +85,9 @@ type route struct {
 	forward  *httputil.ReverseProxy
 	upstream Upstream
 	duration prometheus.Observer
+	// Counters of the success path, resolved once (WithLabelValues
+	// hashes its labels on every call).
+	allowed, public prometheus.Counter
 }
 
 // New compiles the per-route handlers.
@@ -98,7 +105,8 @@ func New(cfg Config) (*Proxy, error) {
 			Issuer: cfg.Issuer, KeySet: cfg.KeySet, Algorithms: cfg.Algorithms,
 			Clock: cfg.Clock, Leeway: cfg.Leeway, CacheSize: cfg.TokenCacheSize,
 		}),
-		buffers: newBufferPool(),
+		buffers:  newBufferPool(),
+		counters: map[counterKey]prometheus.Counter{},
 	}
 	for i, up := range cfg.Upstreams {
 		if up.URL == nil || !up.URL.IsAbs() {
@@ -112,6 +120,8 @@ func New(cfg Config) (*Proxy, error) {
 			forward:  p.newReverseProxy(rs[i].Name, up),
 			upstream: up,
 			duration: cfg.Metrics.HTTPDuration.WithLabelValues(rs[i].Name),
+			allowed:  cfg.Metrics.AuthDecisions.WithLabelValues(rs[i].Name, "allow", policy.ReasonAllowed),
+			public:   cfg.Metrics.AuthDecisions.WithLabelValues(rs[i].Name, "allow", policy.ReasonPublic),
 		})
 	}
 	return p, nil
@@ -223,7 +233,14 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, po
 }
 
 func (p *Proxy) decided(rt *route, d policy.Decision) {
-	p.cfg.Metrics.AuthDecisions.WithLabelValues(rt.name, "allow", d.Reason).Inc()
+	switch d.Reason {
+	case policy.ReasonAllowed:
+		rt.allowed.Inc()
+	case policy.ReasonPublic:
+		rt.public.Inc()
+	default:
+		p.cfg.Metrics.AuthDecisions.WithLabelValues(rt.name, "allow", d.Reason).Inc()
+	}
 }
 
 // deny counts and audits a refusal before anything is known of the caller.
@@ -250,7 +267,23 @@ func (p *Proxy) denyClaims(ctx context.Context, r *http.Request, rt *route, d po
 }
 
 func (p *Proxy) count(route, method string, code int) {
-	p.cfg.Metrics.HTTPRequests.WithLabelValues(route, metricMethod(method), strconv.Itoa(code)).Inc()
+	k := counterKey{route, metricMethod(method), code}
+	p.countersMu.RLock()
+	c, ok := p.counters[k]
+	p.countersMu.RUnlock()
+	if !ok {
+		c = p.cfg.Metrics.HTTPRequests.WithLabelValues(k.route, k.method, strconv.Itoa(code))
+		p.countersMu.Lock()
+		p.counters[k] = c // bounded: routes × standard methods × status codes
+		p.countersMu.Unlock()
+	}
+	c.Inc()
+}
+
+// counterKey names one erpgate_http_requests_total series.
+type counterKey struct {
+	route, method string
+	code          int
 }
 
 // metricMethod bounds the method label to the standard methods.

@@ -137,7 +137,7 @@ func claimsFor(scopes ...string) claims.Access {
 	}
 }
 
-func (f *fixture) sign(t *testing.T, c claims.Access) string {
+func (f *fixture) sign(t testing.TB, c claims.Access) string {
 	t.Helper()
 	tok, err := f.keys.Sign(signing.TypeAccessToken, c)
 	if err != nil {
