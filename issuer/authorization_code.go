@@ -50,8 +50,8 @@ func (s *Server) authorizationCode(ctx context.Context, app *App, form url.Value
 	if err := checkPKCE(c.CodeChallenge, form.Get("code_verifier")); err != nil {
 		return nil, err
 	}
-	if sess, err := s.cfg.Grants.IdentitySession(ctx, c.SessionID); err != nil || !sess.EndedAt.IsZero() {
-		return nil, ErrInvalidGrant.WithDescription("the sign-in session has ended")
+	if err := s.identitySessionLive(ctx, c.SessionID); err != nil {
+		return nil, err
 	}
 	user := s.users[c.Subject]
 	if user == nil {
@@ -130,4 +130,19 @@ func (s *Server) refreshTTL(app *App) time.Duration {
 		return s.cfg.PublicRefreshTokenTTL
 	}
 	return s.cfg.RefreshTokenTTL
+}
+
+// identitySessionLive returns nil if the sign-in session sid, under which
+// a code or refresh token was issued, still lasts; invalid_grant if it
+// ended or is unknown; temporarily_unavailable (503) if the store cannot
+// say, so a client retries rather than drops its grant.
+func (s *Server) identitySessionLive(ctx context.Context, sid string) error {
+	sess, err := s.cfg.Grants.IdentitySession(ctx, sid)
+	switch {
+	case errors.Is(err, store.ErrNotFound) || err == nil && !sess.EndedAt.IsZero():
+		return ErrInvalidGrant.WithDescription("the sign-in session has ended")
+	case err != nil:
+		return ErrTemporarilyUnavailable.WithCause(err)
+	}
+	return nil
 }

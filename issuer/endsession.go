@@ -39,15 +39,17 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case hintOK:
-		s.logout(w, r, hint.sid, hint.clientID)
+		if !s.logout(w, r, hint.sid, hint.clientID) {
+			return
+		}
 	case r.Method == http.MethodPost && r.PostForm.Get("confirm") == "yes":
 		c, err := r.Cookie(csrfCookie)
 		if err != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostForm.Get("csrf_token"))) != 1 {
 			s.errorPage(w, http.StatusForbidden, "invalid_request", "The sign-out form expired. Please try again.")
 			return
 		}
-		if sess, ok := s.currentIdentity(r); ok {
-			s.logout(w, r, sess.ID, "")
+		if sess, ok := s.currentIdentity(r); ok && !s.logout(w, r, sess.ID, "") {
+			return
 		}
 	default:
 		sess, ok := s.currentIdentity(r)
@@ -93,25 +95,39 @@ func (s *Server) parseIDTokenHint(ctx context.Context, raw string) (idTokenHint,
 }
 
 // logout ends the identity session sid, its ERP session and the refresh
-// tokens (and their access tokens) issued under it (SPEC §3, §5).
-func (s *Server) logout(w http.ResponseWriter, r *http.Request, sid, clientID string) {
+// tokens (and their access tokens) issued under it (SPEC §3, §5). If the
+// store fails it answers 503 and returns false: the user must not be told
+// they are signed out while their tokens still work. Each step may be
+// repeated, so trying again completes what a failure left undone.
+func (s *Server) logout(w http.ResponseWriter, r *http.Request, sid, clientID string) bool {
 	ctx := r.Context()
 	now := s.cfg.Clock()
 	subject := ""
 	if sess, err := s.cfg.Grants.IdentitySession(ctx, sid); err == nil {
 		subject = sess.Subject
 	}
+	failed := false
 	if err := s.cfg.Grants.EndIdentitySession(ctx, sid, now); err != nil {
 		s.cfg.Logger.ErrorContext(ctx, "end identity session", "err", err)
+		failed = true
 	}
 	if err := s.cfg.EndSession(ctx, sid); err != nil {
 		s.cfg.Logger.ErrorContext(ctx, "end ERP session", "err", err)
+		failed = true
 	}
 	toks, err := s.cfg.Grants.RevokeSessionRefreshTokens(ctx, sid, now)
 	if err != nil {
 		s.cfg.Logger.ErrorContext(ctx, "revoke refresh tokens at logout", "err", err)
+		failed = true
 	}
 	s.revokeAccess(ctx, toks)
+	if failed {
+		w.Header().Set("Retry-After", "1")
+		s.render(w, http.StatusServiceUnavailable, "message.html", page{Title: "Sign-out failed",
+			Error: "Signing out could not be completed right now. Please try again in a moment.",
+			Code:  "temporarily_unavailable"})
+		return false
+	}
 	if cur, ok := s.currentIdentity(r); !ok || cur.ID == sid {
 		s.clearIdentityCookie(w)
 	}
@@ -119,4 +135,5 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, sid, clientID st
 		Name: audit.Logout, ClientID: clientID, Subject: subject, Session: sid,
 		RequestID: requestid.From(ctx), RemoteAddr: r.RemoteAddr,
 	})
+	return true
 }

@@ -59,8 +59,8 @@ func (s *Server) refreshToken(ctx context.Context, app *App, form url.Values) (*
 		}
 		scopes = req
 	}
-	if sess, err := s.cfg.Grants.IdentitySession(ctx, old.SessionID); err != nil || !sess.EndedAt.IsZero() {
-		return nil, ErrInvalidGrant.WithDescription("the sign-in session has ended")
+	if err := s.identitySessionLive(ctx, old.SessionID); err != nil {
+		return nil, err
 	}
 	user := s.users[old.Subject]
 	if user == nil {

@@ -39,8 +39,11 @@
 //     of sessions in use) and turns each cached session ended for good
 //     into a tombstone, and drops each one that timed out. Such an end is
 //     therefore refused within about SyncEvery, with no store read on
-//     the request path. End, used by this process's admin API, takes
-//     effect at once.
+//     the request path. With PostgreSQL, cmd/erpgate also calls
+//     SyncEnded as soon as the store notifies an end (LISTEN/NOTIFY), so
+//     such ends arrive within milliseconds and the polling is only the
+//     fallback. End, used by this process's admin API, takes effect at
+//     once.
 //   - Single flight. Concurrent first calls with one sid share one
 //     OpenSession, so they open exactly one session and audit it once.
 //   - Tombstones. A session ended by logout or an administrator stays in

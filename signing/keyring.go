@@ -41,8 +41,16 @@ type Config struct {
 	// retired key stays published until its last token has expired.
 	MaxTokenTTL time.Duration
 	Store       KeyStore
-	Clock       func() time.Time
-	Logger      *slog.Logger
+	// Lock, when set, runs f while no other process sharing Store runs
+	// it (postgres: an advisory lock). Refresh generates keys under it
+	// and re-reads the keys first, so replicas starting together on an
+	// empty store, or finding a rotation due at once, store one key
+	// between them. Without it two may store a key each; every process
+	// still signs with the same one (see Refresh), the other is only
+	// published.
+	Lock   func(ctx context.Context, f func(ctx context.Context) error) error
+	Clock  func() time.Time
+	Logger *slog.Logger
 }
 
 // Keyring signs with the active key and verifies with any published one.
@@ -90,7 +98,13 @@ func Open(ctx context.Context, cfg Config) (*Keyring, error) {
 
 // Refresh reloads keys from the store, drops expired ones and, when no key
 // of the configured algorithm is active any more, generates the next one.
-// cmd/erpgate calls it periodically; it is also how rotation happens.
+// cmd/erpgate calls it periodically and whenever another replica changed
+// the keys; it is also how rotation happens.
+//
+// Every process sharing a store signs with the same key: of the keys
+// whose signing window contains now, the oldest (CreatedAt, then ID).
+// So should two processes store a key each at once (no Config.Lock),
+// both sign with the first and the other is merely published.
 func (k *Keyring) Refresh(ctx context.Context) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -103,23 +117,47 @@ func (k *Keyring) Refresh(ctx context.Context) error {
 		return err
 	}
 	if st.active == nil {
-		nk, err := generate(k.cfg.Algorithm, now, k.cfg.RotateEvery, k.cfg.MaxTokenTTL)
+		gen := func(ctx context.Context) error {
+			st, err = k.generateNext(ctx)
+			return err
+		}
+		if k.cfg.Lock != nil {
+			err = k.cfg.Lock(ctx, gen)
+		} else {
+			err = gen(ctx)
+		}
 		if err != nil {
 			return err
-		}
-		if err := k.cfg.Store.AddSigningKey(ctx, nk); err != nil && !errors.Is(err, store.ErrConflict) {
-			return fmt.Errorf("signing: store new key: %w", err)
-		}
-		k.cfg.Logger.Info("generated signing key", "kid", nk.ID, "alg", nk.Algorithm, "retire_at", nk.RetireAt)
-		if st, err = k.load(ctx, now); err != nil {
-			return err
-		}
-		if st.active == nil {
-			return errors.New("signing: no active key after generating one")
 		}
 	}
 	k.state.Store(st)
 	return nil
+}
+
+// generateNext re-reads the keys (under Config.Lock another process may
+// just have stored one) and, if none is active still, generates and
+// stores one. It returns the key set with an active key.
+func (k *Keyring) generateNext(ctx context.Context) (*keyState, error) {
+	now := k.cfg.Clock()
+	st, err := k.load(ctx, now)
+	if err != nil || st.active != nil {
+		return st, err
+	}
+	nk, err := generate(k.cfg.Algorithm, now, k.cfg.RotateEvery, k.cfg.MaxTokenTTL)
+	if err != nil {
+		return nil, err
+	}
+	if err := k.cfg.Store.AddSigningKey(ctx, nk); err != nil && !errors.Is(err, store.ErrConflict) {
+		return nil, fmt.Errorf("signing: store new key: %w", err)
+	}
+	k.cfg.Logger.Info("generated signing key", "kid", nk.ID, "alg", nk.Algorithm, "retire_at", nk.RetireAt)
+	if st, err = k.load(ctx, now); err != nil {
+		return nil, err
+	}
+	if st.active == nil {
+		return nil, errors.New("signing: no active key after generating one")
+	}
+	return st, nil
 }
 
 // Run refreshes the keyring every interval until ctx ends, logging errors.
@@ -158,10 +196,11 @@ func (k *Keyring) load(ctx context.Context, now time.Time) (*keyState, error) {
 		if !slices.Contains(st.algs, kk.alg) {
 			st.algs = append(st.algs, kk.alg)
 		}
-		// The newest key of the configured algorithm whose signing window
-		// contains now is the active one.
+		// Of the keys of the configured algorithm whose signing window
+		// contains now, the oldest (then the lowest ID) is the active
+		// one: a choice every process sharing the store makes alike.
 		if sk.Algorithm == k.cfg.Algorithm && !now.Before(sk.CreatedAt) && now.Before(sk.RetireAt) {
-			if st.active == nil || sk.CreatedAt.After(st.active.stored.CreatedAt) {
+			if st.active == nil || signsFirst(sk, st.active.stored) {
 				st.active = kk
 			}
 		}
@@ -170,6 +209,15 @@ func (k *Keyring) load(ctx context.Context, now time.Time) (*keyState, error) {
 		return nil, fmt.Errorf("signing: render JWKS: %w", err)
 	}
 	return st, nil
+}
+
+// signsFirst reports whether a should be chosen over b when both could
+// sign: the older, then the one with the lower ID.
+func signsFirst(a, b store.SigningKey) bool {
+	if !a.CreatedAt.Equal(b.CreatedAt) {
+		return a.CreatedAt.Before(b.CreatedAt)
+	}
+	return a.ID < b.ID
 }
 
 func generate(alg string, now time.Time, rotateEvery, maxTTL time.Duration) (store.SigningKey, error) {

@@ -58,4 +58,19 @@
 //     (TouchSessions and EndStaleSessions by session id,
 //     TouchReferenceTokens by token id), and a transaction PostgreSQL
 //     still aborts as a deadlock victim is run again, up to three times.
+//   - LockKeys holds pg_advisory_xact_lock(keyLock) while the keyring
+//     re-reads the signing keys and, if none is active, stores one:
+//     replicas starting together on an empty database store one key.
+//
+// # Change notifications
+//
+// Triggers (migrations/0003_notify.sql) send NOTIFY erpgate_changes,
+// payload "topic:schema", when a write changes what other replicas must
+// see: a session ended, a revocation recorded, an app created or
+// changed, a signing key added or removed. Listen holds one connection
+// outside the pool LISTENing, reports each topic of its schema, and
+// reconnects when the connection drops, reporting every topic then so
+// the caller re-reads what it missed. cmd/erpgate reloads on each, so an
+// end or revocation on one replica is refused by the others within
+// milliseconds; their polling stays as the fallback.
 package postgres

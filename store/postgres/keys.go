@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/erpgate/erpgate/store"
@@ -49,4 +50,24 @@ func (s *Store) AddSigningKey(ctx context.Context, k store.SigningKey) error {
 // DeleteExpiredSigningKeys removes keys whose ExpiresAt is before now.
 func (s *Store) DeleteExpiredSigningKeys(ctx context.Context, now time.Time) error {
 	return s.execTx(ctx, "delete expired signing keys", "DELETE FROM signing_keys WHERE expires_at < $1", ts(now))
+}
+
+// keyLock is the pg_advisory_xact_lock key LockKeys takes ("erpgkeys"
+// in ASCII), in the one-key space of migrateLock.
+const keyLock int64 = 0x657270676b657973
+
+// LockKeys runs f while holding a database-wide advisory lock, for
+// signing.Config.Lock: replicas that find no active signing key at the
+// same moment (an empty database, a rotation due) take turns, and each
+// after the first re-reads the keys under the lock, finds the key the
+// first one stored and generates none. The lock is held by a transaction
+// of its own; f reads and writes through the pool as usual. It is
+// released when f returns, or by the server if this process dies.
+func (s *Store) LockKeys(ctx context.Context, f func(ctx context.Context) error) error {
+	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", keyLock); err != nil {
+			return fmt.Errorf("postgres: lock signing keys: %w", err)
+		}
+		return f(ctx)
+	})
 }

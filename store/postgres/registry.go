@@ -89,12 +89,14 @@ func (s *Store) Apps(ctx context.Context) ([]store.App, error) {
 // store.ErrNotFound if there is none. One statement: concurrent updates
 // of one app are applied one after the other, the last one wins.
 func (s *Store) UpdateApp(ctx context.Context, a store.App) error {
-	// $1 is the URI and $14 created_at, which is kept.
+	// appArgs without created_at (index 13), which is kept.
+	args := appArgs(a)
+	args = append(args[:13:13], args[14])
 	tag, err := s.pool.Exec(ctx, `UPDATE apps SET
 			name = $2, public = $3, secret_hash = $4, system_user = $5, scopes = $6, redirect_uris = $7,
 			post_logout_redirect_uris = $8, allow_internal_users = $9, allow_community_users = $10,
-			reference_tokens = $11, require_pkce = $12, enabled = $13, updated_at = $15
-		WHERE uri = $1 AND $14::timestamptz IS NOT NULL`, appArgs(a)...)
+			reference_tokens = $11, require_pkce = $12, enabled = $13, updated_at = $14
+		WHERE uri = $1`, args...)
 	if err != nil {
 		return fmt.Errorf("postgres: update app: %w", err)
 	}

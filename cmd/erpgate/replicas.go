@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/erpgate/erpgate/config"
+	"github.com/erpgate/erpgate/store"
+	"github.com/erpgate/erpgate/store/postgres"
+)
+
+// changeSyncTimeout bounds one reload started by a change notification.
+const changeSyncTimeout = 10 * time.Second
+
+// sharedStore is what a store shared by several replicas offers beyond
+// store.Backend (SPEC §9). Its zero value, for sqlite and memory, offers
+// nothing: there, writes of other processes (the CLI) arrive by polling.
+type sharedStore struct {
+	// listen reports, until ctx ends, the topics of changes any process
+	// wrote (postgres.Store.Listen); nil when the store cannot.
+	listen func(ctx context.Context, changed func(topic string), logger *slog.Logger)
+	// lockKeys runs f while no other replica does (signing.Config.Lock);
+	// nil when the store has no such lock.
+	lockKeys func(ctx context.Context, f func(ctx context.Context) error) error
+}
+
+// openGatewayStore opens the store of a running gateway, with what it
+// offers replicas.
+func openGatewayStore(ctx context.Context, s config.Store) (store.Backend, sharedStore, error) {
+	if s.Driver == config.DriverPostgres {
+		pg, err := postgres.Open(ctx, s.DSN)
+		if err != nil {
+			return nil, sharedStore{}, err
+		}
+		return pg, sharedStore{listen: pg.Listen, lockKeys: pg.LockKeys}, nil
+	}
+	st, err := openStore(ctx, s)
+	return st, sharedStore{}, err
+}
+
+// runChangeSync reloads what another replica changed as soon as the store
+// says so: a revocation, a session ended by logout or an administrator,
+// an app created or disabled, a signing key added. The loops started by
+// runLoops keep polling meanwhile: they are the fallback while the
+// notification connection is down, and all there is with a store that
+// has none. It returns when ctx ends.
+func (g *gateway) runChangeSync(ctx context.Context) {
+	if g.shared.listen == nil {
+		return
+	}
+	syncOnChange(ctx, g.shared.listen, map[string]func(context.Context) error{
+		postgres.TopicRevocations: g.revoked.Sync,
+		postgres.TopicSessions:    g.sessions.SyncEnded,
+		postgres.TopicApps:        g.issuer.SyncApps,
+		postgres.TopicKeys:        g.keys.Refresh,
+	}, g.logger)
+}
+
+// syncOnChange runs listen and, for each topic it reports, the topic's
+// sync. Each topic has a worker that syncs once per burst: a report
+// arriving while its sync runs queues exactly one more, which starts
+// after it, so every change is read by a sync that began after the
+// change was reported, and listen never blocks. Topics without a sync
+// are ignored. It returns when listen does (when ctx ends).
+func syncOnChange(ctx context.Context, listen func(context.Context, func(string), *slog.Logger),
+	syncs map[string]func(context.Context) error, logger *slog.Logger) {
+	kicks := make(map[string]chan struct{}, len(syncs))
+	var wg sync.WaitGroup
+	for topic, sync := range syncs {
+		kick := make(chan struct{}, 1)
+		kicks[topic] = kick
+		wg.Go(func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-kick:
+				}
+				sctx, cancel := context.WithTimeout(ctx, changeSyncTimeout)
+				err := sync(sctx)
+				cancel()
+				if err != nil && ctx.Err() == nil {
+					logger.Warn("reload after a change notification failed; polling catches up", "topic", topic, "err", err)
+				}
+			}
+		})
+	}
+	listen(ctx, func(topic string) {
+		select {
+		case kicks[topic] <- struct{}{}: // a nil channel (no sync for topic) is never ready
+		default: // a sync is queued already
+		}
+	}, logger)
+	wg.Wait()
+}
