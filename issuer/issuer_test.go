@@ -53,7 +53,7 @@ var alicePasswordHash = password.Hash("alice-pw", password.Params{Memory: 64, Ti
 
 func (ts *testServer) cfgMetrics() *metrics.Metrics { return ts.metrics }
 
-func newTestServer(t *testing.T, mutate func(*Config)) *testServer {
+func newTestServer(t testing.TB, mutate func(*Config)) *testServer {
 	t.Helper()
 	ts := httptest.NewUnstartedServer(nil)
 	iss := "http://" + ts.Listener.Addr().String() + "/id"
