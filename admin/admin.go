@@ -43,8 +43,11 @@ type Config struct {
 	// their client-credentials tokens are let in.
 	SecApps  []string
 	Sessions Sessions
-	Logger   *slog.Logger
-	Audit    *audit.Logger // nil discards
+	// Apps and Tokens, when set, enable /admin/apps and /admin/tokens.
+	Apps   Apps
+	Tokens Tokens
+	Logger *slog.Logger
+	Audit  *audit.Logger // nil discards
 }
 
 // Handler serves /admin/.
@@ -62,6 +65,20 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("GET /admin/sessions", h.listSessions)
 	h.mux.HandleFunc("DELETE /admin/sessions/{id}", h.endSession)
 	h.mux.HandleFunc("GET /admin/license", h.license)
+	if cfg.Apps != nil {
+		// App URIs contain "/": clients send them path-escaped (%2F),
+		// and {uri} matches one escaped segment.
+		h.mux.HandleFunc("GET /admin/apps", h.listApps)
+		h.mux.HandleFunc("POST /admin/apps", h.createApp)
+		h.mux.HandleFunc("POST /admin/apps/{uri}/disable", h.enableApp(false))
+		h.mux.HandleFunc("POST /admin/apps/{uri}/enable", h.enableApp(true))
+		h.mux.HandleFunc("POST /admin/apps/{uri}/secret", h.rotateSecret)
+	}
+	if cfg.Tokens != nil {
+		h.mux.HandleFunc("GET /admin/tokens", h.listTokens)
+		h.mux.HandleFunc("POST /admin/tokens", h.issueToken)
+		h.mux.HandleFunc("DELETE /admin/tokens/{id}", h.revokeToken)
+	}
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no admin endpoint at this method and path")
 	})

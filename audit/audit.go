@@ -20,6 +20,9 @@ const (
 	ReferenceTokenIssued  = "reference_token.issued"
 	ReferenceTokenRevoked = "reference_token.revoked"
 	ConfigReloaded        = "config.reloaded"
+	// AdminChange records a change made through the admin API (an app
+	// created, disabled, its secret rotated); reason says which.
+	AdminChange = "admin.change"
 )
 
 // Event is one security event. Empty fields are still written, so every

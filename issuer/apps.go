@@ -67,7 +67,7 @@ func (s *Server) SyncApps(ctx context.Context) error {
 		if t.config[sa.URI] != nil {
 			continue
 		}
-		t.stored[sa.URI] = fromStored(sa)
+		t.stored[sa.URI] = AppFromStore(sa)
 	}
 	next := make(map[string]*App, len(t.config)+len(t.stored))
 	for id, a := range t.stored {
@@ -96,7 +96,8 @@ func (s *Server) RunAppSync(ctx context.Context, interval time.Duration) {
 	}
 }
 
-func fromStored(a store.App) *App {
+// AppFromStore converts a stored run-time app.
+func AppFromStore(a store.App) *App {
 	return &App{
 		ID: a.URI, Name: a.Name, Public: a.Public, SecretHash: a.SecretHash, SystemUser: a.SystemUser,
 		Scopes: a.Scopes, RedirectURIs: a.RedirectURIs, PostLogoutRedirectURIs: a.PostLogoutRedirectURIs,

@@ -41,16 +41,7 @@ func (s *Server) redirectToLogin(w http.ResponseWriter, r *http.Request, req *au
 
 // showLogin renders the login form for req.
 func (s *Server) showLogin(w http.ResponseWriter, r *http.Request, req *authzRequest, login, errMsg string, status int) {
-	token := ""
-	if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) == 43 {
-		token = c.Value // keep it, so several open tabs all work
-	} else {
-		token = newSecret()
-		http.SetCookie(w, &http.Cookie{
-			Name: csrfCookie, Value: token, Path: s.prefix + "/",
-			HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteStrictMode,
-		})
-	}
+	token := s.csrfToken(w, r)
 	var params []param
 	for _, k := range authzParams {
 		if k == "prompt" {
@@ -67,6 +58,32 @@ func (s *Server) showLogin(w http.ResponseWriter, r *http.Request, req *authzReq
 	s.render(w, status, "login.html", page{
 		Title: "Sign in", AppName: name, Error: errMsg, Login: login, CSRF: token, Params: params,
 	})
+}
+
+// csrfToken returns the browser's anti-forgery token for a form, setting
+// the cookie when it has none. An existing one is kept, so several open
+// tabs all work.
+func (s *Server) csrfToken(w http.ResponseWriter, r *http.Request) string {
+	if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) == csrfTokenLen {
+		return c.Value
+	}
+	token := newSecret()
+	http.SetCookie(w, &http.Cookie{
+		Name: csrfCookie, Value: token, Path: s.prefix + "/",
+		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteStrictMode,
+	})
+	return token
+}
+
+// csrfTokenLen is the length of newSecret's values.
+const csrfTokenLen = 43
+
+// csrfValid reports whether a posted (already parsed) form echoes the
+// anti-forgery cookie.
+func csrfValid(r *http.Request) bool {
+	c, err := r.Cookie(csrfCookie)
+	return err == nil && len(c.Value) == csrfTokenLen &&
+		subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostForm.Get("csrf_token"))) == 1
 }
 
 // handleLogin shows (GET) and processes (POST) the login form.
@@ -94,8 +111,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if len(login) > 256 {
 		login = login[:256]
 	}
-	c, err := r.Cookie(csrfCookie)
-	if err != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostForm.Get("csrf_token"))) != 1 {
+	if !csrfValid(r) {
 		s.showLogin(w, r, req, login, msgFormExpired, http.StatusForbidden)
 		return
 	}

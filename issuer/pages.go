@@ -32,6 +32,8 @@ type page struct {
 	// form_post
 	Action string
 	Nonce  string
+	// Wide pages (tables) get a wider card.
+	Wide bool
 }
 
 // securePageHeaders are set on every HTML page: no framing (clickjacking),
@@ -52,8 +54,14 @@ const pageCSP = "default-src 'none'; style-src 'self'; form-action 'self'; frame
 // render writes a page with status.
 func (s *Server) render(w http.ResponseWriter, status int, name string, p page) {
 	p.Prefix = s.prefix
+	s.renderData(w, status, name, p)
+}
+
+// renderData writes template name with data, which embeds a page whose
+// Prefix is set.
+func (s *Server) renderData(w http.ResponseWriter, status int, name string, data any) {
 	var buf bytes.Buffer
-	if err := pages.ExecuteTemplate(&buf, name, p); err != nil {
+	if err := pages.ExecuteTemplate(&buf, name, data); err != nil {
 		s.cfg.Logger.Error("render page", "page", name, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return

@@ -107,6 +107,17 @@ type Config struct {
 	Logger       *slog.Logger
 	Audit        *audit.Logger
 	Metrics      *metrics.Metrics
+
+	// ReferenceTokens, when set, serves the self-service page for
+	// personal access tokens at /account/tokens (SPEC §6); nil: the page
+	// answers 404.
+	ReferenceTokens ReferenceTokens
+	// SignInURL is where the tokens page sends a browser without an
+	// identity session, with ?rd= the page's path: the gateway's browser
+	// login start (public_url + "/oauth2/start"). "" when the gateway has
+	// no browser login; the page then asks to sign in through an
+	// application first.
+	SignInURL string
 }
 
 // Server is the identity server's HTTP handler.
@@ -149,8 +160,8 @@ func New(cfg Config) (*Server, error) {
 		cfg:    cfg,
 		prefix: strings.TrimSuffix(u.Path, "/"),
 		secure: u.Scheme == "https",
-		// A random password's hash, with the default cost.
-		dummyHash:       password.Hash(newSecret(), password.Default),
+		// A random hash with the default cost, verified like a real one.
+		dummyHash:       password.Dummy(password.Default),
 		accountThrottle: newThrottle(cfg.Clock, accountFailureLimit, failureWindow),
 		addressThrottle: newThrottle(cfg.Clock, addressFailureLimit, failureWindow),
 		users:           make(map[string]*User, len(cfg.Users)),
@@ -188,6 +199,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc(s.prefix+"/connect/revocation", s.handleRevoke)
 	s.mux.HandleFunc(s.prefix+"/connect/endsession", s.handleEndSession)
 	s.mux.HandleFunc(s.prefix+"/account/login", s.handleLogin)
+	s.routeAccountTokens() // account_tokens.go; only with ReferenceTokens
 	s.mux.Handle("GET "+s.prefix+"/account/static/", http.StripPrefix(s.prefix+"/account/static", staticFiles()))
 	return s, nil
 }

@@ -302,6 +302,7 @@ func (s *Service) claimsOf(t store.ReferenceToken) (*claims.Access, error) {
 		app, _ := s.cfg.Directory.App(t.ClientID)
 		c.ClientSystemUser = t.Subject
 		c.ClientSystemUserType = app.SystemUserType
+		c.Prepare()
 		return c, nil
 	}
 	u, ok := s.cfg.Directory.User(t.Subject)
@@ -311,6 +312,7 @@ func (s *Service) claimsOf(t store.ReferenceToken) (*claims.Access, error) {
 	c.Subject, c.UserID, c.Name, c.Email, c.UserType = u.Login, u.ID, u.Name, u.Email, u.Type
 	admin := u.Admin
 	c.IsAdmin = &admin
+	c.Prepare()
 	return c, nil
 }
 

@@ -11,10 +11,10 @@ import (
 )
 
 // newAdminAPI builds the /admin/ JSON API (SPEC §7) from f.
-func newAdminAPI(f *config.File, v admin.TokenVerifier, s admin.Sessions, logger *slog.Logger, a *audit.Logger) (http.Handler, error) {
+func newAdminAPI(f *config.File, v admin.TokenVerifier, s admin.Sessions, apps admin.Apps, tokens admin.Tokens, logger *slog.Logger, a *audit.Logger) (http.Handler, error) {
 	return admin.New(admin.Config{
 		Verifier: v, Audiences: f.Tokens.Audiences, SecApps: secApps(f),
-		Sessions: s, Logger: logger, Audit: a,
+		Sessions: s, Apps: apps, Tokens: tokens, Logger: logger, Audit: a,
 	})
 }
 

@@ -44,6 +44,7 @@ usage: erpgate COMMAND [flags]
                           and why (--config FILE [--token JWT | --scopes "read"]; exit 1 on deny)
   sessions list           open sessions and license use (--config FILE)
   sessions end ID         end a session; its tokens are refused (--config FILE)
+  tokens issue|list|revoke reference tokens (PAT/SAT) in the config's store
   version                 print version, commit and Go version
 `
 
@@ -72,6 +73,8 @@ func run(ctx context.Context, args []string, e env) int {
 		err = cmdHealthcheck(ctx, rest, e)
 	case "policy":
 		return cmdPolicy(rest, e)
+	case "tokens":
+		err = cmdTokens(ctx, rest, e)
 	case "sessions":
 		err = cmdSessions(ctx, rest, e)
 	case "version":

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -29,8 +28,14 @@ func readSecret(r io.Reader) (string, error) {
 
 // secretHash is how a client secret is stored in apps[].secret_hash.
 func secretHash(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
-	return base64.StdEncoding.EncodeToString(sum[:])
+	return base64.StdEncoding.EncodeToString(rawSecretHash(secret))
+}
+
+// newClientSecret is 256 random bits, URL-safe.
+func newClientSecret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // never fails (Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 func cmdHashSecret(e env) error {
@@ -42,11 +47,9 @@ func cmdHashSecret(e env) error {
 	return nil
 }
 
-// cmdNewSecret prints 256 random bits as a URL-safe secret, and its hash.
+// cmdNewSecret prints a fresh secret and its hash.
 func cmdNewSecret(e env) error {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	s := base64.RawURLEncoding.EncodeToString(b)
+	s := newClientSecret()
 	fmt.Fprintf(e.stdout, "secret:      %s\nsecret_hash: %s\n", s, secretHash(s))
 	return nil
 }

@@ -20,11 +20,13 @@ import (
 
 	"github.com/erpgate/erpgate/accesstoken"
 	"github.com/erpgate/erpgate/audit"
+	"github.com/erpgate/erpgate/browserlogin"
 	"github.com/erpgate/erpgate/config"
 	"github.com/erpgate/erpgate/issuer"
 	"github.com/erpgate/erpgate/metrics"
 	"github.com/erpgate/erpgate/policy"
 	"github.com/erpgate/erpgate/proxy"
+	"github.com/erpgate/erpgate/reftoken"
 	"github.com/erpgate/erpgate/requestid"
 	"github.com/erpgate/erpgate/revocation"
 	"github.com/erpgate/erpgate/session"
@@ -47,6 +49,11 @@ const (
 	// revocationSyncEvery bounds how late a revocation written by another
 	// process (CLI, replica) reaches this one.
 	revocationSyncEvery = time.Second
+	// appSyncEvery bounds how late an app created or changed by another
+	// process reaches this one.
+	appSyncEvery = time.Second
+	// refTokenCacheSize bounds the reference tokens kept in memory.
+	refTokenCacheSize = 100_000
 )
 
 func cmdServe(ctx context.Context, args []string, e env) error {
@@ -71,18 +78,21 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 // gateway is one running erpgate: store, keys, issuer, proxy and metrics,
 // built from a config file.
 type gateway struct {
-	file     *config.File
-	logger   *slog.Logger
-	store    store.Backend
-	keys     *signing.Keyring
-	revoked  *revocation.List
-	verifier *accesstoken.Verifier
-	sessions *session.Manager
-	adminAPI http.Handler // /admin/ (adminapi.go)
-	registry *prometheus.Registry
-	handler  http.Handler // proxy + identity server
-	admin    http.Handler // metrics, health
-	closers  []io.Closer
+	file      *config.File
+	logger    *slog.Logger
+	store     store.Backend
+	shared    sharedStore // what replicas sharing the store get (replicas.go)
+	keys      *signing.Keyring
+	revoked   *revocation.List
+	issuer    *issuer.Server
+	reftokens *reftoken.Service
+	verifier  *accesstoken.Verifier
+	sessions  *session.Manager
+	adminAPI  http.Handler // /admin/ (adminapi.go)
+	registry  *prometheus.Registry
+	handler   http.Handler // proxy + identity server
+	admin     http.Handler // metrics, health
+	closers   []io.Closer
 }
 
 // newGateway wires a gateway. Logs and audit lines go to logOut unless
@@ -101,12 +111,12 @@ func newGateway(ctx context.Context, f *config.File, logOut io.Writer) (*gateway
 	auditLog := audit.New(slog.NewJSONHandler(auditOut, nil))
 	clock := time.Now
 
-	st, err := openStore(ctx, f.Store)
+	st, shared, err := openGatewayStore(ctx, f.Store) // replicas.go
 	if err != nil {
 		g.Close()
 		return nil, err
 	}
-	g.store = st
+	g.store, g.shared = st, shared
 	g.closers = append(g.closers, st)
 
 	g.registry = prometheus.NewRegistry()
@@ -125,7 +135,7 @@ func newGateway(ctx context.Context, f *config.File, logOut io.Writer) (*gateway
 
 	g.keys, err = signing.Open(ctx, signing.Config{
 		Algorithm: f.Signing.Algorithm, RotateEvery: f.Signing.RotateEvery.D(),
-		MaxTokenTTL: f.Tokens.AccessTokenTTL.D(), Store: st, Clock: clock, Logger: g.logger,
+		MaxTokenTTL: f.Tokens.AccessTokenTTL.D(), Store: st, Lock: shared.lockKeys, Clock: clock, Logger: g.logger,
 	})
 	if err != nil {
 		g.Close()
@@ -146,9 +156,24 @@ func newGateway(ctx context.Context, f *config.File, logOut io.Writer) (*gateway
 		Issuer: f.Issuer(), KeySet: g.keys, Algorithms: signing.Algorithms,
 		Clock: clock, Leeway: tokenLeeway, CacheSize: tokenCacheSize,
 	})
-	iss, err := issuer.New(issuer.Config{
+	// The reference-token service resolves apps and users through the
+	// issuer's tables, which exist once issuer.New returns.
+	var iss *issuer.Server
+	g.reftokens, err = reftoken.New(reftoken.Config{
+		Store: st, Revocations: g.revoked, Issuer: f.Issuer(), Audiences: f.Tokens.Audiences,
+		Directory: directory{
+			app:  func(id string) *issuer.App { return iss.LookupApp(id) },
+			user: func(login string) *issuer.User { return iss.LookupUser(login) },
+		},
+		CacheSize: refTokenCacheSize, Clock: clock, Logger: g.logger, Audit: auditLog,
+	})
+	if err != nil {
+		g.Close()
+		return nil, err
+	}
+	iss, err = issuer.New(issuer.Config{
 		Issuer: f.Issuer(), AccessTokenTTL: f.Tokens.AccessTokenTTL.D(), Audiences: f.Tokens.Audiences,
-		ScopeAsString: f.Tokens.ScopeFormat == "string", Apps: apps, Users: issuerUsers(f),
+		ScopeAsString: f.Tokens.ScopeFormat == "string", Apps: apps, RuntimeApps: st, Users: issuerUsers(f),
 		CodeTTL: f.Tokens.CodeTTL.D(), RefreshTokenTTL: f.Tokens.RefreshTokenTTL.D(),
 		PublicRefreshTokenTTL: f.Tokens.PublicRefreshTokenTTL.D(), RefreshReuseGrace: f.Tokens.RefreshReuseGrace.D(),
 		IdentitySessionTTL: identitySessionTTL,
@@ -158,6 +183,7 @@ func newGateway(ctx context.Context, f *config.File, logOut io.Writer) (*gateway
 			_, err := g.sessions.End(ctx, sid, store.EndLogout)
 			return err
 		},
+		ReferenceTokens: g.reftokens, SignInURL: signInURL(f),
 		Signer: g.keys, Clock: clock, Logger: g.logger, Audit: auditLog, Metrics: m,
 	})
 	if err != nil {
@@ -189,20 +215,32 @@ func newGateway(ctx context.Context, f *config.File, logOut io.Writer) (*gateway
 		Policy: pol, Upstreams: ups, Issuer: f.Issuer(), KeySet: g.keys,
 		Algorithms: signing.Algorithms, Leeway: tokenLeeway, TokenCacheSize: tokenCacheSize,
 		TrustedProxies: trusted, Revocations: g.revoked, Sessions: g.sessions, Browser: browser,
-		Clock: clock, Logger: g.logger, Audit: auditLog, Metrics: m,
+		ReferenceTokens: g.reftokens,
+		Clock:           clock, Logger: g.logger, Audit: auditLog, Metrics: m,
 	})
 	if err != nil {
 		g.Close()
 		return nil, err
 	}
 	g.handler = requestid.Middleware(splitIssuer(iss.Prefix(), iss, px))
-	g.adminAPI, err = newAdminAPI(f, g.verifier, g.sessions, g.logger, auditLog)
+	g.issuer = iss
+	registry := &appRegistry{file: f, store: st, issuer: iss, clock: clock}
+	g.adminAPI, err = newAdminAPI(f, g.verifier, g.sessions, registry, g.reftokens, g.logger, auditLog)
 	if err != nil {
 		g.Close()
 		return nil, err
 	}
 	g.admin = g.adminHandler()
 	return g, nil
+}
+
+// signInURL is where the account pages send a signed-out browser: the
+// gateway's own sign-in, when browser login is configured.
+func signInURL(f *config.File) string {
+	if !f.Gateway.Enabled() {
+		return ""
+	}
+	return f.PublicURL + browserlogin.StartPath
 }
 
 func openStore(ctx context.Context, s config.Store) (store.Backend, error) {
@@ -306,9 +344,7 @@ func (g *gateway) serve(ctx context.Context, ready func(main, admin net.Addr)) e
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	go g.keys.Run(runCtx, keyRefreshEvery)
-	go g.revoked.Run(runCtx, revocationSyncEvery)
-	go g.sessions.Run(runCtx) // flush, reap, sync ends; closed (and flushed) by g.Close
+	g.runLoops(runCtx)
 
 	g.logger.Info("erpgate listening", "listen", ln.Addr().String(), "admin_listen", aln.Addr().String(),
 		"issuer", g.file.Issuer(), "store", g.file.Store.Driver, "version", version)
@@ -331,6 +367,17 @@ func (g *gateway) serve(ctx context.Context, ready func(main, admin net.Addr)) e
 		err = nil
 	}
 	return err
+}
+
+// runLoops starts the background work of a running gateway; it stops
+// when ctx ends.
+func (g *gateway) runLoops(ctx context.Context) {
+	go g.keys.Run(ctx, keyRefreshEvery)
+	go g.revoked.Run(ctx, revocationSyncEvery)
+	go g.reftokens.Run(ctx)                   // flush last-use times
+	go g.issuer.RunAppSync(ctx, appSyncEvery) // apps changed by other processes
+	go g.sessions.Run(ctx)                    // flush, reap, sync ends; closed (and flushed) by g.Close
+	go g.runChangeSync(ctx)                   // reload at once what other replicas change (replicas.go)
 }
 
 // Close releases the store and the audit file.

@@ -23,6 +23,13 @@ import (
 // session loop running as `serve` runs it.
 func startWithConfigFile(t *testing.T) (front *httptest.Server, g *gateway, cfgPath string) {
 	t.Helper()
+	return startWithEditedConfig(t, nil)
+}
+
+// startWithEditedConfig is startWithConfigFile with edit applied to the
+// example config's text first.
+func startWithEditedConfig(t *testing.T, edit func(string) string) (front *httptest.Server, g *gateway, cfgPath string) {
+	t.Helper()
 	dir := t.TempDir()
 	up := httptest.NewServer(sampleapi.New())
 	t.Cleanup(up.Close)
@@ -36,6 +43,9 @@ func startWithConfigFile(t *testing.T) (front *httptest.Server, g *gateway, cfgP
 		"http://127.0.0.1:8081", up.URL,
 		"data/erpgate.db", filepath.Join(dir, "erpgate.db"),
 	).Replace(string(raw))
+	if edit != nil {
+		yml = edit(yml)
+	}
 	cfgPath = filepath.Join(dir, "erpgate.yaml")
 	if err := os.WriteFile(cfgPath, []byte(yml), 0o600); err != nil {
 		t.Fatal(err)
@@ -49,7 +59,7 @@ func startWithConfigFile(t *testing.T) (front *httptest.Server, g *gateway, cfgP
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	go g.sessions.Run(ctx)
+	g.runLoops(ctx) // as serve does
 	front.Config.Handler = g.handler
 	front.Start()
 	t.Cleanup(func() { cancel(); front.Close(); g.Close() })

@@ -1,0 +1,177 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/erpgate/erpgate/audit"
+	"github.com/erpgate/erpgate/requestid"
+)
+
+// Apps manages Trusted Applications created at run time; cmd/erpgate
+// implements it over the store and the issuer's app table.
+type Apps interface {
+	List(ctx context.Context) ([]AppInfo, error)
+	// Create stores a new app; for a confidential app it returns the
+	// generated secret, shown once.
+	Create(ctx context.Context, in NewApp) (AppInfo, string, error)
+	SetEnabled(ctx context.Context, uri string, enabled bool) (AppInfo, error)
+	// RotateSecret replaces a confidential app's secret and returns the
+	// new one, shown once.
+	RotateSecret(ctx context.Context, uri string) (AppInfo, string, error)
+}
+
+// Errors an Apps implementation returns.
+var (
+	ErrNotFound  = errors.New("admin: no such app")
+	ErrConflict  = errors.New("admin: an app with this uri exists")
+	ErrConfigApp = errors.New("admin: the app is defined in the config file; change it there")
+)
+
+// InvalidError lists what is wrong with a new app, each with its path
+// ("app.redirect_uris[0]: must be …").
+type InvalidError struct{ Problems []string }
+
+func (e *InvalidError) Error() string { return "admin: invalid app" }
+
+// AppInfo is an app as the API shows it; never its secret or hash.
+type AppInfo struct {
+	URI                    string     `json:"uri"`
+	Name                   string     `json:"name"`
+	Type                   string     `json:"type"`
+	SystemUser             string     `json:"system_user,omitempty"`
+	Scope                  string     `json:"scope"`
+	RedirectURIs           []string   `json:"redirect_uris"`
+	PostLogoutRedirectURIs []string   `json:"post_logout_redirect_uris"`
+	AllowInternalUsers     bool       `json:"allow_internal_users"`
+	AllowCommunityUsers    bool       `json:"allow_community_users"`
+	ReferenceTokens        string     `json:"reference_tokens"`
+	RequirePKCE            bool       `json:"require_pkce"`
+	Enabled                bool       `json:"enabled"`
+	Source                 string     `json:"source"` // "config" or "store"
+	CreatedAt              *time.Time `json:"created_at,omitempty"`
+	UpdatedAt              *time.Time `json:"updated_at,omitempty"`
+}
+
+// NewApp is POST /admin/apps's body: the keys of an apps[] entry in the
+// config file, without secret_hash (the server generates the secret).
+type NewApp struct {
+	URI                    string   `json:"uri"`
+	Name                   string   `json:"name"`
+	Type                   string   `json:"type"`
+	SystemUser             string   `json:"system_user"`
+	Scope                  string   `json:"scope"`
+	RedirectURIs           []string `json:"redirect_uris"`
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
+	AllowInternalUsers     *bool    `json:"allow_internal_users"`
+	AllowCommunityUsers    *bool    `json:"allow_community_users"`
+	ReferenceTokens        string   `json:"reference_tokens"`
+	RequirePKCE            *bool    `json:"require_pkce"`
+	Enabled                *bool    `json:"enabled"`
+}
+
+// maxBody bounds admin request bodies.
+const maxBody = 64 << 10
+
+func (h *Handler) listApps(w http.ResponseWriter, r *http.Request) {
+	apps, err := h.cfg.Apps.List(r.Context())
+	if err != nil {
+		h.storeFailed(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Apps []AppInfo `json:"apps"`
+	}{apps})
+}
+
+func (h *Handler) createApp(w http.ResponseWriter, r *http.Request) {
+	var in NewApp
+	if !decodeBody(w, r, &in) {
+		return
+	}
+	app, secret, err := h.cfg.Apps.Create(r.Context(), in)
+	if h.appFailed(w, r, err) {
+		return
+	}
+	h.auditAdmin(r, "app.created", app.URI)
+	out := struct {
+		AppInfo
+		ClientSecret string `json:"client_secret,omitempty"`
+	}{app, secret}
+	writeJSON(w, http.StatusCreated, out)
+}
+
+func (h *Handler) enableApp(enabled bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		app, err := h.cfg.Apps.SetEnabled(r.Context(), r.PathValue("uri"), enabled)
+		if h.appFailed(w, r, err) {
+			return
+		}
+		what := "app.disabled"
+		if enabled {
+			what = "app.enabled"
+		}
+		h.auditAdmin(r, what, app.URI)
+		writeJSON(w, http.StatusOK, app)
+	}
+}
+
+func (h *Handler) rotateSecret(w http.ResponseWriter, r *http.Request) {
+	app, secret, err := h.cfg.Apps.RotateSecret(r.Context(), r.PathValue("uri"))
+	if h.appFailed(w, r, err) {
+		return
+	}
+	h.auditAdmin(r, "app.secret_rotated", app.URI)
+	writeJSON(w, http.StatusOK, struct {
+		AppInfo
+		ClientSecret string `json:"client_secret"`
+	}{app, secret})
+}
+
+// appFailed answers an Apps error; it reports whether there was one.
+func (h *Handler) appFailed(w http.ResponseWriter, r *http.Request, err error) bool {
+	var inv *InvalidError
+	switch {
+	case err == nil:
+		return false
+	case errors.As(err, &inv):
+		writeJSON(w, http.StatusBadRequest, struct {
+			Error    string   `json:"error"`
+			Problems []string `json:"problems"`
+		}{"invalid_request", inv.Problems})
+	case errors.Is(err, ErrNotFound):
+		writeError(w, http.StatusNotFound, "not_found", "no app has this uri")
+	case errors.Is(err, ErrConflict):
+		writeError(w, http.StatusConflict, "conflict", "an app with this uri exists")
+	case errors.Is(err, ErrConfigApp):
+		writeError(w, http.StatusConflict, "config_app", "the app is defined in the config file; change it there")
+	default:
+		h.storeFailed(w, r, err)
+	}
+	return true
+}
+
+// auditAdmin records an administrative change.
+func (h *Handler) auditAdmin(r *http.Request, what, target string) {
+	c := caller(r.Context())
+	h.cfg.Audit.Log(r.Context(), audit.Event{
+		Name: audit.AdminChange, ClientID: c.ClientID, Subject: c.Principal(), Session: c.SessionID,
+		RequestID: requestid.From(r.Context()), RemoteAddr: r.RemoteAddr, Reason: what,
+		Attrs: []slog.Attr{slog.String("target", target)},
+	})
+}
+
+// decodeBody reads a strict JSON body (unknown fields are errors).
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request", "the body must be one JSON object with known fields: "+err.Error())
+		return false
+	}
+	return true
+}

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/erpgate/erpgate/admin"
+	"github.com/erpgate/erpgate/config"
+	"github.com/erpgate/erpgate/issuer"
+	"github.com/erpgate/erpgate/store"
+)
+
+// appRegistry implements admin.Apps: run-time apps live in the store,
+// are validated by the config file's rules, and reach the issuer's app
+// table at once (SyncApps) and other processes by their app sync.
+type appRegistry struct {
+	file   *config.File
+	store  store.Apps
+	issuer *issuer.Server
+	clock  func() time.Time
+}
+
+var _ admin.Apps = (*appRegistry)(nil)
+
+func (a *appRegistry) List(ctx context.Context) ([]admin.AppInfo, error) {
+	var out []admin.AppInfo
+	for _, c := range a.file.Apps {
+		out = append(out, admin.AppInfo{
+			URI: c.URI, Name: c.Name, Type: c.Type, SystemUser: c.SystemUser, Scope: c.Scope,
+			RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
+			AllowInternalUsers: c.InternalUsersAllowed(), AllowCommunityUsers: c.CommunityUsersAllowed(),
+			ReferenceTokens: c.ReferenceTokens, RequirePKCE: c.PKCERequired(), Enabled: c.IsEnabled(), Source: "config",
+		})
+	}
+	stored, err := a.store.Apps(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range stored {
+		out = append(out, storedInfo(s))
+	}
+	return out, nil
+}
+
+func (a *appRegistry) Create(ctx context.Context, in admin.NewApp) (admin.AppInfo, string, error) {
+	c := config.App{
+		URI: in.URI, Name: in.Name, Type: in.Type, SystemUser: in.SystemUser, Scope: in.Scope,
+		RedirectURIs: in.RedirectURIs, PostLogoutRedirectURIs: in.PostLogoutRedirectURIs,
+		AllowInternalUsers: in.AllowInternalUsers, AllowCommunityUsers: in.AllowCommunityUsers,
+		ReferenceTokens: in.ReferenceTokens, RequirePKCE: in.RequirePKCE, Enabled: in.Enabled,
+	}
+	secret := ""
+	if c.Type != config.AppPublic {
+		secret = newClientSecret()
+		c.SecretHash = secretHash(secret)
+	}
+	if probs := config.CheckApp(a.file, &c); len(probs) > 0 {
+		inv := &admin.InvalidError{}
+		for _, p := range probs {
+			inv.Problems = append(inv.Problems, p.String())
+		}
+		return admin.AppInfo{}, "", inv
+	}
+	if a.issuer.LookupApp(c.URI) != nil {
+		return admin.AppInfo{}, "", admin.ErrConflict
+	}
+	now := a.clock().Truncate(time.Millisecond)
+	s := store.App{
+		URI: c.URI, Name: c.Name, Public: c.IsPublic(), SystemUser: c.SystemUser, Scopes: c.Scopes(),
+		RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
+		AllowInternalUsers: c.InternalUsersAllowed(), AllowCommunityUsers: c.CommunityUsersAllowed(),
+		ReferenceTokens: c.ReferenceTokens, RequirePKCE: c.PKCERequired(), Enabled: c.IsEnabled(),
+		CreatedAt: now, UpdatedAt: now,
+	}
+	if secret != "" {
+		s.SecretHash = rawSecretHash(secret)
+	}
+	if err := a.store.CreateApp(ctx, s); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return admin.AppInfo{}, "", admin.ErrConflict
+		}
+		return admin.AppInfo{}, "", err
+	}
+	return storedInfo(s), secret, a.issuer.SyncApps(ctx)
+}
+
+func (a *appRegistry) SetEnabled(ctx context.Context, uri string, enabled bool) (admin.AppInfo, error) {
+	s, err := a.change(ctx, uri, func(s *store.App) error { s.Enabled = enabled; return nil })
+	return storedInfo(s), err
+}
+
+func (a *appRegistry) RotateSecret(ctx context.Context, uri string) (admin.AppInfo, string, error) {
+	secret := newClientSecret()
+	s, err := a.change(ctx, uri, func(s *store.App) error {
+		if s.Public {
+			return &admin.InvalidError{Problems: []string{"app.type: public apps have no secret"}}
+		}
+		s.SecretHash = rawSecretHash(secret)
+		return nil
+	})
+	if err != nil {
+		return admin.AppInfo{}, "", err
+	}
+	return storedInfo(s), secret, nil
+}
+
+// change applies edit to a stored app and makes it effective.
+func (a *appRegistry) change(ctx context.Context, uri string, edit func(*store.App) error) (store.App, error) {
+	if a.issuer.ConfigApp(uri) {
+		return store.App{}, admin.ErrConfigApp
+	}
+	s, err := a.store.App(ctx, uri)
+	if errors.Is(err, store.ErrNotFound) {
+		return s, admin.ErrNotFound
+	}
+	if err != nil {
+		return s, err
+	}
+	if err := edit(&s); err != nil {
+		return s, err
+	}
+	s.UpdatedAt = a.clock().Truncate(time.Millisecond)
+	if err := a.store.UpdateApp(ctx, s); err != nil {
+		return s, err
+	}
+	return s, a.issuer.SyncApps(ctx)
+}
+
+func storedInfo(s store.App) admin.AppInfo {
+	typ := config.AppConfidential
+	if s.Public {
+		typ = config.AppPublic
+	}
+	created, updated := s.CreatedAt.UTC(), s.UpdatedAt.UTC()
+	return admin.AppInfo{
+		URI: s.URI, Name: s.Name, Type: typ, SystemUser: s.SystemUser, Scope: strings.Join(s.Scopes, " "),
+		RedirectURIs: nonNil(s.RedirectURIs), PostLogoutRedirectURIs: nonNil(s.PostLogoutRedirectURIs),
+		AllowInternalUsers: s.AllowInternalUsers, AllowCommunityUsers: s.AllowCommunityUsers,
+		ReferenceTokens: s.ReferenceTokens, RequirePKCE: s.RequirePKCE, Enabled: s.Enabled, Source: "store",
+		CreatedAt: &created, UpdatedAt: &updated,
+	}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return slices.Clone(s)
+}
+
+func rawSecretHash(secret string) []byte {
+	sum := sha256.Sum256([]byte(secret))
+	return sum[:]
+}
