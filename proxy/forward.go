@@ -80,9 +80,9 @@ func (p *Proxy) newReverseProxy(name string, up Upstream) *httputil.ReverseProxy
 		},
 		Transport:  timedTransport{rt: up.Transport, observe: observer},
 		BufferPool: p.buffers,
-		// -1: flush immediately, so streams and server-sent events pass
-		// through as they are written.
-		FlushInterval: -1,
+		// FlushInterval stays 0: ReverseProxy already flushes at once for
+		// streams (no Content-Length) and server-sent events; -1 for
+		// every response would cost a timer and a goroutine each.
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			p.upstreamFailed(w, r, name, err)
 		},

@@ -395,3 +395,50 @@ func TestRevokedTokenRefused(t *testing.T) {
 		t.Fatalf("revoked token (cached verification): %d %s", rec.Code, rec.Body)
 	}
 }
+
+// TestStreamsPassThrough: a streamed response (no Content-Length) and
+// server-sent events reach the client chunk by chunk, before the upstream
+// has finished.
+func TestStreamsPassThrough(t *testing.T) {
+	for _, ctype := range []string{"application/json", "text/event-stream"} {
+		t.Run(ctype, func(t *testing.T) {
+			release := make(chan struct{})
+			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", ctype)
+				_, _ = io.WriteString(w, "first\n")
+				w.(http.Flusher).Flush()
+				<-release
+				_, _ = io.WriteString(w, "second\n")
+			}))
+			defer up.Close()
+			defer close(release)
+			f := newFixture(t, func(c *Config) {
+				u, _ := url.Parse(up.URL)
+				for i := range c.Upstreams {
+					c.Upstreams[i] = Upstream{URL: u}
+				}
+			})
+			gw := httptest.NewServer(f.proxy)
+			defer gw.Close()
+			resp, err := http.Get(gw.URL + "/api/health")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			got := make(chan string, 1)
+			go func() {
+				buf := make([]byte, 6)
+				_, _ = io.ReadFull(resp.Body, buf)
+				got <- string(buf)
+			}()
+			select {
+			case s := <-got:
+				if s != "first\n" {
+					t.Fatalf("first chunk = %q", s)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the first chunk did not arrive while the upstream was still streaming")
+			}
+		})
+	}
+}
