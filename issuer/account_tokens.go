@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/erpgate/erpgate/claims"
 	"github.com/erpgate/erpgate/reftoken"
 	"github.com/erpgate/erpgate/store"
 )
@@ -23,6 +24,8 @@ type ReferenceTokens interface {
 	Issue(ctx context.Context, req reftoken.IssueRequest) (reftoken.Issued, error)
 	List(ctx context.Context, subject string) ([]store.ReferenceToken, error)
 	Revoke(ctx context.Context, id, actor string) (store.ReferenceToken, error)
+	// Inspect checks a token without counting it as a use (introspection).
+	Inspect(ctx context.Context, value string) (*claims.Access, store.ReferenceToken, error)
 }
 
 var _ ReferenceTokens = (*reftoken.Service)(nil)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/erpgate/erpgate/claims"
 	"github.com/erpgate/erpgate/reftoken"
 	"github.com/erpgate/erpgate/store"
 )
@@ -67,6 +68,10 @@ func (f *fakeRefTokens) Revoke(_ context.Context, id, actor string) (store.Refer
 		}
 	}
 	return store.ReferenceToken{}, store.ErrNotFound
+}
+
+func (f *fakeRefTokens) Inspect(context.Context, string) (*claims.Access, store.ReferenceToken, error) {
+	return nil, store.ReferenceToken{}, reftoken.ErrInvalid
 }
 
 func (f *fakeRefTokens) calls() (issued []reftoken.IssueRequest, revoked []string) {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/erpgate/erpgate/claims"
+	"github.com/erpgate/erpgate/reftoken"
 	"github.com/erpgate/erpgate/signing"
 	"github.com/erpgate/erpgate/store"
 )
@@ -56,6 +57,9 @@ type introspection struct {
 var inactive = introspection{Active: false}
 
 func (s *Server) introspect(ctx context.Context, tok, hint string) introspection {
+	if strings.HasPrefix(tok, reftoken.Prefix) {
+		return s.introspectReference(ctx, tok)
+	}
 	if hint != "refresh_token" && strings.Count(tok, ".") == 2 {
 		if c, err := s.cfg.AccessTokens.Verify(ctx, tok); err == nil {
 			if !s.accessTokenLive(ctx, c) {
@@ -82,6 +86,23 @@ func (s *Server) introspect(ctx context.Context, tok, hint string) introspection
 		Active: true, Scope: strings.Join(rt.Scopes, " "), ClientID: rt.ClientID, Subject: rt.Subject,
 		SessionID: rt.SessionID, TokenType: "refresh_token", Expiry: rt.ExpiresAt.Unix(),
 		IssuedAt: rt.CreatedAt.Unix(), Issuer: s.cfg.Issuer,
+	}
+}
+
+// introspectReference reports a reference token (SPEC §6): active unless
+// unknown, expired or revoked, or its session ended for good.
+func (s *Server) introspectReference(ctx context.Context, tok string) introspection {
+	if s.cfg.ReferenceTokens == nil {
+		return inactive
+	}
+	c, t, err := s.cfg.ReferenceTokens.Inspect(ctx, tok)
+	if err != nil || !s.accessTokenLive(ctx, c) {
+		return inactive
+	}
+	return introspection{
+		Active: true, Scope: c.ScopeString(), ClientID: c.ClientID, Subject: c.Subject, SessionID: c.SessionID,
+		TokenType: "reference_token", Expiry: c.Expiry, IssuedAt: c.IssuedAt, Issuer: c.Issuer,
+		Audience: c.Audience, ID: t.ID, ClientSystemUser: c.ClientSystemUser,
 	}
 }
 

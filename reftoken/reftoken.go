@@ -245,9 +245,19 @@ func (s *Service) Revoke(ctx context.Context, id, actor string) (store.Reference
 	return t, nil
 }
 
-// Check resolves a presented token to the claims it acts with. The hot
-// path is a cache hit and a revocation-list lookup: no store access.
+// Check resolves a presented token to the claims it acts with, and
+// records the use. The hot path is a cache hit and a revocation-list
+// lookup: no store access.
 func (s *Service) Check(ctx context.Context, value string) (*claims.Access, store.ReferenceToken, error) {
+	return s.check(ctx, value, true)
+}
+
+// Inspect is Check without recording a use (for introspection).
+func (s *Service) Inspect(ctx context.Context, value string) (*claims.Access, store.ReferenceToken, error) {
+	return s.check(ctx, value, false)
+}
+
+func (s *Service) check(ctx context.Context, value string, use bool) (*claims.Access, store.ReferenceToken, error) {
 	if !WellFormed(value) {
 		return nil, store.ReferenceToken{}, ErrInvalid
 	}
@@ -284,9 +294,11 @@ func (s *Service) Check(ctx context.Context, value string) (*claims.Access, stor
 	if err != nil {
 		return nil, t, err
 	}
-	s.mu.Lock()
-	s.touched[t.ID] = now
-	s.mu.Unlock()
+	if use {
+		s.mu.Lock()
+		s.touched[t.ID] = now
+		s.mu.Unlock()
+	}
 	return c, t, nil
 }
 

@@ -62,6 +62,14 @@ func TestTokensCLI(t *testing.T) {
 	if c := getWith(t, front.URL+"/api/domain/odata/x", "X-Api-Key", "enrt_"+strings.Repeat("A", 64)); c != 401 {
 		t.Fatalf("unknown reference token: %d", c)
 	}
+	if a := introspectActive(t, front.URL, value); a["active"] != true || a["client_system_user"] != "svc-sync" || a["token_type"] != "reference_token" {
+		t.Fatalf("introspection of a live SAT: %v", a)
+	}
+	// The token opened a session of its own, holding a license slot.
+	_, sess, _ := runCmd(t, "sessions", "list", "--config", cfg)
+	if !strings.Contains(sess, "enrt-rt_") || !strings.Contains(sess, "svc-sync") {
+		t.Fatalf("no session for the reference token:\n%s", sess)
+	}
 	_, out, _ = runCmd(t, "tokens", "list", "--config", cfg)
 	if strings.Contains(out, value) || !strings.Contains(out, "sat") || !strings.Contains(out, "active") {
 		t.Fatalf("list:\n%s", out)
@@ -76,6 +84,9 @@ func TestTokensCLI(t *testing.T) {
 			t.Fatal("revoked reference token still accepted after 2s")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	if a := introspectActive(t, front.URL, value); a["active"] != false {
+		t.Fatalf("introspection of a revoked SAT: %v", a)
 	}
 	if code, _, _ := runCmd(t, "tokens", "issue", "--config", cfg, "--type", "sat", "--app", "com.example/reporting", "--expires", "1h"); code == 0 {
 		t.Fatal("issued a token for an app whose policy is none")
@@ -172,4 +183,19 @@ func TestAdminAppsAndTokens(t *testing.T) {
 	if c := token(); c != 401 {
 		t.Fatalf("token for a disabled app: %d, want 401", c)
 	}
+}
+
+func introspectActive(t *testing.T, base, token string) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest("POST", base+"/id/connect/introspect", strings.NewReader(url.Values{"token": {token}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape("com.example/nightly-sync"), "demo-secret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	return m
 }
