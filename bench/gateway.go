@@ -57,6 +57,7 @@ apps:
     secret_hash: %[8]s
     system_user: %[6]s
     scope: read update
+    reference_tokens: administrators_only
 routes:
   - name: domain-read
     match: {path_prefix: /api/domain/, methods: [GET, HEAD]}
@@ -77,6 +78,8 @@ type gateway struct {
 	publicURL string
 	adminURL  string
 	secret    string
+	bin       string // the erpgate binary, for `tokens issue`
+	cfgPath   string
 	readyIn   time.Duration // from exec to the first ready /readyz
 	idleRSS   int64         // KiB, just after ready
 	idleErr   error
@@ -109,7 +112,7 @@ func startGateway(ctx context.Context, cs *children, bin, tmp, alg, driver, upst
 			return nil, err
 		}
 		g := &gateway{
-			proc: p, alg: alg, secret: secret,
+			proc: p, alg: alg, secret: secret, bin: bin, cfgPath: cfgPath,
 			publicURL: fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
 			adminURL:  fmt.Sprintf("http://127.0.0.1:%d", ports[1]),
 		}
@@ -201,6 +204,27 @@ func (g *gateway) introspectTarget(token string) target {
 		},
 		body:  []byte(url.Values{"token": {token}, "token_type_hint": {"access_token"}}.Encode()),
 		check: wants(http.StatusOK, `"active":true`),
+	}
+}
+
+// issueReferenceToken has the CLI issue a service access token (SAT) for
+// the benchmark app in the running gateway's store; it needs a file store.
+func (g *gateway) issueReferenceToken(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, g.bin, "tokens", "issue", "--config", g.cfgPath,
+		"--type", "sat", "--app", benchClientID, "--scope", "read", "--expires", "1h").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("erpgate tokens issue: %v: %s", err, truncate(string(out), 200))
+	}
+	tok, _, _ := strings.Cut(string(out), "\n")
+	return strings.TrimSpace(tok), nil
+}
+
+// apiKeyTarget sends a reference token the way automation does.
+func (g *gateway) apiKeyTarget(token string) target {
+	return target{
+		method: http.MethodGet,
+		url:    g.personsURL(),
+		header: http.Header{"X-Api-Key": {token}},
 	}
 }
 

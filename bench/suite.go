@@ -121,7 +121,12 @@ func (s *suite) proxied(ctx context.Context, upURL, bareURL string, g *gateway, 
 	if gErr == nil {
 		gw = s.httpJob(ctx, gw.path, g.bearerTarget(token), nil)
 	}
-	res := s.compare(ctx, persons("GET upstream direct", upURL), persons("GET bare proxy", bareURL), gw)
+	ref := job{path: "GET erpgate, reference token (X-Api-Key)", err: gErr}
+	if gErr == nil {
+		tok, err := g.issueReferenceToken(ctx)
+		ref = s.httpJob(ctx, ref.path, g.apiKeyTarget(tok), err)
+	}
+	res := s.compare(ctx, persons("GET upstream direct", upURL), persons("GET bare proxy", bareURL), gw, ref)
 	direct, bare, erp := res[0], res[1], res[2]
 	s.add("GET upstream direct", direct, "")
 	s.add("GET bare proxy", bare, throughputRatio(bare, direct, "of direct"))
@@ -130,6 +135,7 @@ func (s *suite) proxied(ctx context.Context, upURL, bareURL string, g *gateway, 
 		r += fmt.Sprintf("; p99 ×%.2f", float64(erp.lat.quantile(0.99))/float64(bare.lat.quantile(0.99)))
 	}
 	s.add(gw.path, erp, r)
+	s.add(ref.path, res[3], throughputRatio(res[3], bare, "of bare"))
 }
 
 // issuer measures the token endpoint against raw signing with the same
