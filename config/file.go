@@ -111,6 +111,9 @@ type File struct {
 	// Sessions configures when license sessions end (SPEC §5).
 	Sessions Sessions `yaml:"sessions"`
 
+	// Limits are rate limits of the identity server (SPEC §3).
+	Limits Limits `yaml:"limits"`
+
 	// Gateway configures browser login at the proxy (SPEC §4). Leave
 	// ClientID empty to disable it.
 	Gateway Gateway `yaml:"gateway"`
@@ -221,6 +224,37 @@ type Sessions struct {
 	// ServiceMaxLifetime ends a client-credentials session this long after
 	// it opened, however busy. Positive. Omitted: 1h.
 	ServiceMaxLifetime Duration `yaml:"service_max_lifetime"`
+}
+
+// Limits are the identity server's rate limits. Each instance counts on
+// its own (with several replicas, the effective limit is per replica).
+type Limits struct {
+	// TokenRequestsPerSecond refills the token endpoint's buckets: one per
+	// client that authenticated, and one per client address shared by
+	// every request whose client did not (unknown app, wrong secret). A
+	// request over the limit gets 429 with Retry-After and
+	// temporarily_unavailable. 0 turns the limit off; not negative.
+	// Omitted: 50.
+	TokenRequestsPerSecond int `yaml:"token_requests_per_second"`
+
+	// TokenBurst is how many token requests a bucket holds: a client may
+	// send this many at once before the rate applies. At least 1 when
+	// the limit is on. Omitted: 100.
+	TokenBurst int `yaml:"token_burst"`
+
+	// LoginFailuresPerAccount blocks sign-ins to an account (known or
+	// not, so a block reveals nothing) after this many failures inside
+	// LoginFailureWindow. At least 1. Omitted: 5.
+	LoginFailuresPerAccount int `yaml:"login_failures_per_account"`
+
+	// LoginFailuresPerAddress blocks sign-ins from a client address after
+	// this many failures inside LoginFailureWindow. At least 1.
+	// Omitted: 50.
+	LoginFailuresPerAddress int `yaml:"login_failures_per_address"`
+
+	// LoginFailureWindow is how long a login failure counts. Positive.
+	// Omitted: 15m.
+	LoginFailureWindow Duration `yaml:"login_failure_window"`
 }
 
 // Gateway configures the proxy's own browser login (SPEC §4): the gateway
@@ -466,7 +500,8 @@ type Log struct {
 	// empty or omitted) or the path of a file to append to.
 	Audit string `yaml:"audit"`
 
-	// AccessLog logs one line per proxied request.
+	// AccessLog logs one line per request on listen (proxied calls and
+	// identity-server calls alike), without query strings or credentials.
 	AccessLog bool `yaml:"access_log"`
 }
 

@@ -50,25 +50,12 @@ func cmdSessions(ctx context.Context, args []string, e env) error {
 		return fmt.Errorf("bad arguments for sessions %s", sub)
 	}
 
-	f, err := loadConfig(configPath(*path, e), e)
+	cs, err := openCLIStore(ctx, *path, e, "sessions")
 	if err != nil {
 		return err
 	}
-	if f.Store.Driver == config.DriverMemory {
-		return errors.New("store.driver memory keeps sessions inside the running gateway; use its admin API (/admin/sessions)")
-	}
-	st, err := openStore(ctx, f.Store)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	auditOut, closeAudit, err := auditSink(f.Log, e.stderr)
-	if err != nil {
-		return err
-	}
-	defer closeAudit()
-	m, err := newSessionManager(f, st, time.Now, newLogger(f.Log, e.stderr),
-		audit.New(slog.NewJSONHandler(auditOut, nil)),
+	defer cs.close()
+	m, err := newSessionManager(cs.file, cs.store, time.Now, cs.logger, cs.audit,
 		metrics.New(prometheus.NewRegistry(), metrics.Build{}))
 	if err != nil {
 		return err

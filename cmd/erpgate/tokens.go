@@ -52,25 +52,12 @@ func cmdTokens(ctx context.Context, args []string, e env) error {
 		fmt.Fprint(e.stderr, tokensUsage)
 		return fmt.Errorf("bad arguments for tokens %s", sub)
 	}
-	f, err := loadConfig(configPath(*path, e), e)
+	cs, err := openCLIStore(ctx, *path, e, "tokens")
 	if err != nil {
 		return err
 	}
-	if f.Store.Driver == config.DriverMemory {
-		return errors.New("store.driver memory keeps tokens inside the running gateway; use its admin API (/admin/tokens)")
-	}
-	st, err := openStore(ctx, f.Store)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	auditOut, closeAudit, err := auditSink(f.Log, e.stderr)
-	if err != nil {
-		return err
-	}
-	defer closeAudit()
-	logger := newLogger(f.Log, e.stderr)
-	svc, err := cliTokenService(ctx, f, st, logger, audit.New(slog.NewJSONHandler(auditOut, nil)))
+	defer cs.close()
+	svc, err := cliTokenService(ctx, cs.file, cs.store, cs.logger, cs.audit)
 	if err != nil {
 		return err
 	}
