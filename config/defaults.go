@@ -23,6 +23,11 @@ const (
 	DefaultIdleTimeout           = 20 * time.Minute
 	DefaultServiceMaxLifetime    = time.Hour
 	DefaultRouteTimeout          = 30 * time.Second
+	DefaultTokenRequestsPerSec   = 50
+	DefaultTokenBurst            = 100
+	DefaultLoginFailuresPerAcct  = 5
+	DefaultLoginFailuresPerAddr  = 50
+	DefaultLoginFailureWindow    = 15 * time.Minute
 )
 
 // applyDefaults fills what the file left out; given holds the paths that
@@ -69,6 +74,17 @@ func applyDefaults(f *File, given map[string]bool) {
 
 	dur("sessions.idle_timeout", &f.Sessions.IdleTimeout, DefaultIdleTimeout)
 	dur("sessions.service_max_lifetime", &f.Sessions.ServiceMaxLifetime, DefaultServiceMaxLifetime)
+
+	integer := func(path string, p *int, def int) {
+		if !given[path] {
+			*p = def
+		}
+	}
+	integer("limits.token_requests_per_second", &f.Limits.TokenRequestsPerSecond, DefaultTokenRequestsPerSec)
+	integer("limits.token_burst", &f.Limits.TokenBurst, DefaultTokenBurst)
+	integer("limits.login_failures_per_account", &f.Limits.LoginFailuresPerAccount, DefaultLoginFailuresPerAcct)
+	integer("limits.login_failures_per_address", &f.Limits.LoginFailuresPerAddress, DefaultLoginFailuresPerAddr)
+	dur("limits.login_failure_window", &f.Limits.LoginFailureWindow, DefaultLoginFailureWindow)
 
 	for i := range f.Users {
 		str(&f.Users[i].Type, UserInternal)

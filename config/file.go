@@ -230,8 +230,9 @@ type Sessions struct {
 // its own (with several replicas, the effective limit is per replica).
 type Limits struct {
 	// TokenRequestsPerSecond refills the token endpoint's buckets: one per
-	// client that authenticated, and one per client address shared by
-	// every request whose client did not (unknown app, wrong secret). A
+	// confidential client that authenticated, one per public client and
+	// address, and one per client address shared by every request whose
+	// client did not authenticate (unknown app, wrong secret). A
 	// request over the limit gets 429 with Retry-After and
 	// temporarily_unavailable. 0 turns the limit off; not negative.
 	// Omitted: 50.

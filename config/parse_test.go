@@ -151,7 +151,9 @@ func TestParseDefaults(t *testing.T) {
 					ScopeFormat:           "array",
 				},
 				Sessions: Sessions{IdleTimeout: Duration(20 * time.Minute), ServiceMaxLifetime: Duration(time.Hour)},
-				Log:      Log{Level: "info", Format: "json", Audit: "stderr"},
+				Limits: Limits{TokenRequestsPerSecond: 50, TokenBurst: 100, LoginFailuresPerAccount: 5,
+					LoginFailuresPerAddress: 50, LoginFailureWindow: Duration(15 * time.Minute)},
+				Log: Log{Level: "info", Format: "json", Audit: "stderr"},
 			}
 			if got, wantS := marshal(t, f), marshal(t, &want); got != wantS {
 				t.Errorf("defaults:\n%s\nwant:\n%s", got, wantS)

@@ -77,6 +77,8 @@ func (v *validator) validate() {
 	v.positive("sessions.idle_timeout", f.Sessions.IdleTimeout)
 	v.positive("sessions.service_max_lifetime", f.Sessions.ServiceMaxLifetime)
 
+	v.limits()
+
 	users := v.users()
 	apps := v.apps(users)
 	v.gateway(apps)
@@ -617,4 +619,21 @@ func hasSpace(s string) bool {
 	return strings.ContainsFunc(s, func(r rune) bool {
 		return unicode.IsSpace(r) || unicode.IsControl(r)
 	})
+}
+
+func (v *validator) limits() {
+	l := v.f.Limits
+	if l.TokenRequestsPerSecond < 0 {
+		v.add("limits.token_requests_per_second", "must not be negative (0 turns the limit off)")
+	}
+	if l.TokenRequestsPerSecond > 0 && l.TokenBurst < 1 {
+		v.add("limits.token_burst", "must be at least 1")
+	}
+	if l.LoginFailuresPerAccount < 1 {
+		v.add("limits.login_failures_per_account", "must be at least 1")
+	}
+	if l.LoginFailuresPerAddress < 1 {
+		v.add("limits.login_failures_per_address", "must be at least 1")
+	}
+	v.positive("limits.login_failure_window", l.LoginFailureWindow)
 }

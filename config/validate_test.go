@@ -50,6 +50,13 @@ func TestValidate(t *testing.T) {
 		{"signing algorithm", "signing: {algorithm: HS256}", []want{{"signing.algorithm", "must be one of RS256, ES256, EdDSA"}}},
 		{"signing rotate_every", "signing: {rotate_every: 30m}", []want{{"signing.rotate_every", "must be at least 1h"}}},
 
+		// limits
+		{"token rate negative", "limits: {token_requests_per_second: -1}", []want{{"limits.token_requests_per_second", "must not be negative"}}},
+		{"token burst zero", "limits: {token_burst: 0}", []want{{"limits.token_burst", "must be at least 1"}}},
+		{"login failures per account zero", "limits: {login_failures_per_account: 0}", []want{{"limits.login_failures_per_account", "must be at least 1"}}},
+		{"login failures per address zero", "limits: {login_failures_per_address: 0}", []want{{"limits.login_failures_per_address", "must be at least 1"}}},
+		{"login failure window zero", "limits: {login_failure_window: 0s}", []want{{"limits.login_failure_window", "must be positive"}}},
+
 		// tokens
 		{"access_token_ttl zero", "tokens: {access_token_ttl: 0s}", []want{{"tokens.access_token_ttl", "must be positive"}}},
 		{"refresh_token_ttl negative", "tokens: {refresh_token_ttl: -1h}", []want{{"tokens.refresh_token_ttl", "must be positive"}}},

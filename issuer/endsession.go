@@ -2,7 +2,6 @@ package issuer
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"net/http"
 
@@ -43,8 +42,7 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	case r.Method == http.MethodPost && r.PostForm.Get("confirm") == "yes":
-		c, err := r.Cookie(csrfCookie)
-		if err != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostForm.Get("csrf_token"))) != 1 {
+		if !csrfValid(r) { // an empty cookie and an empty field must not match
 			s.errorPage(w, http.StatusForbidden, "invalid_request", "The sign-out form expired. Please try again.")
 			return
 		}

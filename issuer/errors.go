@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 )
 
 // Error is an OAuth 2.0 error response (RFC 6749 §5.2). The shared values
@@ -13,6 +14,7 @@ type Error struct {
 	Description string // sent as error_description; safe for clients
 	Status      int    // HTTP status
 	cause       error  // debug detail: logged, never sent
+	retryAfter  int    // seconds, sent as Retry-After when > 0
 }
 
 func (e *Error) Error() string {
@@ -83,6 +85,9 @@ func writeError(w http.ResponseWriter, e *Error) {
 	}
 	if e.Status == http.StatusMethodNotAllowed {
 		h.Set("Allow", http.MethodPost)
+	}
+	if e.retryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(e.retryAfter))
 	}
 	body := struct {
 		Error       string `json:"error"`

@@ -112,6 +112,10 @@ type Config struct {
 	// personal access tokens at /account/tokens (SPEC §6); nil: the page
 	// answers 404.
 	ReferenceTokens ReferenceTokens
+	// Limits protect the token endpoint and the login form; zero values
+	// take the defaults below (TokenRequestsPerSecond 0: no token limit).
+	Limits Limits
+
 	// SignInURL is where the tokens page sends a browser without an
 	// identity session, with ?rd= the page's path: the gateway's browser
 	// login start (public_url + "/oauth2/start"). "" when the gateway has
@@ -134,14 +138,47 @@ type Server struct {
 	dummyHash       string
 	accountThrottle *throttle
 	addressThrottle *throttle
+	tokenLimiter    *bucketLimiter // nil: unlimited
 }
 
-// Login throttling: per account (known or not) and per client address.
+// Limits are the issuer's rate limits.
+type Limits struct {
+	// TokenRequestsPerSecond refills each token-endpoint bucket: one per
+	// authenticated confidential client, one per public client and
+	// address, one per address for every request whose client did not
+	// authenticate (tokenRateKey). 0: unlimited.
+	TokenRequestsPerSecond int
+	// TokenBurst is a bucket's size (at least 1).
+	TokenBurst int
+	// LoginFailuresPerAccount and LoginFailuresPerAddress block sign-ins
+	// to an account (known or not) or from an address after this many
+	// failures inside LoginFailureWindow.
+	LoginFailuresPerAccount int
+	LoginFailuresPerAddress int
+	LoginFailureWindow      time.Duration
+}
+
+// Login throttling defaults: per account (known or not) and per client
+// address.
 const (
 	accountFailureLimit = 5
 	addressFailureLimit = 50
 	failureWindow       = 15 * time.Minute
 )
+
+// withDefaults fills the zero login limits.
+func (l Limits) withDefaults() Limits {
+	if l.LoginFailuresPerAccount <= 0 {
+		l.LoginFailuresPerAccount = accountFailureLimit
+	}
+	if l.LoginFailuresPerAddress <= 0 {
+		l.LoginFailuresPerAddress = addressFailureLimit
+	}
+	if l.LoginFailureWindow <= 0 {
+		l.LoginFailureWindow = failureWindow
+	}
+	return l
+}
 
 // New validates cfg and builds the server.
 func New(cfg Config) (*Server, error) {
@@ -156,14 +193,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.AccessTokenTTL <= 0 || cfg.CodeTTL <= 0 || cfg.RefreshTokenTTL <= 0 || cfg.PublicRefreshTokenTTL <= 0 || cfg.IdentitySessionTTL <= 0 || cfg.RefreshReuseGrace < 0 {
 		return nil, errors.New("issuer: token lifetimes must be positive")
 	}
+	lim := cfg.Limits.withDefaults()
 	s := &Server{
 		cfg:    cfg,
 		prefix: strings.TrimSuffix(u.Path, "/"),
 		secure: u.Scheme == "https",
 		// A random hash with the default cost, verified like a real one.
 		dummyHash:       password.Dummy(password.Default),
-		accountThrottle: newThrottle(cfg.Clock, accountFailureLimit, failureWindow),
-		addressThrottle: newThrottle(cfg.Clock, addressFailureLimit, failureWindow),
+		accountThrottle: newThrottle(cfg.Clock, lim.LoginFailuresPerAccount, lim.LoginFailureWindow),
+		addressThrottle: newThrottle(cfg.Clock, lim.LoginFailuresPerAddress, lim.LoginFailureWindow),
+		tokenLimiter:    newBucketLimiter(cfg.Clock, lim.TokenRequestsPerSecond, lim.TokenBurst),
 		users:           make(map[string]*User, len(cfg.Users)),
 		mux:             http.NewServeMux(),
 	}

@@ -55,6 +55,12 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		app, err := s.authenticateClient(r, form)
 		if err != nil {
 			clientID = s.clientIDHint(r, form)
+			app = nil
+		}
+		if ok, wait := s.tokenLimiter.take(tokenRateKey(r, app)); !ok {
+			return nil, errTooManyRequests(wait)
+		}
+		if err != nil {
 			return nil, err
 		}
 		clientID = app.ID

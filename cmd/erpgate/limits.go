@@ -1,0 +1,18 @@
+package main
+
+import (
+	"github.com/erpgate/erpgate/config"
+	"github.com/erpgate/erpgate/issuer"
+)
+
+// issuerLimits is the limits: section as the issuer takes it.
+func issuerLimits(f *config.File) issuer.Limits {
+	l := f.Limits
+	return issuer.Limits{
+		TokenRequestsPerSecond:  l.TokenRequestsPerSecond,
+		TokenBurst:              l.TokenBurst,
+		LoginFailuresPerAccount: l.LoginFailuresPerAccount,
+		LoginFailuresPerAddress: l.LoginFailuresPerAddress,
+		LoginFailureWindow:      l.LoginFailureWindow.D(),
+	}
+}

@@ -1,0 +1,158 @@
+package issuer
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func ccForm() url.Values { return form("grant_type", "client_credentials") }
+
+// checkTooMany asserts the 429 shape: RFC 6749 §5.2 JSON with
+// temporarily_unavailable, Retry-After (RFC 6585 §4) and no-store.
+func checkTooMany(t *testing.T, r tokenResult, wantRetry string) {
+	t.Helper()
+	if r.status != http.StatusTooManyRequests || r.body["error"] != "temporarily_unavailable" ||
+		r.header.Get("Retry-After") != wantRetry || r.header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("want 429 temporarily_unavailable, Retry-After %s: %d %v %v", wantRetry, r.status, r.header, r.body)
+	}
+	if d, _ := r.body["error_description"].(string); !strings.Contains(d, "retry after "+wantRetry+" s") {
+		t.Errorf("error_description %q", d)
+	}
+}
+
+func TestTokenRateLimitPerClient(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) {
+		c.Limits = Limits{TokenRequestsPerSecond: 1, TokenBurst: 3}
+	})
+	for i := range 3 {
+		if r := ts.token(t, ccForm(), syncID, syncSecret); r.status != 200 {
+			t.Fatalf("request %d inside the burst: %d %v", i, r.status, r.body)
+		}
+	}
+	checkTooMany(t, ts.token(t, ccForm(), syncID, syncSecret), "1")
+
+	// Another client has its own bucket.
+	if r := ts.token(t, form("grant_type", "client_credentials"), "com.example/reporting", "r"); r.status != http.StatusBadRequest || r.body["error"] != "unauthorized_client" {
+		t.Fatalf("another client while the first is limited: %d %v", r.status, r.body)
+	}
+
+	// The bucket refills at the configured rate, on the injected clock.
+	*ts.now = ts.now.Add(1500 * time.Millisecond)
+	if r := ts.token(t, ccForm(), syncID, syncSecret); r.status != 200 {
+		t.Fatalf("after refill: %d %v", r.status, r.body)
+	}
+	checkTooMany(t, ts.token(t, ccForm(), syncID, syncSecret), "1")
+
+	if n := testutil.ToFloat64(ts.metrics.TokenErrors.WithLabelValues("client_credentials", "temporarily_unavailable")); n != 2 {
+		t.Errorf("token_errors_total{error=temporarily_unavailable} = %v, want 2", n)
+	}
+}
+
+// Requests whose client does not authenticate share their address's
+// bucket, so guessing secrets or inventing clients cannot drain a real
+// client's bucket, and is itself limited.
+func TestTokenRateLimitUnauthenticatedByAddress(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) {
+		c.Limits = Limits{TokenRequestsPerSecond: 1, TokenBurst: 2}
+	})
+	for _, c := range []struct{ id, secret string }{{"com.example/unknown", "x"}, {syncID, "wrong"}} {
+		if r := ts.token(t, ccForm(), c.id, c.secret); r.status != http.StatusUnauthorized {
+			t.Fatalf("%s: %d %v", c.id, r.status, r.body)
+		}
+	}
+	checkTooMany(t, ts.token(t, ccForm(), "com.example/another-unknown", "x"), "1")
+	// The real client, from the same address, is not affected.
+	if r := ts.token(t, ccForm(), syncID, syncSecret); r.status != 200 {
+		t.Fatalf("authenticated client after address bucket emptied: %d %v", r.status, r.body)
+	}
+}
+
+func TestTokenRateKey(t *testing.T) {
+	r := httptest.NewRequest("POST", "/id/connect/token", nil)
+	r.RemoteAddr = "192.0.2.7:4711"
+	for _, tc := range []struct {
+		name string
+		app  *App
+		want string
+	}{
+		{"confidential: per client, any address", &App{ID: "c"}, "client:c"},
+		{"public: per client and address", &App{ID: "p", Public: true}, "public:p 192.0.2.7"},
+		{"not authenticated: per address", nil, "address:192.0.2.7"},
+	} {
+		if got := tokenRateKey(r, tc.app); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestTokenRateLimitOffByDefault(t *testing.T) {
+	ts := newTestServer(t, nil)
+	for i := range 30 {
+		if r := ts.token(t, ccForm(), syncID, syncSecret); r.status != 200 {
+			t.Fatalf("request %d without a limit: %d", i, r.status)
+		}
+	}
+}
+
+func TestBucketLimiter(t *testing.T) {
+	now := testNow
+	l := newBucketLimiter(func() time.Time { return now }, 10, 2)
+	take := func() bool { ok, _ := l.take("k"); return ok }
+	if !take() || !take() || take() {
+		t.Fatal("burst of 2 not enforced")
+	}
+	_, wait := l.take("k")
+	if wait <= 0 || wait > 100*time.Millisecond {
+		t.Errorf("wait %v, want (0, 100ms]", wait)
+	}
+	now = now.Add(100 * time.Millisecond)
+	if !take() || take() {
+		t.Fatal("one token per 100ms at 10/s")
+	}
+	now = now.Add(time.Hour)
+	if !take() || !take() || take() {
+		t.Fatal("refill is capped at the burst")
+	}
+	if ok, _ := (*bucketLimiter)(nil).take("k"); !ok {
+		t.Fatal("nil limiter limits")
+	}
+	if newBucketLimiter(time.Now, 0, 5) != nil {
+		t.Fatal("rate 0 should mean no limiter")
+	}
+}
+
+func TestLoginFailureLimitsConfigurable(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) {
+		c.Limits = Limits{LoginFailuresPerAccount: 2, LoginFailureWindow: time.Minute}
+	})
+	b := newBrowser(t, ts)
+	q := authzQuery(webID, webRedirect, "read", newPKCE())
+	attempt := func(pw string) *http.Response {
+		resp, _ := b.get(ts.issuer + "/connect/authorize?" + q.Encode())
+		_, page := b.get(ts.URL + resp.Header.Get("Location"))
+		f := formFields(page)
+		f.Set("login", "alice")
+		f.Set("password", pw)
+		resp, _ = b.post(ts.issuer+"/account/login", f)
+		return resp
+	}
+	for range 2 {
+		if r := attempt("wrong"); r.StatusCode != 200 {
+			t.Fatalf("failure under the limit: %d", r.StatusCode)
+		}
+	}
+	if r := attempt("alice-pw"); r.StatusCode != http.StatusTooManyRequests || r.Header.Get("Retry-After") != "61" {
+		t.Fatalf("after 2 failures: %d Retry-After %q", r.StatusCode, r.Header.Get("Retry-After"))
+	}
+	// The window is the configured minute, on the injected clock.
+	*ts.now = ts.now.Add(61 * time.Second)
+	if r := attempt("alice-pw"); r.StatusCode != http.StatusFound {
+		t.Fatalf("after the window: %d", r.StatusCode)
+	}
+}
