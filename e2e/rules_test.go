@@ -231,11 +231,18 @@ func dashboardOf(t *testing.T, raw []byte) grafanaDashboard {
 
 // composeReplacements turn config.example.yaml into
 // deploy/erpgate.example.yaml: listen on every interface of the
-// container, keep the store in the /data volume.
+// container, keep the state in the compose file's PostgreSQL (the
+// example's SQLite file has no place in a gateway that replicas could
+// share), and forward to its upstream service instead of the loopback
+// port where `erpgate demo` serves the sample API (a container's loopback
+// is its own). Each replaces every occurrence (the four routes share one
+// upstream).
 var composeReplacements = []struct{ old, new string }{
 	{"listen: 127.0.0.1:8080", "listen: 0.0.0.0:8080"},
 	{"admin_listen: 127.0.0.1:9090", "admin_listen: 0.0.0.0:9090"},
-	{"dsn: data/erpgate.db", "dsn: /data/erpgate.db"},
+	{"driver: sqlite", "driver: postgres"},
+	{"dsn: data/erpgate.db", "dsn: postgres://erpgate:${POSTGRES_PASSWORD}@db:5432/erpgate?sslmode=disable&search_path=erpgate"},
+	{"upstream: http://127.0.0.1:8081", "upstream: http://upstream:8081"},
 }
 
 // configBody drops the leading comment block and normalises the spaces
@@ -269,7 +276,7 @@ func TestRulesComposeExample(t *testing.T) {
 		if !strings.Contains(want, r.old) {
 			t.Fatalf("config.example.yaml no longer contains %q; update e2e/rules_test.go", r.old)
 		}
-		want = strings.Replace(want, r.old, r.new, 1)
+		want = strings.ReplaceAll(want, r.old, r.new)
 	}
 	wl, gl := configBody(want), configBody(string(compose))
 	for i := range max(len(wl), len(gl)) {
@@ -286,6 +293,9 @@ func TestRulesComposeExample(t *testing.T) {
 		}
 	}
 
+	// The compose file gives the gateway POSTGRES_PASSWORD, which its
+	// store.dsn names; check only validates, so any value does.
+	t.Setenv("POSTGRES_PASSWORD", "check-only")
 	out, errOut, code := runCLI(t, "", "check", "--config", filepath.Join(dir, "erpgate.example.yaml"))
 	if code != 0 {
 		t.Fatalf("erpgate check deploy/erpgate.example.yaml: exit %d\n%s%s", code, out, errOut)

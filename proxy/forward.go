@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -86,6 +87,9 @@ func (p *Proxy) newReverseProxy(name string, up Upstream) *httputil.ReverseProxy
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			p.upstreamFailed(w, r, name, err)
 		},
+		// Failures after the response started (an upstream reset mid-body)
+		// reach only ErrorLog; without it they go to the standard logger.
+		ErrorLog: slog.NewLogLogger(p.cfg.Logger.With("route", name).Handler(), slog.LevelWarn),
 	}
 }
 

@@ -43,6 +43,7 @@ func cmdDemo(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	defer g.Close()
+	g.loadFile = func() (*config.File, error) { return loadConfig(*path, e) } // SIGHUP (reload.go)
 	return g.serve(ctx, func(main, admin net.Addr) {
 		printDemoBanner(e, f, upstreams, admin)
 	})

@@ -53,7 +53,7 @@ func (g *gateway) runChangeSync(ctx context.Context) {
 	syncOnChange(ctx, g.shared.listen, map[string]func(context.Context) error{
 		postgres.TopicRevocations: g.revoked.Sync,
 		postgres.TopicSessions:    g.sessions.SyncEnded,
-		postgres.TopicApps:        g.issuer.SyncApps,
+		postgres.TopicApps:        g.syncApps,
 		postgres.TopicKeys:        g.keys.Refresh,
 	}, g.logger)
 }

@@ -10,8 +10,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,8 +28,6 @@ import (
 	"github.com/erpgate/erpgate/config"
 	"github.com/erpgate/erpgate/issuer"
 	"github.com/erpgate/erpgate/metrics"
-	"github.com/erpgate/erpgate/policy"
-	"github.com/erpgate/erpgate/proxy"
 	"github.com/erpgate/erpgate/reftoken"
 	"github.com/erpgate/erpgate/requestid"
 	"github.com/erpgate/erpgate/revocation"
@@ -43,6 +45,10 @@ const (
 	tokenCacheSize   = 100_000          // verified tokens kept (≈1 KiB each)
 	keyRefreshEvery  = time.Minute      // how often keys are reloaded / rotated
 	shutdownDeadline = 30 * time.Second // in-flight requests get this long
+	// closeFlushTimeout bounds writing what is buffered at Close.
+	closeFlushTimeout = 10 * time.Second
+	// loopStopTimeout bounds the wait for background loops at shutdown.
+	loopStopTimeout = 5 * time.Second
 	// identitySessionTTL is how long a sign-in at the identity server
 	// lasts for single sign-on.
 	identitySessionTTL = 12 * time.Hour
@@ -63,7 +69,8 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	f, err := loadConfig(configPath(*path, e), e)
+	file := configPath(*path, e)
+	f, err := loadConfig(file, e)
 	if err != nil {
 		return err
 	}
@@ -72,33 +79,50 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	defer g.Close()
+	// SIGHUP re-reads the same file (reload.go).
+	g.loadFile = func() (*config.File, error) { return loadConfig(file, e) }
 	return g.serve(ctx, nil)
 }
 
 // gateway is one running erpgate: store, keys, issuer, proxy and metrics,
-// built from a config file.
+// built from a config file. The long-lived state is built once; what else
+// derives from the config lives in a snapshot that Reload swaps
+// (reload.go).
 type gateway struct {
-	file      *config.File
+	file      *config.File // as started; restart-only settings come from it
 	logger    *slog.Logger
+	audit     *audit.Logger
+	metrics   *metrics.Metrics
+	clock     func() time.Time
 	store     store.Backend
 	shared    sharedStore // what replicas sharing the store get (replicas.go)
 	keys      *signing.Keyring
 	revoked   *revocation.List
-	issuer    *issuer.Server
 	reftokens *reftoken.Service
 	verifier  *accesstoken.Verifier
 	sessions  *session.Manager
-	adminAPI  http.Handler // /admin/ (adminapi.go)
 	registry  *prometheus.Registry
-	handler   http.Handler // proxy + identity server
-	admin     http.Handler // metrics, health
+	handler   http.Handler // proxy + identity server, on the current snapshot
+	admin     http.Handler // metrics, health, admin API
 	closers   []io.Closer
+
+	// snap is the current snapshot; each request loads it once.
+	snap     atomic.Pointer[snapshot]
+	reloadMu sync.Mutex // one reload at a time
+	// loadFile re-reads the config file serve started from (SIGHUP); nil:
+	// no reload on SIGHUP.
+	loadFile func() (*config.File, error)
+	// transports are the upstream transports, shared across snapshots.
+	transportsMu sync.Mutex
+	transports   map[transportKey]*http.Transport
+	// draining is set once shutdown began: /readyz says not ready.
+	draining atomic.Bool
 }
 
 // newGateway wires a gateway. Logs and audit lines go to logOut unless
 // log.audit names a file.
 func newGateway(ctx context.Context, f *config.File, logOut io.Writer) (*gateway, error) {
-	g := &gateway{file: f, logger: newLogger(f.Log, logOut)}
+	g := &gateway{file: f, logger: slog.New(withRequestIDs(newLogger(f.Log, logOut).Handler()))} // accesslog.go
 	auditOut := logOut
 	if p := f.Log.Audit; p != "" && p != "stderr" {
 		af, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
@@ -110,6 +134,7 @@ func newGateway(ctx context.Context, f *config.File, logOut io.Writer) (*gateway
 	}
 	auditLog := audit.New(slog.NewJSONHandler(auditOut, nil))
 	clock := time.Now
+	g.audit, g.clock, g.transports = auditLog, clock, map[transportKey]*http.Transport{}
 
 	st, shared, err := openGatewayStore(ctx, f.Store) // replicas.go
 	if err != nil {
@@ -123,6 +148,7 @@ func newGateway(ctx context.Context, f *config.File, logOut io.Writer) (*gateway
 	g.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(g.registry, metrics.Build{Version: version, GoVersion: runtime.Version()})
 	m.ConfigReloadOK.Set(1)
+	g.metrics = m
 
 	// Sessions and license slots (SPEC §5); it sets license_slots_total.
 	// Its Close flushes last-seen times, so it closes before the store.
@@ -142,11 +168,6 @@ func newGateway(ctx context.Context, f *config.File, logOut io.Writer) (*gateway
 		return nil, err
 	}
 
-	apps, err := issuerApps(f)
-	if err != nil {
-		g.Close()
-		return nil, err
-	}
 	g.revoked, err = revocation.Open(ctx, st, clock, g.logger)
 	if err != nil {
 		g.Close()
@@ -157,13 +178,12 @@ func newGateway(ctx context.Context, f *config.File, logOut io.Writer) (*gateway
 		Clock: clock, Leeway: tokenLeeway, CacheSize: tokenCacheSize,
 	})
 	// The reference-token service resolves apps and users through the
-	// issuer's tables, which exist once issuer.New returns.
-	var iss *issuer.Server
+	// current snapshot's identity server (set below, replaced on reload).
 	g.reftokens, err = reftoken.New(reftoken.Config{
 		Store: st, Revocations: g.revoked, Issuer: f.Issuer(), Audiences: f.Tokens.Audiences,
 		Directory: directory{
-			app:  func(id string) *issuer.App { return iss.LookupApp(id) },
-			user: func(login string) *issuer.User { return iss.LookupUser(login) },
+			app:  func(id string) *issuer.App { return g.current().issuer.LookupApp(id) },
+			user: func(login string) *issuer.User { return g.current().issuer.LookupUser(login) },
 		},
 		CacheSize: refTokenCacheSize, Clock: clock, Logger: g.logger, Audit: auditLog,
 	})
@@ -171,65 +191,21 @@ func newGateway(ctx context.Context, f *config.File, logOut io.Writer) (*gateway
 		g.Close()
 		return nil, err
 	}
-	iss, err = issuer.New(issuer.Config{
-		Issuer: f.Issuer(), AccessTokenTTL: f.Tokens.AccessTokenTTL.D(), Audiences: f.Tokens.Audiences,
-		ScopeAsString: f.Tokens.ScopeFormat == "string", Apps: apps, RuntimeApps: st, Users: issuerUsers(f),
-		CodeTTL: f.Tokens.CodeTTL.D(), RefreshTokenTTL: f.Tokens.RefreshTokenTTL.D(),
-		PublicRefreshTokenTTL: f.Tokens.PublicRefreshTokenTTL.D(), RefreshReuseGrace: f.Tokens.RefreshReuseGrace.D(),
-		IdentitySessionTTL: identitySessionTTL,
-		Grants:             st, Sessions: st, Revocations: g.revoked, AccessTokens: g.verifier,
-		EndSession: func(ctx context.Context, sid string) error {
-			// Through the manager: refused at once here, audited.
-			_, err := g.sessions.End(ctx, sid, store.EndLogout)
-			return err
-		},
-		ReferenceTokens: g.reftokens, SignInURL: signInURL(f),
-		Signer: g.keys, Clock: clock, Logger: g.logger, Audit: auditLog, Metrics: m,
-	})
-	if err != nil {
-		g.Close()
-		return nil, err
-	}
+	// Close writes the last-use times not yet written, before the store
+	// closes (closers run in reverse).
+	g.closers = append(g.closers, closerFunc(func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), closeFlushTimeout)
+		defer cancel()
+		return g.reftokens.Flush(ctx)
+	}))
 
-	pol, err := policy.Compile(policyRoutes(f))
+	snap, err := g.buildSnapshot(f) // reload.go
 	if err != nil {
 		g.Close()
 		return nil, err
 	}
-	ups, err := proxyUpstreams(f)
-	if err != nil {
-		g.Close()
-		return nil, err
-	}
-	trusted, err := trustedProxies(f)
-	if err != nil {
-		g.Close()
-		return nil, err
-	}
-	browser, err := newBrowserLogin(f, iss, g.keys, clock, g.logger) // browser.go; nil without gateway.client_id
-	if err != nil {
-		g.Close()
-		return nil, err
-	}
-	px, err := proxy.New(proxy.Config{
-		Policy: pol, Upstreams: ups, Issuer: f.Issuer(), KeySet: g.keys,
-		Algorithms: signing.Algorithms, Leeway: tokenLeeway, TokenCacheSize: tokenCacheSize,
-		TrustedProxies: trusted, Revocations: g.revoked, Sessions: g.sessions, Browser: browser,
-		ReferenceTokens: g.reftokens,
-		Clock:           clock, Logger: g.logger, Audit: auditLog, Metrics: m,
-	})
-	if err != nil {
-		g.Close()
-		return nil, err
-	}
-	g.handler = requestid.Middleware(splitIssuer(iss.Prefix(), iss, px))
-	g.issuer = iss
-	registry := &appRegistry{file: f, store: st, issuer: iss, clock: clock}
-	g.adminAPI, err = newAdminAPI(f, g.verifier, g.sessions, registry, g.reftokens, g.logger, auditLog)
-	if err != nil {
-		g.Close()
-		return nil, err
-	}
+	g.snap.Store(snap)
+	g.handler = requestid.Middleware(withAccessLog(f.Log.AccessLog, g.logger, http.HandlerFunc(g.serveCurrent))) // accesslog.go
 	g.admin = g.adminHandler()
 	return g, nil
 }
@@ -282,13 +258,18 @@ func splitIssuer(prefix string, iss, px http.Handler) http.Handler {
 func (g *gateway) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g.registry, promhttp.HandlerOpts{Registry: g.registry}))
-	mux.Handle("/admin/", g.adminAPI) // sessions, license (package admin)
+	mux.Handle("/admin/", http.HandlerFunc(g.serveAdminAPI)) // sessions, license, apps, tokens (package admin); reload.go
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
+		if g.draining.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, `{"status":"not ready","reason":"shutting down"}`+"\n")
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := g.store.Ping(ctx); err != nil {
@@ -321,6 +302,15 @@ func (g *gateway) newServer(h http.Handler) *http.Server {
 
 // serve listens on listen and admin_listen until ctx ends, then shuts
 // down gracefully. ready, if not nil, is called with the bound addresses.
+// On SIGHUP it reloads the config with loadFile, when set.
+//
+// Shutdown: /readyz turns 503 so load balancers stop sending; the main
+// listener stops accepting and its requests in flight, long streams
+// included, get shutdownDeadline to finish (then their connections are
+// cut); the admin listener goes last, so metrics stay scrapable while
+// draining; then the background loops stop. The caller's Close writes
+// what is buffered (session last-seen, reference-token last-use) and
+// closes the store.
 func (g *gateway) serve(ctx context.Context, ready func(main, admin net.Addr)) error {
 	ln, err := net.Listen("tcp", g.file.Listen)
 	if err != nil {
@@ -344,24 +334,57 @@ func (g *gateway) serve(ctx context.Context, ready func(main, admin net.Addr)) e
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	g.runLoops(runCtx)
+	loopsDone := g.runLoops(runCtx)
+
+	var hup chan os.Signal // nil: never ready
+	if g.loadFile != nil {
+		hup = make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup) // stopped on shutdown
+	}
 
 	g.logger.Info("erpgate listening", "listen", ln.Addr().String(), "admin_listen", aln.Addr().String(),
 		"issuer", g.file.Issuer(), "store", g.file.Store.Driver, "version", version)
 	if ready != nil {
 		ready(ln.Addr(), aln.Addr())
 	}
-	select {
-	case err = <-errc:
-	case <-ctx.Done():
+wait:
+	for {
+		select {
+		case err = <-errc:
+			break wait
+		case <-ctx.Done():
+			break wait
+		case <-hup:
+			g.logger.Info("SIGHUP: reloading the config")
+			_ = g.reloadFrom(ctx, g.loadFile) // logged and audited
+		}
 	}
+	// A SIGHUP from here on is caught and ignored (stopping the
+	// notification would make it fatal again).
+
+	g.draining.Store(true)
+	g.logger.Info("erpgate shutting down: finishing requests in flight", "deadline", shutdownDeadline)
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownDeadline)
 	defer cancel()
-	if e := main.Shutdown(sctx); e != nil && err == nil {
-		err = e
+	if e := main.Shutdown(sctx); e != nil {
+		g.logger.Warn("requests still in flight at the shutdown deadline; closing their connections", "err", e)
+		_ = main.Close()
+		if err == nil {
+			err = e
+		}
 	}
-	if e := admin.Shutdown(sctx); e != nil && err == nil {
-		err = e
+	if e := admin.Shutdown(sctx); e != nil {
+		_ = admin.Close()
+		if err == nil {
+			err = e
+		}
+	}
+	stop()
+	select {
+	case <-loopsDone:
+	case <-time.After(loopStopTimeout):
+		g.logger.Warn("background loops did not stop in time", "timeout", loopStopTimeout)
 	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
@@ -370,17 +393,23 @@ func (g *gateway) serve(ctx context.Context, ready func(main, admin net.Addr)) e
 }
 
 // runLoops starts the background work of a running gateway; it stops
-// when ctx ends.
-func (g *gateway) runLoops(ctx context.Context) {
-	go g.keys.Run(ctx, keyRefreshEvery)
-	go g.revoked.Run(ctx, revocationSyncEvery)
-	go g.reftokens.Run(ctx)                   // flush last-use times
-	go g.issuer.RunAppSync(ctx, appSyncEvery) // apps changed by other processes
-	go g.sessions.Run(ctx)                    // flush, reap, sync ends; closed (and flushed) by g.Close
-	go g.runChangeSync(ctx)                   // reload at once what other replicas change (replicas.go)
+// when ctx ends. The returned channel is closed once every loop returned.
+func (g *gateway) runLoops(ctx context.Context) <-chan struct{} {
+	var wg sync.WaitGroup
+	wg.Go(func() { g.keys.Run(ctx, keyRefreshEvery) })
+	wg.Go(func() { g.revoked.Run(ctx, revocationSyncEvery) })
+	wg.Go(func() { g.reftokens.Run(ctx) })            // flush last-use times; once more when ctx ends
+	wg.Go(func() { g.runAppSync(ctx, appSyncEvery) }) // apps changed by other processes (reload.go)
+	wg.Go(func() { g.sessions.Run(ctx) })             // flush, reap, sync ends; closed (and flushed) by g.Close
+	wg.Go(func() { g.runChangeSync(ctx) })            // reload at once what other replicas change (replicas.go)
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	return done
 }
 
-// Close releases the store and the audit file.
+// Close writes what is buffered and releases the store and the audit
+// file, in reverse order of opening: reference-token last-use times and
+// session last-seen times are flushed while the store is still open.
 func (g *gateway) Close() error {
 	var errs []error
 	for i := len(g.closers) - 1; i >= 0; i-- {
@@ -389,3 +418,8 @@ func (g *gateway) Close() error {
 	g.closers = nil
 	return errors.Join(errs...)
 }
+
+// closerFunc adapts a function to io.Closer.
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }

@@ -1,0 +1,302 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"time"
+
+	"github.com/erpgate/erpgate/audit"
+	"github.com/erpgate/erpgate/config"
+	"github.com/erpgate/erpgate/issuer"
+	"github.com/erpgate/erpgate/policy"
+	"github.com/erpgate/erpgate/proxy"
+	"github.com/erpgate/erpgate/signing"
+	"github.com/erpgate/erpgate/store"
+)
+
+// Config reload (SIGHUP). A gateway is two layers:
+//
+//   - long-lived state built once by newGateway from the file it started
+//     with: store, signing keys, revocation list, session manager,
+//     reference-token service, metrics registry, listeners, logger;
+//   - a snapshot of everything else derived from the file: identity
+//     server (apps, users, token lifetimes), policy, upstreams and browser
+//     login (proxy), admin API settings.
+//
+// Reload builds a new snapshot beside the running one and swaps it in
+// with one atomic store. Each request loads the snapshot once, at the
+// top, and runs on it to the end: requests in flight, long streams
+// included, finish on the snapshot they started on; the next request
+// sees the new one. No listener is touched, so no connection drops.
+
+// snapshot is the part of a running gateway rebuilt on reload. It is
+// immutable once published.
+type snapshot struct {
+	file     *config.File
+	issuer   *issuer.Server
+	handler  http.Handler // identity server + proxy
+	adminAPI http.Handler // /admin/
+}
+
+// reloadRejected and reloadApplied are the reasons of the
+// config.reloaded audit event.
+const (
+	reloadRejected = "rejected"
+	reloadApplied  = "applied"
+)
+
+// restartOnly are the settings held by long-lived state; a reload keeps
+// their running values and reports a change as needing a restart.
+var restartOnly = []struct {
+	path string
+	get  func(*config.File) any
+}{
+	{"public_url", func(f *config.File) any { return f.PublicURL }}, // the issuer, in every token
+	{"listen", func(f *config.File) any { return f.Listen }},
+	{"admin_listen", func(f *config.File) any { return f.AdminListen }},
+	{"tls", func(f *config.File) any { return f.TLS }},
+	{"store", func(f *config.File) any { return f.Store }},
+	{"signing", func(f *config.File) any { return f.Signing }},
+	// The keyring keeps retired keys published for this long.
+	{"tokens.access_token_ttl", func(f *config.File) any { return f.Tokens.AccessTokenTTL }},
+	// The reference-token service mints tokens for them.
+	{"tokens.audiences", func(f *config.File) any { return f.Tokens.Audiences }},
+	{"sessions", func(f *config.File) any { return f.Sessions }},
+	{"license", func(f *config.File) any { return f.License }},
+	{"log", func(f *config.File) any { return f.Log }},
+}
+
+// keepRestartOnly returns a copy of next with the restart-only settings
+// of running, and the paths of those that differ.
+func keepRestartOnly(running, next *config.File) (*config.File, []string) {
+	var changed []string
+	for _, s := range restartOnly {
+		if !reflect.DeepEqual(s.get(running), s.get(next)) {
+			changed = append(changed, s.path)
+		}
+	}
+	merged := *next
+	merged.PublicURL, merged.Listen, merged.AdminListen = running.PublicURL, running.Listen, running.AdminListen
+	merged.TLS, merged.Store, merged.Signing = running.TLS, running.Store, running.Signing
+	merged.Tokens.AccessTokenTTL, merged.Tokens.Audiences = running.Tokens.AccessTokenTTL, running.Tokens.Audiences
+	merged.Sessions, merged.License, merged.Log = running.Sessions, running.License, running.Log
+	return &merged, changed
+}
+
+// current is the snapshot serving new requests.
+func (g *gateway) current() *snapshot { return g.snap.Load() }
+
+// serveCurrent serves r on the current snapshot, for as long as r takes.
+func (g *gateway) serveCurrent(w http.ResponseWriter, r *http.Request) {
+	g.current().handler.ServeHTTP(w, r)
+}
+
+// serveAdminAPI serves /admin/ with the current snapshot's settings.
+func (g *gateway) serveAdminAPI(w http.ResponseWriter, r *http.Request) {
+	g.current().adminAPI.ServeHTTP(w, r)
+}
+
+// syncApps reads apps other processes changed into the current
+// identity server.
+func (g *gateway) syncApps(ctx context.Context) error {
+	return g.current().issuer.SyncApps(ctx)
+}
+
+// runAppSync syncs apps every interval until ctx ends.
+func (g *gateway) runAppSync(ctx context.Context, interval time.Duration) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if err := g.syncApps(ctx); err != nil {
+				g.logger.Warn("sync apps", "err", err)
+			}
+		}
+	}
+}
+
+// Reload applies f, a file config.Parse accepted, to the running gateway:
+// a new snapshot is built and swapped in atomically. Settings only a
+// restart can change keep their running values and are logged as needing
+// a restart; the rest is applied. If the snapshot cannot be built the
+// reload is rejected and the old config stays. Either way the outcome is
+// logged, audited (config.reloaded, reason applied or rejected) and set
+// on erpgate_config_last_reload_success.
+func (g *gateway) Reload(ctx context.Context, f *config.File) error {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	if f == nil {
+		return g.reloadFailed(ctx, errors.New("no config"))
+	}
+	merged, restart := keepRestartOnly(g.file, f)
+	next, err := g.buildSnapshot(merged)
+	if err != nil {
+		return g.reloadFailed(ctx, err)
+	}
+	next.issuer.InheritState(g.current().issuer) // login throttles, rate limits
+	g.snap.Store(next)
+	g.pruneTransports(merged)
+	g.metrics.ConfigReloadOK.Set(1)
+	for _, p := range restart {
+		g.logger.Warn("config reload: setting not applied, needs a restart", "path", p)
+	}
+	for _, w := range merged.Warnings() {
+		g.logger.Warn("config warning", "path", w.Path, "problem", w.Message)
+	}
+	g.logger.Info("config reloaded", "apps", len(merged.Apps), "users", len(merged.Users),
+		"routes", len(merged.Routes), "needs_restart", restart)
+	g.audit.Log(ctx, audit.Event{Name: audit.ConfigReloaded, Reason: reloadApplied,
+		Attrs: []slog.Attr{slog.Any("needs_restart", nonNil(restart))}})
+	return nil
+}
+
+// reloadFrom reads the config with load and applies it; a file that
+// does not read or validate is rejected with every problem logged.
+func (g *gateway) reloadFrom(ctx context.Context, load func() (*config.File, error)) error {
+	f, err := load()
+	if err != nil {
+		g.reloadMu.Lock()
+		defer g.reloadMu.Unlock()
+		return g.reloadFailed(ctx, err)
+	}
+	return g.Reload(ctx, f)
+}
+
+// reloadFailed records a rejected reload; the running config stays.
+// Called with reloadMu held.
+func (g *gateway) reloadFailed(ctx context.Context, err error) error {
+	g.metrics.ConfigReloadOK.Set(0)
+	var probs config.Problems
+	if errors.As(err, &probs) {
+		for _, p := range probs {
+			g.logger.Error("config reload: problem", "path", p.Path, "problem", p.Message)
+		}
+	}
+	g.logger.Error("config reload rejected; the running config stays", "problems", max(len(probs), 1), "err", err)
+	g.audit.Log(ctx, audit.Event{Name: audit.ConfigReloaded, Reason: reloadRejected,
+		Attrs: []slog.Attr{slog.Int("problems", max(len(probs), 1))}})
+	return fmt.Errorf("config reload rejected: %w", err)
+}
+
+// buildSnapshot builds the per-config handlers of f on the gateway's
+// long-lived state. It has no effect on the running gateway but the
+// upstream transports it adds to the pool.
+func (g *gateway) buildSnapshot(f *config.File) (*snapshot, error) {
+	apps, err := issuerApps(f)
+	if err != nil {
+		return nil, err
+	}
+	iss, err := issuer.New(issuer.Config{
+		Issuer: f.Issuer(), AccessTokenTTL: f.Tokens.AccessTokenTTL.D(), Audiences: f.Tokens.Audiences,
+		ScopeAsString: f.Tokens.ScopeFormat == "string", Apps: apps, RuntimeApps: g.store, Users: issuerUsers(f),
+		CodeTTL: f.Tokens.CodeTTL.D(), RefreshTokenTTL: f.Tokens.RefreshTokenTTL.D(),
+		PublicRefreshTokenTTL: f.Tokens.PublicRefreshTokenTTL.D(), RefreshReuseGrace: f.Tokens.RefreshReuseGrace.D(),
+		IdentitySessionTTL: identitySessionTTL,
+		Grants:             g.store, Sessions: g.store, Revocations: g.revoked, AccessTokens: g.verifier,
+		EndSession: func(ctx context.Context, sid string) error {
+			// Through the manager: refused at once here, audited.
+			_, err := g.sessions.End(ctx, sid, store.EndLogout)
+			return err
+		},
+		ReferenceTokens: g.reftokens, SignInURL: signInURL(f), Limits: issuerLimits(f), // limits.go
+		Signer: g.keys, Clock: g.clock, Logger: g.logger, Audit: g.audit, Metrics: g.metrics,
+	})
+	if err != nil {
+		return nil, err
+	}
+	pol, err := policy.Compile(policyRoutes(f))
+	if err != nil {
+		return nil, err
+	}
+	ups, err := proxyUpstreams(f)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ups {
+		ups[i].Transport = g.transport(ups[i])
+	}
+	trusted, err := trustedProxies(f)
+	if err != nil {
+		return nil, err
+	}
+	// Browser login reaches the identity server in-process: the current
+	// one, so a login that spans a reload meets today's apps and users.
+	browser, err := newBrowserLogin(f, http.HandlerFunc(g.serveIssuer), g.keys, g.clock, g.logger) // browser.go; nil without gateway.client_id
+	if err != nil {
+		return nil, err
+	}
+	px, err := proxy.New(proxy.Config{
+		Policy: pol, Upstreams: ups, Issuer: f.Issuer(), KeySet: g.keys,
+		Algorithms: signing.Algorithms, Leeway: tokenLeeway, TokenCacheSize: tokenCacheSize,
+		TrustedProxies: trusted, Revocations: g.revoked, Sessions: g.sessions, Browser: browser,
+		ReferenceTokens: g.reftokens,
+		Clock:           g.clock, Logger: g.logger, Audit: g.audit, Metrics: g.metrics,
+	})
+	if err != nil {
+		return nil, err
+	}
+	registry := &appRegistry{file: f, store: g.store, issuer: iss, clock: g.clock}
+	adminAPI, err := newAdminAPI(f, g.verifier, g.sessions, registry, g.reftokens, g.logger, g.audit)
+	if err != nil {
+		return nil, err
+	}
+	return &snapshot{file: f, issuer: iss, handler: splitIssuer(iss.Prefix(), iss, px), adminAPI: adminAPI}, nil
+}
+
+// serveIssuer serves r with the current identity server.
+func (g *gateway) serveIssuer(w http.ResponseWriter, r *http.Request) {
+	g.current().issuer.ServeHTTP(w, r)
+}
+
+// transportKey identifies an upstream transport: snapshots that forward
+// to the same upstream with the same timeout share one, so a reload keeps
+// the warm connections.
+type transportKey struct {
+	host    string // scheme://host:port
+	timeout time.Duration
+}
+
+func keyOf(up proxy.Upstream) transportKey {
+	return transportKey{host: up.URL.Scheme + "://" + up.URL.Host, timeout: up.Timeout}
+}
+
+// transport returns the pooled transport of up, making it on first use.
+func (g *gateway) transport(up proxy.Upstream) http.RoundTripper {
+	g.transportsMu.Lock()
+	defer g.transportsMu.Unlock()
+	k := keyOf(up)
+	t := g.transports[k]
+	if t == nil {
+		t = proxy.NewTransport(up.Timeout)
+		g.transports[k] = t
+	}
+	return t
+}
+
+// pruneTransports drops the transports f no longer uses, closing their
+// idle connections; requests still in flight on them finish normally.
+func (g *gateway) pruneTransports(f *config.File) {
+	ups, err := proxyUpstreams(f)
+	if err != nil {
+		return
+	}
+	used := map[transportKey]bool{}
+	for _, up := range ups {
+		used[keyOf(up)] = true
+	}
+	g.transportsMu.Lock()
+	defer g.transportsMu.Unlock()
+	for k, t := range g.transports {
+		if !used[k] {
+			t.CloseIdleConnections()
+			delete(g.transports, k)
+		}
+	}
+}
