@@ -8,10 +8,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/erpgate/erpgate/password"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -225,5 +227,29 @@ func TestAttackLoginOpenRedirect(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestNoEnumerationByWork: an unknown login and a system user (no
+// password) cost the same key derivation as a wrong password for a real
+// account: argon2id runs with the default memory cost either way. Memory
+// allocated is measured instead of time, so the test does not depend on
+// the machine's speed.
+func TestNoEnumerationByWork(t *testing.T) {
+	ts := newTestServer(t, nil)
+	s := ts.Config.Handler.(*Server)
+	real := &User{Login: "carol", PasswordHash: password.Hash("right", password.Default)}
+	allocated := func(u *User) uint64 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		s.checkPassword(u, "wrong")
+		runtime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	want := uint64(password.Default.Memory) * 1024 * 9 / 10
+	for name, u := range map[string]*User{"existing account": real, "unknown login": nil, "system user": {Login: "svc", Type: "system"}} {
+		if got := allocated(u); got < want {
+			t.Errorf("%s: argon2id used %d bytes, want at least %d (the default cost)", name, got, want)
+		}
 	}
 }
