@@ -115,7 +115,13 @@ func (s *suite) proxied(ctx context.Context, upURL, bareURL string, g *gateway, 
 		if base == "" {
 			err = errors.New("server did not start")
 		}
-		return s.httpJob(ctx, path, target{method: http.MethodGet, url: base + sampleapi.PersonsPath}, err)
+		// The same request bytes everywhere: the bearer header goes to the
+		// upstream and the bare proxy too, which pass it through unread.
+		t := target{method: http.MethodGet, url: base + sampleapi.PersonsPath}
+		if token != "" {
+			t.header = http.Header{"Authorization": {"Bearer " + token}}
+		}
+		return s.httpJob(ctx, path, t, err)
 	}
 	gw := job{path: "GET erpgate, bearer " + s.opts.algs[0], err: gErr}
 	if gErr == nil {
