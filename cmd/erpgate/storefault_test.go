@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"io"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -40,22 +41,8 @@ func TestSQLiteStoreLockedThenBack(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Redeeming a code is a write (single use is recorded atomically).
-	code := func() (int, string) {
-		resp, err := http.PostForm(front.URL+"/id/connect/token", url.Values{
-			"grant_type": {"authorization_code"}, "code": {"some-code"}, "redirect_uri": {"http://localhost/cb"},
-			"client_id": {"com.example/spa"},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b := make([]byte, 512)
-		n, _ := resp.Body.Read(b)
-		return resp.StatusCode, string(b[:n])
-	}
 	start := time.Now()
-	status, body := code()
+	status, body := redeemUnknownCode(t, front.URL)
 	if status != http.StatusServiceUnavailable || !strings.Contains(body, "temporarily_unavailable") {
 		t.Fatalf("code exchange with the store locked: %d %s", status, body)
 	}
@@ -71,7 +58,24 @@ func TestSQLiteStoreLockedThenBack(t *testing.T) {
 	if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
 		t.Fatal(err)
 	}
-	if status, body := code(); status != http.StatusBadRequest || !strings.Contains(body, "invalid_grant") {
+	if status, body := redeemUnknownCode(t, front.URL); status != http.StatusBadRequest || !strings.Contains(body, "invalid_grant") {
 		t.Fatalf("after the lock is gone, an unknown code: %d %s (want the normal invalid_grant)", status, body)
 	}
+}
+
+// redeemUnknownCode tries an authorization code the gateway never issued:
+// redeeming is a write (single use is recorded atomically), so it needs a
+// working store; with one, the answer is 400 invalid_grant.
+func redeemUnknownCode(t *testing.T, base string) (int, string) {
+	t.Helper()
+	resp, err := http.PostForm(base+"/id/connect/token", url.Values{
+		"grant_type": {"authorization_code"}, "code": {"some-code"}, "redirect_uri": {"http://localhost/cb"},
+		"client_id": {"com.example/spa"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	return resp.StatusCode, string(b)
 }
