@@ -398,3 +398,26 @@ func infoOf(s store.Session) Info {
 		EndedAt: s.EndedAt, EndReason: s.EndReason,
 	}
 }
+
+// Session returns the session as this process knows it, for callers that
+// only need to tell an ended session (introspection, userinfo): from the
+// cache when it holds the session — kept current by the end sync, like
+// the proxy's decisions — else from the store. A cached ended session
+// comes back with EndReason EndAdmin when the exact reason is not cached
+// (only logout and admin ends are kept as tombstones).
+func (m *Manager) Session(ctx context.Context, id string) (store.Session, error) {
+	if e := m.lookup(id); e != nil {
+		if e.ended {
+			s := e.s
+			if s.EndReason == "" {
+				s.EndReason = store.EndAdmin
+			}
+			if s.EndedAt.IsZero() {
+				s.EndedAt = m.cfg.Clock()
+			}
+			return s, nil
+		}
+		return e.s, nil
+	}
+	return m.cfg.Store.Session(ctx, id)
+}

@@ -550,3 +550,44 @@ func TestConfigValidation(t *testing.T) {
 		})
 	}
 }
+
+// TestSessionView: Session answers from the cache for a known session
+// (no store read) and says ended for a session ended by an administrator.
+func TestSessionView(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	st := &countingSessions{Backend: memory.New()}
+	m, err := session.New(session.Config{Store: st, IdleTimeout: 20 * time.Minute, ServiceMaxLifetime: time.Hour,
+		Clock: func() time.Time { return now }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Metrics: metrics.New(prometheus.NewRegistry(), metrics.Build{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	c := &claims.Access{SessionID: "sid-v", ClientID: "app", ClientSystemUser: "svc", Expiry: now.Add(time.Hour).Unix()}
+	if _, err := m.Acquire(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	before := st.sessionReads.Load()
+	s, err := m.Session(ctx, "sid-v")
+	if err != nil || !s.Open() || st.sessionReads.Load() != before {
+		t.Fatalf("known session: %+v %v, store reads %d -> %d", s, err, before, st.sessionReads.Load())
+	}
+	if _, err := m.End(ctx, "sid-v", store.EndAdmin); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := m.Session(ctx, "sid-v"); err != nil || s.Open() || s.EndReason != store.EndAdmin {
+		t.Fatalf("ended session: %+v %v", s, err)
+	}
+}
+
+// countingSessions counts Session reads on the store.
+type countingSessions struct {
+	store.Backend
+	sessionReads atomic.Int64
+}
+
+func (c *countingSessions) Session(ctx context.Context, id string) (store.Session, error) {
+	c.sessionReads.Add(1)
+	return c.Backend.Session(ctx, id)
+}

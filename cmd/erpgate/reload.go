@@ -199,7 +199,7 @@ func (g *gateway) buildSnapshot(f *config.File) (*snapshot, error) {
 		CodeTTL: f.Tokens.CodeTTL.D(), RefreshTokenTTL: f.Tokens.RefreshTokenTTL.D(),
 		PublicRefreshTokenTTL: f.Tokens.PublicRefreshTokenTTL.D(), RefreshReuseGrace: f.Tokens.RefreshReuseGrace.D(),
 		IdentitySessionTTL: identitySessionTTL,
-		Grants:             g.store, Sessions: g.store, Revocations: g.revoked, AccessTokens: g.verifier,
+		Grants:             g.store, Sessions: g.sessions, Revocations: g.revoked, AccessTokens: g.verifier,
 		EndSession: func(ctx context.Context, sid string) error {
 			// Through the manager: refused at once here, audited.
 			_, err := g.sessions.End(ctx, sid, store.EndLogout)
