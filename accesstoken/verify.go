@@ -2,17 +2,15 @@ package accesstoken
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/erpgate/erpgate/claims"
+	"github.com/erpgate/erpgate/signing"
 )
 
 // Verifier checks JWT access tokens in-process: go-oidc verifies the
@@ -75,7 +73,8 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*claims.Access, erro
 }
 
 func (v *Verifier) verifySlow(ctx context.Context, raw string) (*claims.Access, error) {
-	if err := checkAccessTokenType(raw); err != nil {
+	// RFC 9068 §4: reject tokens whose typ is not at+jwt (ID tokens).
+	if err := signing.CheckType(raw, signing.TypeAccessToken); err != nil {
 		return nil, err
 	}
 	tok, err := v.oidc.Verify(ctx, raw)
@@ -91,30 +90,6 @@ func (v *Verifier) verifySlow(ctx context.Context, raw string) (*claims.Access, 
 	}
 	c.Prepare()
 	return c, nil
-}
-
-// checkAccessTokenType refuses JWTs that are not access tokens, such as ID
-// tokens (RFC 9068 §4: "verify that the typ header value is at+jwt or
-// application/at+jwt and reject tokens carrying any other value").
-func checkAccessTokenType(raw string) error {
-	h, _, ok := strings.Cut(raw, ".")
-	if !ok || len(h) > 1024 {
-		return errors.New("malformed token")
-	}
-	b, err := base64.RawURLEncoding.DecodeString(h)
-	if err != nil {
-		return errors.New("malformed token header")
-	}
-	var hdr struct {
-		Typ string `json:"typ"`
-	}
-	if err := json.Unmarshal(b, &hdr); err != nil {
-		return errors.New("malformed token header")
-	}
-	if !strings.EqualFold(hdr.Typ, "at+jwt") && !strings.EqualFold(hdr.Typ, "application/at+jwt") {
-		return fmt.Errorf("token type %q is not an access token", hdr.Typ)
-	}
-	return nil
 }
 
 // tokenCache maps a raw token to its verified claims. It is bounded: when

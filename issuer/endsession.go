@@ -78,7 +78,7 @@ type idTokenHint struct{ sid, clientID, subject string }
 // parseIDTokenHint accepts an ID token this server signed, even expired
 // (the hint only names the session).
 func (s *Server) parseIDTokenHint(ctx context.Context, raw string) (idTokenHint, bool) {
-	if raw == "" || checkTyp(raw, signing.TypeIDToken) != nil {
+	if raw == "" || signing.CheckType(raw, signing.TypeIDToken) != nil {
 		return idTokenHint{}, false
 	}
 	payload, err := s.cfg.Signer.VerifySignature(ctx, raw)

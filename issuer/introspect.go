@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/erpgate/erpgate/claims"
 	"github.com/erpgate/erpgate/reftoken"
@@ -161,10 +162,10 @@ func (s *Server) revoke(ctx context.Context, app *App, tok string) error {
 		if json.Unmarshal(payload, &c) != nil || c.Issuer != s.cfg.Issuer || c.ClientID != app.ID || c.ID == "" {
 			return nil
 		}
-		if err := checkTyp(tok, signing.TypeAccessToken); err != nil {
+		if err := signing.CheckType(tok, signing.TypeAccessToken); err != nil {
 			return nil
 		}
-		return s.cfg.Revocations.Revoke(ctx, c.ID, timeUnix(c.Expiry))
+		return s.cfg.Revocations.Revoke(ctx, c.ID, time.Unix(c.Expiry, 0))
 	}
 	rt, err := s.cfg.Grants.RefreshToken(ctx, hashToken(tok))
 	if errors.Is(err, store.ErrNotFound) || err == nil && rt.ClientID != app.ID {
