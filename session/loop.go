@@ -151,13 +151,13 @@ func (m *Manager) Reap(ctx context.Context) error {
 // the sessions of every process (CLI ends, other replicas). Run calls it
 // at start and after every reap.
 func (m *Manager) SyncGauges(ctx context.Context) {
-	ss, err := m.cfg.Store.OpenSessions(ctx)
+	u, err := m.cfg.Store.Usage(ctx)
 	if err != nil {
 		m.cfg.Logger.WarnContext(ctx, "session gauges not updated", "err", err)
 		return
 	}
-	m.cfg.Metrics.SessionsOpen.Set(float64(len(ss)))
-	m.cfg.Metrics.LicenseUsed.Set(float64(len(ss)))
+	m.cfg.Metrics.SessionsOpen.Set(float64(u.Open))
+	m.cfg.Metrics.LicenseUsed.Set(float64(u.Open))
 }
 
 // syncOverlap re-reads ends a little before the last sync, so an end

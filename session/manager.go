@@ -371,11 +371,11 @@ func (m *Manager) List(ctx context.Context) ([]Info, error) {
 
 // License reports how many slots are used and free.
 func (m *Manager) License(ctx context.Context) (License, error) {
-	ss, err := m.cfg.Store.OpenSessions(ctx)
+	u, err := m.cfg.Store.Usage(ctx)
 	if err != nil {
 		return License{}, fmt.Errorf("session: license: %w", err)
 	}
-	l := License{Used: len(ss), Total: m.lic.Slots, Reserved: m.lic.Reserved, Unlimited: m.lic.Slots == 0}
+	l := License{Used: u.Open, Total: m.lic.Slots, Reserved: m.lic.Reserved, Unlimited: m.lic.Slots == 0}
 	if !l.Unlimited {
 		l.Free = max(0, l.Total-l.Used)
 	}

@@ -109,6 +109,12 @@ func (l License) Admits(open, openReserved int, reserved bool) bool {
 	return reserved || open-openReserved < l.Slots-l.Reserved
 }
 
+// Usage is how many license slots open sessions hold at one instant.
+type Usage struct {
+	Open     int // open sessions, each holding one slot
+	Reserved int // of those, the ones holding reserved seats
+}
+
 // Reopenable reports whether a session that ended for reason may be
 // opened again by a still-valid token: only timeouts (EndIdle,
 // EndLifetime) qualify (SPEC §5). Anything else, including a reason this
@@ -133,6 +139,11 @@ type Sessions interface {
 	// OpenSessions lists sessions still open, oldest OpenedAt first (ties
 	// by ID).
 	OpenSessions(ctx context.Context) ([]Session, error)
+	// Usage counts the open sessions, as OpenSession does before it
+	// admits one. Backends keep the count up to date with every change
+	// instead of scanning, so neither a session open nor a gauge update
+	// gets slower as sessions pile up.
+	Usage(ctx context.Context) (Usage, error)
 	// TouchSessions sets LastSeenAt for each open session in seen (a
 	// batch, so sliding idle timers costs one write per flush, not per
 	// request). Unknown or ended ids are ignored; LastSeenAt never moves

@@ -30,6 +30,7 @@ type Store struct {
 	apps     map[string]store.App             // by URI
 	refs     map[string]store.ReferenceToken  // by ID
 	refHash  map[string]string                // reference token hash -> ID
+	usage    store.Usage                      // of sessions, kept with every change
 	closed   bool
 }
 
@@ -128,21 +129,29 @@ func (s *Store) OpenSession(_ context.Context, sess store.Session, lic store.Lic
 			return store.Session{}, store.ErrSessionEnded
 		}
 	}
-	open, openReserved := 0, 0
-	for _, o := range s.sessions {
-		if o.Open() {
-			open++
-			if o.Reserved {
-				openReserved++
-			}
-		}
-	}
-	if !lic.Admits(open, openReserved, sess.Reserved) {
+	if !lic.Admits(s.usage.Open, s.usage.Reserved, sess.Reserved) {
 		return store.Session{}, store.ErrLicenseExhausted
 	}
 	sess.EndedAt, sess.EndReason = time.Time{}, ""
 	s.sessions[sess.ID] = sess
+	s.count(sess, +1)
 	return sess, nil
+}
+
+// count adds delta (+1 opened, -1 ended) for sess to the usage.
+// s.mu must be held.
+func (s *Store) count(sess store.Session, delta int) {
+	s.usage.Open += delta
+	if sess.Reserved {
+		s.usage.Reserved += delta
+	}
+}
+
+// Usage returns the open-session counts OpenSession admits by.
+func (s *Store) Usage(context.Context) (store.Usage, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.usage, nil
 }
 
 // Session returns the session with id; store.ErrNotFound if unknown.
@@ -201,6 +210,7 @@ func (s *Store) EndSession(_ context.Context, id, reason string, at time.Time) (
 	}
 	sess.EndedAt, sess.EndReason = at, reason
 	s.sessions[id] = sess
+	s.count(sess, -1)
 	return sess, nil
 }
 
@@ -225,6 +235,7 @@ func (s *Store) EndStaleSessions(_ context.Context, idleBefore, now time.Time) (
 		}
 		sess.EndedAt = now
 		s.sessions[id] = sess
+		s.count(sess, -1)
 		ended = append(ended, sess)
 	}
 	sortSessions(ended)

@@ -32,11 +32,11 @@
 // sees what was committed before it started, so a statement that follows
 // a lock sees everything the previous holder of the lock wrote.
 //
-//   - OpenSession under a license cap locks the single row of
-//     license_lock FOR UPDATE, then counts the open sessions and inserts:
-//     replicas take turns, so 40 callers racing for 5 slots get exactly 5
-//     sessions wherever they run. Only OpenSession adds open sessions,
-//     so nothing else takes the lock. The session row's own races (a
+//   - OpenSession locks the single row of license_lock FOR UPDATE, then
+//     reads the open-session counter on it (kept by a trigger on
+//     sessions) and inserts: replicas take turns, so 40 callers racing
+//     for 5 slots get exactly 5 sessions wherever they run. Transactions
+//     that end sessions take the row only through the trigger. The session row's own races (a
 //     second first call with the same sid, a logout's tombstone) are
 //     settled by conditional writes (INSERT ... ON CONFLICT DO NOTHING,
 //     UPDATE ... WHERE ended_at IS NOT NULL) and a re-read.

@@ -518,3 +518,55 @@ func TestReplicasRevokeWhileRotating(t *testing.T) {
 		}
 	}
 }
+
+// TestMigrateCountsOpenSessions upgrades a schema at version 3 holding
+// open and ended sessions: the license counter that migration 4 adds
+// must start at what is open. A write from a connection whose
+// search_path does not name the schema (psql, a script) must move the
+// counter of the schema it wrote to.
+func TestMigrateCountsOpenSessions(t *testing.T) {
+	ctx := t.Context()
+	schema := newSchema(t)
+	dsn := withSearchPath(t, baseDSN(), schema)
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setup := []string{"CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)"}
+	for _, m := range ms[:3] {
+		setup = append(setup, m.sql, fmt.Sprintf("INSERT INTO schema_migrations VALUES (%d, '%s', now())", m.version, m.name))
+	}
+	setup = append(setup, `INSERT INTO sessions (`+sessionColumns+`) VALUES
+		('open-1', 'u1', 'app', 'user', false, now(), now(), NULL, NULL, ''),
+		('open-2', 'u2', 'app', 'user', true, now(), now(), NULL, NULL, ''),
+		('open-3', 'u3', 'app', 'user', true, now(), now(), NULL, NULL, ''),
+		('ended', 'u4', 'app', 'user', true, now(), now(), NULL, now(), 'logout')`)
+	for _, q := range setup {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			conn.Close(ctx)
+			t.Fatalf("setting up version 3: %v", err)
+		}
+	}
+	conn.Close(ctx)
+
+	s := mustOpen(t, dsn)
+	defer s.Close()
+	if u, err := s.Usage(ctx); err != nil || u != (store.Usage{Open: 3, Reserved: 2}) {
+		t.Fatalf("Usage after migration = %+v, %v; want 3 open, 2 reserved", u, err)
+	}
+	qualified := pgx.Identifier{schema, "sessions"}.Sanitize()
+	if err := adminExec(ctx, "UPDATE "+qualified+" SET ended_at = now(), end_reason = 'admin' WHERE id = 'open-2'"); err != nil {
+		t.Fatal(err)
+	}
+	if err := adminExec(ctx, "INSERT INTO "+qualified+" ("+sessionColumns+
+		") VALUES ('open-4', 'u5', 'app', 'user', false, now(), now(), NULL, NULL, '')"); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := s.Usage(ctx); err != nil || u != (store.Usage{Open: 3, Reserved: 1}) {
+		t.Fatalf("Usage after writes from another search_path = %+v, %v; want 3 open, 1 reserved", u, err)
+	}
+}

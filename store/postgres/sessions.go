@@ -63,28 +63,32 @@ func collectSessions(rows pgx.Rows) ([]store.Session, error) {
 
 // OpenSession implements store.Sessions.
 //
-// Under a license cap the transaction first locks the single row of
-// license_lock FOR UPDATE, then counts and inserts: OpenSession calls of
-// every replica take turns there, and because the transaction is READ
-// COMMITTED the count that follows the lock sees every session the
-// previous holder committed. Only OpenSession adds open sessions, and
-// everything else that changes them (EndSession, EndStaleSessions) only
-// ends them, which can make a count too high for an instant but never
-// too low, so those need not take the lock.
+// The transaction first locks the single row of license_lock FOR UPDATE,
+// then reads the open-session counter on that row and inserts:
+// OpenSession calls of every replica take turns there, and because the
+// transaction is READ COMMITTED the counter read after the lock holds
+// every session the previous holder committed. A trigger moves the
+// counter with every session opened or ended
+// (migrations/0004_license_usage.sql). Transactions that end sessions
+// take the counter row that way, after their session rows; no cycle can
+// form, because the only session rows OpenSession writes while holding
+// the counter are absent or ended ones, which no ending transaction
+// holds (it locks open rows, and a tombstone insert does not move the
+// counter). inTx would re-run a deadlock victim anyway.
 //
 // The alternatives were weighed: pg_advisory_xact_lock would do the same
 // but is per database, so two erpgate schemas in one database would
 // queue on each other, and it is invisible in the schema; SERIALIZABLE
 // would need every caller to retry on serialization failures, which for
 // a count over all open sessions would be frequent at the cap. A session
-// open costs one lock per first call with a token, not per request.
+// open costs one lock per first call with a token, not per request; the
+// lock is taken without a cap too, since the trigger takes it anyway.
 //
 // The session row itself needs no lock: the writes below are conditional
 // (an insert that does nothing if the id appeared since the read, an
 // update of an ended row only), so a concurrent first call with the same
 // id, or a logout's tombstone, makes them change nothing and the loop
-// reads the row again. Without a cap there is nothing to count and no
-// lock is taken.
+// reads the row again.
 func (s *Store) OpenSession(ctx context.Context, sess store.Session, lic store.License) (store.Session, error) {
 	// Fast path without any lock: every call after the first finds its
 	// session open. Returning what a read saw is still correct, since
@@ -97,10 +101,9 @@ func (s *Store) OpenSession(ctx context.Context, sess store.Session, lic store.L
 
 	var out store.Session
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		if lic.Slots > 0 {
-			if _, err := tx.Exec(ctx, "SELECT FROM license_lock WHERE id = 1 FOR UPDATE"); err != nil {
-				return fmt.Errorf("postgres: license lock: %w", err)
-			}
+		u, err := lockUsage(ctx, tx)
+		if err != nil {
+			return err
 		}
 		for range raceAttempts {
 			old, err := getSession(ctx, tx, sess.ID, "")
@@ -115,16 +118,8 @@ func (s *Store) OpenSession(ctx context.Context, sess store.Session, lic store.L
 				return err
 			}
 
-			if lic.Slots > 0 {
-				var open, openReserved int
-				if err := tx.QueryRow(ctx,
-					"SELECT count(*), count(*) FILTER (WHERE reserved) FROM sessions WHERE ended_at IS NULL",
-				).Scan(&open, &openReserved); err != nil {
-					return fmt.Errorf("postgres: count sessions: %w", err)
-				}
-				if !lic.Admits(open, openReserved, sess.Reserved) {
-					return store.ErrLicenseExhausted
-				}
+			if !lic.Admits(u.Open, u.Reserved, sess.Reserved) {
+				return store.ErrLicenseExhausted
 			}
 
 			// A session that ended by timeout is replaced whole: it is a
@@ -159,6 +154,27 @@ func (s *Store) OpenSession(ctx context.Context, sess store.Session, lic store.L
 		return store.Session{}, err
 	}
 	return out, nil
+}
+
+// lockUsage locks license_lock's row for the rest of tx and returns the
+// counter it holds.
+func lockUsage(ctx context.Context, tx pgx.Tx) (store.Usage, error) {
+	var u store.Usage
+	if err := tx.QueryRow(ctx, "SELECT open_sessions, open_reserved FROM license_lock WHERE id = 1 FOR UPDATE").
+		Scan(&u.Open, &u.Reserved); err != nil {
+		return store.Usage{}, fmt.Errorf("postgres: license lock: %w", err)
+	}
+	return u, nil
+}
+
+// Usage returns the open-session counter (see OpenSession).
+func (s *Store) Usage(ctx context.Context) (store.Usage, error) {
+	var u store.Usage
+	if err := s.pool.QueryRow(ctx, "SELECT open_sessions, open_reserved FROM license_lock WHERE id = 1").
+		Scan(&u.Open, &u.Reserved); err != nil {
+		return store.Usage{}, fmt.Errorf("postgres: license usage: %w", err)
+	}
+	return u, nil
 }
 
 // Session returns the session with id; store.ErrNotFound if unknown.

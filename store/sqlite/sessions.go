@@ -69,8 +69,9 @@ func (s *Store) OpenSession(ctx context.Context, sess store.Session, lic store.L
 	}
 
 	// The write lock is held from the first read below to the commit, so
-	// the look-up, the count and the insert are one step for every
-	// connection to this file (see the package doc).
+	// the look-up, the count (a counter kept by triggers) and the insert
+	// are one step for every connection to this file (see the package
+	// doc).
 	var out store.Session
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		old, err := getSession(ctx, tx, sess.ID)
@@ -85,13 +86,11 @@ func (s *Store) OpenSession(ctx context.Context, sess store.Session, lic store.L
 		}
 
 		if lic.Slots > 0 {
-			var open, openReserved int
-			if err := tx.QueryRowContext(ctx,
-				"SELECT count(*), coalesce(sum(reserved), 0) FROM sessions WHERE ended_at IS NULL",
-			).Scan(&open, &openReserved); err != nil {
-				return fmt.Errorf("sqlite: count sessions: %w", err)
+			u, err := usage(ctx, tx)
+			if err != nil {
+				return err
 			}
-			if !lic.Admits(open, openReserved, sess.Reserved) {
+			if !lic.Admits(u.Open, u.Reserved, sess.Reserved) {
 				return store.ErrLicenseExhausted
 			}
 		}
@@ -145,6 +144,23 @@ func (s *Store) OpenSessions(ctx context.Context) ([]store.Session, error) {
 		return nil, fmt.Errorf("sqlite: open sessions: %w", err)
 	}
 	return out, nil
+}
+
+// Usage returns the open-session counts, kept by triggers
+// (migrations/0004_license_usage.sql).
+func (s *Store) Usage(ctx context.Context) (store.Usage, error) {
+	return usage(ctx, s.reader)
+}
+
+func usage(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (store.Usage, error) {
+	var u store.Usage
+	if err := q.QueryRowContext(ctx, "SELECT open, open_reserved FROM license_usage WHERE id = 1").
+		Scan(&u.Open, &u.Reserved); err != nil {
+		return store.Usage{}, fmt.Errorf("sqlite: license usage: %w", err)
+	}
+	return u, nil
 }
 
 // TouchSessions moves LastSeenAt forward for the open sessions in seen,

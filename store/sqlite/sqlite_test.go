@@ -379,3 +379,49 @@ func TestMigrateKeepsRevocations(t *testing.T) {
 		t.Fatalf("RevokedSince after migration = %+v, want old-jti revoked at the epoch", got)
 	}
 }
+
+// TestMigrateCountsOpenSessions upgrades a database at schema version 3
+// holding open and ended sessions: the license counter that migration 4
+// adds must start at what is open, or the cap would be off for good.
+func TestMigrateCountsOpenSessions(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "erpgate.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	setup := []string{"CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT"}
+	for _, m := range ms[:3] {
+		setup = append(setup, m.sql, fmt.Sprintf("INSERT INTO schema_migrations VALUES (%d, '%s', 0)", m.version, m.name))
+	}
+	setup = append(setup, `INSERT INTO sessions (`+sessionColumns+`) VALUES
+		('open-1', 'u1', 'app', 'user', 0, 1, 1, NULL, NULL, ''),
+		('open-2', 'u2', 'app', 'user', 1, 1, 1, NULL, NULL, ''),
+		('open-3', 'u3', 'app', 'user', 1, 1, 1, NULL, NULL, ''),
+		('ended', 'u4', 'app', 'user', 1, 1, 1, NULL, 2, 'logout')`)
+	for _, q := range setup {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("setting up version 3: %v", err)
+		}
+	}
+	db.Close()
+
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	if u, err := s.Usage(ctx); err != nil || u != (store.Usage{Open: 3, Reserved: 2}) {
+		t.Fatalf("Usage after migration = %+v, %v; want 3 open, 2 reserved", u, err)
+	}
+	if _, err := s.EndSession(ctx, "open-2", store.EndAdmin, time.UnixMilli(5)); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := s.Usage(ctx); err != nil || u != (store.Usage{Open: 2, Reserved: 1}) {
+		t.Fatalf("Usage after an end = %+v, %v; want 2 open, 1 reserved", u, err)
+	}
+}

@@ -84,6 +84,52 @@ func testConcurrency(t *testing.T, open opener) {
 		if got := len(mustOpenSessions(t, b)); got != slots {
 			t.Fatalf("OpenSessions has %d sessions, want %d", got, slots)
 		}
+		if u, err := b.Usage(t.Context()); err != nil || u != (store.Usage{Open: slots}) {
+			t.Fatalf("Usage = %+v, %v; want %d open", u, err, slots)
+		}
+	})
+
+	// Opens, ends and sweeps racing each other leave the counter equal to
+	// a count of the open sessions: no change is counted twice or lost.
+	t.Run("UsageUnderRacingChanges", func(t *testing.T) {
+		b := open(t)
+		const n = 30
+		for i := range n {
+			s := newSession(fmt.Sprintf("old-%02d", i), at(0))
+			s.Reserved = i%3 == 0
+			mustOpen(t, b, s, unlimited)
+		}
+		race(3*n, func(i int) error {
+			id := fmt.Sprintf("old-%02d", i%n)
+			var err error
+			switch i / n {
+			case 0: // a new session each
+				s := newSession(fmt.Sprintf("new-%02d", i), at(time.Hour))
+				s.Reserved = i%2 == 0
+				_, err = b.OpenSession(t.Context(), s, unlimited)
+			case 1: // the same old session ended by logout and by a sweep
+				_, err = b.EndSession(t.Context(), id, store.EndLogout, at(time.Hour))
+			default:
+				_, err = b.EndStaleSessions(t.Context(), at(30*time.Minute), at(time.Hour))
+			}
+			if err != nil {
+				t.Errorf("caller %d: %v", i, err)
+			}
+			return err
+		})
+		var want store.Usage
+		for _, s := range mustOpenSessions(t, b) {
+			want.Open++
+			if s.Reserved {
+				want.Reserved++
+			}
+		}
+		if want != (store.Usage{Open: n, Reserved: n / 2}) {
+			t.Fatalf("OpenSessions counts %+v, want the %d new sessions", want, n)
+		}
+		if u, err := b.Usage(t.Context()); err != nil || u != want {
+			t.Fatalf("Usage = %+v, %v; OpenSessions counts %+v", u, err, want)
+		}
 	})
 
 	// "Of any number of concurrent calls for one code exactly one

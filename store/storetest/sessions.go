@@ -464,6 +464,77 @@ func testSessions(t *testing.T, open opener) {
 	})
 
 	// "OpenSessions lists sessions still open, oldest first."
+	// "Usage counts the open sessions, as OpenSession does": the kept
+	// counter must agree with a count of OpenSessions after every kind of
+	// change, reserved seats included.
+	t.Run("UsageFollowsEveryChange", func(t *testing.T) {
+		b := open(t)
+		check := func(step string, want store.Usage) {
+			t.Helper()
+			got, err := b.Usage(t.Context())
+			if err != nil {
+				t.Fatalf("%s: Usage: %v", step, err)
+			}
+			var counted store.Usage
+			for _, s := range mustOpenSessions(t, b) {
+				counted.Open++
+				if s.Reserved {
+					counted.Reserved++
+				}
+			}
+			if got != want || counted != want {
+				t.Fatalf("%s: Usage = %+v, OpenSessions counts %+v, want %+v", step, got, counted, want)
+			}
+		}
+		reserved := func(id string, opened time.Time, expires time.Time) store.Session {
+			s := newSession(id, opened)
+			s.Reserved, s.ExpiresAt = true, expires
+			return s
+		}
+		check("empty", store.Usage{})
+
+		mustOpen(t, b, newSession("a", at(0)), unlimited)
+		mustOpen(t, b, newSession("b", at(0)), unlimited)
+		mustOpen(t, b, reserved("r", at(0), at(10*time.Minute)), unlimited)
+		check("three opened", store.Usage{Open: 3, Reserved: 1})
+
+		mustOpen(t, b, newSession("a", at(time.Minute)), unlimited)
+		check("an open one opened again", store.Usage{Open: 3, Reserved: 1})
+
+		if _, err := b.EndSession(t.Context(), "a", store.EndLogout, at(2*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.EndSession(t.Context(), "a", store.EndAdmin, at(3*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		check("one ended, then ended again", store.Usage{Open: 2, Reserved: 1})
+
+		if _, err := b.EndSession(t.Context(), "ghost", store.EndLogout, at(2*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		check("a tombstone", store.Usage{Open: 2, Reserved: 1})
+		if _, err := b.OpenSession(t.Context(), newSession("ghost", at(3*time.Minute)), unlimited); !errors.Is(err, store.ErrSessionEnded) {
+			t.Fatalf("OpenSession(tombstone): err = %v, want ErrSessionEnded", err)
+		}
+		check("a refused open", store.Usage{Open: 2, Reserved: 1})
+
+		// b is idle at 30m, r past its hard end.
+		if _, err := b.EndStaleSessions(t.Context(), at(20*time.Minute), at(30*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		check("both swept", store.Usage{})
+
+		mustOpen(t, b, reserved("r", at(31*time.Minute), at(time.Hour)), unlimited)
+		mustOpen(t, b, newSession("b", at(31*time.Minute)), unlimited)
+		check("both reopened", store.Usage{Open: 2, Reserved: 1})
+
+		full := store.License{Slots: 2}
+		if _, err := b.OpenSession(t.Context(), newSession("c", at(32*time.Minute)), full); !errors.Is(err, store.ErrLicenseExhausted) {
+			t.Fatalf("OpenSession at the cap: err = %v, want ErrLicenseExhausted", err)
+		}
+		check("an open refused at the cap", store.Usage{Open: 2, Reserved: 1})
+	})
+
 	t.Run("OpenSessionsOldestFirst", func(t *testing.T) {
 		b := open(t)
 		if n := len(mustOpenSessions(t, b)); n != 0 {
