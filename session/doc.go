@@ -46,6 +46,12 @@
 //     once.
 //   - Single flight. Concurrent first calls with one sid share one
 //     OpenSession, so they open exactly one session and audit it once.
+//   - Session view. Manager.Session answers introspection and userinfo
+//     from the cache, else from the store, and keeps the store's answer
+//     for a session it did not open (bounded, a minute at most): a
+//     resource server introspects the same token again and again. Every
+//     end this process makes or syncs drops the kept answer, so it is no
+//     staler than the cache.
 //   - Tombstones. A session ended by logout or an administrator stays in
 //     the cache as ended, so its tokens are refused without a store write
 //     per attempt. Tombstones are swept once the token that met them has

@@ -139,6 +139,7 @@ func (m *Manager) Reap(ctx context.Context) error {
 	}
 	for _, s := range ended {
 		m.dropID(s.ID, s.OpenedAt)
+		m.peeks.forget(s.ID)
 		m.audit(ctx, audit.SessionEnded, s, s.EndReason)
 		m.cfg.Metrics.SessionsOpen.Dec()
 		m.cfg.Metrics.LicenseUsed.Dec()
@@ -170,8 +171,9 @@ const syncOverlap = 30 * time.Second
 // the CLI, another replica, the identity server on logout) and updates
 // the cache: a session this process holds that ended by logout or an
 // administrator becomes a tombstone, so its tokens are refused; one that
-// timed out is dropped, so its next call opens a new session. Sessions
-// not in the cache need nothing: their next call asks the store anyway.
+// timed out is dropped, so its next call opens a new session. A stored
+// answer kept for Session (peeks) is forgotten either way. Sessions not
+// in the cache need nothing: their next call asks the store anyway.
 func (m *Manager) SyncEnded(ctx context.Context) error {
 	m.syncMu.Lock()
 	defer m.syncMu.Unlock()
@@ -185,6 +187,7 @@ func (m *Manager) SyncEnded(ctx context.Context) error {
 		return fmt.Errorf("session: sync: %w", err)
 	}
 	for _, s := range ended {
+		m.peeks.forget(s.ID)
 		e := m.lookup(s.ID)
 		switch {
 		case e == nil || e.ended:

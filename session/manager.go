@@ -122,6 +122,8 @@ type Manager struct {
 	syncMu   sync.Mutex
 	syncedAt time.Time // clock time of the last SyncEnded
 
+	peeks peeks // store answers for sessions asked about, not opened
+
 	runMu  sync.Mutex
 	closed bool
 	stop   chan struct{}
@@ -311,6 +313,7 @@ func (m *Manager) End(ctx context.Context, id, reason string) (Info, error) {
 	if err != nil {
 		return Info{}, fmt.Errorf("session: end: %w", err)
 	}
+	m.peeks.forget(id)
 	if store.Reopenable(s.EndReason) {
 		m.dropID(id, s.OpenedAt)
 	} else {
@@ -402,7 +405,8 @@ func infoOf(s store.Session) Info {
 // Session returns the session as this process knows it, for callers that
 // only need to tell an ended session (introspection, userinfo): from the
 // cache when it holds the session — kept current by the end sync, like
-// the proxy's decisions — else from the store. A cached ended session
+// the proxy's decisions — else from the store, whose answer is kept a
+// while (see peeks) under the same end sync. A cached ended session
 // comes back with EndReason EndAdmin when the exact reason is not cached
 // (only logout and admin ends are kept as tombstones).
 func (m *Manager) Session(ctx context.Context, id string) (store.Session, error) {
@@ -419,5 +423,20 @@ func (m *Manager) Session(ctx context.Context, id string) (store.Session, error)
 		}
 		return e.s, nil
 	}
-	return m.cfg.Store.Session(ctx, id)
+	now := m.cfg.Clock()
+	if s, found, ok := m.peeks.get(id, now); ok {
+		if !found {
+			return store.Session{}, store.ErrNotFound
+		}
+		return s, nil
+	}
+	gen := m.peeks.generation()
+	s, err := m.cfg.Store.Session(ctx, id)
+	switch {
+	case err == nil:
+		m.peeks.put(id, s, true, gen, now)
+	case errors.Is(err, store.ErrNotFound):
+		m.peeks.put(id, store.Session{}, false, gen, now)
+	}
+	return s, err
 }

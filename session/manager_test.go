@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -590,4 +591,109 @@ type countingSessions struct {
 func (c *countingSessions) Session(ctx context.Context, id string) (store.Session, error) {
 	c.sessionReads.Add(1)
 	return c.Backend.Session(ctx, id)
+}
+
+// TestSessionViewOfUnopenedSessions: introspection asks about tokens
+// whose session this process never opened. The store's answer is kept,
+// so repeated questions cost no store read, yet every end reaches it:
+// at once for an end made here, at the next SyncEnded for one made by
+// another process, and a kept answer expires on its own after a while.
+func TestSessionViewOfUnopenedSessions(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := t.Context()
+			backend := b.open(t)
+			f := newFixture(t, backend, nil)
+			ask := func(id string) (store.Session, error) {
+				t.Helper()
+				return f.m.Session(ctx, id)
+			}
+
+			// Never opened anywhere: not found, once from the store.
+			if _, err := ask("sid-none"); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("unknown session: err = %v, want ErrNotFound", err)
+			}
+			if _, err := ask("sid-none"); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("unknown session again: err = %v, want ErrNotFound", err)
+			}
+			if n := f.store.get.Load(); n != 1 {
+				t.Fatalf("two questions about an unknown session read the store %d times, want 1", n)
+			}
+
+			// Opened by another process: the answer "not found" may stay,
+			// since an open session and no session both mean "not ended".
+			other := newFixture(t, backend, nil)
+			other.acquire(t, service("svc-other", "sid-elsewhere"))
+			if s, err := ask("sid-elsewhere"); err != nil || !s.Open() {
+				t.Fatalf("session opened elsewhere: %+v, %v", s, err)
+			}
+			reads := f.store.get.Load()
+			if s, err := ask("sid-elsewhere"); err != nil || !s.Open() || f.store.get.Load() != reads {
+				t.Fatalf("asked again: %+v, %v; store reads %d -> %d", s, err, reads, f.store.get.Load())
+			}
+
+			// Ended by the other process: seen after this one's next sync.
+			if err := f.m.SyncEnded(ctx); err != nil { // the first sync only sets the window
+				t.Fatal(err)
+			}
+			if _, err := other.m.End(ctx, "sid-elsewhere", store.EndAdmin); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.m.SyncEnded(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if s, err := ask("sid-elsewhere"); err != nil || s.Open() || s.EndReason != store.EndAdmin {
+				t.Fatalf("after the other process ended it and a sync: %+v, %v", s, err)
+			}
+
+			// Ended here, after an answer "not found" was kept: at once.
+			if _, err := ask("sid-logout"); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("unknown session: err = %v", err)
+			}
+			if _, err := f.m.End(ctx, "sid-logout", store.EndLogout); err != nil {
+				t.Fatal(err)
+			}
+			if s, err := ask("sid-logout"); err != nil || s.Open() {
+				t.Fatalf("after End here: %+v, %v; want ended", s, err)
+			}
+
+			// A kept answer expires: a minute later the store is asked
+			// again, even with no end known.
+			reads = f.store.get.Load()
+			f.clock.Set(t0.Add(2 * time.Minute))
+			if _, err := ask("sid-none"); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("unknown session later: err = %v", err)
+			}
+			if f.store.get.Load() != reads+1 {
+				t.Fatalf("an expired answer was reused: store reads %d -> %d", reads, f.store.get.Load())
+			}
+		})
+	}
+}
+
+// TestSessionViewIsBounded asks about more unopened sessions than the
+// view keeps: each is answered right, and the oldest are re-read rather
+// than kept without bound (memory stays flat, checked by the count of
+// store reads when asking again about all of them).
+func TestSessionViewIsBounded(t *testing.T) {
+	f := newFixture(t, memory.New(), nil)
+	const n = 12_000 // more than the view keeps
+	for i := range n {
+		if _, err := f.m.Session(t.Context(), "sid-"+strconv.Itoa(i)); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("Session(%d): err = %v", i, err)
+		}
+	}
+	before := f.store.get.Load()
+	for i := range n {
+		if _, err := f.m.Session(t.Context(), "sid-"+strconv.Itoa(i)); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("Session(%d) again: err = %v", i, err)
+		}
+	}
+	reread := f.store.get.Load() - before
+	if reread == 0 {
+		t.Fatalf("all %d answers were kept; the view must be bounded", n)
+	}
+	if reread == n {
+		t.Fatalf("no answer was kept")
+	}
 }
