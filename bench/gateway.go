@@ -18,25 +18,59 @@ import (
 	"strings"
 	"time"
 
+	"github.com/erpgate/erpgate/password"
 	"github.com/erpgate/erpgate/sampleapi"
 )
 
-// The one Trusted Application the benchmark uses: confidential, acting as
-// a system user, scopes read and update.
+// The Trusted Applications and users the benchmark uses: a confidential
+// service app acting as a system user (scopes read and update), one with
+// scope sec for the admin API (same secret and system user), and a public
+// browser app (PKCE) that an internal user signs in to, for the refresh
+// grant.
 const (
 	benchClientID   = "com.example/bench"
 	benchSystemUser = "svc-bench"
+	benchSPAID      = "com.example/bench-spa"
+	benchAdminID    = "com.example/bench-admin" // scope sec: the admin API
+	benchLogin      = "bench-user"
+	// benchRedirectURI is never contacted: the bench reads the code off
+	// the Location header of the last redirect.
+	benchRedirectURI = "http://127.0.0.1:1/cb"
 )
 
 const readyTimeout = 30 * time.Second
 
-// gatewayConfig is an erpgate config with one service app and one route
-// to upstream. Audit lines go to a file, as in a deployment that keeps
-// them; the process log only says what goes wrong.
-func gatewayConfig(listen, admin int, upstream, driver, dir, alg, secretHash string) string {
+// gatewayParams is what varies between the generated configs.
+type gatewayParams struct {
+	listen, admin int
+	upstream      string
+	driver        string // sqlite or memory
+	dir           string // the process's working dir: database, audit log
+	alg           string
+	secretHash    string // base64(sha256) of the service app's secret
+	passwordHash  string // argon2id PHC string of benchLogin's password
+	// longLived makes tokens and sessions outlast the sessions phase, so
+	// nothing it opened expires or is reaped before it is counted.
+	longLived bool
+}
+
+// gatewayConfig is an erpgate config with the three apps (service, admin,
+// browser) and one route to the upstream. Audit lines go to a file, as in a deployment that keeps
+// them; the process log only says what goes wrong. The license is
+// unlimited, so the sessions phase is never refused a slot.
+func gatewayConfig(p gatewayParams) string {
 	dsn := ""
-	if driver == "sqlite" {
-		dsn = "\n  dsn: " + strconv.Quote(filepath.Join(dir, "erpgate.db"))
+	if p.driver == "sqlite" {
+		dsn = "\n  dsn: " + strconv.Quote(filepath.Join(p.dir, "erpgate.db"))
+	}
+	lifetimes := ""
+	if p.longLived {
+		lifetimes = `tokens:
+  access_token_ttl: 6h
+sessions:
+  idle_timeout: 6h
+  service_max_lifetime: 6h
+`
 	}
 	return fmt.Sprintf(`# written by go run ./bench
 public_url: http://127.0.0.1:%[1]d
@@ -46,10 +80,16 @@ store:
   driver: %[3]s%[4]s
 signing:
   algorithm: %[5]s
+%[13]slicense:
+  slots: 0                       # unlimited
 users:
   - login: %[6]s
     name: Benchmark service
     type: system
+  - login: %[11]s
+    name: Benchmark user
+    type: internal
+    password_hash: %[12]s
 apps:
   - uri: %[7]s
     name: Benchmark
@@ -58,6 +98,17 @@ apps:
     system_user: %[6]s
     scope: read update
     reference_tokens: administrators_only
+  - uri: %[16]s
+    name: Benchmark admin
+    type: confidential
+    secret_hash: %[8]s
+    system_user: %[6]s
+    scope: sec
+  - uri: %[14]s
+    name: Benchmark browser app
+    type: public
+    scope: read
+    redirect_uris: [%[15]s]
 limits:
   token_requests_per_second: 0   # measure token issuance, not the rate limit
 routes:
@@ -69,8 +120,9 @@ routes:
 log:
   level: warn
   audit: %[10]s
-`, listen, admin, driver, dsn, alg, benchSystemUser, benchClientID, secretHash, upstream,
-		strconv.Quote(filepath.Join(dir, "audit.log")))
+`, p.listen, p.admin, p.driver, dsn, p.alg, benchSystemUser, benchClientID, p.secretHash, p.upstream,
+		strconv.Quote(filepath.Join(p.dir, "audit.log")), benchLogin, p.passwordHash, lifetimes,
+		benchSPAID, benchRedirectURI, benchAdminID)
 }
 
 // gateway is a running `erpgate serve`.
@@ -79,7 +131,8 @@ type gateway struct {
 	alg       string
 	publicURL string
 	adminURL  string
-	secret    string
+	secret    string // the service app's client secret
+	password  string // benchLogin's password
 	bin       string // the erpgate binary, for `tokens issue`
 	cfgPath   string
 	readyIn   time.Duration // from exec to the first ready /readyz
@@ -87,34 +140,43 @@ type gateway struct {
 	idleErr   error
 }
 
-// startGateway writes a config for alg into a new dir under tmp and runs
-// bin serve on it until /readyz says ready, retrying with new ports if one
-// was taken in between.
-func startGateway(ctx context.Context, cs *children, bin, tmp, alg, driver, upstream string) (*gateway, error) {
-	dir, err := os.MkdirTemp(tmp, "erpgate-"+alg+"-")
+// benchPasswordCost is the argon2id cost of benchLogin's password hash:
+// the lowest the config accepts. Sign-ins are set-up here, not
+// measured, and the default cost (64 MiB per check) would put 64 sign-ins'
+// worth of argon2 memory into the gateway's peak RSS.
+var benchPasswordCost = password.Params{Memory: 8, Time: 1, Threads: 1}
+
+// startGateway writes a config for p (ports, dir and secrets are filled
+// in here) into a new dir under tmp and runs bin serve on it until /readyz
+// says ready, retrying with new ports if one was taken in between.
+func startGateway(ctx context.Context, cs *children, bin, tmp string, p gatewayParams) (*gateway, error) {
+	dir, err := os.MkdirTemp(tmp, "erpgate-"+p.alg+"-")
 	if err != nil {
 		return nil, err
 	}
-	secret := newNonce()
+	secret, pw := newNonce(), newNonce()
 	sum := sha256.Sum256([]byte(secret))
+	p.dir = dir
+	p.secretHash = base64.StdEncoding.EncodeToString(sum[:])
+	p.passwordHash = password.Hash(pw, benchPasswordCost)
 	for attempt := 1; ; attempt++ {
 		ports, err := freePorts(2)
 		if err != nil {
 			return nil, err
 		}
+		p.listen, p.admin = ports[0], ports[1]
 		cfgPath := filepath.Join(dir, "erpgate.yaml")
-		cfg := gatewayConfig(ports[0], ports[1], upstream, driver, dir, alg, base64.StdEncoding.EncodeToString(sum[:]))
-		if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		if err := os.WriteFile(cfgPath, []byte(gatewayConfig(p)), 0o600); err != nil {
 			return nil, err
 		}
 		cmd := exec.Command(bin, "serve", "--config", cfgPath)
 		cmd.Dir = dir
-		p, err := cs.start("erpgate "+alg, cmd, filepath.Join(dir, "erpgate.log"))
+		proc, err := cs.start("erpgate "+p.alg, cmd, filepath.Join(dir, "erpgate.log"))
 		if err != nil {
 			return nil, err
 		}
 		g := &gateway{
-			proc: p, alg: alg, secret: secret, bin: bin, cfgPath: cfgPath,
+			proc: proc, alg: p.alg, secret: secret, password: pw, bin: bin, cfgPath: cfgPath,
 			publicURL: fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
 			adminURL:  fmt.Sprintf("http://127.0.0.1:%d", ports[1]),
 		}
@@ -123,14 +185,14 @@ func startGateway(ctx context.Context, cs *children, bin, tmp, alg, driver, upst
 			// Let start-up work (key generation, migrations) settle
 			// before taking the idle footprint.
 			time.Sleep(500 * time.Millisecond)
-			g.idleRSS, g.idleErr = p.statusKiB("VmRSS")
+			g.idleRSS, g.idleErr = proc.statusKiB("VmRSS")
 			return g, nil
 		}
-		p.stop()
-		if attempt < 3 && strings.Contains(p.logTail(20), "address already in use") {
+		proc.stop()
+		if attempt < 3 && strings.Contains(proc.logTail(20), "address already in use") {
 			continue
 		}
-		return nil, fmt.Errorf("erpgate serve (%s): %w\n%s", alg, err, p.logTail(20))
+		return nil, fmt.Errorf("erpgate serve (%s): %w\n%s", p.alg, err, proc.logTail(20))
 	}
 }
 
@@ -174,22 +236,27 @@ func (g *gateway) waitReady(ctx context.Context) error {
 }
 
 func (g *gateway) tokenURL() string      { return g.publicURL + "/id/connect/token" }
+func (g *gateway) authorizeURL() string  { return g.publicURL + "/id/connect/authorize" }
 func (g *gateway) introspectURL() string { return g.publicURL + "/id/connect/introspect" }
 func (g *gateway) personsURL() string    { return g.publicURL + sampleapi.PersonsPath }
 
-// tokenTarget is a client_credentials request, secret in the body
-// (client_secret_post), all of the app's scopes.
-func (g *gateway) tokenTarget() target {
-	form := url.Values{
+// clientCredentialsForm asks for a token for the service app, secret in
+// the body (client_secret_post), all of the app's scopes.
+func (g *gateway) clientCredentialsForm() url.Values {
+	return url.Values{
 		"grant_type":    {"client_credentials"},
 		"client_id":     {benchClientID},
 		"client_secret": {g.secret},
 	}
+}
+
+// tokenTarget is the client_credentials request, repeated.
+func (g *gateway) tokenTarget() target {
 	return target{
 		method: http.MethodPost,
 		url:    g.tokenURL(),
 		header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}},
-		body:   []byte(form.Encode()),
+		body:   []byte(g.clientCredentialsForm().Encode()),
 		check:  wants(http.StatusOK, `"access_token"`),
 	}
 }
@@ -246,27 +313,13 @@ func (g *gateway) basicAuth() string {
 
 // fetchToken gets one access token from the token endpoint.
 func (g *gateway) fetchToken(ctx context.Context, c *http.Client) (string, error) {
-	t := g.tokenTarget()
-	req, err := http.NewRequestWithContext(ctx, t.method, t.url, bytes.NewReader(t.body))
-	if err != nil {
-		return "", err
-	}
-	req.Header = t.header.Clone()
-	resp, err := c.Do(req)
+	status, body, err := postForm(ctx, c, g.tokenURL(), g.clientCredentialsForm())
 	if err != nil {
 		return "", fmt.Errorf("token endpoint: %w", err)
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	tr, err := parseTokenResponse(status, body)
 	if err != nil {
-		return "", fmt.Errorf("token endpoint: %w", err)
-	}
-	var tr struct {
-		AccessToken string `json:"access_token"`
-		Error       string `json:"error"`
-	}
-	if err := json.Unmarshal(body, &tr); err != nil || tr.AccessToken == "" {
-		return "", fmt.Errorf("token endpoint answered %d %s", resp.StatusCode, truncate(string(bytes.TrimSpace(body)), 120))
+		return "", fmt.Errorf("token endpoint answered %w", err)
 	}
 	return tr.AccessToken, nil
 }

@@ -85,11 +85,14 @@ func (r *result) errorSummary() string {
 	return strings.Join(parts, ", ")
 }
 
+// loadTimeout bounds one request of the load generator.
+const loadTimeout = 10 * time.Second
+
 // loadClient is the load generator's HTTP/1.1 keep-alive client: one
 // idle connection kept per worker, no compression, no environment proxy.
 func loadClient(workers int) *http.Client {
 	return &http.Client{
-		Timeout: 10 * time.Second,
+		Timeout: loadTimeout,
 		Transport: &http.Transport{
 			Proxy:               nil,
 			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -116,7 +119,12 @@ func runLoad(ctx context.Context, c *http.Client, t target, workers int, d time.
 		wg.Go(func() { ws[i].loop(ctx, c, t, &stop) })
 	}
 	wg.Wait()
-	r := &result{elapsed: time.Since(start), errs: map[string]uint64{}}
+	return collect(ctx, ws, time.Since(start))
+}
+
+// collect merges the workers of a phase that ran for elapsed.
+func collect(ctx context.Context, ws []*worker, elapsed time.Duration) *result {
+	r := &result{elapsed: elapsed, errs: map[string]uint64{}}
 	for _, w := range ws {
 		r.ok += w.lat.n
 		r.lat.merge(&w.lat)

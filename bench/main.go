@@ -1,15 +1,18 @@
 // Command bench is erpgate's reproducible benchmark suite. From the
 // repository root:
 //
-//	go run ./bench            # about 1.5 minutes
-//	go run ./bench -quick     # about 30 seconds
+//	go run ./bench            # about 3.5 minutes with SQLite, 1.5 of them opening 100,000 sessions
+//	go run ./bench -quick     # under a minute
 //
 // It builds ./cmd/erpgate, starts the sample upstream, a bare tuned
 // httputil.ReverseProxy and `erpgate serve` (one process per signing
 // algorithm) on loopback, drives them with its own HTTP/1.1 load
 // generator, and prints a Markdown table, also written to
-// bench/out/latest.md. Every process it starts is stopped when it ends,
-// fails or is interrupted.
+// bench/out/latest.md. For the refresh grant it signs a user in once per
+// worker (authorization code + PKCE, through the login form). Last, a
+// separate erpgate gets -sessions sessions opened and its resident memory
+// is read. Every process it starts is stopped when it ends, fails or is
+// interrupted.
 //
 // The servers it measures are child processes (this binary re-run with
 // -role), so none of them shares the load generator's Go scheduler; they
@@ -43,9 +46,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	duration := fs.Duration("duration", 8*time.Second, "measured time of each path (cut into 4 slices that alternate with the paths it is compared with)")
-	quick := fs.Bool("quick", false, "-duration 2s")
+	quick := fs.Bool("quick", false, "-duration 2s, and -sessions 10000 unless given")
 	workers := fs.Int("workers", 64, "concurrent load generator workers")
 	driver := fs.String("store", "sqlite", "erpgate store: sqlite or memory")
+	sessions := fs.Int("sessions", 100_000, "sessions the sessions phase opens in its own erpgate (RSS with that many open); 0 skips the phase")
 	algs := fs.String("algs", "RS256,ES256", "signing algorithms, comma-separated; one erpgate process each, the first also serves the proxied GET")
 	out := fs.String("out", "", "also write the report here (default bench/out/latest.md in the checkout; \"-\" for none)")
 	role := fs.String("role", "", "internal: run as a child server ("+roleUpstream+" or "+roleBare+")")
@@ -60,9 +64,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return serveRole(*role, *upstream)
 	}
 
-	o := options{duration: *duration, workers: *workers, driver: *driver}
+	o := options{duration: *duration, workers: *workers, driver: *driver, sessions: *sessions}
 	if *quick {
 		o.duration = 2 * time.Second
+		if !flagGiven(fs, "sessions") {
+			o.sessions = 10_000
+		}
 	}
 	o.warmup = min(time.Second, o.duration/4)
 	for a := range strings.SplitSeq(*algs, ",") {
@@ -79,6 +86,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("-store %q: want sqlite or memory", o.driver)
 	case len(o.algs) == 0:
 		return errors.New("-algs: name at least one algorithm")
+	case o.sessions < 0:
+		return errors.New("-sessions must not be negative")
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -90,13 +99,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		<-ctx.Done()
 		stop()
 	}()
-	// Paths: direct, bare, erpgate GET; per algorithm token, raw sign
-	// (no warm-up) and introspection.
-	paths := 3 + 3*len(o.algs)
-	warmed := 3 + 2*len(o.algs)
-	est := time.Duration(paths)*o.duration + time.Duration(warmed)*o.warmup + 10*time.Second
-	fmt.Fprintf(stderr, "bench: %d paths of %s each (+%s warm-up), %d workers; about %s\n",
-		paths, o.duration, o.warmup, o.workers, est.Round(5*time.Second))
+	fmt.Fprintf(stderr, "bench: %s\n", estimate(o))
 
 	rep, err := runSuite(ctx, o, stderr)
 	if err != nil {
@@ -130,4 +133,33 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "bench: wrote %s\n", path)
 	return nil
+}
+
+// flagGiven reports whether the command line set the flag name.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
+}
+
+// estimate says what the run will do and about how long it takes.
+func estimate(o options) string {
+	// Paths: direct, bare, erpgate GET, reference token; per algorithm
+	// client credentials, refresh, raw sign (no warm-up) and
+	// introspection.
+	paths := 4 + 4*len(o.algs)
+	warmed := 4 + 3*len(o.algs)
+	est := time.Duration(paths)*o.duration + time.Duration(warmed)*o.warmup + 10*time.Second
+	msg := fmt.Sprintf("%d paths of %s each (+%s warm-up), %d workers", paths, o.duration, o.warmup, o.workers)
+	if o.sessions > 0 {
+		// Measured on 2 CPUs: about 1,000 sessions/s with SQLite (one
+		// commit each), 3,000 with the memory store.
+		perSecond := 1000
+		if o.driver == "memory" {
+			perSecond = 3000
+		}
+		est += time.Duration(o.sessions/perSecond)*time.Second + 2*time.Second
+		msg += fmt.Sprintf(", then %d sessions", o.sessions)
+	}
+	return fmt.Sprintf("%s; about %s", msg, est.Round(5*time.Second))
 }

@@ -21,8 +21,9 @@ type report struct {
 	opts     options
 	rows     []row
 	starts   []startup
-	problems []string // setup failures, shown under the tables
-	aborted  error    // set when the run was interrupted
+	sessions *sessionsRun // nil: the phase was skipped
+	problems []string     // setup failures, shown under the tables
+	aborted  error        // set when the run was interrupted
 }
 
 // row is one line of the main table.
@@ -132,7 +133,10 @@ func (r *report) writeMarkdown(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\nratio: bare proxy = its throughput / upstream direct; erpgate GET = its throughput / "+
 		"bare proxy's, and its p99 / bare's; token endpoint = tokens/s / raw signatures/s of the same "+
-		"algorithm (raw: go-jose in this process on %d goroutines, no load generator running).\n", m.cpus)
+		"algorithm (raw: go-jose in this process on %d goroutines, no load generator running); refresh_token = "+
+		"refreshes/s / (raw signatures/s ÷ signatures per refresh: 2 when each returns an ID token too). "+
+		"The refresh grant runs one rotating refresh-token chain per worker, each from its own sign-in "+
+		"(authorization code + PKCE); only a 200 with a new refresh token counts.\n", m.cpus)
 
 	if len(r.starts) > 0 {
 		fmt.Fprintf(w, "\n| erpgate process | start → /readyz ready | RSS idle | RSS peak |\n|---|---:|---:|---:|\n")
@@ -146,12 +150,87 @@ func (r *report) writeMarkdown(w io.Writer) {
 		fmt.Fprintf(w, "\nstart → ready is a first start on an empty store (signing key generated); "+
 			"RSS idle is VmRSS 0.5 s after ready, peak is VmHWM after its load phases.\n")
 	}
+	if r.sessions != nil {
+		r.sessions.writeMarkdown(w, r.opts)
+	}
 	if len(r.problems) > 0 {
 		fmt.Fprintf(w, "\nProblems:\n\n")
 		for _, p := range r.problems {
 			fmt.Fprintf(w, "```\n%s\n```\n", strings.TrimSpace(p))
 		}
 	}
+}
+
+// writeMarkdown renders the sessions phase as its own table.
+func (r *sessionsRun) writeMarkdown(w io.Writer, o options) {
+	fmt.Fprintf(w, "\n| erpgate %s, sessions opened | in | sessions/s | counted: admin API / gauge | RSS before | RSS after | "+
+		"per session | RSS peak | Go heap in use | ≤ 300 MiB at 100,000 | errors |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n", sessionsAlg)
+	errs := (&result{errs: r.errs}).errorSummary()
+	if r.err != nil {
+		errs = strings.TrimPrefix(errs+"; "+errText(r.err), "; ")
+	}
+	if errs == "" {
+		errs = "none"
+	}
+	if r.opened == 0 {
+		fmt.Fprintf(w, "| 0 of %d | — | — | — | %s | — | — | — | — | — | %s |\n", r.want, kib(r.rssBefore), cell(errs))
+	} else {
+		used, gauge := "—", "—"
+		if r.used >= 0 {
+			used = strconv.Itoa(r.used)
+		}
+		if r.gauge >= 0 {
+			gauge = strconv.FormatFloat(r.gauge, 'f', 0, 64)
+		}
+		per := "—"
+		if p := r.perSession(); p != 0 {
+			per = fmt.Sprintf("%.2f KiB", p)
+		}
+		fmt.Fprintf(w, "| %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			opened(r.opened, r.want), latency(r.elapsed), r.rate(), used+" / "+gauge, kib(r.rssBefore), kib(r.rssAfter),
+			per, kib(r.rssPeak), kib(r.heapInuse), cell(r.verdict()), cell(errs))
+	}
+	fmt.Fprintf(w, "\nA separate erpgate (%s, %s store, license unlimited, tokens and sessions living 6 h) gets, "+
+		"per session, one client_credentials token (a new sid) and one proxied GET with it, from %d workers. "+
+		"RSS before is VmRSS 0.5 s after ready; after is VmRSS once the last session opened; peak is VmHWM then; "+
+		"per session = (after − before) / sessions opened; Go heap in use is go_memstats_heap_inuse_bytes right after. "+
+		"With fewer than 100,000 sessions the target column projects the per-session growth linearly, which overstates "+
+		"it (fixed costs such as connections and buffers are spread over fewer sessions). Counted: the "+
+		"erpgate_sessions_open gauge from /metrics and license slots used from GET /admin/license (the store's "+
+		"open sessions), read after the RSS.\n",
+		sessionsAlg, o.driver, o.workers)
+}
+
+// opened is "100000", or "9000 of 10000" when the phase fell short.
+func opened(n, want int) string {
+	if n == want {
+		return strconv.Itoa(n)
+	}
+	return fmt.Sprintf("%d of %d", n, want)
+}
+
+// verdict checks RSS after against the 100,000-session target; a run
+// with fewer sessions projects its per-session growth linearly.
+func (r *sessionsRun) verdict() string {
+	if r.rssAfter <= 0 {
+		return "—"
+	}
+	if r.opened >= sessionsTargetCount {
+		return yesNo(r.rssAfter <= sessionsTargetKiB) + ", " + kib(r.rssAfter)
+	}
+	p := r.perSession()
+	if p == 0 {
+		return "—"
+	}
+	proj := r.rssBefore + int64(p*sessionsTargetCount)
+	return yesNo(proj <= sessionsTargetKiB) + ", projected " + kib(proj)
+}
+
+func yesNo(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "no"
 }
 
 // errText is err for a table cell; an interrupted phase says so.

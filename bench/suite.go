@@ -27,6 +27,7 @@ type options struct {
 	workers  int
 	driver   string   // erpgate store: sqlite or memory
 	algs     []string // signing algorithms, one erpgate process each
+	sessions int      // sessions the sessions phase opens; 0 skips it
 }
 
 // suite runs the phases in order; a path that cannot be measured becomes
@@ -103,6 +104,9 @@ func runSuite(ctx context.Context, o options, log io.Writer) (*report, error) {
 			g.proc.stop()
 		}
 	}
+	if o.sessions > 0 {
+		s.sessions(ctx, upURL)
+	}
 	s.rep.aborted = ctx.Err()
 	return s.rep, nil
 }
@@ -144,14 +148,18 @@ func (s *suite) proxied(ctx context.Context, upURL, bareURL string, g *gateway, 
 	s.add(ref.path, res[3], throughputRatio(res[3], bare, "of bare"))
 }
 
-// issuer measures the token endpoint against raw signing with the same
+// issuer measures the token endpoint (client credentials, and the
+// refresh grant of signed-in users) against raw signing with the same
 // algorithm, then introspection.
 func (s *suite) issuer(ctx context.Context, alg string, g *gateway, token string, gErr error) {
 	tok := job{path: "POST token, client_credentials " + alg, err: gErr}
+	refresh := job{path: "POST token, refresh_token " + alg, err: gErr}
 	intro := job{path: "POST introspect, " + alg + " token", err: gErr}
+	var rl *refreshLoad
 	if gErr == nil {
 		tok = s.httpJob(ctx, tok.path, g.tokenTarget(), nil)
 		intro = s.httpJob(ctx, intro.path, g.introspectTarget(token), nil)
+		rl, refresh = s.refreshJob(ctx, refresh.path, g)
 	}
 	raw := job{path: "raw jose sign " + alg + " (in-process)"}
 	signer, err := newRawSigner(alg)
@@ -160,9 +168,14 @@ func (s *suite) issuer(ctx context.Context, alg string, g *gateway, token string
 	} else {
 		raw.run = func(d time.Duration) *result { return rawSignRate(ctx, signer, d) }
 	}
-	res := s.compare(ctx, tok, raw)
-	s.add(tok.path, res[0], throughputRatio(res[0], res[1], "of raw sign"))
-	s.add(raw.path, res[1], "")
+	res := s.compare(ctx, tok, refresh, raw)
+	s.add(tok.path, res[0], throughputRatio(res[0], res[2], "of raw sign"))
+	if rl != nil {
+		s.add(refresh.path, res[1], refreshRatio(res[1], res[2], rl.signatures()))
+	} else {
+		s.add(refresh.path, res[1], "")
+	}
+	s.add(raw.path, res[2], "")
 	s.add(intro.path, s.compare(ctx, intro)[0], "")
 	if g != nil {
 		st := startup{name: "erpgate " + alg, readyIn: g.readyIn, idleRSS: g.idleRSS}
@@ -172,6 +185,25 @@ func (s *suite) issuer(ctx context.Context, alg string, g *gateway, token string
 			s.problem(fmt.Errorf("erpgate %s exited during the run (%v)\n%s", alg, g.proc.waitErr, g.proc.logTail(20)))
 		}
 		s.rep.starts = append(s.rep.starts, st)
+	}
+}
+
+// refreshJob signs in once per worker and makes the refresh grant's job
+// over those chains. A sign-in that fails is a problem; the job runs on
+// the chains that worked, and cannot run without any.
+func (s *suite) refreshJob(ctx context.Context, path string, g *gateway) (*refreshLoad, job) {
+	s.progress("signing in %d times (authorization code + PKCE) for %s", s.opts.workers, path)
+	rl, err := signIns(ctx, s.client, g, s.opts.workers)
+	if err != nil {
+		s.problem(fmt.Errorf("%s: %w", path, err))
+	}
+	if rl == nil {
+		return nil, job{path: path, err: errors.New("no sign-in worked")}
+	}
+	return rl, job{
+		path: path,
+		run:  func(d time.Duration) *result { return rl.run(ctx, d) },
+		warm: func() *result { return rl.run(ctx, s.opts.warmup) },
 	}
 }
 
@@ -196,7 +228,7 @@ func (s *suite) startGateway(ctx context.Context, alg, upURL string) (*gateway, 
 		return fail("no upstream", nil)
 	}
 	s.progress("starting %s (%s store)", name, s.opts.driver)
-	g, err := startGateway(ctx, s.kids, s.bin, s.tmp, alg, s.opts.driver, upURL)
+	g, err := startGateway(ctx, s.kids, s.bin, s.tmp, gatewayParams{alg: alg, driver: s.opts.driver, upstream: upURL})
 	if err != nil {
 		return fail("did not start", err)
 	}
