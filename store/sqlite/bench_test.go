@@ -3,6 +3,7 @@ package sqlite
 import (
 	"fmt"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,4 +43,33 @@ func BenchmarkOpenSession(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkOpenSessionParallel opens new sessions from 64 goroutines, as
+// first calls with new tokens arrive at a busy gateway: concurrent writes
+// share commits (batch.go), so the rate is not one fsync per session.
+//
+//	go test ./store/sqlite -run '^$' -bench OpenSessionParallel
+func BenchmarkOpenSessionParallel(b *testing.B) {
+	ctx := b.Context()
+	s, err := Open(ctx, filepath.Join(b.TempDir(), "erpgate.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	lic := store.License{Slots: 10_000_000}
+	now := time.Now()
+	var n atomic.Int64
+	b.SetParallelism(32) // × GOMAXPROCS goroutines
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			sess := store.Session{ID: fmt.Sprintf("bench-%d", n.Add(1)), Subject: "u", ClientID: "app",
+				Kind: store.SessionUser, OpenedAt: now, LastSeenAt: now}
+			if _, err := s.OpenSession(ctx, sess, lic); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }

@@ -38,7 +38,7 @@ func (s *Store) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
 // DO NOTHING plus the row count says "exists" without parsing driver
 // error codes.
 func (s *Store) AddSigningKey(ctx context.Context, k store.SigningKey) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO signing_keys
 			(id, algorithm, private_jwk, created_at, retire_at, expires_at)
 			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,

@@ -34,6 +34,9 @@ type Store struct {
 	// it is writer itself, since each connection would see its own
 	// empty database.
 	reader *sql.DB
+	// writes runs every write transaction (inTx), committing concurrent
+	// ones together (see batch.go).
+	writes *writer
 }
 
 // Open opens (creating if missing) the database dsn and brings its schema
@@ -81,6 +84,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		writer.Close()
 		return nil, err
 	}
+	s.writes = newWriter(writer)
 	if memory {
 		return s, nil
 	}
@@ -118,8 +122,9 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes both pools.
+// Close finishes the writes already queued, then closes both pools.
 func (s *Store) Close() error {
+	s.writes.close()
 	err := s.writer.Close()
 	if s.reader != s.writer {
 		err = errors.Join(err, s.reader.Close())
@@ -241,19 +246,10 @@ func fromNullMillis(n sql.NullInt64) time.Time {
 	return fromMillis(n.Int64)
 }
 
-// inTx runs f in a write transaction (BEGIN IMMEDIATE) and commits if f
-// returns nil.
-func (s *Store) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
-	tx, err := s.writer.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite: begin: %w", err)
-	}
-	if err := f(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: commit: %w", err)
-	}
-	return nil
+// inTx runs f in a write transaction (BEGIN IMMEDIATE), possibly shared
+// with other inTx calls under savepoints (batch.go); f's writes are
+// committed if it returns nil and undone if not. f must use the ctx it
+// is given, which is the caller's without its cancellation.
+func (s *Store) inTx(ctx context.Context, f func(ctx context.Context, tx *sql.Tx) error) error {
+	return s.writes.run(ctx, f)
 }
