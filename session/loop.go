@@ -133,7 +133,13 @@ func (m *Manager) Reap(ctx context.Context) error {
 		return fmt.Errorf("session: reap: %w", err)
 	}
 	now := m.cfg.Clock()
+	m.gaugeMu.RLock()
 	ended, err := m.cfg.Store.EndStaleSessions(ctx, now.Add(-m.cfg.IdleTimeout), now)
+	if err == nil {
+		m.cfg.Metrics.SessionsOpen.Sub(float64(len(ended)))
+		m.cfg.Metrics.LicenseUsed.Sub(float64(len(ended)))
+	}
+	m.gaugeMu.RUnlock()
 	if err != nil {
 		return fmt.Errorf("session: reap: %w", err)
 	}
@@ -141,8 +147,6 @@ func (m *Manager) Reap(ctx context.Context) error {
 		m.dropID(s.ID, s.OpenedAt)
 		m.peeks.forget(s.ID)
 		m.audit(ctx, audit.SessionEnded, s, s.EndReason)
-		m.cfg.Metrics.SessionsOpen.Dec()
-		m.cfg.Metrics.LicenseUsed.Dec()
 	}
 	m.sweepTombstones(now)
 	return nil
@@ -150,8 +154,12 @@ func (m *Manager) Reap(ctx context.Context) error {
 
 // SyncGauges sets the open-session gauges from the store, which counts
 // the sessions of every process (CLI ends, other replicas). Run calls it
-// at start and after every reap.
+// at start and after every reap. It waits for the opens and ends in
+// flight in this process, so each is counted once: in Usage or by its
+// own Inc or Dec, never both (see gaugeMu).
 func (m *Manager) SyncGauges(ctx context.Context) {
+	m.gaugeMu.Lock()
+	defer m.gaugeMu.Unlock()
 	u, err := m.cfg.Store.Usage(ctx)
 	if err != nil {
 		m.cfg.Logger.WarnContext(ctx, "session gauges not updated", "err", err)

@@ -122,6 +122,15 @@ type Manager struct {
 	syncMu   sync.Mutex
 	syncedAt time.Time // clock time of the last SyncEnded
 
+	// gaugeMu makes each change of the store's open sessions and the
+	// matching gauge update one step as SyncGauges sees it: open, End
+	// and Reap hold it shared around their store call and Inc or Dec;
+	// SyncGauges holds it exclusively around Usage and Set. Without it a
+	// Set landing between a commit and its Inc counts that session twice
+	// until the next sync. It is never held across a call that takes it
+	// again (a read lock is not reentrant once a writer waits).
+	gaugeMu sync.RWMutex
+
 	peeks peeks // store answers for sessions asked about, not opened
 
 	runMu  sync.Mutex
@@ -249,7 +258,16 @@ func (m *Manager) open(ctx context.Context, c *claims.Access) (Info, error) {
 	}
 
 	want := m.newSession(c, now)
+	m.gaugeMu.RLock()
 	got, err := m.cfg.Store.OpenSession(ctx, want, m.lic)
+	// OpenSession returns an open session unchanged, so the session is
+	// the one just opened when it carries this call's opening time.
+	opened := err == nil && got.OpenedAt.UnixMilli() == want.OpenedAt.UnixMilli()
+	if opened {
+		m.cfg.Metrics.SessionsOpen.Inc()
+		m.cfg.Metrics.LicenseUsed.Inc()
+	}
+	m.gaugeMu.RUnlock()
 	switch {
 	case errors.Is(err, store.ErrSessionEnded):
 		m.putTombstone(sid, c.Expiry)
@@ -261,12 +279,8 @@ func (m *Manager) open(ctx context.Context, c *claims.Access) (Info, error) {
 	}
 	e := newEntry(got, now)
 	m.put(e)
-	// OpenSession returns an open session unchanged, so the session is
-	// the one just opened when it carries this call's opening time.
-	if got.OpenedAt.UnixMilli() == want.OpenedAt.UnixMilli() {
+	if opened {
 		m.audit(ctx, audit.SessionOpened, got, "")
-		m.cfg.Metrics.SessionsOpen.Inc()
-		m.cfg.Metrics.LicenseUsed.Inc()
 	}
 	return e.info(), nil
 }
@@ -306,7 +320,17 @@ func (m *Manager) End(ctx context.Context, id, reason string) (Info, error) {
 		}
 	}
 	now := m.cfg.Clock()
+	m.gaugeMu.RLock()
 	s, err := m.cfg.Store.EndSession(ctx, id, reason, now)
+	// EndSession returns an ended session unchanged, so this call ended
+	// it when it carries this call's reason and time; a tombstone (empty
+	// Subject) held no slot.
+	ended := err == nil && s.Subject != "" && s.EndReason == reason && s.EndedAt.UnixMilli() == now.UnixMilli()
+	if ended {
+		m.cfg.Metrics.SessionsOpen.Dec()
+		m.cfg.Metrics.LicenseUsed.Dec()
+	}
+	m.gaugeMu.RUnlock()
 	if errors.Is(err, store.ErrNotFound) {
 		return Info{}, ErrNotFound
 	}
@@ -319,13 +343,8 @@ func (m *Manager) End(ctx context.Context, id, reason string) (Info, error) {
 	} else {
 		m.putTombstone(id, 0)
 	}
-	// EndSession returns an ended session unchanged, so this call ended
-	// it when it carries this call's reason and time; a tombstone (empty
-	// Subject) held no slot.
-	if s.Subject != "" && s.EndReason == reason && s.EndedAt.UnixMilli() == now.UnixMilli() {
+	if ended {
 		m.audit(ctx, audit.SessionEnded, s, s.EndReason)
-		m.cfg.Metrics.SessionsOpen.Dec()
-		m.cfg.Metrics.LicenseUsed.Dec()
 	}
 	return infoOf(s), nil
 }

@@ -393,6 +393,100 @@ func TestRunSyncsEndsAndReaps(t *testing.T) {
 	}
 }
 
+// held wraps a store and holds one write (the method named op) after it
+// committed, until release is closed: the window in which the gauges
+// trail the store.
+type held struct {
+	store.Sessions
+	op        string        // set before the write runs
+	committed chan struct{} // closed once op committed
+	release   chan struct{}
+	once      sync.Once
+}
+
+func (h *held) hold(op string) {
+	if op == h.op {
+		h.once.Do(func() { close(h.committed); <-h.release })
+	}
+}
+
+func (h *held) OpenSession(ctx context.Context, s store.Session, l store.License) (store.Session, error) {
+	s, err := h.Sessions.OpenSession(ctx, s, l)
+	h.hold("OpenSession")
+	return s, err
+}
+
+func (h *held) EndSession(ctx context.Context, id, reason string, at time.Time) (store.Session, error) {
+	s, err := h.Sessions.EndSession(ctx, id, reason, at)
+	h.hold("EndSession")
+	return s, err
+}
+
+func (h *held) EndStaleSessions(ctx context.Context, idleBefore, now time.Time) ([]store.Session, error) {
+	ss, err := h.Sessions.EndStaleSessions(ctx, idleBefore, now)
+	h.hold("EndStaleSessions")
+	return ss, err
+}
+
+// TestGaugesMatchStoreAfterRacingSync runs SyncGauges while an open, an
+// end or a reap has committed to the store but not yet moved the gauges:
+// once both finish, the gauges must equal the store's count, not count
+// that session twice (or not at all) until the next sync.
+func TestGaugesMatchStoreAfterRacingSync(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		op   string // the store write held after its commit
+		run  func(ctx context.Context, f *fixture) error
+	}{
+		{"open", "OpenSession", func(ctx context.Context, f *fixture) error {
+			_, err := f.m.Acquire(ctx, service("svc-sync", "sid-b"))
+			return err
+		}},
+		{"end", "EndSession", func(ctx context.Context, f *fixture) error {
+			_, err := f.m.End(ctx, "sid-a", store.EndAdmin)
+			return err
+		}},
+		{"reap", "EndStaleSessions", func(ctx context.Context, f *fixture) error {
+			f.clock.Set(t0.Add(21 * time.Minute))
+			return f.m.Reap(ctx)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			st := &held{Sessions: memory.New(), committed: make(chan struct{}), release: make(chan struct{})}
+			f := newFixture(t, st, nil)
+			f.acquire(t, user("alice", "sid-a"))
+			st.op = tc.op
+
+			errc := make(chan error, 1)
+			go func() { errc <- tc.run(ctx, f) }()
+			<-st.committed
+			synced := make(chan struct{})
+			go func() { f.m.SyncGauges(ctx); close(synced) }()
+			// A sync that does not wait for the write finishes now, so
+			// the write's own gauge update lands after it.
+			select {
+			case <-synced:
+			case <-time.After(100 * time.Millisecond):
+			}
+			close(st.release)
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
+			<-synced
+
+			u, err := st.Usage(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			open, used := testutil.ToFloat64(f.metrics.SessionsOpen), testutil.ToFloat64(f.metrics.LicenseUsed)
+			if open != float64(u.Open) || used != float64(u.Open) {
+				t.Errorf("sessions_open = %v, license_used = %v; the store has %d open", open, used, u.Open)
+			}
+		})
+	}
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
