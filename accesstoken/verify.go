@@ -2,10 +2,12 @@ package accesstoken
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
@@ -24,6 +26,7 @@ type Verifier struct {
 	clock  func() time.Time
 	leeway time.Duration
 	cache  *tokenCache
+	intern *interner // shares repeated claim values between cached tokens
 }
 
 // Config configures a Verifier.
@@ -48,19 +51,21 @@ func New(c Config) *Verifier {
 		clock:  clock,
 		leeway: leeway,
 		cache:  newTokenCache(cacheSize),
+		intern: newInterner(),
 	}
 }
 
 // Verify returns the claims of a valid access token. The claims may be
 // shared with other callers and must not be modified.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*claims.Access, error) {
-	c, ok := v.cache.get(raw)
+	key := cacheKey(raw)
+	c, ok := v.cache.get(key)
 	if !ok {
 		var err error
 		if c, err = v.verifySlow(ctx, raw); err != nil {
 			return nil, err
 		}
-		v.cache.put(raw, c, v.clock().Unix())
+		v.cache.put(key, c, v.clock().Unix())
 	}
 	now := v.clock()
 	if now.After(time.Unix(c.Expiry, 0).Add(v.leeway)) {
@@ -88,32 +93,47 @@ func (v *Verifier) verifySlow(ctx context.Context, raw string) (*claims.Access, 
 	if c.Expiry == 0 || c.ID == "" || c.ClientID == "" || c.SessionID == "" {
 		return nil, errors.New("token lacks exp, jti, client_id or sid")
 	}
+	v.intern.claims(c)
 	c.Prepare()
 	return c, nil
 }
 
-// tokenCache maps a raw token to its verified claims. It is bounded: when
-// full, an arbitrary entry is evicted (expired ones first, as found). A
-// hit is only a shortcut for the signature check; expiry and revocation
-// are still checked on every request.
+// tokenKey identifies a raw token in the cache: its SHA-256. A hit stands
+// in for the signature check, so the digest must be collision resistant:
+// no other string may share a cached token's key. Keeping 32 bytes
+// rather than the token (600 to 900 bytes) saves most of what the cache
+// held per token.
+type tokenKey [sha256.Size]byte
+
+// cacheKey hashes raw in place: Sum256 only reads its input, and copying
+// the token to a []byte would allocate on every request (the argument
+// escapes).
+func cacheKey(raw string) tokenKey {
+	return sha256.Sum256(unsafe.Slice(unsafe.StringData(raw), len(raw)))
+}
+
+// tokenCache maps a raw token's key to its verified claims. It is
+// bounded: when full, an arbitrary entry is evicted (expired ones first,
+// as found). A hit is only a shortcut for the signature check; expiry and
+// revocation are still checked on every request.
 type tokenCache struct {
 	mu      sync.RWMutex
 	max     int
-	entries map[string]*claims.Access
+	entries map[tokenKey]*claims.Access
 }
 
 func newTokenCache(max int) *tokenCache {
-	return &tokenCache{max: max, entries: make(map[string]*claims.Access)}
+	return &tokenCache{max: max, entries: make(map[tokenKey]*claims.Access)}
 }
 
-func (c *tokenCache) get(raw string) (*claims.Access, bool) {
+func (c *tokenCache) get(k tokenKey) (*claims.Access, bool) {
 	c.mu.RLock()
-	a, ok := c.entries[raw]
+	a, ok := c.entries[k]
 	c.mu.RUnlock()
 	return a, ok
 }
 
-func (c *tokenCache) put(raw string, a *claims.Access, now int64) {
+func (c *tokenCache) put(k tokenKey, a *claims.Access, now int64) {
 	if c.max <= 0 {
 		return
 	}
@@ -131,5 +151,5 @@ func (c *tokenCache) put(raw string, a *claims.Access, now int64) {
 			}
 		}
 	}
-	c.entries[raw] = a
+	c.entries[k] = a
 }

@@ -42,7 +42,7 @@ import (
 // Defaults that are not (yet) worth a config key.
 const (
 	tokenLeeway      = 30 * time.Second // clock skew tolerated on exp/nbf
-	tokenCacheSize   = 100_000          // verified tokens kept (≈1 KiB each)
+	tokenCacheSize   = 100_000          // verified tokens kept (≈0.5 KiB each)
 	keyRefreshEvery  = time.Minute      // how often keys are reloaded / rotated
 	shutdownDeadline = 30 * time.Second // in-flight requests get this long
 	// closeFlushTimeout bounds writing what is buffered at Close.
