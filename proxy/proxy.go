@@ -39,6 +39,12 @@ type Config struct {
 	Leeway time.Duration
 	// TokenCacheSize bounds the verified-token cache (0 disables it).
 	TokenCacheSize int
+	// Verifier, when set, checks bearer tokens instead of one built from
+	// Issuer, KeySet, Algorithms, Leeway and TokenCacheSize (which are
+	// then ignored). cmd/erpgate passes the gateway's own, so the proxy,
+	// the identity server and the admin API share one verified-token
+	// cache, and a reload keeps it.
+	Verifier *accesstoken.Verifier
 	// TrustedProxies may set X-Forwarded-*; everyone else's are replaced.
 	TrustedProxies []netip.Prefix
 	// Revocations, when set, refuses revoked tokens (by jti); it is
@@ -92,21 +98,24 @@ type route struct {
 
 // New compiles the per-route handlers.
 func New(cfg Config) (*Proxy, error) {
-	if cfg.Policy == nil || cfg.KeySet == nil || cfg.Clock == nil || cfg.Logger == nil || cfg.Metrics == nil {
-		return nil, errors.New("proxy: Policy, KeySet, Clock, Logger and Metrics are required")
+	if cfg.Policy == nil || cfg.KeySet == nil && cfg.Verifier == nil || cfg.Clock == nil || cfg.Logger == nil || cfg.Metrics == nil {
+		return nil, errors.New("proxy: Policy, KeySet (or Verifier), Clock, Logger and Metrics are required")
 	}
 	rs := cfg.Policy.Routes()
 	if len(rs) != len(cfg.Upstreams) {
 		return nil, fmt.Errorf("proxy: %d routes but %d upstreams", len(rs), len(cfg.Upstreams))
 	}
 	p := &Proxy{
-		cfg: cfg,
-		verify: accesstoken.New(accesstoken.Config{
-			Issuer: cfg.Issuer, KeySet: cfg.KeySet, Algorithms: cfg.Algorithms,
-			Clock: cfg.Clock, Leeway: cfg.Leeway, CacheSize: cfg.TokenCacheSize,
-		}),
+		cfg:      cfg,
+		verify:   cfg.Verifier,
 		buffers:  newBufferPool(),
 		counters: map[counterKey]prometheus.Counter{},
+	}
+	if p.verify == nil {
+		p.verify = accesstoken.New(accesstoken.Config{
+			Issuer: cfg.Issuer, KeySet: cfg.KeySet, Algorithms: cfg.Algorithms,
+			Clock: cfg.Clock, Leeway: cfg.Leeway, CacheSize: cfg.TokenCacheSize,
+		})
 	}
 	for i, up := range cfg.Upstreams {
 		if up.URL == nil || !up.URL.IsAbs() {

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/erpgate/erpgate/accesstoken"
 	"github.com/erpgate/erpgate/audit"
 	"github.com/erpgate/erpgate/claims"
 	"github.com/erpgate/erpgate/metrics"
@@ -440,5 +441,29 @@ func TestStreamsPassThrough(t *testing.T) {
 				t.Fatal("the first chunk did not arrive while the upstream was still streaming")
 			}
 		})
+	}
+}
+
+// A proxy given the gateway's Verifier checks tokens with it (and needs
+// no KeySet of its own): a token it verifies passes, one signed by
+// another key does not.
+func TestSharedVerifier(t *testing.T) {
+	f := newFixture(t, func(c *Config) {
+		c.Verifier = accesstoken.New(accesstoken.Config{
+			Issuer: c.Issuer, KeySet: c.KeySet, Algorithms: c.Algorithms,
+			Clock: c.Clock, Leeway: c.Leeway, CacheSize: 10,
+		})
+		c.KeySet = nil
+	})
+	if rec := f.do("GET", "/api/domain/x", bearer(f.sign(t, claimsFor("read")))); rec.Code != 200 {
+		t.Fatalf("token of the shared verifier's keys: status %d: %s", rec.Code, rec.Body)
+	}
+	other := newKeyring(t, func() time.Time { return testNow })
+	forged, err := other.Sign(signing.TypeAccessToken, claimsFor("read"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec := f.do("GET", "/api/domain/x", bearer(forged)); rec.Code != http.StatusUnauthorized {
+		t.Fatalf("token of another key: status %d, want 401", rec.Code)
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/erpgate/erpgate/issuer"
 	"github.com/erpgate/erpgate/policy"
 	"github.com/erpgate/erpgate/proxy"
-	"github.com/erpgate/erpgate/signing"
 	"github.com/erpgate/erpgate/store"
 )
 
@@ -233,8 +232,7 @@ func (g *gateway) buildSnapshot(f *config.File) (*snapshot, error) {
 		return nil, err
 	}
 	px, err := proxy.New(proxy.Config{
-		Policy: pol, Upstreams: ups, Issuer: f.Issuer(), KeySet: g.keys,
-		Algorithms: signing.Algorithms, Leeway: tokenLeeway, TokenCacheSize: tokenCacheSize,
+		Policy: pol, Upstreams: ups, Verifier: g.verifier,
 		TrustedProxies: trusted, Revocations: g.revoked, Sessions: g.sessions, Browser: browser,
 		ReferenceTokens: g.reftokens,
 		Clock:           g.clock, Logger: g.logger, Audit: g.audit, Metrics: g.metrics,
