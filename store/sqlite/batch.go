@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
@@ -36,7 +35,7 @@ var errClosed = errors.New("sqlite: store closed")
 // writeOp is one inTx call waiting for the writer.
 type writeOp struct {
 	ctx   context.Context
-	f     func(ctx context.Context, tx *sql.Tx) error
+	f     func(ctx context.Context, tx *writeTx) error
 	state atomic.Int32 // opQueued, then opTaken by the writer or opAbandoned by the caller
 	err   error
 	done  chan struct{}
@@ -50,14 +49,14 @@ const (
 
 // writer is the goroutine side of group commit.
 type writer struct {
-	db   *sql.DB
+	db   *pool
 	mu   sync.RWMutex // held for reading while sending to ops; Close takes it to close ops
 	shut bool
 	ops  chan *writeOp
 	done chan struct{} // closed when loop returns
 }
 
-func newWriter(db *sql.DB) *writer {
+func newWriter(db *pool) *writer {
 	w := &writer{db: db, ops: make(chan *writeOp, maxBatch), done: make(chan struct{})}
 	go w.loop()
 	return w
@@ -67,7 +66,7 @@ func newWriter(db *sql.DB) *writer {
 // ends before the writer takes its operation gets ctx.Err() and its
 // operation never runs; once taken, the caller waits for the commit,
 // so its error always says whether the write happened.
-func (w *writer) run(ctx context.Context, f func(ctx context.Context, tx *sql.Tx) error) error {
+func (w *writer) run(ctx context.Context, f func(ctx context.Context, tx *writeTx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -159,24 +158,29 @@ func (w *writer) commit(batch []*writeOp) {
 // operations with it. Callers are bounded by the busy timeout instead.
 func (w *writer) inBatch(ops []*writeOp) error {
 	ctx := context.Background()
-	tx, err := w.db.BeginTx(ctx, nil)
+	w.db.prepareWanted(ctx)
+	sqlTx, err := w.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
+	tx := &writeTx{Tx: sqlTx, p: w.db}
 	for _, op := range ops {
 		if _, err := tx.ExecContext(ctx, "SAVEPOINT op"); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("sqlite: savepoint: %w", err)
 		}
 		op.err = runOp(op, tx)
-		release := "RELEASE op"
-		if op.err != nil {
-			release = "ROLLBACK TO op; RELEASE op"
-		}
 		// A statement that failed with SQLITE_FULL or an I/O error may
 		// have rolled the whole transaction back; then the savepoint is
 		// gone, this fails, and so does the batch, which is the truth.
-		if _, err := tx.ExecContext(ctx, release); err != nil {
+		var err error
+		if op.err != nil {
+			_, err = tx.ExecContext(ctx, "ROLLBACK TO op")
+		}
+		if err == nil {
+			_, err = tx.ExecContext(ctx, "RELEASE op")
+		}
+		if err != nil {
 			tx.Rollback()
 			if op.err != nil {
 				return op.err
@@ -193,7 +197,7 @@ func (w *writer) inBatch(ops []*writeOp) error {
 // runOp runs one operation, turning a panic into its error so that one
 // bad operation cannot take down the writer, and every other caller
 // with it.
-func runOp(op *writeOp, tx *sql.Tx) (err error) {
+func runOp(op *writeOp, tx *writeTx) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("sqlite: write panicked: %v", r)

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -25,8 +24,8 @@ func openBatchStore(t *testing.T) *Store {
 	return s
 }
 
-func insert(k string) func(context.Context, *sql.Tx) error {
-	return func(ctx context.Context, tx *sql.Tx) error {
+func insert(k string) func(context.Context, *writeTx) error {
+	return func(ctx context.Context, tx *writeTx) error {
 		_, err := tx.ExecContext(ctx, "INSERT INTO t (k) VALUES (?)", k)
 		return err
 	}
@@ -57,7 +56,7 @@ func holdWriter(t *testing.T, s *Store) (release func()) {
 	started, gate := make(chan struct{}), make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- s.inTx(context.Background(), func(ctx context.Context, tx *sql.Tx) error {
+		done <- s.inTx(context.Background(), func(ctx context.Context, tx *writeTx) error {
 			close(started)
 			<-gate
 			return insert("holder")(ctx, tx)
@@ -91,21 +90,21 @@ func TestBatchOperationsFailAlone(t *testing.T) {
 	release := holdWriter(t, s)
 
 	errMine := errors.New("decided against it")
-	ops := map[string]func(context.Context, *sql.Tx) error{
+	ops := map[string]func(context.Context, *writeTx) error{
 		"ok-1": insert("ok-1"),
-		"dup": func(ctx context.Context, tx *sql.Tx) error { // the second insert fails
+		"dup": func(ctx context.Context, tx *writeTx) error { // the second insert fails
 			if err := insert("dup")(ctx, tx); err != nil {
 				return err
 			}
 			return insert("dup")(ctx, tx)
 		},
-		"refused": func(ctx context.Context, tx *sql.Tx) error {
+		"refused": func(ctx context.Context, tx *writeTx) error {
 			if err := insert("refused")(ctx, tx); err != nil {
 				return err
 			}
 			return errMine
 		},
-		"panics": func(ctx context.Context, tx *sql.Tx) error {
+		"panics": func(ctx context.Context, tx *writeTx) error {
 			if err := insert("panics")(ctx, tx); err != nil {
 				return err
 			}
@@ -209,5 +208,42 @@ func TestBatchCloseFinishesQueuedWrites(t *testing.T) {
 	defer s.Close()
 	if got := keys(t, s); len(got) != n+1 {
 		t.Fatalf("after reopening: rows %v, want the holder and %d queued writes", got, n)
+	}
+}
+
+// Statements are prepared once and reused: a write transaction runs a
+// new statement unprepared (preparing would wait for the connection the
+// transaction holds) and the writer prepares it before its next batch;
+// from then on the cache serves it, and repeating the work adds nothing.
+func TestStatementsPreparedOnce(t *testing.T) {
+	s := openBatchStore(t)
+	count := func(p *pool) int {
+		n := 0
+		p.stmts.Range(func(_, _ any) bool { n++; return true })
+		return n
+	}
+	const q = "INSERT INTO t (k) VALUES (?)"
+	for i := range 3 {
+		if err := s.inTx(t.Context(), insert(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.writes.db.cached(q) == nil {
+		t.Fatalf("%q not cached after three transactions", q)
+	}
+	before := count(s.writer)
+	for i := range 10 {
+		if err := s.inTx(t.Context(), insert(fmt.Sprint("again-", i))); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Session(t.Context(), "nope"); err == nil {
+			t.Fatal("Session(nope) found something")
+		}
+	}
+	if after := count(s.writer); after != before {
+		t.Fatalf("writer statements %d -> %d over repeated work, want no growth", before, after)
+	}
+	if n := count(s.reader); n == 0 {
+		t.Fatal("reader prepared nothing")
 	}
 }

@@ -37,4 +37,7 @@
 // (synchronous stays FULL: a caller hears of its write only after the
 // commit); what changes is that 64 concurrent refreshes or session
 // opens cost a few fsyncs instead of 64.
+//
+// Both pools prepare each statement once and reuse it (stmts.go): with
+// this pure-Go SQLite, parsing was half the CPU of a session open.
 package sqlite

@@ -77,7 +77,7 @@ func (s *Store) SaveAuthCode(ctx context.Context, c store.AuthCode) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: save auth code: %w", err)
 	}
-	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return s.inTx(ctx, func(ctx context.Context, tx *writeTx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO auth_codes (`+authCodeColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING`,
 			c.Hash, c.ClientID, c.Subject, c.RedirectURI, scopes, c.Nonce, c.CodeChallenge, c.SessionID,
@@ -95,7 +95,7 @@ func (s *Store) SaveAuthCode(ctx context.Context, c store.AuthCode) error {
 // update share one IMMEDIATE transaction, so one caller wins.
 func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time, accessTokenID string, accessExpiresAt time.Time) (store.AuthCode, error) {
 	var out store.AuthCode
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *writeTx) error {
 		c, err := getAuthCode(ctx, tx, hash)
 		if err != nil {
 			return err
@@ -161,7 +161,7 @@ func getRefresh(ctx context.Context, q rowQuerier, hash string) (store.RefreshTo
 }
 
 // insertRefresh inserts t in tx; store.ErrConflict if its hash exists.
-func insertRefresh(ctx context.Context, tx *sql.Tx, t store.RefreshToken) error {
+func insertRefresh(ctx context.Context, tx *writeTx, t store.RefreshToken) error {
 	scopes, err := encodeStrings(t.Scopes)
 	if err != nil {
 		return fmt.Errorf("sqlite: save refresh token: %w", err)
@@ -179,7 +179,7 @@ func insertRefresh(ctx context.Context, tx *sql.Tx, t store.RefreshToken) error 
 
 // SaveRefreshToken stores t; store.ErrConflict if its hash exists.
 func (s *Store) SaveRefreshToken(ctx context.Context, t store.RefreshToken) error {
-	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return insertRefresh(ctx, tx, t) })
+	return s.inTx(ctx, func(ctx context.Context, tx *writeTx) error { return insertRefresh(ctx, tx, t) })
 }
 
 // RefreshToken returns the token with hash; store.ErrNotFound.
@@ -191,7 +191,7 @@ func (s *Store) RefreshToken(ctx context.Context, hash string) (store.RefreshTok
 // and the insert share one IMMEDIATE transaction, so one caller wins.
 func (s *Store) RotateRefreshToken(ctx context.Context, hash string, now time.Time, successor []byte, next store.RefreshToken) (store.RefreshToken, error) {
 	var out store.RefreshToken
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *writeTx) error {
 		cur, err := getRefresh(ctx, tx, hash)
 		if err != nil {
 			return err
@@ -245,7 +245,7 @@ func (s *Store) RevokeSubjectRefreshTokens(ctx context.Context, subject string, 
 // tokens of all their tokens, oldest token first, in one transaction.
 func (s *Store) revokeFamilies(ctx context.Context, families, arg string, now time.Time) ([]store.IssuedToken, error) {
 	var out []store.IssuedToken
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *writeTx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = ?
 			WHERE revoked_at IS NULL AND family_id IN (`+families+`)`, millis(now), arg); err != nil {
 			return err
@@ -304,7 +304,7 @@ func getIdentity(ctx context.Context, q rowQuerier, id string) (store.IdentitySe
 // SaveIdentitySession inserts or replaces is; an ended session cannot be
 // replaced, nor one of another subject.
 func (s *Store) SaveIdentitySession(ctx context.Context, is store.IdentitySession) error {
-	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return s.inTx(ctx, func(ctx context.Context, tx *writeTx) error {
 		old, err := getIdentity(ctx, tx, is.ID)
 		switch {
 		case err == nil && !old.EndedAt.IsZero():

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -38,7 +37,7 @@ func (s *Store) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
 // DO NOTHING plus the row count says "exists" without parsing driver
 // error codes.
 func (s *Store) AddSigningKey(ctx context.Context, k store.SigningKey) error {
-	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return s.inTx(ctx, func(ctx context.Context, tx *writeTx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO signing_keys
 			(id, algorithm, private_jwk, created_at, retire_at, expires_at)
 			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,

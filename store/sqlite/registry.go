@@ -252,7 +252,7 @@ func (s *Store) TouchReferenceTokens(ctx context.Context, used map[string]time.T
 	if len(used) == 0 {
 		return nil
 	}
-	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return s.inTx(ctx, func(ctx context.Context, tx *writeTx) error {
 		stmt, err := tx.PrepareContext(ctx, `UPDATE reference_tokens SET last_used_at = ?1
 			WHERE id = ?2 AND (last_used_at IS NULL OR last_used_at < ?1)`)
 		if err != nil {

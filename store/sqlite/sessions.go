@@ -73,7 +73,7 @@ func (s *Store) OpenSession(ctx context.Context, sess store.Session, lic store.L
 	// are one step for every connection to this file (see the package
 	// doc).
 	var out store.Session
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *writeTx) error {
 		old, err := getSession(ctx, tx, sess.ID)
 		switch {
 		case err == nil && old.Open():
@@ -169,7 +169,7 @@ func (s *Store) TouchSessions(ctx context.Context, seen map[string]time.Time) er
 	if len(seen) == 0 {
 		return nil
 	}
-	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return s.inTx(ctx, func(ctx context.Context, tx *writeTx) error {
 		stmt, err := tx.PrepareContext(ctx,
 			"UPDATE sessions SET last_seen_at = ?1 WHERE id = ?2 AND ended_at IS NULL AND last_seen_at < ?1")
 		if err != nil {
@@ -191,7 +191,7 @@ func (s *Store) TouchSessions(ctx context.Context, seen map[string]time.Time) er
 // its first reason stands; an unknown id gets an ended tombstone.
 func (s *Store) EndSession(ctx context.Context, id, reason string, at time.Time) (store.Session, error) {
 	var out store.Session
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *writeTx) error {
 		old, err := getSession(ctx, tx, id)
 		if errors.Is(err, store.ErrNotFound) {
 			t := fromMillis(millis(at))

@@ -29,11 +29,11 @@ const busyTimeout = 5 * time.Second
 type Store struct {
 	// writer has exactly one connection and begins every transaction
 	// IMMEDIATE; see the package doc for why both.
-	writer *sql.DB
+	writer *pool
 	// reader serves plain reads in parallel. For an in-memory database
 	// it is writer itself, since each connection would see its own
 	// empty database.
-	reader *sql.DB
+	reader *pool
 	// writes runs every write transaction (inTx), committing concurrent
 	// ones together (see batch.go).
 	writes *writer
@@ -64,10 +64,11 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		"_pragma": pragmas,
 		"_txlock": {"immediate"},
 	}
-	writer, err := sql.Open("sqlite", withParams(dsn, writerParams))
+	writerDB, err := sql.Open("sqlite", withParams(dsn, writerParams))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
+	writer := &pool{DB: writerDB}
 	writer.SetMaxOpenConns(1)
 	// Keep the one connection for good: for :memory: it is the database.
 	writer.SetConnMaxIdleTime(0)
@@ -75,12 +76,12 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 
 	s := &Store{writer: writer, reader: writer}
 	if !memory {
-		if err := enableWAL(ctx, writer); err != nil {
+		if err := enableWAL(ctx, writerDB); err != nil {
 			writer.Close()
 			return nil, err
 		}
 	}
-	if err := migrate(ctx, writer, time.Now()); err != nil {
+	if err := migrate(ctx, writerDB, time.Now()); err != nil {
 		writer.Close()
 		return nil, err
 	}
@@ -96,11 +97,12 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		"_pragma":     pragmas,
 		"_query_only": {"1"},
 	}
-	reader, err := sql.Open("sqlite", withParams(dsn, readerParams))
+	readerDB, err := sql.Open("sqlite", withParams(dsn, readerParams))
 	if err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
+	reader := &pool{DB: readerDB}
 	n := max(4, runtime.GOMAXPROCS(0))
 	reader.SetMaxOpenConns(n)
 	reader.SetMaxIdleConns(n)
@@ -250,6 +252,6 @@ func fromNullMillis(n sql.NullInt64) time.Time {
 // with other inTx calls under savepoints (batch.go); f's writes are
 // committed if it returns nil and undone if not. f must use the ctx it
 // is given, which is the caller's without its cancellation.
-func (s *Store) inTx(ctx context.Context, f func(ctx context.Context, tx *sql.Tx) error) error {
+func (s *Store) inTx(ctx context.Context, f func(ctx context.Context, tx *writeTx) error) error {
 	return s.writes.run(ctx, f)
 }

@@ -166,7 +166,7 @@ func TestPragmas(t *testing.T) {
 	s := openTemp(t)
 	defer s.Close()
 	for _, tc := range []struct {
-		db     *sql.DB
+		db     *pool
 		pragma string
 		want   string
 	}{
