@@ -35,8 +35,9 @@
 //   - OpenSession locks the single row of license_lock FOR UPDATE, then
 //     reads the open-session counter on it (kept by a trigger on
 //     sessions) and inserts: replicas take turns, so 40 callers racing
-//     for 5 slots get exactly 5 sessions wherever they run. Transactions
-//     that end sessions take the row only through the trigger. The session row's own races (a
+//     for 5 slots get exactly 5 sessions wherever they run. EndSession
+//     and EndStaleSessions lock the row first too, so the trigger never
+//     waits for it while holding a session row. The session row's own races (a
 //     second first call with the same sid, a logout's tombstone) are
 //     settled by conditional writes (INSERT ... ON CONFLICT DO NOTHING,
 //     UPDATE ... WHERE ended_at IS NOT NULL) and a re-read.

@@ -41,7 +41,7 @@ var (
 
 // requireServer skips t when no server answers, or fails it in CI
 // (CI=true), where a missing server is a broken setup, not a choice.
-func requireServer(t *testing.T) {
+func requireServer(t testing.TB) {
 	t.Helper()
 	serverOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -76,7 +76,7 @@ func adminExec(ctx context.Context, sql string, args ...any) error {
 
 // newSchema creates an empty schema for t, dropped (with everything in
 // it) when t ends, and returns its name.
-func newSchema(t *testing.T) string {
+func newSchema(t testing.TB) string {
 	t.Helper()
 	requireServer(t)
 	b := make([]byte, 8)
@@ -97,7 +97,7 @@ func newSchema(t *testing.T) string {
 
 // withSearchPath returns dsn (URL or keyword/value) with search_path
 // set to schema, a run-time parameter pgx sends when it connects.
-func withSearchPath(t *testing.T, dsn, schema string) string {
+func withSearchPath(t testing.TB, dsn, schema string) string {
 	t.Helper()
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		u, err := url.Parse(dsn)
@@ -113,7 +113,7 @@ func withSearchPath(t *testing.T, dsn, schema string) string {
 }
 
 // schemaDSN returns the DSN of a new schema for t.
-func schemaDSN(t *testing.T) string {
+func schemaDSN(t testing.TB) string {
 	t.Helper()
 	return withSearchPath(t, baseDSN(), newSchema(t))
 }

@@ -69,20 +69,25 @@ func collectSessions(rows pgx.Rows) ([]store.Session, error) {
 // transaction is READ COMMITTED the counter read after the lock holds
 // every session the previous holder committed. A trigger moves the
 // counter with every session opened or ended
-// (migrations/0004_license_usage.sql). Transactions that end sessions
-// take the counter row that way, after their session rows; no cycle can
-// form, because the only session rows OpenSession writes while holding
-// the counter are absent or ended ones, which no ending transaction
-// holds (it locks open rows, and a tombstone insert does not move the
-// counter). inTx would re-run a deadlock victim anyway.
+// (migrations/0004_license_usage.sql), taking the row's lock. So every
+// transaction here that may open or end a session locks that row first
+// (lockUsage): were EndSession to lock its session row and then wait for
+// the counter while a sweep held the counter and waited for that session
+// row, neither would move. TouchSessions ends nothing and fires no
+// trigger, so it takes only session rows, in id order as a sweep does.
+//
+// The price is that opens and ends of every replica take turns on one
+// row, also without a cap: a few hundred opens/s on this project's
+// 2-CPU test machine (BenchmarkOpenSessionParallel), where without a cap
+// they were about 1.5 times as many before the counter. An open is a
+// new token's first call only; a row per shard, summed under a cap, would
+// lift this if it ever matters.
 //
 // The alternatives were weighed: pg_advisory_xact_lock would do the same
 // but is per database, so two erpgate schemas in one database would
 // queue on each other, and it is invisible in the schema; SERIALIZABLE
 // would need every caller to retry on serialization failures, which for
-// a count over all open sessions would be frequent at the cap. A session
-// open costs one lock per first call with a token, not per request; the
-// lock is taken without a cap too, since the trigger takes it anyway.
+// a count over all open sessions would be frequent at the cap.
 //
 // The session row itself needs no lock: the writes below are conditional
 // (an insert that does nothing if the id appeared since the read, an
@@ -221,13 +226,17 @@ func (s *Store) TouchSessions(ctx context.Context, seen map[string]time.Time) er
 // EndSession ends an open session; an ended one is returned as it is, so
 // its first reason stands; an unknown id gets an ended tombstone.
 //
-// The row is read FOR UPDATE, so an OpenSession reopening it waits until
+// The counter row is locked first (see OpenSession), then the session
+// row is read FOR UPDATE, so an OpenSession reopening it waits until
 // this decision is committed. An id with no row cannot be locked: the
 // tombstone insert does nothing if a row appeared since the read, and the
 // loop reads that row instead.
 func (s *Store) EndSession(ctx context.Context, id, reason string, at time.Time) (store.Session, error) {
 	var out store.Session
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := lockUsage(ctx, tx); err != nil {
+			return err
+		}
 		for range raceAttempts {
 			old, err := getSession(ctx, tx, id, " FOR UPDATE")
 			switch {
@@ -266,14 +275,17 @@ func (s *Store) EndSession(ctx context.Context, id, reason string, at time.Time)
 // checked first because it is the hard limit) or idle since before
 // idleBefore (EndIdle), all at now, and returns them oldest first.
 //
-// One statement. The stale rows are locked in id order first, so two
-// replicas sweeping at once, or a sweep and a TouchSessions batch (also
-// in id order), cannot deadlock; a row touched or ended by another
-// replica while the sweep waited for it is re-checked against the
-// conditions at its newest version and skipped if no longer stale.
+// After the counter row (see OpenSession), one statement: the stale
+// rows are locked in id order first, so a sweep and a TouchSessions
+// batch (also in id order) cannot deadlock; a row touched or ended by
+// another replica while the sweep waited for it is re-checked against
+// the conditions at its newest version and skipped if no longer stale.
 func (s *Store) EndStaleSessions(ctx context.Context, idleBefore, now time.Time) ([]store.Session, error) {
 	var out []store.Session
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := lockUsage(ctx, tx); err != nil {
+			return err
+		}
 		rows, err := tx.Query(ctx, `WITH stale AS (
 				SELECT id FROM sessions
 				WHERE ended_at IS NULL

@@ -5,9 +5,9 @@
 --
 -- A trigger keeps it, so every statement that opens or ends a session
 -- counts in its own transaction, whoever issued it (a replica, the CLI,
--- an older binary). Its UPDATE takes the row's lock, which OpenSession
--- already holds (see Store.OpenSession for why this order cannot
--- deadlock with transactions that end sessions).
+-- an older binary). Its UPDATE takes the row's lock, which the store's
+-- transactions that open or end sessions take first (see
+-- Store.OpenSession for why).
 
 -- No session may change while the counter is set up, or the first count
 -- would miss it: this lock waits for writers in flight and holds new
