@@ -402,6 +402,7 @@ func (g *gateway) runLoops(ctx context.Context) <-chan struct{} {
 	wg.Go(func() { g.runAppSync(ctx, appSyncEvery) }) // apps changed by other processes (reload.go)
 	wg.Go(func() { g.sessions.Run(ctx) })             // flush, reap, sync ends; closed (and flushed) by g.Close
 	wg.Go(func() { g.runChangeSync(ctx) })            // reload at once what other replicas change (replicas.go)
+	wg.Go(func() { g.runJanitor(ctx) })               // delete expired codes, refresh tokens, revocations (janitor.go)
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	return done
