@@ -164,18 +164,19 @@ func (s *Store) OpenSession(ctx context.Context, sess store.Session, lic store.L
 // lockUsage locks license_lock's row for the rest of tx and returns the
 // counter it holds.
 func lockUsage(ctx context.Context, tx pgx.Tx) (store.Usage, error) {
-	var u store.Usage
-	if err := tx.QueryRow(ctx, "SELECT open_sessions, open_reserved FROM license_lock WHERE id = 1 FOR UPDATE").
-		Scan(&u.Open, &u.Reserved); err != nil {
-		return store.Usage{}, fmt.Errorf("postgres: license lock: %w", err)
-	}
-	return u, nil
+	return readUsage(ctx, tx, " FOR UPDATE")
 }
 
 // Usage returns the open-session counter (see OpenSession).
 func (s *Store) Usage(ctx context.Context) (store.Usage, error) {
+	return readUsage(ctx, s.pool, "")
+}
+
+// readUsage reads the counter through q; lock is "" or a locking clause,
+// as for getSession.
+func readUsage(ctx context.Context, q querier, lock string) (store.Usage, error) {
 	var u store.Usage
-	if err := s.pool.QueryRow(ctx, "SELECT open_sessions, open_reserved FROM license_lock WHERE id = 1").
+	if err := q.QueryRow(ctx, "SELECT open_sessions, open_reserved FROM license_lock WHERE id = 1"+lock).
 		Scan(&u.Open, &u.Reserved); err != nil {
 		return store.Usage{}, fmt.Errorf("postgres: license usage: %w", err)
 	}

@@ -31,9 +31,7 @@ func scanSession(row scanner) (store.Session, error) {
 }
 
 // getSession reads one session through q (the read pool or a transaction).
-func getSession(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, id string) (store.Session, error) {
+func getSession(ctx context.Context, q rowQuerier, id string) (store.Session, error) {
 	s, err := scanSession(q.QueryRowContext(ctx, "SELECT "+sessionColumns+" FROM sessions WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Session{}, store.ErrNotFound
@@ -152,9 +150,7 @@ func (s *Store) Usage(ctx context.Context) (store.Usage, error) {
 	return usage(ctx, s.reader)
 }
 
-func usage(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}) (store.Usage, error) {
+func usage(ctx context.Context, q rowQuerier) (store.Usage, error) {
 	var u store.Usage
 	if err := q.QueryRowContext(ctx, "SELECT open, open_reserved FROM license_usage WHERE id = 1").
 		Scan(&u.Open, &u.Reserved); err != nil {
