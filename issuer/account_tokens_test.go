@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/erpgate/erpgate/claims"
+	"github.com/erpgate/erpgate/directory"
 	"github.com/erpgate/erpgate/reftoken"
 	"github.com/erpgate/erpgate/store"
 )
@@ -88,12 +89,12 @@ const (
 // newTokensServer is the test issuer with reference tokens: the web app
 // lets any (internal) user have one, com.example/other only
 // administrators, the others none. root is an administrator.
-func newTokensServer(t *testing.T, mutate func(*Config)) (*testServer, *fakeRefTokens) {
+func newTokensServer(t *testing.T, mutate func(*testConfig)) (*testServer, *fakeRefTokens) {
 	t.Helper()
 	fake := &fakeRefTokens{now: func() time.Time { return testNow }}
-	ts := newTestServer(t, func(c *Config) {
+	ts := newTestServer(t, func(c *testConfig) {
 		c.ReferenceTokens = fake
-		c.Users = append(c.Users, User{Login: "root", ID: "u-9", Name: "Root", Type: "internal", Admin: true, PasswordHash: alicePasswordHash})
+		c.Users = append(c.Users, directory.User{Login: "root", ID: "u-9", Name: "Root", Type: "internal", Admin: true, PasswordHash: alicePasswordHash})
 		for i := range c.Apps {
 			switch c.Apps[i].ID {
 			case webID:
@@ -165,7 +166,7 @@ func createForm(csrf url.Values, app string, days string, scopes ...string) url.
 
 func TestTokensPageNeedsSignIn(t *testing.T) {
 	t.Run("sent to the gateway's browser login", func(t *testing.T) {
-		ts, fake := newTokensServer(t, func(c *Config) { c.SignInURL = "/oauth2/start" })
+		ts, fake := newTokensServer(t, func(c *testConfig) { c.SignInURL = "/oauth2/start" })
 		b := newBrowser(t, ts)
 		want := "/oauth2/start?rd=" + url.QueryEscape("/id/account/tokens")
 		resp, _ := b.get(ts.issuer + tokensPath)
@@ -189,7 +190,7 @@ func TestTokensPageNeedsSignIn(t *testing.T) {
 		checkPageHeaders(t, resp)
 	})
 	t.Run("ended identity session", func(t *testing.T) {
-		ts, _ := newTokensServer(t, func(c *Config) { c.SignInURL = "/oauth2/start" })
+		ts, _ := newTokensServer(t, func(c *testConfig) { c.SignInURL = "/oauth2/start" })
 		b := signedInBrowser(t, ts, "alice", "alice-pw")
 		*ts.now = ts.now.Add(13 * time.Hour) // past IdentitySessionTTL
 		if resp, _ := b.get(ts.issuer + tokensPath); resp.StatusCode != http.StatusFound {

@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"github.com/erpgate/erpgate/password"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +16,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/erpgate/erpgate/directory"
+	"github.com/erpgate/erpgate/password"
 )
 
 // Attack suite: each test tries one attack and expects a refusal and no
@@ -238,8 +240,8 @@ func TestAttackLoginOpenRedirect(t *testing.T) {
 func TestNoEnumerationByWork(t *testing.T) {
 	ts := newTestServer(t, nil)
 	s := ts.Config.Handler.(*Server)
-	real := &User{Login: "carol", PasswordHash: password.Hash("right", password.Default)}
-	allocated := func(u *User) uint64 {
+	real := &directory.User{Login: "carol", PasswordHash: password.Hash("right", password.Default)}
+	allocated := func(u *directory.User) uint64 {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
 		s.checkPassword(u, "wrong")
@@ -247,7 +249,7 @@ func TestNoEnumerationByWork(t *testing.T) {
 		return after.TotalAlloc - before.TotalAlloc
 	}
 	want := uint64(password.Default.Memory) * 1024 * 9 / 10
-	for name, u := range map[string]*User{"existing account": real, "unknown login": nil, "system user": {Login: "svc", Type: "system"}} {
+	for name, u := range map[string]*directory.User{"existing account": real, "unknown login": nil, "system user": {Login: "svc", Type: "system"}} {
 		if got := allocated(u); got < want {
 			t.Errorf("%s: argon2id used %d bytes, want at least %d (the default cost)", name, got, want)
 		}

@@ -38,7 +38,7 @@ func (g *downGrants) EndIdentitySession(ctx context.Context, id string, at time.
 func newDownServer(t *testing.T) (*testServer, *downGrants) {
 	t.Helper()
 	var dg *downGrants
-	ts := newTestServer(t, func(c *Config) {
+	ts := newTestServer(t, func(c *testConfig) {
 		dg = &downGrants{Grants: c.Grants}
 		c.Grants = dg
 	})

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/erpgate/erpgate/directory"
 )
 
 func ccForm() url.Values { return form("grant_type", "client_credentials") }
@@ -27,7 +29,7 @@ func checkTooMany(t *testing.T, r tokenResult, wantRetry string) {
 }
 
 func TestTokenRateLimitPerClient(t *testing.T) {
-	ts := newTestServer(t, func(c *Config) {
+	ts := newTestServer(t, func(c *testConfig) {
 		c.Limits = Limits{TokenRequestsPerSecond: 1, TokenBurst: 3}
 	})
 	for i := range 3 {
@@ -58,7 +60,7 @@ func TestTokenRateLimitPerClient(t *testing.T) {
 // bucket, so guessing secrets or inventing clients cannot drain a real
 // client's bucket, and is itself limited.
 func TestTokenRateLimitUnauthenticatedByAddress(t *testing.T) {
-	ts := newTestServer(t, func(c *Config) {
+	ts := newTestServer(t, func(c *testConfig) {
 		c.Limits = Limits{TokenRequestsPerSecond: 1, TokenBurst: 2}
 	})
 	for _, c := range []struct{ id, secret string }{{"com.example/unknown", "x"}, {syncID, "wrong"}} {
@@ -78,11 +80,11 @@ func TestTokenRateKey(t *testing.T) {
 	r.RemoteAddr = "192.0.2.7:4711"
 	for _, tc := range []struct {
 		name string
-		app  *App
+		app  *directory.App
 		want string
 	}{
-		{"confidential: per client, any address", &App{ID: "c"}, "client:c"},
-		{"public: per client and address", &App{ID: "p", Public: true}, "public:p 192.0.2.7"},
+		{"confidential: per client, any address", &directory.App{ID: "c"}, "client:c"},
+		{"public: per client and address", &directory.App{ID: "p", Public: true}, "public:p 192.0.2.7"},
 		{"not authenticated: per address", nil, "address:192.0.2.7"},
 	} {
 		if got := tokenRateKey(r, tc.app); got != tc.want {
@@ -128,7 +130,7 @@ func TestBucketLimiter(t *testing.T) {
 }
 
 func TestLoginFailureLimitsConfigurable(t *testing.T) {
-	ts := newTestServer(t, func(c *Config) {
+	ts := newTestServer(t, func(c *testConfig) {
 		c.Limits = Limits{LoginFailuresPerAccount: 2, LoginFailureWindow: time.Minute}
 	})
 	b := newBrowser(t, ts)

@@ -94,7 +94,7 @@ func TestClientCredentialsTokensHaveOwnSessions(t *testing.T) {
 }
 
 func TestScopeFormatString(t *testing.T) {
-	ts := newTestServer(t, func(c *Config) { c.ScopeAsString = true })
+	ts := newTestServer(t, func(c *testConfig) { c.ScopeAsString = true })
 	res := ts.token(t, form("grant_type", "client_credentials"), syncID, syncSecret)
 	p, _ := ts.keys.VerifySignature(context.Background(), res.body["access_token"].(string))
 	var m map[string]any
