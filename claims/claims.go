@@ -19,16 +19,26 @@ type Access struct {
 	SessionID string   `json:"sid"`
 
 	// User tokens (authorization code, refresh).
-	Subject  string `json:"sub,omitempty"` // the user's login
-	UserID   string `json:"id,omitempty"`
-	Name     string `json:"name,omitempty"`
-	Email    string `json:"email,omitempty"`
+	Subject string `json:"sub,omitempty"` // the user's login
+	UserID  string `json:"id,omitempty"`
+	Name    string `json:"name,omitempty"`
+	Email   string `json:"email,omitempty"`
+	// EmailVerified is set whenever Email is.
+	EmailVerified *bool  `json:"email_verified,omitempty"`
+	Locale        string `json:"locale,omitempty"` // BCP 47, e.g. bg-BG
+	// UserType is ERP.net's name of the user's type: InternalUser,
+	// ExternalCommunityUser or SystemUserNoLogin (directory.ClaimType).
 	UserType string `json:"user_type,omitempty"`
 	IsAdmin  *bool  `json:"is_admin,omitempty"`
+	// Database is the instance's database (config instance.database).
+	Database string `json:"db,omitempty"`
 
 	// Client-credentials tokens act as the app's system user.
-	ClientSystemUser     string `json:"client_system_user,omitempty"`
+	ClientSystemUser     string `json:"client_system_user,omitempty"`    // its login
+	ClientSystemUserID   string `json:"client_system_user_id,omitempty"` // its stable id
 	ClientSystemUserType string `json:"client_system_user_type,omitempty"`
+	// ClientDatabase is Database's name in client-credentials tokens.
+	ClientDatabase string `json:"client_db,omitempty"`
 
 	scopeString string // set by Prepare
 }
@@ -54,7 +64,9 @@ func (a *Access) Principal() string {
 	return a.ClientSystemUser
 }
 
-// PrincipalType is the user type of Principal.
+// PrincipalType is the user type of Principal: the user_type or
+// client_system_user_type claim, in ERP.net's names (InternalUser,
+// ExternalCommunityUser, SystemUserNoLogin).
 func (a *Access) PrincipalType() string {
 	if a.Subject != "" {
 		return a.UserType

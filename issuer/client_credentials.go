@@ -1,6 +1,7 @@
 package issuer
 
 import (
+	"github.com/erpgate/erpgate/directory"
 	"net/url"
 	"strings"
 )
@@ -8,7 +9,7 @@ import (
 // clientCredentials is the client credentials grant (RFC 6749 §4.4):
 // confidential apps with a system user get a token acting as that user,
 // with a session id of its own and no refresh token (§4.4.3).
-func (s *Server) clientCredentials(app *App, form url.Values) (*grant, error) {
+func (s *Server) clientCredentials(app *directory.App, form url.Values) (*grant, error) {
 	if app.Public {
 		return nil, ErrUnauthorizedClient.WithDescription("public applications cannot use client credentials")
 	}
@@ -19,14 +20,16 @@ func (s *Server) clientCredentials(app *App, form url.Values) (*grant, error) {
 	if err != nil {
 		return nil, err
 	}
-	user := s.users[app.SystemUser]
-	if user == nil || user.Type != "system" {
+	user := s.cfg.Directory.User(app.SystemUser)
+	if user == nil || user.Type != directory.TypeSystem {
 		return nil, ErrUnauthorizedClient.WithDescription("the application's system user does not exist")
 	}
 	now := s.cfg.Clock()
 	c := s.accessClaims(now, app, scopes, newID())
 	c.ClientSystemUser = user.Login
-	c.ClientSystemUserType = user.Type
+	c.ClientSystemUserID = user.ID
+	c.ClientSystemUserType = user.ClaimType()
+	c.ClientDatabase = s.cfg.Database
 	tok, err := s.signAccessToken(c)
 	if err != nil {
 		return nil, ErrServerError.WithCause(err)

@@ -12,13 +12,16 @@ import (
 func (s *Server) discoveryDocument() ([]byte, error) {
 	iss := s.cfg.Issuer
 	scopes := []string{"openid", "profile", "offline_access"}
-	for _, a := range s.cfg.Apps {
+	var granted []string
+	for _, a := range s.cfg.Directory.Apps() {
 		for _, sc := range a.Scopes {
-			if !slices.Contains(scopes, sc) {
-				scopes = append(scopes, sc)
+			if !slices.Contains(scopes, sc) && !slices.Contains(granted, sc) {
+				granted = append(granted, sc)
 			}
 		}
 	}
+	slices.Sort(granted) // apps come in no order; the document must not change
+	scopes = append(scopes, granted...)
 	doc := map[string]any{
 		"issuer":                   iss,
 		"jwks_uri":                 iss + "/.well-known/openid-configuration/jwks",
@@ -31,21 +34,31 @@ func (s *Server) discoveryDocument() ([]byte, error) {
 		"grant_types_supported":    []string{"authorization_code", "client_credentials", "refresh_token"},
 		"response_modes_supported": []string{"query", "form_post"},
 		"prompt_values_supported":  []string{"none", "login", "consent", "select_account"},
-		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
-		"revocation_endpoint_auth_methods_supported":    []string{"client_secret_basic", "client_secret_post", "none"},
-		"frontchannel_logout_supported":                 false,
-		"token_endpoint_auth_methods_supported":         []string{"client_secret_basic", "client_secret_post", "none"},
-		"scopes_supported":                              scopes,
-		"response_types_supported":                      []string{"code"},
-		"subject_types_supported":                       []string{"public"},
-		"id_token_signing_alg_values_supported":         []string{s.cfg.Signer.Algorithm()},
-		"code_challenge_methods_supported":              []string{"S256"},
-		"claims_supported": []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "auth_time", "nonce", "at_hash", "azp",
-			"scope", "client_id", "id", "name", "email", "user_type", "is_admin",
-			"client_system_user", "client_system_user_type"},
+		"introspection_endpoint_auth_methods_supported":  []string{"client_secret_basic", "client_secret_post"},
+		"revocation_endpoint_auth_methods_supported":     []string{"client_secret_basic", "client_secret_post", "none"},
+		"frontchannel_logout_supported":                  false,
+		"token_endpoint_auth_methods_supported":          []string{"client_secret_basic", "client_secret_post", "none"},
+		"scopes_supported":                               scopes,
+		"response_types_supported":                       []string{"code"},
+		"subject_types_supported":                        []string{"public"},
+		"id_token_signing_alg_values_supported":          []string{s.cfg.Signer.Algorithm()},
+		"code_challenge_methods_supported":               []string{"S256"},
+		"claims_supported":                               s.claimsSupported(),
 		"authorization_response_iss_parameter_supported": true,
 	}
 	return json.MarshalIndent(doc, "", "  ")
+}
+
+// claimsSupported lists the claims this server's tokens can carry
+// (SPEC §3); db and client_db only when the instance names its database.
+func (s *Server) claimsSupported() []string {
+	cs := []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "auth_time", "nonce", "at_hash", "azp",
+		"scope", "client_id", "id", "name", "email", "email_verified", "locale", "user_type", "is_admin",
+		"client_system_user", "client_system_user_id", "client_system_user_type"}
+	if s.cfg.Database != "" {
+		cs = append(cs, "db", "client_db")
+	}
+	return cs
 }
 
 func (s *Server) handleDiscovery(w http.ResponseWriter, _ *http.Request) {

@@ -185,7 +185,7 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 		t.Fatalf("code exchange: %d %v", res.status, res.body)
 	}
 	at := ts.accessClaims(t, res.body["access_token"].(string))
-	if at.Subject != "alice" || at.UserID != "u-2" || at.UserType != "internal" || at.Name != "Alice Example" ||
+	if at.Subject != "alice" || at.UserID != "u-2" || at.UserType != "InternalUser" || at.Name != "Alice Example" ||
 		at.IsAdmin == nil || *at.IsAdmin || at.SessionID == "" || at.ClientID != webID ||
 		strings.Join(at.Scope.Values, " ") != "openid profile offline_access read" {
 		t.Errorf("access token claims = %+v", at)

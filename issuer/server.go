@@ -2,9 +2,9 @@ package issuer
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/erpgate/erpgate/directory"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -12,40 +12,19 @@ import (
 	"time"
 
 	"github.com/erpgate/erpgate/audit"
-	"github.com/erpgate/erpgate/claims"
+	"github.com/erpgate/erpgate/authority"
 	"github.com/erpgate/erpgate/metrics"
 	"github.com/erpgate/erpgate/password"
 	"github.com/erpgate/erpgate/store"
 )
 
-// App is a Trusted Application: a registered OAuth client whose
-// client_id is its ApplicationUri.
-type App struct {
-	ID         string // client_id (ApplicationUri)
-	Name       string
-	Public     bool   // public apps have no secret
-	SecretHash []byte // SHA-256 of the secret; nil for public apps
-	// SystemUser, when set, allows client credentials acting as that user.
-	SystemUser             string
-	Scopes                 []string // what the app may ask for
-	RedirectURIs           []string
-	PostLogoutRedirectURIs []string
-	AllowInternalUsers     bool
-	AllowCommunityUsers    bool
-	ReferenceTokens        string
-	RequirePKCE            bool
-	Enabled                bool
-}
-
-// User is an account of the instance.
-type User struct {
-	Login        string
-	ID           string // stable opaque id (the "id" claim)
-	Name         string
-	Email        string
-	Type         string // internal, community or system
-	Admin        bool
-	PasswordHash string // argon2id PHC string
+// Directory is the live table of Trusted Applications and users
+// (*directory.Table): every lookup sees the current records, so a
+// disabled app or a removed user is refused at once.
+type Directory interface {
+	App(id string) *directory.App
+	User(login string) *directory.User
+	Apps() []*directory.App
 }
 
 // Signer signs tokens, publishes the keys that verify them and checks
@@ -57,10 +36,12 @@ type Signer interface {
 	VerifySignature(ctx context.Context, jws string) ([]byte, error)
 }
 
-// AccessTokens verifies this instance's access tokens
-// (*accesstoken.Verifier).
-type AccessTokens interface {
-	Verify(ctx context.Context, raw string) (*claims.Access, error)
+// Authority is the credential authority (*authority.Authority): userinfo
+// and introspection judge tokens exactly as the proxy does.
+type Authority interface {
+	Authenticate(ctx context.Context, cred authority.Credential, door authority.Door) (*authority.Caller, *authority.Refusal)
+	Holder(clientID, login, systemUser string) (*directory.App, *directory.User, *authority.Refusal)
+	SessionEnded(ctx context.Context, sid string) (string, error)
 }
 
 // Revocations is the access-token revocation list (jti), shared with the
@@ -68,11 +49,6 @@ type AccessTokens interface {
 type Revocations interface {
 	Revoke(ctx context.Context, jti string, expiresAt time.Time) error
 	Revoked(jti string) bool
-}
-
-// Sessions reads ERP sessions, to tell ended-for-good ones.
-type Sessions interface {
-	Session(ctx context.Context, id string) (store.Session, error)
 }
 
 // Config is everything the identity server needs; cmd/erpgate builds it.
@@ -85,10 +61,12 @@ type Config struct {
 	// ScopeAsString writes the scope claim as an RFC 9068 string instead
 	// of ERP.net's JSON array.
 	ScopeAsString bool
-	Apps          []App
-	// RuntimeApps, when set, adds the apps created at run time.
-	RuntimeApps AppStore
-	Users       []User
+	// Database is the ERP.net instance database (config
+	// instance.database): when set, user tokens carry it as db and
+	// client-credentials tokens as client_db (SPEC §3). "": neither.
+	Database string
+	// Directory holds the apps and users.
+	Directory Directory
 	// Interactive flows (authorization code, refresh, logout).
 	CodeTTL               time.Duration
 	RefreshTokenTTL       time.Duration // confidential apps
@@ -96,17 +74,16 @@ type Config struct {
 	RefreshReuseGrace     time.Duration
 	IdentitySessionTTL    time.Duration // how long a sign-in lasts for SSO
 	Grants                store.Grants
-	Sessions              Sessions
 	// EndSession ends the ERP session sid at logout (it frees the
 	// license slot and refuses the session's tokens from then on).
-	EndSession   func(ctx context.Context, sid string) error
-	Revocations  Revocations
-	AccessTokens AccessTokens
-	Signer       Signer
-	Clock        func() time.Time
-	Logger       *slog.Logger
-	Audit        *audit.Logger
-	Metrics      *metrics.Metrics
+	EndSession  func(ctx context.Context, sid string) error
+	Revocations Revocations
+	Authority   Authority
+	Signer      Signer
+	Clock       func() time.Time
+	Logger      *slog.Logger
+	Audit       *audit.Logger
+	Metrics     *metrics.Metrics
 
 	// ReferenceTokens, when set, serves the self-service page for
 	// personal access tokens at /account/tokens (SPEC §6); nil: the page
@@ -129,8 +106,6 @@ type Server struct {
 	cfg       Config
 	prefix    string // URL path of the issuer, e.g. "/id"
 	secure    bool   // issuer is https: cookies get Secure
-	apps      *appTable
-	users     map[string]*User
 	mux       *http.ServeMux
 	discovery []byte
 	// dummyHash is verified against when a login names no password, so
@@ -187,8 +162,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("issuer: %q is not a valid issuer URL", cfg.Issuer)
 	}
 	if cfg.Signer == nil || cfg.Clock == nil || cfg.Logger == nil || cfg.Metrics == nil ||
-		cfg.Grants == nil || cfg.Sessions == nil || cfg.EndSession == nil || cfg.Revocations == nil || cfg.AccessTokens == nil {
-		return nil, errors.New("issuer: Signer, Grants, Sessions, EndSession, Revocations, AccessTokens, Clock, Logger and Metrics are required")
+		cfg.Grants == nil || cfg.Directory == nil || cfg.EndSession == nil || cfg.Revocations == nil || cfg.Authority == nil {
+		return nil, errors.New("issuer: Signer, Directory, Grants, EndSession, Revocations, Authority, Clock, Logger and Metrics are required")
 	}
 	if cfg.AccessTokenTTL <= 0 || cfg.CodeTTL <= 0 || cfg.RefreshTokenTTL <= 0 || cfg.PublicRefreshTokenTTL <= 0 || cfg.IdentitySessionTTL <= 0 || cfg.RefreshReuseGrace < 0 {
 		return nil, errors.New("issuer: token lifetimes must be positive")
@@ -203,31 +178,10 @@ func New(cfg Config) (*Server, error) {
 		accountThrottle: newThrottle(cfg.Clock, lim.LoginFailuresPerAccount, lim.LoginFailureWindow),
 		addressThrottle: newThrottle(cfg.Clock, lim.LoginFailuresPerAddress, lim.LoginFailureWindow),
 		tokenLimiter:    newBucketLimiter(cfg.Clock, lim.TokenRequestsPerSecond, lim.TokenBurst),
-		users:           make(map[string]*User, len(cfg.Users)),
 		mux:             http.NewServeMux(),
-	}
-	cfgApps := make(map[string]*App, len(cfg.Apps))
-	for i := range cfg.Apps {
-		a := &cfg.Apps[i]
-		if !a.Public && len(a.SecretHash) != sha256.Size {
-			return nil, fmt.Errorf("issuer: app %q: secret hash must be %d bytes", a.ID, sha256.Size)
-		}
-		cfgApps[a.ID] = a
-	}
-	s.apps = newAppTable(cfgApps, cfg.RuntimeApps)
-	for i := range cfg.Users {
-		s.users[cfg.Users[i].Login] = &cfg.Users[i]
-	}
-	for _, a := range cfgApps {
-		if a.SystemUser != "" && s.users[a.SystemUser] == nil {
-			return nil, fmt.Errorf("issuer: app %q: system user %q is not a user", a.ID, a.SystemUser)
-		}
 	}
 	if s.discovery, err = s.discoveryDocument(); err != nil {
 		return nil, err
-	}
-	if err := s.SyncApps(context.Background()); err != nil {
-		return nil, fmt.Errorf("issuer: load stored apps: %w", err)
 	}
 	s.mux.HandleFunc("GET "+s.prefix+"/.well-known/openid-configuration", s.handleDiscovery)
 	s.mux.HandleFunc("GET "+s.prefix+"/.well-known/openid-configuration/jwks", s.handleJWKS)

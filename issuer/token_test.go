@@ -62,7 +62,7 @@ func TestClientCredentialsIssuesAccessToken(t *testing.T) {
 				t.Fatal(err)
 			}
 			if c.Issuer != ts.issuer || c.ClientID != syncID || c.ClientSystemUser != "svc-sync" ||
-				c.ClientSystemUserType != "system" || c.SessionID == "" || c.ID == "" || c.Subject != "" ||
+				c.ClientSystemUserType != "SystemUserNoLogin" || c.SessionID == "" || c.ID == "" || c.Subject != "" ||
 				strings.Join(c.Audience, ",") != "DomainAPI,TableAPI" ||
 				c.IssuedAt != testNow.Unix() || c.NotBefore != testNow.Unix() || c.Expiry != testNow.Unix()+3600 ||
 				strings.Join(c.Scope.Values, " ") != tc.wantScope || c.Scope.AsString {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
+	"github.com/erpgate/erpgate/directory"
 	"hash"
 	"slices"
 	"strings"
@@ -15,8 +16,8 @@ import (
 // userGrant is what a user token response is built from: the
 // authorization code's or the refresh token's record.
 type userGrant struct {
-	app      *App
-	user     *User
+	app      *directory.App
+	user     *directory.User
 	scopes   []string
 	sid      string
 	authTime time.Time
@@ -43,10 +44,12 @@ func (s *Server) issueUserTokens(g userGrant, refresh, jti string) (issued, erro
 	c.Subject = g.user.Login
 	c.UserID = g.user.ID
 	c.Name = g.user.Name
-	c.Email = g.user.Email
-	c.UserType = g.user.Type
+	c.Email, c.EmailVerified = g.user.Email, emailVerified(g.user)
+	c.Locale = g.user.Locale
+	c.UserType = g.user.ClaimType()
 	admin := g.user.Admin
 	c.IsAdmin = &admin
+	c.Database = s.cfg.Database
 	at, err := s.signAccessToken(c)
 	if err != nil {
 		return issued{}, ErrServerError.WithCause(err)
@@ -78,8 +81,13 @@ type idClaims struct {
 	AtHash   string   `json:"at_hash,omitempty"`
 	SID      string   `json:"sid"`
 	AZP      string   `json:"azp"`
-	Name     string   `json:"name,omitempty"`
-	Email    string   `json:"email,omitempty"`
+	// With scope profile (OIDC Core §5.4; erpgate has no separate email
+	// scope, so profile carries email and email_verified too, as at
+	// userinfo).
+	Name          string `json:"name,omitempty"`
+	Email         string `json:"email,omitempty"`
+	EmailVerified *bool  `json:"email_verified,omitempty"` // set whenever Email is
+	Locale        string `json:"locale,omitempty"`
 }
 
 func (s *Server) signIDToken(now time.Time, g userGrant, accessToken string) (string, error) {
@@ -89,9 +97,20 @@ func (s *Server) signIDToken(now time.Time, g userGrant, accessToken string) (st
 		Nonce: g.nonce, AtHash: atHash(s.cfg.Signer.Algorithm(), accessToken), SID: g.sid, AZP: g.app.ID,
 	}
 	if slices.Contains(g.scopes, "profile") {
-		c.Name, c.Email = g.user.Name, g.user.Email
+		c.Name, c.Locale = g.user.Name, g.user.Locale
+		c.Email, c.EmailVerified = g.user.Email, emailVerified(g.user)
 	}
 	return s.cfg.Signer.Sign(signing.TypeIDToken, c)
+}
+
+// emailVerified is the email_verified claim of u: whether its email was
+// verified, present only when it has one (OIDC Core §5.1).
+func emailVerified(u *directory.User) *bool {
+	if u.Email == "" {
+		return nil
+	}
+	v := u.EmailVerified
+	return &v
 }
 
 // atHash is OIDC Core §3.1.3.6's at_hash: the left half of the access
