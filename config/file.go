@@ -121,6 +121,10 @@ type File struct {
 	// License caps concurrently open sessions (SPEC §5).
 	License License `yaml:"license"`
 
+	// Instance describes the ERP instance behind the gateway, for the
+	// claims ERP APIs read (SPEC §3).
+	Instance Instance `yaml:"instance"`
+
 	// Users are the declarative users of the instance. Users created at
 	// run time live in the store beside them.
 	Users []User `yaml:"users"`
@@ -330,6 +334,14 @@ type User struct {
 	// Optional.
 	Email string `yaml:"email"`
 
+	// EmailVerified says Email was verified (email_verified claim, sent
+	// whenever Email is). Requires Email. Omitted: false.
+	EmailVerified bool `yaml:"email_verified"`
+
+	// Locale is the user's language as a BCP 47 tag such as bg-BG or en
+	// (locale claim; subtags separated by "-", not "_"). Optional.
+	Locale string `yaml:"locale"`
+
 	// Type is "internal" (an employee; the default when empty or
 	// omitted), "community" (a customer or partner) or "system" (a
 	// service identity that client-credentials tokens act as).
@@ -337,6 +349,24 @@ type User struct {
 
 	// Admin marks an administrator (is_admin claim).
 	Admin bool `yaml:"admin"`
+}
+
+// Instance describes the ERP instance (ERP.net: the database a token
+// is for).
+type Instance struct {
+	// Database is the instance's database name, such as E1_TESTDB: when
+	// set, user tokens carry it as the db claim and client-credentials
+	// tokens as client_db, as ERP.net issues them. Not empty when given,
+	// no whitespace or control characters. Omitted: no such claims.
+	Database *string `yaml:"database"`
+}
+
+// DatabaseName is Database, or "" when omitted.
+func (i Instance) DatabaseName() string {
+	if i.Database == nil {
+		return ""
+	}
+	return *i.Database
 }
 
 // App is a Trusted Application: an OAuth 2.0 client (SPEC §3).
@@ -459,6 +489,11 @@ type Route struct {
 	// (302 to the login page; needs gateway.client_id, and is not
 	// allowed on a public route).
 	OnMissingToken string `yaml:"on_missing_token"`
+
+	// AllowCommunityUsers lets community (external) users' tokens use the
+	// route. API routes refuse them by default (ERP.net: external users
+	// get no access to the instance APIs). Not allowed on a public route.
+	AllowCommunityUsers bool `yaml:"allow_community_users"`
 
 	// Timeout bounds the upstream call. Positive. Omitted: 30s.
 	Timeout Duration `yaml:"timeout"`

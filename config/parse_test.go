@@ -117,6 +117,19 @@ func TestParseFull(t *testing.T) {
 	if w := f.Warnings(); len(w) != 0 {
 		t.Errorf("Warnings() = %v, want none", w)
 	}
+	if got := f.Instance.DatabaseName(); got != "E1_TESTDB" {
+		t.Errorf("Instance.DatabaseName() = %q, want E1_TESTDB", got)
+	}
+	_, users, err := f.Directory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := users[1]; a.Login != "alice" || !a.EmailVerified || a.Locale != "bg-BG" || a.ClaimType() != "InternalUser" {
+		t.Errorf("alice's record = %+v; want email verified, locale bg-BG, claim type InternalUser", a)
+	}
+	if b := users[2]; b.Login != "bob" || b.EmailVerified || b.Locale != "" || b.ClaimType() != "ExternalCommunityUser" {
+		t.Errorf("bob's record = %+v; want email not verified, no locale, claim type ExternalCommunityUser", b)
+	}
 }
 
 func TestParseDefaults(t *testing.T) {
@@ -173,8 +186,11 @@ routes: [{name: r, match: {path: /x}, upstream: "http://127.0.0.1:1", audience: 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.Users[0].Type != UserInternal {
-		t.Errorf("users[0].type = %q", f.Users[0].Type)
+	if u := f.Users[0]; u.Type != UserInternal || u.EmailVerified || u.Locale != "" {
+		t.Errorf("users[0] defaults: type %q, email_verified %v, locale %q", u.Type, u.EmailVerified, u.Locale)
+	}
+	if f.Instance.Database != nil || f.Instance.DatabaseName() != "" {
+		t.Errorf("instance.database omitted: %v", f.Instance.Database)
 	}
 	for i, a := range f.Apps {
 		if a.AllowInternalUsers == nil || !*a.AllowInternalUsers ||

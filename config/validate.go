@@ -78,6 +78,7 @@ func (v *validator) validate() {
 	v.positive("sessions.service_max_lifetime", f.Sessions.ServiceMaxLifetime)
 
 	v.limits()
+	v.instance()
 
 	users := v.users()
 	apps := v.apps(users)
@@ -220,8 +221,85 @@ func (v *validator) users() map[string]int {
 				v.add(p+".email", "must be a bare email address such as alice@example.com")
 			}
 		}
+		if u.EmailVerified && u.Email == "" {
+			v.add(p+".email_verified", "must not be true without an email")
+		}
+		switch {
+		case u.Locale == "":
+		case strings.Contains(u.Locale, "_"):
+			v.addf(p+".locale", "must be a BCP 47 language tag, subtags separated by \"-\": %s", strings.ReplaceAll(u.Locale, "_", "-"))
+		case !validLanguageTag(u.Locale):
+			v.add(p+".locale", "must be a BCP 47 language tag such as bg-BG or en")
+		}
 	}
 	return logins
+}
+
+// validLanguageTag reports whether s is a well-formed BCP 47 language tag
+// (RFC 5646 §2.1, the langtag production): language (2-3 letters, or
+// 5-8), up to three extlangs, script, region, variants, extensions and a
+// private-use part, subtags separated by "-", letters in any case.
+// Grandfathered tags and tags that are only private use are refused: a
+// user's locale names a language.
+func validLanguageTag(s string) bool {
+	sub := strings.Split(s, "-")
+	for _, t := range sub {
+		if len(t) < 1 || len(t) > 8 || !isAlnum(t) {
+			return false
+		}
+	}
+	lang := sub[0]
+	if !isAlpha(lang) || len(lang) < 2 || len(lang) == 4 {
+		return false
+	}
+	i := 1
+	// take consumes the subtags that match, at most n of them.
+	take := func(n int, ok func(string) bool) int {
+		k := 0
+		for ; k < n && i < len(sub) && ok(sub[i]); k++ {
+			i++
+		}
+		return k
+	}
+	if len(lang) <= 3 {
+		take(3, func(t string) bool { return len(t) == 3 && isAlpha(t) }) // extlang
+	}
+	take(1, func(t string) bool { return len(t) == 4 && isAlpha(t) })                               // script
+	take(1, func(t string) bool { return len(t) == 2 && isAlpha(t) || len(t) == 3 && isDigits(t) }) // region
+	take(len(sub), func(t string) bool { return len(t) >= 5 || len(t) == 4 && isDigits(t[:1]) })    // variants
+	for i < len(sub) && len(sub[i]) == 1 && !strings.EqualFold(sub[i], "x") {                       // extensions
+		i++
+		if take(len(sub), func(t string) bool { return len(t) >= 2 }) == 0 {
+			return false
+		}
+	}
+	if i < len(sub) && strings.EqualFold(sub[i], "x") { // private use
+		return i+1 < len(sub)
+	}
+	return i == len(sub)
+}
+
+func isAlnum(s string) bool {
+	return !strings.ContainsFunc(s, func(r rune) bool { return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9') })
+}
+
+func isAlpha(s string) bool {
+	return !strings.ContainsFunc(s, func(r rune) bool { return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z') })
+}
+
+func isDigits(s string) bool {
+	return !strings.ContainsFunc(s, func(r rune) bool { return !('0' <= r && r <= '9') })
+}
+
+func (v *validator) instance() {
+	db := v.f.Instance.Database
+	switch {
+	case db == nil:
+	case *db == "":
+		v.add("instance.database", "must not be empty; leave instance.database out for tokens without db and client_db")
+	case hasSpace(*db):
+		v.add("instance.database", "must not contain whitespace or control characters")
+	}
 }
 
 // checkArgon2id checks the shape of a PHC string
@@ -512,6 +590,9 @@ func (v *validator) routes() {
 			}
 			if r.OnMissingToken == OnMissingTokenLogin {
 				v.add(p+".on_missing_token", "login is not allowed on a public route, which never asks for credentials")
+			}
+			if r.AllowCommunityUsers {
+				v.add(p+".allow_community_users", "not allowed on a public route, which lets everyone in")
 			}
 		} else {
 			switch {

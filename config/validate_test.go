@@ -92,6 +92,29 @@ func TestValidate(t *testing.T) {
 		{"password short hash", `users: [{login: a, password_hash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaA"}]`, []want{{"users[0].password_hash", "hash of at least 16 bytes"}}},
 		{"email", `users: [{login: a, type: system, email: "Alice <a@example.com>"}]`, []want{{"users[0].email", "must be a bare email address"}}},
 		{"email not an address", `users: [{login: a, type: system, email: alice}]`, []want{{"users[0].email", "must be a bare email address"}}},
+		{"email_verified without email", `users: [{login: a, type: system, email_verified: true}]`, []want{{"users[0].email_verified", "must not be true without an email"}}},
+		{"email_verified not a bool", `users: [{login: a, type: system, email: a@example.com, email_verified: yes please}]`, []want{{"users[0].email_verified", "must be"}}},
+		{"locale underscore", `users: [{login: a, type: system, locale: bg_BG}]`, []want{{"users[0].locale", `must be a BCP 47 language tag, subtags separated by "-": bg-BG`}}},
+		{"locale one letter", `users: [{login: a, type: system, locale: b}]`, []want{{"users[0].locale", "must be a BCP 47 language tag such as bg-BG or en"}}},
+		{"locale four letters", `users: [{login: a, type: system, locale: engl}]`, []want{{"users[0].locale", "must be a BCP 47 language tag"}}},
+		{"locale digits first", `users: [{login: a, type: system, locale: 12-BG}]`, []want{{"users[0].locale", "must be a BCP 47 language tag"}}},
+		{"locale empty subtag", `users: [{login: a, type: system, locale: bg--BG}]`, []want{{"users[0].locale", "must be a BCP 47 language tag"}}},
+		{"locale trailing dash", `users: [{login: a, type: system, locale: bg-}]`, []want{{"users[0].locale", "must be a BCP 47 language tag"}}},
+		{"locale subtag too long", `users: [{login: a, type: system, locale: en-abcdefghi}]`, []want{{"users[0].locale", "must be a BCP 47 language tag"}}},
+		{"locale bad region", `users: [{login: a, type: system, locale: en-B}]`, []want{{"users[0].locale", "must be a BCP 47 language tag"}}},
+		{"locale extension without subtag", `users: [{login: a, type: system, locale: en-u}]`, []want{{"users[0].locale", "must be a BCP 47 language tag"}}},
+		{"locale private use empty", `users: [{login: a, type: system, locale: en-x}]`, []want{{"users[0].locale", "must be a BCP 47 language tag"}}},
+		{"locale only private use", `users: [{login: a, type: system, locale: x-klingon}]`, []want{{"users[0].locale", "must be a BCP 47 language tag"}}},
+		{"locale whitespace", `users: [{login: a, type: system, locale: "bg BG"}]`, []want{{"users[0].locale", "must be a BCP 47 language tag"}}},
+		{"locale second user", `users: [{login: a, type: system, locale: bg-BG}, {login: b, type: system, locale: "en-"}]`, []want{{"users[1].locale", "must be a BCP 47 language tag"}}},
+
+		// instance
+		{"instance database empty", `instance: {database: ""}`, []want{{"instance.database", "must not be empty"}}},
+		{"instance database whitespace", `instance: {database: "E1 TESTDB"}`, []want{{"instance.database", "must not contain whitespace or control characters"}}},
+		{"instance database tab", `instance: {database: "E1_TESTDB\t"}`, []want{{"instance.database", "must not contain whitespace or control characters"}}},
+		{"instance database unset variable", `instance: {database: "${ERP_DB}"}`, []want{{"instance.database", "ERP_DB"}}},
+		{"instance database not a string", `instance: {database: [E1]}`, []want{{"instance.database", "must be"}}},
+		{"instance unknown key", `instance: {db: E1_TESTDB}`, []want{{"instance.db", "unknown"}}},
 
 		// apps
 		{"app uri missing", `apps: [{secret_hash: "<hash>"}]`, []want{{"apps[0].uri", "required"}}},
@@ -218,6 +241,15 @@ func TestValidateAccepts(t *testing.T) {
 		{"listen IPv6", "listen: '[::1]:8080'"},
 		{"random ports", "listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0"},
 		{"system user without password", "users: [{login: svc, type: system}]"},
+		{"locales", `users: [{login: a, type: system, locale: bg-BG}, {login: b, type: system, locale: en}, {login: c, type: system, locale: zh-Hant-TW},
+  {login: d, type: system, locale: es-419}, {login: e, type: system, locale: sl-rozaj-biske}, {login: f, type: system, locale: de-CH-1996},
+  {login: g, type: system, locale: en-US-u-ca-gregory}, {login: h, type: system, locale: en-x-erp}, {login: i, type: system, locale: zh-yue-HK},
+  {login: j, type: system, locale: BG-bg}]`},
+		{"email verified", `users: [{login: a, type: system, email: a@example.com, email_verified: true}]`},
+		{"email not verified", `users: [{login: a, type: system, email: a@example.com, email_verified: false}]`},
+		{"instance database", `instance: {database: E1_TESTDB}`},
+		{"instance database from the environment", `instance: {database: "${ERP_DB}"}`},
+		{"instance without database", `instance: {}`},
 		{"loopback redirects", `apps: [{uri: a, type: public, redirect_uris: ["http://127.0.0.1:1234/cb", "http://[::1]/cb", "http://localhost:8080/cb?x=1", "https://a.example/cb?x=1"]}]`},
 		{"confidential without PKCE", `apps: [{uri: a, secret_hash: "<hash>", require_pkce: false}]`},
 		{"reserved within slots", "users: [{login: a, type: system}]\nlicense: {slots: 1, reserved: [a]}"},
@@ -232,7 +264,7 @@ func TestValidateAccepts(t *testing.T) {
 		{"trusted proxies", `trusted_proxies: [10.0.0.0/8, "fe80::/10", 192.168.0.1, "::1"]`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := Parse([]byte(expandTest(tt.yaml)), nil); err != nil {
+			if _, err := Parse([]byte(expandTest(tt.yaml)), envOf(map[string]string{"ERP_DB": "E1_PROD"})); err != nil {
 				t.Error(err)
 			}
 		})
