@@ -7,9 +7,9 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"strings"
 
 	"github.com/erpgate/erpgate/audit"
+	"github.com/erpgate/erpgate/authority"
 	"github.com/erpgate/erpgate/claims"
 	"github.com/erpgate/erpgate/session"
 )
@@ -17,9 +17,10 @@ import (
 // ScopeSec is the scope the admin API requires (SPEC §3).
 const ScopeSec = "sec"
 
-// TokenVerifier verifies an access token; *accesstoken.Verifier does.
-type TokenVerifier interface {
-	Verify(ctx context.Context, raw string) (*claims.Access, error)
+// Authenticator is the credential authority (*authority.Authority): the
+// same judge of tokens as the proxy's.
+type Authenticator interface {
+	Authenticate(ctx context.Context, cred authority.Credential, door authority.Door) (*authority.Caller, *authority.Refusal)
 }
 
 // Sessions is what the API does with sessions; *session.Manager does it.
@@ -27,22 +28,16 @@ type Sessions interface {
 	List(ctx context.Context) ([]session.Info, error)
 	End(ctx context.Context, id, reason string) (session.Info, error)
 	License(ctx context.Context) (session.License, error)
-	// Check returns session.ErrEnded if the caller's own session ended
-	// for good.
-	Check(ctx context.Context, sid string) error
 }
 
 var _ Sessions = (*session.Manager)(nil)
 
 // Config configures the API; cmd/erpgate builds it.
 type Config struct {
-	Verifier TokenVerifier
+	Authority Authenticator
 	// Audiences: a token must carry at least one (tokens.audiences).
 	Audiences []string
-	// SecApps are the client ids of the apps allowed the sec scope; only
-	// their client-credentials tokens are let in.
-	SecApps  []string
-	Sessions Sessions
+	Sessions  Sessions
 	// Apps and Tokens, when set, enable /admin/apps and /admin/tokens.
 	Apps   Apps
 	Tokens Tokens
@@ -58,8 +53,8 @@ type Handler struct {
 
 // New returns the API handler.
 func New(cfg Config) (*Handler, error) {
-	if cfg.Verifier == nil || cfg.Sessions == nil || cfg.Logger == nil || len(cfg.Audiences) == 0 {
-		return nil, errors.New("admin: Verifier, Sessions, Logger and Audiences are required")
+	if cfg.Authority == nil || cfg.Sessions == nil || cfg.Logger == nil || len(cfg.Audiences) == 0 {
+		return nil, errors.New("admin: Authority, Sessions, Logger and Audiences are required")
 	}
 	h := &Handler{cfg: cfg, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /admin/sessions", h.listSessions)
@@ -102,77 +97,48 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)))
 }
 
-const realm = `Bearer realm="erpgate"`
-
-// authorize checks the bearer token; on refusal it answers and audits.
+// authorize lets in administrators and the system users of apps that
+// still have scope sec, with a token the authority accepts; on refusal
+// it answers and audits.
 func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) (*claims.Access, bool) {
 	ctx := r.Context()
-	raw, ok := bearerToken(r)
-	if !ok {
-		h.denied(r, nil, "missing_credentials", "")
-		w.Header().Set("WWW-Authenticate", realm)
-		writeError(w, http.StatusUnauthorized, "unauthorized", "the admin API requires a bearer token with scope sec")
-		return nil, false
-	}
-	invalid := func(reason, hash string, c *claims.Access) {
-		h.denied(r, c, reason, hash)
-		w.Header().Set("WWW-Authenticate", realm+`, error="invalid_token"`)
-		writeError(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked")
-	}
-	c, err := h.cfg.Verifier.Verify(ctx, raw)
+	cred, err := authority.ReadCredential(r)
 	if err != nil {
-		invalid("invalid_token", audit.TokenHash(raw), nil)
+		h.denied(r, nil, authority.ReasonInvalidRequest, "")
+		authority.WriteRefusal(w, &authority.Refusal{Reason: authority.ReasonInvalidRequest, Detail: err.Error()})
 		return nil, false
 	}
-	if !slices.ContainsFunc(c.Audience, func(a string) bool { return slices.Contains(h.cfg.Audiences, a) }) {
-		invalid("wrong_audience", "", c)
+	caller, ref := h.cfg.Authority.Authenticate(ctx, cred, authority.Door{Audiences: h.cfg.Audiences})
+	if ref != nil {
+		if ref.Reason == authority.ReasonUnavailable {
+			h.cfg.Logger.ErrorContext(ctx, "admin: credential check failed", "err", ref.Detail)
+		}
+		h.denied(r, nil, ref.Reason, audit.TokenHash(cred.Token))
+		authority.WriteRefusal(w, ref)
 		return nil, false
 	}
-	switch err := h.cfg.Sessions.Check(ctx, c.SessionID); {
-	case errors.Is(err, session.ErrEnded), errors.Is(err, session.ErrNoSession):
-		invalid("session_ended", "", c)
-		return nil, false
-	case err != nil:
-		h.cfg.Logger.ErrorContext(ctx, "admin: session check failed", "err", err)
-		writeError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the session store could not be reached")
-		return nil, false
-	}
+	c := caller.Claims
 	if !slices.Contains(c.Scope.Values, ScopeSec) {
 		h.denied(r, c, "insufficient_scope", "")
-		w.Header().Set("WWW-Authenticate", realm+`, error="insufficient_scope", scope="sec"`)
-		writeError(w, http.StatusForbidden, "insufficient_scope", "the admin API requires scope sec")
+		authority.WriteInsufficientScope(w, ScopeSec)
 		return nil, false
 	}
-	if !h.privileged(c) {
+	if !privileged(caller) {
 		h.denied(r, c, "not_admin", "")
-		writeError(w, http.StatusForbidden, "access_denied",
-			"the admin API is for administrators and for service apps allowed scope sec")
+		authority.WriteJSONError(w, http.StatusForbidden, authority.ErrorBody{Error: "access_denied",
+			Description: "the admin API is for administrators and for service apps allowed scope sec"})
 		return nil, false
 	}
 	return c, true
 }
 
-// privileged reports whether c acts for an administrator, or for the
-// system user of an app allowed sec.
-func (h *Handler) privileged(c *claims.Access) bool {
-	if c.Subject != "" {
-		return c.IsAdmin != nil && *c.IsAdmin
+// privileged reports whether the caller is, right now, an administrator,
+// or the system user of an app that is allowed sec.
+func privileged(c *authority.Caller) bool {
+	if c.Claims.Subject != "" {
+		return c.User.Admin
 	}
-	return c.ClientSystemUser != "" && slices.Contains(h.cfg.SecApps, c.ClientID)
-}
-
-// bearerToken reads Authorization: Bearer (RFC 6750 §2.1).
-func bearerToken(r *http.Request) (string, bool) {
-	vals := r.Header.Values("Authorization")
-	if len(vals) != 1 {
-		return "", false
-	}
-	scheme, tok, ok := strings.Cut(vals[0], " ")
-	tok = strings.TrimLeft(tok, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" || strings.ContainsAny(tok, " \t") {
-		return "", false
-	}
-	return tok, true
+	return c.App.Grants(ScopeSec)
 }
 
 // denied audits a refused admin call; c is nil before the token is

@@ -16,6 +16,8 @@ type Tokens interface {
 	Issue(ctx context.Context, req reftoken.IssueRequest) (reftoken.Issued, error)
 	List(ctx context.Context, subject string) ([]store.ReferenceToken, error)
 	Revoke(ctx context.Context, id, actor string) (store.ReferenceToken, error)
+	// State is what a call with the token would meet now (reftoken.State*).
+	State(t store.ReferenceToken) string
 }
 
 var _ Tokens = (*reftoken.Service)(nil)
@@ -33,13 +35,16 @@ type tokenJSON struct {
 	ExpiresAt  time.Time  `json:"expires_at"`
 	LastUsedAt *time.Time `json:"last_used_at"`
 	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
-	Token      string     `json:"token,omitempty"` // only in the answer to POST
+	// State is what a call with the token meets now: active, revoked,
+	// expired, app disabled, … (reftoken.State*).
+	State string `json:"state"`
+	Token string `json:"token,omitempty"` // only in the answer to POST
 }
 
-// TokenJSON renders t for the API and the CLI.
-func TokenJSON(t store.ReferenceToken) tokenJSON {
+// TokenJSON renders t, in state, for the API.
+func TokenJSON(t store.ReferenceToken, state string) tokenJSON {
 	out := tokenJSON{
-		ID: t.ID, Type: t.Type, ClientID: t.ClientID, Subject: t.Subject, Scope: strings.Join(t.Scopes, " "),
+		State: state, ID: t.ID, Type: t.Type, ClientID: t.ClientID, Subject: t.Subject, Scope: strings.Join(t.Scopes, " "),
 		CreatedAt: t.CreatedAt.UTC(), CreatedBy: t.CreatedBy, ExpiresAt: t.ExpiresAt.UTC(),
 	}
 	if !t.LastUsedAt.IsZero() {
@@ -69,7 +74,7 @@ func (h *Handler) listTokens(w http.ResponseWriter, r *http.Request) {
 		Tokens []tokenJSON `json:"tokens"`
 	}{Tokens: make([]tokenJSON, 0, len(toks))}
 	for _, t := range toks {
-		out.Tokens = append(out.Tokens, TokenJSON(t))
+		out.Tokens = append(out.Tokens, TokenJSON(t, h.cfg.Tokens.State(t)))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -96,7 +101,7 @@ func (h *Handler) issueToken(w http.ResponseWriter, r *http.Request) {
 	if h.tokenFailed(w, r, err) {
 		return
 	}
-	out := TokenJSON(issued.Token)
+	out := TokenJSON(issued.Token, h.cfg.Tokens.State(issued.Token))
 	out.Token = issued.Value
 	writeJSON(w, http.StatusCreated, out)
 }
@@ -106,7 +111,7 @@ func (h *Handler) revokeToken(w http.ResponseWriter, r *http.Request) {
 	if h.tokenFailed(w, r, err) {
 		return
 	}
-	writeJSON(w, http.StatusOK, TokenJSON(t))
+	writeJSON(w, http.StatusOK, TokenJSON(t, h.cfg.Tokens.State(t)))
 }
 
 func (h *Handler) tokenFailed(w http.ResponseWriter, r *http.Request, err error) bool {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"github.com/erpgate/erpgate/directory"
 	"net/http"
 	"net/url"
 	"slices"
@@ -133,7 +134,7 @@ func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.days = days
-	app := s.app(f.app)
+	app := s.cfg.Directory.App(f.app)
 	if app == nil || !tokenAppAllowed(u, app) {
 		fail(http.StatusForbidden, "You cannot create tokens for this application.")
 		return
@@ -200,7 +201,7 @@ func (s *Server) handleRevokeToken(w http.ResponseWriter, r *http.Request) {
 
 // parseTokensForm reads a POST of the page and checks its anti-forgery
 // token; on failure it has answered.
-func (s *Server) parseTokensForm(w http.ResponseWriter, r *http.Request, u *User) bool {
+func (s *Server) parseTokensForm(w http.ResponseWriter, r *http.Request, u *directory.User) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
 		s.showTokens(w, r, u, http.StatusBadRequest, tokensView{err: "The request is malformed."})
@@ -215,9 +216,9 @@ func (s *Server) parseTokensForm(w http.ResponseWriter, r *http.Request, u *User
 
 // tokensUser returns the user of the request's identity session. Without
 // one it sends the browser to sign in (or says how) and returns false.
-func (s *Server) tokensUser(w http.ResponseWriter, r *http.Request) (*User, bool) {
+func (s *Server) tokensUser(w http.ResponseWriter, r *http.Request) (*directory.User, bool) {
 	if sess, ok := s.currentIdentity(r); ok {
-		if u := s.users[sess.Subject]; u != nil && u.Type != "system" {
+		if u := s.cfg.Directory.User(sess.Subject); u != nil && u.Type != "system" {
 			return u, true
 		}
 	}
@@ -249,7 +250,7 @@ type tokensView struct {
 }
 
 // showTokens renders the page for u.
-func (s *Server) showTokens(w http.ResponseWriter, r *http.Request, u *User, status int, v tokensView) {
+func (s *Server) showTokens(w http.ResponseWriter, r *http.Request, u *directory.User, status int, v tokensView) {
 	p := tokensPage{
 		page: page{
 			Title: "Access tokens", Prefix: s.prefix, CSRF: s.csrfToken(w, r), Login: u.Login,
@@ -290,7 +291,7 @@ func (s *Server) showTokens(w http.ResponseWriter, r *http.Request, u *User, sta
 }
 
 // ownTokens lists u's personal access tokens, oldest first.
-func (s *Server) ownTokens(ctx context.Context, u *User) ([]store.ReferenceToken, error) {
+func (s *Server) ownTokens(ctx context.Context, u *directory.User) ([]store.ReferenceToken, error) {
 	all, err := s.cfg.ReferenceTokens.List(ctx, u.Login)
 	if err != nil {
 		return nil, err
@@ -308,7 +309,7 @@ func (s *Server) tokenRow(t store.ReferenceToken, now time.Time) tokenRow {
 		Expires: pageTime(t.ExpiresAt), ExpiresISO: isoTime(t.ExpiresAt),
 		LastUsed: "never",
 	}
-	if a := s.app(t.ClientID); a != nil {
+	if a := s.cfg.Directory.App(t.ClientID); a != nil {
 		row.App = appLabel(a)
 	}
 	if !t.LastUsedAt.IsZero() {
@@ -327,14 +328,16 @@ func (s *Server) tokenRow(t store.ReferenceToken, now time.Time) tokenRow {
 
 // tokenApps are the apps u may create personal access tokens for, by
 // label.
-func (s *Server) tokenApps(u *User) []*App {
-	var out []*App
-	for _, a := range *s.apps.current.Load() {
+func (s *Server) tokenApps(u *directory.User) []*directory.App {
+	var out []*directory.App
+	for _, a := range s.cfg.Directory.Apps() {
 		if tokenAppAllowed(u, a) {
 			out = append(out, a)
 		}
 	}
-	slices.SortFunc(out, func(a, b *App) int { return cmp.Or(cmp.Compare(appLabel(a), appLabel(b)), cmp.Compare(a.ID, b.ID)) })
+	slices.SortFunc(out, func(a, b *directory.App) int {
+		return cmp.Or(cmp.Compare(appLabel(a), appLabel(b)), cmp.Compare(a.ID, b.ID))
+	})
 	return out
 }
 
@@ -342,7 +345,7 @@ func (s *Server) tokenApps(u *User) []*App {
 // personal token a user asks for themselves (the service checks them
 // again): the app is enabled, its policy lets u have one, and u's type
 // may use it.
-func tokenAppAllowed(u *User, a *App) bool {
+func tokenAppAllowed(u *directory.User, a *directory.App) bool {
 	if !a.Enabled || len(a.Scopes) == 0 || userMayUse(u, a) != "" {
 		return false
 	}
@@ -384,7 +387,7 @@ func upperFirst(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-func appLabel(a *App) string { return cmp.Or(a.Name, a.ID) }
+func appLabel(a *directory.App) string { return cmp.Or(a.Name, a.ID) }
 
 // pageTime is how the page shows a time: minutes, UTC.
 func pageTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }

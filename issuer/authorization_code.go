@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"github.com/erpgate/erpgate/directory"
 	"net/url"
 	"slices"
 	"time"
@@ -15,7 +16,7 @@ import (
 
 // authorizationCode is the authorization code grant's token request
 // (RFC 6749 §4.1.3, RFC 7636 §4.6).
-func (s *Server) authorizationCode(ctx context.Context, app *App, form url.Values) (*grant, error) {
+func (s *Server) authorizationCode(ctx context.Context, app *directory.App, form url.Values) (*grant, error) {
 	if len(app.RedirectURIs) == 0 {
 		return nil, ErrUnauthorizedClient.WithDescription("the application has no redirect URIs, so it cannot use authorization codes")
 	}
@@ -53,7 +54,7 @@ func (s *Server) authorizationCode(ctx context.Context, app *App, form url.Value
 	if err := s.identitySessionLive(ctx, c.SessionID); err != nil {
 		return nil, err
 	}
-	user := s.users[c.Subject]
+	user := s.cfg.Directory.User(c.Subject)
 	if user == nil {
 		return nil, ErrInvalidGrant.WithDescription("the user no longer exists")
 	}
@@ -125,7 +126,7 @@ func (s *Server) revokeAccess(ctx context.Context, toks []store.IssuedToken) {
 	}
 }
 
-func (s *Server) refreshTTL(app *App) time.Duration {
+func (s *Server) refreshTTL(app *directory.App) time.Duration {
 	if app.Public {
 		return s.cfg.PublicRefreshTokenTTL
 	}

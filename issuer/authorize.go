@@ -1,6 +1,7 @@
 package issuer
 
 import (
+	"github.com/erpgate/erpgate/directory"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -15,7 +16,7 @@ import (
 // authzRequest is a validated authorization request (RFC 6749 §4.1.1,
 // OIDC Core §3.1.2.1, RFC 7636 §4.3).
 type authzRequest struct {
-	app           *App
+	app           *directory.App
 	redirectURI   string
 	state         string
 	scopes        []string
@@ -54,7 +55,7 @@ func (s *Server) parseAuthorize(q url.Values) (*authzRequest, *authzError) {
 			return nil, &authzError{"invalid_request", "parameter " + k + " repeated", true}
 		}
 	}
-	app := s.app(q.Get("client_id"))
+	app := s.cfg.Directory.App(q.Get("client_id"))
 	if app == nil || !app.Enabled {
 		return nil, &authzError{"unauthorized_client", "The application is unknown or disabled.", true}
 	}
@@ -152,7 +153,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	fresh := ok && (req.maxAge < 0 || !now.After(sess.AuthTime.Add(time.Duration(req.maxAge)*time.Second)))
 	switch {
 	case fresh && !req.hasPrompt("login"):
-		user := s.users[sess.Subject]
+		user := s.cfg.Directory.User(sess.Subject)
 		if msg := userMayUse(user, req.app); msg != "" {
 			s.authorizeFailed(w, r, req, &authzError{"access_denied", msg, false})
 			return
@@ -213,7 +214,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, req *authzReq
 
 // userMayUse applies the app's user-type rules (ERP.net Trusted App
 // settings); it returns why not, or "".
-func userMayUse(u *User, app *App) string {
+func userMayUse(u *directory.User, app *directory.App) string {
 	switch {
 	case u == nil:
 		return "the account no longer exists"

@@ -3,6 +3,7 @@ package issuer
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"github.com/erpgate/erpgate/directory"
 	"net/http"
 	"net/url"
 )
@@ -16,7 +17,7 @@ var dummySecretHash = sha256.Sum256([]byte("erpgate: no such client"))
 // secret are form-urlencoded before Base64 (app URIs contain "/"), or
 // client_secret_post. Public apps send only client_id. Using both methods
 // at once is refused (RFC 6749 §2.3: "MUST NOT use more than one").
-func (s *Server) authenticateClient(r *http.Request, form url.Values) (*App, error) {
+func (s *Server) authenticateClient(r *http.Request, form url.Values) (*directory.App, error) {
 	id, secret, basic := r.BasicAuth()
 	if basic {
 		var err1, err2 error
@@ -39,7 +40,7 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (*App, err
 	if id == "" {
 		return nil, ErrInvalidRequest.WithDescription("client_id is required")
 	}
-	app := s.app(id)
+	app := s.cfg.Directory.App(id)
 	if app == nil || !app.Enabled {
 		subtle.ConstantTimeCompare(dummySecretHash[:], hashSecret(secret))
 		return nil, ErrInvalidClient.WithDescription("unknown or disabled client")

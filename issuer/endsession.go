@@ -30,7 +30,7 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 	hint, hintOK := s.parseIDTokenHint(ctx, r.Form.Get("id_token_hint"))
 	redirect := r.Form.Get("post_logout_redirect_uri")
 	if redirect != "" {
-		app := s.app(hint.clientID)
+		app := s.cfg.Directory.App(hint.clientID)
 		if !hintOK || app == nil || !redirectRegistered(redirect, app.PostLogoutRedirectURIs) {
 			s.errorPage(w, http.StatusBadRequest, "invalid_request", "The address to return to after signing out is not registered for this application.")
 			return

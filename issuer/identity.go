@@ -48,6 +48,13 @@ func (s *Server) currentIdentity(r *http.Request) (store.IdentitySession, bool) 
 	if subtle.ConstantTimeCompare([]byte(hashToken(secret)), []byte(sess.SecretHash)) != 1 {
 		return store.IdentitySession{}, false
 	}
+	// The sign-in's tokens share its sid: once a logout or an
+	// administrator ended that session, the cookie is refused too (one
+	// rule at every door). The kill switch of one app does not end the
+	// user's own sign-in, which serves every app.
+	if reason, err := s.cfg.Authority.SessionEnded(r.Context(), sid); err != nil || reason == store.EndLogout || reason == store.EndAdmin {
+		return store.IdentitySession{}, false
+	}
 	return sess, true
 }
 

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/erpgate/erpgate/directory"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/erpgate/erpgate/authority"
 	"github.com/erpgate/erpgate/claims"
 	"github.com/erpgate/erpgate/reftoken"
 	"github.com/erpgate/erpgate/signing"
@@ -20,7 +22,7 @@ import (
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	form, err := readForm(w, r)
 	if err == nil {
-		var app *App
+		var app *directory.App
 		if app, err = s.authenticateClient(r, form); err == nil && app.Public {
 			err = ErrInvalidClient.WithDescription("public applications may not introspect tokens")
 		}
@@ -57,23 +59,27 @@ type introspection struct {
 
 var inactive = introspection{Active: false}
 
+// introspect answers whether tok may act now, by the credential
+// authority's rules for access and reference tokens, and by the same
+// app and user rules for refresh tokens.
 func (s *Server) introspect(ctx context.Context, tok, hint string) introspection {
-	if strings.HasPrefix(tok, reftoken.Prefix) {
-		return s.introspectReference(ctx, tok)
-	}
-	if hint != "refresh_token" && strings.Count(tok, ".") == 2 {
-		if c, err := s.cfg.AccessTokens.Verify(ctx, tok); err == nil {
-			if !s.accessTokenLive(ctx, c) {
-				return inactive
-			}
-			return introspection{
-				Active: true, Scope: strings.Join(c.Scope.Values, " "), ClientID: c.ClientID,
-				Subject: c.Subject, SessionID: c.SessionID, TokenType: "Bearer", Expiry: c.Expiry,
-				IssuedAt: c.IssuedAt, NotBefore: c.NotBefore, Issuer: c.Issuer, Audience: c.Audience,
-				ID: c.ID, ClientSystemUser: c.ClientSystemUser,
-			}
+	if strings.HasPrefix(tok, reftoken.Prefix) || hint != "refresh_token" && strings.Count(tok, ".") == 2 {
+		caller, ref := s.cfg.Authority.Authenticate(ctx, authority.Credential{Source: authority.SourceBearer, Token: tok},
+			authority.Door{AllowCommunity: true, Inspect: true})
+		if ref != nil {
+			return inactive
 		}
-		return inactive
+		c := caller.Claims
+		out := introspection{
+			Active: true, Scope: c.ScopeString(), ClientID: c.ClientID,
+			Subject: c.Subject, SessionID: c.SessionID, TokenType: "Bearer", Expiry: c.Expiry,
+			IssuedAt: c.IssuedAt, NotBefore: c.NotBefore, Issuer: c.Issuer, Audience: c.Audience,
+			ID: c.ID, ClientSystemUser: c.ClientSystemUser,
+		}
+		if caller.Reference != nil {
+			out.TokenType, out.ID, out.NotBefore = "reference_token", caller.Reference.ID, 0
+		}
+		return out
 	}
 	rt, err := s.cfg.Grants.RefreshToken(ctx, hashToken(tok))
 	now := s.cfg.Clock()
@@ -83,45 +89,15 @@ func (s *Server) introspect(ctx context.Context, tok, hint string) introspection
 	if sess, err := s.cfg.Grants.IdentitySession(ctx, rt.SessionID); err != nil || !sess.EndedAt.IsZero() {
 		return inactive
 	}
+	app, _, ref := s.cfg.Authority.Holder(rt.ClientID, rt.Subject, "")
+	if ref != nil {
+		return inactive
+	}
 	return introspection{
-		Active: true, Scope: strings.Join(rt.Scopes, " "), ClientID: rt.ClientID, Subject: rt.Subject,
+		Active: true, Scope: strings.Join(authority.Scopes(app, rt.Scopes), " "), ClientID: rt.ClientID, Subject: rt.Subject,
 		SessionID: rt.SessionID, TokenType: "refresh_token", Expiry: rt.ExpiresAt.Unix(),
 		IssuedAt: rt.CreatedAt.Unix(), Issuer: s.cfg.Issuer,
 	}
-}
-
-// introspectReference reports a reference token (SPEC §6): active unless
-// unknown, expired or revoked, or its session ended for good.
-func (s *Server) introspectReference(ctx context.Context, tok string) introspection {
-	if s.cfg.ReferenceTokens == nil {
-		return inactive
-	}
-	c, t, err := s.cfg.ReferenceTokens.Inspect(ctx, tok)
-	if err != nil || !s.accessTokenLive(ctx, c) {
-		return inactive
-	}
-	return introspection{
-		Active: true, Scope: c.ScopeString(), ClientID: c.ClientID, Subject: c.Subject, SessionID: c.SessionID,
-		TokenType: "reference_token", Expiry: c.Expiry, IssuedAt: c.IssuedAt, Issuer: c.Issuer,
-		Audience: c.Audience, ID: t.ID, ClientSystemUser: c.ClientSystemUser,
-	}
-}
-
-// accessTokenLive: not revoked, and its session not ended for good.
-func (s *Server) accessTokenLive(ctx context.Context, c *claims.Access) bool {
-	if s.cfg.Revocations.Revoked(c.ID) {
-		return false
-	}
-	if sess, err := s.cfg.Sessions.Session(ctx, c.SessionID); err == nil && !sess.Open() &&
-		(sess.EndReason == store.EndLogout || sess.EndReason == store.EndAdmin) {
-		return false
-	}
-	if c.Subject != "" {
-		if sess, err := s.cfg.Grants.IdentitySession(ctx, c.SessionID); err == nil && !sess.EndedAt.IsZero() {
-			return false
-		}
-	}
-	return true
 }
 
 // handleRevoke is RFC 7009 token revocation. An app revokes its own
@@ -131,7 +107,7 @@ func (s *Server) accessTokenLive(ctx context.Context, c *claims.Access) bool {
 // happens (RFC 7009 §2.2), so the endpoint tells nothing about tokens.
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	form, err := readForm(w, r)
-	var app *App
+	var app *directory.App
 	if err == nil {
 		app, err = s.authenticateClient(r, form)
 	}
@@ -152,7 +128,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-func (s *Server) revoke(ctx context.Context, app *App, tok string) error {
+func (s *Server) revoke(ctx context.Context, app *directory.App, tok string) error {
 	if strings.Count(tok, ".") == 2 {
 		payload, err := s.cfg.Signer.VerifySignature(ctx, tok)
 		if err != nil {

@@ -2,6 +2,7 @@ package issuer
 
 import (
 	"crypto/subtle"
+	"github.com/erpgate/erpgate/directory"
 	"net"
 	"net/http"
 	"net/url"
@@ -123,7 +124,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.showLogin(w, r, req, login, "Too many failed sign-ins. Try again in a few minutes.", http.StatusTooManyRequests)
 		return
 	}
-	user := s.users[login]
+	user := s.cfg.Directory.User(login)
 	if !s.checkPassword(user, r.PostForm.Get("password")) {
 		s.accountThrottle.fail(acctKey)
 		s.addressThrottle.fail(addrKey)
@@ -155,7 +156,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 func (s *Server) loginFailed(r *http.Request, req *authzRequest, login, reason string) {
 	s.cfg.Metrics.Logins.WithLabelValues("failure").Inc()
 	subject := ""
-	if s.users[login] != nil {
+	if s.cfg.Directory.User(login) != nil {
 		subject = login // only configured logins reach the logs
 	}
 	s.cfg.Audit.Log(r.Context(), audit.Event{
@@ -166,7 +167,7 @@ func (s *Server) loginFailed(r *http.Request, req *authzRequest, login, reason s
 
 // checkPassword verifies pw in the same time whether or not the user
 // exists or has a password (system users have none).
-func (s *Server) checkPassword(u *User, pw string) bool {
+func (s *Server) checkPassword(u *directory.User, pw string) bool {
 	hash := s.dummyHash
 	if u != nil && u.PasswordHash != "" {
 		hash = u.PasswordHash
@@ -184,7 +185,7 @@ type signedIn struct {
 // again keeps the session (and sid) with a new secret and auth time; a
 // different user gets a new session. The cookie value always changes
 // (no session fixation).
-func (s *Server) signIn(r *http.Request, u *User) (signedIn, error) {
+func (s *Server) signIn(r *http.Request, u *directory.User) (signedIn, error) {
 	now := s.cfg.Clock()
 	sess := store.IdentitySession{ID: newID(), Subject: u.Login, CreatedAt: now}
 	if cur, ok := s.currentIdentity(r); ok && cur.Subject == u.Login {

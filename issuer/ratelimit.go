@@ -1,6 +1,7 @@
 package issuer
 
 import (
+	"github.com/erpgate/erpgate/directory"
 	"math"
 	"net/http"
 	"strconv"
@@ -89,7 +90,7 @@ func (l *bucketLimiter) evict(now time.Time) {
 // unknown or failed client at that address shares. A public app has no
 // secret, so anyone can send its client_id: its buckets are per client
 // and address, or one caller could drain the bucket of all its users.
-func tokenRateKey(r *http.Request, app *App) string {
+func tokenRateKey(r *http.Request, app *directory.App) string {
 	switch {
 	case app == nil:
 		return "address:" + clientIP(r.RemoteAddr)

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"slices"
 
+	"github.com/erpgate/erpgate/authority"
+	"github.com/erpgate/erpgate/directory"
 	"github.com/erpgate/erpgate/store"
 )
 
@@ -20,7 +22,7 @@ import (
 // returns the same successor pair (so concurrent refreshes by one client
 // don't log its user out); any later reuse is treated as theft and
 // revokes the whole family with the access tokens issued from it.
-func (s *Server) refreshToken(ctx context.Context, app *App, form url.Values) (*grant, error) {
+func (s *Server) refreshToken(ctx context.Context, app *directory.App, form url.Values) (*grant, error) {
 	raw := form.Get("refresh_token")
 	if raw == "" {
 		return nil, ErrInvalidRequest.WithDescription("refresh_token is required")
@@ -62,10 +64,15 @@ func (s *Server) refreshToken(ctx context.Context, app *App, form url.Values) (*
 	if err := s.identitySessionLive(ctx, old.SessionID); err != nil {
 		return nil, err
 	}
-	user := s.users[old.Subject]
-	if user == nil {
+	user := s.cfg.Directory.User(old.Subject)
+	switch {
+	case user == nil:
 		return nil, ErrInvalidGrant.WithDescription("the user no longer exists")
+	case !app.AllowsUserType(user.Type):
+		return nil, ErrInvalidGrant.WithDescription("the application no longer allows this user")
 	}
+	// A scope the app lost since the first grant is not issued again.
+	scopes = authority.Scopes(app, scopes)
 	next := newSecret()
 	out, err := s.issueUserTokens(userGrant{app: app, user: user, scopes: scopes, sid: old.SessionID, authTime: old.AuthTime}, next, "")
 	if err != nil {

@@ -1,6 +1,7 @@
 package issuer
 
 import (
+	"github.com/erpgate/erpgate/directory"
 	"slices"
 	"strings"
 )
@@ -40,7 +41,7 @@ func validScopeToken(tok string) bool {
 // grantScopes decides the scopes of a token request: every requested
 // scope must be one of the app's or an implicit one allowed for the grant;
 // none requested means all of the app's own scopes (SPEC §3).
-func grantScopes(app *App, param string, implicitAllowed bool) ([]string, error) {
+func grantScopes(app *directory.App, param string, implicitAllowed bool) ([]string, error) {
 	req, ok := parseScope(param)
 	if !ok {
 		return nil, ErrInvalidScope.WithDescription("malformed scope parameter")

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"github.com/erpgate/erpgate/directory"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -130,7 +131,7 @@ func (s *Server) clientIDHint(r *http.Request, form url.Values) string {
 	if u, _, ok := r.BasicAuth(); ok {
 		id, _ = url.QueryUnescape(u)
 	}
-	if s.app(id) == nil {
+	if s.cfg.Directory.App(id) == nil {
 		return ""
 	}
 	return id
@@ -187,7 +188,7 @@ func newID() string {
 }
 
 // accessClaims fills the claims every access token has.
-func (s *Server) accessClaims(now time.Time, app *App, scopes []string, sid string) claims.Access {
+func (s *Server) accessClaims(now time.Time, app *directory.App, scopes []string, sid string) claims.Access {
 	return claims.Access{
 		Issuer:    s.cfg.Issuer,
 		Audience:  s.cfg.Audiences,

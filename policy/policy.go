@@ -24,6 +24,9 @@ type Route struct {
 	Scopes         []string // all required
 	Public         bool     // no credentials needed
 	OnMissingToken string   // OnMissingUnauthorized (default, also for "") or OnMissingLogin
+	// AllowCommunityUsers lets community users' tokens through; API
+	// routes refuse them otherwise (the credential authority's door).
+	AllowCommunityUsers bool
 
 	// Filled by Compile so that an allowing Authorize does not allocate.
 	// Nil on routes built by hand and on copies returned by Set.Routes.

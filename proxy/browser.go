@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/erpgate/erpgate/authority"
 	"github.com/erpgate/erpgate/policy"
 )
 
@@ -59,23 +60,23 @@ type browserSessionKey struct{}
 // caller's request shows. Without a session, a browser navigation is sent
 // to login (answered, true); everything else goes on without a credential
 // and gets the 401.
-func (p *Proxy) browserCredential(w http.ResponseWriter, r *http.Request, rt *route, pol *policy.Route) (*http.Request, credential, bool) {
+func (p *Proxy) browserCredential(w http.ResponseWriter, r *http.Request, rt *route, pol *policy.Route) (*http.Request, authority.Credential, bool) {
 	if pol.OnMissingToken != policy.OnMissingLogin && !prefersHTML(r) {
-		return r, credential{}, false
+		return r, authority.Credential{}, false
 	}
 	if tok, ok := p.cfg.Browser.AccessToken(w, r); ok {
 		r2 := r.WithContext(context.WithValue(r.Context(), browserSessionKey{}, true))
 		r2.Header = r.Header.Clone()
 		r2.Header.Set("Authorization", "Bearer "+tok)
-		return r2, credential{kind: credSession, token: tok}, false
+		return r2, authority.Credential{Source: authority.SourceCookie, Token: tok}, false
 	}
 	if !loginRedirectable(r) {
-		return r, credential{}, false
+		return r, authority.Credential{}, false
 	}
 	d := pol.Authorize(policy.Facts{Method: r.Method, Path: r.URL.Path})
 	p.deny(r.Context(), r, rt, d.Reason, "browser without a session: sent to login", "")
 	p.cfg.Browser.StartLogin(w, r)
-	return r, credential{}, true
+	return r, authority.Credential{}, true
 }
 
 // refuseToken answers a refused token: 401 invalid_token, or, when the
@@ -83,12 +84,12 @@ func (p *Proxy) browserCredential(w http.ResponseWriter, r *http.Request, rt *ro
 // navigation, a new login (which clears the session; the Browser asks
 // for the password again, so a token the proxy keeps refusing cannot
 // cause a redirect loop).
-func (p *Proxy) refuseToken(w http.ResponseWriter, r *http.Request) {
+func (p *Proxy) refuseToken(w http.ResponseWriter, r *http.Request, ref *authority.Refusal) {
 	if fromBrowser, _ := r.Context().Value(browserSessionKey{}).(bool); fromBrowser && loginRedirectable(r) {
 		p.cfg.Browser.StartLogin(w, r)
 		return
 	}
-	invalidToken(w)
+	authority.WriteRefusal(w, ref)
 }
 
 // loginRedirectable: a request a login redirect can help — a GET or HEAD

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/erpgate/erpgate/authority"
 	"github.com/erpgate/erpgate/claims"
 	"github.com/erpgate/erpgate/requestid"
 )
@@ -188,10 +189,10 @@ func (p *Proxy) upstreamFailed(w http.ResponseWriter, r *http.Request, route str
 		"route", route, "err", err, "request_id", requestid.From(r.Context()))
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
-		writeJSONError(w, http.StatusGatewayTimeout, errorBody{Error: "upstream_timeout", Description: "the upstream did not answer in time"})
+		authority.WriteJSONError(w, http.StatusGatewayTimeout, authority.ErrorBody{Error: "upstream_timeout", Description: "the upstream did not answer in time"})
 		return
 	}
-	writeJSONError(w, http.StatusBadGateway, errorBody{Error: "bad_gateway", Description: "the upstream could not be reached"})
+	authority.WriteJSONError(w, http.StatusBadGateway, authority.ErrorBody{Error: "bad_gateway", Description: "the upstream could not be reached"})
 }
 
 // Upstream is where a route forwards to.

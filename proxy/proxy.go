@@ -9,16 +9,13 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/erpgate/erpgate/accesstoken"
 	"github.com/erpgate/erpgate/audit"
-	"github.com/erpgate/erpgate/claims"
+	"github.com/erpgate/erpgate/authority"
 	"github.com/erpgate/erpgate/metrics"
 	"github.com/erpgate/erpgate/policy"
 	"github.com/erpgate/erpgate/requestid"
@@ -29,38 +26,16 @@ type Config struct {
 	// Policy is the compiled route table; Upstreams[i] serves its i-th route.
 	Policy    *policy.Set
 	Upstreams []Upstream
-	// Issuer is the only accepted "iss"; KeySet verifies signatures
-	// (the issuer's *signing.Keyring, in-process).
-	Issuer string
-	KeySet oidc.KeySet
-	// Algorithms is the JWS "alg" allow-list.
-	Algorithms []string
-	// Leeway tolerates clock skew on exp and nbf.
-	Leeway time.Duration
-	// TokenCacheSize bounds the verified-token cache (0 disables it).
-	TokenCacheSize int
-	// Verifier, when set, checks bearer tokens instead of one built from
-	// Issuer, KeySet, Algorithms, Leeway and TokenCacheSize (which are
-	// then ignored). cmd/erpgate passes the gateway's own, so the proxy,
-	// the identity server and the admin API share one verified-token
-	// cache, and a reload keeps it.
-	Verifier *accesstoken.Verifier
+	// Authority judges every credential and opens the caller's ERP
+	// session and license slot (SPEC §4, §5): the same judge as the
+	// admin API, userinfo and introspection.
+	Authority Authenticator
 	// TrustedProxies may set X-Forwarded-*; everyone else's are replaced.
 	TrustedProxies []netip.Prefix
-	// Revocations, when set, refuses revoked tokens (by jti); it is
-	// asked on every request, so it must answer from memory.
-	Revocations interface{ Revoked(jti string) bool }
-	// ReferenceTokens, when set, accepts enrt_… tokens (SPEC §6).
-	ReferenceTokens ReferenceTokens
-	Clock           func() time.Time
-	Logger          *slog.Logger
-	Audit           *audit.Logger
-	Metrics         *metrics.Metrics
-
-	// Sessions, when set, opens or reuses the caller's ERP session and
-	// license slot on every authorized request (SPEC §5); nil keeps no
-	// sessions.
-	Sessions Sessions
+	Clock          func() time.Time
+	Logger         *slog.Logger
+	Audit          *audit.Logger
+	Metrics        *metrics.Metrics
 
 	// Browser, when set, is browser login at the gateway: it serves
 	// /oauth2/* and gives browsers on login routes (or asking for HTML)
@@ -69,16 +44,17 @@ type Config struct {
 	Browser Browser
 }
 
-// ReferenceTokens checks opaque reference tokens (*reftoken.Service).
-type ReferenceTokens interface {
-	Authenticate(ctx context.Context, value string) (*claims.Access, error)
+// Authenticator is the credential authority (*authority.Authority).
+type Authenticator interface {
+	Authenticate(ctx context.Context, cred authority.Credential, door authority.Door) (*authority.Caller, *authority.Refusal)
 }
+
+var _ Authenticator = (*authority.Authority)(nil)
 
 // Proxy is the edge handler. Everything per route is built once in New.
 type Proxy struct {
 	cfg     Config
 	routes  []*route
-	verify  *accesstoken.Verifier
 	buffers *bufferPool
 
 	countersMu sync.RWMutex
@@ -90,7 +66,9 @@ type route struct {
 	name     string
 	forward  *httputil.ReverseProxy
 	upstream Upstream
-	duration prometheus.Observer
+	// audiences is the route's audience, as the authority's door wants it.
+	audiences []string
+	duration  prometheus.Observer
 	// Counters of the success path, resolved once (WithLabelValues
 	// hashes its labels on every call).
 	allowed, public prometheus.Counter
@@ -98,8 +76,8 @@ type route struct {
 
 // New compiles the per-route handlers.
 func New(cfg Config) (*Proxy, error) {
-	if cfg.Policy == nil || cfg.KeySet == nil && cfg.Verifier == nil || cfg.Clock == nil || cfg.Logger == nil || cfg.Metrics == nil {
-		return nil, errors.New("proxy: Policy, KeySet (or Verifier), Clock, Logger and Metrics are required")
+	if cfg.Policy == nil || cfg.Authority == nil || cfg.Clock == nil || cfg.Logger == nil || cfg.Metrics == nil {
+		return nil, errors.New("proxy: Policy, Authority, Clock, Logger and Metrics are required")
 	}
 	rs := cfg.Policy.Routes()
 	if len(rs) != len(cfg.Upstreams) {
@@ -107,15 +85,8 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	p := &Proxy{
 		cfg:      cfg,
-		verify:   cfg.Verifier,
 		buffers:  newBufferPool(),
 		counters: map[counterKey]prometheus.Counter{},
-	}
-	if p.verify == nil {
-		p.verify = accesstoken.New(accesstoken.Config{
-			Issuer: cfg.Issuer, KeySet: cfg.KeySet, Algorithms: cfg.Algorithms,
-			Clock: cfg.Clock, Leeway: cfg.Leeway, CacheSize: cfg.TokenCacheSize,
-		})
 	}
 	for i, up := range cfg.Upstreams {
 		if up.URL == nil || !up.URL.IsAbs() {
@@ -125,37 +96,16 @@ func New(cfg Config) (*Proxy, error) {
 			up.Transport = NewTransport(up.Timeout)
 		}
 		p.routes = append(p.routes, &route{
-			name:     rs[i].Name,
-			forward:  p.newReverseProxy(rs[i].Name, up),
-			upstream: up,
-			duration: cfg.Metrics.HTTPDuration.WithLabelValues(rs[i].Name),
-			allowed:  cfg.Metrics.AuthDecisions.WithLabelValues(rs[i].Name, "allow", policy.ReasonAllowed),
-			public:   cfg.Metrics.AuthDecisions.WithLabelValues(rs[i].Name, "allow", policy.ReasonPublic),
+			name:      rs[i].Name,
+			forward:   p.newReverseProxy(rs[i].Name, up),
+			upstream:  up,
+			audiences: []string{rs[i].Audience},
+			duration:  cfg.Metrics.HTTPDuration.WithLabelValues(rs[i].Name),
+			allowed:   cfg.Metrics.AuthDecisions.WithLabelValues(rs[i].Name, "allow", policy.ReasonAllowed),
+			public:    cfg.Metrics.AuthDecisions.WithLabelValues(rs[i].Name, "allow", policy.ReasonPublic),
 		})
 	}
 	return p, nil
-}
-
-var (
-	errRevoked        = errors.New("token revoked")
-	errNoRefTokens    = errors.New("reference tokens are not enabled")
-	errAPIKeyNotRefTk = errors.New("an API key header must carry a reference token (enrt_…)")
-)
-
-// checkToken verifies a credential: reference tokens (enrt_…, in
-// Authorization or an API-key header) by the reference-token service, JWTs
-// in-process by the verifier.
-func (p *Proxy) checkToken(ctx context.Context, cred credential) (*claims.Access, error) {
-	if strings.HasPrefix(cred.token, referenceTokenPrefix) {
-		if p.cfg.ReferenceTokens == nil {
-			return nil, errNoRefTokens
-		}
-		return p.cfg.ReferenceTokens.Authenticate(ctx, cred.token)
-	}
-	if cred.kind == credAPIKey {
-		return nil, errAPIKeyNotRefTk
-	}
-	return p.verify.Verify(ctx, cred.token)
 }
 
 // ServeHTTP is the whole request flow: route → credentials → verify →
@@ -186,10 +136,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, pol *policy.Route) {
 	ctx := r.Context()
-	cred, err := readCredential(r)
+	cred, err := authority.ReadCredential(r)
 	if err != nil {
-		p.deny(ctx, r, rt, "invalid_request", err.Error(), "")
-		badRequest(w, err.Error())
+		p.deny(ctx, r, rt, authority.ReasonInvalidRequest, err.Error(), "")
+		authority.WriteRefusal(w, &authority.Refusal{Reason: authority.ReasonInvalidRequest, Detail: err.Error()})
 		return
 	}
 	if pol.Public {
@@ -197,27 +147,30 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, po
 		rt.forward.ServeHTTP(w, r)
 		return
 	}
-	if cred.kind == credNone && p.cfg.Browser != nil {
+	if cred.Source == authority.SourceNone && p.cfg.Browser != nil {
 		var answered bool
 		if r, cred, answered = p.browserCredential(w, r, rt, pol); answered { // browser.go
 			return
 		}
 	}
-	if cred.kind == credNone {
+	if cred.Source == authority.SourceNone {
 		d := pol.Authorize(policy.Facts{Method: r.Method, Path: r.URL.Path})
 		p.deny(ctx, r, rt, d.Reason, d.Detail, "")
-		unauthorized(w)
+		authority.WriteRefusal(w, &authority.Refusal{Reason: authority.ReasonMissing})
 		return
 	}
-	c, err := p.checkToken(ctx, cred)
-	if err == nil && p.cfg.Revocations != nil && p.cfg.Revocations.Revoked(c.ID) {
-		err = errRevoked
-	}
-	if err != nil {
-		p.deny(ctx, r, rt, "invalid_token", err.Error(), audit.TokenHash(cred.token))
-		p.refuseToken(w, r) // invalid_token, or a new login for a browser session
+	// The route's audience and scopes are policy's (so policy explain
+	// gives the same answer); whether the token may act at all, and the
+	// session, are the authority's. A token for another route opens no
+	// session: the audience is checked first.
+	caller, ref := p.cfg.Authority.Authenticate(ctx, cred, authority.Door{
+		Audiences: rt.audiences, OpenSession: true, AllowCommunity: pol.AllowCommunityUsers,
+	})
+	if ref != nil {
+		p.refused(w, r, rt, cred, ref)
 		return
 	}
+	c := caller.Claims
 	d := pol.Authorize(policy.Facts{
 		Method: r.Method, Path: r.URL.Path, Authenticated: true,
 		Audiences: c.Audience, Scopes: c.Scope.Values,
@@ -226,19 +179,34 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, po
 	case policy.Allow:
 	case policy.InsufficientScope:
 		p.denyClaims(ctx, r, rt, d, c.ClientID, c.Principal(), c.SessionID)
-		insufficientScope(w, pol.ScopeString())
+		authority.WriteInsufficientScope(w, pol.ScopeString())
 		return
-	default: // wrong audience and anything unforeseen: the token is not for this route
+	default: // anything unforeseen: the token is not for this route
 		p.denyClaims(ctx, r, rt, d, c.ClientID, c.Principal(), c.SessionID)
-		invalidToken(w)
-		return
-	}
-	if !p.acquireSession(w, r, rt, c) { // sessions.go
+		authority.WriteRefusal(w, &authority.Refusal{Reason: d.Reason})
 		return
 	}
 	p.decided(rt, d)
 	id := &identity{claims: c, dropToken: rt.upstream.StripAuthorization}
 	rt.forward.ServeHTTP(w, r.WithContext(context.WithValue(ctx, identityKey{}, id)))
+}
+
+// refused counts, audits and answers a credential the authority refused.
+func (p *Proxy) refused(w http.ResponseWriter, r *http.Request, rt *route, cred authority.Credential, ref *authority.Refusal) {
+	ctx := r.Context()
+	if ref.Reason == authority.ReasonUnavailable {
+		p.cfg.Logger.ErrorContext(ctx, "credential check failed", "route", rt.name, "err", ref.Detail,
+			"request_id", requestid.From(ctx))
+	}
+	p.deny(ctx, r, rt, ref.Reason, ref.Detail, audit.TokenHash(cred.Token))
+	switch {
+	case ref.Reason == authority.ReasonLicenseExhausted && acceptsHTML(r):
+		licensePage(w)
+	case ref.TokenRefused():
+		p.refuseToken(w, r, ref) // invalid_token, or a new login for a browser session
+	default:
+		authority.WriteRefusal(w, ref)
+	}
 }
 
 func (p *Proxy) decided(rt *route, d policy.Decision) {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/erpgate/erpgate/directory"
 	"log/slog"
 	"slices"
 	"strings"
@@ -23,9 +24,9 @@ const Prefix = "enrt_"
 
 // Policies an app's reference_tokens setting may name.
 const (
-	PolicyNone               = "none"
-	PolicyAuthenticatedUsers = "authenticated_users"
-	PolicyAdministratorsOnly = "administrators_only"
+	PolicyNone               = directory.ReferenceTokensNone
+	PolicyAuthenticatedUsers = directory.ReferenceTokensAuthenticatedUsers
+	PolicyAdministratorsOnly = directory.ReferenceTokensAdministratorsOnly
 )
 
 // Errors of Issue and Check.
@@ -35,31 +36,10 @@ var (
 	ErrBadRequest = errors.New("reftoken: bad request")
 )
 
-// App is what the service needs to know of a Trusted Application.
-type App struct {
-	ID               string
-	Policy           string // PolicyNone, PolicyAuthenticatedUsers or PolicyAdministratorsOnly
-	SystemUser       string
-	SystemUserType   string
-	Scopes           []string
-	InternalAllowed  bool
-	CommunityAllowed bool
-}
-
-// User is what the service needs to know of a user.
-type User struct {
-	Login string
-	ID    string
-	Name  string
-	Email string
-	Type  string
-	Admin bool
-}
-
-// Directory resolves apps and users (the issuer's tables).
+// Directory resolves apps and users (*directory.Table).
 type Directory interface {
-	App(id string) (App, bool)
-	User(login string) (User, bool)
+	App(id string) *directory.App
+	User(login string) *directory.User
 }
 
 // Revocations is the shared revocation list; a reference token is put on
@@ -130,16 +110,16 @@ type Issued struct {
 
 // Issue checks the app's reference_tokens policy and stores a new token.
 func (s *Service) Issue(ctx context.Context, req IssueRequest) (Issued, error) {
-	app, ok := s.cfg.Directory.App(req.ClientID)
-	if !ok {
+	app := s.cfg.Directory.App(req.ClientID)
+	if app == nil || !app.Enabled {
 		return Issued{}, fmt.Errorf("%w: unknown application %q", ErrBadRequest, req.ClientID)
 	}
 	actorAdmin := req.Actor == ""
 	if !actorAdmin {
-		u, ok := s.cfg.Directory.User(req.Actor)
-		actorAdmin = ok && u.Admin
+		u := s.cfg.Directory.User(req.Actor)
+		actorAdmin = u != nil && u.Admin
 	}
-	switch app.Policy {
+	switch app.ReferenceTokens {
 	case PolicyAuthenticatedUsers, PolicyAdministratorsOnly:
 	default:
 		return Issued{}, fmt.Errorf("%w: application %q does not allow reference tokens", ErrNotAllowed, app.ID)
@@ -151,7 +131,7 @@ func (s *Service) Issue(ctx context.Context, req IssueRequest) (Issued, error) {
 	}
 	switch req.Type {
 	case store.PersonalAccessToken:
-		if app.Policy == PolicyAdministratorsOnly && !actorAdmin {
+		if app.ReferenceTokens == PolicyAdministratorsOnly && !actorAdmin {
 			return Issued{}, fmt.Errorf("%w: only administrators may issue tokens for %q", ErrNotAllowed, app.ID)
 		}
 		if req.Subject == "" {
@@ -160,11 +140,11 @@ func (s *Service) Issue(ctx context.Context, req IssueRequest) (Issued, error) {
 		if req.Subject != req.Actor && !actorAdmin {
 			return Issued{}, fmt.Errorf("%w: users may issue personal tokens only for themselves", ErrNotAllowed)
 		}
-		u, ok := s.cfg.Directory.User(req.Subject)
-		if !ok || u.Type == "system" {
+		u := s.cfg.Directory.User(req.Subject)
+		if u == nil || u.Type == directory.TypeSystem {
 			return Issued{}, fmt.Errorf("%w: %q is not a user who can hold a personal token", ErrBadRequest, req.Subject)
 		}
-		if u.Type == "community" && !app.CommunityAllowed || u.Type != "community" && !app.InternalAllowed {
+		if !app.AllowsUserType(u.Type) {
 			return Issued{}, fmt.Errorf("%w: %s users may not use %q", ErrNotAllowed, u.Type, app.ID)
 		}
 		t.Subject = u.Login
@@ -218,8 +198,8 @@ func (s *Service) Revoke(ctx context.Context, id, actor string) (store.Reference
 		return t, err
 	}
 	if actor != "" {
-		u, _ := s.cfg.Directory.User(actor)
-		if !u.Admin && (t.Type != store.PersonalAccessToken || t.Subject != actor) {
+		u := s.cfg.Directory.User(actor)
+		if (u == nil || !u.Admin) && (t.Type != store.PersonalAccessToken || t.Subject != actor) {
 			return t, fmt.Errorf("%w: not your token", ErrNotAllowed)
 		}
 	}
@@ -311,21 +291,65 @@ func (s *Service) claimsOf(t store.ReferenceToken) (*claims.Access, error) {
 		ClientID: t.ClientID, SessionID: "enrt-" + t.ID,
 	}
 	if t.Type == store.ServiceAccessToken {
-		app, _ := s.cfg.Directory.App(t.ClientID)
 		c.ClientSystemUser = t.Subject
-		c.ClientSystemUserType = app.SystemUserType
+		if u := s.cfg.Directory.User(t.Subject); u != nil {
+			c.ClientSystemUserType = u.ClaimType()
+		}
 		c.Prepare()
 		return c, nil
 	}
-	u, ok := s.cfg.Directory.User(t.Subject)
-	if !ok {
+	u := s.cfg.Directory.User(t.Subject)
+	if u == nil {
 		return nil, ErrInvalid
 	}
-	c.Subject, c.UserID, c.Name, c.Email, c.UserType = u.Login, u.ID, u.Name, u.Email, u.Type
+	c.Subject, c.UserID, c.Name, c.Email, c.UserType = u.Login, u.ID, u.Name, u.Email, u.ClaimType()
 	admin := u.Admin
 	c.IsAdmin = &admin
 	c.Prepare()
 	return c, nil
+}
+
+// Token states as List's callers show them.
+const (
+	StateActive          = "active"
+	StateRevoked         = "revoked"
+	StateExpired         = "expired"
+	StateAppDisabled     = "app disabled"           // the kill switch; comes back when enabled
+	StateAppGone         = "app removed"            // no such app any more
+	StatePolicyForbids   = "app allows no tokens"   // reference_tokens: none
+	StateHolderGone      = "user removed"           // a PAT's user, or a SAT's system user
+	StateHolderForbidden = "user no longer allowed" // the app no longer lets the holder in
+)
+
+// State is what a call with t would meet right now: the same rules the
+// credential authority applies, read from the directory, so `tokens list`
+// and the admin API never show a refused token as active.
+func (s *Service) State(t store.ReferenceToken) string {
+	now := s.cfg.Clock()
+	switch {
+	case !t.RevokedAt.IsZero() || s.cfg.Revocations.Revoked(RevocationID(t.ID)):
+		return StateRevoked
+	case !now.Before(t.ExpiresAt):
+		return StateExpired
+	}
+	app := s.cfg.Directory.App(t.ClientID)
+	switch {
+	case app == nil:
+		return StateAppGone
+	case !app.Enabled:
+		return StateAppDisabled
+	case !app.AllowsReferenceTokens():
+		return StatePolicyForbids
+	}
+	u := s.cfg.Directory.User(t.Subject)
+	switch {
+	case u == nil:
+		return StateHolderGone
+	case t.Type == store.ServiceAccessToken && app.SystemUser != t.Subject,
+		t.Type == store.PersonalAccessToken && !app.AllowsUserType(u.Type):
+		return StateHolderForbidden
+	}
+	return StateActive
 }
 
 // Flush writes the collected last-used times in one batch.

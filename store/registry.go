@@ -3,42 +3,24 @@ package store
 import (
 	"context"
 	"time"
-)
 
-// App is a Trusted Application created at run time (admin API, CLI),
-// living beside the declarative apps of the config file.
-type App struct {
-	URI                    string // client_id; unique across config and store
-	Name                   string
-	Public                 bool
-	SecretHash             []byte // SHA-256 of the secret; nil for public apps
-	SystemUser             string
-	Scopes                 []string
-	RedirectURIs           []string
-	PostLogoutRedirectURIs []string
-	AllowInternalUsers     bool
-	AllowCommunityUsers    bool
-	ReferenceTokens        string // none, authenticated_users, administrators_only
-	RequirePKCE            bool
-	Enabled                bool
-	CreatedAt              time.Time
-	UpdatedAt              time.Time // set by every change; drives AppsChangedSince
-}
+	"github.com/erpgate/erpgate/directory"
+)
 
 // Apps keeps run-time Trusted Applications.
 type Apps interface {
-	// CreateApp stores a; ErrConflict if its URI exists.
-	CreateApp(ctx context.Context, a App) error
-	// App returns the app with uri; ErrNotFound.
-	App(ctx context.Context, uri string) (App, error)
+	// CreateApp stores a; ErrConflict if its ID exists.
+	CreateApp(ctx context.Context, a directory.App) error
+	// App returns the app with id; ErrNotFound.
+	App(ctx context.Context, uri string) (directory.App, error)
 	// Apps lists every stored app, oldest CreatedAt first.
-	Apps(ctx context.Context) ([]App, error)
-	// UpdateApp replaces the stored app with a.URI (CreatedAt is kept as
+	Apps(ctx context.Context) ([]directory.App, error)
+	// UpdateApp replaces the stored app with a.ID (CreatedAt is kept as
 	// stored); ErrNotFound if there is none.
-	UpdateApp(ctx context.Context, a App) error
+	UpdateApp(ctx context.Context, a directory.App) error
 	// AppsChangedSince lists apps whose UpdatedAt is at or after since,
 	// oldest first, so every process can refresh its app table cheaply.
-	AppsChangedSince(ctx context.Context, since time.Time) ([]App, error)
+	AppsChangedSince(ctx context.Context, since time.Time) ([]directory.App, error)
 }
 
 // Reference token types (SPEC §6).

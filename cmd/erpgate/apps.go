@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"slices"
 	"strings"
@@ -10,18 +9,20 @@ import (
 
 	"github.com/erpgate/erpgate/admin"
 	"github.com/erpgate/erpgate/config"
-	"github.com/erpgate/erpgate/issuer"
+	"github.com/erpgate/erpgate/directory"
 	"github.com/erpgate/erpgate/store"
 )
 
 // appRegistry implements admin.Apps: run-time apps live in the store,
-// are validated by the config file's rules, and reach the issuer's app
-// table at once (SyncApps) and other processes by their app sync.
+// are validated by the config file's rules, and reach the directory at
+// once (Sync) and other processes by their app sync. A change that takes
+// something away (the kill switch) is enforced at once.
 type appRegistry struct {
-	file   *config.File
-	store  store.Apps
-	issuer *issuer.Server
-	clock  func() time.Time
+	file      *config.File
+	store     store.Apps
+	directory *directory.Table
+	clock     func() time.Time
+	enforce   func(context.Context, directory.Changes)
 }
 
 var _ admin.Apps = (*appRegistry)(nil)
@@ -65,37 +66,32 @@ func (a *appRegistry) Create(ctx context.Context, in admin.NewApp) (admin.AppInf
 		}
 		return admin.AppInfo{}, "", inv
 	}
-	if a.issuer.LookupApp(c.URI) != nil {
+	if a.directory.App(c.URI) != nil {
 		return admin.AppInfo{}, "", admin.ErrConflict
 	}
 	now := a.clock().Truncate(time.Millisecond)
-	s := store.App{
-		URI: c.URI, Name: c.Name, Public: c.IsPublic(), SystemUser: c.SystemUser, Scopes: c.Scopes(),
-		RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
-		AllowInternalUsers: c.InternalUsersAllowed(), AllowCommunityUsers: c.CommunityUsersAllowed(),
-		ReferenceTokens: c.ReferenceTokens, RequirePKCE: c.PKCERequired(), Enabled: c.IsEnabled(),
-		CreatedAt: now, UpdatedAt: now,
+	s, err := c.Record()
+	if err != nil {
+		return admin.AppInfo{}, "", err
 	}
-	if secret != "" {
-		s.SecretHash = rawSecretHash(secret)
-	}
+	s.CreatedAt, s.UpdatedAt = now, now
 	if err := a.store.CreateApp(ctx, s); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return admin.AppInfo{}, "", admin.ErrConflict
 		}
 		return admin.AppInfo{}, "", err
 	}
-	return storedInfo(s), secret, a.issuer.SyncApps(ctx)
+	return storedInfo(s), secret, a.directory.Sync(ctx)
 }
 
 func (a *appRegistry) SetEnabled(ctx context.Context, uri string, enabled bool) (admin.AppInfo, error) {
-	s, err := a.change(ctx, uri, func(s *store.App) error { s.Enabled = enabled; return nil })
+	s, err := a.change(ctx, uri, func(s *directory.App) error { s.Enabled = enabled; return nil })
 	return storedInfo(s), err
 }
 
 func (a *appRegistry) RotateSecret(ctx context.Context, uri string) (admin.AppInfo, string, error) {
 	secret := newClientSecret()
-	s, err := a.change(ctx, uri, func(s *store.App) error {
+	s, err := a.change(ctx, uri, func(s *directory.App) error {
 		if s.Public {
 			return &admin.InvalidError{Problems: []string{"app.type: public apps have no secret"}}
 		}
@@ -108,10 +104,13 @@ func (a *appRegistry) RotateSecret(ctx context.Context, uri string) (admin.AppIn
 	return storedInfo(s), secret, nil
 }
 
-// change applies edit to a stored app and makes it effective.
-func (a *appRegistry) change(ctx context.Context, uri string, edit func(*store.App) error) (store.App, error) {
-	if a.issuer.ConfigApp(uri) {
-		return store.App{}, admin.ErrConfigApp
+// change applies edit to a stored app and makes it effective: in this
+// process at once (the directory, and ending what the change takes
+// away), in others within a second (their app sync refuses the app's
+// tokens; the sessions were ended here, in the store).
+func (a *appRegistry) change(ctx context.Context, uri string, edit func(*directory.App) error) (directory.App, error) {
+	if a.directory.ConfigApp(uri) {
+		return directory.App{}, admin.ErrConfigApp
 	}
 	s, err := a.store.App(ctx, uri)
 	if errors.Is(err, store.ErrNotFound) {
@@ -120,6 +119,7 @@ func (a *appRegistry) change(ctx context.Context, uri string, edit func(*store.A
 	if err != nil {
 		return s, err
 	}
+	old := s
 	if err := edit(&s); err != nil {
 		return s, err
 	}
@@ -127,17 +127,21 @@ func (a *appRegistry) change(ctx context.Context, uri string, edit func(*store.A
 	if err := a.store.UpdateApp(ctx, s); err != nil {
 		return s, err
 	}
-	return s, a.issuer.SyncApps(ctx)
+	if err := a.directory.Sync(ctx); err != nil {
+		return s, err
+	}
+	a.enforce(ctx, directory.Changes{Apps: []directory.Change[directory.App]{{Old: &old, New: &s}}})
+	return s, nil
 }
 
-func storedInfo(s store.App) admin.AppInfo {
+func storedInfo(s directory.App) admin.AppInfo {
 	typ := config.AppConfidential
 	if s.Public {
 		typ = config.AppPublic
 	}
 	created, updated := s.CreatedAt.UTC(), s.UpdatedAt.UTC()
 	return admin.AppInfo{
-		URI: s.URI, Name: s.Name, Type: typ, SystemUser: s.SystemUser, Scope: strings.Join(s.Scopes, " "),
+		URI: s.ID, Name: s.Name, Type: typ, SystemUser: s.SystemUser, Scope: strings.Join(s.Scopes, " "),
 		RedirectURIs: nonNil(s.RedirectURIs), PostLogoutRedirectURIs: nonNil(s.PostLogoutRedirectURIs),
 		AllowInternalUsers: s.AllowInternalUsers, AllowCommunityUsers: s.AllowCommunityUsers,
 		ReferenceTokens: s.ReferenceTokens, RequirePKCE: s.RequirePKCE, Enabled: s.Enabled, Source: "store",
@@ -150,9 +154,4 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return slices.Clone(s)
-}
-
-func rawSecretHash(secret string) []byte {
-	sum := sha256.Sum256([]byte(secret))
-	return sum[:]
 }

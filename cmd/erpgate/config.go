@@ -1,16 +1,16 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/base64"
+	"context"
 	"fmt"
 	"net/netip"
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/erpgate/erpgate/config"
-	"github.com/erpgate/erpgate/issuer"
+	"github.com/erpgate/erpgate/directory"
 	"github.com/erpgate/erpgate/policy"
 	"github.com/erpgate/erpgate/proxy"
 )
@@ -36,52 +36,19 @@ func loadConfig(path string, e env) (*config.File, error) {
 	return config.Parse(data, e.lookup)
 }
 
-// userID derives the stable "id" claim of a configured user from its
-// login: a UUID-shaped SHA-256 prefix, so it survives restarts and is the
-// same on every replica.
-func userID(login string) string {
-	s := sha256.Sum256([]byte("erpgate/user/" + login))
-	return fmt.Sprintf("%x-%x-%x-%x-%x", s[0:4], s[4:6], s[6:8], s[8:10], s[10:16])
-}
-
-func issuerApps(f *config.File) ([]issuer.App, error) {
-	apps := make([]issuer.App, 0, len(f.Apps))
-	for i, a := range f.Apps {
-		app := issuer.App{
-			ID:                     a.URI,
-			Name:                   a.Name,
-			Public:                 a.IsPublic(),
-			SystemUser:             a.SystemUser,
-			Scopes:                 a.Scopes(),
-			RedirectURIs:           a.RedirectURIs,
-			PostLogoutRedirectURIs: a.PostLogoutRedirectURIs,
-			AllowInternalUsers:     a.InternalUsersAllowed(),
-			AllowCommunityUsers:    a.CommunityUsersAllowed(),
-			ReferenceTokens:        a.ReferenceTokens,
-			RequirePKCE:            a.PKCERequired(),
-			Enabled:                a.IsEnabled(),
-		}
-		if !app.Public {
-			h, err := base64.StdEncoding.DecodeString(a.SecretHash)
-			if err != nil {
-				return nil, fmt.Errorf("apps[%d].secret_hash: %w", i, err)
-			}
-			app.SecretHash = h
-		}
-		apps = append(apps, app)
+// openDirectory builds the live directory of f's apps and users and
+// the apps stored at run time.
+func openDirectory(ctx context.Context, f *config.File, st directory.AppSource, clock func() time.Time) (*directory.Table, error) {
+	apps, users, err := f.Directory()
+	if err != nil {
+		return nil, err
 	}
-	return apps, nil
-}
-
-func issuerUsers(f *config.File) []issuer.User {
-	users := make([]issuer.User, 0, len(f.Users))
-	for _, u := range f.Users {
-		users = append(users, issuer.User{
-			Login: u.Login, ID: userID(u.Login), Name: u.Name, Email: u.Email,
-			Type: u.Type, Admin: u.Admin, PasswordHash: u.PasswordHash,
-		})
+	t := directory.NewTable(st, clock)
+	t.SetConfig(apps, users)
+	if err := t.Sync(ctx); err != nil {
+		return nil, fmt.Errorf("load stored apps: %w", err)
 	}
-	return users
+	return t, nil
 }
 
 // policyRoutes and proxyUpstreams are the two halves of routes[]: what to
@@ -92,6 +59,7 @@ func policyRoutes(f *config.File) []policy.Route {
 		rs = append(rs, policy.Route{
 			Name: r.Name, Path: r.Match.Path, PathPrefix: r.Match.PathPrefix, Methods: r.Match.Methods,
 			Audience: r.Audience, Scopes: r.Scopes, Public: r.Public, OnMissingToken: r.OnMissingToken,
+			AllowCommunityUsers: r.AllowCommunityUsers,
 		})
 	}
 	return rs

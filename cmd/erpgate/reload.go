@@ -99,27 +99,8 @@ func (g *gateway) serveAdminAPI(w http.ResponseWriter, r *http.Request) {
 	g.current().adminAPI.ServeHTTP(w, r)
 }
 
-// syncApps reads apps other processes changed into the current
-// identity server.
-func (g *gateway) syncApps(ctx context.Context) error {
-	return g.current().issuer.SyncApps(ctx)
-}
-
-// runAppSync syncs apps every interval until ctx ends.
-func (g *gateway) runAppSync(ctx context.Context, interval time.Duration) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			if err := g.syncApps(ctx); err != nil {
-				g.logger.Warn("sync apps", "err", err)
-			}
-		}
-	}
-}
+// syncApps reads apps other processes changed into the directory.
+func (g *gateway) syncApps(ctx context.Context) error { return g.directory.Sync(ctx) }
 
 // Reload applies f, a file config.Parse accepted, to the running gateway:
 // a new snapshot is built and swapped in atomically. Settings only a
@@ -135,12 +116,18 @@ func (g *gateway) Reload(ctx context.Context, f *config.File) error {
 		return g.reloadFailed(ctx, errors.New("no config"))
 	}
 	merged, restart := keepRestartOnly(g.file, f)
+	apps, users, err := merged.Directory()
+	if err != nil {
+		return g.reloadFailed(ctx, err)
+	}
 	next, err := g.buildSnapshot(merged)
 	if err != nil {
 		return g.reloadFailed(ctx, err)
 	}
 	next.issuer.InheritState(g.current().issuer) // login throttles, rate limits
+	changes := g.directory.SetConfig(apps, users)
 	g.snap.Store(next)
+	g.enforce(ctx, changes) // enforce.go: end what the change takes away
 	g.pruneTransports(merged)
 	g.metrics.ConfigReloadOK.Set(1)
 	for _, p := range restart {
@@ -188,17 +175,13 @@ func (g *gateway) reloadFailed(ctx context.Context, err error) error {
 // long-lived state. It has no effect on the running gateway but the
 // upstream transports it adds to the pool.
 func (g *gateway) buildSnapshot(f *config.File) (*snapshot, error) {
-	apps, err := issuerApps(f)
-	if err != nil {
-		return nil, err
-	}
 	iss, err := issuer.New(issuer.Config{
 		Issuer: f.Issuer(), AccessTokenTTL: f.Tokens.AccessTokenTTL.D(), Audiences: f.Tokens.Audiences,
-		ScopeAsString: f.Tokens.ScopeFormat == "string", Apps: apps, RuntimeApps: g.store, Users: issuerUsers(f),
+		ScopeAsString: f.Tokens.ScopeFormat == "string", Directory: g.directory,
 		CodeTTL: f.Tokens.CodeTTL.D(), RefreshTokenTTL: f.Tokens.RefreshTokenTTL.D(),
 		PublicRefreshTokenTTL: f.Tokens.PublicRefreshTokenTTL.D(), RefreshReuseGrace: f.Tokens.RefreshReuseGrace.D(),
 		IdentitySessionTTL: identitySessionTTL,
-		Grants:             g.store, Sessions: g.sessions, Revocations: g.revoked, AccessTokens: g.verifier,
+		Grants:             g.store, Revocations: g.revoked, Authority: g.authority,
 		EndSession: func(ctx context.Context, sid string) error {
 			// Through the manager: refused at once here, audited.
 			_, err := g.sessions.End(ctx, sid, store.EndLogout)
@@ -232,16 +215,14 @@ func (g *gateway) buildSnapshot(f *config.File) (*snapshot, error) {
 		return nil, err
 	}
 	px, err := proxy.New(proxy.Config{
-		Policy: pol, Upstreams: ups, Verifier: g.verifier,
-		TrustedProxies: trusted, Revocations: g.revoked, Sessions: g.sessions, Browser: browser,
-		ReferenceTokens: g.reftokens,
-		Clock:           g.clock, Logger: g.logger, Audit: g.audit, Metrics: g.metrics,
+		Policy: pol, Upstreams: ups, Authority: g.authority, TrustedProxies: trusted, Browser: browser,
+		Clock: g.clock, Logger: g.logger, Audit: g.audit, Metrics: g.metrics,
 	})
 	if err != nil {
 		return nil, err
 	}
-	registry := &appRegistry{file: f, store: g.store, issuer: iss, clock: g.clock}
-	adminAPI, err := newAdminAPI(f, g.verifier, g.sessions, registry, g.reftokens, g.logger, g.audit)
+	registry := &appRegistry{file: f, store: g.store, directory: g.directory, clock: g.clock, enforce: g.enforce}
+	adminAPI, err := newAdminAPI(f, g.authority, g.sessions, registry, g.reftokens, g.logger, g.audit)
 	if err != nil {
 		return nil, err
 	}

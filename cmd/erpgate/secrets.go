@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -61,4 +62,10 @@ func cmdHashPassword(e env) error {
 	}
 	fmt.Fprintln(e.stdout, password.Hash(s, password.Default))
 	return nil
+}
+
+// rawSecretHash is sha256(secret), as apps keep it.
+func rawSecretHash(secret string) []byte {
+	sum := sha256.Sum256([]byte(secret))
+	return sum[:]
 }

@@ -24,9 +24,10 @@ import (
 
 	"github.com/erpgate/erpgate/accesstoken"
 	"github.com/erpgate/erpgate/audit"
+	"github.com/erpgate/erpgate/authority"
 	"github.com/erpgate/erpgate/browserlogin"
 	"github.com/erpgate/erpgate/config"
-	"github.com/erpgate/erpgate/issuer"
+	"github.com/erpgate/erpgate/directory"
 	"github.com/erpgate/erpgate/metrics"
 	"github.com/erpgate/erpgate/reftoken"
 	"github.com/erpgate/erpgate/requestid"
@@ -98,6 +99,8 @@ type gateway struct {
 	shared    sharedStore // what replicas sharing the store get (replicas.go)
 	keys      *signing.Keyring
 	revoked   *revocation.List
+	directory *directory.Table     // apps and users, live (config + store)
+	authority *authority.Authority // judges every credential at every door
 	reftokens *reftoken.Service
 	verifier  *accesstoken.Verifier
 	sessions  *session.Manager
@@ -177,15 +180,22 @@ func newGateway(ctx context.Context, f *config.File, logOut io.Writer) (*gateway
 		Issuer: f.Issuer(), KeySet: g.keys, Algorithms: signing.Algorithms,
 		Clock: clock, Leeway: tokenLeeway, CacheSize: tokenCacheSize,
 	})
-	// The reference-token service resolves apps and users through the
-	// current snapshot's identity server (set below, replaced on reload).
+	g.directory, err = openDirectory(ctx, f, st, clock) // config.go; a reload swaps the config part
+	if err != nil {
+		g.Close()
+		return nil, err
+	}
 	g.reftokens, err = reftoken.New(reftoken.Config{
 		Store: st, Revocations: g.revoked, Issuer: f.Issuer(), Audiences: f.Tokens.Audiences,
-		Directory: directory{
-			app:  func(id string) *issuer.App { return g.current().issuer.LookupApp(id) },
-			user: func(login string) *issuer.User { return g.current().issuer.LookupUser(login) },
-		},
-		CacheSize: refTokenCacheSize, Clock: clock, Logger: g.logger, Audit: auditLog,
+		Directory: g.directory, CacheSize: refTokenCacheSize, Clock: clock, Logger: g.logger, Audit: auditLog,
+	})
+	if err != nil {
+		g.Close()
+		return nil, err
+	}
+	g.authority, err = authority.New(authority.Config{
+		Verifier: g.verifier, ReferenceTokens: g.reftokens, Revocations: g.revoked,
+		Sessions: g.sessions, Directory: g.directory,
 	})
 	if err != nil {
 		g.Close()
@@ -398,11 +408,13 @@ func (g *gateway) runLoops(ctx context.Context) <-chan struct{} {
 	var wg sync.WaitGroup
 	wg.Go(func() { g.keys.Run(ctx, keyRefreshEvery) })
 	wg.Go(func() { g.revoked.Run(ctx, revocationSyncEvery) })
-	wg.Go(func() { g.reftokens.Run(ctx) })            // flush last-use times; once more when ctx ends
-	wg.Go(func() { g.runAppSync(ctx, appSyncEvery) }) // apps changed by other processes (reload.go)
-	wg.Go(func() { g.sessions.Run(ctx) })             // flush, reap, sync ends; closed (and flushed) by g.Close
-	wg.Go(func() { g.runChangeSync(ctx) })            // reload at once what other replicas change (replicas.go)
-	wg.Go(func() { g.runJanitor(ctx) })               // delete expired codes, refresh tokens, revocations (janitor.go)
+	wg.Go(func() { g.reftokens.Run(ctx) }) // flush last-use times; once more when ctx ends
+	wg.Go(func() {                         // apps changed by other processes
+		g.directory.Run(ctx, appSyncEvery, func(err error) { g.logger.Warn("sync apps", "err", err) })
+	})
+	wg.Go(func() { g.sessions.Run(ctx) })  // flush, reap, sync ends; closed (and flushed) by g.Close
+	wg.Go(func() { g.runChangeSync(ctx) }) // reload at once what other replicas change (replicas.go)
+	wg.Go(func() { g.runJanitor(ctx) })    // delete expired codes, refresh tokens, revocations (janitor.go)
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	return done

@@ -12,7 +12,6 @@ import (
 
 	"github.com/erpgate/erpgate/audit"
 	"github.com/erpgate/erpgate/config"
-	"github.com/erpgate/erpgate/issuer"
 	"github.com/erpgate/erpgate/reftoken"
 	"github.com/erpgate/erpgate/revocation"
 	"github.com/erpgate/erpgate/store"
@@ -81,12 +80,9 @@ func cmdTokens(ctx context.Context, args []string, e env) error {
 		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tTYPE\tAPP\tSUBJECT\tSCOPE\tEXPIRES\tLAST USED\tSTATE")
 		for _, t := range toks {
-			state := "active"
-			switch {
-			case !t.RevokedAt.IsZero():
-				state = "revoked " + cliTime(t.RevokedAt)
-			case !time.Now().Before(t.ExpiresAt):
-				state = "expired"
+			state := svc.State(t)
+			if !t.RevokedAt.IsZero() {
+				state += " " + cliTime(t.RevokedAt)
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Type, t.ClientID, t.Subject,
 				strings.Join(t.Scopes, " "), cliTime(t.ExpiresAt), cliTime(t.LastUsedAt), state)
@@ -108,26 +104,9 @@ func cmdTokens(ctx context.Context, args []string, e env) error {
 // cliTokenService builds the reference-token service over the config's
 // apps and users plus the apps stored at run time.
 func cliTokenService(ctx context.Context, f *config.File, st store.Backend, logger *slog.Logger, a *audit.Logger) (*reftoken.Service, error) {
-	apps, err := issuerApps(f)
+	dir, err := openDirectory(ctx, f, st, time.Now)
 	if err != nil {
 		return nil, err
-	}
-	byID := map[string]*issuer.App{}
-	for i := range apps {
-		byID[apps[i].ID] = &apps[i]
-	}
-	stored, err := st.Apps(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, s := range stored {
-		if byID[s.URI] == nil {
-			byID[s.URI] = issuer.AppFromStore(s)
-		}
-	}
-	users := map[string]*issuer.User{}
-	for _, u := range issuerUsers(f) {
-		users[u.Login] = &u
 	}
 	revoked, err := revocation.Open(ctx, st, time.Now, logger)
 	if err != nil {
@@ -135,10 +114,6 @@ func cliTokenService(ctx context.Context, f *config.File, st store.Backend, logg
 	}
 	return reftoken.New(reftoken.Config{
 		Store: st, Revocations: revoked, Issuer: f.Issuer(), Audiences: f.Tokens.Audiences,
-		Directory: directory{
-			app:  func(id string) *issuer.App { return byID[id] },
-			user: func(login string) *issuer.User { return users[login] },
-		},
-		Clock: time.Now, Logger: logger, Audit: a,
+		Directory: dir, Clock: time.Now, Logger: logger, Audit: a,
 	})
 }

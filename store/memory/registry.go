@@ -3,6 +3,7 @@ package memory
 import (
 	"cmp"
 	"context"
+	"github.com/erpgate/erpgate/directory"
 	"slices"
 	"time"
 
@@ -12,74 +13,74 @@ import (
 var _ store.Registry = (*Store)(nil)
 
 // CreateApp stores a; store.ErrConflict if its URI exists.
-func (s *Store) CreateApp(_ context.Context, a store.App) error {
+func (s *Store) CreateApp(_ context.Context, a directory.App) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.apps[a.URI]; ok {
+	if _, ok := s.apps[a.ID]; ok {
 		return store.ErrConflict
 	}
-	s.apps[a.URI] = copyApp(a)
+	s.apps[a.ID] = copyApp(a)
 	return nil
 }
 
 // App returns the app with uri; store.ErrNotFound.
-func (s *Store) App(_ context.Context, uri string) (store.App, error) {
+func (s *Store) App(_ context.Context, uri string) (directory.App, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a, ok := s.apps[uri]
 	if !ok {
-		return store.App{}, store.ErrNotFound
+		return directory.App{}, store.ErrNotFound
 	}
 	return copyApp(a), nil
 }
 
 // Apps lists every app, oldest CreatedAt first (ties by URI).
-func (s *Store) Apps(context.Context) ([]store.App, error) {
+func (s *Store) Apps(context.Context) ([]directory.App, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []store.App
+	var out []directory.App
 	for _, a := range s.apps {
 		out = append(out, copyApp(a))
 	}
-	slices.SortFunc(out, func(a, b store.App) int {
+	slices.SortFunc(out, func(a, b directory.App) int {
 		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.URI, b.URI)
+		return cmp.Compare(a.ID, b.ID)
 	})
 	return out, nil
 }
 
-// UpdateApp replaces the app with a.URI, keeping its CreatedAt;
+// UpdateApp replaces the app with a.ID, keeping its CreatedAt;
 // store.ErrNotFound if there is none.
-func (s *Store) UpdateApp(_ context.Context, a store.App) error {
+func (s *Store) UpdateApp(_ context.Context, a directory.App) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, ok := s.apps[a.URI]
+	old, ok := s.apps[a.ID]
 	if !ok {
 		return store.ErrNotFound
 	}
 	a.CreatedAt = old.CreatedAt
-	s.apps[a.URI] = copyApp(a)
+	s.apps[a.ID] = copyApp(a)
 	return nil
 }
 
 // AppsChangedSince lists apps with UpdatedAt >= since, oldest UpdatedAt
 // first (ties by URI), so a poller's last entry is its next since.
-func (s *Store) AppsChangedSince(_ context.Context, since time.Time) ([]store.App, error) {
+func (s *Store) AppsChangedSince(_ context.Context, since time.Time) ([]directory.App, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []store.App
+	var out []directory.App
 	for _, a := range s.apps {
 		if !a.UpdatedAt.Before(since) {
 			out = append(out, copyApp(a))
 		}
 	}
-	slices.SortFunc(out, func(a, b store.App) int {
+	slices.SortFunc(out, func(a, b directory.App) int {
 		if c := a.UpdatedAt.Compare(b.UpdatedAt); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.URI, b.URI)
+		return cmp.Compare(a.ID, b.ID)
 	})
 	return out, nil
 }
@@ -176,7 +177,7 @@ func (s *Store) TouchReferenceTokens(_ context.Context, used map[string]time.Tim
 // copyApp and copyRefToken copy the slices, so neither the caller nor
 // the store can change the other's record by writing into a shared
 // array. An empty slice comes back nil, as from store/sqlite.
-func copyApp(a store.App) store.App {
+func copyApp(a directory.App) directory.App {
 	a.SecretHash = cloneOrNil(a.SecretHash)
 	a.Scopes = cloneOrNil(a.Scopes)
 	a.RedirectURIs = cloneOrNil(a.RedirectURIs)

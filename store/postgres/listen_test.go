@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"github.com/erpgate/erpgate/directory"
 	"io"
 	"log/slog"
 	"net/url"
@@ -175,7 +176,7 @@ func TestListenTopics(t *testing.T) {
 	}
 	l.expect(TopicSessions)
 
-	app := store.App{URI: "urn:app:new", Name: "New", Enabled: true, CreatedAt: now, UpdatedAt: now}
+	app := directory.App{ID: "urn:app:new", Name: "New", Enabled: true, CreatedAt: now, UpdatedAt: now}
 	if err := b.CreateApp(ctx, app); err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +197,7 @@ func TestListenTopics(t *testing.T) {
 	// Another erpgate in another schema of the same database.
 	other := mustOpen(t, schemaDSN(t))
 	defer other.Close()
-	if err := other.CreateApp(ctx, store.App{URI: "urn:app:other", CreatedAt: now, UpdatedAt: now}); err != nil {
+	if err := other.CreateApp(ctx, directory.App{ID: "urn:app:other", CreatedAt: now, UpdatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Revoke(ctx, "jti-2", now.Add(time.Hour), now); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/erpgate/erpgate/directory"
 	"maps"
 	"slices"
 	"time"
@@ -19,13 +20,13 @@ var _ store.Registry = (*Store)(nil)
 const appColumns = `uri, name, public, secret_hash, system_user, scopes, redirect_uris, post_logout_redirect_uris,
 	allow_internal_users, allow_community_users, reference_tokens, require_pkce, enabled, created_at, updated_at`
 
-func scanApp(row scanner) (store.App, error) {
-	var a store.App
+func scanApp(row scanner) (directory.App, error) {
+	var a directory.App
 	var created, updated pgtype.Timestamptz
-	if err := row.Scan(&a.URI, &a.Name, &a.Public, &a.SecretHash, &a.SystemUser, &a.Scopes, &a.RedirectURIs,
+	if err := row.Scan(&a.ID, &a.Name, &a.Public, &a.SecretHash, &a.SystemUser, &a.Scopes, &a.RedirectURIs,
 		&a.PostLogoutRedirectURIs, &a.AllowInternalUsers, &a.AllowCommunityUsers, &a.ReferenceTokens,
 		&a.RequirePKCE, &a.Enabled, &created, &updated); err != nil {
-		return store.App{}, err
+		return directory.App{}, err
 	}
 	a.SecretHash = orNil(a.SecretHash)
 	a.Scopes, a.RedirectURIs, a.PostLogoutRedirectURIs = orNil(a.Scopes), orNil(a.RedirectURIs), orNil(a.PostLogoutRedirectURIs)
@@ -35,19 +36,19 @@ func scanApp(row scanner) (store.App, error) {
 
 // appArgs returns a's columns in appColumns order. An empty secret hash
 // is stored as NULL, so nil and empty read back alike.
-func appArgs(a store.App) []any {
-	return []any{a.URI, a.Name, a.Public, orNil(a.SecretHash), a.SystemUser, nonNil(a.Scopes),
+func appArgs(a directory.App) []any {
+	return []any{a.ID, a.Name, a.Public, orNil(a.SecretHash), a.SystemUser, nonNil(a.Scopes),
 		nonNil(a.RedirectURIs), nonNil(a.PostLogoutRedirectURIs), a.AllowInternalUsers, a.AllowCommunityUsers,
 		a.ReferenceTokens, a.RequirePKCE, a.Enabled, ts(a.CreatedAt), ts(a.UpdatedAt)}
 }
 
-func (s *Store) queryApps(ctx context.Context, what, where string, args ...any) ([]store.App, error) {
+func (s *Store) queryApps(ctx context.Context, what, where string, args ...any) ([]directory.App, error) {
 	rows, err := s.pool.Query(ctx, "SELECT "+appColumns+" FROM apps "+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %s: %w", what, err)
 	}
 	defer rows.Close()
-	var out []store.App
+	var out []directory.App
 	for rows.Next() {
 		a, err := scanApp(rows)
 		if err != nil {
@@ -62,33 +63,33 @@ func (s *Store) queryApps(ctx context.Context, what, where string, args ...any) 
 }
 
 // CreateApp stores a; store.ErrConflict if its URI exists.
-func (s *Store) CreateApp(ctx context.Context, a store.App) error {
+func (s *Store) CreateApp(ctx context.Context, a directory.App) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO apps (`+appColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`, appArgs(a)...)
 	return insertErr(err, "create app")
 }
 
 // App returns the app with uri; store.ErrNotFound.
-func (s *Store) App(ctx context.Context, uri string) (store.App, error) {
+func (s *Store) App(ctx context.Context, uri string) (directory.App, error) {
 	a, err := scanApp(s.pool.QueryRow(ctx, "SELECT "+appColumns+" FROM apps WHERE uri = $1", uri))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return store.App{}, store.ErrNotFound
+		return directory.App{}, store.ErrNotFound
 	}
 	if err != nil {
-		return store.App{}, fmt.Errorf("postgres: app: %w", err)
+		return directory.App{}, fmt.Errorf("postgres: app: %w", err)
 	}
 	return a, nil
 }
 
 // Apps lists every app, oldest CreatedAt first (ties by URI).
-func (s *Store) Apps(ctx context.Context) ([]store.App, error) {
+func (s *Store) Apps(ctx context.Context) ([]directory.App, error) {
 	return s.queryApps(ctx, "apps", "ORDER BY created_at, uri")
 }
 
-// UpdateApp replaces every column of the app with a.URI but created_at;
+// UpdateApp replaces every column of the app with a.ID but created_at;
 // store.ErrNotFound if there is none. One statement: concurrent updates
 // of one app are applied one after the other, the last one wins.
-func (s *Store) UpdateApp(ctx context.Context, a store.App) error {
+func (s *Store) UpdateApp(ctx context.Context, a directory.App) error {
 	// appArgs without created_at (index 13), which is kept.
 	args := appArgs(a)
 	args = append(args[:13:13], args[14])
@@ -108,7 +109,7 @@ func (s *Store) UpdateApp(ctx context.Context, a store.App) error {
 
 // AppsChangedSince lists apps with UpdatedAt >= since, oldest UpdatedAt
 // first (ties by URI), so a poller's last entry is its next since.
-func (s *Store) AppsChangedSince(ctx context.Context, since time.Time) ([]store.App, error) {
+func (s *Store) AppsChangedSince(ctx context.Context, since time.Time) ([]directory.App, error) {
 	return s.queryApps(ctx, "apps changed since", "WHERE updated_at >= $1 ORDER BY updated_at, uri", ts(since))
 }
 

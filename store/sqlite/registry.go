@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/erpgate/erpgate/directory"
 	"maps"
 	"slices"
 	"time"
@@ -17,24 +18,24 @@ var _ store.Registry = (*Store)(nil)
 const appColumns = `uri, name, public, secret_hash, system_user, scopes, redirect_uris, post_logout_redirect_uris,
 	allow_internal_users, allow_community_users, reference_tokens, require_pkce, enabled, created_at, updated_at`
 
-func scanApp(row scanner) (store.App, error) {
-	var a store.App
+func scanApp(row scanner) (directory.App, error) {
+	var a directory.App
 	var scopes, redirects, postLogout string
 	var created, updated int64
-	if err := row.Scan(&a.URI, &a.Name, &a.Public, &a.SecretHash, &a.SystemUser, &scopes, &redirects, &postLogout,
+	if err := row.Scan(&a.ID, &a.Name, &a.Public, &a.SecretHash, &a.SystemUser, &scopes, &redirects, &postLogout,
 		&a.AllowInternalUsers, &a.AllowCommunityUsers, &a.ReferenceTokens, &a.RequirePKCE, &a.Enabled,
 		&created, &updated); err != nil {
-		return store.App{}, err
+		return directory.App{}, err
 	}
 	var err error
 	if a.Scopes, err = decodeStrings(scopes); err != nil {
-		return store.App{}, err
+		return directory.App{}, err
 	}
 	if a.RedirectURIs, err = decodeStrings(redirects); err != nil {
-		return store.App{}, err
+		return directory.App{}, err
 	}
 	if a.PostLogoutRedirectURIs, err = decodeStrings(postLogout); err != nil {
-		return store.App{}, err
+		return directory.App{}, err
 	}
 	a.SecretHash = nilIfEmpty(a.SecretHash)
 	a.CreatedAt, a.UpdatedAt = fromMillis(created), fromMillis(updated)
@@ -42,7 +43,7 @@ func scanApp(row scanner) (store.App, error) {
 }
 
 // appArgs returns a's columns in appColumns order.
-func appArgs(a store.App) ([]any, error) {
+func appArgs(a directory.App) ([]any, error) {
 	scopes, err := encodeStrings(a.Scopes)
 	if err != nil {
 		return nil, err
@@ -55,18 +56,18 @@ func appArgs(a store.App) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []any{a.URI, a.Name, a.Public, nilIfEmpty(a.SecretHash), a.SystemUser, scopes, redirects, postLogout,
+	return []any{a.ID, a.Name, a.Public, nilIfEmpty(a.SecretHash), a.SystemUser, scopes, redirects, postLogout,
 		a.AllowInternalUsers, a.AllowCommunityUsers, a.ReferenceTokens, a.RequirePKCE, a.Enabled,
 		millis(a.CreatedAt), millis(a.UpdatedAt)}, nil
 }
 
-func (s *Store) queryApps(ctx context.Context, what, where string, args ...any) ([]store.App, error) {
+func (s *Store) queryApps(ctx context.Context, what, where string, args ...any) ([]directory.App, error) {
 	rows, err := s.reader.QueryContext(ctx, "SELECT "+appColumns+" FROM apps "+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %s: %w", what, err)
 	}
 	defer rows.Close()
-	var out []store.App
+	var out []directory.App
 	for rows.Next() {
 		a, err := scanApp(rows)
 		if err != nil {
@@ -81,7 +82,7 @@ func (s *Store) queryApps(ctx context.Context, what, where string, args ...any) 
 }
 
 // CreateApp stores a; store.ErrConflict if its URI exists.
-func (s *Store) CreateApp(ctx context.Context, a store.App) error {
+func (s *Store) CreateApp(ctx context.Context, a directory.App) error {
 	args, err := appArgs(a)
 	if err != nil {
 		return fmt.Errorf("sqlite: create app: %w", err)
@@ -95,25 +96,25 @@ func (s *Store) CreateApp(ctx context.Context, a store.App) error {
 }
 
 // App returns the app with uri; store.ErrNotFound.
-func (s *Store) App(ctx context.Context, uri string) (store.App, error) {
+func (s *Store) App(ctx context.Context, uri string) (directory.App, error) {
 	a, err := scanApp(s.reader.QueryRowContext(ctx, "SELECT "+appColumns+" FROM apps WHERE uri = ?", uri))
 	if errors.Is(err, sql.ErrNoRows) {
-		return store.App{}, store.ErrNotFound
+		return directory.App{}, store.ErrNotFound
 	}
 	if err != nil {
-		return store.App{}, fmt.Errorf("sqlite: app: %w", err)
+		return directory.App{}, fmt.Errorf("sqlite: app: %w", err)
 	}
 	return a, nil
 }
 
 // Apps lists every app, oldest CreatedAt first (ties by URI).
-func (s *Store) Apps(ctx context.Context) ([]store.App, error) {
+func (s *Store) Apps(ctx context.Context) ([]directory.App, error) {
 	return s.queryApps(ctx, "apps", "ORDER BY created_at, uri")
 }
 
-// UpdateApp replaces every column of the app with a.URI but created_at;
+// UpdateApp replaces every column of the app with a.ID but created_at;
 // store.ErrNotFound if there is none.
-func (s *Store) UpdateApp(ctx context.Context, a store.App) error {
+func (s *Store) UpdateApp(ctx context.Context, a directory.App) error {
 	args, err := appArgs(a)
 	if err != nil {
 		return fmt.Errorf("sqlite: update app: %w", err)
@@ -139,7 +140,7 @@ func (s *Store) UpdateApp(ctx context.Context, a store.App) error {
 
 // AppsChangedSince lists apps with UpdatedAt >= since, oldest UpdatedAt
 // first (ties by URI), so a poller's last entry is its next since.
-func (s *Store) AppsChangedSince(ctx context.Context, since time.Time) ([]store.App, error) {
+func (s *Store) AppsChangedSince(ctx context.Context, since time.Time) ([]directory.App, error) {
 	return s.queryApps(ctx, "apps changed since", "WHERE updated_at >= ? ORDER BY updated_at, uri", millis(since))
 }
 

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/erpgate/erpgate/directory"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,7 +74,7 @@ func TestReopenKeepsData(t *testing.T) {
 	if err := s.SaveRefreshToken(ctx, rt); err != nil {
 		t.Fatalf("SaveRefreshToken: %v", err)
 	}
-	if err := s.CreateApp(ctx, store.App{URI: "urn:app:rt", Name: "Run-time app", Enabled: true,
+	if err := s.CreateApp(ctx, directory.App{ID: "urn:app:rt", Name: "Run-time app", Enabled: true,
 		CreatedAt: now, UpdatedAt: now}); err != nil {
 		t.Fatalf("CreateApp: %v", err)
 	}
@@ -111,7 +112,7 @@ func TestReopenKeepsData(t *testing.T) {
 		t.Errorf("RevokeSessionRefreshTokens after reopen = %+v, %v; want jti-2", got, err)
 	}
 
-	if got, err := s.AppsChangedSince(ctx, now); err != nil || len(got) != 1 || got[0].URI != "urn:app:rt" {
+	if got, err := s.AppsChangedSince(ctx, now); err != nil || len(got) != 1 || got[0].ID != "urn:app:rt" {
 		t.Errorf("AppsChangedSince after reopen = %+v, %v; want urn:app:rt", got, err)
 	}
 	if got, err := s.ReferenceTokenByHash(ctx, "rt-hash-1"); err != nil || got.ID != "rt-1" {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/erpgate/erpgate/directory"
 	"slices"
 	"testing"
 	"time"
@@ -13,9 +14,9 @@ import (
 
 // testApp returns a confidential app with every field set, created and
 // updated at created.
-func testApp(uri string, created time.Time) store.App {
-	return store.App{
-		URI:                    uri,
+func testApp(uri string, created time.Time) directory.App {
+	return directory.App{
+		ID:                     uri,
 		Name:                   "App " + uri,
 		SecretHash:             []byte{0, 0xff, '\n', 0x80, 'x', 0}, // every byte value survives
 		SystemUser:             "svc-" + uri,
@@ -34,9 +35,9 @@ func testApp(uri string, created time.Time) store.App {
 
 // checkApp fails t unless got and want agree field by field: slices by
 // content (nil and empty alike), times by time.Equal.
-func checkApp(t *testing.T, what string, got, want store.App) {
+func checkApp(t *testing.T, what string, got, want directory.App) {
 	t.Helper()
-	if got.URI != want.URI || got.Name != want.Name || got.Public != want.Public ||
+	if got.ID != want.ID || got.Name != want.Name || got.Public != want.Public ||
 		!bytes.Equal(got.SecretHash, want.SecretHash) || got.SystemUser != want.SystemUser ||
 		!slices.Equal(got.Scopes, want.Scopes) || !slices.Equal(got.RedirectURIs, want.RedirectURIs) ||
 		!slices.Equal(got.PostLogoutRedirectURIs, want.PostLogoutRedirectURIs) ||
@@ -49,40 +50,40 @@ func checkApp(t *testing.T, what string, got, want store.App) {
 
 // checkApps fails t unless got and want hold the same apps in the same
 // order.
-func checkApps(t *testing.T, what string, got, want []store.App) {
+func checkApps(t *testing.T, what string, got, want []directory.App) {
 	t.Helper()
 	if !slices.Equal(appURIs(got), appURIs(want)) {
 		t.Errorf("%s = %v, want %v", what, appURIs(got), appURIs(want))
 		return
 	}
 	for i := range want {
-		checkApp(t, fmt.Sprintf("%s[%s]", what, want[i].URI), got[i], want[i])
+		checkApp(t, fmt.Sprintf("%s[%s]", what, want[i].ID), got[i], want[i])
 	}
 }
 
-func appURIs(as []store.App) []string {
+func appURIs(as []directory.App) []string {
 	uris := make([]string, len(as))
 	for i, a := range as {
-		uris[i] = a.URI
+		uris[i] = a.ID
 	}
 	return uris
 }
 
-func mustCreateApp(t *testing.T, r store.Apps, a store.App) {
+func mustCreateApp(t *testing.T, r store.Apps, a directory.App) {
 	t.Helper()
 	if err := r.CreateApp(t.Context(), a); err != nil {
-		t.Fatalf("CreateApp(%s): %v", a.URI, err)
+		t.Fatalf("CreateApp(%s): %v", a.ID, err)
 	}
 }
 
-func mustUpdateApp(t *testing.T, r store.Apps, a store.App) {
+func mustUpdateApp(t *testing.T, r store.Apps, a directory.App) {
 	t.Helper()
 	if err := r.UpdateApp(t.Context(), a); err != nil {
-		t.Fatalf("UpdateApp(%s): %v", a.URI, err)
+		t.Fatalf("UpdateApp(%s): %v", a.ID, err)
 	}
 }
 
-func mustApp(t *testing.T, r store.Apps, uri string) store.App {
+func mustApp(t *testing.T, r store.Apps, uri string) directory.App {
 	t.Helper()
 	got, err := r.App(t.Context(), uri)
 	if err != nil {
@@ -91,7 +92,7 @@ func mustApp(t *testing.T, r store.Apps, uri string) store.App {
 	return got
 }
 
-func mustApps(t *testing.T, r store.Apps) []store.App {
+func mustApps(t *testing.T, r store.Apps) []directory.App {
 	t.Helper()
 	got, err := r.Apps(t.Context())
 	if err != nil {
@@ -100,7 +101,7 @@ func mustApps(t *testing.T, r store.Apps) []store.App {
 	return got
 }
 
-func mustAppsChangedSince(t *testing.T, r store.Apps, since time.Time) []store.App {
+func mustAppsChangedSince(t *testing.T, r store.Apps, since time.Time) []directory.App {
 	t.Helper()
 	got, err := r.AppsChangedSince(t.Context(), since)
 	if err != nil {
@@ -124,7 +125,7 @@ func testApps(t *testing.T, open opener) {
 		want := testApp("urn:app:billing", at(0).In(cet))
 		want.UpdatedAt = at(time.Second).In(cet)
 		mustCreateApp(t, b, want)
-		checkApp(t, "App", mustApp(t, b, want.URI), want)
+		checkApp(t, "App", mustApp(t, b, want.ID), want)
 	})
 
 	// "SecretHash ... nil for public apps." A public app with no lists
@@ -132,22 +133,22 @@ func testApps(t *testing.T, open opener) {
 	// by content, so nil and empty ones both come back with length 0.
 	t.Run("RoundTripEmpty", func(t *testing.T) {
 		b := open(t)
-		public := store.App{URI: "urn:app:spa", Public: true, ReferenceTokens: "none",
+		public := directory.App{ID: "urn:app:spa", Public: true, ReferenceTokens: "none",
 			CreatedAt: at(0), UpdatedAt: at(0)}
-		empty := store.App{URI: "urn:app:empty", SecretHash: []byte{}, Scopes: []string{},
+		empty := directory.App{ID: "urn:app:empty", SecretHash: []byte{}, Scopes: []string{},
 			RedirectURIs: []string{}, PostLogoutRedirectURIs: []string{}, CreatedAt: at(0), UpdatedAt: at(0)}
-		for _, a := range []store.App{public, empty} {
+		for _, a := range []directory.App{public, empty} {
 			mustCreateApp(t, b, a)
-			got := mustApp(t, b, a.URI)
-			checkApp(t, "App "+a.URI, got, a)
+			got := mustApp(t, b, a.ID)
+			checkApp(t, "App "+a.ID, got, a)
 			if len(got.SecretHash)+len(got.Scopes)+len(got.RedirectURIs)+len(got.PostLogoutRedirectURIs) != 0 {
-				t.Errorf("App %s: empty slices came back with content: %+v", a.URI, got)
+				t.Errorf("App %s: empty slices came back with content: %+v", a.ID, got)
 			}
 		}
 		// One empty string is content, not emptiness.
-		blank := store.App{URI: "urn:app:blank", Scopes: []string{""}, CreatedAt: at(0), UpdatedAt: at(0)}
+		blank := directory.App{ID: "urn:app:blank", Scopes: []string{""}, CreatedAt: at(0), UpdatedAt: at(0)}
 		mustCreateApp(t, b, blank)
-		checkApp(t, "App with an empty scope", mustApp(t, b, blank.URI), blank)
+		checkApp(t, "App with an empty scope", mustApp(t, b, blank.ID), blank)
 	})
 
 	// "App returns the app with uri; ErrNotFound."
@@ -163,10 +164,10 @@ func testApps(t *testing.T, open opener) {
 		second := testApp("urn:app:billing", at(time.Hour))
 		second.Name, second.Enabled = "Impostor", false
 		if err := b.CreateApp(t.Context(), second); !errors.Is(err, store.ErrConflict) {
-			t.Fatalf("CreateApp with an existing URI: err = %v, want ErrConflict", err)
+			t.Fatalf("CreateApp with an existing ID: err = %v, want ErrConflict", err)
 		}
-		checkApp(t, "app after conflict", mustApp(t, b, first.URI), first)
-		checkApps(t, "Apps after conflict", mustApps(t, b), []store.App{first})
+		checkApp(t, "app after conflict", mustApp(t, b, first.ID), first)
+		checkApps(t, "Apps after conflict", mustApps(t, b), []directory.App{first})
 	})
 
 	// "Apps lists every stored app, oldest CreatedAt first."
@@ -175,7 +176,7 @@ func testApps(t *testing.T, open opener) {
 		if got := mustApps(t, b); len(got) != 0 {
 			t.Fatalf("Apps on an empty store = %v, want none", appURIs(got))
 		}
-		want := []store.App{
+		want := []directory.App{
 			testApp("urn:app:c", at(-time.Hour)),
 			testApp("urn:app:a", at(0)),
 			testApp("urn:app:b", at(time.Millisecond)),
@@ -189,7 +190,7 @@ func testApps(t *testing.T, open opener) {
 		checkApps(t, "Apps", mustApps(t, b), want)
 	})
 
-	// "UpdateApp replaces the stored app with a.URI (CreatedAt is kept as
+	// "UpdateApp replaces the stored app with a.ID (CreatedAt is kept as
 	// stored)."
 	t.Run("UpdateReplacesAllButCreatedAt", func(t *testing.T) {
 		b := open(t)
@@ -200,23 +201,23 @@ func testApps(t *testing.T, open opener) {
 
 		// Every field changes, lists and secret to nothing, flags to
 		// false; a CreatedAt passed in is ignored.
-		upd := store.App{URI: orig.URI, Name: "Billing (public now)", Public: true, SystemUser: "",
+		upd := directory.App{ID: orig.ID, Name: "Billing (public now)", Public: true, SystemUser: "",
 			ReferenceTokens: "none", CreatedAt: at(time.Hour), UpdatedAt: at(time.Minute).In(cet)}
 		mustUpdateApp(t, b, upd)
 		want := upd
 		want.CreatedAt = orig.CreatedAt
-		checkApp(t, "App after UpdateApp", mustApp(t, b, orig.URI), want)
-		checkApp(t, "untouched app", mustApp(t, b, other.URI), other)
+		checkApp(t, "App after UpdateApp", mustApp(t, b, orig.ID), want)
+		checkApp(t, "untouched app", mustApp(t, b, other.ID), other)
 
 		// And back: lists and secret again, zero CreatedAt still ignored.
-		again := testApp(orig.URI, time.Time{})
+		again := testApp(orig.ID, time.Time{})
 		again.Scopes = []string{"read"}
 		again.UpdatedAt = at(2 * time.Minute)
 		mustUpdateApp(t, b, again)
 		want = again
 		want.CreatedAt = orig.CreatedAt
-		checkApp(t, "App after second UpdateApp", mustApp(t, b, orig.URI), want)
-		checkApps(t, "Apps after UpdateApp", mustApps(t, b), []store.App{want, other})
+		checkApp(t, "App after second UpdateApp", mustApp(t, b, orig.ID), want)
+		checkApps(t, "Apps after UpdateApp", mustApps(t, b), []directory.App{want, other})
 	})
 
 	// "UpdateApp ...; ErrNotFound if there is none", and creates none.
@@ -241,7 +242,7 @@ func testApps(t *testing.T, open opener) {
 		if got := mustAppsChangedSince(t, b, time.Time{}); len(got) != 0 {
 			t.Fatalf("AppsChangedSince on an empty store = %v, want none", appURIs(got))
 		}
-		all := []store.App{
+		all := []directory.App{
 			testApp("urn:app:e", at(-time.Hour)), // created first, changed at -1m
 			testApp("urn:app:a", at(-time.Minute)),
 			testApp("urn:app:d", at(0)),
@@ -255,7 +256,7 @@ func testApps(t *testing.T, open opener) {
 		}
 		for _, tc := range []struct {
 			since time.Time
-			want  []store.App
+			want  []directory.App
 		}{
 			{time.Time{}, all},
 			{at(-time.Hour), all},
@@ -275,8 +276,8 @@ func testApps(t *testing.T, open opener) {
 		upd.Name, upd.UpdatedAt = "renamed", at(time.Hour)
 		mustUpdateApp(t, b, upd)
 		checkApps(t, "AppsChangedSince after UpdateApp", mustAppsChangedSince(t, b, at(0)),
-			[]store.App{all[2], all[3], all[4], upd})
-		checkApps(t, "AppsChangedSince(update time)", mustAppsChangedSince(t, b, at(time.Hour)), []store.App{upd})
+			[]directory.App{all[2], all[3], all[4], upd})
+		checkApps(t, "AppsChangedSince(update time)", mustAppsChangedSince(t, b, at(time.Hour)), []directory.App{upd})
 	})
 
 	// A stored app is a value: writing into the slices the caller passed
@@ -287,12 +288,12 @@ func testApps(t *testing.T, open opener) {
 		want := testApp("urn:app:billing", at(0))
 		mustCreateApp(t, b, a)
 		a.SecretHash[0], a.Scopes[0], a.RedirectURIs[0], a.PostLogoutRedirectURIs[0] = 'X', "X", "X", "X"
-		got := mustApp(t, b, a.URI)
+		got := mustApp(t, b, a.ID)
 		checkApp(t, "App after the caller wrote into its slices", got, want)
 		got.SecretHash[0], got.Scopes[0], got.RedirectURIs[0], got.PostLogoutRedirectURIs[0] = 'Y', "Y", "Y", "Y"
-		checkApp(t, "App after the caller wrote into a returned app", mustApp(t, b, a.URI), want)
+		checkApp(t, "App after the caller wrote into a returned app", mustApp(t, b, a.ID), want)
 		listed := mustApps(t, b)
 		listed[0].Scopes[0] = "Z"
-		checkApp(t, "App after the caller wrote into a listed app", mustApp(t, b, a.URI), want)
+		checkApp(t, "App after the caller wrote into a listed app", mustApp(t, b, a.ID), want)
 	})
 }

@@ -1,0 +1,60 @@
+package authority
+
+import (
+	"fmt"
+	"net/http"
+)
+
+// Reasons of refusals: the reason label of erpgate_auth_decisions_total
+// and of access.denied audit lines. Each maps to one HTTP answer
+// (Refusal.Status, respond.go).
+const (
+	ReasonMissing          = "missing_credentials"         // 401, no error code (RFC 6750 §3.1)
+	ReasonInvalidRequest   = "invalid_request"             // 400
+	ReasonInvalidToken     = "invalid_token"               // 401: malformed, bad signature, expired
+	ReasonWrongAudience    = "wrong_audience"              // 401: not for this door
+	ReasonRevoked          = "revoked"                     // 401: token or family revoked
+	ReasonSessionEnded     = "session_ended"               // 401: logout, administrator, kill switch
+	ReasonAppUnknown       = "app_unknown"                 // 401: the Trusted App is gone
+	ReasonAppDisabled      = "app_disabled"                // 401: the kill switch (ERP.net IsEnabled)
+	ReasonUserUnknown      = "user_unknown"                // 401: the user is gone
+	ReasonUserNotAllowed   = "user_not_allowed"            // 401: the app no longer allows this user
+	ReasonReferenceOff     = "reference_tokens_disabled"   // 401: the app's reference_tokens is none
+	ReasonCommunityUser    = "community_user"              // 403: API routes refuse community users
+	ReasonLicenseExhausted = "MaximumLicenseCountExceeded" // 403: ERP.net's error code
+	ReasonUnavailable      = "temporarily_unavailable"     // 503: the store did not answer
+)
+
+// Refusal is why a credential may not act now. Detail is for logs and
+// audit lines, never for the client.
+type Refusal struct {
+	Reason string
+	Detail string
+}
+
+func (r *Refusal) Error() string { return fmt.Sprintf("%s: %s", r.Reason, r.Detail) }
+
+func refuse(reason, format string, args ...any) *Refusal {
+	return &Refusal{Reason: reason, Detail: fmt.Sprintf(format, args...)}
+}
+
+// Status is the HTTP status of the refusal.
+func (r *Refusal) Status() int {
+	switch r.Reason {
+	case ReasonMissing:
+		return http.StatusUnauthorized
+	case ReasonInvalidRequest:
+		return http.StatusBadRequest
+	case ReasonCommunityUser, ReasonLicenseExhausted:
+		return http.StatusForbidden
+	case ReasonUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusUnauthorized
+}
+
+// TokenRefused reports whether the refusal is about the token itself
+// (401 invalid_token): the caller should get a new one.
+func (r *Refusal) TokenRefused() bool {
+	return r.Status() == http.StatusUnauthorized && r.Reason != ReasonMissing
+}

@@ -1,0 +1,11 @@
+// Package directory holds the one record of a Trusted Application (App)
+// and of a user (User), and Table, the live view of both that every door
+// reads: the identity server, the credential authority, the
+// reference-token service and the admin API.
+//
+// A record is the same type whether it came from the config file (built
+// by package config), from the store (apps created at run time) or is
+// shown by the admin API; a field added to an app touches App alone.
+// Table answers from memory: config records are swapped in whole on
+// reload, stored apps are synced from the store within a second.
+package directory
