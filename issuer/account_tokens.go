@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"github.com/erpgate/erpgate/directory"
 	"net/http"
 	"net/url"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/erpgate/erpgate/claims"
+	"github.com/erpgate/erpgate/directory"
 	"github.com/erpgate/erpgate/reftoken"
 	"github.com/erpgate/erpgate/store"
 )

@@ -1,7 +1,6 @@
 package issuer
 
 import (
-	"github.com/erpgate/erpgate/directory"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -10,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/erpgate/erpgate/directory"
 	"github.com/erpgate/erpgate/store"
 )
 

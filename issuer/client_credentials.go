@@ -1,9 +1,10 @@
 package issuer
 
 import (
-	"github.com/erpgate/erpgate/directory"
 	"net/url"
 	"strings"
+
+	"github.com/erpgate/erpgate/directory"
 )
 
 // clientCredentials is the client credentials grant (RFC 6749 §4.4):

@@ -3,9 +3,10 @@ package issuer
 import (
 	"crypto/sha256"
 	"crypto/subtle"
-	"github.com/erpgate/erpgate/directory"
 	"net/http"
 	"net/url"
+
+	"github.com/erpgate/erpgate/directory"
 )
 
 // dummySecretHash is compared against when the client is unknown, so an

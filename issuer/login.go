@@ -2,7 +2,6 @@ package issuer
 
 import (
 	"crypto/subtle"
-	"github.com/erpgate/erpgate/directory"
 	"net"
 	"net/http"
 	"net/url"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/erpgate/erpgate/audit"
+	"github.com/erpgate/erpgate/directory"
 	"github.com/erpgate/erpgate/password"
 	"github.com/erpgate/erpgate/requestid"
 	"github.com/erpgate/erpgate/store"

@@ -1,12 +1,13 @@
 package issuer
 
 import (
-	"github.com/erpgate/erpgate/directory"
 	"math"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/erpgate/erpgate/directory"
 )
 
 // bucketLimiter is a token bucket per key: each key holds up to burst

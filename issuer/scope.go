@@ -1,9 +1,10 @@
 package issuer
 
 import (
-	"github.com/erpgate/erpgate/directory"
 	"slices"
 	"strings"
+
+	"github.com/erpgate/erpgate/directory"
 )
 
 // Scopes every app may request without listing them.

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
-	"github.com/erpgate/erpgate/directory"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/erpgate/erpgate/audit"
 	"github.com/erpgate/erpgate/claims"
+	"github.com/erpgate/erpgate/directory"
 	"github.com/erpgate/erpgate/requestid"
 	"github.com/erpgate/erpgate/signing"
 )

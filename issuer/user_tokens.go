@@ -4,12 +4,12 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
-	"github.com/erpgate/erpgate/directory"
 	"hash"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/erpgate/erpgate/directory"
 	"github.com/erpgate/erpgate/signing"
 )
 

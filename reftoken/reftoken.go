@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/erpgate/erpgate/directory"
 	"log/slog"
 	"slices"
 	"strings"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/erpgate/erpgate/audit"
 	"github.com/erpgate/erpgate/claims"
+	"github.com/erpgate/erpgate/directory"
 	"github.com/erpgate/erpgate/store"
 )
 
@@ -59,6 +59,9 @@ type Config struct {
 	Revocations Revocations
 	Issuer      string
 	Audiences   []string
+	// Database is instance.database: db (PAT) or client_db (SAT), as in
+	// the issuer's JWTs; "" for none.
+	Database    string
 	MaxLifetime time.Duration // longest expiry allowed at issue
 	TouchEvery  time.Duration // how often last-used times are written
 	CacheSize   int
@@ -291,9 +294,9 @@ func (s *Service) claimsOf(t store.ReferenceToken) (*claims.Access, error) {
 		ClientID: t.ClientID, SessionID: "enrt-" + t.ID,
 	}
 	if t.Type == store.ServiceAccessToken {
-		c.ClientSystemUser = t.Subject
+		c.ClientSystemUser, c.ClientDatabase = t.Subject, s.cfg.Database
 		if u := s.cfg.Directory.User(t.Subject); u != nil {
-			c.ClientSystemUserType = u.ClaimType()
+			c.ClientSystemUserType, c.ClientSystemUserID = u.ClaimType(), u.ID
 		}
 		c.Prepare()
 		return c, nil
@@ -303,6 +306,11 @@ func (s *Service) claimsOf(t store.ReferenceToken) (*claims.Access, error) {
 		return nil, ErrInvalid
 	}
 	c.Subject, c.UserID, c.Name, c.Email, c.UserType = u.Login, u.ID, u.Name, u.Email, u.ClaimType()
+	c.Locale, c.Database = u.Locale, s.cfg.Database
+	if u.Email != "" {
+		verified := u.EmailVerified
+		c.EmailVerified = &verified
+	}
 	admin := u.Admin
 	c.IsAdmin = &admin
 	c.Prepare()

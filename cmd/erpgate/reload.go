@@ -180,7 +180,7 @@ func (g *gateway) buildSnapshot(f *config.File) (*snapshot, error) {
 		ScopeAsString: f.Tokens.ScopeFormat == "string", Directory: g.directory,
 		CodeTTL: f.Tokens.CodeTTL.D(), RefreshTokenTTL: f.Tokens.RefreshTokenTTL.D(),
 		PublicRefreshTokenTTL: f.Tokens.PublicRefreshTokenTTL.D(), RefreshReuseGrace: f.Tokens.RefreshReuseGrace.D(),
-		IdentitySessionTTL: identitySessionTTL,
+		IdentitySessionTTL: identitySessionTTL, Database: f.Instance.DatabaseName(),
 		Grants:             g.store, Revocations: g.revoked, Authority: g.authority,
 		EndSession: func(ctx context.Context, sid string) error {
 			// Through the manager: refused at once here, audited.

@@ -186,7 +186,7 @@ func newGateway(ctx context.Context, f *config.File, logOut io.Writer) (*gateway
 		return nil, err
 	}
 	g.reftokens, err = reftoken.New(reftoken.Config{
-		Store: st, Revocations: g.revoked, Issuer: f.Issuer(), Audiences: f.Tokens.Audiences,
+		Store: st, Revocations: g.revoked, Issuer: f.Issuer(), Audiences: f.Tokens.Audiences, Database: f.Instance.DatabaseName(),
 		Directory: g.directory, CacheSize: refTokenCacheSize, Clock: clock, Logger: g.logger, Audit: auditLog,
 	})
 	if err != nil {

@@ -113,7 +113,7 @@ func cliTokenService(ctx context.Context, f *config.File, st store.Backend, logg
 		return nil, err
 	}
 	return reftoken.New(reftoken.Config{
-		Store: st, Revocations: revoked, Issuer: f.Issuer(), Audiences: f.Tokens.Audiences,
+		Store: st, Revocations: revoked, Issuer: f.Issuer(), Audiences: f.Tokens.Audiences, Database: f.Instance.DatabaseName(),
 		Directory: dir, Clock: time.Now, Logger: logger, Audit: a,
 	})
 }
