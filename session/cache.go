@@ -17,8 +17,9 @@ type entry struct {
 	lastSeen atomic.Int64 // latest call seen by this process, unix ns
 	flushed  atomic.Int64 // latest last-seen time written to the store, unix ns
 
-	// ended marks a tombstone: the session ended by logout or an
-	// administrator, so its tokens are refused without asking the store.
+	// ended marks a tombstone: the session ended for good (not
+	// Reopenable), so its tokens are refused without asking the store.
+	// A reference token's session never gets one.
 	ended bool
 	// until is when a tombstone may be swept, unix s: the expiry of the
 	// token that met the end, else tombstoneTTL after it was made.
@@ -100,7 +101,8 @@ func (m *Manager) put(e *entry) {
 const tombstoneTTL = time.Hour
 
 // putTombstone caches sid as ended for good; until is the expiry (unix s)
-// of the token that met the end, 0 if unknown.
+// of the token that met the end, 0 if unknown. Callers only make one for
+// an end that is not Reopenable.
 func (m *Manager) putTombstone(sid string, until int64) {
 	if until == 0 {
 		until = m.cfg.Clock().Add(tombstoneTTL).Unix()

@@ -7,10 +7,15 @@
 // until it ends: after IdleTimeout without calls, ServiceMaxLifetime after
 // a service session opened (however busy), on logout or by an
 // administrator. A still-valid token whose session timed out opens a new
-// one when a slot is free; a session ended by logout or an administrator
-// is over for its tokens (ErrEnded). The license cap and its reserved
-// seats are enforced atomically by store.Sessions.OpenSession, so they
-// hold across processes and replicas sharing a store.
+// one when a slot is free; a session ended by logout, an administrator or
+// its app's kill switch is over for its tokens (ErrEnded). A reference
+// token's session (store.SessionReference) is independent of its token:
+// however it ends, the token's next call opens a new one; the token
+// itself is refused only when revoked, expired or its app disabled,
+// which the reference-token service checks. The license cap and its
+// reserved seats (one per reserved login, see store.Session.Reserved) are
+// enforced atomically by store.Sessions.OpenSession, so they hold across
+// processes and replicas sharing a store.
 //
 // # Hot path
 //
@@ -52,9 +57,10 @@
 //     resource server introspects the same token again and again. Every
 //     end this process makes or syncs drops the kept answer, so it is no
 //     staler than the cache.
-//   - Tombstones. A session ended by logout or an administrator stays in
-//     the cache as ended, so its tokens are refused without a store write
-//     per attempt. Tombstones are swept once the token that met them has
+//   - Tombstones. A session ended for good (logout, an administrator,
+//     its app disabled) stays in the cache as ended, so its tokens are
+//     refused without a store write per attempt; a reference token's
+//     session never becomes one. Tombstones are swept once the token that met them has
 //     expired (an hour after they were made when no token is known).
 //
 // # Reaper
@@ -69,7 +75,7 @@
 // process moves at once for the sessions it opens and ends itself.
 //
 // Audit events: session.opened, session.ended (reason idle, lifetime,
-// logout or admin). The proxy audits access.denied with reason
+// logout, admin or app_disabled). The proxy audits access.denied with reason
 // MaximumLicenseCountExceeded when Acquire returns ErrLicenseExhausted,
 // since it knows the route, the request id and the remote address.
 package session

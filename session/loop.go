@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/erpgate/erpgate/audit"
-	"github.com/erpgate/erpgate/store"
 )
 
 // Run reads sessions ended elsewhere every SyncEvery, flushes last-seen
@@ -177,9 +176,11 @@ const syncOverlap = 30 * time.Second
 
 // SyncEnded reads the sessions ended since the last sync (by any process:
 // the CLI, another replica, the identity server on logout) and updates
-// the cache: a session this process holds that ended by logout or an
-// administrator becomes a tombstone, so its tokens are refused; one that
-// timed out is dropped, so its next call opens a new session. A stored
+// the cache: a session this process holds that ended for good (logout,
+// an administrator, its app disabled) becomes a tombstone, so its tokens
+// are refused; one that is Reopenable (timed out, or a reference token's
+// session however it ended) is dropped, so its next call opens a new
+// session. A stored
 // answer kept for Session (peeks) is forgotten either way. Sessions not
 // in the cache need nothing: their next call asks the store anyway.
 func (m *Manager) SyncEnded(ctx context.Context) error {
@@ -199,7 +200,7 @@ func (m *Manager) SyncEnded(ctx context.Context) error {
 		e := m.lookup(s.ID)
 		switch {
 		case e == nil || e.ended:
-		case store.Reopenable(s.EndReason):
+		case s.Reopenable():
 			m.dropID(s.ID, s.OpenedAt)
 		default:
 			m.putTombstone(s.ID, 0)

@@ -17,8 +17,9 @@ import (
 
 // Errors of Acquire, End and Check; test with errors.Is.
 var (
-	// ErrEnded means the token's session was ended by logout or an
-	// administrator: its tokens are refused for good (401 invalid_token).
+	// ErrEnded means the token's session was ended for good (logout, an
+	// administrator, its app disabled; see store.Session.Reopenable): its
+	// tokens are refused (401 invalid_token).
 	ErrEnded = errors.New("session: ended by logout or an administrator")
 	// ErrLicenseExhausted means no license slot is free for a new session
 	// (ERP.net MaximumLicenseCountExceeded; 403).
@@ -56,7 +57,9 @@ type Config struct {
 	// Slots caps open sessions; 0 means unlimited.
 	Slots int
 	// Reserved are the principals (logins or system users) with a
-	// reserved seat; len(Reserved) of Slots are kept for them.
+	// reserved seat: each is guaranteed one of Slots for itself, and its
+	// further sessions share the other Slots-len(Reserved) with everyone
+	// (SPEC §5).
 	Reserved []string
 	// FlushEvery is how often Run writes last-seen times (default 5s).
 	FlushEvery time.Duration
@@ -80,8 +83,8 @@ type Info struct {
 	ID       string
 	Subject  string // login or system user
 	ClientID string // Trusted App that obtained the token
-	Kind     string // store.SessionUser or store.SessionService
-	Reserved bool   // holds a reserved seat
+	Kind     string // store.SessionUser, store.SessionService or store.SessionReference
+	Reserved bool   // holds its principal's reserved seat
 	OpenedAt time.Time
 	// LastSeenAt is the latest call this process knows of (the store's
 	// value may trail it by up to FlushEvery).
@@ -270,7 +273,11 @@ func (m *Manager) open(ctx context.Context, c *claims.Access) (Info, error) {
 	m.gaugeMu.RUnlock()
 	switch {
 	case errors.Is(err, store.ErrSessionEnded):
-		m.putTombstone(sid, c.Expiry)
+		// A reference token's session is never final (the store does not
+		// answer so for one); should it, no tombstone would outlive it.
+		if !store.IsReferenceSessionID(sid) {
+			m.putTombstone(sid, c.Expiry)
+		}
 		return Info{}, ErrEnded
 	case errors.Is(err, store.ErrLicenseExhausted):
 		return Info{}, ErrLicenseExhausted
@@ -285,30 +292,52 @@ func (m *Manager) open(ctx context.Context, c *claims.Access) (Info, error) {
 	return e.info(), nil
 }
 
-// newSession is the session c's first call opens at now.
+// newSession is the session c's first call opens at now. It asks for
+// the principal's reserved seat when the principal is reserved; the
+// store grants it unless another open session of the principal holds it
+// (store.Session.Reserved).
 func (m *Manager) newSession(c *claims.Access, now time.Time) store.Session {
 	s := store.Session{
-		ID: c.SessionID, Subject: c.Principal(), ClientID: c.ClientID, Kind: store.SessionUser,
+		ID: c.SessionID, Subject: c.Principal(), ClientID: c.ClientID, Kind: kindOf(c),
 		Reserved: m.reserved[c.Principal()], OpenedAt: now, LastSeenAt: now,
 	}
-	if c.Subject == "" && c.ClientSystemUser != "" {
-		s.Kind = store.SessionService
+	if systemUser(c) {
 		s.ExpiresAt = now.Add(m.cfg.ServiceMaxLifetime)
 	}
 	return s
 }
 
-// End ends the session id for reason: store.EndLogout or store.EndAdmin
-// (the timeouts are the reaper's, but are accepted too). Its tokens are
-// refused at once in this process and within SyncEvery in others.
-// Ending an ended session is not an error and keeps its first reason.
+// kindOf is the kind of the session c's calls open: a reference token's
+// (its sid says so, see store.IsReferenceSessionID), else a system
+// user's or a user's.
+func kindOf(c *claims.Access) string {
+	switch {
+	case store.IsReferenceSessionID(c.SessionID):
+		return store.SessionReference
+	case systemUser(c):
+		return store.SessionService
+	}
+	return store.SessionUser
+}
+
+// systemUser reports whether c acts for a system user (client
+// credentials, or a service access token), whose sessions end
+// ServiceMaxLifetime after they open.
+func systemUser(c *claims.Access) bool { return c.Subject == "" && c.ClientSystemUser != "" }
+
+// End ends the session id for reason: store.EndLogout, store.EndAdmin
+// or store.EndAppDisabled (the timeouts are the reaper's, but are
+// accepted too). Its tokens are refused at once in this process and
+// within SyncEvery in others, unless the session is Reopenable (a
+// reference token's: its next call opens a new session). Ending an
+// ended session is not an error and keeps its first reason.
 //
 // For EndAdmin an unknown id is ErrNotFound (an administrator picks from
 // List). For EndLogout the store records an ended tombstone, so a token
 // whose session no call had opened yet is still refused afterwards.
 func (m *Manager) End(ctx context.Context, id, reason string) (Info, error) {
 	switch reason {
-	case store.EndLogout, store.EndAdmin, store.EndIdle, store.EndLifetime:
+	case store.EndLogout, store.EndAdmin, store.EndAppDisabled, store.EndIdle, store.EndLifetime:
 	default:
 		return Info{}, fmt.Errorf("session: unknown end reason %q", reason)
 	}
@@ -338,7 +367,7 @@ func (m *Manager) End(ctx context.Context, id, reason string) (Info, error) {
 		return Info{}, fmt.Errorf("session: end: %w", err)
 	}
 	m.peeks.forget(id)
-	if store.Reopenable(s.EndReason) {
+	if s.Reopenable() {
 		m.dropID(id, s.OpenedAt)
 	} else {
 		m.putTombstone(id, 0)
@@ -349,9 +378,10 @@ func (m *Manager) End(ctx context.Context, id, reason string) (Info, error) {
 	return infoOf(s), nil
 }
 
-// Check returns ErrEnded if the session sid was ended by logout or an
-// administrator, without opening anything: for callers that accept a
-// token but take no slot (the admin API).
+// Check returns ErrEnded if the session sid was ended for good (logout,
+// an administrator, its app disabled; not a Reopenable end), without
+// opening anything: for callers that accept a token but take no slot
+// (the admin API).
 func (m *Manager) Check(ctx context.Context, sid string) error {
 	if sid == "" {
 		return ErrNoSession
@@ -365,7 +395,7 @@ func (m *Manager) Check(ctx context.Context, sid string) error {
 		return nil
 	case err != nil:
 		return fmt.Errorf("session: check: %w", err)
-	case !s.Open() && !store.Reopenable(s.EndReason):
+	case !s.Open() && !s.Reopenable():
 		return ErrEnded
 	}
 	return nil
@@ -427,7 +457,7 @@ func infoOf(s store.Session) Info {
 // the proxy's decisions — else from the store, whose answer is kept a
 // while (see peeks) under the same end sync. A cached ended session
 // comes back with EndReason EndAdmin when the exact reason is not cached
-// (only logout and admin ends are kept as tombstones).
+// (only final ends are kept as tombstones).
 func (m *Manager) Session(ctx context.Context, id string) (store.Session, error) {
 	if e := m.lookup(id); e != nil {
 		if e.ended {

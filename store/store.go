@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -15,8 +16,9 @@ var (
 	// ErrLicenseExhausted means opening a session would exceed the
 	// license cap (ERP.net: MaximumLicenseCountExceeded).
 	ErrLicenseExhausted = errors.New("store: no free license slot")
-	// ErrSessionEnded means the session was ended for good (logout or an
-	// administrator) and may not be reopened.
+	// ErrSessionEnded means the session was ended for good (logout, an
+	// administrator, its app disabled) and may not be reopened (see
+	// Session.Reopenable).
 	ErrSessionEnded = errors.New("store: session ended")
 )
 
@@ -47,7 +49,22 @@ type Keys interface {
 const (
 	SessionUser    = "user"    // a person, via authorization code
 	SessionService = "service" // a system user, via client credentials
+	// SessionReference is the session of a reference token (PAT or SAT,
+	// SPEC §6), whatever principal it acts for. Such a session is
+	// independent of its token: however it ends, the token's next call
+	// opens a new one (see Session.Reopenable); only revocation, expiry
+	// or the app's kill switch end the token itself, and those are
+	// checked where the token is, not here.
+	SessionReference = "reference"
 )
+
+// ReferenceSessionPrefix starts the sid of every reference token's
+// session: reftoken keys it "enrt-" + the token's id.
+const ReferenceSessionPrefix = "enrt-"
+
+// IsReferenceSessionID reports whether id is the sid of a reference
+// token's session (it starts with ReferenceSessionPrefix).
+func IsReferenceSessionID(id string) bool { return strings.HasPrefix(id, ReferenceSessionPrefix) }
 
 // Reasons a session ends (SPEC §5).
 const (
@@ -55,6 +72,11 @@ const (
 	EndLifetime = "lifetime" // service session reached its maximum lifetime
 	EndLogout   = "logout"   // endsession or /oauth2/sign_out
 	EndAdmin    = "admin"    // ended by an administrator
+	// EndAppDisabled: the session's Trusted App was disabled (the kill
+	// switch, ERP.net IsEnabled). Final for user and service sessions,
+	// like EndAdmin; a reference token's session may reopen once the app
+	// is enabled again, since its token decides (Session.Reopenable).
+	EndAppDisabled = "app_disabled"
 )
 
 // Session is one ERP session: opened by the first proxied call with a
@@ -62,11 +84,18 @@ const (
 // An ended Session with an empty Subject is a tombstone: the record
 // EndSession leaves for an id no proxied call had opened yet.
 type Session struct {
-	ID         string    // the token's sid
-	Subject    string    // login or system user
-	ClientID   string    // Trusted App that obtained the token
-	Kind       string    // SessionUser or SessionService
-	Reserved   bool      // subject has a reserved seat (license.reserved)
+	ID       string // the token's sid
+	Subject  string // login or system user
+	ClientID string // Trusted App that obtained the token
+	Kind     string // SessionUser, SessionService or SessionReference
+	// Reserved means the session holds its subject's reserved seat
+	// (SPEC §5: each login in license.reserved is guaranteed one slot).
+	// The caller asks for the seat by passing true to OpenSession for a
+	// reserved login; the store grants it only if no other open session
+	// of the same Subject holds it, and otherwise stores the session on a
+	// shared slot with Reserved false. At most one open session per
+	// Subject holds the seat.
+	Reserved   bool
 	OpenedAt   time.Time //
 	LastSeenAt time.Time // slides with every call (written coalesced)
 	// ExpiresAt is a hard end regardless of activity (service sessions);
@@ -79,60 +108,84 @@ type Session struct {
 // Open reports whether the session still holds its slot.
 func (s Session) Open() bool { return s.EndedAt.IsZero() }
 
+// Reopenable reports whether the session, once ended, may be opened
+// again by a still-valid token (SPEC §5):
+//
+//   - a reference token's session (Kind SessionReference, or a tombstone
+//     — Kind empty — whose ID IsReferenceSessionID), whatever the reason:
+//     ending it frees the slot, and the token's next call opens a new one;
+//   - any other session only after a timeout (EndIdle, EndLifetime).
+//
+// Anything else, including a reason this code does not know, is final
+// (logout, admin, app_disabled), so an unexpected value fails closed.
+// Every backend's OpenSession and the session manager decide with it.
+func (s Session) Reopenable() bool {
+	if s.Kind == SessionReference || s.Kind == "" && IsReferenceSessionID(s.ID) {
+		return true
+	}
+	return s.EndReason == EndIdle || s.EndReason == EndLifetime
+}
+
 // License is the cap OpenSession enforces.
 type License struct {
 	// Slots caps open sessions; 0 (or less) means unlimited.
 	Slots int
-	// Reserved is how many of Slots are kept for subjects with a reserved
-	// seat. A non-reserved session may only take one of the other
-	// Slots-Reserved slots; a reserved subject may take any free slot.
+	// Reserved is how many logins have a reserved seat (the length of
+	// license.reserved). Each of them is guaranteed one slot for itself:
+	// of Slots, Reserved are seats, one per reserved login, and the other
+	// Slots-Reserved are shared by everyone, the reserved logins' further
+	// sessions included.
 	Reserved int
 }
 
 // Admits reports whether l has room for one more session, given how many
-// sessions are open, how many of those hold reserved seats, and whether
-// the newcomer has a reserved seat. Every backend's OpenSession decides
-// with it, under the same lock as its count and insert.
+// sessions are open, how many of those hold a reserved seat, and whether
+// the newcomer is to hold its login's reserved seat (seat: the login is
+// reserved and none of its open sessions holds the seat already; the
+// backend decides that, see Session.Reserved). Every backend's
+// OpenSession decides with it, under the same lock as its count and
+// insert.
 //
 //   - Slots <= 0: unlimited, always true.
-//   - open >= Slots: false, reserved or not.
-//   - reserved: true (any free slot, including the shared ones).
-//   - otherwise: true while the non-reserved sessions hold fewer than
-//     Slots-Reserved slots. Reserved >= Slots leaves none for them.
-func (l License) Admits(open, openReserved int, reserved bool) bool {
+//   - open >= Slots: false, seat or not.
+//   - seat: true. At most one open session per login holds a seat and
+//     the shared ones never exceed Slots-Reserved, so while a reserved
+//     login holds no seat there is always a free slot for it.
+//   - otherwise (a shared slot): true while the sessions holding no seat
+//     are fewer than Slots-Reserved. Reserved >= Slots leaves none.
+func (l License) Admits(open, openReserved int, seat bool) bool {
 	if l.Slots <= 0 {
 		return true
 	}
 	if open >= l.Slots {
 		return false
 	}
-	return reserved || open-openReserved < l.Slots-l.Reserved
+	return seat || open-openReserved < l.Slots-l.Reserved
 }
 
 // Usage is how many license slots open sessions hold at one instant.
 type Usage struct {
 	Open     int // open sessions, each holding one slot
-	Reserved int // of those, the ones holding reserved seats
-}
-
-// Reopenable reports whether a session that ended for reason may be
-// opened again by a still-valid token: only timeouts (EndIdle,
-// EndLifetime) qualify (SPEC §5). Anything else, including a reason this
-// code does not know, is final, so an unexpected value fails closed.
-func Reopenable(reason string) bool {
-	return reason == EndIdle || reason == EndLifetime
+	Reserved int // of those, the ones holding a reserved seat
 }
 
 // Sessions keeps ERP sessions and counts license slots.
 type Sessions interface {
 	// OpenSession opens s (EndedAt zero) atomically under lic (see
-	// License.Admits). If a session with s.ID is open it is returned
-	// unchanged and takes no second slot (so concurrent first calls with
-	// one token open exactly one session). If it ended and Reopenable
-	// (idle or lifetime), it is reopened as a new session with s's fields
-	// and times, which needs a free slot. Otherwise (logout, admin, or a
-	// reason not known) ErrSessionEnded. If no slot is free,
-	// ErrLicenseExhausted and nothing is stored.
+	// License.Admits) and returns it as stored. If a session with s.ID is
+	// open it is returned unchanged and takes no second slot (so
+	// concurrent first calls with one token open exactly one session).
+	// If it ended and is Reopenable, it is reopened as a new session with
+	// s's fields and times, which needs a free slot. Otherwise (a final
+	// end) ErrSessionEnded. If no slot is free, ErrLicenseExhausted and
+	// nothing is stored.
+	//
+	// s.Reserved asks for the reserved seat of s.Subject. Under the same
+	// lock as the count and the insert, the seat is granted (stored
+	// Reserved true) only if no other open session of s.Subject holds it;
+	// otherwise s is stored on a shared slot with Reserved false, and
+	// admitted as such. A seat is freed when its session ends, for the
+	// login's next session.
 	OpenSession(ctx context.Context, s Session, lic License) (Session, error)
 	// Session returns the session with id, open or ended; ErrNotFound.
 	Session(ctx context.Context, id string) (Session, error)
@@ -156,10 +209,11 @@ type Sessions interface {
 	// Ending an unknown id is not an error either: it records an ended
 	// tombstone (ID id, Subject, ClientID and Kind empty, OpenedAt =
 	// LastSeenAt = EndedAt = at, EndReason reason) and returns it, so a
-	// later OpenSession with that id gets ErrSessionEnded when the reason
-	// is final (logout, admin). A user may log out before any proxied
-	// call opened the session of their token, and the token must still
-	// be refused afterwards. A tombstone holds no license slot.
+	// later OpenSession with that id gets ErrSessionEnded unless the
+	// tombstone is Reopenable (a timeout, or a reference token's sid). A
+	// user may log out before any proxied call opened the session of
+	// their token, and the token must still be refused afterwards. A
+	// tombstone holds no license slot.
 	EndSession(ctx context.Context, id, reason string, at time.Time) (Session, error)
 	// EndStaleSessions ends, at now, every open session that is past its
 	// hard end (ExpiresAt non-zero and ExpiresAt <= now: reason

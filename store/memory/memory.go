@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/erpgate/erpgate/directory"
 	"github.com/erpgate/erpgate/store"
 )
 
@@ -27,10 +28,11 @@ type Store struct {
 	codes    map[string]store.AuthCode        // by hash
 	refresh  map[string]store.RefreshToken    // by hash
 	identity map[string]store.IdentitySession // by ID
-	apps     map[string]store.App             // by URI
+	apps     map[string]directory.App         // by URI
 	refs     map[string]store.ReferenceToken  // by ID
 	refHash  map[string]string                // reference token hash -> ID
 	usage    store.Usage                      // of sessions, kept with every change
+	seats    map[string]string                // subject -> ID of its open session holding the reserved seat
 	closed   bool
 }
 
@@ -43,9 +45,10 @@ func New() *Store {
 		codes:    make(map[string]store.AuthCode),
 		refresh:  make(map[string]store.RefreshToken),
 		identity: make(map[string]store.IdentitySession),
-		apps:     make(map[string]store.App),
+		apps:     make(map[string]directory.App),
 		refs:     make(map[string]store.ReferenceToken),
 		refHash:  make(map[string]string),
+		seats:    make(map[string]string),
 	}
 }
 
@@ -117,7 +120,7 @@ func copyKey(k store.SigningKey) store.SigningKey {
 }
 
 // OpenSession implements store.Sessions; the mutex makes the look-up,
-// the license count and the insert one step.
+// the seat check, the license count and the insert one step.
 func (s *Store) OpenSession(_ context.Context, sess store.Session, lic store.License) (store.Session, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -125,9 +128,12 @@ func (s *Store) OpenSession(_ context.Context, sess store.Session, lic store.Lic
 		if old.Open() {
 			return old, nil
 		}
-		if !store.Reopenable(old.EndReason) {
+		if !old.Reopenable() {
 			return store.Session{}, store.ErrSessionEnded
 		}
+	}
+	if _, held := s.seats[sess.Subject]; held {
+		sess.Reserved = false // the login's seat is taken: a shared slot
 	}
 	if !lic.Admits(s.usage.Open, s.usage.Reserved, sess.Reserved) {
 		return store.Session{}, store.ErrLicenseExhausted
@@ -138,12 +144,18 @@ func (s *Store) OpenSession(_ context.Context, sess store.Session, lic store.Lic
 	return sess, nil
 }
 
-// count adds delta (+1 opened, -1 ended) for sess to the usage.
-// s.mu must be held.
+// count adds delta (+1 opened, -1 ended) for the open session sess to
+// the usage, and takes or frees its seat. s.mu must be held.
 func (s *Store) count(sess store.Session, delta int) {
 	s.usage.Open += delta
-	if sess.Reserved {
-		s.usage.Reserved += delta
+	if !sess.Reserved {
+		return
+	}
+	s.usage.Reserved += delta
+	if delta > 0 {
+		s.seats[sess.Subject] = sess.ID
+	} else if s.seats[sess.Subject] == sess.ID {
+		delete(s.seats, sess.Subject)
 	}
 }
 

@@ -64,10 +64,11 @@ func collectSessions(rows pgx.Rows) ([]store.Session, error) {
 // OpenSession implements store.Sessions.
 //
 // The transaction first locks the single row of license_lock FOR UPDATE,
-// then reads the open-session counter on that row and inserts:
-// OpenSession calls of every replica take turns there, and because the
-// transaction is READ COMMITTED the counter read after the lock holds
-// every session the previous holder committed. A trigger moves the
+// then reads the open-session counter on that row, checks whether the
+// subject's reserved seat is held (when the caller asks for it) and
+// inserts: OpenSession calls of every replica take turns there, and
+// because the transaction is READ COMMITTED the counter and the seat
+// read after the lock hold every session the previous holder committed. A trigger moves the
 // counter with every session opened or ended
 // (migrations/0004_license_usage.sql), taking the row's lock. So every
 // transaction here that may open or end a session locks that row first
@@ -91,9 +92,9 @@ func collectSessions(rows pgx.Rows) ([]store.Session, error) {
 //
 // The session row itself needs no lock: the writes below are conditional
 // (an insert that does nothing if the id appeared since the read, an
-// update of an ended row only), so a concurrent first call with the same
-// id, or a logout's tombstone, makes them change nothing and the loop
-// reads the row again.
+// update of the ended row only as it was read), so a concurrent first
+// call with the same id, or a logout's tombstone, makes them change
+// nothing and the loop reads the row again.
 func (s *Store) OpenSession(ctx context.Context, sess store.Session, lic store.License) (store.Session, error) {
 	// Fast path without any lock: every call after the first finds its
 	// session open. Returning what a read saw is still correct, since
@@ -117,27 +118,38 @@ func (s *Store) OpenSession(ctx context.Context, sess store.Session, lic store.L
 			case found && old.Open():
 				out = old
 				return nil
-			case found && !store.Reopenable(old.EndReason):
+			case found && !old.Reopenable():
 				return store.ErrSessionEnded
 			case !found && !errors.Is(err, store.ErrNotFound):
 				return err
 			}
 
-			if !lic.Admits(u.Open, u.Reserved, sess.Reserved) {
+			// The counter row's lock also covers the seats: every
+			// transaction that opens or ends a session holds it.
+			seat := sess.Reserved
+			if seat {
+				held, err := seatHeld(ctx, tx, sess.Subject)
+				if err != nil {
+					return err
+				}
+				seat = !held
+			}
+			if !lic.Admits(u.Open, u.Reserved, seat) {
 				return store.ErrLicenseExhausted
 			}
 
-			// A session that ended by timeout is replaced whole: it is a
-			// new session that happens to carry the same sid.
-			args := []any{sess.ID, sess.Subject, sess.ClientID, sess.Kind, sess.Reserved,
+			// A session that ended and may reopen is replaced whole: it
+			// is a new session that happens to carry the same sid.
+			args := []any{sess.ID, sess.Subject, sess.ClientID, sess.Kind, seat,
 				ts(sess.OpenedAt), ts(sess.LastSeenAt), nullTS(sess.ExpiresAt)}
 			var q string
 			if found {
+				// Only the ended row read above: Reopenable judged it.
 				q = `UPDATE sessions SET subject = $2, client_id = $3, kind = $4, reserved = $5,
 					opened_at = $6, last_seen_at = $7, expires_at = $8, ended_at = NULL, end_reason = ''
-					WHERE id = $1 AND ended_at IS NOT NULL AND end_reason IN ($9, $10)
+					WHERE id = $1 AND ended_at = $9 AND end_reason = $10
 					RETURNING ` + sessionColumns
-				args = append(args, store.EndIdle, store.EndLifetime)
+				args = append(args, ts(old.EndedAt), old.EndReason)
 			} else {
 				q = `INSERT INTO sessions (` + sessionColumns + `)
 					VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, '')
@@ -159,6 +171,19 @@ func (s *Store) OpenSession(ctx context.Context, sess store.Session, lic store.L
 		return store.Session{}, err
 	}
 	return out, nil
+}
+
+// seatHeld reports whether an open session of subject holds its
+// reserved seat (at most one does: the sessions_reserved_seat index of
+// migrations/0005_per_login.sql, which this query reads).
+func seatHeld(ctx context.Context, q querier, subject string) (bool, error) {
+	var held bool
+	if err := q.QueryRow(ctx,
+		"SELECT EXISTS (SELECT 1 FROM sessions WHERE subject = $1 AND reserved AND ended_at IS NULL)",
+		subject).Scan(&held); err != nil {
+		return false, fmt.Errorf("postgres: reserved seat: %w", err)
+	}
+	return held, nil
 }
 
 // lockUsage locks license_lock's row for the rest of tx and returns the

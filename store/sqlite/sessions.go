@@ -67,9 +67,9 @@ func (s *Store) OpenSession(ctx context.Context, sess store.Session, lic store.L
 	}
 
 	// The write lock is held from the first read below to the commit, so
-	// the look-up, the count (a counter kept by triggers) and the insert
-	// are one step for every connection to this file (see the package
-	// doc).
+	// the look-up, the seat check, the count (a counter kept by triggers)
+	// and the insert are one step for every connection to this file (see
+	// the package doc).
 	var out store.Session
 	err := s.inTx(ctx, func(ctx context.Context, tx *writeTx) error {
 		old, err := getSession(ctx, tx, sess.ID)
@@ -77,25 +77,33 @@ func (s *Store) OpenSession(ctx context.Context, sess store.Session, lic store.L
 		case err == nil && old.Open():
 			out = old
 			return nil
-		case err == nil && !store.Reopenable(old.EndReason):
+		case err == nil && !old.Reopenable():
 			return store.ErrSessionEnded
 		case err != nil && !errors.Is(err, store.ErrNotFound):
 			return err
 		}
 
+		want := normalize(sess)
+		if want.Reserved {
+			held, err := seatHeld(ctx, tx, want.Subject)
+			if err != nil {
+				return err
+			}
+			want.Reserved = !held
+		}
 		if lic.Slots > 0 {
 			u, err := usage(ctx, tx)
 			if err != nil {
 				return err
 			}
-			if !lic.Admits(u.Open, u.Reserved, sess.Reserved) {
+			if !lic.Admits(u.Open, u.Reserved, want.Reserved) {
 				return store.ErrLicenseExhausted
 			}
 		}
 
 		// A session that ended by timeout is replaced whole: it is a new
 		// session that happens to carry the same sid.
-		out = normalize(sess)
+		out = want
 		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, '')
 			ON CONFLICT (id) DO UPDATE SET
@@ -113,6 +121,19 @@ func (s *Store) OpenSession(ctx context.Context, sess store.Session, lic store.L
 		return store.Session{}, err
 	}
 	return out, nil
+}
+
+// seatHeld reports whether an open session of subject holds its
+// reserved seat (at most one does: the sessions_reserved_seat index of
+// migrations/0005_per_login.sql, which this query reads).
+func seatHeld(ctx context.Context, q rowQuerier, subject string) (bool, error) {
+	var held bool
+	if err := q.QueryRowContext(ctx,
+		"SELECT EXISTS (SELECT 1 FROM sessions WHERE subject = ? AND reserved = 1 AND ended_at IS NULL)",
+		subject).Scan(&held); err != nil {
+		return false, fmt.Errorf("sqlite: reserved seat: %w", err)
+	}
+	return held, nil
 }
 
 // normalize returns sess as the database will give it back: open, times

@@ -89,6 +89,97 @@ func testConcurrency(t *testing.T, open opener) {
 		}
 	})
 
+	// SPEC §5 under racing opens: with Slots 5 and logins a and b
+	// reserved, 40 callers (15 of a, 5 of b, 20 other logins) get exactly
+	// 5 sessions — a's seat, b's seat and the 3 shared slots — and no
+	// login ever holds two seats.
+	t.Run("ReservedSeatsAtCap", func(t *testing.T) {
+		b := open(t)
+		const n, slots = 40, 5
+		lic := store.License{Slots: slots, Reserved: 2}
+		res := race(n, func(i int) openResult {
+			id, opened := fmt.Sprintf("sid-%02d", i), at(time.Duration(i)*time.Millisecond)
+			var s store.Session
+			switch i % 8 {
+			case 0:
+				s = reservedSession(id, "b", opened)
+			case 1, 2, 3:
+				s = reservedSession(id, "a", opened)
+			default:
+				s = newSession(id, opened)
+			}
+			got, err := b.OpenSession(t.Context(), s, lic)
+			return openResult{got, err}
+		})
+		opened, exhausted := 0, 0
+		for i, r := range res {
+			switch {
+			case r.err == nil:
+				opened++
+				checkSession(t, fmt.Sprintf("caller %d: returned as stored", i), r.s, mustSession(t, b, r.s.ID))
+			case errors.Is(r.err, store.ErrLicenseExhausted):
+				exhausted++
+			default:
+				t.Errorf("caller %d: OpenSession: %v", i, r.err)
+			}
+		}
+		if opened != slots || exhausted != n-slots {
+			t.Fatalf("%d opened and %d ErrLicenseExhausted, want %d and %d", opened, exhausted, slots, n-slots)
+		}
+		seats := map[string]int{}
+		shared := 0
+		for _, s := range mustOpenSessions(t, b) {
+			if s.Reserved {
+				seats[s.Subject]++
+			} else {
+				shared++
+			}
+		}
+		if seats["a"] != 1 || seats["b"] != 1 || len(seats) != 2 || shared != slots-2 {
+			t.Fatalf("seats held %v and %d shared, want one each for a and b and %d shared", seats, shared, slots-2)
+		}
+		checkUsage(t, b, "after the race", store.Usage{Open: slots, Reserved: 2})
+	})
+
+	// "a reserved seat is never given to another login": with the shared
+	// slots full, of many racing callers only the reserved login gets
+	// in, once, in its seat; and again after that session ends.
+	t.Run("ReservedSeatKeptUnderRace", func(t *testing.T) {
+		b := open(t)
+		const n, rounds = 30, 3
+		lic := store.License{Slots: 3, Reserved: 1}
+		mustOpen(t, b, newSession("plain-1", at(0)), lic)
+		mustOpen(t, b, newSession("plain-2", at(0)), lic)
+		for round := range rounds {
+			now := at(time.Duration(round) * time.Hour)
+			res := race(n, func(i int) openResult {
+				id := fmt.Sprintf("r%d-%02d", round, i)
+				s := newSession(id, now)
+				if i%3 == 0 {
+					s = reservedSession(id, "vip", now)
+				}
+				got, err := b.OpenSession(t.Context(), s, lic)
+				return openResult{got, err}
+			})
+			var in []store.Session
+			for i, r := range res {
+				switch {
+				case r.err == nil:
+					in = append(in, r.s)
+				case !errors.Is(r.err, store.ErrLicenseExhausted):
+					t.Fatalf("round %d: caller %d: OpenSession: %v", round, i, r.err)
+				}
+			}
+			if len(in) != 1 || in[0].Subject != "vip" || !in[0].Reserved {
+				t.Fatalf("round %d: opened %+v, want one session of vip in its seat", round, in)
+			}
+			checkUsage(t, b, fmt.Sprintf("round %d", round), store.Usage{Open: 3, Reserved: 1})
+			if _, err := b.EndSession(t.Context(), in[0].ID, store.EndLogout, now.Add(time.Minute)); err != nil {
+				t.Fatalf("EndSession: %v", err)
+			}
+		}
+	})
+
 	// Opens, ends and sweeps racing each other leave the counter equal to
 	// a count of the open sessions: no change is counted twice or lost.
 	t.Run("UsageUnderRacingChanges", func(t *testing.T) {

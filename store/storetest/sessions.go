@@ -73,9 +73,9 @@ func testSessions(t *testing.T, open opener) {
 		}
 	})
 
-	// "If it ended and Reopenable (idle or lifetime), it is reopened as a
-	// new session with s's fields and times ... Otherwise (logout, admin,
-	// or a reason not known) ErrSessionEnded."
+	// "If it ended and is Reopenable, it is reopened as a new session
+	// with s's fields and times ... Otherwise (a final end)
+	// ErrSessionEnded." For a user session only a timeout is not final.
 	for _, tc := range []struct {
 		reason  string
 		wantErr error
@@ -84,6 +84,7 @@ func testSessions(t *testing.T, open opener) {
 		{store.EndLifetime, nil},
 		{store.EndLogout, store.ErrSessionEnded},
 		{store.EndAdmin, store.ErrSessionEnded},
+		{store.EndAppDisabled, store.ErrSessionEnded},
 		{"not-a-reason", store.ErrSessionEnded},
 	} {
 		t.Run("OpenAfterEnd/"+tc.reason, func(t *testing.T) {
@@ -109,6 +110,42 @@ func testSessions(t *testing.T, open opener) {
 			}
 			checkSession(t, "reopened session", got, fresh)
 			checkSession(t, "stored reopened session", mustSession(t, b, "sid-1"), fresh)
+		})
+	}
+
+	// "Reference tokens and sessions are independent: ending a reference
+	// token's session (idle, lifetime, an administrator freeing a slot)
+	// frees the slot, and the token's next call opens a new one" (SPEC
+	// §5): whatever the reason, a reference session reopens.
+	for _, reason := range []string{store.EndIdle, store.EndLifetime, store.EndLogout, store.EndAdmin,
+		store.EndAppDisabled, "not-a-reason"} {
+		t.Run("ReferenceReopensAfterEnd/"+reason, func(t *testing.T) {
+			b := open(t)
+			mustOpen(t, b, referenceSession("enrt-rt_1", at(0)), oneSlot)
+			ended, err := b.EndSession(t.Context(), "enrt-rt_1", reason, at(time.Hour))
+			if err != nil {
+				t.Fatalf("EndSession: %v", err)
+			}
+			if !ended.Reopenable() {
+				t.Fatalf("ended reference session %+v is not Reopenable", ended)
+			}
+			// The end freed the slot at once.
+			mustOpen(t, b, newSession("sid-2", at(time.Hour)), oneSlot)
+			if _, err := b.OpenSession(t.Context(), referenceSession("enrt-rt_1", at(2*time.Hour)), oneSlot); !errors.Is(err, store.ErrLicenseExhausted) {
+				t.Fatalf("reopen with no free slot: err = %v, want ErrLicenseExhausted", err)
+			}
+			checkSession(t, "refused reopen", mustSession(t, b, "enrt-rt_1"), ended)
+			if _, err := b.EndSession(t.Context(), "sid-2", store.EndLogout, at(2*time.Hour)); err != nil {
+				t.Fatalf("EndSession: %v", err)
+			}
+
+			fresh := referenceSession("enrt-rt_1", at(3*time.Hour))
+			fresh.ExpiresAt = at(4 * time.Hour)
+			checkSession(t, "reopened reference session", mustOpen(t, b, fresh, oneSlot), fresh)
+			checkSession(t, "stored reopened reference session", mustSession(t, b, "enrt-rt_1"), fresh)
+			if u, err := b.Usage(t.Context()); err != nil || u != (store.Usage{Open: 1}) {
+				t.Fatalf("Usage = %+v, %v; want 1 open", u, err)
+			}
 		})
 	}
 
@@ -147,9 +184,80 @@ func testSessions(t *testing.T, open opener) {
 		}
 	})
 
-	// "A non-reserved session may only take one of the other
-	// Slots-Reserved slots; a reserved subject may take any free slot."
-	t.Run("ReservedSeats", func(t *testing.T) {
+	// SPEC §5: "each login in license.reserved is guaranteed one slot for
+	// itself; its further sessions share the unreserved slots with
+	// everyone; a reserved seat is never given to another login."
+	// Slots 3, logins a and b reserved: two seats, one shared slot.
+	t.Run("ReservedSeatPerLogin", func(t *testing.T) {
+		b := open(t)
+		lic := store.License{Slots: 3, Reserved: 2}
+		a1 := mustOpen(t, b, reservedSession("a-1", "a", at(0)), lic)
+		if !a1.Reserved {
+			t.Fatalf("a's first session does not hold a's seat: %+v", a1)
+		}
+		// a's second session may not take b's seat: it gets the shared slot,
+		// stored and returned with Reserved false.
+		a2 := reservedSession("a-2", "a", at(time.Second))
+		got := mustOpen(t, b, a2, lic)
+		a2.Reserved = false
+		checkSession(t, "a's second session (shared slot)", got, a2)
+		checkSession(t, "stored a-2", mustSession(t, b, "a-2"), a2)
+		if _, err := b.OpenSession(t.Context(), reservedSession("a-3", "a", at(2*time.Second)), lic); !errors.Is(err, store.ErrLicenseExhausted) {
+			t.Fatalf("a's third session: err = %v, want ErrLicenseExhausted", err)
+		}
+		if _, err := b.OpenSession(t.Context(), newSession("c-1", at(3*time.Second)), lic); !errors.Is(err, store.ErrLicenseExhausted) {
+			t.Fatalf("another login with only b's seat free: err = %v, want ErrLicenseExhausted", err)
+		}
+		for _, id := range []string{"a-3", "c-1"} {
+			if _, err := b.Session(t.Context(), id); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("refused session %s was stored: Session err = %v, want ErrNotFound", id, err)
+			}
+		}
+		if b1 := mustOpen(t, b, reservedSession("b-1", "b", at(4*time.Second)), lic); !b1.Reserved {
+			t.Fatalf("b's session does not hold b's seat: %+v", b1)
+		}
+		checkUsage(t, b, "a's seat, a's shared session, b's seat", store.Usage{Open: 3, Reserved: 2})
+
+		// "When a seat-holding session ends, the seat is free again for
+		// that login's next session" — not for anyone else's.
+		if _, err := b.EndSession(t.Context(), "a-1", store.EndLogout, at(time.Minute)); err != nil {
+			t.Fatalf("EndSession: %v", err)
+		}
+		if _, err := b.OpenSession(t.Context(), newSession("c-2", at(2*time.Minute)), lic); !errors.Is(err, store.ErrLicenseExhausted) {
+			t.Fatalf("another login in a's freed seat: err = %v, want ErrLicenseExhausted", err)
+		}
+		// Nor to the other reserved login, whose own seat is held.
+		if _, err := b.OpenSession(t.Context(), reservedSession("b-2", "b", at(2*time.Minute)), lic); !errors.Is(err, store.ErrLicenseExhausted) {
+			t.Fatalf("b's second session in a's freed seat: err = %v, want ErrLicenseExhausted", err)
+		}
+		if a4 := mustOpen(t, b, reservedSession("a-4", "a", at(3*time.Minute)), lic); !a4.Reserved {
+			t.Fatalf("a's next session does not hold a's freed seat: %+v", a4)
+		}
+		checkUsage(t, b, "a's seat taken again", store.Usage{Open: 3, Reserved: 2})
+	})
+
+	// A reserved login holds at most one seat; its further sessions are
+	// shared, and leave the others what is left of the shared slots.
+	t.Run("ReservedLoginSharesTheRest", func(t *testing.T) {
+		b := open(t)
+		lic := store.License{Slots: 3, Reserved: 1}
+		for i := range 2 {
+			s := mustOpen(t, b, reservedSession(fmt.Sprintf("vip-%d", i), "vip", at(time.Duration(i)*time.Second)), lic)
+			if s.Reserved != (i == 0) {
+				t.Fatalf("vip's session %d: Reserved = %v, want %v", i, s.Reserved, i == 0)
+			}
+		}
+		mustOpen(t, b, newSession("plain-1", at(5*time.Second)), lic)
+		_, err := b.OpenSession(t.Context(), newSession("plain-2", at(6*time.Second)), lic)
+		if !errors.Is(err, store.ErrLicenseExhausted) {
+			t.Fatalf("fourth session with Slots=3: err = %v, want ErrLicenseExhausted", err)
+		}
+		checkUsage(t, b, "vip's seat and two shared", store.Usage{Open: 3, Reserved: 1})
+	})
+
+	// "a reserved seat is never given to another login": non-reserved
+	// sessions fill the shared slots only.
+	t.Run("ReservedSeatKeptFromOthers", func(t *testing.T) {
 		b := open(t)
 		lic := store.License{Slots: 3, Reserved: 1}
 		mustOpen(t, b, newSession("plain-1", at(0)), lic)
@@ -158,33 +266,39 @@ func testSessions(t *testing.T, open opener) {
 		if !errors.Is(err, store.ErrLicenseExhausted) {
 			t.Fatalf("non-reserved session in the reserved seat: err = %v, want ErrLicenseExhausted", err)
 		}
-		vip := newSession("vip-1", at(3*time.Second))
-		vip.Reserved = true
-		mustOpen(t, b, vip, lic)
+		mustOpen(t, b, reservedSession("vip-1", "vip", at(3*time.Second)), lic)
 
-		// All three slots are taken now; a reserved subject is refused too.
-		vip2 := newSession("vip-2", at(4*time.Second))
-		vip2.Reserved = true
-		if _, err := b.OpenSession(t.Context(), vip2, lic); !errors.Is(err, store.ErrLicenseExhausted) {
+		// All three slots are taken now; the reserved login is refused too.
+		if _, err := b.OpenSession(t.Context(), reservedSession("vip-2", "vip", at(4*time.Second)), lic); !errors.Is(err, store.ErrLicenseExhausted) {
 			t.Fatalf("reserved session with every slot taken: err = %v, want ErrLicenseExhausted", err)
 		}
 	})
 
-	// Reserved subjects may also take the shared slots, and while they
-	// hold more than the reserved count the others still get what is left.
-	t.Run("ReservedTakeAnySlot", func(t *testing.T) {
+	// A session reopened after a timeout asks for the seat again, and
+	// gets it only if no other session of its login took it meanwhile.
+	t.Run("ReopenAsksForSeatAgain", func(t *testing.T) {
 		b := open(t)
 		lic := store.License{Slots: 3, Reserved: 1}
-		for i := range 2 {
-			vip := newSession(fmt.Sprintf("vip-%d", i), at(time.Duration(i)*time.Second))
-			vip.Reserved = true
-			mustOpen(t, b, vip, lic)
+		mustOpen(t, b, reservedSession("vip-1", "vip", at(0)), lic)
+		if _, err := b.EndSession(t.Context(), "vip-1", store.EndIdle, at(time.Hour)); err != nil {
+			t.Fatalf("EndSession: %v", err)
 		}
-		mustOpen(t, b, newSession("plain-1", at(5*time.Second)), lic)
-		_, err := b.OpenSession(t.Context(), newSession("plain-2", at(6*time.Second)), lic)
-		if !errors.Is(err, store.ErrLicenseExhausted) {
-			t.Fatalf("fourth session with Slots=3: err = %v, want ErrLicenseExhausted", err)
+		if s := mustOpen(t, b, reservedSession("vip-2", "vip", at(time.Hour)), lic); !s.Reserved {
+			t.Fatalf("vip-2 did not get the freed seat: %+v", s)
 		}
+		if s := mustOpen(t, b, reservedSession("vip-1", "vip", at(2*time.Hour)), lic); s.Reserved || !s.Open() {
+			t.Fatalf("vip-1 reopened = %+v, want open on a shared slot", s)
+		}
+		if _, err := b.EndSession(t.Context(), "vip-2", store.EndAdmin, at(3*time.Hour)); err != nil {
+			t.Fatalf("EndSession: %v", err)
+		}
+		if _, err := b.EndSession(t.Context(), "vip-1", store.EndIdle, at(3*time.Hour)); err != nil {
+			t.Fatalf("EndSession: %v", err)
+		}
+		if s := mustOpen(t, b, reservedSession("vip-1", "vip", at(4*time.Hour)), lic); !s.Reserved {
+			t.Fatalf("vip-1 reopened with the seat free = %+v, want it to hold the seat", s)
+		}
+		checkUsage(t, b, "vip-1 holding the seat", store.Usage{Open: 1, Reserved: 1})
 	})
 
 	// "Slots caps open sessions; 0 means unlimited."
@@ -285,43 +399,47 @@ func testSessions(t *testing.T, open opener) {
 
 	// "Ending an unknown id is not an error either: it records an ended
 	// tombstone ... so a later OpenSession with that id gets
-	// ErrSessionEnded when the reason is final (logout, admin)."
+	// ErrSessionEnded unless the tombstone is Reopenable (a timeout, or a
+	// reference token's sid)."
 	for _, tc := range []struct {
-		reason  string
-		wantErr error
+		id, reason string
+		wantErr    error
 	}{
-		{store.EndLogout, store.ErrSessionEnded},
-		{store.EndAdmin, store.ErrSessionEnded},
-		{store.EndIdle, nil},
+		{"sid-1", store.EndLogout, store.ErrSessionEnded},
+		{"sid-1", store.EndAdmin, store.ErrSessionEnded},
+		{"sid-1", store.EndAppDisabled, store.ErrSessionEnded},
+		{"sid-1", store.EndIdle, nil},
+		{"enrt-rt_1", store.EndAdmin, nil},
+		{"enrt-rt_1", store.EndAppDisabled, nil},
 	} {
-		t.Run("EndUnknown/"+tc.reason, func(t *testing.T) {
+		t.Run("EndUnknown/"+tc.id+"/"+tc.reason, func(t *testing.T) {
 			b := open(t)
-			tomb := store.Session{ID: "sid-1", OpenedAt: at(time.Minute), LastSeenAt: at(time.Minute),
+			tomb := store.Session{ID: tc.id, OpenedAt: at(time.Minute), LastSeenAt: at(time.Minute),
 				EndedAt: at(time.Minute), EndReason: tc.reason}
-			got, err := b.EndSession(t.Context(), "sid-1", tc.reason, at(time.Minute))
+			got, err := b.EndSession(t.Context(), tc.id, tc.reason, at(time.Minute))
 			if err != nil {
 				t.Fatalf("EndSession(unknown): %v", err)
 			}
 			checkSession(t, "EndSession(unknown)", got, tomb)
-			checkSession(t, "stored tombstone", mustSession(t, b, "sid-1"), tomb)
+			checkSession(t, "stored tombstone", mustSession(t, b, tc.id), tomb)
 			if n := len(mustOpenSessions(t, b)); n != 0 {
 				t.Fatalf("OpenSessions has %d sessions after a tombstone, want 0", n)
 			}
 
 			// Ending it again keeps the tombstone as it is.
-			got, err = b.EndSession(t.Context(), "sid-1", store.EndAdmin, at(time.Hour))
+			got, err = b.EndSession(t.Context(), tc.id, store.EndAdmin, at(time.Hour))
 			if err != nil {
 				t.Fatalf("second EndSession: %v", err)
 			}
 			checkSession(t, "second EndSession", got, tomb)
 
-			fresh := newSession("sid-1", at(2*time.Minute))
+			fresh := newSession(tc.id, at(2*time.Minute))
 			got, err = b.OpenSession(t.Context(), fresh, oneSlot)
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("OpenSession after a %s tombstone: err = %v, want %v", tc.reason, err, tc.wantErr)
 			}
 			if tc.wantErr != nil {
-				checkSession(t, "tombstone after refused open", mustSession(t, b, "sid-1"), tomb)
+				checkSession(t, "tombstone after refused open", mustSession(t, b, tc.id), tomb)
 				return
 			}
 			checkSession(t, "session opened over a tombstone", got, fresh)
@@ -471,20 +589,7 @@ func testSessions(t *testing.T, open opener) {
 		b := open(t)
 		check := func(step string, want store.Usage) {
 			t.Helper()
-			got, err := b.Usage(t.Context())
-			if err != nil {
-				t.Fatalf("%s: Usage: %v", step, err)
-			}
-			var counted store.Usage
-			for _, s := range mustOpenSessions(t, b) {
-				counted.Open++
-				if s.Reserved {
-					counted.Reserved++
-				}
-			}
-			if got != want || counted != want {
-				t.Fatalf("%s: Usage = %+v, OpenSessions counts %+v, want %+v", step, got, counted, want)
-			}
+			checkUsage(t, b, step, want)
 		}
 		reserved := func(id string, opened time.Time, expires time.Time) store.Session {
 			s := newSession(id, opened)
@@ -563,6 +668,42 @@ func testSessions(t *testing.T, open opener) {
 			checkSession(t, "listed "+s.ID, s, mustSession(t, b, s.ID))
 		}
 	})
+}
+
+// referenceSession returns an open session of a reference token, opened
+// and last seen at opened.
+func referenceSession(id string, opened time.Time) store.Session {
+	s := newSession(id, opened)
+	s.Kind = store.SessionReference
+	return s
+}
+
+// reservedSession returns an open session of subject asking for its
+// reserved seat.
+func reservedSession(id, subject string, opened time.Time) store.Session {
+	s := newSession(id, opened)
+	s.Subject, s.Reserved = subject, true
+	return s
+}
+
+// checkUsage fails t unless Usage and a count of OpenSessions both say
+// want.
+func checkUsage(t *testing.T, b store.Backend, step string, want store.Usage) {
+	t.Helper()
+	got, err := b.Usage(t.Context())
+	if err != nil {
+		t.Fatalf("%s: Usage: %v", step, err)
+	}
+	var counted store.Usage
+	for _, s := range mustOpenSessions(t, b) {
+		counted.Open++
+		if s.Reserved {
+			counted.Reserved++
+		}
+	}
+	if got != want || counted != want {
+		t.Fatalf("%s: Usage = %+v, OpenSessions counts %+v, want %+v", step, got, counted, want)
+	}
 }
 
 func mustEndedSince(t *testing.T, b store.Backend, since time.Time) []store.Session {
