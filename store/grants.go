@@ -163,6 +163,13 @@ type IdentitySessions interface {
 	// ended session is not an error and keeps the first EndedAt; ending
 	// an unknown one is not an error and stores nothing.
 	EndIdentitySession(ctx context.Context, id string, now time.Time) error
+	// EndSubjectIdentitySessions ends, at now, every identity session of
+	// subject not ended yet (a password change, SPEC §5) and returns
+	// their IDs, sorted. Sessions ended before keep their EndedAt and are
+	// not listed; expired ones not ended yet are ended and listed too
+	// (expiry is the caller's check). A subject with none gives no IDs
+	// and no error.
+	EndSubjectIdentitySessions(ctx context.Context, subject string, now time.Time) ([]string, error)
 }
 
 // Grants is everything the interactive flows keep.

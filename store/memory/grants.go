@@ -207,6 +207,23 @@ func (s *Store) EndIdentitySession(_ context.Context, id string, now time.Time) 
 	return nil
 }
 
+// EndSubjectIdentitySessions ends every live session of subject at now
+// and returns their IDs, sorted.
+func (s *Store) EndSubjectIdentitySessions(_ context.Context, subject string, now time.Time) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ended []string
+	for id, is := range s.identity {
+		if is.Subject == subject && is.EndedAt.IsZero() {
+			is.EndedAt = now
+			s.identity[id] = is
+			ended = append(ended, id)
+		}
+	}
+	slices.Sort(ended)
+	return ended, nil
+}
+
 // copyCode and copyRefresh copy the slices, so neither the caller nor the
 // store can change the other's record by writing into a shared array.
 func copyCode(c store.AuthCode) store.AuthCode {

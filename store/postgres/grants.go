@@ -361,3 +361,21 @@ func (s *Store) EndIdentitySession(ctx context.Context, id string, now time.Time
 	}
 	return nil
 }
+
+// EndSubjectIdentitySessions ends every live session of subject at now
+// in one statement (each row is ended once, by whichever statement gets
+// it first) and returns their IDs, sorted.
+func (s *Store) EndSubjectIdentitySessions(ctx context.Context, subject string, now time.Time) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `WITH ended AS (
+			UPDATE identity_sessions SET ended_at = $2 WHERE subject = $1 AND ended_at IS NULL RETURNING id
+		)
+		SELECT id FROM ended ORDER BY id`, subject, ts(now))
+	if err != nil {
+		return nil, fmt.Errorf("postgres: end identity sessions: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("postgres: end identity sessions: %w", err)
+	}
+	return ids, nil
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/erpgate/erpgate/store"
@@ -337,6 +338,31 @@ func (s *Store) EndIdentitySession(ctx context.Context, id string, now time.Time
 		return fmt.Errorf("sqlite: end identity session: %w", err)
 	}
 	return nil
+}
+
+// EndSubjectIdentitySessions ends every live session of subject at now
+// in one statement (atomic on its own) and returns their IDs, sorted.
+func (s *Store) EndSubjectIdentitySessions(ctx context.Context, subject string, now time.Time) ([]string, error) {
+	rows, err := s.writer.QueryContext(ctx,
+		"UPDATE identity_sessions SET ended_at = ? WHERE subject = ? AND ended_at IS NULL RETURNING id",
+		millis(now), subject)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: end identity sessions: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("sqlite: end identity sessions: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: end identity sessions: %w", err)
+	}
+	slices.Sort(ids)
+	return ids, nil
 }
 
 // conflictUnlessInserted turns an INSERT … ON CONFLICT DO NOTHING that

@@ -455,23 +455,34 @@ func testRefreshTokens(t *testing.T, open opener) {
 
 	// "RevokeSubjectRefreshTokens revokes every family with a token of
 	// the subject (password change) and returns the access tokens issued
-	// with them."
+	// with them, as RevokeRefreshFamily does."
 	t.Run("RevokeSubject", func(t *testing.T) {
 		b := open(t)
 		a1 := testRefresh("a1", "fam-a", at(0))
 		a2 := testRefresh("a2", "fam-b", at(time.Minute))
 		a2.SessionID = "sid-2" // same subject, another session
+		a3 := testRefresh("a3", "fam-a", at(2*time.Minute))
 		bob := testRefresh("b1", "fam-bob", at(0))
 		bob.Subject, bob.SessionID = "bob", "sid-3"
 		for _, rt := range []store.RefreshToken{a1, a2, bob} {
 			mustSaveRefresh(t, b, rt)
 		}
+		a1 = mustRotate(t, b, "a1", at(2*time.Minute), a3) // a successor is revoked too
 		now := at(time.Hour)
 		got, err := b.RevokeSubjectRefreshTokens(t.Context(), "alice", now)
-		mustRevokeResult(t, "RevokeSubjectRefreshTokens", got, err, issued(a1, a2))
+		mustRevokeResult(t, "RevokeSubjectRefreshTokens", got, err, issued(a1, a2, a3))
 		checkRefresh(t, "revoked a1", mustRefresh(t, b, "a1"), revoked(a1, now))
 		checkRefresh(t, "revoked a2", mustRefresh(t, b, "a2"), revoked(a2, now))
+		checkRefresh(t, "revoked a3", mustRefresh(t, b, "a3"), revoked(a3, now))
 		checkRefresh(t, "bob's token", mustRefresh(t, b, "b1"), bob)
+
+		// Twice: not an error, the same list, the first RevokedAt kept.
+		got, err = b.RevokeSubjectRefreshTokens(t.Context(), "alice", now.Add(time.Hour))
+		mustRevokeResult(t, "second RevokeSubjectRefreshTokens", got, err, issued(a1, a2, a3))
+		checkRefresh(t, "twice revoked a1", mustRefresh(t, b, "a1"), revoked(a1, now))
+
+		got, err = b.RevokeSubjectRefreshTokens(t.Context(), "nobody", now)
+		mustRevokeResult(t, "RevokeSubjectRefreshTokens(unknown)", got, err, nil)
 	})
 
 	// "DeleteExpiredRefreshTokens forgets tokens whose ExpiresAt is
@@ -603,5 +614,49 @@ func testIdentitySessions(t *testing.T, open opener) {
 		if _, err := b.IdentitySession(t.Context(), "nope"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("IdentitySession after ending an unknown id: err = %v, want ErrNotFound", err)
 		}
+	})
+
+	// "EndSubjectIdentitySessions ends, at now, every identity session of
+	// subject not ended yet (a password change, SPEC §5) and returns
+	// their IDs, sorted. Sessions ended before keep their EndedAt and are
+	// not listed; expired ones not ended yet are ended and listed too. A
+	// subject with none gives no IDs and no error."
+	t.Run("EndSubject", func(t *testing.T) {
+		b := open(t)
+		live2 := testIdentity("sid-2", "alice", "secret-2", at(time.Minute))
+		live1 := testIdentity("sid-1", "alice", "secret-1", at(0))
+		gone := testIdentity("sid-3", "alice", "secret-3", at(0))
+		expired := testIdentity("sid-4", "alice", "secret-4", at(0))
+		expired.ExpiresAt = at(time.Hour)
+		bob := testIdentity("sid-5", "bob", "secret-5", at(0))
+		for _, is := range []store.IdentitySession{live2, live1, gone, expired, bob} {
+			mustSaveIdentity(t, b, is)
+		}
+		mustEndIdentity(t, b, "sid-3", at(time.Hour))
+		gone.EndedAt = at(time.Hour)
+
+		now := at(2 * time.Hour)
+		got, err := b.EndSubjectIdentitySessions(t.Context(), "alice", now)
+		if want := []string{"sid-1", "sid-2", "sid-4"}; err != nil || !slices.Equal(got, want) {
+			t.Fatalf("EndSubjectIdentitySessions = %v, %v; want %v", got, err, want)
+		}
+		live1.EndedAt, live2.EndedAt, expired.EndedAt = now, now, now
+		for _, is := range []store.IdentitySession{live1, live2, expired} {
+			checkIdentity(t, "ended "+is.ID, mustIdentity(t, b, is.ID), is)
+		}
+		checkIdentity(t, "session ended before", mustIdentity(t, b, "sid-3"), gone)
+		checkIdentity(t, "bob's session", mustIdentity(t, b, "sid-5"), bob)
+
+		// An ended session cannot be signed into again.
+		if err := b.SaveIdentitySession(t.Context(), testIdentity("sid-1", "alice", "secret-6", at(3*time.Hour))); !errors.Is(err, store.ErrSessionEnded) {
+			t.Fatalf("SaveIdentitySession over a session ended by EndSubjectIdentitySessions: err = %v, want ErrSessionEnded", err)
+		}
+
+		for _, subject := range []string{"alice", "nobody"} {
+			if got, err := b.EndSubjectIdentitySessions(t.Context(), subject, at(3*time.Hour)); err != nil || len(got) != 0 {
+				t.Fatalf("EndSubjectIdentitySessions(%s) with nothing live = %v, %v; want none", subject, got, err)
+			}
+		}
+		checkIdentity(t, "sid-1 after a second call", mustIdentity(t, b, "sid-1"), live1)
 	})
 }

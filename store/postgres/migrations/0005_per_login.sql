@@ -37,3 +37,6 @@ CREATE UNIQUE INDEX sessions_reserved_seat ON sessions (subject) WHERE reserved 
 -- they are: their sid decides.
 UPDATE sessions SET kind = 'reference' WHERE starts_with(id, 'enrt-') AND kind IN ('user', 'service');
 
+-- 3. A password change ends every live identity session of the user
+-- (store.IdentitySessions.EndSubjectIdentitySessions).
+CREATE INDEX identity_sessions_subject ON identity_sessions (subject) WHERE ended_at IS NULL;

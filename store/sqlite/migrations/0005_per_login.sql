@@ -26,3 +26,6 @@ CREATE UNIQUE INDEX sessions_reserved_seat ON sessions (subject) WHERE reserved 
 -- substr, not LIKE, which ignores case in SQLite.
 UPDATE sessions SET kind = 'reference' WHERE substr(id, 1, 5) = 'enrt-' AND kind IN ('user', 'service');
 
+-- 3. A password change ends every live identity session of the user
+-- (store.IdentitySessions.EndSubjectIdentitySessions).
+CREATE INDEX identity_sessions_subject ON identity_sessions (subject) WHERE ended_at IS NULL;
