@@ -15,7 +15,9 @@
 // which the reference-token service checks. The license cap and its
 // reserved seats (one per reserved login, see store.Session.Reserved) are
 // enforced atomically by store.Sessions.OpenSession, so they hold across
-// processes and replicas sharing a store.
+// processes and replicas sharing a store. Community users never take a
+// slot: Acquire opens no session for them and only refuses a token whose
+// sid was ended for good.
 //
 // # Hot path
 //

@@ -18,6 +18,12 @@ func reference(login, tokenID string) *claims.Access {
 	return c
 }
 
+func community(login, sid, userType string) *claims.Access {
+	c := user(login, sid)
+	c.UserType = userType
+	return c
+}
+
 // SPEC §5: "each login in license.reserved is guaranteed one slot for
 // itself; its further sessions share the unreserved slots with everyone;
 // a reserved seat is never given to another login."
@@ -147,5 +153,73 @@ func TestServiceReferenceSession(t *testing.T) {
 	sat := service("svc-sync", "enrt-rt_s")
 	if i := f.acquire(t, sat); i.Kind != store.SessionReference || i.Subject != "svc-sync" || !i.ExpiresAt.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("service reference session = %+v", i)
+	}
+}
+
+// SPEC §3, §5: "community users never take a license slot". Their calls
+// open no session; only a sid ended for good refuses them.
+func TestCommunityUsersTakeNoSlot(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			backend := b.open(t)
+			f := newFixture(t, backend, func(c *session.Config) { c.Slots = 1 })
+			f.acquire(t, user("alice", "sid-alice")) // the only slot
+			for _, userType := range []string{"ExternalCommunityUser", "community"} {
+				sid := "sid-" + userType
+				c := community("carol", sid, userType)
+				i := f.acquire(t, c)
+				if !i.NoSlot || i.ID != sid || i.Subject != "carol" || i.Kind != store.SessionUser || i.Reserved {
+					t.Fatalf("%s: Acquire = %+v, want no slot held", userType, i)
+				}
+				if _, err := backend.Session(t.Context(), sid); !errors.Is(err, store.ErrNotFound) {
+					t.Fatalf("%s: a session was stored: %v", userType, err)
+				}
+				before := f.store.calls()
+				for range 5 {
+					f.acquire(t, c)
+				}
+				if n := f.store.calls() - before; n != 0 {
+					t.Errorf("%s: repeated calls made %d store calls, want 0", userType, n)
+				}
+			}
+			if lic, err := f.m.License(t.Context()); err != nil || lic.Used != 1 {
+				t.Fatalf("License = %+v, %v; want only alice's slot used", lic, err)
+			}
+			if n := len(f.audit.events("session.opened")); n != 1 {
+				t.Errorf("%d session.opened lines, want 1 (alice)", n)
+			}
+
+			// Logout here.
+			carol := community("carol", "sid-ExternalCommunityUser", "ExternalCommunityUser")
+			if _, err := f.m.End(t.Context(), carol.SessionID, store.EndLogout); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.m.Acquire(t.Context(), carol); !errors.Is(err, session.ErrEnded) {
+				t.Fatalf("community Acquire after logout: %v, want ErrEnded", err)
+			}
+			// Logout by another process, learnt by SyncEnded.
+			dave := community("dave", "sid-community", "community")
+			f.acquire(t, dave) // the store's "not found" is kept now
+			if _, err := backend.EndSession(t.Context(), dave.SessionID, store.EndLogout, t0); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.m.SyncEnded(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.m.Acquire(t.Context(), dave); !errors.Is(err, session.ErrEnded) {
+				t.Fatalf("community Acquire after a logout elsewhere: %v, want ErrEnded", err)
+			}
+			// A timeout is not an end for good.
+			erin := community("erin", "sid-erin", "community")
+			if _, err := backend.EndSession(t.Context(), erin.SessionID, store.EndIdle, t0); err != nil {
+				t.Fatal(err)
+			}
+			if i, err := f.m.Acquire(t.Context(), erin); err != nil || !i.NoSlot {
+				t.Fatalf("community Acquire after an idle end = %+v, %v", i, err)
+			}
+			if _, err := f.m.Acquire(t.Context(), &claims.Access{Subject: "frank", UserType: "community"}); !errors.Is(err, session.ErrNoSession) {
+				t.Fatalf("community Acquire without sid: %v, want ErrNoSession", err)
+			}
+		})
 	}
 }

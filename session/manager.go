@@ -85,6 +85,10 @@ type Info struct {
 	ClientID string // Trusted App that obtained the token
 	Kind     string // store.SessionUser, store.SessionService or store.SessionReference
 	Reserved bool   // holds its principal's reserved seat
+	// NoSlot means no session was opened and no license slot is held:
+	// the principal is a community user (SPEC §3, §5). ID, Subject,
+	// ClientID and Kind are those of the token; the times are zero.
+	NoSlot   bool
 	OpenedAt time.Time
 	// LastSeenAt is the latest call this process knows of (the store's
 	// value may trail it by up to FlushEvery).
@@ -190,10 +194,14 @@ func New(cfg Config) (*Manager, error) {
 
 // Acquire returns the open session of c's sid, opening it (and taking a
 // license slot) on the token's first call, and slides its idle timer.
+// For a community user it opens nothing (see acquireCommunity).
 // Errors: ErrEnded, ErrLicenseExhausted, ErrNoSession, or a store error.
 func (m *Manager) Acquire(ctx context.Context, c *claims.Access) (Info, error) {
 	if c.SessionID == "" {
 		return Info{}, ErrNoSession
+	}
+	if communityUser(c.PrincipalType()) {
+		return m.acquireCommunity(ctx, c)
 	}
 	now := m.cfg.Clock()
 	if e := m.lookup(c.SessionID); e != nil {
@@ -206,6 +214,33 @@ func (m *Manager) Acquire(ctx context.Context, c *claims.Access) (Info, error) {
 		}
 	}
 	return m.acquireSlow(ctx, c)
+}
+
+// communityUser reports whether userType, a token's PrincipalType, is
+// that of a community user (a customer or partner), who never takes a
+// license slot (SPEC §3, §5). ERP.net calls the type
+// "ExternalCommunityUser"; "community" is the value tokens carried
+// before the claim took ERP.net's name, accepted while both may be met.
+func communityUser(userType string) bool {
+	return userType == "ExternalCommunityUser" || userType == "community"
+}
+
+// acquireCommunity is Acquire for a community user: no session is opened
+// and no slot taken, so nothing is cached or touched either. The token
+// is only refused (ErrEnded) when its sid was ended for good — by logout,
+// say — judged as Session answers: the cache, then the kept store answer
+// (kept current by every end this process makes or syncs), then the
+// store. The steady state costs no store round trip.
+func (m *Manager) acquireCommunity(ctx context.Context, c *claims.Access) (Info, error) {
+	s, err := m.Session(ctx, c.SessionID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return Info{}, fmt.Errorf("session: acquire: %w", err)
+	case !s.Open() && !s.Reopenable():
+		return Info{}, ErrEnded
+	}
+	return Info{ID: c.SessionID, Subject: c.Principal(), ClientID: c.ClientID, Kind: kindOf(c), NoSlot: true}, nil
 }
 
 // acquireSlow runs open once per sid however many callers arrive
