@@ -10,18 +10,11 @@ import (
 	"time"
 
 	"github.com/erpgate/erpgate/audit"
+	"github.com/erpgate/erpgate/directory"
 	"github.com/erpgate/erpgate/revocation"
 	"github.com/erpgate/erpgate/store"
 	"github.com/erpgate/erpgate/store/memory"
 )
-
-type dir struct {
-	apps  map[string]App
-	users map[string]User
-}
-
-func (d dir) App(id string) (App, bool)      { a, ok := d.apps[id]; return a, ok }
-func (d dir) User(login string) (User, bool) { u, ok := d.users[login]; return u, ok }
 
 type env struct {
 	svc    *Service
@@ -29,6 +22,15 @@ type env struct {
 	now    *time.Time
 	audit  *strings.Builder
 	revoke *revocation.List
+	dir    *directory.Table
+	apps   []directory.App
+	users  []directory.User
+}
+
+// setDirectory replaces the directory's records, as a config reload does.
+func (e *env) setDirectory(edit func(apps []directory.App, users []directory.User)) {
+	edit(e.apps, e.users)
+	e.dir.SetConfig(e.apps, e.users)
 }
 
 func newEnv(t *testing.T) env {
@@ -42,24 +44,25 @@ func newEnv(t *testing.T) env {
 		t.Fatal(err)
 	}
 	var auditBuf strings.Builder
-	d := dir{
-		apps: map[string]App{
-			"com.example/open":  {ID: "com.example/open", Policy: PolicyAuthenticatedUsers, SystemUser: "svc", SystemUserType: "system", Scopes: []string{"read", "update"}, InternalAllowed: true},
-			"com.example/admin": {ID: "com.example/admin", Policy: PolicyAdministratorsOnly, Scopes: []string{"read"}, InternalAllowed: true},
-			"com.example/none":  {ID: "com.example/none", Policy: PolicyNone, Scopes: []string{"read"}, InternalAllowed: true},
-		},
-		users: map[string]User{
-			"alice": {Login: "alice", ID: "u1", Type: "internal"},
-			"root":  {Login: "root", ID: "u2", Type: "internal", Admin: true},
-			"svc":   {Login: "svc", Type: "system"},
-		},
+	apps := []directory.App{
+		{ID: "com.example/open", ReferenceTokens: PolicyAuthenticatedUsers, SystemUser: "svc", Scopes: []string{"read", "update"}, AllowInternalUsers: true, Enabled: true},
+		{ID: "com.example/admin", ReferenceTokens: PolicyAdministratorsOnly, Scopes: []string{"read"}, AllowInternalUsers: true, Enabled: true},
+		{ID: "com.example/none", ReferenceTokens: PolicyNone, Scopes: []string{"read"}, AllowInternalUsers: true, Enabled: true},
+		{ID: "com.example/off", ReferenceTokens: PolicyAuthenticatedUsers, SystemUser: "svc", Scopes: []string{"read"}, AllowInternalUsers: true, Enabled: false},
 	}
+	users := []directory.User{
+		{Login: "alice", ID: "u1", Name: "Alice", Email: "alice@example.com", Type: directory.TypeInternal},
+		{Login: "root", ID: "u2", Type: directory.TypeInternal, Admin: true},
+		{Login: "svc", ID: "u3", Type: directory.TypeSystem},
+	}
+	d := directory.NewTable(nil, clock)
+	d.SetConfig(apps, users)
 	svc, err := New(Config{Store: st, Directory: d, Revocations: rl, Issuer: "http://x/id", Audiences: []string{"DomainAPI"},
-		CacheSize: 100, Clock: clock, Logger: logger, Audit: audit.New(slog.NewJSONHandler(&auditBuf, nil))})
+		Database: "E1_TESTDB", CacheSize: 100, Clock: clock, Logger: logger, Audit: audit.New(slog.NewJSONHandler(&auditBuf, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return env{svc, st, &now, &auditBuf, rl}
+	return env{svc: svc, store: st, now: &now, audit: &auditBuf, revoke: rl, dir: d, apps: apps, users: users}
 }
 
 func TestIssuePolicies(t *testing.T) {
@@ -174,4 +177,106 @@ func TestRevokedElsewhere(t *testing.T) {
 	if _, _, err := e.svc.Check(ctx, pat.Value); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("token revoked by another process accepted after sync: %v", err)
 	}
+}
+
+// TestIssueRefusesDisabledApp: a disabled app (the kill switch) gets no
+// new reference tokens, neither PAT nor SAT, by the CLI or by an
+// administrator; once enabled again it does.
+func TestIssueRefusesDisabledApp(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for _, req := range []IssueRequest{
+		{Type: store.PersonalAccessToken, ClientID: "com.example/off", Actor: "alice", ExpiresIn: time.Hour},
+		{Type: store.PersonalAccessToken, ClientID: "com.example/off", Actor: "root", Subject: "alice", ExpiresIn: time.Hour},
+		{Type: store.ServiceAccessToken, ClientID: "com.example/off", Actor: "root", ExpiresIn: time.Hour},
+		{Type: store.ServiceAccessToken, ClientID: "com.example/off", ExpiresIn: time.Hour}, // the CLI
+	} {
+		got, err := e.svc.Issue(ctx, req)
+		if !errors.Is(err, ErrBadRequest) && !errors.Is(err, ErrNotAllowed) {
+			t.Errorf("Issue(%s by %q) for a disabled app = %q, %v; want it refused", req.Type, req.Actor, got.Value, err)
+		}
+	}
+	// An app disabled after start, as a reload or the admin API does.
+	e.setDirectory(func(apps []directory.App, _ []directory.User) { apps[0].Enabled = false })
+	if _, err := e.svc.Issue(ctx, IssueRequest{Type: store.PersonalAccessToken, ClientID: "com.example/open", Actor: "alice", ExpiresIn: time.Hour}); err == nil {
+		t.Error("issued a PAT for an app disabled at run time")
+	}
+	if toks, _ := e.svc.List(ctx, ""); len(toks) != 0 {
+		t.Fatalf("a disabled app's tokens were stored: %+v", toks)
+	}
+	if strings.Contains(e.audit.String(), "reference_token.issued") {
+		t.Fatalf("audit says a token was issued:\n%s", e.audit.String())
+	}
+	e.setDirectory(func(apps []directory.App, _ []directory.User) { apps[0].Enabled = true })
+	if _, err := e.svc.Issue(ctx, IssueRequest{Type: store.PersonalAccessToken, ClientID: "com.example/open", Actor: "alice", ExpiresIn: time.Hour}); err != nil {
+		t.Fatalf("the app enabled again: %v", err)
+	}
+}
+
+// TestClaimsCarryCurrentRecord: a PAT acts as its user as the directory
+// has them now, not as they were at issue: a change of name, email,
+// locale or admin flag shows in the next call's claims, cached token or
+// not; a SAT carries its system user's id and ERP.net type.
+func TestClaimsCarryCurrentRecord(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	pat, err := e.svc.Issue(ctx, IssueRequest{Type: store.PersonalAccessToken, ClientID: "com.example/open", Actor: "alice", Scopes: []string{"read"}, ExpiresIn: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := e.svc.Check(ctx, pat.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Subject != "alice" || c.UserID != "u1" || c.Name != "Alice" || c.Email != "alice@example.com" ||
+		c.UserType != directory.ClaimInternalUser || c.IsAdmin == nil || *c.IsAdmin || c.Database != "E1_TESTDB" ||
+		c.EmailVerified == nil || *c.EmailVerified || c.Locale != "" {
+		t.Fatalf("PAT claims at issue: %+v (is_admin %v, email_verified %v)", c, deref(c.IsAdmin), deref(c.EmailVerified))
+	}
+
+	e.setDirectory(func(_ []directory.App, users []directory.User) {
+		users[0].Name, users[0].Email, users[0].EmailVerified = "Alice Renamed", "alice@corp.example", true
+		users[0].Locale, users[0].Admin = "bg-BG", true
+	})
+	c, _, err = e.svc.Check(ctx, pat.Value) // the token is cached by now
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Subject != "alice" || c.UserID != "u1" || c.Name != "Alice Renamed" || c.Email != "alice@corp.example" ||
+		c.EmailVerified == nil || !*c.EmailVerified || c.Locale != "bg-BG" || c.IsAdmin == nil || !*c.IsAdmin ||
+		c.UserType != directory.ClaimInternalUser {
+		t.Fatalf("PAT claims after the user changed: %+v (is_admin %v, email_verified %v)", c, deref(c.IsAdmin), deref(c.EmailVerified))
+	}
+	// The same from a fresh cache (another process).
+	fresh, err := New(Config{Store: e.store, Directory: e.dir, Revocations: e.revoke, Issuer: "http://x/id",
+		Clock: func() time.Time { return *e.now }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, _, err := fresh.Check(ctx, pat.Value); err != nil || c.Name != "Alice Renamed" || !*c.IsAdmin {
+		t.Fatalf("PAT claims read by another process: %+v %v", c, err)
+	}
+
+	// The user is removed: the PAT acts for no one.
+	e.setDirectory(func(_ []directory.App, users []directory.User) { users[0].Login = "alice-gone" })
+	if _, _, err := e.svc.Check(ctx, pat.Value); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("PAT of a removed user: %v, want ErrInvalid", err)
+	}
+
+	sat, err := e.svc.Issue(ctx, IssueRequest{Type: store.ServiceAccessToken, ClientID: "com.example/open", ExpiresIn: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _, err = e.svc.Check(ctx, sat.Value)
+	if err != nil || c.Subject != "" || c.ClientSystemUser != "svc" || c.ClientSystemUserID != "u3" ||
+		c.ClientSystemUserType != directory.ClaimSystemUser || c.ClientDatabase != "E1_TESTDB" || c.Database != "" {
+		t.Fatalf("SAT claims: %+v %v", c, err)
+	}
+}
+
+func deref(b *bool) any {
+	if b == nil {
+		return nil
+	}
+	return *b
 }
