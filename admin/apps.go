@@ -6,9 +6,13 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/erpgate/erpgate/audit"
+	"github.com/erpgate/erpgate/config"
+	"github.com/erpgate/erpgate/directory"
 	"github.com/erpgate/erpgate/requestid"
 )
 
@@ -18,7 +22,9 @@ type Apps interface {
 	List(ctx context.Context) ([]AppInfo, error)
 	// Create stores a new app; for a confidential app it returns the
 	// generated secret, shown once.
-	Create(ctx context.Context, in NewApp) (AppInfo, string, error)
+	// in has the keys of an apps[] entry of the config file, without
+	// secret_hash.
+	Create(ctx context.Context, in config.App) (AppInfo, string, error)
 	SetEnabled(ctx context.Context, uri string, enabled bool) (AppInfo, error)
 	// RotateSecret replaces a confidential app's secret and returns the
 	// new one, shown once.
@@ -38,7 +44,34 @@ type InvalidError struct{ Problems []string }
 
 func (e *InvalidError) Error() string { return "admin: invalid app" }
 
-// AppInfo is an app as the API shows it; never its secret or hash.
+// ViewOf is how the API shows a; source is "config" or "store".
+func ViewOf(a directory.App, source string) AppInfo {
+	typ := config.AppConfidential
+	if a.Public {
+		typ = config.AppPublic
+	}
+	v := AppInfo{
+		URI: a.ID, Name: a.Name, Type: typ, SystemUser: a.SystemUser, Scope: strings.Join(a.Scopes, " "),
+		RedirectURIs: nonNil(a.RedirectURIs), PostLogoutRedirectURIs: nonNil(a.PostLogoutRedirectURIs),
+		AllowInternalUsers: a.AllowInternalUsers, AllowCommunityUsers: a.AllowCommunityUsers,
+		ReferenceTokens: a.ReferenceTokens, RequirePKCE: a.RequirePKCE, Enabled: a.Enabled, Source: source,
+	}
+	if !a.CreatedAt.IsZero() {
+		created, updated := a.CreatedAt.UTC(), a.UpdatedAt.UTC()
+		v.CreatedAt, v.UpdatedAt = &created, &updated
+	}
+	return v
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return slices.Clone(s)
+}
+
+// AppInfo is an app as the API shows it (a view of directory.App); never
+// its secret or hash.
 type AppInfo struct {
 	URI                    string     `json:"uri"`
 	Name                   string     `json:"name"`
@@ -57,23 +90,6 @@ type AppInfo struct {
 	UpdatedAt              *time.Time `json:"updated_at,omitempty"`
 }
 
-// NewApp is POST /admin/apps's body: the keys of an apps[] entry in the
-// config file, without secret_hash (the server generates the secret).
-type NewApp struct {
-	URI                    string   `json:"uri"`
-	Name                   string   `json:"name"`
-	Type                   string   `json:"type"`
-	SystemUser             string   `json:"system_user"`
-	Scope                  string   `json:"scope"`
-	RedirectURIs           []string `json:"redirect_uris"`
-	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
-	AllowInternalUsers     *bool    `json:"allow_internal_users"`
-	AllowCommunityUsers    *bool    `json:"allow_community_users"`
-	ReferenceTokens        string   `json:"reference_tokens"`
-	RequirePKCE            *bool    `json:"require_pkce"`
-	Enabled                *bool    `json:"enabled"`
-}
-
 // maxBody bounds admin request bodies.
 const maxBody = 64 << 10
 
@@ -89,8 +105,12 @@ func (h *Handler) listApps(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) createApp(w http.ResponseWriter, r *http.Request) {
-	var in NewApp
+	var in config.App
 	if !decodeBody(w, r, &in) {
+		return
+	}
+	if in.SecretHash != "" {
+		writeError(w, http.StatusBadRequest, "invalid_request", "secret_hash is not accepted: the server generates the secret and returns it once")
 		return
 	}
 	app, secret, err := h.cfg.Apps.Create(r.Context(), in)

@@ -369,66 +369,67 @@ func (i Instance) DatabaseName() string {
 	return *i.Database
 }
 
-// App is a Trusted Application: an OAuth 2.0 client (SPEC §3).
+// App is a Trusted Application: an OAuth 2.0 client (SPEC §3). The
+// admin API takes the same keys as JSON to create one at run time.
 type App struct {
 	// URI is the ApplicationUri, used as client_id. Required, unique
 	// (compared exactly), no whitespace or control characters.
-	URI string `yaml:"uri"`
+	URI string `yaml:"uri" json:"uri"`
 
 	// Name is shown on the login and consent pages. Optional.
-	Name string `yaml:"name"`
+	Name string `yaml:"name" json:"name"`
 
 	// Type is "confidential" (has a secret; the default when empty or
 	// omitted) or "public" (a browser or native app without a secret).
-	Type string `yaml:"type"`
+	Type string `yaml:"type" json:"type"`
 
 	// SecretHash is base64(sha256(secret)) in standard base64 with
 	// padding, as `erpgate hash-secret` prints it. Required for
 	// confidential apps, not allowed for public ones. Use ${VAR}.
-	SecretHash string `yaml:"secret_hash"`
+	SecretHash string `yaml:"secret_hash" json:"secret_hash"`
 
 	// SystemUser is the login of a user of type system. When set, the app
 	// may use the client credentials grant and its tokens act as that
 	// user. Confidential apps only.
-	SystemUser string `yaml:"system_user"`
+	SystemUser string `yaml:"system_user" json:"system_user"`
 
 	// Scope is the space-delimited list of scopes the app may be granted,
 	// from read, update and sec (sec reaches the admin API). openid,
 	// profile and offline_access are always allowed and may be listed too.
 	// No duplicates.
-	Scope string `yaml:"scope"`
+	Scope string `yaml:"scope" json:"scope"`
 
 	// RedirectURIs are the login redirect URIs, compared exactly (case
 	// sensitive). Each is an absolute https URL, or http on a loopback
 	// host (127.0.0.1, [::1], localhost; RFC 8252 §7.3), with no fragment,
 	// no user information and no wildcard. Unique. Empty: the app cannot
 	// use the authorization code flow.
-	RedirectURIs []string `yaml:"redirect_uris"`
+	RedirectURIs []string `yaml:"redirect_uris" json:"redirect_uris"`
 
 	// PostLogoutRedirectURIs are where endsession may send the browser
 	// after logout; same rules as RedirectURIs.
-	PostLogoutRedirectURIs []string `yaml:"post_logout_redirect_uris"`
+	PostLogoutRedirectURIs []string `yaml:"post_logout_redirect_uris" json:"post_logout_redirect_uris"`
 
 	// AllowInternalUsers lets internal users sign in to the app.
 	// Omitted: true.
-	AllowInternalUsers *bool `yaml:"allow_internal_users"`
+	AllowInternalUsers *bool `yaml:"allow_internal_users" json:"allow_internal_users"`
 
 	// AllowCommunityUsers lets community users sign in to the app.
 	// Omitted: false.
-	AllowCommunityUsers *bool `yaml:"allow_community_users"`
+	AllowCommunityUsers *bool `yaml:"allow_community_users" json:"allow_community_users"`
 
 	// ReferenceTokens says who may get reference tokens (PAT/SAT, SPEC §6)
 	// for the app: "none" (the default when empty or omitted),
 	// "authenticated_users" or "administrators_only".
-	ReferenceTokens string `yaml:"reference_tokens"`
+	ReferenceTokens string `yaml:"reference_tokens" json:"reference_tokens"`
 
 	// RequirePKCE requires PKCE (S256) in the authorization code flow.
 	// Only a confidential app may set it to false. Omitted: true.
-	RequirePKCE *bool `yaml:"require_pkce"`
+	RequirePKCE *bool `yaml:"require_pkce" json:"require_pkce"`
 
 	// Enabled set to false refuses the app everywhere without removing it.
 	// Omitted: true.
-	Enabled *bool `yaml:"enabled"`
+	Enabled *bool `yaml:"enabled" json:"enabled"`
 }
 
 // IsPublic reports whether the app is a public client.

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/erpgate/erpgate/admin"
@@ -30,30 +28,23 @@ var _ admin.Apps = (*appRegistry)(nil)
 func (a *appRegistry) List(ctx context.Context) ([]admin.AppInfo, error) {
 	var out []admin.AppInfo
 	for _, c := range a.file.Apps {
-		out = append(out, admin.AppInfo{
-			URI: c.URI, Name: c.Name, Type: c.Type, SystemUser: c.SystemUser, Scope: c.Scope,
-			RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
-			AllowInternalUsers: c.InternalUsersAllowed(), AllowCommunityUsers: c.CommunityUsersAllowed(),
-			ReferenceTokens: c.ReferenceTokens, RequirePKCE: c.PKCERequired(), Enabled: c.IsEnabled(), Source: "config",
-		})
+		rec, err := c.Record()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, admin.ViewOf(rec, "config"))
 	}
 	stored, err := a.store.Apps(ctx)
 	if err != nil {
 		return nil, err
 	}
 	for _, s := range stored {
-		out = append(out, storedInfo(s))
+		out = append(out, admin.ViewOf(s, "store"))
 	}
 	return out, nil
 }
 
-func (a *appRegistry) Create(ctx context.Context, in admin.NewApp) (admin.AppInfo, string, error) {
-	c := config.App{
-		URI: in.URI, Name: in.Name, Type: in.Type, SystemUser: in.SystemUser, Scope: in.Scope,
-		RedirectURIs: in.RedirectURIs, PostLogoutRedirectURIs: in.PostLogoutRedirectURIs,
-		AllowInternalUsers: in.AllowInternalUsers, AllowCommunityUsers: in.AllowCommunityUsers,
-		ReferenceTokens: in.ReferenceTokens, RequirePKCE: in.RequirePKCE, Enabled: in.Enabled,
-	}
+func (a *appRegistry) Create(ctx context.Context, c config.App) (admin.AppInfo, string, error) {
 	secret := ""
 	if c.Type != config.AppPublic {
 		secret = newClientSecret()
@@ -81,12 +72,12 @@ func (a *appRegistry) Create(ctx context.Context, in admin.NewApp) (admin.AppInf
 		}
 		return admin.AppInfo{}, "", err
 	}
-	return storedInfo(s), secret, a.directory.Sync(ctx)
+	return admin.ViewOf(s, "store"), secret, a.directory.Sync(ctx)
 }
 
 func (a *appRegistry) SetEnabled(ctx context.Context, uri string, enabled bool) (admin.AppInfo, error) {
 	s, err := a.change(ctx, uri, func(s *directory.App) error { s.Enabled = enabled; return nil })
-	return storedInfo(s), err
+	return admin.ViewOf(s, "store"), err
 }
 
 func (a *appRegistry) RotateSecret(ctx context.Context, uri string) (admin.AppInfo, string, error) {
@@ -101,7 +92,7 @@ func (a *appRegistry) RotateSecret(ctx context.Context, uri string) (admin.AppIn
 	if err != nil {
 		return admin.AppInfo{}, "", err
 	}
-	return storedInfo(s), secret, nil
+	return admin.ViewOf(s, "store"), secret, nil
 }
 
 // change applies edit to a stored app and makes it effective: in this
@@ -132,26 +123,4 @@ func (a *appRegistry) change(ctx context.Context, uri string, edit func(*directo
 	}
 	a.enforce(ctx, directory.Changes{Apps: []directory.Change[directory.App]{{Old: &old, New: &s}}})
 	return s, nil
-}
-
-func storedInfo(s directory.App) admin.AppInfo {
-	typ := config.AppConfidential
-	if s.Public {
-		typ = config.AppPublic
-	}
-	created, updated := s.CreatedAt.UTC(), s.UpdatedAt.UTC()
-	return admin.AppInfo{
-		URI: s.ID, Name: s.Name, Type: typ, SystemUser: s.SystemUser, Scope: strings.Join(s.Scopes, " "),
-		RedirectURIs: nonNil(s.RedirectURIs), PostLogoutRedirectURIs: nonNil(s.PostLogoutRedirectURIs),
-		AllowInternalUsers: s.AllowInternalUsers, AllowCommunityUsers: s.AllowCommunityUsers,
-		ReferenceTokens: s.ReferenceTokens, RequirePKCE: s.RequirePKCE, Enabled: s.Enabled, Source: "store",
-		CreatedAt: &created, UpdatedAt: &updated,
-	}
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return slices.Clone(s)
 }

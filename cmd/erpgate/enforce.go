@@ -44,9 +44,12 @@ func (g *gateway) enforce(ctx context.Context, ch directory.Changes) {
 		}
 	}
 	for _, c := range ch.Apps {
-		gone := c.New == nil || c.Old != nil && c.Old.Enabled && !c.New.Enabled
+		if c.Old == nil {
+			continue // a new app has nothing to take away
+		}
+		gone := c.New == nil || c.Old.Enabled && !c.New.Enabled
 		for _, s := range sessions() {
-			if s.ClientID != c.Old.ID && (c.New == nil || s.ClientID != c.New.ID) {
+			if s.ClientID != c.Old.ID {
 				continue
 			}
 			if gone {

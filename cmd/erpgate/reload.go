@@ -139,7 +139,7 @@ func (g *gateway) Reload(ctx context.Context, f *config.File) error {
 	g.logger.Info("config reloaded", "apps", len(merged.Apps), "users", len(merged.Users),
 		"routes", len(merged.Routes), "needs_restart", restart)
 	g.audit.Log(ctx, audit.Event{Name: audit.ConfigReloaded, Reason: reloadApplied,
-		Attrs: []slog.Attr{slog.Any("needs_restart", nonNil(restart))}})
+		Attrs: []slog.Attr{slog.Any("needs_restart", append([]string{}, restart...))}})
 	return nil
 }
 
