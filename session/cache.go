@@ -100,14 +100,17 @@ func (m *Manager) put(e *entry) {
 // meets the store's ErrSessionEnded and leaves a new tombstone.
 const tombstoneTTL = time.Hour
 
-// putTombstone caches sid as ended for good; until is the expiry (unix s)
-// of the token that met the end, 0 if unknown. Callers only make one for
-// an end that is not Reopenable.
-func (m *Manager) putTombstone(sid string, until int64) {
+// putTombstone caches sid as ended for good for reason ("" when not
+// known); until is the expiry (unix s) of the token that met the end, 0
+// if unknown. Callers only make one for an end that is not Reopenable.
+// The reason is kept because doors differ on it: a sign-in cookie is
+// refused after a logout or an administrator, not after one app's kill
+// switch (issuer/identity.go).
+func (m *Manager) putTombstone(sid, reason string, until int64) {
 	if until == 0 {
 		until = m.cfg.Clock().Add(tombstoneTTL).Unix()
 	}
-	m.put(&entry{s: store.Session{ID: sid}, ended: true, until: until})
+	m.put(&entry{s: store.Session{ID: sid, EndReason: reason}, ended: true, until: until})
 }
 
 // evictLocked drops about a sixteenth of the cache, in map order (that is,

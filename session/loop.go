@@ -203,7 +203,7 @@ func (m *Manager) SyncEnded(ctx context.Context) error {
 		case s.Reopenable():
 			m.dropID(s.ID, s.OpenedAt)
 		default:
-			m.putTombstone(s.ID, 0)
+			m.putTombstone(s.ID, s.EndReason, 0)
 		}
 	}
 	m.syncedAt = now

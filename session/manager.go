@@ -311,7 +311,7 @@ func (m *Manager) open(ctx context.Context, c *claims.Access) (Info, error) {
 		// A reference token's session is never final (the store does not
 		// answer so for one); should it, no tombstone would outlive it.
 		if !store.IsReferenceSessionID(sid) {
-			m.putTombstone(sid, c.Expiry)
+			m.putTombstone(sid, "", c.Expiry)
 		}
 		return Info{}, ErrEnded
 	case errors.Is(err, store.ErrLicenseExhausted):
@@ -372,7 +372,7 @@ func systemUser(c *claims.Access) bool { return c.Subject == "" && c.ClientSyste
 // whose session no call had opened yet is still refused afterwards.
 func (m *Manager) End(ctx context.Context, id, reason string) (Info, error) {
 	switch reason {
-	case store.EndLogout, store.EndAdmin, store.EndAppDisabled, store.EndIdle, store.EndLifetime:
+	case store.EndLogout, store.EndAdmin, store.EndAppDisabled, store.EndAccessWithdrawn, store.EndIdle, store.EndLifetime:
 	default:
 		return Info{}, fmt.Errorf("session: unknown end reason %q", reason)
 	}
@@ -405,7 +405,7 @@ func (m *Manager) End(ctx context.Context, id, reason string) (Info, error) {
 	if s.Reopenable() {
 		m.dropID(id, s.OpenedAt)
 	} else {
-		m.putTombstone(id, 0)
+		m.putTombstone(id, s.EndReason, 0)
 	}
 	if ended {
 		m.audit(ctx, audit.SessionEnded, s, s.EndReason)

@@ -77,6 +77,10 @@ const (
 	// like EndAdmin; a reference token's session may reopen once the app
 	// is enabled again, since its token decides (Session.Reopenable).
 	EndAppDisabled = "app_disabled"
+	// EndAccessWithdrawn: the session's app no longer lets its user in
+	// (allow_internal_users / allow_community_users changed). Final,
+	// like EndAppDisabled; the user's own sign-in stays.
+	EndAccessWithdrawn = "access_withdrawn"
 )
 
 // Session is one ERP session: opened by the first proxied call with a

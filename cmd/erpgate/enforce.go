@@ -13,7 +13,8 @@ import (
 // enforce ends what a directory change takes away (SPEC §5): the kill
 // switch ends a disabled or removed app's sessions (reason app_disabled,
 // slots freed); a user removed, turned into another type, or no longer
-// allowed by an app loses those sessions (reason admin); a password
+// allowed by an app loses those sessions (reason admin, or
+// access_withdrawn for the app's user types); a password
 // change revokes the user's refresh tokens (and the access tokens issued
 // from them) and ends their identity sessions. Tokens are refused
 // everywhere by the authority, which reads the same directory; this
@@ -57,7 +58,7 @@ func (g *gateway) enforce(ctx context.Context, ch directory.Changes) {
 				continue
 			}
 			if u := g.directory.User(s.Subject); u != nil && s.Kind == store.SessionUser && !c.New.AllowsUserType(u.Type) {
-				end(s, store.EndAdmin)
+				end(s, store.EndAccessWithdrawn)
 			}
 		}
 	}

@@ -8,12 +8,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/erpgate/erpgate/claims"
 	"github.com/erpgate/erpgate/config"
+	"github.com/erpgate/erpgate/directory"
 	"github.com/erpgate/erpgate/sampleapi"
 	"github.com/erpgate/erpgate/signing"
 )
@@ -66,15 +68,31 @@ func startWithEditedConfig(t *testing.T, edit func(string) string) (front *httpt
 	return front, g, cfgPath
 }
 
-// mint signs a user access token as the gateway's issuer would.
+// mintApp is the Trusted App of the tokens mint signs: the gateway's own
+// browser-login app, which every example-based fixture has and which
+// lets internal users in. The authority refuses tokens of apps that do
+// not exist, and honours only the scopes the app has (withAdminScope).
+const mintApp = "erpgate"
+
+// withAdminScope gives mintApp the admin scope sec, for tests that call
+// the admin API with minted tokens.
+func withAdminScope(yml string) string {
+	re := regexp.MustCompile(`(?m)^(  - uri: erpgate\b.*\n(?:    .*\n)*?    scope: read update)$`)
+	if !re.MatchString(yml) {
+		panic("config.example.yaml changed shape: no erpgate app with scope read update")
+	}
+	return re.ReplaceAllString(yml, "$1 sec")
+}
+
+// mint signs a user access token of mintApp as the gateway's issuer would.
 func mint(t *testing.T, g *gateway, login, sid string, admin bool, scopes ...string) string {
 	t.Helper()
 	now := time.Now()
 	tok, err := g.keys.Sign(signing.TypeAccessToken, claims.Access{
 		Issuer: g.file.Issuer(), Audience: g.file.Tokens.Audiences,
 		IssuedAt: now.Unix(), NotBefore: now.Unix(), Expiry: now.Add(time.Hour).Unix(),
-		ID: "jti-" + sid, Scope: claims.Scopes{Values: scopes}, ClientID: "com.example/web", SessionID: sid,
-		Subject: login, UserID: userID(login), UserType: "internal", IsAdmin: &admin,
+		ID: "jti-" + sid, Scope: claims.Scopes{Values: scopes}, ClientID: mintApp, SessionID: sid,
+		Subject: login, UserID: directory.StableUserID(login), UserType: directory.ClaimInternalUser, IsAdmin: &admin,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -117,10 +135,13 @@ func TestSessionsCLI(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("sessions list: exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"ID", "SUBJECT", "CLIENT", "KIND", "OPENED", "LAST SEEN", "sid-cli-alice", "alice", "com.example/web", "user", "1 of 10 slots used, 9 free (1 reserved)"} {
+	for _, want := range []string{"ID", "SUBJECT", "CLIENT", "KIND", "OPENED", "LAST SEEN", "1 of 10 slots used, 9 free (1 reserved)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("sessions list lacks %q:\n%s", want, out)
 		}
+	}
+	if !regexp.MustCompile(`(?m)^sid-cli-alice +alice +` + regexp.QuoteMeta(mintApp) + ` +user `).MatchString(out) {
+		t.Errorf("sessions list lacks the row of alice's session (id, subject, client, kind):\n%s", out)
 	}
 
 	code, out, errOut = runCmd(t, "sessions", "end", "--config", cfg, "sid-cli-alice")
@@ -157,7 +178,7 @@ func TestSessionsCLI(t *testing.T) {
 // TestAdminAPIWiring: /admin/ on the admin listener needs a token with
 // sec from an administrator; ending a session there refuses its tokens.
 func TestAdminAPIWiring(t *testing.T) {
-	front, g, _ := startWithConfigFile(t)
+	front, g, _ := startWithEditedConfig(t, withAdminScope)
 	admin := httptest.NewServer(g.admin)
 	defer admin.Close()
 
