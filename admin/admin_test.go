@@ -3,7 +3,6 @@ package admin
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,79 +11,27 @@ import (
 	"testing"
 	"time"
 
-	"github.com/erpgate/erpgate/claims"
-	"github.com/erpgate/erpgate/session"
+	"github.com/erpgate/erpgate/authority"
+	"github.com/erpgate/erpgate/directory"
+	"github.com/erpgate/erpgate/internal/testauth"
 	"github.com/erpgate/erpgate/store"
 )
 
-// tokens is a verifier that knows a fixed set of tokens.
-type tokens map[string]*claims.Access
+var t0 = testauth.Now
 
-func (v tokens) Verify(_ context.Context, raw string) (*claims.Access, error) {
-	if c, ok := v[raw]; ok {
-		return c, nil
-	}
-	return nil, errors.New("bad token")
-}
-
-// fakeSessions records what the API asked.
-type fakeSessions struct {
-	ended      []string
-	endedFinal map[string]bool
-}
-
-var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-
-func (f *fakeSessions) List(context.Context) ([]session.Info, error) {
-	return []session.Info{
-		{ID: "sid-a", Subject: "alice", ClientID: "com.example/web", Kind: store.SessionUser, OpenedAt: t0, LastSeenAt: t0.Add(time.Minute)},
-		{ID: "sid-s", Subject: "svc", ClientID: "com.example/sync", Kind: store.SessionService, OpenedAt: t0, LastSeenAt: t0, ExpiresAt: t0.Add(time.Hour)},
-	}, nil
-}
-
-func (f *fakeSessions) End(_ context.Context, id, reason string) (session.Info, error) {
-	if id != "sid-a" {
-		return session.Info{}, session.ErrNotFound
-	}
-	f.ended = append(f.ended, id+":"+reason)
-	return session.Info{ID: id, Subject: "alice", EndedAt: t0, EndReason: reason}, nil
-}
-
-func (f *fakeSessions) License(context.Context) (session.License, error) {
-	return session.License{Used: 2, Total: 10, Reserved: 1, Free: 8}, nil
-}
-
-func (f *fakeSessions) Check(_ context.Context, sid string) error {
-	if f.endedFinal[sid] {
-		return session.ErrEnded
-	}
-	return nil
-}
-
-func ptr[T any](v T) *T { return &v }
-
-func newAPI(t *testing.T) (*Handler, *fakeSessions) {
+// newAPI builds the API on an authority and session manager wired as
+// production wires them, with license slots 10 and one reserved seat.
+func newAPI(t *testing.T) (*Handler, *testauth.Auth) {
 	t.Helper()
-	aud := []string{"DomainAPI"}
-	sec := claims.Scopes{Values: []string{"sec"}}
-	v := tokens{
-		"admin":          {Audience: aud, Scope: sec, SessionID: "s1", Subject: "admin", IsAdmin: ptr(true)},
-		"admin-no-sec":   {Audience: aud, Scope: claims.Scopes{Values: []string{"read"}}, SessionID: "s2", Subject: "admin", IsAdmin: ptr(true)},
-		"alice-sec":      {Audience: aud, Scope: sec, SessionID: "s3", Subject: "alice", IsAdmin: ptr(false)},
-		"sec-app":        {Audience: aud, Scope: sec, SessionID: "s4", ClientID: "com.example/ops", ClientSystemUser: "svc-ops"},
-		"other-app":      {Audience: aud, Scope: sec, SessionID: "s5", ClientID: "com.example/sync", ClientSystemUser: "svc-sync"},
-		"wrong-audience": {Audience: []string{"Elsewhere"}, Scope: sec, SessionID: "s6", Subject: "admin", IsAdmin: ptr(true)},
-		"logged-out":     {Audience: aud, Scope: sec, SessionID: "s7", Subject: "admin", IsAdmin: ptr(true)},
-	}
-	s := &fakeSessions{endedFinal: map[string]bool{"s7": true}}
+	a := testauth.New(t, testauth.Config{Slots: 10, Reserved: []string{"admin"}})
 	h, err := New(Config{
-		Verifier: v, Audiences: []string{"DomainAPI", "TableAPI"}, SecApps: []string{"com.example/ops"},
-		Sessions: s, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Authority: a.Authority, Audiences: testauth.Audiences, Sessions: a.Sessions,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return h, s
+	return h, a
 }
 
 func do(h http.Handler, method, path, auth string) *httptest.ResponseRecorder {
@@ -97,28 +44,111 @@ func do(h http.Handler, method, path, auth string) *httptest.ResponseRecorder {
 	return rec
 }
 
+// proxied opens cred's session as a proxied call does.
+func proxied(t *testing.T, a *testauth.Auth, tok string) {
+	t.Helper()
+	door := authority.Door{Audiences: testauth.Audiences, OpenSession: true}
+	if _, ref := a.Authority.Authenticate(context.Background(), authority.Credential{Source: authority.SourceBearer, Token: tok}, door); ref != nil {
+		t.Fatalf("proxied call refused: %v", ref)
+	}
+}
+
+// TestAuthorization: who may use the admin API, decided now: a token the
+// authority accepts, with scope sec that its app still has, of an
+// administrator (by the current user record) or of a service app.
 func TestAuthorization(t *testing.T) {
-	h, _ := newAPI(t)
+	const (
+		web, ops, sync = testauth.WebApp, testauth.OpsApp, testauth.SyncApp
+		invalid        = `Bearer realm="erpgate", error="invalid_token"`
+		needSec        = `Bearer realm="erpgate", error="insufficient_scope", scope="sec"`
+	)
 	for _, tc := range []struct {
-		name       string
-		auth       string
+		name string
+		// auth is the Authorization header; it may change the state.
+		auth       func(t *testing.T, a *testauth.Auth) string
 		wantStatus int
 		wantError  string
 		wantAuth   string
 	}{
-		{"no token", "", 401, "unauthorized", `Bearer realm="erpgate"`},
-		{"basic auth", "Basic YTpi", 401, "unauthorized", `Bearer realm="erpgate"`},
-		{"bad token", "Bearer nope", 401, "invalid_token", `Bearer realm="erpgate", error="invalid_token"`},
-		{"wrong audience", "Bearer wrong-audience", 401, "invalid_token", `Bearer realm="erpgate", error="invalid_token"`},
-		{"session ended by logout", "Bearer logged-out", 401, "invalid_token", `Bearer realm="erpgate", error="invalid_token"`},
-		{"admin without sec", "Bearer admin-no-sec", 403, "insufficient_scope", `Bearer realm="erpgate", error="insufficient_scope", scope="sec"`},
-		{"non-admin with sec", "Bearer alice-sec", 403, "access_denied", ""},
-		{"app not allowed sec", "Bearer other-app", 403, "access_denied", ""},
-		{"admin", "Bearer admin", 200, "", ""},
-		{"app allowed sec", "Bearer sec-app", 200, "", ""},
+		{"no token", func(*testing.T, *testauth.Auth) string { return "" }, 401, "unauthorized", `Bearer realm="erpgate"`},
+		{"basic auth", func(*testing.T, *testauth.Auth) string { return "Basic YTpi" }, 401, "unauthorized", `Bearer realm="erpgate"`},
+		{"bad token", func(*testing.T, *testauth.Auth) string { return "Bearer nope" }, 401, "invalid_token", invalid},
+		{"wrong audience", func(t *testing.T, a *testauth.Auth) string {
+			c := a.UserClaims("admin", web, "s6", "sec")
+			c.Audience = []string{"Elsewhere"}
+			return "Bearer " + a.Sign(c)
+		}, 401, "invalid_token", invalid},
+		{"revoked", func(t *testing.T, a *testauth.Auth) string {
+			a.Revoke("jti-s1")
+			return "Bearer " + a.UserToken("admin", web, "s1", "sec")
+		}, 401, "invalid_token", invalid},
+		{"session ended by logout", func(t *testing.T, a *testauth.Auth) string {
+			tok := a.UserToken("admin", web, "s7", "sec")
+			a.EndSession("s7", store.EndLogout)
+			return "Bearer " + tok
+		}, 401, "invalid_token", invalid},
+		{"session ended by an administrator", func(t *testing.T, a *testauth.Auth) string {
+			tok := a.UserToken("admin", web, "s7", "sec")
+			proxied(t, a, tok)
+			a.EndSession("s7", store.EndAdmin)
+			return "Bearer " + tok
+		}, 401, "invalid_token", invalid},
+		{"admin's app disabled", func(t *testing.T, a *testauth.Auth) string {
+			tok := a.UserToken("admin", web, "s1", "sec")
+			a.EditApp(web, func(app *directory.App) { app.Enabled = false })
+			return "Bearer " + tok
+		}, 401, "invalid_token", invalid},
+		{"admin removed", func(t *testing.T, a *testauth.Auth) string {
+			tok := a.UserToken("admin", web, "s1", "sec")
+			a.RemoveUser("admin")
+			return "Bearer " + tok
+		}, 401, "invalid_token", invalid},
+		{"admin without sec", func(t *testing.T, a *testauth.Auth) string {
+			return "Bearer " + a.UserToken("admin", web, "s2", "read")
+		}, 403, "insufficient_scope", needSec},
+		{"admin whose app lost sec", func(t *testing.T, a *testauth.Auth) string {
+			tok := a.UserToken("admin", web, "s1", "sec")
+			a.EditApp(web, func(app *directory.App) { app.Scopes = []string{"read", "update"} })
+			return "Bearer " + tok
+		}, 403, "insufficient_scope", needSec},
+		{"non-admin with sec", func(t *testing.T, a *testauth.Auth) string {
+			return "Bearer " + a.UserToken("alice", web, "s3", "sec")
+		}, 403, "access_denied", ""},
+		// The token's is_admin claim is as it was at issue; the user
+		// record says what the user is now.
+		{"admin no longer an administrator", func(t *testing.T, a *testauth.Auth) string {
+			tok := a.UserToken("admin", web, "s1", "sec")
+			a.EditUser("admin", func(u *directory.User) { u.Admin = false })
+			return "Bearer " + tok
+		}, 403, "access_denied", ""},
+		{"user made an administrator after the token", func(t *testing.T, a *testauth.Auth) string {
+			tok := a.UserToken("alice", web, "s3", "sec")
+			a.EditUser("alice", func(u *directory.User) { u.Admin = true })
+			return "Bearer " + tok
+		}, 200, "", ""},
+		// A scope the app does not have is not honoured (SPEC §4), so a
+		// service app without sec is refused for want of it.
+		{"app not allowed sec", func(t *testing.T, a *testauth.Auth) string {
+			return "Bearer " + a.Sign(a.ServiceClaims(sync, "s5", "sec"))
+		}, 403, "insufficient_scope", needSec},
+		{"app that lost sec", func(t *testing.T, a *testauth.Auth) string {
+			tok := a.ServiceToken(ops, "s4", "sec")
+			a.EditApp(ops, func(app *directory.App) { app.Scopes = nil })
+			return "Bearer " + tok
+		}, 403, "insufficient_scope", needSec},
+		{"admin", func(t *testing.T, a *testauth.Auth) string {
+			return "Bearer " + a.UserToken("admin", web, "s1", "sec")
+		}, 200, "", ""},
+		{"admin's personal access token", func(t *testing.T, a *testauth.Auth) string {
+			return "Bearer " + a.PAT(web, "admin", "sec").Value
+		}, 200, "", ""},
+		{"app allowed sec", func(t *testing.T, a *testauth.Auth) string {
+			return "Bearer " + a.ServiceToken(ops, "s4", "sec")
+		}, 200, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rec := do(h, "GET", "/admin/license", tc.auth)
+			h, a := newAPI(t)
+			rec := do(h, "GET", "/admin/license", tc.auth(t, a))
 			if rec.Code != tc.wantStatus {
 				t.Fatalf("status %d %s, want %d", rec.Code, rec.Body, tc.wantStatus)
 			}
@@ -138,9 +168,26 @@ func TestAuthorization(t *testing.T) {
 	}
 }
 
+// The admin API takes no license slot: its callers' sessions are only
+// checked, never opened.
+func TestAdminCallsOpenNoSession(t *testing.T) {
+	h, a := newAPI(t)
+	if rec := do(h, "GET", "/admin/license", "Bearer "+a.UserToken("admin", testauth.WebApp, "s1", "sec")); rec.Code != 200 {
+		t.Fatalf("status %d %s", rec.Code, rec.Body)
+	}
+	if l, err := a.Sessions.License(context.Background()); err != nil || l.Used != 0 {
+		t.Errorf("license after an admin call = %+v, %v; want 0 used", l, err)
+	}
+}
+
 func TestEndpoints(t *testing.T) {
-	h, s := newAPI(t)
-	const auth = "Bearer admin"
+	h, a := newAPI(t)
+	auth := "Bearer " + a.UserToken("admin", testauth.WebApp, "s1", "sec")
+	alice := a.UserToken("alice", testauth.WebApp, "sid-a")
+	proxied(t, a, alice)
+	proxied(t, a, a.ServiceToken(testauth.SyncApp, "sid-s", "read"))
+	a.Clock.Advance(time.Minute)
+	proxied(t, a, alice)
 
 	rec := do(h, "GET", "/admin/sessions", auth)
 	var list struct {
@@ -149,34 +196,42 @@ func TestEndpoints(t *testing.T) {
 	if err := json.Unmarshal(rec.Body.Bytes(), &list); rec.Code != 200 || err != nil || len(list.Sessions) != 2 {
 		t.Fatalf("GET /admin/sessions = %d %s", rec.Code, rec.Body)
 	}
-	first := list.Sessions[0]
+	byID := map[any]map[string]any{}
+	for _, s := range list.Sessions {
+		byID[s["id"]] = s
+	}
 	for k, want := range map[string]any{
-		"id": "sid-a", "subject": "alice", "client_id": "com.example/web", "kind": "user",
+		"id": "sid-a", "subject": "alice", "client_id": testauth.WebApp, "kind": "user",
 		"opened_at": "2026-03-01T12:00:00Z", "last_seen_at": "2026-03-01T12:01:00Z", "expires_at": nil,
 	} {
-		if first[k] != want {
-			t.Errorf("session %s = %v, want %v", k, first[k], want)
+		if got := byID["sid-a"][k]; got != want {
+			t.Errorf("session %s = %v, want %v", k, got, want)
 		}
 	}
-	if list.Sessions[1]["expires_at"] != "2026-03-01T13:00:00Z" {
-		t.Errorf("service session expires_at = %v", list.Sessions[1]["expires_at"])
-	}
-
-	rec = do(h, "DELETE", "/admin/sessions/sid-a", auth)
-	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"end_reason": "admin"`) {
-		t.Fatalf("DELETE = %d %s", rec.Code, rec.Body)
-	}
-	if len(s.ended) != 1 || s.ended[0] != "sid-a:admin" {
-		t.Errorf("ended %v", s.ended)
-	}
-	if rec := do(h, "DELETE", "/admin/sessions/unknown", auth); rec.Code != 404 {
-		t.Errorf("DELETE unknown = %d", rec.Code)
+	if got := byID["sid-s"]["expires_at"]; got != "2026-03-01T13:00:00Z" {
+		t.Errorf("service session expires_at = %v", got)
 	}
 
 	rec = do(h, "GET", "/admin/license", auth)
 	var lic map[string]any
 	if err := json.Unmarshal(rec.Body.Bytes(), &lic); err != nil || lic["used"] != 2.0 || lic["total"] != 10.0 || lic["reserved"] != 1.0 || lic["free"] != 8.0 || lic["unlimited"] != false {
 		t.Errorf("GET /admin/license = %s", rec.Body)
+	}
+
+	rec = do(h, "DELETE", "/admin/sessions/sid-a", auth)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"end_reason": "admin"`) {
+		t.Fatalf("DELETE = %d %s", rec.Code, rec.Body)
+	}
+	s, err := a.Store.Session(context.Background(), "sid-a")
+	if err != nil || s.Open() || s.EndReason != store.EndAdmin {
+		t.Errorf("stored session after DELETE = %+v, %v; want ended admin", s, err)
+	}
+	door := authority.Door{Audiences: testauth.Audiences, OpenSession: true}
+	if _, ref := a.Authority.Authenticate(context.Background(), authority.Credential{Source: authority.SourceBearer, Token: alice}, door); ref == nil || ref.Reason != authority.ReasonSessionEnded {
+		t.Errorf("alice's token after DELETE: %v, want session_ended", ref)
+	}
+	if rec := do(h, "DELETE", "/admin/sessions/unknown", auth); rec.Code != 404 {
+		t.Errorf("DELETE unknown = %d", rec.Code)
 	}
 
 	if rec := do(h, "GET", "/admin/nothing", auth); rec.Code != 404 {
