@@ -8,10 +8,14 @@ import (
 	"net/url"
 	"testing"
 	"time"
+
+	"github.com/erpgate/erpgate/internal/testauth"
 )
 
-// The proxied-request benchmarks compare erpgate's full path (bearer JWT
-// verification with the cache, policy, header rewrite, metrics) with a
+// The proxied-request benchmarks compare erpgate's full path (the
+// authority as production wires it: bearer JWT verification with the
+// cache, revocation, directory, session and license; policy, header
+// rewrite, metrics) with a
 // bare, equally tuned httputil.ReverseProxy in front of the same upstream,
 // in the same process:
 //
@@ -53,20 +57,18 @@ func benchTargets(b *testing.B) []benchTarget {
 	u := benchUpstream(b)
 	bare := httptest.NewServer(bareProxy(u))
 	b.Cleanup(bare.Close)
+	// The proxy on the production wiring of the authority, on the wall
+	// clock.
 	f := newFixture(b, func(c *Config) {
 		for i := range c.Upstreams {
 			c.Upstreams[i].URL = u
 		}
-		c.Clock = time.Now
-	})
+	}, withAuth(func(c *testauth.Config) { c.Clock = time.Now }))
 	gw := httptest.NewServer(f.proxy)
 	b.Cleanup(gw.Close)
 	c := claimsFor("read")
 	c.IssuedAt, c.NotBefore, c.Expiry = time.Now().Unix(), time.Now().Unix(), time.Now().Add(time.Hour).Unix()
-	tok, err := f.keys.Sign("at+jwt", c)
-	if err != nil {
-		b.Fatal(err)
-	}
+	tok := f.sign(b, c)
 	return []benchTarget{
 		{"bare", bare.URL + "/api/domain/odata/Persons", ""},
 		{"erpgate", gw.URL + "/api/domain/odata/Persons", "Bearer " + tok},
@@ -141,8 +143,9 @@ func (staticTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // BenchmarkHotPath is one authorized request through the whole handler
-// (request id, route match, cached verification, revocation check,
-// policy, header rewrite, metrics) against the bare ReverseProxy on the
+// (request id, route match, the authority: cached verification,
+// revocation list, directory, session cache; policy, header rewrite,
+// metrics) against the bare ReverseProxy on the
 // same in-process transport; compare ns/op and allocs/op.
 //
 //	go test ./proxy -run '^$' -bench HotPath -benchmem
@@ -152,7 +155,6 @@ func BenchmarkHotPath(b *testing.B) {
 		for i := range c.Upstreams {
 			c.Upstreams[i] = Upstream{URL: u, Transport: staticTransport{}}
 		}
-		c.Revocations = revokedSet{}
 	})
 	tok := f.sign(b, claimsFor("read"))
 	bare := &httputil.ReverseProxy{

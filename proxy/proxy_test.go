@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,19 +20,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/erpgate/erpgate/accesstoken"
 	"github.com/erpgate/erpgate/audit"
+	"github.com/erpgate/erpgate/authority"
 	"github.com/erpgate/erpgate/claims"
+	"github.com/erpgate/erpgate/directory"
+	"github.com/erpgate/erpgate/internal/testauth"
 	"github.com/erpgate/erpgate/metrics"
 	"github.com/erpgate/erpgate/policy"
 	"github.com/erpgate/erpgate/requestid"
 	"github.com/erpgate/erpgate/signing"
-	"github.com/erpgate/erpgate/store/memory"
 )
 
-const testIssuer = "http://gateway.test/id"
+const testIssuer = testauth.Issuer
 
-var testNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+var testNow = testauth.Now
 
 // upstream records the last request it received.
 type upstream struct {
@@ -61,49 +63,55 @@ func (u *upstream) lastRequest() *http.Request {
 
 type fixture struct {
 	proxy    http.Handler
+	auth     *testauth.Auth
 	keys     *signing.Keyring
 	upstream *upstream
 	metrics  *metrics.Metrics
 	auditBuf *strings.Builder
-	clock    *time.Time
 }
 
-func newKeyring(t testing.TB, clock func() time.Time) *signing.Keyring {
-	k, err := signing.Open(context.Background(), signing.Config{
-		Algorithm: "RS256", RotateEvery: 24 * time.Hour, MaxTokenTTL: time.Hour,
-		Store: memory.New(), Clock: clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
+// fixtureOption changes what newFixture builds: the authority (through
+// its testauth config) or the proxy's config.
+type fixtureOption struct {
+	auth  func(*testauth.Config)
+	proxy func(*Config)
 }
+
+// withAuth changes the authority's wiring (store, license, directory).
+func withAuth(f func(*testauth.Config)) fixtureOption { return fixtureOption{auth: f} }
 
 // newFixture builds a proxy with the example routes in front of a
-// recording upstream.
-func newFixture(t testing.TB, mutate func(*Config)) *fixture {
+// recording upstream, on an authority wired as production wires it
+// (internal/testauth). mutate, if not nil, changes the proxy's config.
+func newFixture(t testing.TB, mutate func(*Config), opts ...fixtureOption) *fixture {
 	t.Helper()
-	now := testNow
-	f := &fixture{clock: &now, upstream: newUpstream(t), auditBuf: &strings.Builder{}}
-	clock := func() time.Time { return *f.clock }
-	f.keys = newKeyring(t, clock)
+	f := &fixture{upstream: newUpstream(t), auditBuf: &strings.Builder{}}
+	f.metrics = metrics.New(prometheus.NewRegistry(), metrics.Build{})
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	auditLog := audit.New(slog.NewJSONHandler(syncWriter{mu: &sync.Mutex{}, b: f.auditBuf}, nil))
+	acfg := testauth.Config{Logger: logger, Audit: auditLog, Metrics: f.metrics}
+	for _, o := range opts {
+		if o.auth != nil {
+			o.auth(&acfg)
+		}
+	}
+	f.auth = testauth.New(t, acfg)
+	f.keys = f.auth.Keys
 	set, err := policy.Compile([]policy.Route{
 		{Name: "domain-read", PathPrefix: "/api/domain/", Methods: []string{"GET", "HEAD"}, Audience: "DomainAPI", Scopes: []string{"read"}},
 		{Name: "domain-write", PathPrefix: "/api/domain/", Audience: "DomainAPI", Scopes: []string{"update"}},
 		{Name: "table", PathPrefix: "/api/table/", Audience: "TableAPI", Scopes: []string{"read"}},
+		{Name: "portal", PathPrefix: "/api/portal/", Audience: "DomainAPI", Scopes: []string{"read"}, AllowCommunityUsers: true},
 		{Name: "health", Path: "/api/health", Public: true},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	u, _ := url.Parse(f.upstream.URL)
-	ups := []Upstream{{URL: u}, {URL: u}, {URL: u, StripAuthorization: true}, {URL: u}}
-	f.metrics = metrics.New(prometheus.NewRegistry(), metrics.Build{})
+	ups := []Upstream{{URL: u}, {URL: u}, {URL: u, StripAuthorization: true}, {URL: u}, {URL: u}}
 	cfg := Config{
-		Policy: set, Upstreams: ups, Issuer: testIssuer, KeySet: f.keys, Algorithms: signing.Algorithms,
-		Leeway: 30 * time.Second, TokenCacheSize: 1000, Clock: clock,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Audit:  audit.New(slog.NewJSONHandler(syncWriter{mu: &sync.Mutex{}, b: f.auditBuf}, nil)), Metrics: f.metrics,
+		Policy: set, Upstreams: ups, Authority: f.auth.Authority, Clock: f.auth.Now,
+		Logger: logger, Audit: auditLog, Metrics: f.metrics,
 	}
 	if mutate != nil {
 		mutate(&cfg)
@@ -115,6 +123,9 @@ func newFixture(t testing.TB, mutate func(*Config)) *fixture {
 	f.proxy = requestid.Middleware(p)
 	return f
 }
+
+// setClock moves the fixture's clock to t.
+func (f *fixture) setClock(t time.Time) { f.auth.Clock.Set(t) }
 
 // syncWriter serialises writes from concurrent handlers.
 type syncWriter struct {
@@ -128,23 +139,20 @@ func (w syncWriter) Write(p []byte) (int, error) {
 	return w.b.Write(p)
 }
 
-// claimsFor returns valid client-credentials claims with the given scopes.
+// claimsFor returns valid client-credentials claims with the given
+// scopes: the sync app acting as its system user svc-sync.
 func claimsFor(scopes ...string) claims.Access {
 	return claims.Access{
-		Issuer: testIssuer, Audience: []string{"DomainAPI", "TableAPI"},
+		Issuer: testIssuer, Audience: slices.Clone(testauth.Audiences),
 		IssuedAt: testNow.Unix(), NotBefore: testNow.Unix(), Expiry: testNow.Add(time.Hour).Unix(),
-		ID: "jti-1", Scope: claims.Scopes{Values: scopes}, ClientID: "com.example/sync", SessionID: "sid-1",
-		ClientSystemUser: "svc-sync", ClientSystemUserType: "system",
+		ID: "jti-1", Scope: claims.Scopes{Values: scopes}, ClientID: testauth.SyncApp, SessionID: "sid-1",
+		ClientSystemUser: "svc-sync", ClientSystemUserType: directory.ClaimSystemUser,
 	}
 }
 
 func (f *fixture) sign(t testing.TB, c claims.Access) string {
 	t.Helper()
-	tok, err := f.keys.Sign(signing.TypeAccessToken, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
+	return f.auth.Sign(c)
 }
 
 func (f *fixture) do(method, target string, hdr map[string]string) *httptest.ResponseRecorder {
@@ -187,7 +195,7 @@ func TestForwardsWithIdentity(t *testing.T) {
 		"X-Auth-Client-Id": "com.example/sync",
 		"X-Auth-Scope":     "read update",
 		"X-Auth-Session":   "sid-1",
-		"X-Auth-User-Type": "system",
+		"X-Auth-User-Type": directory.ClaimSystemUser,
 		"X-Request-Id":     "client-req-1",
 		"Authorization":    "Bearer " + tok,
 		"X-Forwarded-For":  "192.0.2.10",
@@ -273,8 +281,7 @@ func TestRefusals(t *testing.T) {
 	noSid := claimsFor("read")
 	noSid.SessionID = ""
 	idToken, _ := f.keys.Sign(signing.TypeIDToken, claimsFor("read"))
-	foreign := newKeyring(t, func() time.Time { return testNow })
-	foreignTok, _ := foreign.Sign(signing.TypeAccessToken, claimsFor("read"))
+	foreignTok := testauth.New(t, testauth.Config{}).Sign(claimsFor("read"))
 	tampered := claimsFor("read", "update")
 
 	const invalid = `Bearer realm="erpgate", error="invalid_token"`
@@ -300,7 +307,8 @@ func TestRefusals(t *testing.T) {
 		{"tampered payload", "GET", "/api/domain/x", bearer(parts[0] + "." + b64json(tampered) + "." + parts[2]), 401, "invalid_token", invalid},
 		{"alg none", "GET", "/api/domain/x", bearer(b64json(map[string]string{"alg": "none", "typ": "at+jwt", "kid": kid}) + "." + parts[1] + "."), 401, "invalid_token", invalid},
 		{"unknown kid", "GET", "/api/domain/x", bearer(b64json(map[string]string{"alg": "RS256", "typ": "at+jwt", "kid": "other"}) + "." + parts[1] + "." + parts[2]), 401, "invalid_token", invalid},
-		{"api key (no reference tokens yet)", "GET", "/api/domain/x", map[string]string{"X-Api-Key": "enrt_" + strings.Repeat("A", 64)}, 401, "invalid_token", invalid},
+		{"unknown reference token", "GET", "/api/domain/x", map[string]string{"X-Api-Key": "enrt_" + strings.Repeat("A", 64)}, 401, "invalid_token", invalid},
+		{"JWT in an API key header", "GET", "/api/domain/x", map[string]string{"X-Api-Key": good}, 401, "invalid_token", invalid},
 		{"insufficient scope", "POST", "/api/domain/x", bearer(good), 403, "insufficient_scope", `Bearer realm="erpgate", error="insufficient_scope", scope="update"`},
 		{"two credentials", "GET", "/api/domain/x", map[string]string{"Authorization": "Bearer " + good, "Api-Key": "enrt_x"}, 400, "invalid_request", `Bearer realm="erpgate", error="invalid_request"`},
 		{"token in query", "GET", "/api/domain/x?access_token=" + good, nil, 400, "invalid_request", `Bearer realm="erpgate", error="invalid_request"`},
@@ -337,7 +345,7 @@ func TestExpiryIsCheckedOnCachedTokens(t *testing.T) {
 	if rec := f.do("GET", "/api/domain/x", bearer(tok)); rec.Code != 200 {
 		t.Fatalf("first call: %d", rec.Code)
 	}
-	*f.clock = testNow.Add(time.Hour + time.Minute) // past exp + leeway
+	f.setClock(testNow.Add(time.Hour + time.Minute)) // past exp + leeway
 	if rec := f.do("GET", "/api/domain/x", bearer(tok)); rec.Code != 401 {
 		t.Fatalf("expired cached token: status %d, want 401", rec.Code)
 	}
@@ -379,21 +387,19 @@ func TestUpstreamFailures(t *testing.T) {
 	}
 }
 
-type revokedSet map[string]bool
-
-func (r revokedSet) Revoked(jti string) bool { return r[jti] }
-
 func TestRevokedTokenRefused(t *testing.T) {
-	revoked := revokedSet{}
-	f := newFixture(t, func(c *Config) { c.Revocations = revoked })
+	f := newFixture(t, nil)
 	tok := f.sign(t, claimsFor("read"))
 	if rec := f.do("GET", "/api/domain/x", bearer(tok)); rec.Code != 200 {
 		t.Fatalf("before revocation: %d", rec.Code)
 	}
-	revoked["jti-1"] = true
+	f.auth.Revoke("jti-1")
 	rec := f.do("GET", "/api/domain/x", bearer(tok))
 	if rec.Code != 401 || errorOf(t, rec) != "invalid_token" {
 		t.Fatalf("revoked token (cached verification): %d %s", rec.Code, rec.Body)
+	}
+	if n := testutil.ToFloat64(f.metrics.AuthDecisions.WithLabelValues("domain-read", "deny", authority.ReasonRevoked)); n != 1 {
+		t.Errorf("auth_decisions_total{deny,revoked} = %v, want 1", n)
 	}
 }
 
@@ -444,26 +450,26 @@ func TestStreamsPassThrough(t *testing.T) {
 	}
 }
 
-// A proxy given the gateway's Verifier checks tokens with it (and needs
-// no KeySet of its own): a token it verifies passes, one signed by
-// another key does not.
-func TestSharedVerifier(t *testing.T) {
-	f := newFixture(t, func(c *Config) {
-		c.Verifier = accesstoken.New(accesstoken.Config{
-			Issuer: c.Issuer, KeySet: c.KeySet, Algorithms: c.Algorithms,
-			Clock: c.Clock, Leeway: c.Leeway, CacheSize: 10,
-		})
-		c.KeySet = nil
-	})
-	if rec := f.do("GET", "/api/domain/x", bearer(f.sign(t, claimsFor("read")))); rec.Code != 200 {
-		t.Fatalf("token of the shared verifier's keys: status %d: %s", rec.Code, rec.Body)
+// The proxy judges credentials with the authority it is given, the one
+// the other doors use (SPEC §4): a token of its keys passes, one signed
+// by another key does not, and a token it let through is refused on the
+// next call once its app is disabled, with that reason counted.
+func TestProxyAsksTheAuthority(t *testing.T) {
+	f := newFixture(t, nil)
+	tok := f.sign(t, claimsFor("read"))
+	if rec := f.do("GET", "/api/domain/x", bearer(tok)); rec.Code != 200 {
+		t.Fatalf("token of the authority's keys: status %d: %s", rec.Code, rec.Body)
 	}
-	other := newKeyring(t, func() time.Time { return testNow })
-	forged, err := other.Sign(signing.TypeAccessToken, claimsFor("read"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	forged := testauth.New(t, testauth.Config{}).Sign(claimsFor("read"))
 	if rec := f.do("GET", "/api/domain/x", bearer(forged)); rec.Code != http.StatusUnauthorized {
 		t.Fatalf("token of another key: status %d, want 401", rec.Code)
+	}
+	f.auth.EditApp(testauth.SyncApp, func(a *directory.App) { a.Enabled = false })
+	rec := f.do("GET", "/api/domain/x", bearer(tok))
+	if rec.Code != http.StatusUnauthorized || errorOf(t, rec) != "invalid_token" {
+		t.Fatalf("token of a disabled app: %d %s, want 401 invalid_token", rec.Code, rec.Body)
+	}
+	if n := testutil.ToFloat64(f.metrics.AuthDecisions.WithLabelValues("domain-read", "deny", authority.ReasonAppDisabled)); n != 1 {
+		t.Errorf("auth_decisions_total{deny,app_disabled} = %v, want 1", n)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -15,12 +17,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/erpgate/erpgate/accesstoken"
 	"github.com/erpgate/erpgate/admin"
 	"github.com/erpgate/erpgate/audit"
-	"github.com/erpgate/erpgate/claims"
+	"github.com/erpgate/erpgate/authority"
+	"github.com/erpgate/erpgate/directory"
+	"github.com/erpgate/erpgate/internal/testauth"
+	"github.com/erpgate/erpgate/policy"
 	"github.com/erpgate/erpgate/session"
-	"github.com/erpgate/erpgate/signing"
 	"github.com/erpgate/erpgate/store"
 	"github.com/erpgate/erpgate/store/memory"
 	"github.com/erpgate/erpgate/store/sqlite"
@@ -33,10 +36,10 @@ import (
 // file in the test's temp dir.
 var sessionStores = []struct {
 	name string
-	open func(t *testing.T) store.Sessions
+	open func(t *testing.T) store.Backend
 }{
-	{"memory", func(*testing.T) store.Sessions { return memory.New() }},
-	{"sqlite", func(t *testing.T) store.Sessions { return openSQLite(t, filepath.Join(t.TempDir(), "erpgate.db")) }},
+	{"memory", func(*testing.T) store.Backend { return memory.New() }},
+	{"sqlite", func(t *testing.T) store.Backend { return openSQLite(t, filepath.Join(t.TempDir(), "erpgate.db")) }},
 }
 
 func openSQLite(t *testing.T, path string) *sqlite.Store {
@@ -72,62 +75,37 @@ type sessionFixture struct {
 	admin    http.Handler
 }
 
-// newSessionFixture is newFixture with a session manager on st; lic sets
-// the license (slots, reserved). keys, if not nil, replaces the fixture's
-// keyring (to keep tokens valid across a restart).
-func newSessionFixture(t *testing.T, st store.Sessions, slots int, reserved []string, keys *signing.Keyring) *sessionFixture {
+// newSessionFixture is newFixture with everything in st, the session
+// manager's calls counted, and the license (slots, reserved); admin is
+// the admin API on the same authority and session manager.
+func newSessionFixture(t *testing.T, st store.Backend, slots int, reserved []string) *sessionFixture {
 	t.Helper()
 	sf := &sessionFixture{store: &countingStore{Sessions: st}}
-	sf.fixture = newFixture(t, func(c *Config) {
-		if keys != nil {
-			c.KeySet = keys
-		}
-		m, err := session.New(session.Config{
-			Store: sf.store, IdleTimeout: 20 * time.Minute, ServiceMaxLifetime: time.Hour,
-			Slots: slots, Reserved: reserved,
-			Clock: c.Clock, Logger: c.Logger, Audit: c.Audit, Metrics: c.Metrics,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { m.Close() })
-		sf.sessions = m
-		c.Sessions = m
-		v := accesstoken.New(accesstoken.Config{
-			Issuer: testIssuer, KeySet: c.KeySet, Algorithms: signing.Algorithms, Clock: c.Clock, Leeway: c.Leeway,
-		})
-		a, err := admin.New(admin.Config{
-			Verifier: v, Audiences: []string{"DomainAPI", "TableAPI"}, Sessions: m, Logger: c.Logger, Audit: c.Audit,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		sf.admin = a
+	sf.fixture = newFixture(t, nil, withAuth(func(c *testauth.Config) {
+		c.Store, c.SessionStore, c.Slots, c.Reserved = st, sf.store, slots, reserved
+	}))
+	sf.sessions = sf.auth.Sessions
+	a, err := admin.New(admin.Config{
+		Authority: sf.auth.Authority, Audiences: testauth.Audiences, Sessions: sf.sessions,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Audit: audit.New(slog.NewTextHandler(io.Discard, nil)),
 	})
-	if keys != nil {
-		sf.keys = keys
+	if err != nil {
+		t.Fatal(err)
 	}
+	sf.admin = a
 	return sf
 }
 
-// userToken signs a user token (authorization code) for login with its
-// own sid, valid for an hour from testNow.
+// userToken signs a user token (authorization code) of the web app for
+// login with its own sid, valid for an hour from now; no scopes means
+// read and update.
 func (f *sessionFixture) userToken(t *testing.T, login, sid string, scopes ...string) string {
 	t.Helper()
-	isAdmin := login == "admin"
-	if len(scopes) == 0 {
-		scopes = []string{"read", "update"}
-	}
-	return f.sign(t, claims.Access{
-		Issuer: testIssuer, Audience: []string{"DomainAPI", "TableAPI"},
-		IssuedAt: testNow.Unix(), NotBefore: testNow.Unix(), Expiry: testNow.Add(time.Hour).Unix(),
-		ID: "jti-" + sid, Scope: claims.Scopes{Values: scopes}, ClientID: "com.example/web", SessionID: sid,
-		Subject: login, UserID: "id-" + login, UserType: "internal", IsAdmin: &isAdmin,
-	})
+	return f.auth.UserToken(login, testauth.WebApp, sid, scopes...)
 }
 
 // at sets the clock to testNow + d.
-func (f *sessionFixture) at(d time.Duration) { *f.clock = testNow.Add(d) }
+func (f *sessionFixture) at(d time.Duration) { f.setClock(testNow.Add(d)) }
 
 func (f *sessionFixture) get(tok string, hdr ...string) *httptest.ResponseRecorder {
 	h := bearer(tok)
@@ -184,7 +162,7 @@ func wantStatus(t *testing.T, what string, rec *httptest.ResponseRecorder, statu
 func TestSessionTimeline(t *testing.T) {
 	for _, b := range sessionStores {
 		t.Run(b.name, func(t *testing.T) {
-			f := newSessionFixture(t, b.open(t), 1, nil, nil)
+			f := newSessionFixture(t, b.open(t), 1, nil)
 			alice, bob := f.userToken(t, "alice", "sid-alice"), f.userToken(t, "bob", "sid-bob")
 
 			// Issuing a token opens nothing; the first call does.
@@ -200,7 +178,7 @@ func TestSessionTimeline(t *testing.T) {
 			}
 
 			f.at(time.Minute)
-			wantStatus(t, "bob while alice holds the only slot", f.get(bob), 403, ReasonLicenseExhausted)
+			wantStatus(t, "bob while alice holds the only slot", f.get(bob), 403, authority.ReasonLicenseExhausted)
 
 			f.at(15 * time.Minute)
 			wantStatus(t, "alice at 15m", f.get(alice), 200, "")
@@ -221,7 +199,7 @@ func TestSessionTimeline(t *testing.T) {
 			wantStatus(t, "bob once the slot is free", f.get(bob), 200, "")
 
 			f.at(37 * time.Minute)
-			wantStatus(t, "alice's still-valid token while bob holds the slot", f.get(alice), 403, ReasonLicenseExhausted)
+			wantStatus(t, "alice's still-valid token while bob holds the slot", f.get(alice), 403, authority.ReasonLicenseExhausted)
 
 			f.at(58 * time.Minute)
 			f.reap(t) // bob idle since 36m
@@ -254,12 +232,12 @@ func TestSessionTimeline(t *testing.T) {
 // TestLicenseExhausted: 403 MaximumLicenseCountExceeded as JSON for API
 // clients, and a page that says so in words for browsers.
 func TestLicenseExhausted(t *testing.T) {
-	f := newSessionFixture(t, memory.New(), 1, nil, nil)
+	f := newSessionFixture(t, memory.New(), 1, nil)
 	wantStatus(t, "alice", f.get(f.userToken(t, "alice", "sid-alice")), 200, "")
 	bob := f.userToken(t, "bob", "sid-bob")
 
 	rec := f.get(bob)
-	wantStatus(t, "bob (API)", rec, 403, ReasonLicenseExhausted)
+	wantStatus(t, "bob (API)", rec, 403, authority.ReasonLicenseExhausted)
 	if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type = %q", ct)
 	}
@@ -280,11 +258,11 @@ func TestLicenseExhausted(t *testing.T) {
 	if up := f.upstream.lastRequest(); up.Header.Get("X-Auth-Subject") != "alice" {
 		t.Errorf("a refused call reached the upstream as %q", up.Header.Get("X-Auth-Subject"))
 	}
-	if n := testutil.ToFloat64(f.metrics.AuthDecisions.WithLabelValues("domain-read", "deny", ReasonLicenseExhausted)); n != 2 {
+	if n := testutil.ToFloat64(f.metrics.AuthDecisions.WithLabelValues("domain-read", "deny", authority.ReasonLicenseExhausted)); n != 2 {
 		t.Errorf("auth_decisions_total{deny,MaximumLicenseCountExceeded} = %v, want 2", n)
 	}
-	ev := f.auditEvents(audit.AccessDenied, ReasonLicenseExhausted)
-	if len(ev) != 2 || ev[0]["subject"] != "bob" || ev[0]["session"] != "sid-bob" || ev[0]["client_id"] != "com.example/web" {
+	ev := f.auditEvents(audit.AccessDenied, authority.ReasonLicenseExhausted)
+	if len(ev) != 2 || ev[0]["token_hash"] != audit.TokenHash(bob) {
 		t.Errorf("access.denied MaximumLicenseCountExceeded lines = %v", ev)
 	}
 }
@@ -294,14 +272,14 @@ func TestLicenseExhausted(t *testing.T) {
 func TestReservedSeats(t *testing.T) {
 	for _, b := range sessionStores {
 		t.Run(b.name, func(t *testing.T) {
-			f := newSessionFixture(t, b.open(t), 2, []string{"admin"}, nil)
+			f := newSessionFixture(t, b.open(t), 2, []string{"admin"})
 			wantStatus(t, "alice", f.get(f.userToken(t, "alice", "sid-alice")), 200, "")
-			wantStatus(t, "bob (the other seat is reserved)", f.get(f.userToken(t, "bob", "sid-bob")), 403, ReasonLicenseExhausted)
+			wantStatus(t, "bob (the other seat is reserved)", f.get(f.userToken(t, "bob", "sid-bob")), 403, authority.ReasonLicenseExhausted)
 			wantStatus(t, "admin", f.get(f.userToken(t, "admin", "sid-admin")), 200, "")
 			if s := f.stored(t, "sid-admin"); !s.Reserved {
 				t.Errorf("admin's session is not marked reserved: %+v", s)
 			}
-			wantStatus(t, "admin, second session (all slots used)", f.get(f.userToken(t, "admin", "sid-admin-2")), 403, ReasonLicenseExhausted)
+			wantStatus(t, "admin, second session (all slots used)", f.get(f.userToken(t, "admin", "sid-admin-2")), 403, authority.ReasonLicenseExhausted)
 		})
 	}
 }
@@ -311,7 +289,7 @@ func TestReservedSeats(t *testing.T) {
 func TestServiceSessionLifetime(t *testing.T) {
 	for _, b := range sessionStores {
 		t.Run(b.name, func(t *testing.T) {
-			f := newSessionFixture(t, b.open(t), 1, nil, nil)
+			f := newSessionFixture(t, b.open(t), 1, nil)
 			c := claimsFor("read")
 			c.Expiry = testNow.Add(2 * time.Hour).Unix() // outlives the session
 			tok := f.sign(t, c)
@@ -347,7 +325,7 @@ func TestServiceSessionLifetime(t *testing.T) {
 func TestAdminEndRefusesTokens(t *testing.T) {
 	for _, b := range sessionStores {
 		t.Run(b.name, func(t *testing.T) {
-			f := newSessionFixture(t, b.open(t), 1, nil, nil)
+			f := newSessionFixture(t, b.open(t), 1, nil)
 			alice := f.userToken(t, "alice", "sid-alice")
 			wantStatus(t, "alice", f.get(alice), 200, "")
 			adminTok := f.userToken(t, "admin", "sid-admin", "sec")
@@ -373,7 +351,7 @@ func TestAdminEndRefusesTokens(t *testing.T) {
 			if got := rec.Header().Get("WWW-Authenticate"); got != `Bearer realm="erpgate", error="invalid_token"` {
 				t.Errorf("WWW-Authenticate = %q", got)
 			}
-			if n := testutil.ToFloat64(f.metrics.AuthDecisions.WithLabelValues("domain-read", "deny", ReasonSessionEnded)); n != 1 {
+			if n := testutil.ToFloat64(f.metrics.AuthDecisions.WithLabelValues("domain-read", "deny", authority.ReasonSessionEnded)); n != 1 {
 				t.Errorf("auth_decisions_total{deny,session_ended} = %v, want 1", n)
 			}
 			if ev := f.auditEvents(audit.SessionEnded, store.EndAdmin); len(ev) != 1 || ev[0]["session"] != "sid-alice" {
@@ -407,7 +385,7 @@ func TestRestartKeepsSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f1 := newSessionFixture(t, st1, 2, nil, nil)
+	f1 := newSessionFixture(t, st1, 2, nil)
 	alice, bob := f1.userToken(t, "alice", "sid-alice"), f1.userToken(t, "bob", "sid-bob")
 	wantStatus(t, "alice", f1.get(alice), 200, "")
 	wantStatus(t, "bob", f1.get(bob), 200, "")
@@ -421,7 +399,8 @@ func TestRestartKeepsSessions(t *testing.T) {
 	}
 	st1.Close()
 
-	f2 := newSessionFixture(t, openSQLite(t, path), 2, nil, f1.keys)
+	// The keys are in the store too: the tokens signed before still verify.
+	f2 := newSessionFixture(t, openSQLite(t, path), 2, nil)
 	f2.at(6 * time.Minute)
 	list, err := f2.sessions.List(context.Background())
 	if err != nil || len(list) != 1 || list[0].ID != "sid-alice" || !list[0].LastSeenAt.Equal(testNow.Add(5*time.Minute)) {
@@ -442,7 +421,7 @@ func TestRestartKeepsSessions(t *testing.T) {
 func TestConcurrentFirstCalls(t *testing.T) {
 	for _, b := range sessionStores {
 		t.Run(b.name, func(t *testing.T) {
-			f := newSessionFixture(t, b.open(t), 1, nil, nil)
+			f := newSessionFixture(t, b.open(t), 1, nil)
 			tok := f.userToken(t, "alice", "sid-alice")
 			codes := parallelGets(f, []string{tok}, 50)
 			for i, c := range codes {
@@ -469,10 +448,11 @@ func TestConcurrentFirstCalls(t *testing.T) {
 func TestConcurrentLicenseRace(t *testing.T) {
 	for _, b := range sessionStores {
 		t.Run(b.name, func(t *testing.T) {
-			f := newSessionFixture(t, b.open(t), 3, nil, nil)
+			f := newSessionFixture(t, b.open(t), 3, nil)
 			var toks []string
 			for i := range 20 {
 				sid := "sid-" + string(rune('a'+i))
+				f.auth.PutUser(testauth.User("user-"+sid, directory.TypeInternal))
 				toks = append(toks, f.userToken(t, "user-"+sid, sid))
 			}
 			count := map[int]int{}
@@ -512,7 +492,7 @@ func parallelGets(f *sessionFixture, toks []string, n int) []int {
 func TestTouchCoalescingThroughProxy(t *testing.T) {
 	for _, b := range sessionStores {
 		t.Run(b.name, func(t *testing.T) {
-			f := newSessionFixture(t, b.open(t), 1, nil, nil)
+			f := newSessionFixture(t, b.open(t), 1, nil)
 			tok := f.userToken(t, "alice", "sid-alice")
 			for i := range 100 {
 				f.at(time.Duration(i) * 40 * time.Millisecond) // 4s: within the 5s window
@@ -537,20 +517,99 @@ func TestTouchCoalescingThroughProxy(t *testing.T) {
 	}
 }
 
-// failingSessions makes every call fail, as an unreachable store does.
-type failingSessions struct{}
+// failingSessions fails to open a session, as an unreachable store does.
+type failingSessions struct{ store.Sessions }
 
-func (failingSessions) Acquire(context.Context, *claims.Access) (session.Info, error) {
-	return session.Info{}, errors.New("store: connection refused")
+func (failingSessions) OpenSession(context.Context, store.Session, store.License) (store.Session, error) {
+	return store.Session{}, errors.New("store: connection refused")
 }
 
 func TestSessionStoreDown(t *testing.T) {
-	f := newFixture(t, func(c *Config) { c.Sessions = failingSessions{} })
+	f := newFixture(t, nil, withAuth(func(c *testauth.Config) {
+		st := memory.New()
+		c.Store, c.SessionStore = st, failingSessions{st}
+	}))
 	rec := f.do("GET", "/api/domain/x", bearer(f.sign(t, claimsFor("read"))))
 	if rec.Code != 503 || errorOf(t, rec) != "temporarily_unavailable" {
 		t.Fatalf("store down: %d %s, want 503", rec.Code, rec.Body)
 	}
 	if f.upstream.lastRequest() != nil {
 		t.Fatal("a call without a session reached the upstream")
+	}
+}
+
+// TestCommunityUsers: a community user's token is refused (403
+// community_user) on an API route that does not allow community users,
+// and passes on one that does, without taking a license slot (SPEC §5;
+// ERP.net external users get no API-access tokens for the instance APIs).
+func TestCommunityUsers(t *testing.T) {
+	f := newSessionFixture(t, memory.New(), 1, nil)
+	carol := f.userToken(t, "carol", "sid-carol", "read")
+
+	rec := f.get(carol)
+	wantStatus(t, "carol on an API route", rec, http.StatusForbidden, "access_denied")
+	if got := rec.Header().Get("WWW-Authenticate"); got != "" {
+		t.Errorf("WWW-Authenticate = %q: the token is good, a new one would not help", got)
+	}
+	if n := testutil.ToFloat64(f.metrics.AuthDecisions.WithLabelValues("domain-read", "deny", authority.ReasonCommunityUser)); n != 1 {
+		t.Errorf("auth_decisions_total{domain-read,deny,community_user} = %v, want 1", n)
+	}
+	if ev := f.auditEvents(audit.AccessDenied, authority.ReasonCommunityUser); len(ev) != 1 {
+		t.Errorf("access.denied community_user lines = %v, want 1", ev)
+	}
+	if f.upstream.lastRequest() != nil {
+		t.Fatal("a refused community user reached the upstream")
+	}
+
+	for i := range 3 {
+		rec := f.do("GET", "/api/portal/orders", bearer(carol))
+		wantStatus(t, "carol on a route that allows community users", rec, 200, "")
+		if i == 0 {
+			up := f.upstream.lastRequest().Header
+			if up.Get("X-Auth-Subject") != "carol" || up.Get("X-Auth-User-Type") != directory.ClaimCommunityUser {
+				t.Errorf("upstream identity = %q %q", up.Get("X-Auth-Subject"), up.Get("X-Auth-User-Type"))
+			}
+		}
+	}
+	if n := testutil.ToFloat64(f.metrics.AuthDecisions.WithLabelValues("portal", "allow", policy.ReasonAllowed)); n != 3 {
+		t.Errorf("auth_decisions_total{portal,allow} = %v, want 3", n)
+	}
+	if _, err := f.store.Session(context.Background(), "sid-carol"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("carol's calls opened a session (%v)", err)
+	}
+	if n := f.store.opens.Load(); n != 0 {
+		t.Errorf("OpenSession called %d times, want 0", n)
+	}
+	if g := testutil.ToFloat64(f.metrics.LicenseUsed); g != 0 {
+		t.Errorf("license_slots_used = %v, want 0", g)
+	}
+	// The only slot is still free.
+	wantStatus(t, "alice after carol", f.get(f.userToken(t, "alice", "sid-alice")), 200, "")
+}
+
+// TestWrongAudienceOpensNoSession: a token for another API is refused
+// before any session is opened, so it takes no license slot.
+func TestWrongAudienceOpensNoSession(t *testing.T) {
+	f := newSessionFixture(t, memory.New(), 1, nil)
+	c := f.auth.UserClaims("alice", testauth.WebApp, "sid-alice", "read")
+	c.Audience = []string{"TableAPI"}
+	rec := f.get(f.sign(t, c)) // a DomainAPI route
+	wantStatus(t, "token for TableAPI on a DomainAPI route", rec, 401, "invalid_token")
+	if n := testutil.ToFloat64(f.metrics.AuthDecisions.WithLabelValues("domain-read", "deny", authority.ReasonWrongAudience)); n != 1 {
+		t.Errorf("auth_decisions_total{deny,wrong_audience} = %v, want 1", n)
+	}
+	if _, err := f.store.Session(context.Background(), "sid-alice"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a wrong-audience token opened a session (%v)", err)
+	}
+	if n := f.store.opens.Load(); n != 0 || len(f.auditEvents(audit.SessionOpened, "")) != 0 {
+		t.Errorf("OpenSession called %d times, want 0", n)
+	}
+	if g := testutil.ToFloat64(f.metrics.LicenseUsed); g != 0 {
+		t.Errorf("license_slots_used = %v, want 0", g)
+	}
+	// The same token is good where it belongs, and opens the session there.
+	wantStatus(t, "the token on its own API", f.do("GET", "/api/table/x", bearer(f.sign(t, c))), 200, "")
+	if s := f.stored(t, "sid-alice"); !s.Open() {
+		t.Errorf("session after the TableAPI call = %+v", s)
 	}
 }
