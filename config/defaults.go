@@ -88,6 +88,7 @@ func applyDefaults(f *File, given map[string]bool) {
 
 	for i := range f.Users {
 		str(&f.Users[i].Type, UserInternal)
+		boolean(&f.Users[i].Enabled, true)
 	}
 	for i := range f.Apps {
 		a := &f.Apps[i]

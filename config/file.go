@@ -349,6 +349,12 @@ type User struct {
 
 	// Admin marks an administrator (is_admin claim).
 	Admin bool `yaml:"admin"`
+
+	// Enabled set to false keeps the user but refuses them everywhere:
+	// they cannot sign in, their tokens are refused at every door, their
+	// sessions end and their refresh tokens are revoked (SPEC §5).
+	// Omitted: true.
+	Enabled *bool `yaml:"enabled"`
 }
 
 // Instance describes the ERP instance (ERP.net: the database a token
@@ -368,6 +374,9 @@ func (i Instance) DatabaseName() string {
 	}
 	return *i.Database
 }
+
+// IsEnabled reports whether the user is enabled (the default).
+func (u User) IsEnabled() bool { return u.Enabled == nil || *u.Enabled }
 
 // App is a Trusted Application: an OAuth 2.0 client (SPEC §3). The
 // admin API takes the same keys as JSON to create one at run time.

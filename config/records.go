@@ -39,7 +39,7 @@ func (u User) Record() directory.User {
 	return directory.User{
 		Login: u.Login, ID: directory.StableUserID(u.Login), Name: u.Name, Email: u.Email,
 		EmailVerified: u.EmailVerified, Locale: u.Locale,
-		Type: u.Type, Admin: u.Admin, PasswordHash: u.PasswordHash,
+		Type: u.Type, Admin: u.Admin, PasswordHash: u.PasswordHash, Disabled: !u.IsEnabled(),
 	}
 }
 

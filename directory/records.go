@@ -118,6 +118,9 @@ type User struct {
 	Type          string // TypeInternal, TypeCommunity or TypeSystem
 	Admin         bool
 	PasswordHash  string // argon2id PHC string; "" for system users
+	// Disabled keeps the record but refuses the user everywhere: Table
+	// does not hand out disabled users, so every door sees none.
+	Disabled bool
 }
 
 // ClaimType is the user's user_type claim value (ERP.net's names).

@@ -46,7 +46,8 @@ func NewTable(source AppSource, clock func() time.Time) *Table {
 // App returns the app with id (configured or stored), or nil.
 func (t *Table) App(id string) *App { return t.view.Load().apps[id] }
 
-// User returns the user with login, or nil.
+// User returns the enabled user with login, or nil: a disabled user
+// cannot sign in or act anywhere.
 func (t *Table) User(login string) *User { return t.view.Load().users[login] }
 
 // ConfigApp reports whether id is an app of the config file (which the
@@ -143,7 +144,12 @@ func (t *Table) Sync(ctx context.Context) error {
 // mu held.
 func (t *Table) publish() {
 	v := &view{apps: make(map[string]*App, len(t.config.apps)+len(t.stored)),
-		users: t.config.users, config: t.config.config}
+		users: make(map[string]*User, len(t.config.users)), config: t.config.config}
+	for login, u := range t.config.users {
+		if !u.Disabled {
+			v.users[login] = u
+		}
+	}
 	for id, a := range t.stored {
 		v.apps[id] = a
 	}

@@ -13,7 +13,7 @@ import (
 // enforce ends what a directory change takes away (SPEC §5): the kill
 // switch ends a disabled or removed app's sessions (reason app_disabled,
 // slots freed); a user removed, turned into another type, or no longer
-// allowed by an app loses those sessions (reason admin, or
+// allowed by an app, or disabled, loses those sessions (reason admin, or
 // access_withdrawn for the app's user types); a password
 // change revokes the user's refresh tokens (and the access tokens issued
 // from them) and ends their identity sessions. Tokens are refused
@@ -66,14 +66,14 @@ func (g *gateway) enforce(ctx context.Context, ch directory.Changes) {
 		if c.Old == nil {
 			continue // a new user has nothing to take away
 		}
-		if c.New == nil || c.New.Type != c.Old.Type {
+		if c.New == nil || c.New.Type != c.Old.Type || c.New.Disabled && !c.Old.Disabled {
 			for _, s := range sessions() {
 				if s.Subject == c.Old.Login {
 					end(s, store.EndAdmin)
 				}
 			}
 		}
-		if c.New != nil && c.New.PasswordHash != c.Old.PasswordHash || c.New == nil {
+		if c.New == nil || c.New.PasswordHash != c.Old.PasswordHash || c.New.Disabled && !c.Old.Disabled {
 			g.signOutEverywhere(ctx, c.Old.Login)
 		}
 	}
