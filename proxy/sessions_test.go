@@ -265,6 +265,31 @@ func TestLicenseExhausted(t *testing.T) {
 	if len(ev) != 2 || ev[0]["token_hash"] != audit.TokenHash(bob) {
 		t.Errorf("access.denied MaximumLicenseCountExceeded lines = %v", ev)
 	}
+	// That the lines name bob, his session and app: TestRefusalAuditNamesHolder.
+}
+
+// TestRefusalAuditNamesHolder: a token that verified but may not act
+// (no license slot, its session ended, its app disabled, a community
+// user on an API route) is refused with an access.denied line that names
+// its holder, session and app, as the proxy wrote before the authority
+// took over the judging.
+func TestRefusalAuditNamesHolder(t *testing.T) {
+	f := newSessionFixture(t, memory.New(), 1, nil)
+	wantStatus(t, "alice", f.get(f.userToken(t, "alice", "sid-alice")), 200, "")
+	wantStatus(t, "bob", f.get(f.userToken(t, "bob", "sid-bob")), 403, authority.ReasonLicenseExhausted)
+	wantStatus(t, "carol", f.get(f.userToken(t, "carol", "sid-carol", "read")), 403, "access_denied")
+	f.auth.EndSession("sid-alice", store.EndAdmin)
+	wantStatus(t, "alice after the end", f.get(f.userToken(t, "alice", "sid-alice")), 401, "invalid_token")
+	for reason, want := range map[string][2]string{
+		authority.ReasonLicenseExhausted: {"bob", "sid-bob"},
+		authority.ReasonCommunityUser:    {"carol", "sid-carol"},
+		authority.ReasonSessionEnded:     {"alice", "sid-alice"},
+	} {
+		ev := f.auditEvents(audit.AccessDenied, reason)
+		if len(ev) != 1 || ev[0]["subject"] != want[0] || ev[0]["session"] != want[1] || ev[0]["client_id"] != testauth.WebApp {
+			t.Errorf("access.denied %s lines = %v, want subject %s, session %s, client_id %s", reason, ev, want[0], want[1], testauth.WebApp)
+		}
+	}
 }
 
 // TestReservedSeats: slots 2, reserved [admin]: one seat is the admin's,
