@@ -343,6 +343,19 @@ func TestAuthenticate(t *testing.T) {
 				a.RemoveUser("alice")
 				return cred
 			}},
+		{name: "user disabled", door: proxyDoor, want: authority.ReasonUserUnknown,
+			given: func(t *testing.T, a *testauth.Auth) authority.Credential {
+				cred := bearer(a.UserToken("alice", web, "sid-a"))
+				use(t, a, cred)
+				a.EditUser("alice", func(u *directory.User) { u.Disabled = true })
+				return cred
+			}},
+		{name: "user disabled, at a door that opens no session", door: checkDoor, want: authority.ReasonUserUnknown,
+			given: func(t *testing.T, a *testauth.Auth) authority.Credential {
+				cred := bearer(a.UserToken("alice", web, "sid-a"))
+				a.EditUser("alice", func(u *directory.User) { u.Disabled = true })
+				return cred
+			}},
 		{name: "user removed, reference token", door: proxyDoor, want: authority.ReasonInvalidToken,
 			given: func(t *testing.T, a *testauth.Auth) authority.Credential {
 				pat := a.PAT(web, "alice")

@@ -389,16 +389,16 @@ func (a *Auth) PutUser(u directory.User) directory.Changes {
 	return a.Directory.SetConfig(a.apps, a.users)
 }
 
-// EditUser changes the user login.
+// EditUser changes the config user login (disabled or not).
 func (a *Auth) EditUser(login string, edit func(*directory.User)) directory.Changes {
 	a.t.Helper()
-	u := a.Directory.User(login)
-	if u == nil {
-		a.t.Fatalf("testauth: no user %q", login)
+	i := slices.IndexFunc(a.users, func(x directory.User) bool { return x.Login == login })
+	if i < 0 {
+		a.t.Fatalf("testauth: no config user %q", login)
 	}
-	c := *u
-	edit(&c)
-	return a.PutUser(c)
+	u := a.users[i]
+	edit(&u)
+	return a.PutUser(u)
 }
 
 // RemoveUser removes the user login.
