@@ -115,7 +115,7 @@ func adminDo(t *testing.T, g *gateway, method, path, token string, body any) (in
 // shown once), which can then get tokens; disables it, and it cannot;
 // issues and revokes a reference token through the API.
 func TestAdminAppsAndTokens(t *testing.T) {
-	front, g, _ := startWithEditedConfig(t, allowRefTokens)
+	front, g, _ := startWithEditedConfig(t, func(yml string) string { return withAdminScope(allowRefTokens(yml)) })
 	admin := mint(t, g, "admin", "sid-admin", true, "sec")
 	code, body := adminDo(t, g, "POST", "/admin/apps", admin, map[string]any{
 		"uri": "com.example/new-sync", "name": "New sync", "system_user": "svc-sync", "scope": "read",
