@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/erpgate/erpgate/config"
 	"github.com/erpgate/erpgate/requestid"
@@ -200,8 +201,15 @@ func TestAccessLog(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		srv.Close() // waits for the handler, and so for its line
-		lines := buf.lines(t, "access")
+		// The line is written when the handler returns, which may be after
+		// the client read the 101; Close does not wait for hijacked
+		// connections, so wait for the line.
+		var lines []map[string]any
+		for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			if lines = buf.lines(t, "access"); len(lines) > 0 || time.Now().After(deadline) {
+				break
+			}
+		}
 		if resp.StatusCode != 101 || len(lines) != 1 || lines[0]["status"] != 101.0 {
 			t.Fatalf("response %d, lines %v", resp.StatusCode, lines)
 		}
