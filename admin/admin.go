@@ -113,7 +113,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) (*claims.Acc
 		if ref.Reason == authority.ReasonUnavailable {
 			h.cfg.Logger.ErrorContext(ctx, "admin: credential check failed", "err", ref.Detail)
 		}
-		h.denied(r, nil, ref.Reason, audit.TokenHash(cred.Token))
+		h.denied(r, ref.Claims, ref.Reason, audit.TokenHash(cred.Token))
 		authority.WriteRefusal(w, ref)
 		return nil, false
 	}

@@ -105,25 +105,36 @@ func (a *Authority) Authenticate(ctx context.Context, cred Credential, door Door
 	if ref != nil {
 		return nil, ref
 	}
-	c := caller.Claims
-	if len(door.Audiences) > 0 && !slices.ContainsFunc(c.Audience, func(aud string) bool { return slices.Contains(door.Audiences, aud) }) {
-		return nil, refuse(ReasonWrongAudience, "the token is for %v, not %v", c.Audience, door.Audiences)
-	}
-	if ref := a.live(caller); ref != nil {
+	if ref := a.judge(ctx, caller, door); ref != nil {
+		// The token verified: the refusal names its holder, for the
+		// audit line and the metrics.
+		ref.Claims = caller.Claims
 		return nil, ref
 	}
-	if caller.User.Type == directory.TypeCommunity && !door.AllowCommunity {
-		return nil, refuse(ReasonCommunityUser, "community user %q", caller.User.Login)
-	}
-	if ref := a.session(ctx, caller, door); ref != nil {
-		return nil, ref
-	}
-	caller.Claims = narrow(c, caller.App)
+	caller.Claims = narrow(caller.Claims, caller.App)
 	return caller, nil
 }
 
+// judge checks a verified token's live state, in order.
+func (a *Authority) judge(ctx context.Context, caller *Caller, door Door) *Refusal {
+	c := caller.Claims
+	if caller.Reference == nil && a.cfg.Revocations.Revoked(c.ID) {
+		return refuse(ReasonRevoked, "jti %s is revoked", c.ID)
+	}
+	if len(door.Audiences) > 0 && !slices.ContainsFunc(c.Audience, func(aud string) bool { return slices.Contains(door.Audiences, aud) }) {
+		return refuse(ReasonWrongAudience, "the token is for %v, not %v", c.Audience, door.Audiences)
+	}
+	if ref := a.live(caller); ref != nil {
+		return ref
+	}
+	if caller.User.Type == directory.TypeCommunity && !door.AllowCommunity {
+		return refuse(ReasonCommunityUser, "community user %q", caller.User.Login)
+	}
+	return a.session(ctx, caller, door)
+}
+
 // verify checks the token itself: signature and times for a JWT, the
-// store record for a reference token; then the revocation list.
+// store record (and its revocation) for a reference token.
 func (a *Authority) verify(ctx context.Context, cred Credential, door Door) (*Caller, *Refusal) {
 	if strings.HasPrefix(cred.Token, ReferenceTokenPrefix) {
 		if a.cfg.ReferenceTokens == nil {
@@ -145,9 +156,6 @@ func (a *Authority) verify(ctx context.Context, cred Credential, door Door) (*Ca
 	c, err := a.cfg.Verifier.Verify(ctx, cred.Token)
 	if err != nil {
 		return nil, refuse(ReasonInvalidToken, "%v", err)
-	}
-	if a.cfg.Revocations.Revoked(c.ID) {
-		return nil, refuse(ReasonRevoked, "jti %s is revoked", c.ID)
 	}
 	return &Caller{Claims: c}, nil
 }
@@ -218,6 +226,18 @@ func Scopes(app *directory.App, scopes []string) []string {
 func (a *Authority) session(ctx context.Context, caller *Caller, door Door) *Refusal {
 	c := caller.Claims
 	if door.OpenSession {
+		// The session manager reads the user type from the claims (a
+		// community user takes no slot): give it the type the user has
+		// now, not the one at issue.
+		if t := caller.User.ClaimType(); t != c.PrincipalType() {
+			cc := *c
+			if cc.Subject != "" {
+				cc.UserType = t
+			} else {
+				cc.ClientSystemUserType = t
+			}
+			c = &cc
+		}
 		info, err := a.cfg.Sessions.Acquire(ctx, c)
 		switch {
 		case err == nil:

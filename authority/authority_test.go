@@ -356,7 +356,7 @@ func TestAuthenticate(t *testing.T) {
 				a.EditUser("alice", func(u *directory.User) { u.Disabled = true })
 				return cred
 			}},
-		{name: "user removed, reference token", door: proxyDoor, want: authority.ReasonInvalidToken,
+		{name: "user removed, reference token", door: proxyDoor, want: authority.ReasonUserUnknown,
 			given: func(t *testing.T, a *testauth.Auth) authority.Credential {
 				pat := a.PAT(web, "alice")
 				a.RemoveUser("alice")
@@ -435,6 +435,19 @@ func TestAuthenticate(t *testing.T) {
 				}
 				noSession(t, a, "sid-c")
 				use(t, a, bearer(a.UserToken("alice", web, "sid-a"))) // the only slot is still free
+			}},
+
+		{name: "community user turned internal takes a slot with a token issued before", door: portalDoor,
+			cfg: func(c *testauth.Config) { c.Slots = 1 },
+			given: func(t *testing.T, a *testauth.Auth) authority.Credential {
+				tok := a.UserToken("carol", web, "sid-c", "read") // user_type ExternalCommunityUser
+				a.EditUser("carol", func(u *directory.User) { u.Type = directory.TypeInternal })
+				return bearer(tok)
+			},
+			check: func(t *testing.T, a *testauth.Auth, c *authority.Caller) {
+				if c.Session.NoSlot || c.Session.ID != "sid-c" {
+					t.Errorf("session %+v: an internal user must hold a slot, whatever the token says", c.Session)
+				}
 			}},
 
 		// Scopes: the token's that the app still has.

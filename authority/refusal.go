@@ -3,6 +3,8 @@ package authority
 import (
 	"fmt"
 	"net/http"
+
+	"github.com/erpgate/erpgate/claims"
 )
 
 // Reasons of refusals: the reason label of erpgate_auth_decisions_total
@@ -26,10 +28,14 @@ const (
 )
 
 // Refusal is why a credential may not act now. Detail is for logs and
-// audit lines, never for the client.
+// audit lines; only an invalid_request's detail, which says what the
+// client sent wrong, is shown to the client.
 type Refusal struct {
 	Reason string
 	Detail string
+	// Claims are the refused token's, once it verified (nil before): who
+	// was refused, for the audit line.
+	Claims *claims.Access
 }
 
 func (r *Refusal) Error() string { return fmt.Sprintf("%s: %s", r.Reason, r.Detail) }

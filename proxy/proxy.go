@@ -16,6 +16,7 @@ import (
 
 	"github.com/erpgate/erpgate/audit"
 	"github.com/erpgate/erpgate/authority"
+	"github.com/erpgate/erpgate/claims"
 	"github.com/erpgate/erpgate/metrics"
 	"github.com/erpgate/erpgate/policy"
 	"github.com/erpgate/erpgate/requestid"
@@ -178,11 +179,11 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, po
 	switch d.Outcome {
 	case policy.Allow:
 	case policy.InsufficientScope:
-		p.denyClaims(ctx, r, rt, d, c.ClientID, c.Principal(), c.SessionID)
+		p.denyClaims(ctx, r, rt, d, c, "")
 		authority.WriteInsufficientScope(w, pol.ScopeString())
 		return
 	default: // anything unforeseen: the token is not for this route
-		p.denyClaims(ctx, r, rt, d, c.ClientID, c.Principal(), c.SessionID)
+		p.denyClaims(ctx, r, rt, d, c, "")
 		authority.WriteRefusal(w, &authority.Refusal{Reason: d.Reason})
 		return
 	}
@@ -198,7 +199,11 @@ func (p *Proxy) refused(w http.ResponseWriter, r *http.Request, rt *route, cred 
 		p.cfg.Logger.ErrorContext(ctx, "credential check failed", "route", rt.name, "err", ref.Detail,
 			"request_id", requestid.From(ctx))
 	}
-	p.deny(ctx, r, rt, ref.Reason, ref.Detail, audit.TokenHash(cred.Token))
+	if c := ref.Claims; c != nil {
+		p.denyClaims(ctx, r, rt, policy.Decision{Reason: ref.Reason, Detail: ref.Detail}, c, audit.TokenHash(cred.Token))
+	} else {
+		p.deny(ctx, r, rt, ref.Reason, ref.Detail, audit.TokenHash(cred.Token))
+	}
 	switch {
 	case ref.Reason == authority.ReasonLicenseExhausted && acceptsHTML(r):
 		licensePage(w)
@@ -233,13 +238,17 @@ func (p *Proxy) deny(ctx context.Context, r *http.Request, rt *route, reason, de
 	})
 }
 
-// denyClaims audits a refusal of a verified token, naming its holder.
-func (p *Proxy) denyClaims(ctx context.Context, r *http.Request, rt *route, d policy.Decision, clientID, subject, session string) {
+// denyClaims audits a refusal of a verified token, naming its holder
+// (and the token's short hash, when the token itself was refused).
+func (p *Proxy) denyClaims(ctx context.Context, r *http.Request, rt *route, d policy.Decision, c *claims.Access, tokenHash string) {
 	p.cfg.Metrics.AuthDecisions.WithLabelValues(rt.name, "deny", d.Reason).Inc()
+	attrs := []slog.Attr{slog.String("route", rt.name), slog.String("detail", d.Detail)}
+	if tokenHash != "" {
+		attrs = append(attrs, slog.String("token_hash", tokenHash))
+	}
 	p.cfg.Audit.Log(ctx, audit.Event{
-		Name: audit.AccessDenied, ClientID: clientID, Subject: subject, Session: session,
-		RequestID: requestid.From(ctx), RemoteAddr: r.RemoteAddr, Reason: d.Reason,
-		Attrs: []slog.Attr{slog.String("route", rt.name), slog.String("detail", d.Detail)},
+		Name: audit.AccessDenied, ClientID: c.ClientID, Subject: c.Principal(), Session: c.SessionID,
+		RequestID: requestid.From(ctx), RemoteAddr: r.RemoteAddr, Reason: d.Reason, Attrs: attrs,
 	})
 }
 

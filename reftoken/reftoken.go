@@ -301,9 +301,13 @@ func (s *Service) claimsOf(t store.ReferenceToken) (*claims.Access, error) {
 		c.Prepare()
 		return c, nil
 	}
+	c.Subject = t.Subject
 	u := s.cfg.Directory.User(t.Subject)
 	if u == nil {
-		return nil, ErrInvalid
+		// The credential authority refuses it (user_unknown), as it does
+		// a JWT of a removed user.
+		c.Prepare()
+		return c, nil
 	}
 	c.Subject, c.UserID, c.Name, c.Email, c.UserType = u.Login, u.ID, u.Name, u.Email, u.ClaimType()
 	c.Locale, c.Database = u.Locale, s.cfg.Database

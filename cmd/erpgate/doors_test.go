@@ -557,6 +557,15 @@ var doorRules = []rule{
 		accept: except(credUser, credPAT),
 	},
 	{
+		name: "the user disabled",
+		change: func(t *testing.T, w *doorsWorld) {
+			w.reload(t, func(yml string) string {
+				return strings.Replace(yml, "type: internal, admin: true}", "type: internal, admin: true, enabled: false}", 1)
+			})
+		},
+		accept: except(credUser, credPAT),
+	},
+	{
 		name: "the app no longer allows internal users",
 		change: func(t *testing.T, w *doorsWorld) {
 			w.reload(t, editDoorsApp("allow_internal_users: true", "allow_internal_users: false"))
