@@ -324,11 +324,7 @@ func (w *enforceWorld) openIDs(t *testing.T) map[string]bool {
 // stored is a session's record in the store.
 func (w *enforceWorld) stored(t *testing.T, sid string) store.Session {
 	t.Helper()
-	s, err := w.g.store.Session(context.Background(), sid)
-	if err != nil {
-		t.Fatalf("session %s: %v", sid, err)
-	}
-	return s
+	return sessionRecord(t, w.g, sid)
 }
 
 // mustBeEnded: sid is no longer listed as open and its record says it

@@ -2,13 +2,17 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/erpgate/erpgate/store"
 )
 
 // allowRefTokens lets the sample service app have reference tokens and
@@ -37,7 +41,7 @@ func getWith(t *testing.T, u string, hdr ...string) int {
 // accepted header, is listed without its value, and once revoked by the
 // CLI is refused by the running gateway within two seconds.
 func TestTokensCLI(t *testing.T) {
-	front, _, cfg := startWithEditedConfig(t, allowRefTokens)
+	front, g, cfg := startWithEditedConfig(t, allowRefTokens)
 	code, out, errOut := runCmd(t, "tokens", "issue", "--config", cfg, "--type", "sat", "--app", "com.example/nightly-sync", "--scope", "read", "--expires", "1h")
 	if code != 0 {
 		t.Fatalf("issue: %d %s", code, errOut)
@@ -67,8 +71,29 @@ func TestTokensCLI(t *testing.T) {
 	}
 	// The token opened a session of its own, holding a license slot.
 	_, sess, _ := runCmd(t, "sessions", "list", "--config", cfg)
-	if !strings.Contains(sess, "enrt-rt_") || !strings.Contains(sess, "svc-sync") {
+	sid := regexp.MustCompile(`enrt-rt_[0-9a-f]+`).FindString(sess)
+	if sid == "" || !strings.Contains(sess, "svc-sync") {
 		t.Fatalf("no session for the reference token:\n%s", sess)
+	}
+	// An administrator ending that session frees the slot but does not end
+	// the token: its next call opens a new session (SPEC §5).
+	if code, out, errOut := runCmd(t, "sessions", "end", "--config", cfg, "--", sid); code != 0 {
+		t.Fatalf("sessions end %s: %d %s %s", sid, code, out, errOut)
+	}
+	ended := sessionRecord(t, g, sid)
+	if ended.Open() {
+		t.Fatalf("session %s still open after `sessions end`", sid)
+	}
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if c := getWith(t, persons, "X-Api-Key", value); c != 200 {
+			t.Fatalf("the SAT after an administrator ended its session: %d, want 200 (a new session)", c)
+		}
+		if s := sessionRecord(t, g, sid); s.Open() && s.OpenedAt.After(ended.EndedAt.Add(-time.Millisecond)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the SAT's calls opened no new session within 3s of `sessions end`: %+v", sessionRecord(t, g, sid))
+		}
 	}
 	_, out, _ = runCmd(t, "tokens", "list", "--config", cfg)
 	if strings.Contains(out, value) || !strings.Contains(out, "sat") || !strings.Contains(out, "active") {
@@ -183,6 +208,16 @@ func TestAdminAppsAndTokens(t *testing.T) {
 	if c := token(); c != 401 {
 		t.Fatalf("token for a disabled app: %d, want 401", c)
 	}
+}
+
+// sessionRecord is the store's record of session sid.
+func sessionRecord(t *testing.T, g *gateway, sid string) store.Session {
+	t.Helper()
+	s, err := g.store.Session(context.Background(), sid)
+	if err != nil {
+		t.Fatalf("session %s: %v", sid, err)
+	}
+	return s
 }
 
 func introspectActive(t *testing.T, base, token string) map[string]any {
