@@ -230,6 +230,14 @@ func checkServiceToken(t *testing.T, g *Gateway, resp response, tr tokenResponse
 	if claims["client_id"] != clientID || claims["client_system_user"] != systemUser {
 		t.Errorf("client_id = %v, client_system_user = %v; want %s, %s", claims["client_id"], claims["client_system_user"], clientID, systemUser)
 	}
+	// SPEC §3: client-credentials tokens carry the system user's id and
+	// its type in ERP.net's name.
+	if claims["client_system_user_type"] != "SystemUserNoLogin" {
+		t.Errorf("client_system_user_type = %v; want SystemUserNoLogin", claims["client_system_user_type"])
+	}
+	if id, _ := claims["client_system_user_id"].(string); id == "" {
+		t.Errorf("client_system_user_id = %v; want the system user's id", claims["client_system_user_id"])
+	}
 }
 
 // checkServiceIdentity checks the X-Auth-* headers the upstream received
@@ -247,6 +255,11 @@ func checkServiceIdentity(t *testing.T, a sampleapi.Auth, clientID, scope string
 	}
 	if a.Session == "" {
 		t.Error("upstream got no X-Auth-Session")
+	}
+	// SPEC §3: claim values use ERP.net's names; X-Auth-User-Type is the
+	// principal's (here the system user's).
+	if a.UserType != "SystemUserNoLogin" {
+		t.Errorf("upstream X-Auth-User-Type = %q; want SystemUserNoLogin", a.UserType)
 	}
 }
 

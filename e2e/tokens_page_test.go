@@ -113,8 +113,8 @@ func TestTokensPage(t *testing.T) {
 	if resp.Status != http.StatusOK {
 		t.Fatalf("GET persons with the new token: %s", resp)
 	}
-	if a := decodePersons(t, resp).Auth; a.Subject != aliceLogin || a.ClientID != gatewayApp || a.Scope != "read" {
-		t.Errorf("the upstream saw subject %q, client %q, scope %q; want alice, %s, read", a.Subject, a.ClientID, a.Scope, gatewayApp)
+	if a := decodePersons(t, resp).Auth; a.Subject != aliceLogin || a.ClientID != gatewayApp || a.Scope != "read" || a.UserType != "InternalUser" {
+		t.Errorf("the upstream saw subject %q, client %q, scope %q, user type %q; want alice, %s, read, InternalUser", a.Subject, a.ClientID, a.Scope, a.UserType, gatewayApp)
 	}
 	// The token has read only: writing is refused.
 	if resp := g.call(t, http.MethodPost, g.PublicURL+personsPath, "", "X-Api-Key", value); resp.Status != http.StatusForbidden {

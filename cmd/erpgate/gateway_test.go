@@ -18,6 +18,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/erpgate/erpgate/config"
+	"github.com/erpgate/erpgate/directory"
 	"github.com/erpgate/erpgate/sampleapi"
 )
 
@@ -99,7 +100,8 @@ func TestStandardClients(t *testing.T) {
 			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 200 {
 				t.Fatalf("proxied call: %d %v", resp.StatusCode, err)
 			}
-			if body.Auth.Subject != "svc-sync" || body.Auth.ClientID != "com.example/nightly-sync" || body.Auth.Scope != "read update" || body.Auth.Session == "" {
+			if body.Auth.Subject != "svc-sync" || body.Auth.ClientID != "com.example/nightly-sync" || body.Auth.Scope != "read update" || body.Auth.Session == "" ||
+				body.Auth.UserType != directory.ClaimSystemUser {
 				t.Fatalf("upstream saw %+v", body.Auth)
 			}
 		})
