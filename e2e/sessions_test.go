@@ -25,7 +25,9 @@ func TestSessionsEndFromCLI(t *testing.T) {
 		t.Errorf("sessions list does not show session %s of svc-sync:\n%s", sid, stdout)
 	}
 
-	stdout, stderr, code = runCLI(t, "", "sessions", "end", "--config", g.ConfigPath, sid)
+	// "--": a session id may start with "-" (base64url), which the flag
+	// parser would otherwise read as a flag.
+	stdout, stderr, code = runCLI(t, "", "sessions", "end", "--config", g.ConfigPath, "--", sid)
 	if code != 0 {
 		t.Fatalf("sessions end: exit %d\n%s%s", code, stdout, stderr)
 	}
