@@ -211,7 +211,7 @@ func TestRulesDashboard(t *testing.T) {
 		"erpgate_auth_decisions_total",                     // decisions by reason
 		"erpgate_tokens_issued_total", "erpgate_token_errors_total",
 		"erpgate_logins_total",
-		"erpgate_sessions_open", "erpgate_license_slots_total", "erpgate_license_slots_used",
+		"erpgate_sessions_open", "erpgate_license_slots_limit", "erpgate_license_slots_used",
 		"erpgate_config_last_reload_success",
 	} {
 		if !used[want] {
