@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -123,20 +124,44 @@ func listSessions(ctx context.Context, m *session.Manager, out io.Writer) error 
 func cliTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") }
 
 // parseInterspersed parses flags before and after positional arguments,
-// so both `end --config F ID` and `end ID --config F` work.
+// so both `end --config F ID` and `end ID --config F` work. An argument
+// that starts with "-" but names no flag of fs is positional: session ids
+// are base64url and may start with "-" (`--` works too).
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
+	var flags, pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			pos = append(pos, args[i+1:]...)
+			i = len(args)
+		case len(a) > 1 && strings.HasPrefix(a, "-") && namesFlag(fs, a):
+			flags = append(flags, a)
+			name, _, inline := strings.Cut(strings.TrimLeft(a, "-"), "=")
+			if f := fs.Lookup(name); f != nil && !inline && !isBoolFlag(f) && i+1 < len(args) {
+				flags = append(flags, args[i+1]) // the flag's value
+				i++
+			}
+		default:
+			pos = append(pos, a)
 		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
 	}
+	if err := fs.Parse(flags); err != nil {
+		return nil, err
+	}
+	return pos, nil
+}
+
+func isBoolFlag(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}
+
+// namesFlag reports whether arg ("-x", "--x", "--x=v") is a flag of fs,
+// or asks for help.
+func namesFlag(fs *flag.FlagSet, arg string) bool {
+	name, _, _ := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+	return name == "h" || name == "help" || fs.Lookup(name) != nil
 }
 
 // auditSink is where log.audit sends audit lines: stderr (out) or an
