@@ -26,7 +26,7 @@ erpgate_license_slots_used 99999 1700000000000
 			t.Errorf("%s = %v, %v; want %v", tc.name, got, err, tc.want)
 		}
 	}
-	if _, err := gaugeValue(strings.NewReader(metrics), "erpgate_license_slots_total"); err == nil {
+	if _, err := gaugeValue(strings.NewReader(metrics), "erpgate_license_slots_limit"); err == nil {
 		t.Error("a missing gauge must be an error")
 	}
 }

@@ -19,7 +19,7 @@ type Metrics struct {
 	Logins           *prometheus.CounterVec   // result
 	SessionsOpen     prometheus.Gauge
 	LicenseUsed      prometheus.Gauge
-	LicenseTotal     prometheus.Gauge
+	LicenseLimit     prometheus.Gauge
 	ConfigReloadOK   prometheus.Gauge
 }
 
@@ -73,8 +73,8 @@ func New(reg prometheus.Registerer, b Build) *Metrics {
 			Namespace: namespace, Name: "license_slots_used",
 			Help: "License slots held by open sessions.",
 		}),
-		LicenseTotal: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "license_slots_total",
+		LicenseLimit: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "license_slots_limit",
 			Help: "License slots configured (0 = unlimited).",
 		}),
 		ConfigReloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -89,6 +89,6 @@ func New(reg prometheus.Registerer, b Build) *Metrics {
 	buildInfo.WithLabelValues(b.Version, b.GoVersion).Set(1)
 	reg.MustRegister(m.HTTPRequests, m.HTTPDuration, m.UpstreamDuration, m.AuthDecisions,
 		m.TokensIssued, m.TokenErrors, m.Logins, m.SessionsOpen, m.LicenseUsed,
-		m.LicenseTotal, m.ConfigReloadOK, buildInfo)
+		m.LicenseLimit, m.ConfigReloadOK, buildInfo)
 	return m
 }

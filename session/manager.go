@@ -188,7 +188,7 @@ func New(cfg Config) (*Manager, error) {
 	for _, p := range cfg.Reserved {
 		m.reserved[p] = true
 	}
-	cfg.Metrics.LicenseTotal.Set(float64(cfg.Slots))
+	cfg.Metrics.LicenseLimit.Set(float64(cfg.Slots))
 	return m, nil
 }
 

@@ -153,7 +153,7 @@ func newGateway(ctx context.Context, f *config.File, logOut io.Writer) (*gateway
 	m.ConfigReloadOK.Set(1)
 	g.metrics = m
 
-	// Sessions and license slots (SPEC §5); it sets license_slots_total.
+	// Sessions and license slots (SPEC §5); it sets license_slots_limit.
 	// Its Close flushes last-seen times, so it closes before the store.
 	g.sessions, err = newSessionManager(f, st, clock, g.logger, auditLog, m)
 	if err != nil {
