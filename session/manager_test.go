@@ -213,8 +213,8 @@ func TestOpensOnFirstCallAndBindsPrincipal(t *testing.T) {
 	if g := testutil.ToFloat64(f.metrics.SessionsOpen); g != 2 {
 		t.Errorf("sessions_open = %v, want 2", g)
 	}
-	if g := testutil.ToFloat64(f.metrics.LicenseTotal); g != 5 {
-		t.Errorf("license_slots_total = %v, want 5", g)
+	if g := testutil.ToFloat64(f.metrics.LicenseLimit); g != 5 {
+		t.Errorf("license_slots_limit = %v, want 5", g)
 	}
 	if _, err := f.m.Acquire(t.Context(), &claims.Access{ClientID: "x"}); !errors.Is(err, session.ErrNoSession) {
 		t.Errorf("Acquire without sid: %v, want ErrNoSession", err)
