@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
-	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/erpgate/erpgate/authority"
 	"github.com/erpgate/erpgate/claims"
+	"github.com/erpgate/erpgate/clientaddr"
 	"github.com/erpgate/erpgate/requestid"
 )
 
@@ -95,41 +95,32 @@ func (p *Proxy) newReverseProxy(name string, up Upstream) *httputil.ReverseProxy
 }
 
 // setForwarded sets X-Forwarded-For/Host/Proto. Client-sent values are kept
-// only when the direct peer is a trusted proxy; otherwise they are
-// replaced (ReverseProxy has already dropped the inbound ones from Out).
+// only when the direct peer is a trusted proxy (clientaddr.Peer: the
+// connection's, since RemoteAddr already names the client); otherwise
+// they are replaced (ReverseProxy has already dropped the inbound ones
+// from Out).
 func (p *Proxy) setForwarded(pr *httputil.ProxyRequest) {
 	in := pr.In.Header
-	if p.trusted(pr.In.RemoteAddr) {
-		if v := in["X-Forwarded-For"]; v != nil {
-			pr.Out.Header["X-Forwarded-For"] = v
-		}
-		pr.SetXForwarded()
-		if v := in.Get("X-Forwarded-Host"); v != "" {
-			pr.Out.Header.Set("X-Forwarded-Host", v)
-		}
-		if v := in.Get("X-Forwarded-Proto"); v == "http" || v == "https" {
-			pr.Out.Header.Set("X-Forwarded-Proto", v)
-		}
+	pr.SetXForwarded() // For = the client, Host and Proto = this request's
+	peer := clientaddr.Peer(pr.In)
+	if !p.trusted(peer) {
 		return
 	}
-	pr.SetXForwarded()
+	// The trusted proxy's chain, and then the proxy itself (RFC 7239 §5.2:
+	// each hop appends the address it received the request from).
+	if v := in.Values("X-Forwarded-For"); len(v) > 0 {
+		pr.Out.Header.Set("X-Forwarded-For", strings.Join(v, ", ")+", "+clientaddr.IP(peer))
+	}
+	if v := in.Get("X-Forwarded-Host"); v != "" {
+		pr.Out.Header.Set("X-Forwarded-Host", v)
+	}
+	if v := in.Get("X-Forwarded-Proto"); v == "http" || v == "https" {
+		pr.Out.Header.Set("X-Forwarded-Proto", v)
+	}
 }
 
 func (p *Proxy) trusted(remoteAddr string) bool {
-	if len(p.cfg.TrustedProxies) == 0 {
-		return false
-	}
-	ap, err := netip.ParseAddrPort(remoteAddr)
-	if err != nil {
-		return false
-	}
-	addr := ap.Addr().Unmap()
-	for _, pfx := range p.cfg.TrustedProxies {
-		if pfx.Contains(addr) {
-			return true
-		}
-	}
-	return false
+	return clientaddr.Resolver{Trusted: p.cfg.TrustedProxies}.Trusts(remoteAddr)
 }
 
 // setIdentity strips every client-sent X-Auth-* header, then sets ours.

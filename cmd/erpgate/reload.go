@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/erpgate/erpgate/audit"
+	"github.com/erpgate/erpgate/clientaddr"
 	"github.com/erpgate/erpgate/config"
 	"github.com/erpgate/erpgate/issuer"
 	"github.com/erpgate/erpgate/policy"
@@ -39,6 +40,8 @@ type snapshot struct {
 	issuer   *issuer.Server
 	handler  http.Handler // identity server + proxy
 	adminAPI http.Handler // /admin/
+	// clients finds the real client address (trusted_proxies).
+	clients clientaddr.Resolver
 }
 
 // reloadRejected and reloadApplied are the reasons of the
@@ -88,6 +91,14 @@ func keepRestartOnly(running, next *config.File) (*config.File, []string) {
 
 // current is the snapshot serving new requests.
 func (g *gateway) current() *snapshot { return g.snap.Load() }
+
+// withClientAddr puts the real client address in RemoteAddr (the current
+// snapshot's trusted_proxies), before anything logs or throttles on it.
+func (g *gateway) withClientAddr(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.current().clients.Middleware(next).ServeHTTP(w, r)
+	})
+}
 
 // serveCurrent serves r on the current snapshot, for as long as r takes.
 func (g *gateway) serveCurrent(w http.ResponseWriter, r *http.Request) {
@@ -226,7 +237,8 @@ func (g *gateway) buildSnapshot(f *config.File) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &snapshot{file: f, issuer: iss, handler: splitIssuer(iss.Prefix(), iss, px), adminAPI: adminAPI}, nil
+	return &snapshot{file: f, issuer: iss, handler: splitIssuer(iss.Prefix(), iss, px), adminAPI: adminAPI,
+		clients: clientaddr.Resolver{Trusted: trusted}}, nil
 }
 
 // serveIssuer serves r with the current identity server.

@@ -215,7 +215,7 @@ func newGateway(ctx context.Context, f *config.File, logOut io.Writer) (*gateway
 		return nil, err
 	}
 	g.snap.Store(snap)
-	g.handler = requestid.Middleware(withAccessLog(f.Log.AccessLog, g.logger, http.HandlerFunc(g.serveCurrent))) // accesslog.go
+	g.handler = requestid.Middleware(g.withClientAddr(withAccessLog(f.Log.AccessLog, g.logger, http.HandlerFunc(g.serveCurrent)))) // accesslog.go, reload.go
 	g.admin = g.adminHandler()
 	return g, nil
 }
