@@ -18,9 +18,10 @@
 // and on the method: an empty Methods list matches any method, otherwise
 // the method must be listed exactly (HEAD is not implied by GET).
 // Non-canonical paths (empty or dot segments, "//", backslashes, control
-// characters) match no route at all, so "/api/public/../domain/x" cannot
-// borrow a public route's rules from an upstream that normalises paths;
-// see ValidPath.
+// characters, and dot or empty segments behind ";" parameters such as
+// "..;x") match no route at all, so "/api/public/../domain/x" and
+// "/api/public/..;/domain/x" cannot borrow a public route's rules from an
+// upstream that normalises paths; see ValidPath.
 //
 // The proxy uses the Set in two steps, because the route names the token
 // audience to verify against:

@@ -21,6 +21,9 @@ func FuzzMatch(f *testing.F) {
 	f.Add("/", false, "", "/", true, "", "DELETE", "/api/health/../domain/x")
 	f.Add("/a/b/", false, "PUT", "/a/b", false, "GET", "PUT", "/a/b/")
 	f.Add("api", true, "get", "/x//y", false, "", "GET", "/x//y")
+	f.Add("/api/public/", false, "", "/", true, "", "GET", "/api/public/x/..;/..;/domain")
+	f.Add("/a/", false, "", "/a/b", true, "", "GET", "/a/.;x/b")
+	f.Add("/", false, "", "/a", false, "", "GET", "/;x/a")
 	f.Fuzz(func(t *testing.T, p1 string, exact1 bool, methods1, p2 string, exact2 bool, methods2, method, path string) {
 		routes := []Route{fuzzRoute("fuzz-1", p1, exact1, methods1), fuzzRoute("fuzz-2", p2, exact2, methods2)}
 		set, err := Compile(append(routes, specRoutes()...))
@@ -115,7 +118,9 @@ func refValidPath(p string) bool {
 	}
 	segs := strings.Split(p[1:], "/")
 	for i, s := range segs {
-		if s == "." || s == ".." || (s == "" && i != len(segs)-1) {
+		// A segment's name ends at its first ";" (path parameters).
+		name, _, params := strings.Cut(s, ";")
+		if name == "." || name == ".." || (name == "" && (params || i != len(segs)-1)) {
 			return false
 		}
 	}

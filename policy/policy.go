@@ -246,6 +246,11 @@ func (m *matcher) matches(method, path string) bool {
 // ValidPath reports whether p is a canonical, already-decoded URL path:
 // it starts with "/", has no empty segment ("//"), no "." or ".." segment,
 // no backslash and no control characters. A trailing slash is allowed.
+// A segment's name is what comes before its first ";" (RFC 3986 §3.3
+// path parameters, which Tomcat, Jetty and other servlet containers
+// strip before they resolve dot segments): "..;x", ".;" and ";x" are
+// dot and empty segments too, so "/api/public/..;/domain" is refused
+// rather than forwarded to an upstream that reads it as "/api/domain".
 // Match refuses anything else, so a proxy may answer 400 for it instead
 // of 404. ValidPath does not allocate.
 func ValidPath(p string) bool {
@@ -262,14 +267,14 @@ func ValidPath(p string) bool {
 		}
 		// c starts a segment.
 		switch c {
-		case '/': // empty segment; a trailing slash never gets here
+		case '/', ';': // empty segment (a trailing slash never gets here), or an empty name with parameters
 			return false
-		case '.': // "." or ".." segment?
+		case '.': // "." or ".." segment, perhaps with ";" parameters?
 			j := i + 1
 			if j < len(p) && p[j] == '.' {
 				j++
 			}
-			if j == len(p) || p[j] == '/' {
+			if j == len(p) || p[j] == '/' || p[j] == ';' {
 				return false
 			}
 		}

@@ -279,6 +279,19 @@ func TestValidPath(t *testing.T) {
 		{name: "backslash", path: `/a\b`, want: false},
 		{name: "control", path: "/a\nb", want: false},
 		{name: "DEL", path: "/a\x7f", want: false},
+		// Path parameters (RFC 3986 §3.3): servlet containers strip them
+		// before they resolve dot segments.
+		{name: "parameters on a name", path: "/a;jsessionid=1/b;v=2", want: true},
+		{name: "dots and parameters in a name", path: "/a/..x;y/.b;/c..;", want: true},
+		{name: "semicolon inside a name", path: "/a/b;..", want: true},
+		{name: "dot dot with parameter", path: "/api/public/x/..;/..;/domain", want: false},
+		{name: "dot dot with named parameter", path: "/a/..;x=1/b", want: false},
+		{name: "dot with parameter", path: "/a/.;x/b", want: false},
+		{name: "dot dot with parameter at end", path: "/a/..;", want: false},
+		{name: "dot with parameter first", path: "/.;/a", want: false},
+		{name: "empty name with parameter", path: "/a/;x/b", want: false},
+		{name: "empty name with parameter first", path: "/;/api/domain", want: false},
+		{name: "empty name with parameter at end", path: "/a/;", want: false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
