@@ -36,7 +36,8 @@ func (in *interner) claims(c *claims.Access) {
 	defer in.mu.Unlock()
 	c.Audience = in.list(c.Audience)
 	c.Scope.Values = in.list(c.Scope.Values)
-	for _, s := range []*string{&c.Issuer, &c.ClientID, &c.UserType, &c.ClientSystemUser, &c.ClientSystemUserType} {
+	for _, s := range []*string{&c.Issuer, &c.ClientID, &c.UserType, &c.ClientSystemUser, &c.ClientSystemUserType,
+		&c.ClientSystemUserID, &c.Locale, &c.Database, &c.ClientDatabase} {
 		*s = in.str(*s)
 	}
 }

@@ -106,6 +106,7 @@ type rawClaims struct {
 	SessionID      string   `json:"sid"`
 	SystemUser     string   `json:"client_system_user"`
 	SystemUserType string   `json:"client_system_user_type"`
+	SystemUserID   string   `json:"client_system_user_id"`
 }
 
 func sampleClaims() rawClaims {
@@ -114,6 +115,8 @@ func sampleClaims() rawClaims {
 		Issuer: "http://127.0.0.1:8080/id", Audience: []string{"DomainAPI", "TableAPI"},
 		IssuedAt: now, NotBefore: now, Expiry: now + 3600,
 		Scope: []string{"read", "update"}, ClientID: benchClientID, SessionID: newNonce(),
-		SystemUser: benchSystemUser, SystemUserType: "system",
+		// The claims the issuer signs for client credentials (SPEC §3).
+		SystemUser: benchSystemUser, SystemUserType: "SystemUserNoLogin",
+		SystemUserID: "2b3c4d5e-6f70-8192-a3b4-c5d6e7f8a9b0",
 	}
 }
