@@ -25,9 +25,12 @@ const (
 	DefaultRouteTimeout          = 30 * time.Second
 	DefaultTokenRequestsPerSec   = 50
 	DefaultTokenBurst            = 100
-	DefaultLoginFailuresPerAcct  = 5
+	DefaultLoginFailuresPerPair  = 5
 	DefaultLoginFailuresPerAddr  = 50
 	DefaultLoginFailureWindow    = 15 * time.Minute
+	DefaultLoginDelayAfter       = 10
+	DefaultLoginDelayBase        = 250 * time.Millisecond
+	DefaultLoginDelayMax         = 4 * time.Second
 )
 
 // applyDefaults fills what the file left out; given holds the paths that
@@ -82,9 +85,12 @@ func applyDefaults(f *File, given map[string]bool) {
 	}
 	integer("limits.token_requests_per_second", &f.Limits.TokenRequestsPerSecond, DefaultTokenRequestsPerSec)
 	integer("limits.token_burst", &f.Limits.TokenBurst, DefaultTokenBurst)
-	integer("limits.login_failures_per_account", &f.Limits.LoginFailuresPerAccount, DefaultLoginFailuresPerAcct)
+	integer("limits.login_failures_per_account_address", &f.Limits.LoginFailuresPerAccountAddress, DefaultLoginFailuresPerPair)
 	integer("limits.login_failures_per_address", &f.Limits.LoginFailuresPerAddress, DefaultLoginFailuresPerAddr)
 	dur("limits.login_failure_window", &f.Limits.LoginFailureWindow, DefaultLoginFailureWindow)
+	integer("limits.login_delay_after", &f.Limits.LoginDelayAfter, DefaultLoginDelayAfter)
+	dur("limits.login_delay_base", &f.Limits.LoginDelayBase, DefaultLoginDelayBase)
+	dur("limits.login_delay_max", &f.Limits.LoginDelayMax, DefaultLoginDelayMax)
 
 	for i := range f.Users {
 		str(&f.Users[i].Type, UserInternal)

@@ -247,19 +247,38 @@ type Limits struct {
 	// the limit is on. Omitted: 100.
 	TokenBurst int `yaml:"token_burst"`
 
-	// LoginFailuresPerAccount blocks sign-ins to an account (known or
-	// not, so a block reveals nothing) after this many failures inside
-	// LoginFailureWindow. At least 1. Omitted: 5.
-	LoginFailuresPerAccount int `yaml:"login_failures_per_account"`
+	// LoginFailuresPerAccountAddress refuses sign-ins to one account
+	// (known or not, so a refusal reveals nothing) from one client
+	// address after this many failures of that pair inside
+	// LoginFailureWindow. The same account from another address is not
+	// affected, so a stranger's guesses never lock its owner out. At
+	// least 1. Omitted: 5.
+	LoginFailuresPerAccountAddress int `yaml:"login_failures_per_account_address"`
 
-	// LoginFailuresPerAddress blocks sign-ins from a client address after
-	// this many failures inside LoginFailureWindow. At least 1.
-	// Omitted: 50.
+	// LoginFailuresPerAddress refuses sign-ins to any account from a
+	// client address after this many failures from it inside
+	// LoginFailureWindow (credential stuffing). At least 1. Omitted: 50.
 	LoginFailuresPerAddress int `yaml:"login_failures_per_address"`
 
 	// LoginFailureWindow is how long a login failure counts. Positive.
 	// Omitted: 15m.
 	LoginFailureWindow Duration `yaml:"login_failure_window"`
+
+	// LoginDelayAfter is how many failures on one account, from any
+	// addresses inside LoginFailureWindow, start its progressive delay:
+	// from then on every sign-in attempt on the account, the right
+	// password included, waits LoginDelayBase·2^k (k: failures past
+	// this many) before its password is checked. It slows an account
+	// attacked from many addresses down and never locks it. At least 1.
+	// Omitted: 10.
+	LoginDelayAfter int `yaml:"login_delay_after"`
+
+	// LoginDelayBase is the first delay. Positive. Omitted: 250ms.
+	LoginDelayBase Duration `yaml:"login_delay_base"`
+
+	// LoginDelayMax caps the delay. At least LoginDelayBase and at most
+	// 30s. Omitted: 4s.
+	LoginDelayMax Duration `yaml:"login_delay_max"`
 }
 
 // Gateway configures the proxy's own browser login (SPEC §4): the gateway

@@ -164,8 +164,9 @@ func TestParseDefaults(t *testing.T) {
 					ScopeFormat:           "array",
 				},
 				Sessions: Sessions{IdleTimeout: Duration(20 * time.Minute), ServiceMaxLifetime: Duration(time.Hour)},
-				Limits: Limits{TokenRequestsPerSecond: 50, TokenBurst: 100, LoginFailuresPerAccount: 5,
-					LoginFailuresPerAddress: 50, LoginFailureWindow: Duration(15 * time.Minute)},
+				Limits: Limits{TokenRequestsPerSecond: 50, TokenBurst: 100, LoginFailuresPerAccountAddress: 5,
+					LoginFailuresPerAddress: 50, LoginFailureWindow: Duration(15 * time.Minute),
+					LoginDelayAfter: 10, LoginDelayBase: Duration(250 * time.Millisecond), LoginDelayMax: Duration(4 * time.Second)},
 				Log: Log{Level: "info", Format: "json", Audit: "stderr"},
 			}
 			if got, wantS := marshal(t, f), marshal(t, &want); got != wantS {

@@ -710,11 +710,17 @@ func (v *validator) limits() {
 	if l.TokenRequestsPerSecond > 0 && l.TokenBurst < 1 {
 		v.add("limits.token_burst", "must be at least 1")
 	}
-	if l.LoginFailuresPerAccount < 1 {
-		v.add("limits.login_failures_per_account", "must be at least 1")
+	if l.LoginFailuresPerAccountAddress < 1 {
+		v.add("limits.login_failures_per_account_address", "must be at least 1")
 	}
 	if l.LoginFailuresPerAddress < 1 {
 		v.add("limits.login_failures_per_address", "must be at least 1")
 	}
 	v.positive("limits.login_failure_window", l.LoginFailureWindow)
+	if l.LoginDelayAfter < 1 {
+		v.add("limits.login_delay_after", "must be at least 1")
+	}
+	v.positive("limits.login_delay_base", l.LoginDelayBase)
+	// A delay, not a lockout: at most half a minute.
+	v.between("limits.login_delay_max", l.LoginDelayMax, max(l.LoginDelayBase.D(), 0), 30*time.Second)
 }

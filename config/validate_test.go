@@ -53,9 +53,13 @@ func TestValidate(t *testing.T) {
 		// limits
 		{"token rate negative", "limits: {token_requests_per_second: -1}", []want{{"limits.token_requests_per_second", "must not be negative"}}},
 		{"token burst zero", "limits: {token_burst: 0}", []want{{"limits.token_burst", "must be at least 1"}}},
-		{"login failures per account zero", "limits: {login_failures_per_account: 0}", []want{{"limits.login_failures_per_account", "must be at least 1"}}},
+		{"login failures per account and address zero", "limits: {login_failures_per_account_address: 0}", []want{{"limits.login_failures_per_account_address", "must be at least 1"}}},
 		{"login failures per address zero", "limits: {login_failures_per_address: 0}", []want{{"limits.login_failures_per_address", "must be at least 1"}}},
 		{"login failure window zero", "limits: {login_failure_window: 0s}", []want{{"limits.login_failure_window", "must be positive"}}},
+		{"login delay after zero", "limits: {login_delay_after: 0}", []want{{"limits.login_delay_after", "must be at least 1"}}},
+		{"login delay base zero", "limits: {login_delay_base: 0s}", []want{{"limits.login_delay_base", "must be positive"}}},
+		{"login delay max under base", "limits: {login_delay_base: 2s, login_delay_max: 1s}", []want{{"limits.login_delay_max", "must be between 2s and 30s"}}},
+		{"login delay max a lockout", "limits: {login_delay_max: 15m}", []want{{"limits.login_delay_max", "must be between 250ms and 30s"}}},
 
 		// tokens
 		{"access_token_ttl zero", "tokens: {access_token_ttl: 0s}", []want{{"tokens.access_token_ttl", "must be positive"}}},

@@ -457,17 +457,17 @@ func TestLoginPageRules(t *testing.T) {
 			t.Fatalf("community user on an internal-only app: %d", resp.StatusCode)
 		}
 	})
-	t.Run("throttled after repeated failures", func(t *testing.T) {
+	t.Run("throttled after repeated failures from one address", func(t *testing.T) {
 		b := newBrowser(t, ts)
 		var last *http.Response
-		for range accountFailureLimit + 1 {
+		for range loginPairFailureLimit + 1 {
 			f := loginPage(b)
 			f.Set("login", "alice")
 			f.Set("password", "wrong")
 			last, _ = b.post(ts.issuer+"/account/login", f)
 		}
 		if last.StatusCode != http.StatusTooManyRequests || last.Header.Get("Retry-After") == "" {
-			t.Fatalf("after %d failures: %d", accountFailureLimit+1, last.StatusCode)
+			t.Fatalf("after %d failures: %d", loginPairFailureLimit+1, last.StatusCode)
 		}
 		f := loginPage(b)
 		f.Set("login", "alice")

@@ -2,7 +2,6 @@ package issuer
 
 import (
 	"crypto/subtle"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/erpgate/erpgate/audit"
+	"github.com/erpgate/erpgate/clientaddr"
 	"github.com/erpgate/erpgate/directory"
 	"github.com/erpgate/erpgate/password"
 	"github.com/erpgate/erpgate/requestid"
@@ -116,23 +116,32 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.showLogin(w, r, req, login, msgFormExpired, http.StatusForbidden)
 		return
 	}
-	addr := clientIP(r.RemoteAddr)
-	acctKey, addrKey := "account:"+strings.ToLower(login), "address:"+addr
-	if wait := max(s.accountThrottle.retryAfter(acctKey), s.addressThrottle.retryAfter(addrKey)); wait > 0 {
-		s.loginFailed(r, req, login, "throttled")
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
-		s.showLogin(w, r, req, login, "Too many failed sign-ins. Try again in a few minutes.", http.StatusTooManyRequests)
+	// Sign-in throttling (throttle.go): the same for unknown logins as
+	// for known ones, so no answer or wait says whether one exists.
+	account, address := loginAccountKey(login), loginAddressKey(r.RemoteAddr)
+	if wait, reason := s.login.blocked(account, address); wait > 0 {
+		s.loginFailed(r, req, login, reason)
+		s.loginThrottled(w, r, req, login, wait)
 		return
 	}
+	release, busy, err := s.login.hold(r.Context(), account, address)
+	if err != nil {
+		return // the client left while its attempt waited
+	}
+	if busy > 0 {
+		s.loginFailed(r, req, login, "throttled_account_busy")
+		s.loginThrottled(w, r, req, login, busy)
+		return
+	}
+	defer release()
 	user := s.cfg.Directory.User(login)
 	if !s.checkPassword(user, r.PostForm.Get("password")) {
-		s.accountThrottle.fail(acctKey)
-		s.addressThrottle.fail(addrKey)
+		s.login.failed(account, address)
 		s.loginFailed(r, req, login, "wrong_credentials")
 		s.showLogin(w, r, req, login, msgWrongCredentials, http.StatusOK)
 		return
 	}
-	s.accountThrottle.reset(acctKey)
+	s.login.succeeded(account, address)
 	if msg := userMayUse(user, req.app); msg != "" {
 		s.loginFailed(r, req, login, "user_type_not_allowed")
 		s.showLogin(w, r, req, login, "This account cannot sign in to this application: "+msg+".", http.StatusForbidden)
@@ -151,6 +160,34 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		RequestID: requestid.From(r.Context()), RemoteAddr: r.RemoteAddr,
 	})
 	s.issueCode(w, r, req, sess.IdentitySession)
+}
+
+// loginThrottled answers a refused sign-in attempt: 429, how long to
+// wait in Retry-After (RFC 9110 §10.2.3, whole seconds rounded up) and in
+// words on the page. The message names no reason, so it says nothing
+// about the account.
+func (s *Server) loginThrottled(w http.ResponseWriter, r *http.Request, req *authzRequest, login string, wait time.Duration) {
+	secs := retrySeconds(wait)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	s.showLogin(w, r, req, login, "Too many failed sign-ins. Try again in "+waitInWords(secs)+".", http.StatusTooManyRequests)
+}
+
+// retrySeconds is d in whole seconds, rounded up, at least 1.
+func retrySeconds(d time.Duration) int {
+	return max(1, int((d+time.Second-1)/time.Second))
+}
+
+// waitInWords says secs as a person would: seconds under two minutes,
+// minutes (rounded up) from there.
+func waitInWords(secs int) string {
+	n, unit := secs, "second"
+	if secs >= 120 {
+		n, unit = (secs+59)/60, "minute"
+	}
+	if n != 1 {
+		unit += "s"
+	}
+	return strconv.Itoa(n) + " " + unit
 }
 
 func (s *Server) loginFailed(r *http.Request, req *authzRequest, login, reason string) {
@@ -201,11 +238,6 @@ func (s *Server) signIn(r *http.Request, u *directory.User) (signedIn, error) {
 	return signedIn{sess, secret}, nil
 }
 
-// clientIP is the address part of RemoteAddr.
-func clientIP(remote string) string {
-	host, _, err := net.SplitHostPort(remote)
-	if err != nil {
-		return remote
-	}
-	return host
-}
+// clientIP is the real client's address: the IP of r.RemoteAddr, which
+// clientaddr's middleware set from trusted_proxies.
+func clientIP(remote string) string { return clientaddr.IP(remote) }

@@ -128,33 +128,3 @@ func TestBucketLimiter(t *testing.T) {
 		t.Fatal("rate 0 should mean no limiter")
 	}
 }
-
-func TestLoginFailureLimitsConfigurable(t *testing.T) {
-	ts := newTestServer(t, func(c *testConfig) {
-		c.Limits = Limits{LoginFailuresPerAccount: 2, LoginFailureWindow: time.Minute}
-	})
-	b := newBrowser(t, ts)
-	q := authzQuery(webID, webRedirect, "read", newPKCE())
-	attempt := func(pw string) *http.Response {
-		resp, _ := b.get(ts.issuer + "/connect/authorize?" + q.Encode())
-		_, page := b.get(ts.URL + resp.Header.Get("Location"))
-		f := formFields(page)
-		f.Set("login", "alice")
-		f.Set("password", pw)
-		resp, _ = b.post(ts.issuer+"/account/login", f)
-		return resp
-	}
-	for range 2 {
-		if r := attempt("wrong"); r.StatusCode != 200 {
-			t.Fatalf("failure under the limit: %d", r.StatusCode)
-		}
-	}
-	if r := attempt("alice-pw"); r.StatusCode != http.StatusTooManyRequests || r.Header.Get("Retry-After") != "61" {
-		t.Fatalf("after 2 failures: %d Retry-After %q", r.StatusCode, r.Header.Get("Retry-After"))
-	}
-	// The window is the configured minute, on the injected clock.
-	*ts.now = ts.now.Add(61 * time.Second)
-	if r := attempt("alice-pw"); r.StatusCode != http.StatusFound {
-		t.Fatalf("after the window: %d", r.StatusCode)
-	}
-}

@@ -110,10 +110,9 @@ type Server struct {
 	discovery []byte
 	// dummyHash is verified against when a login names no password, so
 	// unknown accounts take as long as wrong passwords.
-	dummyHash       string
-	accountThrottle *throttle
-	addressThrottle *throttle
-	tokenLimiter    *bucketLimiter // nil: unlimited
+	dummyHash    string
+	login        *loginGuard    // sign-in throttling (throttle.go)
+	tokenLimiter *bucketLimiter // nil: unlimited
 }
 
 // Limits are the issuer's rate limits.
@@ -125,32 +124,38 @@ type Limits struct {
 	TokenRequestsPerSecond int
 	// TokenBurst is a bucket's size (at least 1).
 	TokenBurst int
-	// LoginFailuresPerAccount and LoginFailuresPerAddress block sign-ins
-	// to an account (known or not) or from an address after this many
-	// failures inside LoginFailureWindow.
-	LoginFailuresPerAccount int
-	LoginFailuresPerAddress int
-	LoginFailureWindow      time.Duration
+	// Sign-in throttling (throttle.go): this many failures inside
+	// LoginFailureWindow for one account (known or not) from one address,
+	// or from one address for any accounts, refuse that pair or that
+	// address; past LoginDelayAfter failures on an account from anywhere,
+	// each attempt on it waits LoginDelayBase·2^k, at most LoginDelayMax.
+	LoginFailuresPerAccountAddress int
+	LoginFailuresPerAddress        int
+	LoginFailureWindow             time.Duration
+	LoginDelayAfter                int
+	LoginDelayBase                 time.Duration
+	LoginDelayMax                  time.Duration
 }
-
-// Login throttling defaults: per account (known or not) and per client
-// address.
-const (
-	accountFailureLimit = 5
-	addressFailureLimit = 50
-	failureWindow       = 15 * time.Minute
-)
 
 // withDefaults fills the zero login limits.
 func (l Limits) withDefaults() Limits {
-	if l.LoginFailuresPerAccount <= 0 {
-		l.LoginFailuresPerAccount = accountFailureLimit
+	if l.LoginFailuresPerAccountAddress <= 0 {
+		l.LoginFailuresPerAccountAddress = loginPairFailureLimit
 	}
 	if l.LoginFailuresPerAddress <= 0 {
-		l.LoginFailuresPerAddress = addressFailureLimit
+		l.LoginFailuresPerAddress = loginAddressFailureLimit
 	}
 	if l.LoginFailureWindow <= 0 {
-		l.LoginFailureWindow = failureWindow
+		l.LoginFailureWindow = loginFailureWindow
+	}
+	if l.LoginDelayAfter <= 0 {
+		l.LoginDelayAfter = loginDelayAfter
+	}
+	if l.LoginDelayBase <= 0 {
+		l.LoginDelayBase = loginDelayBase
+	}
+	if l.LoginDelayMax < l.LoginDelayBase {
+		l.LoginDelayMax = max(loginDelayMax, l.LoginDelayBase)
 	}
 	return l
 }
@@ -174,11 +179,10 @@ func New(cfg Config) (*Server, error) {
 		prefix: strings.TrimSuffix(u.Path, "/"),
 		secure: u.Scheme == "https",
 		// A random hash with the default cost, verified like a real one.
-		dummyHash:       password.Dummy(password.Default),
-		accountThrottle: newThrottle(cfg.Clock, lim.LoginFailuresPerAccount, lim.LoginFailureWindow),
-		addressThrottle: newThrottle(cfg.Clock, lim.LoginFailuresPerAddress, lim.LoginFailureWindow),
-		tokenLimiter:    newBucketLimiter(cfg.Clock, lim.TokenRequestsPerSecond, lim.TokenBurst),
-		mux:             http.NewServeMux(),
+		dummyHash:    password.Dummy(password.Default),
+		login:        newLoginGuard(cfg.Clock, lim),
+		tokenLimiter: newBucketLimiter(cfg.Clock, lim.TokenRequestsPerSecond, lim.TokenBurst),
+		mux:          http.NewServeMux(),
 	}
 	if s.discovery, err = s.discoveryDocument(); err != nil {
 		return nil, err

@@ -1,7 +1,7 @@
 package issuer
 
 // InheritState makes s continue the in-memory counters of old, the
-// server it replaces on a config reload: the login throttles and the
+// server it replaces on a config reload: the sign-in throttles and the
 // token-endpoint rate limiter, each where its limits did not change, so
 // a reload resets no lockout and no bucket. Call it before s serves its
 // first request; old may keep serving the requests it has (the counters
@@ -10,17 +10,8 @@ func (s *Server) InheritState(old *Server) {
 	if old == nil {
 		return
 	}
-	if sameThrottle(s.accountThrottle, old.accountThrottle) {
-		s.accountThrottle = old.accountThrottle
-	}
-	if sameThrottle(s.addressThrottle, old.addressThrottle) {
-		s.addressThrottle = old.addressThrottle
-	}
+	s.login.inherit(old.login)
 	if a, b := s.tokenLimiter, old.tokenLimiter; a != nil && b != nil && a.rate == b.rate && a.burst == b.burst {
 		s.tokenLimiter = old.tokenLimiter
 	}
-}
-
-func sameThrottle(a, b *throttle) bool {
-	return a != nil && b != nil && a.limit == b.limit && a.window == b.window
 }

@@ -9,10 +9,13 @@ import (
 func issuerLimits(f *config.File) issuer.Limits {
 	l := f.Limits
 	return issuer.Limits{
-		TokenRequestsPerSecond:  l.TokenRequestsPerSecond,
-		TokenBurst:              l.TokenBurst,
-		LoginFailuresPerAccount: l.LoginFailuresPerAccount,
-		LoginFailuresPerAddress: l.LoginFailuresPerAddress,
-		LoginFailureWindow:      l.LoginFailureWindow.D(),
+		TokenRequestsPerSecond:         l.TokenRequestsPerSecond,
+		TokenBurst:                     l.TokenBurst,
+		LoginFailuresPerAccountAddress: l.LoginFailuresPerAccountAddress,
+		LoginFailuresPerAddress:        l.LoginFailuresPerAddress,
+		LoginFailureWindow:             l.LoginFailureWindow.D(),
+		LoginDelayAfter:                l.LoginDelayAfter,
+		LoginDelayBase:                 l.LoginDelayBase.D(),
+		LoginDelayMax:                  l.LoginDelayMax.D(),
 	}
 }
