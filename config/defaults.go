@@ -33,6 +33,15 @@ const (
 	DefaultLoginDelayMax         = 4 * time.Second
 )
 
+// Client authentication throttle and form read timeout (issuer).
+const (
+	DefaultClientAuthFailuresPerPair   = 10
+	DefaultClientAuthFailuresPerAddr   = 30
+	DefaultClientAuthFailuresPerClient = 100
+	DefaultClientAuthFailureWindow     = 15 * time.Minute
+	DefaultFormReadTimeout             = 5 * time.Second
+)
+
 // applyDefaults fills what the file left out; given holds the paths that
 // had a value.
 func applyDefaults(f *File, given map[string]bool) {
@@ -85,6 +94,11 @@ func applyDefaults(f *File, given map[string]bool) {
 	}
 	integer("limits.token_requests_per_second", &f.Limits.TokenRequestsPerSecond, DefaultTokenRequestsPerSec)
 	integer("limits.token_burst", &f.Limits.TokenBurst, DefaultTokenBurst)
+	integer("limits.client_auth_failures_per_client_address", &f.Limits.ClientAuthFailuresPerClientAddress, DefaultClientAuthFailuresPerPair)
+	integer("limits.client_auth_failures_per_address", &f.Limits.ClientAuthFailuresPerAddress, DefaultClientAuthFailuresPerAddr)
+	integer("limits.client_auth_failures_per_client", &f.Limits.ClientAuthFailuresPerClient, DefaultClientAuthFailuresPerClient)
+	dur("limits.client_auth_failure_window", &f.Limits.ClientAuthFailureWindow, DefaultClientAuthFailureWindow)
+	dur("limits.form_read_timeout", &f.Limits.FormReadTimeout, DefaultFormReadTimeout)
 	integer("limits.login_failures_per_account_address", &f.Limits.LoginFailuresPerAccountAddress, DefaultLoginFailuresPerPair)
 	integer("limits.login_failures_per_address", &f.Limits.LoginFailuresPerAddress, DefaultLoginFailuresPerAddr)
 	dur("limits.login_failure_window", &f.Limits.LoginFailureWindow, DefaultLoginFailureWindow)

@@ -246,6 +246,36 @@ type Limits struct {
 	// send this many at once before the rate applies. At least 1 when
 	// the limit is on. Omitted: 100.
 	TokenBurst int `yaml:"token_burst"`
+	// ClientAuthFailuresPerClientAddress blocks client authentication
+	// (token, introspection, revocation) for one client id from one
+	// client address after this many failures of that pair inside
+	// ClientAuthFailureWindow: the right secret is refused too (429,
+	// Retry-After) until the window opened by the first failure closes.
+	// At least 1. Omitted: 10.
+	ClientAuthFailuresPerClientAddress int `yaml:"client_auth_failures_per_client_address"`
+
+	// ClientAuthFailuresPerAddress blocks client authentication for every
+	// client id from one client address after this many failures from it
+	// inside ClientAuthFailureWindow. At least 1. Omitted: 30.
+	ClientAuthFailuresPerAddress int `yaml:"client_auth_failures_per_address"`
+
+	// ClientAuthFailuresPerClient blocks client authentication for one
+	// confidential client from every address after this many failures
+	// from anywhere inside ClientAuthFailureWindow, except from addresses
+	// that authenticated as that client in the last 24 hours (so
+	// strangers cannot lock a client out of its own machines). At least
+	// 1. Omitted: 100.
+	ClientAuthFailuresPerClient int `yaml:"client_auth_failures_per_client"`
+
+	// ClientAuthFailureWindow is how long a failed client authentication
+	// counts and a block lasts at most. Positive. Omitted: 15m.
+	ClientAuthFailureWindow Duration `yaml:"client_auth_failure_window"`
+
+	// FormReadTimeout is how long the body of an identity-server request
+	// (token, introspection, revocation, login, logout and account forms)
+	// may take to arrive; a slower or stalled body gets 408 and its
+	// connection is closed. Between 1s and 1m. Omitted: 5s.
+	FormReadTimeout Duration `yaml:"form_read_timeout"`
 
 	// LoginFailuresPerAccountAddress refuses sign-ins to one account
 	// (known or not, so a refusal reveals nothing) from one client

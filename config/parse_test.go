@@ -166,7 +166,9 @@ func TestParseDefaults(t *testing.T) {
 				Sessions: Sessions{IdleTimeout: Duration(20 * time.Minute), ServiceMaxLifetime: Duration(time.Hour)},
 				Limits: Limits{TokenRequestsPerSecond: 50, TokenBurst: 100, LoginFailuresPerAccountAddress: 5,
 					LoginFailuresPerAddress: 50, LoginFailureWindow: Duration(15 * time.Minute),
-					LoginDelayAfter: 10, LoginDelayBase: Duration(250 * time.Millisecond), LoginDelayMax: Duration(4 * time.Second)},
+					LoginDelayAfter: 10, LoginDelayBase: Duration(250 * time.Millisecond), LoginDelayMax: Duration(4 * time.Second),
+					ClientAuthFailuresPerClientAddress: 10, ClientAuthFailuresPerAddress: 30, ClientAuthFailuresPerClient: 100,
+					ClientAuthFailureWindow: Duration(15 * time.Minute), FormReadTimeout: Duration(5 * time.Second)},
 				Log: Log{Level: "info", Format: "json", Audit: "stderr"},
 			}
 			if got, wantS := marshal(t, f), marshal(t, &want); got != wantS {

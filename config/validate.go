@@ -710,6 +710,20 @@ func (v *validator) limits() {
 	if l.TokenRequestsPerSecond > 0 && l.TokenBurst < 1 {
 		v.add("limits.token_burst", "must be at least 1")
 	}
+	for _, c := range []struct {
+		path string
+		n    int
+	}{
+		{"limits.client_auth_failures_per_client_address", l.ClientAuthFailuresPerClientAddress},
+		{"limits.client_auth_failures_per_address", l.ClientAuthFailuresPerAddress},
+		{"limits.client_auth_failures_per_client", l.ClientAuthFailuresPerClient},
+	} {
+		if c.n < 1 {
+			v.add(c.path, "must be at least 1")
+		}
+	}
+	v.positive("limits.client_auth_failure_window", l.ClientAuthFailureWindow)
+	v.between("limits.form_read_timeout", l.FormReadTimeout, time.Second, time.Minute)
 	if l.LoginFailuresPerAccountAddress < 1 {
 		v.add("limits.login_failures_per_account_address", "must be at least 1")
 	}

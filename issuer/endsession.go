@@ -21,9 +21,8 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, http.StatusMethodNotAllowed, "invalid_request", "Use GET or POST.")
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		s.errorPage(w, http.StatusBadRequest, "invalid_request", "The request is malformed.")
+	if err := parseForm(w, r); err != nil { // token.go: bounded, under a read deadline
+		s.errorPage(w, err.Status, err.Code, "The request is malformed: "+err.Description+".")
 		return
 	}
 	ctx := r.Context()

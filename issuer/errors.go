@@ -63,6 +63,10 @@ var (
 	ErrTemporarilyUnavailable = &Error{Code: "temporarily_unavailable", Status: http.StatusServiceUnavailable}
 	errMethodNotAllowed       = &Error{Code: "invalid_request", Status: http.StatusMethodNotAllowed, Description: "use POST"}
 	errUnsupportedContentType = &Error{Code: "invalid_request", Status: http.StatusBadRequest, Description: "the body must be application/x-www-form-urlencoded"}
+	// Bounds on reading a request (parseForm).
+	errTooLarge          = &Error{Code: "invalid_request", Status: http.StatusBadRequest}
+	errTooManyParameters = &Error{Code: "invalid_request", Status: http.StatusBadRequest, Description: "too many parameters (at most " + strconv.Itoa(maxFormValues) + ")"}
+	errRequestTimeout    = &Error{Code: "invalid_request", Status: http.StatusRequestTimeout, Description: "the request body did not arrive in time"}
 )
 
 // asOAuthError maps any error to the Error sent to the client; anything

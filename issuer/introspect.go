@@ -12,6 +12,7 @@ import (
 	"github.com/erpgate/erpgate/claims"
 	"github.com/erpgate/erpgate/directory"
 	"github.com/erpgate/erpgate/reftoken"
+	"github.com/erpgate/erpgate/requestid"
 	"github.com/erpgate/erpgate/signing"
 	"github.com/erpgate/erpgate/store"
 )
@@ -23,7 +24,8 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	form, err := readForm(w, r)
 	if err == nil {
 		var app *directory.App
-		if app, err = s.authenticateClient(r, form); err == nil && app.Public {
+		if app, err = s.authenticateClient(r, form, doorIntrospect); err == nil && app.Public {
+			s.auditClientAuth(r, doorIntrospect, clientCredentials{id: app.ID, method: "none"}, app, "public_client")
 			err = ErrInvalidClient.WithDescription("public applications may not introspect tokens")
 		}
 	}
@@ -109,7 +111,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	form, err := readForm(w, r)
 	var app *directory.App
 	if err == nil {
-		app, err = s.authenticateClient(r, form)
+		app, err = s.authenticateClient(r, form, doorRevoke)
 	}
 	if err != nil {
 		writeError(w, asOAuthError(err))
@@ -121,13 +123,19 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.revoke(r.Context(), app, tok); err != nil {
-		writeError(w, ErrTemporarilyUnavailable.WithCause(err))
+		// Never a 200 for a revocation that was not stored (fosite's
+		// CVE-2020-15223): the client retries, and a retry finishes the
+		// work, since revoking twice is not an error.
+		s.cfg.Logger.ErrorContext(r.Context(), "revocation not stored", "err", err, "request_id", requestid.From(r.Context()))
+		writeError(w, ErrTemporarilyUnavailable.WithDescription("the revocation could not be stored; retry").WithCause(err))
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 }
 
+// revoke revokes tok if app may; nil means done, or nothing to do (not
+// ours, not app's). Every write must be stored before it returns nil.
 func (s *Server) revoke(ctx context.Context, app *directory.App, tok string) error {
 	if strings.Count(tok, ".") == 2 {
 		payload, err := s.cfg.Signer.VerifySignature(ctx, tok)
@@ -154,6 +162,16 @@ func (s *Server) revoke(ctx context.Context, app *directory.App, tok string) err
 	if err != nil {
 		return err
 	}
-	s.revokeAccess(ctx, toks)
+	// The family's access tokens too, each stored before the answer (RFC
+	// 7009 §2.1); on a failure the retry revokes the family again, which
+	// returns the same list.
+	for _, t := range toks {
+		if t.ID == "" {
+			continue
+		}
+		if err := s.cfg.Revocations.Revoke(ctx, t.ID, t.ExpiresAt); err != nil {
+			return err
+		}
+	}
 	return nil
 }

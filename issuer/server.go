@@ -1,6 +1,7 @@
 package issuer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -113,6 +114,10 @@ type Server struct {
 	dummyHash    string
 	login        *loginGuard    // sign-in throttling (throttle.go)
 	tokenLimiter *bucketLimiter // nil: unlimited
+
+	// Client authentication throttle and form-body deadline (clientauth.go, token.go).
+	clientAuth      *clientAuthThrottle
+	formReadTimeout time.Duration
 }
 
 // Limits are the issuer's rate limits.
@@ -124,6 +129,18 @@ type Limits struct {
 	TokenRequestsPerSecond int
 	// TokenBurst is a bucket's size (at least 1).
 	TokenBurst int
+	// Client authentication throttle (clientAuthThrottle): this many
+	// failed client authentications inside ClientAuthFailureWindow block
+	// one client id from one address, one address, or one confidential
+	// client (except from addresses it authenticated from lately). 0:
+	// the default.
+	ClientAuthFailuresPerClientAddress int
+	ClientAuthFailuresPerAddress       int
+	ClientAuthFailuresPerClient        int
+	ClientAuthFailureWindow            time.Duration
+	// FormReadTimeout bounds reading a request body of the identity
+	// server (forms); 0: the default.
+	FormReadTimeout time.Duration
 	// Sign-in throttling (throttle.go): this many failures inside
 	// LoginFailureWindow for one account (known or not) from one address,
 	// or from one address for any accounts, refuse that pair or that
@@ -184,6 +201,8 @@ func New(cfg Config) (*Server, error) {
 		tokenLimiter: newBucketLimiter(cfg.Clock, lim.TokenRequestsPerSecond, lim.TokenBurst),
 		mux:          http.NewServeMux(),
 	}
+	s.clientAuth = newClientAuthThrottle(cfg.Clock, cfg.Limits) // ratelimit.go
+	s.formReadTimeout = cmp.Or(cfg.Limits.FormReadTimeout, defaultFormReadTimeout)
 	if s.discovery, err = s.discoveryDocument(); err != nil {
 		return nil, err
 	}
@@ -206,5 +225,6 @@ func (s *Server) Prefix() string { return s.prefix }
 
 // ServeHTTP routes identity-server requests; unknown paths get 404 JSON.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.boundBody(w, r) // token.go: a deadline and a parameter cap on every body
 	s.mux.ServeHTTP(w, r)
 }

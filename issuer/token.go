@@ -1,12 +1,15 @@
 package issuer
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -19,8 +22,21 @@ import (
 	"github.com/erpgate/erpgate/signing"
 )
 
-// maxFormBytes bounds token endpoint bodies; real requests are < 4 KiB.
-const maxFormBytes = 64 << 10
+// Bounds on what the identity server reads from one request (issue 15):
+// real requests are < 4 KiB with fewer than 20 parameters.
+const (
+	// maxFormBytes bounds a form body.
+	maxFormBytes = 64 << 10
+	// maxQueryBytes bounds the query string of the authorization and
+	// end-session endpoints.
+	maxQueryBytes = 16 << 10
+	// maxFormValues bounds the parameters of one request, query and body
+	// together, counting repeats.
+	maxFormValues = 64
+	// defaultFormReadTimeout is how long a request body may take to
+	// arrive, from the handler's start (Limits.FormReadTimeout).
+	defaultFormReadTimeout = 5 * time.Second
+)
 
 // tokenResponse is RFC 6749 §5.1's successful response.
 type tokenResponse struct {
@@ -53,11 +69,16 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		if gt := form.Get("grant_type"); gt != "" && len(gt) <= 64 {
 			grantType = gt
 		}
-		app, err := s.authenticateClient(r, form)
+		app, err := s.authenticateClient(r, form, doorToken)
 		if err != nil {
 			clientID = s.clientIDHint(r, form)
 			app = nil
+			if isThrottled(err) {
+				return nil, err
+			}
 		}
+		// Refused clients are charged to their address (tokenRateKey);
+		// the failure throttle above has already counted them.
 		if ok, wait := s.tokenLimiter.take(tokenRateKey(r, app)); !ok {
 			return nil, errTooManyRequests(wait)
 		}
@@ -150,13 +171,8 @@ func readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	if r.URL.RawQuery != "" {
 		return nil, ErrInvalidRequest.WithDescription("parameters must be sent in the request body, not the query string")
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, ErrInvalidRequest.WithDescription("request body too large")
-		}
-		return nil, ErrInvalidRequest.WithDescription("malformed request body")
+	if err := parseForm(w, r); err != nil {
+		return nil, err
 	}
 	for k, v := range r.PostForm {
 		if len(v) > 1 {
@@ -164,6 +180,82 @@ func readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 		}
 	}
 	return r.PostForm, nil
+}
+
+// parseForm parses r's query and body (r.Form, r.PostForm) within the
+// identity server's bounds: a query of at most maxQueryBytes, a body of
+// at most maxFormBytes arriving within the form read timeout
+// (boundBody), and at most maxFormValues parameters in all. Every
+// endpoint that reads parameters parses them here; the error says which
+// bound was crossed.
+func parseForm(w http.ResponseWriter, r *http.Request) *Error {
+	if len(r.URL.RawQuery) > maxQueryBytes {
+		return errTooLarge.WithDescription("query string too long")
+	}
+	if n := strings.Count(r.URL.RawQuery, "&") + 1; r.URL.RawQuery != "" && n > maxFormValues {
+		return errTooManyParameters
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		var mbe *http.MaxBytesError
+		var ne net.Error
+		switch {
+		case errors.As(err, &mbe):
+			return errTooLarge.WithDescription("request body too large")
+		case errors.Is(err, errFormValues):
+			return errTooManyParameters
+		case errors.As(err, &ne) && ne.Timeout():
+			return errRequestTimeout
+		}
+		return ErrInvalidRequest.WithDescription("the parameters cannot be parsed")
+	}
+	n := 0
+	for _, v := range r.Form {
+		n += len(v)
+	}
+	if n > maxFormValues {
+		return errTooManyParameters
+	}
+	return nil
+}
+
+// errFormValues is boundBody's read error once a body holds more than
+// maxFormValues parameters.
+var errFormValues = errors.New("issuer: too many form parameters")
+
+// boundBody bounds how the request body of any identity-server request
+// is read, before the handler runs: it must arrive within the form read
+// timeout (a read deadline on the connection, so a client that declares
+// Content-Length: 1000 and sends 3 bytes is cut and its goroutine
+// freed), and reading stops with errFormValues after maxFormValues
+// parameters. A body read to its end no longer needs the deadline, and
+// net/http lifts it itself when it starts its background read there, so
+// a handler slower than the timeout after reading is not cut; a body
+// never read to the end keeps it, so the server's own drain of the rest
+// after the handler cannot hang either.
+func (s *Server) boundBody(w http.ResponseWriter, r *http.Request) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return
+	}
+	// Not every ResponseWriter has a connection (httptest.ResponseRecorder):
+	// then there is no deadline, and the parameter cap still applies.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.formReadTimeout))
+	r.Body = &boundedBody{ReadCloser: r.Body}
+}
+
+// boundedBody counts parameter separators as the body is read.
+type boundedBody struct {
+	io.ReadCloser
+	amps int
+}
+
+func (b *boundedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.amps += bytes.Count(p[:n], []byte("&"))
+	if b.amps >= maxFormValues {
+		return n, errFormValues
+	}
+	return n, err
 }
 
 // safeParam makes client input fit an error_description, which RFC 6749

@@ -17,5 +17,12 @@ func issuerLimits(f *config.File) issuer.Limits {
 		LoginDelayAfter:                l.LoginDelayAfter,
 		LoginDelayBase:                 l.LoginDelayBase.D(),
 		LoginDelayMax:                  l.LoginDelayMax.D(),
+
+		// Client authentication throttle and form read timeout.
+		ClientAuthFailuresPerClientAddress: l.ClientAuthFailuresPerClientAddress,
+		ClientAuthFailuresPerAddress:       l.ClientAuthFailuresPerAddress,
+		ClientAuthFailuresPerClient:        l.ClientAuthFailuresPerClient,
+		ClientAuthFailureWindow:            l.ClientAuthFailureWindow.D(),
+		FormReadTimeout:                    l.FormReadTimeout.D(),
 	}
 }
