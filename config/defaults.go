@@ -14,6 +14,7 @@ const (
 	DefaultListen                = "127.0.0.1:8080"
 	DefaultAdminListen           = "127.0.0.1:9090"
 	DefaultSQLiteDSN             = "data/erpgate.db"
+	DefaultStoreTimeout          = 2 * time.Second
 	DefaultRotateEvery           = 720 * time.Hour
 	DefaultAccessTokenTTL        = time.Hour
 	DefaultRefreshTokenTTL       = 720 * time.Hour
@@ -70,6 +71,7 @@ func applyDefaults(f *File, given map[string]bool) {
 	if f.Store.Driver == DriverSQLite {
 		str(&f.Store.DSN, DefaultSQLiteDSN)
 	}
+	dur("store.timeout", &f.Store.Timeout, DefaultStoreTimeout)
 
 	str(&f.Signing.Algorithm, AlgRS256)
 	dur("signing.rotate_every", &f.Signing.RotateEvery, DefaultRotateEvery)

@@ -170,6 +170,14 @@ type Store struct {
 	// data/erpgate.db), a connection string for postgres (required), and
 	// must be empty for memory. Use ${VAR} for a password.
 	DSN string `yaml:"dsn"`
+
+	// Timeout bounds every store operation a request waits for (default
+	// 2s, between 10ms and 1m): a database that stops answering fails
+	// the request with 503 temporarily_unavailable after this long
+	// instead of holding it for the whole outage, and /readyz says not
+	// ready. Work not bound to one request (first loads at start, the
+	// sweep of expired records) gets longer.
+	Timeout Duration `yaml:"timeout"`
 }
 
 // Signing configures token signing keys. Keys are generated on first

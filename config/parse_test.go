@@ -152,7 +152,7 @@ func TestParseDefaults(t *testing.T) {
 				PublicURL:   "http://localhost:8080",
 				Listen:      "127.0.0.1:8080",
 				AdminListen: "127.0.0.1:9090",
-				Store:       Store{Driver: "sqlite", DSN: "data/erpgate.db"},
+				Store:       Store{Driver: "sqlite", DSN: "data/erpgate.db", Timeout: Duration(2 * time.Second)},
 				Signing:     Signing{Algorithm: "RS256", RotateEvery: Duration(720 * time.Hour)},
 				Tokens: Tokens{
 					AccessTokenTTL:        Duration(time.Hour),

@@ -152,6 +152,9 @@ func (v *validator) tls() {
 
 func (v *validator) store() {
 	s := v.f.Store
+	// Long enough for a busy database, short enough that a request does
+	// not hang on one that stopped answering.
+	v.between("store.timeout", s.Timeout, 10*time.Millisecond, time.Minute)
 	if !v.oneOf("store.driver", s.Driver, DriverSQLite, DriverPostgres, DriverMemory) {
 		return
 	}

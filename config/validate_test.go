@@ -45,6 +45,8 @@ func TestValidate(t *testing.T) {
 		{"store driver", "store: {driver: mysql}", []want{{"store.driver", `must be one of sqlite, postgres, memory; got "mysql"`}}},
 		{"postgres without dsn", "store: {driver: postgres}", []want{{"store.dsn", "required for the postgres driver"}}},
 		{"memory with dsn", "store: {driver: memory, dsn: x.db}", []want{{"store.dsn", "must be empty for the memory driver"}}},
+		{"store timeout zero", "store: {timeout: 0s}", []want{{"store.timeout", "must be between 10ms and 1m"}}},
+		{"store timeout long", "store: {timeout: 5m}", []want{{"store.timeout", "must be between 10ms and 1m"}}},
 
 		// signing
 		{"signing algorithm", "signing: {algorithm: HS256}", []want{{"signing.algorithm", "must be one of RS256, ES256, EdDSA"}}},

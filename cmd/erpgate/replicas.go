@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"sync"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/erpgate/erpgate/config"
 	"github.com/erpgate/erpgate/store"
+	"github.com/erpgate/erpgate/store/bounded"
 	"github.com/erpgate/erpgate/store/postgres"
 )
 
@@ -26,18 +28,40 @@ type sharedStore struct {
 	lockKeys func(ctx context.Context, f func(ctx context.Context) error) error
 }
 
+// keyLockTimeout bounds one run under the signing-key lock, waiting for
+// the lock included (another replica may be generating a key).
+const keyLockTimeout = 30 * time.Second
+
 // openGatewayStore opens the store of a running gateway, with what it
-// offers replicas.
+// offers replicas. Every operation of the store it returns runs under
+// store.timeout (store/bounded), so no request waits longer for a
+// database that stopped answering. The change listener is not bounded
+// that way: its connection lives as long as the gateway and checks
+// itself (postgres.Store.Listen).
 func openGatewayStore(ctx context.Context, s config.Store) (store.Backend, sharedStore, error) {
 	if s.Driver == config.DriverPostgres {
 		pg, err := postgres.Open(ctx, s.DSN)
 		if err != nil {
 			return nil, sharedStore{}, err
 		}
-		return pg, sharedStore{listen: pg.Listen, lockKeys: pg.LockKeys}, nil
+		lockKeys := func(ctx context.Context, f func(ctx context.Context) error) error {
+			ctx, cancel := context.WithTimeout(ctx, keyLockTimeout)
+			defer cancel()
+			return pg.LockKeys(ctx, f)
+		}
+		return bounded.New(pg, storeTimeout(s)), sharedStore{listen: pg.Listen, lockKeys: lockKeys}, nil
 	}
 	st, err := openStore(ctx, s)
-	return st, sharedStore{}, err
+	if err != nil {
+		return nil, sharedStore{}, err
+	}
+	return bounded.New(st, storeTimeout(s)), sharedStore{}, nil
+}
+
+// storeTimeout is store.timeout, or its default for a config not read
+// from a file.
+func storeTimeout(s config.Store) time.Duration {
+	return cmp.Or(s.Timeout.D(), config.DefaultStoreTimeout)
 }
 
 // runChangeSync reloads what another replica changed as soon as the store

@@ -35,6 +35,7 @@ import (
 	"github.com/erpgate/erpgate/session"
 	"github.com/erpgate/erpgate/signing"
 	"github.com/erpgate/erpgate/store"
+	"github.com/erpgate/erpgate/store/bounded"
 	"github.com/erpgate/erpgate/store/memory"
 	"github.com/erpgate/erpgate/store/postgres"
 	"github.com/erpgate/erpgate/store/sqlite"
@@ -61,6 +62,16 @@ const (
 	appSyncEvery = time.Second
 	// refTokenCacheSize bounds the reference tokens kept in memory.
 	refTokenCacheSize = 100_000
+	// startStoreTimeout bounds each store operation while the gateway
+	// starts (every revocation and app loaded at once), instead of
+	// store.timeout, which is for requests.
+	startStoreTimeout = 30 * time.Second
+	// sweepStoreTimeout bounds each delete of the janitor, which may
+	// meet a backlog of expired records.
+	sweepStoreTimeout = time.Minute
+	// readyPingTimeout caps the store check of /readyz (store.timeout
+	// applies first when shorter).
+	readyPingTimeout = 2 * time.Second
 )
 
 func cmdServe(ctx context.Context, args []string, e env) error {
@@ -146,6 +157,9 @@ func newGateway(ctx context.Context, f *config.File, logOut io.Writer) (*gateway
 	}
 	g.store, g.shared = st, shared
 	g.closers = append(g.closers, st)
+	// What is loaded below, at start, may take longer than a request's
+	// store.timeout.
+	ctx = bounded.WithOperationTimeout(ctx, startStoreTimeout)
 
 	g.registry = prometheus.NewRegistry()
 	g.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -280,7 +294,10 @@ func (g *gateway) adminHandler() http.Handler {
 			_, _ = io.WriteString(w, `{"status":"not ready","reason":"shutting down"}`+"\n")
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		// Ping reads a table (a round trip to the database, whichever
+		// connection the pool hands out) within store.timeout, and never
+		// longer than a load balancer's probe waits.
+		ctx, cancel := context.WithTimeout(r.Context(), readyPingTimeout)
 		defer cancel()
 		if err := g.store.Ping(ctx); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -405,6 +422,7 @@ wait:
 // runLoops starts the background work of a running gateway; it stops
 // when ctx ends. The returned channel is closed once every loop returned.
 func (g *gateway) runLoops(ctx context.Context) <-chan struct{} {
+	jctx := bounded.WithOperationTimeout(ctx, sweepStoreTimeout)
 	var wg sync.WaitGroup
 	wg.Go(func() { g.keys.Run(ctx, keyRefreshEvery) })
 	wg.Go(func() { g.revoked.Run(ctx, revocationSyncEvery) })
@@ -414,7 +432,7 @@ func (g *gateway) runLoops(ctx context.Context) <-chan struct{} {
 	})
 	wg.Go(func() { g.sessions.Run(ctx) })  // flush, reap, sync ends; closed (and flushed) by g.Close
 	wg.Go(func() { g.runChangeSync(ctx) }) // reload at once what other replicas change (replicas.go)
-	wg.Go(func() { g.runJanitor(ctx) })    // delete expired codes, refresh tokens, revocations (janitor.go)
+	wg.Go(func() { g.runJanitor(jctx) })   // delete expired codes, refresh tokens, revocations (janitor.go)
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	return done

@@ -1,0 +1,296 @@
+package bounded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/erpgate/erpgate/directory"
+	"github.com/erpgate/erpgate/store"
+)
+
+var _ store.Backend = (*Store)(nil)
+
+// ErrTimeout is what an operation returns, wrapped, when the store's
+// deadline ended it; the error matches context.DeadlineExceeded too.
+var ErrTimeout = errors.New("store: no answer in time")
+
+// Store is a store.Backend whose every operation runs under a deadline.
+type Store struct {
+	b       store.Backend
+	timeout time.Duration
+}
+
+// New wraps b so that each operation gets at most timeout, unless its
+// context asks for another (WithOperationTimeout). timeout must be
+// positive.
+func New(b store.Backend, timeout time.Duration) *Store {
+	if timeout <= 0 {
+		panic("bounded: the timeout must be positive")
+	}
+	return &Store{b: b, timeout: timeout}
+}
+
+// Timeout is the deadline of an operation whose context asks for none.
+func (s *Store) Timeout() time.Duration { return s.timeout }
+
+type budgetKey struct{}
+
+// WithOperationTimeout returns ctx with each store operation under it
+// given d instead of the store's timeout: for work that is not on a
+// request path and may legitimately take longer (loading every
+// revocation at start, deleting a backlog of expired records). d <= 0
+// changes nothing. The caller's own deadline on ctx still applies.
+func WithOperationTimeout(ctx context.Context, d time.Duration) context.Context {
+	if d <= 0 {
+		return ctx
+	}
+	return context.WithValue(ctx, budgetKey{}, d)
+}
+
+// bound runs op under the operation's deadline and marks an error the
+// deadline caused with ErrTimeout. An error after the caller's own
+// context ended is the caller's and is returned as it is.
+func bound[T any](s *Store, ctx context.Context, name string, op func(context.Context) (T, error)) (T, error) {
+	d := s.timeout
+	if v, ok := ctx.Value(budgetKey{}).(time.Duration); ok {
+		d = v
+	}
+	octx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	v, err := op(octx)
+	if err != nil && ctx.Err() == nil && errors.Is(octx.Err(), context.DeadlineExceeded) {
+		err = &timeoutError{op: name, d: d, err: err}
+	}
+	return v, err
+}
+
+// timeoutError is an operation the store's deadline ended.
+type timeoutError struct {
+	op  string
+	d   time.Duration
+	err error // what the backend returned
+}
+
+func (e *timeoutError) Error() string {
+	return fmt.Sprintf("store: %s: no answer within %s: %v", e.op, e.d, e.err)
+}
+
+func (e *timeoutError) Is(target error) bool {
+	return target == ErrTimeout || target == context.DeadlineExceeded
+}
+
+func (e *timeoutError) Unwrap() error { return e.err }
+
+// bound0 is bound for operations that return only an error.
+func bound0(s *Store, ctx context.Context, name string, op func(context.Context) error) error {
+	_, err := bound(s, ctx, name, func(ctx context.Context) (struct{}, error) { return struct{}{}, op(ctx) })
+	return err
+}
+
+// Ping reports whether the store answers within the deadline.
+func (s *Store) Ping(ctx context.Context) error {
+	return bound0(s, ctx, "Ping", s.b.Ping)
+}
+
+// Close closes the wrapped store (without a deadline: it has no context).
+func (s *Store) Close() error { return s.b.Close() }
+
+// Keys.
+
+func (s *Store) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
+	return bound(s, ctx, "SigningKeys", s.b.SigningKeys)
+}
+
+func (s *Store) AddSigningKey(ctx context.Context, k store.SigningKey) error {
+	return bound0(s, ctx, "AddSigningKey", func(ctx context.Context) error { return s.b.AddSigningKey(ctx, k) })
+}
+
+func (s *Store) DeleteExpiredSigningKeys(ctx context.Context, now time.Time) error {
+	return bound0(s, ctx, "DeleteExpiredSigningKeys", func(ctx context.Context) error { return s.b.DeleteExpiredSigningKeys(ctx, now) })
+}
+
+// Sessions.
+
+func (s *Store) OpenSession(ctx context.Context, sess store.Session, lic store.License) (store.Session, error) {
+	return bound(s, ctx, "OpenSession", func(ctx context.Context) (store.Session, error) { return s.b.OpenSession(ctx, sess, lic) })
+}
+
+func (s *Store) Session(ctx context.Context, id string) (store.Session, error) {
+	return bound(s, ctx, "Session", func(ctx context.Context) (store.Session, error) { return s.b.Session(ctx, id) })
+}
+
+func (s *Store) OpenSessions(ctx context.Context) ([]store.Session, error) {
+	return bound(s, ctx, "OpenSessions", s.b.OpenSessions)
+}
+
+func (s *Store) Usage(ctx context.Context) (store.Usage, error) {
+	return bound(s, ctx, "Usage", s.b.Usage)
+}
+
+func (s *Store) TouchSessions(ctx context.Context, seen map[string]time.Time) error {
+	return bound0(s, ctx, "TouchSessions", func(ctx context.Context) error { return s.b.TouchSessions(ctx, seen) })
+}
+
+func (s *Store) EndSession(ctx context.Context, id, reason string, at time.Time) (store.Session, error) {
+	return bound(s, ctx, "EndSession", func(ctx context.Context) (store.Session, error) { return s.b.EndSession(ctx, id, reason, at) })
+}
+
+func (s *Store) EndStaleSessions(ctx context.Context, idleBefore, now time.Time) ([]store.Session, error) {
+	return bound(s, ctx, "EndStaleSessions", func(ctx context.Context) ([]store.Session, error) {
+		return s.b.EndStaleSessions(ctx, idleBefore, now)
+	})
+}
+
+func (s *Store) EndedSessionsSince(ctx context.Context, since time.Time) ([]store.Session, error) {
+	return bound(s, ctx, "EndedSessionsSince", func(ctx context.Context) ([]store.Session, error) {
+		return s.b.EndedSessionsSince(ctx, since)
+	})
+}
+
+// Revocations.
+
+func (s *Store) Revoke(ctx context.Context, jti string, expiresAt, now time.Time) error {
+	return bound0(s, ctx, "Revoke", func(ctx context.Context) error { return s.b.Revoke(ctx, jti, expiresAt, now) })
+}
+
+func (s *Store) Revoked(ctx context.Context, jti string) (bool, error) {
+	return bound(s, ctx, "Revoked", func(ctx context.Context) (bool, error) { return s.b.Revoked(ctx, jti) })
+}
+
+func (s *Store) RevokedSince(ctx context.Context, since time.Time) ([]store.Revocation, error) {
+	return bound(s, ctx, "RevokedSince", func(ctx context.Context) ([]store.Revocation, error) { return s.b.RevokedSince(ctx, since) })
+}
+
+func (s *Store) DeleteExpiredRevocations(ctx context.Context, now time.Time) error {
+	return bound0(s, ctx, "DeleteExpiredRevocations", func(ctx context.Context) error { return s.b.DeleteExpiredRevocations(ctx, now) })
+}
+
+// Authorization codes.
+
+func (s *Store) SaveAuthCode(ctx context.Context, c store.AuthCode) error {
+	return bound0(s, ctx, "SaveAuthCode", func(ctx context.Context) error { return s.b.SaveAuthCode(ctx, c) })
+}
+
+func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time, accessTokenID string, accessExpiresAt time.Time) (store.AuthCode, error) {
+	return bound(s, ctx, "RedeemAuthCode", func(ctx context.Context) (store.AuthCode, error) {
+		return s.b.RedeemAuthCode(ctx, hash, now, accessTokenID, accessExpiresAt)
+	})
+}
+
+func (s *Store) DeleteExpiredAuthCodes(ctx context.Context, now time.Time) error {
+	return bound0(s, ctx, "DeleteExpiredAuthCodes", func(ctx context.Context) error { return s.b.DeleteExpiredAuthCodes(ctx, now) })
+}
+
+// Refresh tokens.
+
+func (s *Store) SaveRefreshToken(ctx context.Context, t store.RefreshToken) error {
+	return bound0(s, ctx, "SaveRefreshToken", func(ctx context.Context) error { return s.b.SaveRefreshToken(ctx, t) })
+}
+
+func (s *Store) RefreshToken(ctx context.Context, hash string) (store.RefreshToken, error) {
+	return bound(s, ctx, "RefreshToken", func(ctx context.Context) (store.RefreshToken, error) { return s.b.RefreshToken(ctx, hash) })
+}
+
+func (s *Store) RotateRefreshToken(ctx context.Context, hash string, now time.Time, successor []byte, next store.RefreshToken) (store.RefreshToken, error) {
+	return bound(s, ctx, "RotateRefreshToken", func(ctx context.Context) (store.RefreshToken, error) {
+		return s.b.RotateRefreshToken(ctx, hash, now, successor, next)
+	})
+}
+
+func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) ([]store.IssuedToken, error) {
+	return bound(s, ctx, "RevokeRefreshFamily", func(ctx context.Context) ([]store.IssuedToken, error) {
+		return s.b.RevokeRefreshFamily(ctx, familyID, now)
+	})
+}
+
+func (s *Store) RevokeSessionRefreshTokens(ctx context.Context, sessionID string, now time.Time) ([]store.IssuedToken, error) {
+	return bound(s, ctx, "RevokeSessionRefreshTokens", func(ctx context.Context) ([]store.IssuedToken, error) {
+		return s.b.RevokeSessionRefreshTokens(ctx, sessionID, now)
+	})
+}
+
+func (s *Store) RevokeSubjectRefreshTokens(ctx context.Context, subject string, now time.Time) ([]store.IssuedToken, error) {
+	return bound(s, ctx, "RevokeSubjectRefreshTokens", func(ctx context.Context) ([]store.IssuedToken, error) {
+		return s.b.RevokeSubjectRefreshTokens(ctx, subject, now)
+	})
+}
+
+func (s *Store) DeleteExpiredRefreshTokens(ctx context.Context, now time.Time) error {
+	return bound0(s, ctx, "DeleteExpiredRefreshTokens", func(ctx context.Context) error { return s.b.DeleteExpiredRefreshTokens(ctx, now) })
+}
+
+// Identity sessions.
+
+func (s *Store) SaveIdentitySession(ctx context.Context, sess store.IdentitySession) error {
+	return bound0(s, ctx, "SaveIdentitySession", func(ctx context.Context) error { return s.b.SaveIdentitySession(ctx, sess) })
+}
+
+func (s *Store) IdentitySession(ctx context.Context, id string) (store.IdentitySession, error) {
+	return bound(s, ctx, "IdentitySession", func(ctx context.Context) (store.IdentitySession, error) { return s.b.IdentitySession(ctx, id) })
+}
+
+func (s *Store) EndIdentitySession(ctx context.Context, id string, now time.Time) error {
+	return bound0(s, ctx, "EndIdentitySession", func(ctx context.Context) error { return s.b.EndIdentitySession(ctx, id, now) })
+}
+
+func (s *Store) EndSubjectIdentitySessions(ctx context.Context, subject string, now time.Time) ([]string, error) {
+	return bound(s, ctx, "EndSubjectIdentitySessions", func(ctx context.Context) ([]string, error) {
+		return s.b.EndSubjectIdentitySessions(ctx, subject, now)
+	})
+}
+
+// Apps.
+
+func (s *Store) CreateApp(ctx context.Context, a directory.App) error {
+	return bound0(s, ctx, "CreateApp", func(ctx context.Context) error { return s.b.CreateApp(ctx, a) })
+}
+
+func (s *Store) App(ctx context.Context, uri string) (directory.App, error) {
+	return bound(s, ctx, "App", func(ctx context.Context) (directory.App, error) { return s.b.App(ctx, uri) })
+}
+
+func (s *Store) Apps(ctx context.Context) ([]directory.App, error) {
+	return bound(s, ctx, "Apps", s.b.Apps)
+}
+
+func (s *Store) UpdateApp(ctx context.Context, a directory.App) error {
+	return bound0(s, ctx, "UpdateApp", func(ctx context.Context) error { return s.b.UpdateApp(ctx, a) })
+}
+
+func (s *Store) AppsChangedSince(ctx context.Context, since time.Time) ([]directory.App, error) {
+	return bound(s, ctx, "AppsChangedSince", func(ctx context.Context) ([]directory.App, error) { return s.b.AppsChangedSince(ctx, since) })
+}
+
+// Reference tokens.
+
+func (s *Store) SaveReferenceToken(ctx context.Context, t store.ReferenceToken) error {
+	return bound0(s, ctx, "SaveReferenceToken", func(ctx context.Context) error { return s.b.SaveReferenceToken(ctx, t) })
+}
+
+func (s *Store) ReferenceTokenByHash(ctx context.Context, hash string) (store.ReferenceToken, error) {
+	return bound(s, ctx, "ReferenceTokenByHash", func(ctx context.Context) (store.ReferenceToken, error) {
+		return s.b.ReferenceTokenByHash(ctx, hash)
+	})
+}
+
+func (s *Store) ReferenceToken(ctx context.Context, id string) (store.ReferenceToken, error) {
+	return bound(s, ctx, "ReferenceToken", func(ctx context.Context) (store.ReferenceToken, error) { return s.b.ReferenceToken(ctx, id) })
+}
+
+func (s *Store) ReferenceTokens(ctx context.Context, subject string) ([]store.ReferenceToken, error) {
+	return bound(s, ctx, "ReferenceTokens", func(ctx context.Context) ([]store.ReferenceToken, error) {
+		return s.b.ReferenceTokens(ctx, subject)
+	})
+}
+
+func (s *Store) RevokeReferenceToken(ctx context.Context, id string, at time.Time) (store.ReferenceToken, error) {
+	return bound(s, ctx, "RevokeReferenceToken", func(ctx context.Context) (store.ReferenceToken, error) {
+		return s.b.RevokeReferenceToken(ctx, id, at)
+	})
+}
+
+func (s *Store) TouchReferenceTokens(ctx context.Context, used map[string]time.Time) error {
+	return bound0(s, ctx, "TouchReferenceTokens", func(ctx context.Context) error { return s.b.TouchReferenceTokens(ctx, used) })
+}
