@@ -21,15 +21,15 @@ import (
 )
 
 // Identity headers set on every authorized upstream request (SPEC §4).
-// Any X-Auth-* header the client sent is removed first.
+// Any X-Auth-* header the client sent, in any spelling, is removed first
+// (scrubHeaders, hygiene.go).
 const (
-	hdrSubject   = "X-Auth-Subject"
-	hdrUserID    = "X-Auth-User-Id"
-	hdrClientID  = "X-Auth-Client-Id"
-	hdrScope     = "X-Auth-Scope"
-	hdrSession   = "X-Auth-Session"
-	hdrUserType  = "X-Auth-User-Type"
-	authHdrStart = "X-Auth-"
+	hdrSubject  = "X-Auth-Subject"
+	hdrUserID   = "X-Auth-User-Id"
+	hdrClientID = "X-Auth-Client-Id"
+	hdrScope    = "X-Auth-Scope"
+	hdrSession  = "X-Auth-Session"
+	hdrUserType = "X-Auth-User-Type"
 )
 
 // NewTransport is the default upstream transport: one per upstream, with
@@ -76,7 +76,9 @@ func (p *Proxy) newReverseProxy(name string, up Upstream) *httputil.ReverseProxy
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
-			p.setForwarded(pr)
+			trusted := p.trusted(clientaddr.Peer(pr.In))
+			scrubHeaders(pr.Out.Header, trusted) // hygiene.go
+			p.setForwarded(pr, trusted)
 			setIdentity(pr)
 			p.stripGatewayCookies(pr) // browser.go
 		},
@@ -95,17 +97,18 @@ func (p *Proxy) newReverseProxy(name string, up Upstream) *httputil.ReverseProxy
 }
 
 // setForwarded sets X-Forwarded-For/Host/Proto. Client-sent values are kept
-// only when the direct peer is a trusted proxy (clientaddr.Peer: the
-// connection's, since RemoteAddr already names the client); otherwise
-// they are replaced (ReverseProxy has already dropped the inbound ones
-// from Out).
-func (p *Proxy) setForwarded(pr *httputil.ProxyRequest) {
+// only when the direct peer is a trusted proxy (trustedPeer, of
+// clientaddr.Peer: the connection's, since RemoteAddr already names the
+// client); otherwise they are replaced (ReverseProxy has already dropped
+// the inbound ones from Out, scrubHeaders their other spellings): Host is
+// then this request's, which the host check let in (package hostcheck).
+func (p *Proxy) setForwarded(pr *httputil.ProxyRequest, trustedPeer bool) {
 	in := pr.In.Header
 	pr.SetXForwarded() // For = the client, Host and Proto = this request's
-	peer := clientaddr.Peer(pr.In)
-	if !p.trusted(peer) {
+	if !trustedPeer {
 		return
 	}
+	peer := clientaddr.Peer(pr.In)
 	// The trusted proxy's chain, and then the proxy itself (RFC 7239 §5.2:
 	// each hop appends the address it received the request from).
 	if v := in.Values("X-Forwarded-For"); len(v) > 0 {
@@ -123,14 +126,10 @@ func (p *Proxy) trusted(remoteAddr string) bool {
 	return clientaddr.Resolver{Trusted: p.cfg.TrustedProxies}.Trusts(remoteAddr)
 }
 
-// setIdentity strips every client-sent X-Auth-* header, then sets ours.
+// setIdentity sets our identity headers; scrubHeaders has removed every
+// client-sent X-Auth-* header before.
 func setIdentity(pr *httputil.ProxyRequest) {
 	h := pr.Out.Header
-	for k := range h {
-		if len(k) >= len(authHdrStart) && strings.EqualFold(k[:len(authHdrStart)], authHdrStart) {
-			delete(h, k)
-		}
-	}
 	id, _ := pr.In.Context().Value(identityKey{}).(*identity)
 	if id == nil { // public route
 		h[requestid.Header] = []string{requestid.From(pr.In.Context())}
