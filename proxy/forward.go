@@ -170,6 +170,15 @@ func (t timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // upstreamFailed answers 504 when the upstream was too slow and 502 when
 // it could not be reached or broke the connection.
 func (p *Proxy) upstreamFailed(w http.ResponseWriter, r *http.Request, route string, err error) {
+	if b := idleBodyOf(r); b != nil && b.clientIdle(time.Now()) { // clientidle.go
+		// The client stopped sending its body; it, not the upstream,
+		// is at fault. (Its read error also cancelled the request's
+		// context, so this comes before the check below.)
+		p.cfg.Logger.InfoContext(r.Context(), "client sent no request body for too long; dropped",
+			"route", route, "client_idle_timeout", b.idle, "request_id", requestid.From(r.Context()))
+		authority.WriteJSONError(w, http.StatusRequestTimeout, authority.ErrorBody{Error: "request_timeout", Description: "the request body did not arrive in time"})
+		return
+	}
 	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 		// The client went away; nobody is left to answer.
 		w.WriteHeader(499)
@@ -195,4 +204,8 @@ type Upstream struct {
 	Timeout time.Duration
 	// StripAuthorization keeps the bearer token from the upstream.
 	StripAuthorization bool
+	// ClientIdleTimeout drops a client that sends nothing of its request
+	// body for this long (408, and the connection is closed), however
+	// long the whole upload takes. 0: no limit.
+	ClientIdleTimeout time.Duration
 }

@@ -145,7 +145,7 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, po
 	}
 	if pol.Public {
 		p.decided(rt, policy.Decision{Outcome: policy.Allow, Reason: policy.ReasonPublic})
-		rt.forward.ServeHTTP(w, r)
+		rt.serve(w, r)
 		return
 	}
 	if cred.Source == authority.SourceNone && p.cfg.Browser != nil {
@@ -189,7 +189,12 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, po
 	}
 	p.decided(rt, d)
 	id := &identity{claims: c, dropToken: rt.upstream.StripAuthorization}
-	rt.forward.ServeHTTP(w, r.WithContext(context.WithValue(ctx, identityKey{}, id)))
+	rt.serve(w, r.WithContext(context.WithValue(ctx, identityKey{}, id)))
+}
+
+// serve forwards r, allowed, to the route's upstream.
+func (rt *route) serve(w http.ResponseWriter, r *http.Request) {
+	rt.forward.ServeHTTP(w, withClientIdle(w, r, rt.upstream.ClientIdleTimeout)) // clientidle.go
 }
 
 // refused counts, audits and answers a credential the authority refused.
