@@ -59,8 +59,16 @@ type Config struct {
 	// was last written (a refresh rewrites it). 0 means 30 days. The
 	// cookie itself has no Max-Age: it ends with the browser session.
 	SessionMaxAge time.Duration
-	Clock         func() time.Time
-	Logger        *slog.Logger
+	// RefreshReuseGrace is the issuer's tokens.refresh_reuse_grace: how
+	// long after a refresh token was rotated the issuer still answers it
+	// with the same successor. A request that still carries the refresh
+	// token just replaced gets the result of that refresh from a cache
+	// for at most this long after the refresh began (and never longer
+	// than a minute), so the gateway never honours a replaced token the
+	// issuer would refuse as reused. 0 keeps no results.
+	RefreshReuseGrace time.Duration
+	Clock             func() time.Time
+	Logger            *slog.Logger
 }
 
 // Handler is the gateway's browser login: the /oauth2/* endpoints and the

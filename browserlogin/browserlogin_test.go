@@ -525,6 +525,61 @@ func TestOneRefreshInFlight(t *testing.T) {
 	}
 }
 
+// A request that still carries the refresh token a refresh replaced
+// gets that refresh's result only while the issuer's reuse grace lasts,
+// counted from when the refresh began: afterwards it goes to the issuer,
+// which refuses the rotated token as reused (RFC 9700 §4.14.2), and the
+// session is cleared. The cache never outlives the grace, nor a minute.
+func TestRecentRefreshNeverOutlivesGrace(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		grace  time.Duration
+		later  time.Duration // the straggler comes this long after the refresh
+		cached bool
+	}{
+		{"within the grace", testGrace, testGrace - time.Second, true},
+		{"at the end of the grace", testGrace, testGrace, false},
+		{"after the grace", testGrace, testGrace + time.Second, false},
+		{"no grace", 0, 0, false},
+		{"a grace beyond the cap", time.Hour, maxRecentTTL, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			e.login.cfg.RefreshReuseGrace = tc.grace
+			e.get(t, "/app/x")
+			u, _ := url.Parse(e.srv.URL + "/")
+			old := e.browser.Jar.Cookies(u)
+			request := func() *http.Request {
+				r := httptest.NewRequest(http.MethodGet, "/app/x", nil)
+				for _, c := range old {
+					r.AddCookie(c)
+				}
+				return r
+			}
+			e.advance(time.Hour - 10*time.Second)
+			first, ok := e.login.AccessToken(httptest.NewRecorder(), request())
+			if !ok || e.issuer.refreshCalls.Load() != 1 {
+				t.Fatalf("refresh: ok %v, %d calls to the issuer", ok, e.issuer.refreshCalls.Load())
+			}
+
+			e.advance(tc.later)
+			tok, ok := e.login.AccessToken(httptest.NewRecorder(), request())
+			calls := e.issuer.refreshCalls.Load()
+			if tc.cached {
+				if !ok || tok != first || calls != 1 {
+					t.Errorf("replaced refresh token %s after the refresh (grace %s): ok %v, same token %v, %d issuer calls; want the cached result",
+						tc.later, tc.grace, ok, tok == first, calls)
+				}
+				return
+			}
+			if ok || calls != 2 {
+				t.Errorf("replaced refresh token %s after the refresh (grace %s): ok %v, %d issuer calls; want it sent to the issuer and refused",
+					tc.later, tc.grace, ok, calls)
+			}
+		})
+	}
+}
+
 // The issuer refusing the refresh (revoked, reused, logged out) ends the
 // browser session.
 func TestRefreshRefusedClearsSession(t *testing.T) {

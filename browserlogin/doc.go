@@ -27,7 +27,9 @@
 // Tokens are refreshed shortly before the access token expires, with one
 // refresh per session in flight (singleflight keyed by the session's sid);
 // a request that still carries the just-rotated refresh token gets the
-// same result from a short-lived cache instead of replaying it. When the
+// same result from a short-lived cache instead of replaying it, for no
+// longer than the issuer's own reuse grace (Config.RefreshReuseGrace), so
+// the gateway never honours a replaced token the issuer would not. When the
 // issuer refuses the refresh, the session is cleared.
 //
 // The proxy uses a Handler (as its proxy.Browser) through ServeHTTP for

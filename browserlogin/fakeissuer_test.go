@@ -233,6 +233,9 @@ func (e *env) advance(d time.Duration) {
 	e.now.Store(&t)
 }
 
+// testGrace is the issuer's refresh_reuse_grace in newEnv: the default.
+const testGrace = 2 * time.Second
+
 var testKey1 = []byte("0123456789abcdef0123456789abcdef")
 var testKey2 = []byte("fedcba9876543210fedcba9876543210")
 
@@ -253,7 +256,8 @@ func newEnv(t *testing.T, tweak func(*fakeIssuer)) *env {
 		Issuer: e.srv.URL + "/id", PublicURL: e.srv.URL, ClientID: testClientID, ClientSecret: testSecret,
 		Scopes: []string{"read"}, CookieKeys: [][]byte{testKey1},
 		KeySet: e.issuer.keys, Algorithms: signing.Algorithms, HTTPClient: handlerClient(e.issuer),
-		Clock: e.clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		RefreshReuseGrace: testGrace,
+		Clock:             e.clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -20,11 +20,12 @@ import (
 // short-lived tokens.
 const (
 	refreshBefore = 60 * time.Second
-	// recentTTL is how long the result of a refresh is handed to requests
-	// that still carry the refresh token it replaced (sent before the
-	// browser stored the new cookie).
-	recentTTL  = time.Minute
-	maxRecents = 10_000
+	// maxRecentTTL caps how long the result of a refresh is handed to
+	// requests that still carry the refresh token it replaced (sent
+	// before the browser stored the new cookie); Config.RefreshReuseGrace
+	// bounds it first (recentTTL).
+	maxRecentTTL = time.Minute
+	maxRecents   = 10_000
 )
 
 // Keys of the session values (short: they are in every request).
@@ -161,6 +162,9 @@ func (h *Handler) refresh(ctx context.Context, s sessionTokens) (sessionTokens, 
 		if ns, ok := h.recentResult(rtHash); ok {
 			return ns, nil
 		}
+		// The issuer's grace for the replaced token starts when it
+		// rotates it, which is after this.
+		started := h.cfg.Clock()
 		// Not bound to the first caller's request: the others wait too.
 		ctx, cancel := context.WithTimeout(h.clientContext(context.WithoutCancel(ctx)), issuerTimeout)
 		defer cancel()
@@ -186,7 +190,7 @@ func (h *Handler) refresh(ctx context.Context, s sessionTokens) (sessionTokens, 
 			}
 			ns.IDToken = raw
 		}
-		h.remember(rtHash, ns)
+		h.remember(rtHash, ns, started)
 		return ns, nil
 	})
 	if err != nil {
@@ -210,19 +214,34 @@ func (h *Handler) recentResult(rtHash string) (sessionTokens, bool) {
 	h.recentMu.Lock()
 	defer h.recentMu.Unlock()
 	r, ok := h.recent[rtHash]
-	if !ok || h.cfg.Clock().After(r.expires) {
+	if !ok || !h.cfg.Clock().Before(r.expires) {
 		return sessionTokens{}, false
 	}
 	return r.tokens, true
 }
 
-func (h *Handler) remember(rtHash string, ns sessionTokens) {
+// recentTTL is how long after a refresh began its result is handed to
+// requests still carrying the replaced refresh token: the issuer's reuse
+// grace, which starts later (when the issuer rotates the token), so the
+// cache never outlives it; at most maxRecentTTL.
+func (h *Handler) recentTTL() time.Duration {
+	return min(max(h.cfg.RefreshReuseGrace, 0), maxRecentTTL)
+}
+
+// remember keeps ns, the result of a refresh begun at started, for the
+// requests that still carry the refresh token it replaced (recentTTL).
+func (h *Handler) remember(rtHash string, ns sessionTokens, started time.Time) {
+	ttl := h.recentTTL()
 	now := h.cfg.Clock()
+	expires := started.Add(ttl)
+	if !now.Before(expires) {
+		return // no grace left (or none at all)
+	}
 	h.recentMu.Lock()
 	defer h.recentMu.Unlock()
-	if len(h.recent) >= maxRecents || now.Sub(h.lastCleanup) > recentTTL {
+	if len(h.recent) >= maxRecents || now.Sub(h.lastCleanup) > ttl {
 		for k, v := range h.recent {
-			if now.After(v.expires) {
+			if !now.Before(v.expires) {
 				delete(h.recent, k)
 			}
 		}
@@ -231,7 +250,7 @@ func (h *Handler) remember(rtHash string, ns sessionTokens) {
 			clear(h.recent)
 		}
 	}
-	h.recent[rtHash] = recentRefresh{tokens: ns, expires: now.Add(recentTTL)}
+	h.recent[rtHash] = recentRefresh{tokens: ns, expires: expires}
 }
 
 // accessExpiry is when the access token expires: expires_in if the issuer

@@ -40,7 +40,9 @@ func newBrowserLogin(f *config.File, iss http.Handler, keys *signing.Keyring, cl
 		CookieKeys: cookieKeys, KeySet: keys, Algorithms: signing.Algorithms,
 		HTTPClient:    &http.Client{Transport: inProcess{iss}, Timeout: 30 * time.Second},
 		SessionMaxAge: f.Tokens.RefreshTokenTTL.D(),
-		Clock:         clock, Logger: logger,
+		// Its cache of refresh results lasts no longer than the grace.
+		RefreshReuseGrace: f.Tokens.RefreshReuseGrace.D(),
+		Clock:             clock, Logger: logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
