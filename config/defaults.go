@@ -24,6 +24,7 @@ const (
 	DefaultIdleTimeout           = 20 * time.Minute
 	DefaultServiceMaxLifetime    = time.Hour
 	DefaultRouteTimeout          = 30 * time.Second
+	DefaultClientIdleTimeout     = 30 * time.Second
 	DefaultTokenRequestsPerSec   = 50
 	DefaultTokenBurst            = 100
 	DefaultLoginFailuresPerPair  = 5
@@ -125,6 +126,7 @@ func applyDefaults(f *File, given map[string]bool) {
 		r := &f.Routes[i]
 		str(&r.OnMissingToken, OnMissingTokenUnauthorized)
 		dur(fmt.Sprintf("routes[%d].timeout", i), &r.Timeout, DefaultRouteTimeout)
+		dur(fmt.Sprintf("routes[%d].client_idle_timeout", i), &r.ClientIdleTimeout, DefaultClientIdleTimeout)
 	}
 
 	str(&f.Log.Level, LogInfo)

@@ -143,6 +143,16 @@ type File struct {
 	// client-sent forwarding header is trusted.
 	TrustedProxies []string `yaml:"trusted_proxies"`
 
+	// AllowedHosts are the hosts, besides PublicURL's, that requests on
+	// Listen may name in Host (SPEC §4): a host name or IP address with
+	// an optional port ("gw.internal", "10.0.0.5:8080",
+	// "[2001:db8::5]:8443"); without a port, the default port of
+	// PublicURL's scheme. Names compare case-insensitively, a trailing
+	// dot ignored. A request for any other host gets 421 Misdirected
+	// Request, on the proxy and the identity server alike, and never
+	// reaches an upstream. Unique. Omitted: PublicURL's host only.
+	AllowedHosts []string `yaml:"allowed_hosts"`
+
 	// Log configures the process log and the audit log (SPEC §8).
 	Log Log `yaml:"log"`
 }
@@ -564,6 +574,13 @@ type Route struct {
 
 	// Timeout bounds the upstream call. Positive. Omitted: 30s.
 	Timeout Duration `yaml:"timeout"`
+
+	// ClientIdleTimeout drops a client that sends nothing of its request
+	// body for this long (408, connection closed). Bodies stream to the
+	// upstream, so an upload may take as long as it keeps sending; a
+	// client that declares a body and stalls is not held. Positive.
+	// Omitted: 30s.
+	ClientIdleTimeout Duration `yaml:"client_idle_timeout"`
 
 	// StripAuthorization drops the Authorization header instead of
 	// passing the bearer token upstream.

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/erpgate/erpgate/hostcheck"
 )
 
 // validator checks a defaulted File. It only reads the File and adds
@@ -86,6 +88,7 @@ func (v *validator) validate() {
 	v.license(users)
 	v.routes()
 	v.trustedProxies()
+	v.allowedHosts()
 
 	v.oneOf("log.level", f.Log.Level, LogDebug, LogInfo, LogWarn, LogError)
 	v.oneOf("log.format", f.Log.Format, LogJSON, LogText)
@@ -622,6 +625,7 @@ func (v *validator) routes() {
 			v.add(p+".on_missing_token", "login needs browser login at the proxy: set gateway.client_id")
 		}
 		v.positive(p+".timeout", r.Timeout)
+		v.positive(p+".client_idle_timeout", r.ClientIdleTimeout)
 	}
 }
 
@@ -670,6 +674,24 @@ func checkUpstream(s string) string {
 		return "must not have a fragment"
 	}
 	return ""
+}
+
+// allowedHosts checks allowed_hosts with the parser the host check uses.
+func (v *validator) allowedHosts() {
+	seen := map[string]int{}
+	for i, s := range v.f.AllowedHosts {
+		p := fmt.Sprintf("allowed_hosts[%d]", i)
+		h, err := hostcheck.Parse(s)
+		if err != nil {
+			v.add(p, err.Error())
+			continue
+		}
+		if j, dup := seen[h.String()]; dup {
+			v.addf(p, "duplicate (also allowed_hosts[%d])", j)
+			continue
+		}
+		seen[h.String()] = i
+	}
 }
 
 func (v *validator) trustedProxies() {

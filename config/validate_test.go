@@ -203,12 +203,20 @@ func TestValidate(t *testing.T) {
 		{"on_missing_token", `routes: [` + route + `, on_missing_token: redirect}]`, []want{{"routes[0].on_missing_token", "must be one of unauthorized, login"}}},
 		{"login without gateway", `routes: [` + route + `, on_missing_token: login}]`, []want{{"routes[0].on_missing_token", "set gateway.client_id"}}},
 		{"timeout zero", `routes: [` + route + `, timeout: 0s}]`, []want{{"routes[0].timeout", "must be positive"}}},
+		{"client idle timeout zero", `routes: [` + route + `, client_idle_timeout: 0s}]`, []want{{"routes[0].client_idle_timeout", "must be positive"}}},
 
 		// trusted_proxies
 		{"trusted proxy not an IP", `trusted_proxies: [10.0.0.1, proxy.example.com]`, []want{{"trusted_proxies[1]", "must be an IP address or a CIDR prefix"}}},
 		{"trusted proxy bad prefix", `trusted_proxies: [10.0.0.0/33]`, []want{{"trusted_proxies[0]", "must be an IP address or a CIDR prefix"}}},
 		{"trusted proxy host bits", `trusted_proxies: [10.1.2.3/8]`, []want{{"trusted_proxies[0]", "has host bits set; write 10.0.0.0/8"}}},
 		{"trusted proxy duplicate", `trusted_proxies: ["::1", "::1"]`, []want{{"trusted_proxies[1]", "duplicate (also trusted_proxies[0])"}}},
+
+		// allowed_hosts
+		{"allowed host URL", `allowed_hosts: ["https://gw.example.com"]`, []want{{"allowed_hosts[0]", "must be a host name or IP address with an optional port"}}},
+		{"allowed host path", `allowed_hosts: [gw.example.com/x]`, []want{{"allowed_hosts[0]", "must be a host name or IP address with an optional port"}}},
+		{"allowed host wildcard", `allowed_hosts: ["*.example.com"]`, []want{{"allowed_hosts[0]", "is not a valid host name"}}},
+		{"allowed host port", `allowed_hosts: ["gw.example.com:99999"]`, []want{{"allowed_hosts[0]", "must be a number from 1 to 65535"}}},
+		{"allowed host duplicate", `allowed_hosts: [GW.example.com, gw.example.com.]`, []want{{"allowed_hosts[1]", "duplicate (also allowed_hosts[0])"}}},
 
 		// log
 		{"log level", "log: {level: trace}", []want{{"log.level", "must be one of debug, info, warn, error"}}},
@@ -268,6 +276,7 @@ func TestValidateAccepts(t *testing.T) {
 		{"postgres", `store: {driver: postgres, dsn: "postgres://erpgate@db/erpgate"}`},
 		{"audit file", "log: {audit: /var/log/erpgate/audit.log}"},
 		{"trusted proxies", `trusted_proxies: [10.0.0.0/8, "fe80::/10", 192.168.0.1, "::1"]`},
+		{"allowed hosts", `allowed_hosts: [gw.internal, "10.0.0.5:8080", "[2001:db8::5]:8443", "2001:db8::6", erp_backend]`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if _, err := Parse([]byte(expandTest(tt.yaml)), envOf(map[string]string{"ERP_DB": "E1_PROD"})); err != nil {

@@ -156,13 +156,14 @@ func newReplicaDoorsWorld(t *testing.T) *doorsWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Both replicas are one issuer: same public_url (A's address).
+	// Both replicas are one issuer: same public_url (A's address); B is
+	// called at its own address, so it is an allowed host (else 421).
 	yml := doorsConfig(strings.NewReplacer(
 		"http://localhost:8080", "http://"+fronts[0].Listener.Addr().String(),
 		"http://127.0.0.1:8081", up.URL,
 		"driver: sqlite ", "driver: postgres",
 		"dsn: data/erpgate.db", "dsn: "+fmt.Sprintf("%q", dsn),
-	).Replace(string(raw)))
+	).Replace(string(raw))) + fmt.Sprintf("allowed_hosts: [%q]\n", fronts[1].Listener.Addr().String())
 	var reps []*replica
 	var gs []*gateway
 	for i, front := range fronts {

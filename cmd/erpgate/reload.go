@@ -12,6 +12,7 @@ import (
 	"github.com/erpgate/erpgate/audit"
 	"github.com/erpgate/erpgate/clientaddr"
 	"github.com/erpgate/erpgate/config"
+	"github.com/erpgate/erpgate/hostcheck"
 	"github.com/erpgate/erpgate/issuer"
 	"github.com/erpgate/erpgate/policy"
 	"github.com/erpgate/erpgate/proxy"
@@ -38,7 +39,7 @@ import (
 type snapshot struct {
 	file     *config.File
 	issuer   *issuer.Server
-	handler  http.Handler // identity server + proxy
+	handler  http.Handler // identity server + proxy, behind the host check
 	adminAPI http.Handler // /admin/
 	// clients finds the real client address (trusted_proxies).
 	clients clientaddr.Resolver
@@ -214,6 +215,7 @@ func (g *gateway) buildSnapshot(f *config.File) (*snapshot, error) {
 	}
 	for i := range ups {
 		ups[i].Transport = g.transport(ups[i])
+		ups[i].ClientIdleTimeout = f.Routes[i].ClientIdleTimeout.D()
 	}
 	trusted, err := trustedProxies(f)
 	if err != nil {
@@ -232,12 +234,18 @@ func (g *gateway) buildSnapshot(f *config.File) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Host must be public_url's or one of allowed_hosts (421 otherwise),
+	// for the identity server as for the proxy.
+	hosts, err := hostcheck.New(f.PublicURL, f.AllowedHosts)
+	if err != nil {
+		return nil, err
+	}
 	registry := &appRegistry{file: f, store: g.store, directory: g.directory, clock: g.clock, enforce: g.enforce}
 	adminAPI, err := newAdminAPI(f, g.authority, g.sessions, registry, g.reftokens, g.logger, g.audit)
 	if err != nil {
 		return nil, err
 	}
-	return &snapshot{file: f, issuer: iss, handler: splitIssuer(iss.Prefix(), iss, px), adminAPI: adminAPI,
+	return &snapshot{file: f, issuer: iss, handler: hosts.Middleware(splitIssuer(iss.Prefix(), iss, px)), adminAPI: adminAPI,
 		clients: clientaddr.Resolver{Trusted: trusted}}, nil
 }
 

@@ -31,10 +31,19 @@ func TestServeShutdownFlushes(t *testing.T) {
 		t.Fatal(err)
 	}
 	dsn := filepath.Join(dir, "erpgate.db")
+	// public_url names the listener: only its host gets past the host
+	// check (421).
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := ln.Addr().String()
+	ln.Close()
 	yml := allowRefTokens(strings.NewReplacer(
+		"http://localhost:8080", "http://"+listen,
 		"http://127.0.0.1:8081", up.URL,
 		"data/erpgate.db", dsn,
-		"\nlisten: 127.0.0.1:8080", "\nlisten: 127.0.0.1:0",
+		"\nlisten: 127.0.0.1:8080", "\nlisten: "+listen,
 		"admin_listen: 127.0.0.1:9090", "admin_listen: 127.0.0.1:0",
 	).Replace(string(raw)))
 	f, err := config.Parse([]byte(yml), nil)
