@@ -95,5 +95,6 @@ func (h *Handler) license(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) storeFailed(w http.ResponseWriter, r *http.Request, err error) {
 	h.cfg.Logger.ErrorContext(r.Context(), "admin: session store failed", "path", r.URL.Path, "err", err)
+	w.Header().Set("Retry-After", "1")
 	writeError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the session store could not be reached")
 }

@@ -147,7 +147,13 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.authorizeFailed(w, r, req, aerr)
 		return
 	}
-	sess, ok := s.currentIdentity(r)
+	sess, ok, err := s.lookupIdentity(r)
+	if err != nil {
+		// An outage is not "not signed in": RFC 6749 §4.1.2.1.
+		s.cfg.Logger.ErrorContext(r.Context(), "authorize: read identity session", "err", err)
+		s.authorizeFailed(w, r, req, &authzError{"temporarily_unavailable", "the sign-in cannot be checked right now; try again shortly", false})
+		return
+	}
 	now := s.cfg.Clock()
 	fresh := ok && (req.maxAge < 0 || !now.After(sess.AuthTime.Add(time.Duration(req.maxAge)*time.Second)))
 	switch {

@@ -3,11 +3,13 @@ package issuer
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 
 	"github.com/erpgate/erpgate/audit"
 	"github.com/erpgate/erpgate/requestid"
 	"github.com/erpgate/erpgate/signing"
+	"github.com/erpgate/erpgate/store"
 )
 
 // handleEndSession is OpenID Connect RP-Initiated Logout 1.0. With a valid
@@ -99,23 +101,36 @@ func (s *Server) parseIDTokenHint(ctx context.Context, raw string) (idTokenHint,
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, sid, clientID string) bool {
 	ctx := r.Context()
 	now := s.cfg.Clock()
+	// Stop at the first failure: each step waits up to store.timeout,
+	// and trying again completes what is left.
 	subject := ""
-	if sess, err := s.cfg.Grants.IdentitySession(ctx, sid); err == nil {
-		subject = sess.Subject
+	var toks []store.IssuedToken
+	steps := []struct {
+		what string
+		do   func() error
+	}{
+		{"read identity session", func() error {
+			sess, err := s.cfg.Grants.IdentitySession(ctx, sid)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
+			subject = sess.Subject
+			return err
+		}},
+		{"end identity session", func() error { return s.cfg.Grants.EndIdentitySession(ctx, sid, now) }},
+		{"end ERP session", func() error { return s.cfg.EndSession(ctx, sid) }},
+		{"revoke refresh tokens at logout", func() (err error) {
+			toks, err = s.cfg.Grants.RevokeSessionRefreshTokens(ctx, sid, now)
+			return err
+		}},
 	}
 	failed := false
-	if err := s.cfg.Grants.EndIdentitySession(ctx, sid, now); err != nil {
-		s.cfg.Logger.ErrorContext(ctx, "end identity session", "err", err)
-		failed = true
-	}
-	if err := s.cfg.EndSession(ctx, sid); err != nil {
-		s.cfg.Logger.ErrorContext(ctx, "end ERP session", "err", err)
-		failed = true
-	}
-	toks, err := s.cfg.Grants.RevokeSessionRefreshTokens(ctx, sid, now)
-	if err != nil {
-		s.cfg.Logger.ErrorContext(ctx, "revoke refresh tokens at logout", "err", err)
-		failed = true
+	for _, st := range steps {
+		if err := st.do(); err != nil {
+			s.cfg.Logger.ErrorContext(ctx, st.what, "err", err)
+			failed = true
+			break
+		}
 	}
 	s.revokeAccess(ctx, toks)
 	if failed {

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -31,31 +32,49 @@ func hashToken(v string) string {
 }
 
 // currentIdentity returns the live identity session of the request's
-// cookie, if any.
+// cookie, if any; a store that cannot answer counts as none (for pages
+// that then ask to sign in). Flows that must not turn an outage into
+// "not signed in" use lookupIdentity.
 func (s *Server) currentIdentity(r *http.Request) (store.IdentitySession, bool) {
+	sess, ok, _ := s.lookupIdentity(r)
+	return sess, ok
+}
+
+// lookupIdentity is currentIdentity that tells a store failure (err) from
+// no sign-in.
+func (s *Server) lookupIdentity(r *http.Request) (store.IdentitySession, bool, error) {
 	c, err := r.Cookie(identityCookie)
 	if err != nil {
-		return store.IdentitySession{}, false
+		return store.IdentitySession{}, false, nil
 	}
 	sid, secret, ok := strings.Cut(c.Value, ".")
 	if !ok || sid == "" || secret == "" {
-		return store.IdentitySession{}, false
+		return store.IdentitySession{}, false, nil
 	}
 	sess, err := s.cfg.Grants.IdentitySession(r.Context(), sid)
-	if err != nil || !sess.EndedAt.IsZero() || !s.cfg.Clock().Before(sess.ExpiresAt) {
-		return store.IdentitySession{}, false
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return store.IdentitySession{}, false, nil
+	case err != nil:
+		return store.IdentitySession{}, false, err
+	case !sess.EndedAt.IsZero() || !s.cfg.Clock().Before(sess.ExpiresAt):
+		return store.IdentitySession{}, false, nil
 	}
 	if subtle.ConstantTimeCompare([]byte(hashToken(secret)), []byte(sess.SecretHash)) != 1 {
-		return store.IdentitySession{}, false
+		return store.IdentitySession{}, false, nil
 	}
 	// The sign-in's tokens share its sid: once a logout or an
 	// administrator ended that session, the cookie is refused too (one
 	// rule at every door). The kill switch of one app does not end the
 	// user's own sign-in, which serves every app.
-	if reason, err := s.cfg.Authority.SessionEnded(r.Context(), sid); err != nil || reason == store.EndLogout || reason == store.EndAdmin {
-		return store.IdentitySession{}, false
+	reason, err := s.cfg.Authority.SessionEnded(r.Context(), sid)
+	if err != nil {
+		return store.IdentitySession{}, false, err
 	}
-	return sess, true
+	if reason == store.EndLogout || reason == store.EndAdmin {
+		return store.IdentitySession{}, false, nil
+	}
+	return sess, true, nil
 }
 
 // setIdentityCookie hands the browser a session cookie (no Max-Age: it
