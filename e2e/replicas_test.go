@@ -483,7 +483,10 @@ func prepareReplica(t *testing.T, name, dsn string, upstreamPort int, publicURL 
 	cfg := deriveConfig(t, string(example), p[0], p[1], upstreamPort, pgDSNMark)
 
 	edits := []struct{ what, old, new string }{
-		{"public_url", "public_url: " + g.PublicURL, "public_url: " + cmp.Or(publicURL, g.PublicURL)},
+		// Replica B is called at its own address: allowed_hosts lets that
+		// Host in beside public_url's (SPEC §4: otherwise 421).
+		{"public_url", "public_url: " + g.PublicURL, "public_url: " + cmp.Or(publicURL, g.PublicURL) +
+			fmt.Sprintf("\nallowed_hosts: [\"127.0.0.1:%d\"]", p[0])},
 		{"store dsn", `dsn: "` + pgDSNMark + `"`, "dsn: " + strconv.Quote(dsn)},
 		{"license slots", "slots: 10", "slots: 8"},
 		{"apps", "\nroutes:", fmt.Sprintf(`
