@@ -53,14 +53,15 @@ func (e *Error) WithCause(err error) *Error {
 
 // RFC 6749 §5.2 error codes, plus RFC 6749 §4.1.2.1's temporarily_unavailable.
 var (
-	ErrInvalidRequest         = &Error{Code: "invalid_request", Status: http.StatusBadRequest}
-	ErrInvalidClient          = &Error{Code: "invalid_client", Status: http.StatusUnauthorized}
-	ErrInvalidGrant           = &Error{Code: "invalid_grant", Status: http.StatusBadRequest}
-	ErrUnauthorizedClient     = &Error{Code: "unauthorized_client", Status: http.StatusBadRequest}
-	ErrUnsupportedGrantType   = &Error{Code: "unsupported_grant_type", Status: http.StatusBadRequest}
-	ErrInvalidScope           = &Error{Code: "invalid_scope", Status: http.StatusBadRequest}
-	ErrServerError            = &Error{Code: "server_error", Status: http.StatusInternalServerError}
-	ErrTemporarilyUnavailable = &Error{Code: "temporarily_unavailable", Status: http.StatusServiceUnavailable}
+	ErrInvalidRequest       = &Error{Code: "invalid_request", Status: http.StatusBadRequest}
+	ErrInvalidClient        = &Error{Code: "invalid_client", Status: http.StatusUnauthorized}
+	ErrInvalidGrant         = &Error{Code: "invalid_grant", Status: http.StatusBadRequest}
+	ErrUnauthorizedClient   = &Error{Code: "unauthorized_client", Status: http.StatusBadRequest}
+	ErrUnsupportedGrantType = &Error{Code: "unsupported_grant_type", Status: http.StatusBadRequest}
+	ErrInvalidScope         = &Error{Code: "invalid_scope", Status: http.StatusBadRequest}
+	ErrServerError          = &Error{Code: "server_error", Status: http.StatusInternalServerError}
+	// ErrTemporarilyUnavailable tells the client to retry shortly.
+	ErrTemporarilyUnavailable = &Error{Code: "temporarily_unavailable", Status: http.StatusServiceUnavailable, retryAfter: 1}
 	errMethodNotAllowed       = &Error{Code: "invalid_request", Status: http.StatusMethodNotAllowed, Description: "use POST"}
 	errUnsupportedContentType = &Error{Code: "invalid_request", Status: http.StatusBadRequest, Description: "the body must be application/x-www-form-urlencoded"}
 	// Bounds on reading a request (parseForm).

@@ -38,7 +38,15 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ErrInvalidRequest.WithDescription("token is required"))
 		return
 	}
-	writeJSON(w, http.StatusOK, s.introspect(r.Context(), tok, form.Get("token_type_hint")))
+	out, err := s.introspect(r.Context(), tok, form.Get("token_type_hint"))
+	if err != nil {
+		// "Not known to be active" would be a lie during an outage: the
+		// caller must retry, not drop a valid token.
+		s.cfg.Logger.ErrorContext(r.Context(), "introspection: store unavailable", "err", err)
+		writeError(w, ErrTemporarilyUnavailable.WithDescription("the token cannot be checked right now; try again shortly"))
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // introspection is RFC 7662 §2.2's response.
@@ -64,12 +72,15 @@ var inactive = introspection{Active: false}
 // introspect answers whether tok may act now, by the credential
 // authority's rules for access and reference tokens, and by the same
 // app and user rules for refresh tokens.
-func (s *Server) introspect(ctx context.Context, tok, hint string) introspection {
+func (s *Server) introspect(ctx context.Context, tok, hint string) (introspection, error) {
 	if strings.HasPrefix(tok, reftoken.Prefix) || hint != "refresh_token" && strings.Count(tok, ".") == 2 {
 		caller, ref := s.cfg.Authority.Authenticate(ctx, authority.Credential{Source: authority.SourceBearer, Token: tok},
 			authority.Door{AllowCommunity: true, Inspect: true})
 		if ref != nil {
-			return inactive
+			if ref.Reason == authority.ReasonUnavailable {
+				return inactive, ref
+			}
+			return inactive, nil
 		}
 		c := caller.Claims
 		out := introspection{
@@ -81,25 +92,36 @@ func (s *Server) introspect(ctx context.Context, tok, hint string) introspection
 		if caller.Reference != nil {
 			out.TokenType, out.ID, out.NotBefore = "reference_token", caller.Reference.ID, 0
 		}
-		return out
+		return out, nil
 	}
 	rt, err := s.cfg.Grants.RefreshToken(ctx, hashToken(tok))
 	now := s.cfg.Clock()
-	if err != nil || !rt.RevokedAt.IsZero() || !rt.RotatedAt.IsZero() || !now.Before(rt.ExpiresAt) {
-		return inactive
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return inactive, nil
+	case err != nil:
+		return inactive, err
+	case !rt.RevokedAt.IsZero() || !rt.RotatedAt.IsZero() || !now.Before(rt.ExpiresAt):
+		return inactive, nil
 	}
-	if sess, err := s.cfg.Grants.IdentitySession(ctx, rt.SessionID); err != nil || !sess.EndedAt.IsZero() {
-		return inactive
+	sess, err := s.cfg.Grants.IdentitySession(ctx, rt.SessionID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return inactive, nil
+	case err != nil:
+		return inactive, err
+	case !sess.EndedAt.IsZero():
+		return inactive, nil
 	}
 	app, _, ref := s.cfg.Authority.Holder(rt.ClientID, rt.Subject, "")
 	if ref != nil {
-		return inactive
+		return inactive, nil
 	}
 	return introspection{
 		Active: true, Scope: strings.Join(authority.Scopes(app, rt.Scopes), " "), ClientID: rt.ClientID, Subject: rt.Subject,
 		SessionID: rt.SessionID, TokenType: "refresh_token", Expiry: rt.ExpiresAt.Unix(),
 		IssuedAt: rt.CreatedAt.Unix(), Issuer: s.cfg.Issuer,
-	}
+	}, nil
 }
 
 // handleRevoke is RFC 7009 token revocation. An app revokes its own
