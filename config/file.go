@@ -264,6 +264,7 @@ type Limits struct {
 	// send this many at once before the rate applies. At least 1 when
 	// the limit is on. Omitted: 100.
 	TokenBurst int `yaml:"token_burst"`
+
 	// ClientAuthFailuresPerClientAddress blocks client authentication
 	// (token, introspection, revocation) for one client id from one
 	// client address after this many failures of that pair inside
