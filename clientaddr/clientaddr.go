@@ -65,22 +65,29 @@ func (res Resolver) Client(peer string, xff []string) netip.Addr {
 
 type peerKey struct{}
 
-// Middleware sets r.RemoteAddr to the client's address (with the peer's
-// port, so it stays host:port) and keeps the peer for Peer.
+// Middleware serves every request as Resolve rewrites it.
 func (res Resolver) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		peer := r.RemoteAddr
-		if len(res.Trusted) > 0 && res.Trusts(peer) {
-			if c := res.Client(peer, r.Header.Values("X-Forwarded-For")); c.IsValid() {
-				_, port, _ := net.SplitHostPort(peer)
-				r2 := r.WithContext(context.WithValue(r.Context(), peerKey{}, peer))
-				r2.RemoteAddr = net.JoinHostPort(c.String(), port)
-				next.ServeHTTP(w, r2)
-				return
-			}
-		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, res.Resolve(r))
 	})
+}
+
+// Resolve returns r with RemoteAddr set to the client's address (with
+// the peer's port, so it stays host:port) and the peer kept for Peer;
+// r itself when the peer is not a trusted proxy.
+func (res Resolver) Resolve(r *http.Request) *http.Request {
+	peer := r.RemoteAddr
+	if len(res.Trusted) == 0 || !res.Trusts(peer) {
+		return r
+	}
+	c := res.Client(peer, r.Header.Values("X-Forwarded-For"))
+	if !c.IsValid() {
+		return r
+	}
+	_, port, _ := net.SplitHostPort(peer)
+	r2 := r.WithContext(context.WithValue(r.Context(), peerKey{}, peer))
+	r2.RemoteAddr = net.JoinHostPort(c.String(), port)
+	return r2
 }
 
 // Peer is the direct TCP peer of r: what RemoteAddr was before

@@ -97,7 +97,7 @@ func (g *gateway) current() *snapshot { return g.snap.Load() }
 // snapshot's trusted_proxies), before anything logs or throttles on it.
 func (g *gateway) withClientAddr(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		g.current().clients.Middleware(next).ServeHTTP(w, r)
+		next.ServeHTTP(w, g.current().clients.Resolve(r))
 	})
 }
 
