@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -222,13 +223,9 @@ var hiddenInput = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value=
 func hiddenFields(page string) url.Values {
 	v := url.Values{}
 	for _, m := range hiddenInput.FindAllStringSubmatch(page, -1) {
-		v.Set(m[1], htmlUnescape(m[2]))
+		v.Set(m[1], html.UnescapeString(m[2]))
 	}
 	return v
-}
-
-func htmlUnescape(s string) string {
-	return strings.NewReplacer("&amp;", "&", "&lt;", "<", "&gt;", ">", "&#34;", `"`, "&#39;", "'", "&quot;", `"`).Replace(s)
 }
 
 type doorsTokenResponse struct {
