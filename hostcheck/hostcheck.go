@@ -125,6 +125,9 @@ func (s *Set) Allows(hostport string) bool {
 	if port == "" {
 		port = s.defaultPort
 	}
+	// An IP literal is matched as written: "10.0.0.5." is a (bad) name,
+	// as Parse reads it, not the address.
+	literal := name
 	name = strings.TrimSuffix(name, ".")
 	var ip netip.Addr
 	parsed := false
@@ -133,8 +136,8 @@ func (s *Set) Allows(hostport string) bool {
 			continue
 		}
 		if h.ip.IsValid() {
-			if !parsed && looksLikeIP(name) {
-				ip, _ = netip.ParseAddr(name)
+			if !parsed && looksLikeIP(literal) {
+				ip, _ = netip.ParseAddr(literal)
 				ip = ip.Unmap()
 			}
 			parsed = true
