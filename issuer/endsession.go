@@ -29,10 +29,20 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	hint, hintOK := s.parseIDTokenHint(ctx, r.Form.Get("id_token_hint"))
+	// RP-Initiated Logout 1.0 §2: client_id names the app when there is
+	// no hint (a confirmation is then asked); with both, they must agree.
+	clientID := r.Form.Get("client_id")
+	if hintOK && clientID != "" && clientID != hint.clientID {
+		s.errorPage(w, http.StatusBadRequest, "invalid_request", "The client_id does not match the ID token hint.")
+		return
+	}
+	if hintOK {
+		clientID = hint.clientID
+	}
 	redirect := r.Form.Get("post_logout_redirect_uri")
 	if redirect != "" {
-		app := s.cfg.Directory.App(hint.clientID)
-		if !hintOK || app == nil || !redirectRegistered(redirect, app.PostLogoutRedirectURIs) {
+		app := s.cfg.Directory.App(clientID)
+		if app == nil || !redirectRegistered(redirect, app.PostLogoutRedirectURIs) {
 			s.errorPage(w, http.StatusBadRequest, "invalid_request", "The address to return to after signing out is not registered for this application.")
 			return
 		}
@@ -47,20 +57,29 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 			s.errorPage(w, http.StatusForbidden, "invalid_request", "The sign-out form expired. Please try again.")
 			return
 		}
-		if sess, ok := s.currentIdentity(r); ok && !s.logout(w, r, sess.ID, "") {
+		if sess, ok := s.currentIdentity(r); ok && !s.logout(w, r, sess.ID, clientID) {
 			return
 		}
 	default:
 		sess, ok := s.currentIdentity(r)
-		if !ok {
+		if !ok && redirect == "" {
 			s.render(w, http.StatusOK, "message.html", page{Title: "Signed out", Message: "You are signed out."})
 			return
 		}
-		token := newSecret()
-		http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: token, Path: s.prefix + "/",
-			HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteStrictMode})
-		s.render(w, http.StatusOK, "logout.html", page{Title: "Sign out", Login: sess.Subject, CSRF: token})
-		return
+		if ok {
+			// The confirmation carries the app's return address; its
+			// answer redirects there, so the CSP names that origin.
+			var params []param
+			for _, k := range []string{"client_id", "post_logout_redirect_uri", "state"} {
+				if v := r.Form.Get(k); v != "" {
+					params = append(params, param{k, v})
+				}
+			}
+			s.render(w, http.StatusOK, "logout.html", page{Title: "Sign out", Login: sess.Subject,
+				CSRF: s.csrfToken(w, r), Params: params, FormTargets: []string{redirect}})
+			return
+		}
+		// Not signed in: nothing to confirm; back to the app.
 	}
 	if redirect != "" {
 		var params []param

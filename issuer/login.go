@@ -58,6 +58,7 @@ func (s *Server) showLogin(w http.ResponseWriter, r *http.Request, req *authzReq
 	}
 	s.render(w, status, "login.html", page{
 		Title: "Sign in", AppName: name, Error: errMsg, Login: login, CSRF: token, Params: params,
+		FormTargets: []string{req.redirectURI}, // the sign-in answers with a redirect there
 	})
 }
 

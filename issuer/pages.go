@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"strings"
 )
 
 //go:embed web
@@ -34,6 +35,10 @@ type page struct {
 	Nonce  string
 	// Wide pages (tables) get a wider card.
 	Wide bool
+	// FormTargets are the origins, besides our own, that a form on the
+	// page may reach, redirects included: the redirect URI a sign-in
+	// answers to (see pageCSP).
+	FormTargets []string
 }
 
 // securePageHeaders are set on every HTML page: no framing (clickjacking),
@@ -49,24 +54,39 @@ func securePageHeaders(h http.Header, csp string) {
 	h.Set("Content-Security-Policy", csp)
 }
 
-const pageCSP = "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+// pageCSP is the Content-Security-Policy of a page whose forms may reach
+// our own origin and the origins of formTargets. CSP3 §6.7.2.10 applies
+// form-action to every redirect that follows a form submission too, so
+// the login form, whose answer is a 302 to the app's redirect URI, must
+// name that URI's origin: with 'self' alone Chromium aborts the redirect
+// to any app on another origin. Only the origins of the request at hand
+// are named, never all registered ones.
+func pageCSP(formTargets ...string) string {
+	formAction := "'self'"
+	for _, t := range formTargets {
+		if o := originOf(t); o != "'none'" && !strings.Contains(formAction, " "+o) {
+			formAction += " " + o
+		}
+	}
+	return "default-src 'none'; style-src 'self'; form-action " + formAction + "; frame-ancestors 'none'; base-uri 'none'"
+}
 
 // render writes a page with status.
 func (s *Server) render(w http.ResponseWriter, status int, name string, p page) {
 	p.Prefix = s.prefix
-	s.renderData(w, status, name, p)
+	s.renderData(w, status, name, p, p.FormTargets...)
 }
 
 // renderData writes template name with data, which embeds a page whose
-// Prefix is set.
-func (s *Server) renderData(w http.ResponseWriter, status int, name string, data any) {
+// Prefix is set; its forms may reach formTargets (pageCSP).
+func (s *Server) renderData(w http.ResponseWriter, status int, name string, data any, formTargets ...string) {
 	var buf bytes.Buffer
 	if err := pages.ExecuteTemplate(&buf, name, data); err != nil {
 		s.cfg.Logger.Error("render page", "page", name, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	securePageHeaders(w.Header(), pageCSP)
+	securePageHeaders(w.Header(), pageCSP(formTargets...))
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }
