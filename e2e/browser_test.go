@@ -40,92 +40,52 @@ func TestBrowserLogin(t *testing.T) {
 	defer cancel()
 	ctx = newBrowser(t, ctx)
 
-	// step runs actions, each step bounded on its own.
-	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, browserStepTimeout)
-		defer cancel()
-		if err := chromedp.Do(sctx, actions...); err != nil {
-			loc, _ := chromedp.Run(ctx, chromedp.Location())
-			t.Fatalf("%s: %v (browser at %s)", name, err, loc)
-		}
-	}
-	// read runs one action that returns a string.
-	read := func(name string, a chromedp.Action[string]) string {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, browserStepTimeout)
-		defer cancel()
-		v, err := chromedp.Run(sctx, a)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		return v
-	}
-	location := func() *url.URL {
-		t.Helper()
-		loc := read("read location", chromedp.Location())
-		u, err := url.Parse(loc)
-		if err != nil {
-			t.Fatalf("location %q: %v", loc, err)
-		}
-		return u
-	}
+	b := newChromeTab(t, ctx, g)
 
 	// 1. The protected page sends the browser to the issuer's login page.
-	step("open the protected page", chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS("#login")))
-	if u := location(); u.Path != "/id/account/login" && u.Path != "/id/connect/authorize" {
+	b.step("open the protected page", chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS("#login")))
+	if u := b.location(); u.Path != "/id/account/login" && u.Path != "/id/connect/authorize" {
 		t.Errorf("login page at %s, want the issuer's login page", u)
 	}
 
 	// 2. A wrong password is refused with an error on the page.
-	step("wrong password",
+	b.step("wrong password",
 		chromedp.SendKeys(chromedp.CSS("#login"), "alice"),
 		chromedp.SendKeys(chromedp.CSS("#password"), "not-alices-password"),
 		chromedp.Click(chromedp.CSS("#submit")),
 		chromedp.WaitVisible(chromedp.CSS("#error")),
 	)
-	errText := read("error text", chromedp.Text(chromedp.CSS("#error")))
+	errText := b.read("error text", chromedp.Text(chromedp.CSS("#error")))
 	if strings.TrimSpace(errText) == "" {
 		t.Error("the error element is empty after a wrong password")
 	}
 
 	// 3. The right password lands on the page, signed in as alice.
-	step("right password",
+	b.step("right password",
 		clearInputs("login", "password"),
 		chromedp.SendKeys(chromedp.CSS("#login"), aliceLogin),
 		chromedp.SendKeys(chromedp.CSS("#password"), alicePassword),
 		chromedp.Click(chromedp.CSS("#submit")),
 		chromedp.WaitVisible(chromedp.CSS("#subject")),
 	)
-	subject := read("subject", chromedp.Text(chromedp.CSS("#subject")))
+	subject := b.read("subject", chromedp.Text(chromedp.CSS("#subject")))
 	if subject != aliceLogin {
 		t.Errorf("the page shows subject %q, want alice", subject)
 	}
-	if u := location(); u.String() != page {
+	if u := b.location(); u.String() != page {
 		t.Errorf("after login the browser is at %s, want %s", u, page)
 	}
 	// Another protected page needs no new login.
-	step("second page", chromedp.Navigate(g.PublicURL+"/api/domain/html/y"), chromedp.WaitVisible(chromedp.CSS("#subject")))
+	b.step("second page", chromedp.Navigate(g.PublicURL+"/api/domain/html/y"), chromedp.WaitVisible(chromedp.CSS("#subject")))
 
 	// 4. Sign out: the issuer ends the session and sends the browser to
 	// public_url + "/".
-	step("sign out", chromedp.Navigate(g.PublicURL+"/oauth2/sign_out"))
-	deadline := time.Now().Add(browserStepTimeout)
-	for u := location(); u.Path != "/"; u = location() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after sign-out the browser is at %s, want %s/", u, g.PublicURL)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	b.step("sign out", chromedp.Navigate(g.PublicURL+"/oauth2/sign_out"))
+	b.waitForLocation("the landing page after sign-out", func(u *url.URL) bool { return u.Path == "/" })
 
 	// 5. The protected page asks for the password again.
-	step("protected page after sign-out", chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS("#password")))
-	sctx, cancelStep := context.WithTimeout(ctx, browserStepTimeout)
-	defer cancelStep()
-	n, err := chromedp.Run(sctx, chromedp.Evaluate[int](`document.querySelectorAll("#subject").length`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b.step("protected page after sign-out", chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS("#password")))
+	n := readAs(b, "count #subject", chromedp.Evaluate[int](`document.querySelectorAll("#subject").length`))
 	if n != 0 {
 		t.Error("the protected page is shown after sign-out")
 	}
