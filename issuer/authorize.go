@@ -22,7 +22,8 @@ type authzRequest struct {
 	scopes        []string
 	nonce         string
 	codeChallenge string
-	responseMode  string // query or form_post
+	responseType  string // responseTypeCode or responseTypeHybrid
+	responseMode  string // query, fragment or form_post
 	prompt        []string
 	maxAge        int // -1 when absent
 	raw           url.Values
@@ -35,6 +36,29 @@ func (a *authzRequest) hasPrompt(p string) bool { return slices.Contains(a.promp
 type authzError struct {
 	code, description string
 	page              bool // must not be redirected (RFC 6749 §4.1.2.1)
+}
+
+// The response types served (OIDC Core §3.1.2.1, §3.3.2.1). No type
+// returns an access token from the authorization endpoint (RFC 9700
+// §2.1.2).
+const (
+	responseTypeCode   = "code"
+	responseTypeHybrid = "code id_token"
+)
+
+// parseResponseType reads a response_type: space-delimited values in any
+// order (RFC 6749 §3.1.1), each once. It returns responseTypeCode,
+// responseTypeHybrid or "" for every other combination.
+func parseResponseType(v string) string {
+	words := strings.Split(v, " ")
+	slices.Sort(words)
+	switch strings.Join(words, " ") {
+	case "code":
+		return responseTypeCode
+	case "code id_token":
+		return responseTypeHybrid
+	}
+	return ""
 }
 
 // pkceChallenge is RFC 7636 §4.2's code_challenge for S256: base64url of
@@ -66,19 +90,28 @@ func (s *Server) parseAuthorize(q url.Values) (*authzRequest, *authzError) {
 	if !redirectRegistered(req.redirectURI, app.RedirectURIs) {
 		return nil, &authzError{"invalid_request", "The redirect address does not match any registered for this application.", true}
 	}
-	// From here on errors are redirected to the (now trusted) client.
+	// From here on errors are redirected to the (now trusted) client, in
+	// the response mode asked for. The hybrid flow puts an ID token in
+	// the response, so its default is the fragment and the query is
+	// refused (OIDC Core §3.3.2.5; OAuth 2.0 Multiple Response Type
+	// Encoding Practices §5), that refusal too going by fragment.
 	req.state = q.Get("state")
-	req.responseMode = q.Get("response_mode")
-	switch req.responseMode {
-	case "":
-		req.responseMode = "query"
-	case "query", "form_post":
-	default:
-		req.responseMode = "query"
-		return req, &authzError{"invalid_request", "response_mode must be query or form_post", false}
+	req.responseType = parseResponseType(q.Get("response_type"))
+	req.responseMode = "query"
+	if req.responseType == responseTypeHybrid {
+		req.responseMode = "fragment"
 	}
-	if q.Get("response_type") != "code" {
-		return req, &authzError{"unsupported_response_type", "only response_type=code is supported", false}
+	switch m := q.Get("response_mode"); {
+	case m == "":
+	case m == "query" && req.responseType == responseTypeHybrid:
+		return req, &authzError{"invalid_request", "response_mode=query is not allowed with response_type=code id_token; use fragment or form_post", false}
+	case m == "query" || m == "fragment" || m == "form_post":
+		req.responseMode = m
+	default:
+		return req, &authzError{"invalid_request", "response_mode must be query, fragment or form_post", false}
+	}
+	if req.responseType == "" {
+		return req, &authzError{"unsupported_response_type", "response_type must be code or code id_token", false}
 	}
 	if req.state == "" {
 		// RFC 9700 §2.1: CSRF protection. ERP.net requires state.
@@ -108,6 +141,16 @@ func (s *Server) parseAuthorize(q url.Values) (*authzRequest, *authzError) {
 	req.nonce = q.Get("nonce")
 	if len(req.nonce) > 512 {
 		return req, &authzError{"invalid_request", "nonce is too long", false}
+	}
+	if req.responseType == responseTypeHybrid {
+		// An ID token is an OpenID Connect answer, and one from the
+		// front channel must be bound to the request (OIDC Core §3.3.2.11).
+		if !slices.Contains(req.scopes, "openid") {
+			return req, &authzError{"invalid_request", "response_type=code id_token needs the openid scope", false}
+		}
+		if req.nonce == "" {
+			return req, &authzError{"invalid_request", "nonce is required with response_type=code id_token", false}
+		}
 	}
 	if p := q.Get("prompt"); p != "" {
 		req.prompt = strings.Fields(p)
@@ -187,23 +230,48 @@ func (s *Server) authorizeFailed(w http.ResponseWriter, r *http.Request, req *au
 }
 
 // respondToClient sends the authorization response to the redirect URI,
-// always with iss (RFC 9207 §2), by query or form post.
+// always with iss (RFC 9207 §2): in the query, in the fragment (OAuth 2.0
+// Multiple Response Type Encoding Practices §2.1) or by form post.
 func (s *Server) respondToClient(w http.ResponseWriter, r *http.Request, req *authzRequest, params []param) {
-	if req.responseMode == "form_post" {
+	var loc string
+	switch req.responseMode {
+	case "form_post":
 		s.renderFormPost(w, req.redirectURI, params)
 		return
+	case "fragment":
+		loc = withFragment(req.redirectURI, params)
+	default:
+		loc = withParams(req.redirectURI, params)
 	}
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Referrer-Policy", "no-referrer")
-	http.Redirect(w, r, withParams(req.redirectURI, params), http.StatusFound)
+	http.Redirect(w, r, loc, http.StatusFound)
 }
 
 // issueCode stores a fresh authorization code for the signed-in user and
-// sends it to the client.
+// sends it to the client; in the hybrid flow with an ID token whose
+// c_hash binds it to the code (OIDC Core §3.3.2.11). The code keeps the
+// nonce, so the token endpoint's ID token carries it too (§3.3.3.6).
 func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, req *authzRequest, sess store.IdentitySession) {
 	code := newSecret()
 	now := s.cfg.Clock()
+	params := []param{{"code", code}}
+	if req.responseType == responseTypeHybrid {
+		user := s.cfg.Directory.User(sess.Subject)
+		if user == nil {
+			s.authorizeFailed(w, r, req, &authzError{"access_denied", "the account no longer exists", false})
+			return
+		}
+		g := userGrant{app: req.app, user: user, scopes: req.scopes, sid: sess.ID, authTime: sess.AuthTime, nonce: req.nonce}
+		idt, err := s.signIDToken(now, g, "", code)
+		if err != nil {
+			s.cfg.Logger.ErrorContext(r.Context(), "sign authorization endpoint ID token", "err", err)
+			s.authorizeFailed(w, r, req, &authzError{"server_error", "the server cannot issue an ID token right now", false})
+			return
+		}
+		params = append(params, param{"id_token", idt})
+	}
 	err := s.cfg.Grants.SaveAuthCode(r.Context(), store.AuthCode{
 		Hash: hashToken(code), ClientID: req.app.ID, Subject: sess.Subject, RedirectURI: req.redirectURI,
 		Scopes: req.scopes, Nonce: req.nonce, CodeChallenge: req.codeChallenge, SessionID: sess.ID,
@@ -214,7 +282,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, req *authzReq
 		s.authorizeFailed(w, r, req, &authzError{"temporarily_unavailable", "the server cannot issue a code right now", false})
 		return
 	}
-	s.respondToClient(w, r, req, []param{{"code", code}, {"state", req.state}, {"iss", s.cfg.Issuer}})
+	s.respondToClient(w, r, req, append(params, param{"state", req.state}, param{"iss", s.cfg.Issuer}))
 }
 
 // userMayUse applies the app's user-type rules (ERP.net Trusted App

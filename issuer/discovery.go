@@ -8,7 +8,9 @@ import (
 
 // discoveryDocument renders the OpenID Provider metadata (OpenID Connect
 // Discovery 1.0 §3, RFC 8414 §2) once; it changes only with the config.
-// Only endpoints this server implements are listed.
+// Only endpoints this server implements are listed, and only prompt
+// values that change what happens (SPEC §3): select_account is accepted
+// and ignored, so it is not advertised.
 func (s *Server) discoveryDocument() ([]byte, error) {
 	iss := s.cfg.Issuer
 	scopes := []string{"openid", "profile", "offline_access"}
@@ -32,14 +34,14 @@ func (s *Server) discoveryDocument() ([]byte, error) {
 		"revocation_endpoint":      iss + "/connect/revocation",
 		"end_session_endpoint":     iss + "/connect/endsession",
 		"grant_types_supported":    []string{"authorization_code", "client_credentials", "refresh_token"},
-		"response_modes_supported": []string{"query", "form_post"},
-		"prompt_values_supported":  []string{"none", "login", "consent", "select_account"},
+		"response_modes_supported": []string{"query", "fragment", "form_post"},
+		"prompt_values_supported":  []string{"none", "login", "consent"},
 		"introspection_endpoint_auth_methods_supported":  []string{"client_secret_basic", "client_secret_post"},
 		"revocation_endpoint_auth_methods_supported":     []string{"client_secret_basic", "client_secret_post", "none"},
 		"frontchannel_logout_supported":                  false,
 		"token_endpoint_auth_methods_supported":          []string{"client_secret_basic", "client_secret_post", "none"},
 		"scopes_supported":                               scopes,
-		"response_types_supported":                       []string{"code"},
+		"response_types_supported":                       []string{responseTypeCode, responseTypeHybrid},
 		"subject_types_supported":                        []string{"public"},
 		"id_token_signing_alg_values_supported":          []string{s.cfg.Signer.Algorithm()},
 		"code_challenge_methods_supported":               []string{"S256"},
@@ -52,7 +54,7 @@ func (s *Server) discoveryDocument() ([]byte, error) {
 // claimsSupported lists the claims this server's tokens can carry
 // (SPEC §3); db and client_db only when the instance names its database.
 func (s *Server) claimsSupported() []string {
-	cs := []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "auth_time", "nonce", "at_hash", "azp",
+	cs := []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "auth_time", "nonce", "at_hash", "c_hash", "azp",
 		"scope", "client_id", "id", "name", "email", "email_verified", "locale", "user_type", "is_admin",
 		"client_system_user", "client_system_user_id", "client_system_user_type"}
 	if s.cfg.Database != "" {

@@ -28,6 +28,18 @@ func withParams(uri string, params []param) string {
 	return u.String()
 }
 
+// withFragment puts params in a redirect URI's fragment, form-encoded
+// (OAuth 2.0 Multiple Response Type Encoding Practices §2.1), keeping its
+// query. Registered redirect URIs have no fragment (SPEC §3).
+func withFragment(uri string, params []param) string {
+	v := url.Values{}
+	for _, p := range params {
+		v.Set(p.Name, p.Value)
+	}
+	base, _, _ := strings.Cut(uri, "#")
+	return base + "#" + v.Encode()
+}
+
 // originOf returns scheme://host of a URL, for a CSP form-action source.
 func originOf(uri string) string {
 	u, err := url.Parse(uri)

@@ -14,14 +14,15 @@ import (
 )
 
 // userGrant is what a user token response is built from: the
-// authorization code's or the refresh token's record.
+// authorization code's or the refresh token's record, or for the hybrid
+// flow's ID token the authorization request.
 type userGrant struct {
 	app      *directory.App
 	user     *directory.User
 	scopes   []string
 	sid      string
 	authTime time.Time
-	nonce    string // only on the code exchange (OIDC Core §3.1.3.6)
+	nonce    string // only for a code: its exchange and the hybrid response (OIDC Core §3.1.3.6, §3.3.2.11)
 }
 
 // issued is a signed user token set, before the refresh token (if any)
@@ -62,7 +63,7 @@ func (s *Server) issueUserTokens(g userGrant, refresh, jti string) (issued, erro
 		RefreshToken: refresh,
 	}
 	if slices.Contains(g.scopes, "openid") {
-		if resp.IDToken, err = s.signIDToken(now, g, at); err != nil {
+		if resp.IDToken, err = s.signIDToken(now, g, at, ""); err != nil {
 			return issued{}, ErrServerError.WithCause(err)
 		}
 	}
@@ -79,6 +80,7 @@ type idClaims struct {
 	AuthTime int64    `json:"auth_time"`
 	Nonce    string   `json:"nonce,omitempty"`
 	AtHash   string   `json:"at_hash,omitempty"`
+	CHash    string   `json:"c_hash,omitempty"`
 	SID      string   `json:"sid"`
 	AZP      string   `json:"azp"`
 	// With scope profile (OIDC Core §5.4; erpgate has no separate email
@@ -90,11 +92,23 @@ type idClaims struct {
 	Locale        string `json:"locale,omitempty"`
 }
 
-func (s *Server) signIDToken(now time.Time, g userGrant, accessToken string) (string, error) {
+// signIDToken signs g's ID token. accessToken is the access token issued
+// with it, whose at_hash it carries (OIDC Core §3.1.3.6; "" at the
+// authorization endpoint, which issues none); code is the authorization
+// code issued with it, whose c_hash it carries (§3.3.2.11; "" at the
+// token endpoint).
+func (s *Server) signIDToken(now time.Time, g userGrant, accessToken, code string) (string, error) {
+	alg := s.cfg.Signer.Algorithm()
 	c := idClaims{
 		Issuer: s.cfg.Issuer, Subject: g.user.Login, Audience: []string{g.app.ID},
 		Expiry: now.Add(s.cfg.AccessTokenTTL).Unix(), IssuedAt: now.Unix(), AuthTime: g.authTime.Unix(),
-		Nonce: g.nonce, AtHash: atHash(s.cfg.Signer.Algorithm(), accessToken), SID: g.sid, AZP: g.app.ID,
+		Nonce: g.nonce, SID: g.sid, AZP: g.app.ID,
+	}
+	if accessToken != "" {
+		c.AtHash = atHash(alg, accessToken)
+	}
+	if code != "" {
+		c.CHash = atHash(alg, code) // c_hash is at_hash's construction over the code
 	}
 	if slices.Contains(g.scopes, "profile") {
 		c.Name, c.Locale = g.user.Name, g.user.Locale
@@ -113,9 +127,10 @@ func emailVerified(u *directory.User) *bool {
 	return &v
 }
 
-// atHash is OIDC Core §3.1.3.6's at_hash: the left half of the access
-// token's hash, with the hash of the signing algorithm (SHA-256 for RS256
-// and ES256; SHA-512 for EdDSA, as go-oidc checks it).
+// atHash is OIDC Core §3.1.3.6's at_hash, and over a code §3.3.2.11's
+// c_hash: the base64url of the left half of the value's hash, with the
+// hash of the signing algorithm (SHA-256 for RS256 and ES256; SHA-512 for
+// EdDSA, as go-oidc checks it).
 func atHash(alg, token string) string {
 	var h hash.Hash
 	if alg == "EdDSA" {
