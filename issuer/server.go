@@ -216,6 +216,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc(s.prefix+"/connect/endsession", s.handleEndSession)
 	s.mux.HandleFunc(s.prefix+"/account/login", s.handleLogin)
 	s.routeAccountTokens() // account_tokens.go; only with ReferenceTokens
+	s.routeCORS()          // cors.go: token, revocation and userinfo answer app origins
 	s.mux.Handle("GET "+s.prefix+"/account/static/", http.StripPrefix(s.prefix+"/account/static", staticFiles()))
 	return s, nil
 }
