@@ -15,6 +15,7 @@ import (
 	"github.com/erpgate/erpgate/directory"
 	"github.com/erpgate/erpgate/reftoken"
 	"github.com/erpgate/erpgate/store"
+	"github.com/erpgate/erpgate/webui"
 )
 
 // ReferenceTokens issues, lists and revokes reference tokens
@@ -52,9 +53,9 @@ func (s *Server) routeAccountTokens() {
 	s.mux.HandleFunc("POST "+s.prefix+tokensPath+"/revoke", s.handleRevokeToken)
 }
 
-// tokensPage is what web/tokens.html sees.
+// tokensPage is what web/tokens.html reads as .D.
 type tokensPage struct {
-	page
+	pageData
 	UserName string
 	Tokens   []tokenRow
 	Apps     []tokenAppOption
@@ -66,7 +67,7 @@ type tokensPage struct {
 
 type tokenRow struct {
 	ID, App, Scopes                       string
-	Created, Expires, LastUsed, RevokedAt string
+	Created, Expires, LastUsed, RevokedAt time.Time
 	CreatedISO, ExpiresISO, LastUsedISO   string
 	Status                                string // active, expired or revoked
 	Active                                bool
@@ -125,27 +126,27 @@ func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 			f.scopes = append(f.scopes, sc)
 		}
 	}
-	fail := func(status int, msg string) {
+	fail := func(status int, msg webui.Text) {
 		s.showTokens(w, r, u, status, tokensView{err: msg, form: &f})
 	}
 	days, err := strconv.Atoi(r.PostForm.Get("expires_days"))
 	if err != nil || !slices.Contains(tokenExpiryDays, days) {
-		fail(http.StatusBadRequest, "Choose how long the token stays valid.")
+		fail(http.StatusBadRequest, webui.Msg("tokens.error.expiry"))
 		return
 	}
 	f.days = days
 	app := s.cfg.Directory.App(f.app)
 	if app == nil || !tokenAppAllowed(u, app) {
-		fail(http.StatusForbidden, "You cannot create tokens for this application.")
+		fail(http.StatusForbidden, webui.Msg("tokens.error.app"))
 		return
 	}
 	if len(f.scopes) == 0 {
-		fail(http.StatusBadRequest, "Choose at least one scope.")
+		fail(http.StatusBadRequest, webui.Msg("tokens.error.no_scope"))
 		return
 	}
 	for _, sc := range f.scopes {
 		if !slices.Contains(app.Scopes, sc) {
-			fail(http.StatusBadRequest, "The scope "+strconv.Quote(sc)+" is not available for "+appLabel(app)+".")
+			fail(http.StatusBadRequest, webui.Msg("tokens.error.scope", sc, appLabel(app)))
 			return
 		}
 	}
@@ -155,12 +156,12 @@ func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		status, msg := s.tokenError(r, "issue reference token", err)
-		fail(status, "The token was not created: "+msg)
+		fail(status, webui.Msg("tokens.error.not_created", s.lang(r, u).Say(msg)))
 		return
 	}
 	s.showTokens(w, r, u, http.StatusOK, tokensView{created: &newToken{
 		Value: issued.Value, ID: issued.Token.ID, App: appLabel(app),
-		Scopes: strings.Join(issued.Token.Scopes, " "), Expires: pageTime(issued.Token.ExpiresAt),
+		Scopes: strings.Join(issued.Token.Scopes, " "), Expires: s.lang(r, u).Time(issued.Token.ExpiresAt),
 	}})
 }
 
@@ -185,18 +186,18 @@ func (s *Server) handleRevokeToken(w http.ResponseWriter, r *http.Request) {
 	case i < 0:
 		// Only the user's own tokens, even for administrators: theirs
 		// are revoked through the admin API or the CLI.
-		s.showTokens(w, r, u, http.StatusNotFound, tokensView{err: "There is no such token among yours."})
+		s.showTokens(w, r, u, http.StatusNotFound, tokensView{err: webui.Msg("tokens.error.not_yours")})
 		return
 	case !mine[i].RevokedAt.IsZero():
-		s.showTokens(w, r, u, http.StatusOK, tokensView{msg: "Token " + id + " was already revoked."})
+		s.showTokens(w, r, u, http.StatusOK, tokensView{msg: webui.Msg("tokens.revoked_before", id)})
 		return
 	}
 	if _, err := s.cfg.ReferenceTokens.Revoke(r.Context(), id, u.Login); err != nil {
 		status, msg := s.tokenError(r, "revoke reference token", err)
-		s.showTokens(w, r, u, status, tokensView{err: "The token was not revoked: " + msg})
+		s.showTokens(w, r, u, status, tokensView{err: webui.Msg("tokens.error.not_revoked", s.lang(r, u).Say(msg))})
 		return
 	}
-	s.showTokens(w, r, u, http.StatusOK, tokensView{msg: "Token " + id + " is revoked: requests with it are refused from now on."})
+	s.showTokens(w, r, u, http.StatusOK, tokensView{msg: webui.Msg("tokens.revoked", id)})
 }
 
 // parseTokensForm reads a POST of the page and checks its anti-forgery
@@ -204,11 +205,11 @@ func (s *Server) handleRevokeToken(w http.ResponseWriter, r *http.Request) {
 func (s *Server) parseTokensForm(w http.ResponseWriter, r *http.Request, u *directory.User) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
-		s.showTokens(w, r, u, http.StatusBadRequest, tokensView{err: "The request is malformed."})
+		s.showTokens(w, r, u, http.StatusBadRequest, tokensView{err: webui.Msg("error.malformed")})
 		return false
 	}
 	if !csrfValid(r) {
-		s.showTokens(w, r, u, http.StatusForbidden, tokensView{err: "The form expired. Please try again."})
+		s.showTokens(w, r, u, http.StatusForbidden, tokensView{err: webui.Msg("error.form_expired")})
 		return false
 	}
 	return true
@@ -235,16 +236,13 @@ func (s *Server) tokensUser(w http.ResponseWriter, r *http.Request) (*directory.
 		http.Redirect(w, r, s.cfg.SignInURL+sep+"rd="+url.QueryEscape(s.prefix+tokensPath), status)
 		return nil, false
 	}
-	s.render(w, http.StatusForbidden, "message.html", page{
-		Title:   "Sign in first",
-		Message: "Sign in to an application that uses this gateway, then open this page again to manage your access tokens.",
-	})
+	s.message(w, r, http.StatusForbidden, webui.Msg("account.sign_in_first.title"), webui.Msg("account.sign_in_first.text"), pageData{})
 	return nil, false
 }
 
 // tokensView is what one answer adds to the page.
 type tokensView struct {
-	err, msg string
+	err, msg webui.Text
 	form     *tokenForm // the create form as posted, after an error
 	created  *newToken
 }
@@ -252,18 +250,15 @@ type tokensView struct {
 // showTokens renders the page for u.
 func (s *Server) showTokens(w http.ResponseWriter, r *http.Request, u *directory.User, status int, v tokensView) {
 	p := tokensPage{
-		page: page{
-			Title: "Access tokens", Prefix: s.prefix, CSRF: s.csrfToken(w, r), Login: u.Login,
-			Error: v.err, Message: v.msg, Wide: true,
-		},
+		pageData: pageData{Prefix: s.prefix, CSRF: s.csrfToken(w, r), Login: u.Login},
 		UserName: cmp.Or(u.Name, u.Login),
 		New:      v.created,
 	}
 	mine, err := s.ownTokens(r.Context(), u)
 	if err != nil {
 		s.cfg.Logger.ErrorContext(r.Context(), "list reference tokens", "err", err)
-		if p.Error == "" {
-			p.Error = "Your tokens cannot be listed right now. Please try again shortly."
+		if v.err.IsZero() {
+			v.err = webui.Msg("tokens.error.list")
 			status = http.StatusServiceUnavailable
 		}
 	}
@@ -287,7 +282,8 @@ func (s *Server) showTokens(w http.ResponseWriter, r *http.Request, u *directory
 	for _, d := range tokenExpiryDays {
 		p.Expiries = append(p.Expiries, expiryOption{Days: d, Selected: d == f.days})
 	}
-	s.renderData(w, status, "tokens.html", p)
+	s.cfg.Pages.Render(w, r, pages, status, webui.Page{Name: "tokens.html", Title: webui.Msg("tokens.title"),
+		Lang: s.lang(r, u), Data: p, Error: v.err, Notice: v.msg, Wide: true, Script: true})
 }
 
 // ownTokens lists u's personal access tokens, oldest first.
@@ -305,19 +301,18 @@ func (s *Server) ownTokens(ctx context.Context, u *directory.User) ([]store.Refe
 func (s *Server) tokenRow(t store.ReferenceToken, now time.Time) tokenRow {
 	row := tokenRow{
 		ID: t.ID, App: t.ClientID, Scopes: strings.Join(t.Scopes, " "),
-		Created: pageTime(t.CreatedAt), CreatedISO: isoTime(t.CreatedAt),
-		Expires: pageTime(t.ExpiresAt), ExpiresISO: isoTime(t.ExpiresAt),
-		LastUsed: "never",
+		Created: t.CreatedAt, CreatedISO: isoTime(t.CreatedAt),
+		Expires: t.ExpiresAt, ExpiresISO: isoTime(t.ExpiresAt),
 	}
 	if a := s.cfg.Directory.App(t.ClientID); a != nil {
 		row.App = appLabel(a)
 	}
 	if !t.LastUsedAt.IsZero() {
-		row.LastUsed, row.LastUsedISO = pageTime(t.LastUsedAt), isoTime(t.LastUsedAt)
+		row.LastUsed, row.LastUsedISO = t.LastUsedAt, isoTime(t.LastUsedAt)
 	}
 	switch {
 	case !t.RevokedAt.IsZero():
-		row.Status, row.RevokedAt = "revoked", pageTime(t.RevokedAt)
+		row.Status, row.RevokedAt = "revoked", t.RevokedAt
 	case !now.Before(t.ExpiresAt):
 		row.Status = "expired"
 	default:
@@ -346,7 +341,7 @@ func (s *Server) tokenApps(u *directory.User) []*directory.App {
 // again): the app is enabled, its policy lets u have one, and u's type
 // may use it.
 func tokenAppAllowed(u *directory.User, a *directory.App) bool {
-	if !a.Enabled || len(a.Scopes) == 0 || userMayUse(u, a) != "" {
+	if !a.Enabled || len(a.Scopes) == 0 || !userMayUse(u, a).IsZero() {
 		return false
 	}
 	switch a.ReferenceTokens {
@@ -359,27 +354,29 @@ func tokenAppAllowed(u *directory.User, a *directory.App) bool {
 }
 
 // tokenError turns a reference-token service error into a status and
-// words for the page; unexpected errors are logged, not shown.
-func (s *Server) tokenError(r *http.Request, what string, err error) (int, string) {
+// words for the page; unexpected errors are logged, not shown. The
+// service's own reasons are English sentences for operators, so the page
+// says the kind of refusal in the user's language.
+func (s *Server) tokenError(r *http.Request, what string, err error) (int, webui.Text) {
 	for _, k := range []struct {
 		err    error
 		status int
 	}{{reftoken.ErrNotAllowed, http.StatusForbidden}, {reftoken.ErrBadRequest, http.StatusBadRequest}} {
 		if errors.Is(err, k.err) {
-			msg, ok := strings.CutPrefix(err.Error(), k.err.Error()+": ")
-			if !ok {
-				msg = "the request is not allowed"
-			}
-			return k.status, upperFirst(msg) + "."
+			detail, _ := strings.CutPrefix(err.Error(), k.err.Error()+": ")
+			return k.status, webui.Msg("tokens.error.refused", upperFirst(detail))
 		}
 	}
-	if errors.Is(err, store.ErrNotFound) {
-		return http.StatusNotFound, "There is no such token."
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound, webui.Msg("tokens.error.no_such")
 	}
 	s.cfg.Logger.ErrorContext(r.Context(), what, "err", err)
-	return http.StatusServiceUnavailable, "This is not possible right now. Please try again shortly."
+	return http.StatusServiceUnavailable, webui.Msg("error.try_again_shortly")
 }
 
+// upperFirst starts the service's reason (English, for operators too)
+// with a capital, as a sentence on the page.
 func upperFirst(s string) string {
 	if s == "" {
 		return s
@@ -388,8 +385,5 @@ func upperFirst(s string) string {
 }
 
 func appLabel(a *directory.App) string { return cmp.Or(a.Name, a.ID) }
-
-// pageTime is how the page shows a time: minutes, UTC.
-func pageTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
 
 func isoTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }

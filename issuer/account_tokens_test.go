@@ -260,7 +260,7 @@ func TestTokensPageCreateShowsValueOnce(t *testing.T) {
 		t.Fatalf("a reload shows the value or hash again:\n%s", page)
 	}
 	row := regexp.MustCompile(`(?s)<tr id="token-` + tok.ID + `">.*?</tr>`).FindString(page)
-	for _, w := range []string{"Web App", "read update", "2026-03-01 12:00 UTC", "2026-03-31 12:00 UTC", "never", "active", `id="revoke-` + tok.ID + `"`} {
+	for _, w := range []string{"Web App", "read update", "1 Mar 2026, 12:00 UTC", "31 Mar 2026, 12:00 UTC", "never", "active", `id="revoke-` + tok.ID + `"`} {
 		if !strings.Contains(row, w) {
 			t.Errorf("the token's row lacks %q:\n%s", w, row)
 		}
@@ -282,7 +282,7 @@ func TestTokensPageCreateRefusals(t *testing.T) {
 		{"app without reference tokens", createForm(csrf, syncID, "30", "read"), http.StatusForbidden, "You cannot create tokens for this application."},
 		{"administrators_only app", createForm(csrf, adminOnlyID, "30", "read"), http.StatusForbidden, "You cannot create tokens for this application."},
 		{"unknown app", createForm(csrf, "com.example/nope", "30", "read"), http.StatusForbidden, "You cannot create tokens"},
-		{"scope the app lacks", createForm(csrf, webID, "30", "sec"), http.StatusBadRequest, "The scope &#34;sec&#34; is not available for Web App."},
+		{"scope the app lacks", createForm(csrf, webID, "30", "sec"), http.StatusBadRequest, "The scope “sec” is not available for Web App."},
 		{"no scope", createForm(csrf, webID, "30"), http.StatusBadRequest, "Choose at least one scope."},
 		{"expiry not offered", createForm(csrf, webID, "3650", "read"), http.StatusBadRequest, "Choose how long"},
 	} {
@@ -395,7 +395,7 @@ func TestTokensPageRevoke(t *testing.T) {
 		}
 		_, page, _ = tokensPageOf(t, alice)
 		row := regexp.MustCompile(`(?s)<tr id="token-rt_1">.*?</tr>`).FindString(page)
-		if !strings.Contains(row, "revoked 2026-03-01 12:00 UTC") || strings.Contains(row, "revoke-rt_1") {
+		if !strings.Contains(row, "revoked 1 Mar 2026, 12:00 UTC") || strings.Contains(row, "revoke-rt_1") {
 			t.Errorf("the revoked token's row:\n%s", row)
 		}
 		resp, page = alice.post(revokeURL, url.Values{"id": {"rt_1"}, "csrf_token": csrf["csrf_token"]})

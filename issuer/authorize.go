@@ -178,11 +178,11 @@ func (s *Server) parseAuthorize(q url.Values) (*authzRequest, *authzError) {
 func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
-		s.errorPage(w, http.StatusMethodNotAllowed, "invalid_request", "Use GET or POST.")
+		s.errorPage(w, r, http.StatusMethodNotAllowed, "invalid_request", "Use GET or POST.")
 		return
 	}
 	if err := parseForm(w, r); err != nil { // token.go: bounded, under a read deadline
-		s.errorPage(w, err.Status, err.Code, "The request is malformed: "+err.Description+".")
+		s.errorPage(w, r, err.Status, err.Code, "The request is malformed: "+err.Description+".")
 		return
 	}
 	req, aerr := s.parseAuthorize(r.Form)
@@ -202,8 +202,8 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case fresh && !req.hasPrompt("login"):
 		user := s.cfg.Directory.User(sess.Subject)
-		if msg := userMayUse(user, req.app); msg != "" {
-			s.authorizeFailed(w, r, req, &authzError{"access_denied", msg, false})
+		if msg := userMayUse(user, req.app); !msg.IsZero() {
+			s.authorizeFailed(w, r, req, &authzError{"access_denied", english(msg), false})
 			return
 		}
 		s.issueCode(w, r, req, sess)
@@ -218,7 +218,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 // authorizeFailed shows or redirects an authorization error.
 func (s *Server) authorizeFailed(w http.ResponseWriter, r *http.Request, req *authzRequest, e *authzError) {
 	if e.page || req == nil {
-		s.errorPage(w, http.StatusBadRequest, e.code, e.description)
+		s.errorPage(w, r, http.StatusBadRequest, e.code, e.description)
 		return
 	}
 	params := []param{{"error", e.code}, {"error_description", e.description}}
@@ -236,7 +236,7 @@ func (s *Server) respondToClient(w http.ResponseWriter, r *http.Request, req *au
 	var loc string
 	switch req.responseMode {
 	case "form_post":
-		s.renderFormPost(w, req.redirectURI, params)
+		s.renderFormPost(w, r, req.redirectURI, params)
 		return
 	case "fragment":
 		loc = withFragment(req.redirectURI, params)
@@ -283,20 +283,4 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, req *authzReq
 		return
 	}
 	s.respondToClient(w, r, req, append(params, param{"state", req.state}, param{"iss", s.cfg.Issuer}))
-}
-
-// userMayUse applies the app's user-type rules (ERP.net Trusted App
-// settings); it returns why not, or "".
-func userMayUse(u *directory.User, app *directory.App) string {
-	switch {
-	case u == nil:
-		return "the account no longer exists"
-	case u.Type == "system":
-		return "system users cannot sign in interactively"
-	case u.Type == "community" && !app.AllowCommunityUsers:
-		return "community users may not sign in to this application"
-	case u.Type != "community" && !app.AllowInternalUsers:
-		return "internal users may not sign in to this application"
-	}
-	return ""
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/erpgate/erpgate/requestid"
 	"github.com/erpgate/erpgate/signing"
 	"github.com/erpgate/erpgate/store"
+	"github.com/erpgate/erpgate/webui"
 )
 
 // handleEndSession is OpenID Connect RP-Initiated Logout 1.0. With a valid
@@ -20,11 +21,11 @@ import (
 func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
-		s.errorPage(w, http.StatusMethodNotAllowed, "invalid_request", "Use GET or POST.")
+		s.errorPage(w, r, http.StatusMethodNotAllowed, "invalid_request", "Use GET or POST.")
 		return
 	}
 	if err := parseForm(w, r); err != nil { // token.go: bounded, under a read deadline
-		s.errorPage(w, err.Status, err.Code, "The request is malformed: "+err.Description+".")
+		s.errorPage(w, r, err.Status, err.Code, "The request is malformed: "+err.Description+".")
 		return
 	}
 	ctx := r.Context()
@@ -33,7 +34,7 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 	// no hint (a confirmation is then asked); with both, they must agree.
 	clientID := r.Form.Get("client_id")
 	if hintOK && clientID != "" && clientID != hint.clientID {
-		s.errorPage(w, http.StatusBadRequest, "invalid_request", "The client_id does not match the ID token hint.")
+		s.errorPage(w, r, http.StatusBadRequest, "invalid_request", "The client_id does not match the ID token hint.")
 		return
 	}
 	if hintOK {
@@ -43,7 +44,7 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 	if redirect != "" {
 		app := s.cfg.Directory.App(clientID)
 		if app == nil || !redirectRegistered(redirect, app.PostLogoutRedirectURIs) {
-			s.errorPage(w, http.StatusBadRequest, "invalid_request", "The address to return to after signing out is not registered for this application.")
+			s.errorPage(w, r, http.StatusBadRequest, "invalid_request", "The address to return to after signing out is not registered for this application.")
 			return
 		}
 	}
@@ -54,7 +55,7 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 		}
 	case r.Method == http.MethodPost && r.PostForm.Get("confirm") == "yes":
 		if !csrfValid(r) { // an empty cookie and an empty field must not match
-			s.errorPage(w, http.StatusForbidden, "invalid_request", "The sign-out form expired. Please try again.")
+			s.errorPage(w, r, http.StatusForbidden, "invalid_request", "The sign-out form expired. Please try again.")
 			return
 		}
 		if sess, ok := s.currentIdentity(r); ok && !s.logout(w, r, sess.ID, clientID) {
@@ -63,7 +64,7 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 	default:
 		sess, ok := s.currentIdentity(r)
 		if !ok && redirect == "" {
-			s.render(w, http.StatusOK, "message.html", page{Title: "Signed out", Message: "You are signed out."})
+			s.signedOut(w, r)
 			return
 		}
 		if ok {
@@ -75,22 +76,44 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 					params = append(params, param{k, v})
 				}
 			}
-			s.render(w, http.StatusOK, "logout.html", page{Title: "Sign out", Login: sess.Subject,
-				CSRF: s.csrfToken(w, r), Params: params, FormTargets: []string{redirect}})
+			d := pageData{Login: sess.Subject, CSRF: s.csrfToken(w, r), Params: params}
+			if redirect != "" {
+				// Staying signed in goes back to the app unchanged.
+				d.Next, d.NextText = withParams(redirect, stateParam(r)), webui.Msg("logout.stay")
+			}
+			s.render(w, r, http.StatusOK, webui.Page{Name: "logout.html", Title: webui.Msg("logout.title"),
+				Data: d, FormTargets: []string{redirect, s.cfg.Pages.SignedOutURL()}, Lang: s.lang(r, s.cfg.Directory.User(sess.Subject))})
 			return
 		}
 		// Not signed in: nothing to confirm; back to the app.
 	}
 	if redirect != "" {
-		var params []param
-		if st := r.Form.Get("state"); st != "" {
-			params = append(params, param{"state", st})
-		}
 		w.Header().Set("Cache-Control", "no-store")
-		http.Redirect(w, r, withParams(redirect, params), http.StatusFound)
+		http.Redirect(w, r, withParams(redirect, stateParam(r)), http.StatusFound)
 		return
 	}
-	s.render(w, http.StatusOK, "message.html", page{Title: "Signed out", Message: "You are signed out. You can close this window."})
+	s.signedOut(w, r)
+}
+
+// stateParam is the request's state, to hand back with a redirect.
+func stateParam(r *http.Request) []param {
+	if st := r.Form.Get("state"); st != "" {
+		return []param{{Name: "state", Value: st}}
+	}
+	return nil
+}
+
+// signedOut ends a sign-out that returns to no app: at ui.signed_out_url
+// when the operator set one, else on a page that offers to sign in
+// again (to the account page).
+func (s *Server) signedOut(w http.ResponseWriter, r *http.Request) {
+	if u := s.cfg.Pages.SignedOutURL(); u != "" {
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, u, http.StatusSeeOther)
+		return
+	}
+	s.message(w, r, http.StatusOK, webui.Msg("signedout.title"), webui.Msg("signedout.text"),
+		pageData{Next: s.prefix + accountPath, NextText: webui.Msg("signedout.again")})
 }
 
 type idTokenHint struct{ sid, clientID, subject string }
@@ -154,9 +177,8 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, sid, clientID st
 	s.revokeAccess(ctx, toks)
 	if failed {
 		w.Header().Set("Retry-After", "1")
-		s.render(w, http.StatusServiceUnavailable, "message.html", page{Title: "Sign-out failed",
-			Error: "Signing out could not be completed right now. Please try again in a moment.",
-			Code:  "temporarily_unavailable"})
+		s.render(w, r, http.StatusServiceUnavailable, webui.Page{Name: "message.html", Title: webui.Msg("logout.failed.title"),
+			Error: webui.Msg("logout.failed.text"), Data: pageData{Code: "temporarily_unavailable"}})
 		return false
 	}
 	if cur, ok := s.currentIdentity(r); !ok || cur.ID == sid {

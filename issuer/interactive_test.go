@@ -427,7 +427,7 @@ func TestLoginPageRules(t *testing.T) {
 			f.Set("login", login)
 			f.Set("password", "wrong")
 			resp, page := b.post(ts.issuer+"/account/login", f)
-			if resp.StatusCode != 200 || !strings.Contains(page, msgWrongCredentials) {
+			if resp.StatusCode != 200 || !strings.Contains(page, english(msgWrongCredentials)) {
 				t.Fatalf("%s: %d", login, resp.StatusCode)
 			}
 			pages = append(pages, strings.ReplaceAll(page, login, "LOGIN"))

@@ -14,6 +14,7 @@ import (
 	"github.com/erpgate/erpgate/password"
 	"github.com/erpgate/erpgate/requestid"
 	"github.com/erpgate/erpgate/store"
+	"github.com/erpgate/erpgate/webui"
 )
 
 // csrfCookie holds the login form's anti-forgery secret (double submit):
@@ -22,9 +23,9 @@ const csrfCookie = "erpgate_csrf"
 
 // Messages deliberately say nothing about which part was wrong (no user
 // enumeration).
-const (
-	msgWrongCredentials = "Wrong login or password."
-	msgFormExpired      = "The sign-in form expired. Please sign in again."
+var (
+	msgWrongCredentials = webui.Msg("login.error.wrong")
+	msgFormExpired      = webui.Msg("login.error.expired")
 )
 
 // redirectToLogin sends the browser to the login page with the
@@ -41,7 +42,7 @@ func (s *Server) redirectToLogin(w http.ResponseWriter, r *http.Request, req *au
 }
 
 // showLogin renders the login form for req.
-func (s *Server) showLogin(w http.ResponseWriter, r *http.Request, req *authzRequest, login, errMsg string, status int) {
+func (s *Server) showLogin(w http.ResponseWriter, r *http.Request, req *authzRequest, login string, errMsg webui.Text, status int) {
 	token := s.csrfToken(w, r)
 	var params []param
 	for _, k := range authzParams {
@@ -56,9 +57,12 @@ func (s *Server) showLogin(w http.ResponseWriter, r *http.Request, req *authzReq
 	if name == "" {
 		name = req.app.ID
 	}
-	s.render(w, status, "login.html", page{
-		Title: "Sign in", AppName: name, Error: errMsg, Login: login, CSRF: token, Params: params,
-		FormTargets: []string{req.redirectURI}, // the sign-in answers with a redirect there
+	s.render(w, r, status, webui.Page{
+		Name: "login.html", Title: webui.Msg("login.title"), Error: errMsg,
+		Data: pageData{AppName: name, Login: login, CSRF: token, Params: params,
+			Invalid: errMsg.Key == msgWrongCredentials.Key},
+		// The sign-in answers with a redirect, or a form post, there.
+		FormTargets: []string{req.redirectURI},
 	})
 }
 
@@ -92,12 +96,18 @@ func csrfValid(r *http.Request) bool {
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
-		s.errorPage(w, http.StatusMethodNotAllowed, "invalid_request", "Use GET or POST.")
+		s.errorPage(w, r, http.StatusMethodNotAllowed, "invalid_request", "Use GET or POST.")
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		s.errorPage(w, http.StatusBadRequest, "invalid_request", "The request is malformed.")
+	if err := parseForm(w, r); err != nil { // token.go: bounded, under a read deadline
+		s.errorPage(w, r, err.Status, err.Code, "The request is malformed: "+err.Description+".")
+		return
+	}
+	if r.Method == http.MethodGet && r.Form.Get("client_id") == "" {
+		// No authorization request: someone opened the page itself, to
+		// sign in to their account.
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, s.prefix+accountPath, http.StatusFound)
 		return
 	}
 	req, aerr := s.parseAuthorize(r.Form)
@@ -106,7 +116,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodGet {
-		s.showLogin(w, r, req, "", "", http.StatusOK)
+		s.showLogin(w, r, req, "", webui.Text{}, http.StatusOK)
 		return
 	}
 	login := strings.TrimSpace(r.PostForm.Get("login"))
@@ -143,15 +153,15 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.login.succeeded(account, address)
-	if msg := userMayUse(user, req.app); msg != "" {
+	if msg := userMayUse(user, req.app); !msg.IsZero() {
 		s.loginFailed(r, req, login, "user_type_not_allowed")
-		s.showLogin(w, r, req, login, "This account cannot sign in to this application: "+msg+".", http.StatusForbidden)
+		s.showLogin(w, r, req, login, msg, http.StatusForbidden)
 		return
 	}
 	sess, err := s.signIn(r, user)
 	if err != nil {
 		s.cfg.Logger.ErrorContext(r.Context(), "sign in", "err", err)
-		s.showLogin(w, r, req, login, "Signing in is not possible right now. Please try again shortly.", http.StatusServiceUnavailable)
+		s.showLogin(w, r, req, login, webui.Msg("login.error.unavailable"), http.StatusServiceUnavailable)
 		return
 	}
 	s.setIdentityCookie(w, sess.ID, sess.secret)
@@ -170,25 +180,12 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 func (s *Server) loginThrottled(w http.ResponseWriter, r *http.Request, req *authzRequest, login string, wait time.Duration) {
 	secs := retrySeconds(wait)
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	s.showLogin(w, r, req, login, "Too many failed sign-ins. Try again in "+waitInWords(secs)+".", http.StatusTooManyRequests)
+	s.showLogin(w, r, req, login, webui.Msg("login.error.throttled", s.lang(r, nil).Wait(secs)), http.StatusTooManyRequests)
 }
 
 // retrySeconds is d in whole seconds, rounded up, at least 1.
 func retrySeconds(d time.Duration) int {
 	return max(1, int((d+time.Second-1)/time.Second))
-}
-
-// waitInWords says secs as a person would: seconds under two minutes,
-// minutes (rounded up) from there.
-func waitInWords(secs int) string {
-	n, unit := secs, "second"
-	if secs >= 120 {
-		n, unit = (secs+59)/60, "minute"
-	}
-	if n != 1 {
-		unit += "s"
-	}
-	return strconv.Itoa(n) + " " + unit
 }
 
 func (s *Server) loginFailed(r *http.Request, req *authzRequest, login, reason string) {

@@ -1,129 +1,102 @@
 package issuer
 
 import (
-	"bytes"
-	"crypto/rand"
 	"embed"
-	"encoding/base64"
-	"html/template"
-	"io/fs"
 	"net/http"
-	"strings"
+
+	"github.com/erpgate/erpgate/directory"
+	"github.com/erpgate/erpgate/webui"
 )
 
-//go:embed web
+//go:embed web/*.html
 var webFS embed.FS
 
-var pages = template.Must(template.ParseFS(webFS, "web/*.html"))
+// pages are the identity server's own pages, in the kit's layout.
+var pages = webui.MustParse(webFS, "web/*.html")
 
-// param is a hidden form field.
+// param is a hidden form field, or a parameter of a redirect.
 type param struct{ Name, Value string }
 
-// page is what every template sees.
-type page struct {
-	Title   string
+// staticPath is where the kit's stylesheets, script and logo are served,
+// under the issuer's prefix.
+const staticPath = "/account/static"
+
+// pageData is what the identity server's templates read as .D.
+type pageData struct {
 	Prefix  string
 	AppName string
-	Error   string
-	Message string
-	Code    string
 	Login   string
 	CSRF    string
 	Params  []param
-	// form_post
-	Action string
-	Nonce  string
-	// Wide pages (tables) get a wider card.
-	Wide bool
-	// FormTargets are the origins, besides our own, that a form on the
-	// page may reach, redirects included: the redirect URI a sign-in
-	// answers to (see pageCSP).
-	FormTargets []string
+	// Code is the OAuth error code an error page names, for whoever
+	// reports the problem.
+	Code string
+	// Detail is the technical reason, in English, on error pages.
+	Detail string
+	// Next is a link to go on with, and its words.
+	Next     string
+	NextText webui.Text
+	// Invalid marks the form's fields as the cause of Error.
+	Invalid bool
 }
 
-// securePageHeaders are set on every HTML page: no framing (clickjacking),
-// no caching of pages that carry CSRF tokens or codes, no referrer leaking
-// query strings, a CSP that allows our own stylesheet and forms only.
-func securePageHeaders(h http.Header, csp string) {
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Content-Security-Policy", csp)
-}
-
-// pageCSP is the Content-Security-Policy of a page whose forms may reach
-// our own origin and the origins of formTargets. CSP3 §6.7.2.10 applies
-// form-action to every redirect that follows a form submission too, so
-// the login form, whose answer is a 302 to the app's redirect URI, must
-// name that URI's origin: with 'self' alone Chromium aborts the redirect
-// to any app on another origin. Only the origins of the request at hand
-// are named, never all registered ones.
-func pageCSP(formTargets ...string) string {
-	formAction := "'self'"
-	for _, t := range formTargets {
-		if o := originOf(t); o != "'none'" && !strings.Contains(formAction, " "+o) {
-			formAction += " " + o
-		}
+// lang is the language of a page for r: the authorization request's
+// ui_locales, then the signed-in user's locale, then Accept-Language.
+func (s *Server) lang(r *http.Request, u *directory.User) *webui.Lang {
+	locale := ""
+	if u != nil {
+		locale = u.Locale
 	}
-	return "default-src 'none'; style-src 'self'; form-action " + formAction + "; frame-ancestors 'none'; base-uri 'none'"
+	return s.cfg.Pages.Language(r, r.Form.Get("ui_locales"), locale)
 }
 
-// render writes a page with status.
-func (s *Server) render(w http.ResponseWriter, status int, name string, p page) {
-	p.Prefix = s.prefix
-	s.renderData(w, status, name, p, p.FormTargets...)
-}
-
-// renderData writes template name with data, which embeds a page whose
-// Prefix is set; its forms may reach formTargets (pageCSP).
-func (s *Server) renderData(w http.ResponseWriter, status int, name string, data any, formTargets ...string) {
-	var buf bytes.Buffer
-	if err := pages.ExecuteTemplate(&buf, name, data); err != nil {
-		s.cfg.Logger.Error("render page", "page", name, "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
+// render writes one of the identity server's pages.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, p webui.Page) {
+	if d, ok := p.Data.(pageData); ok {
+		d.Prefix = s.prefix
+		p.Data = d
+	} else if p.Data == nil {
+		p.Data = pageData{Prefix: s.prefix}
 	}
-	securePageHeaders(w.Header(), pageCSP(formTargets...))
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	if p.Lang == nil {
+		p.Lang = s.lang(r, nil)
+	}
+	s.cfg.Pages.Render(w, r, pages, status, p)
+}
+
+// message renders the message page: a title, a text and an optional link
+// to go on with.
+func (s *Server) message(w http.ResponseWriter, r *http.Request, status int, title, text webui.Text, d pageData) {
+	s.render(w, r, status, webui.Page{Name: "message.html", Title: title, Notice: text, Data: d})
 }
 
 // errorPage shows an error that must not be sent to the client's redirect
-// URI (unknown client, unregistered redirect URI: RFC 6749 §4.1.2.1).
-func (s *Server) errorPage(w http.ResponseWriter, status int, code, msg string) {
-	s.render(w, status, "message.html", page{Title: "Sign-in failed", Error: msg, Code: code})
+// URI (unknown client, unregistered redirect URI: RFC 6749 §4.1.2.1). The
+// person reads what happened in their language; the OAuth code and the
+// technical detail are shown for whoever reports it.
+func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, code, detail string) {
+	s.render(w, r, status, webui.Page{Name: "message.html", Title: webui.Msg("error.signin_failed.title"),
+		Error: webui.Msg(errorTextKey(code)), Data: pageData{Code: code, Detail: detail}})
 }
 
-// renderFormPost answers with an auto-submitting form (OAuth 2.0 Form
-// Post Response Mode); the CSP allows exactly that script and a form
-// posting to the client's redirect URI.
-func (s *Server) renderFormPost(w http.ResponseWriter, action string, params []param) {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	nonce := base64.RawStdEncoding.EncodeToString(b[:])
-	var buf bytes.Buffer
-	if err := pages.ExecuteTemplate(&buf, "form_post.html", page{Action: action, Params: params, Nonce: nonce}); err != nil {
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
+// errorTextKey is the catalog key saying an OAuth error code in words.
+func errorTextKey(code string) string {
+	switch code {
+	case "unauthorized_client", "invalid_request", "temporarily_unavailable", "access_denied":
+		return "error.oauth." + code
 	}
-	securePageHeaders(w.Header(), "default-src 'none'; script-src 'nonce-"+nonce+"'; form-action "+originOf(action)+"; frame-ancestors 'none'; base-uri 'none'")
-	_, _ = w.Write(buf.Bytes())
+	return "error.oauth.other"
 }
 
-// staticFiles serves the stylesheet.
-func staticFiles() http.Handler {
-	sub, _ := fs.Sub(webFS, "web")
-	fsrv := http.FileServer(http.FS(sub))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/style.css" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Cache-Control", "public, max-age=3600")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		fsrv.ServeHTTP(w, r)
-	})
+// renderFormPost answers with the auto-submitting form of the Form Post
+// Response Mode.
+func (s *Server) renderFormPost(w http.ResponseWriter, r *http.Request, action string, params []param) {
+	fields := make([]webui.Field, len(params))
+	for i, p := range params {
+		fields[i] = webui.Field(p)
+	}
+	s.cfg.Pages.RenderFormPost(w, r, s.lang(r, nil), action, fields)
 }
+
+// accountPath is the account page (SPEC §10), under the issuer's prefix.
+const accountPath = "/account"

@@ -17,6 +17,7 @@ import (
 	"github.com/erpgate/erpgate/metrics"
 	"github.com/erpgate/erpgate/password"
 	"github.com/erpgate/erpgate/store"
+	"github.com/erpgate/erpgate/webui"
 )
 
 // Directory is the live table of Trusted Applications and users
@@ -93,6 +94,12 @@ type Config struct {
 	// Limits protect the token endpoint and the login form; zero values
 	// take the defaults below (TokenRequestsPerSecond 0: no token limit).
 	Limits Limits
+
+	// Pages renders every page a person sees, with the operator's
+	// branding and languages; nil: the default look, every shipped
+	// language. Its AssetsPath must be the issuer's path +
+	// "/account/static", where the server serves its assets.
+	Pages *webui.Kit
 
 	// SignInURL is where the tokens page sends a browser without an
 	// identity session, with ?rd= the page's path: the gateway's browser
@@ -201,6 +208,11 @@ func New(cfg Config) (*Server, error) {
 		tokenLimiter: newBucketLimiter(cfg.Clock, lim.TokenRequestsPerSecond, lim.TokenBurst),
 		mux:          http.NewServeMux(),
 	}
+	if s.cfg.Pages == nil {
+		if s.cfg.Pages, err = webui.New(webui.Config{AssetsPath: s.prefix + staticPath, Logger: cfg.Logger}); err != nil {
+			return nil, err
+		}
+	}
 	s.clientAuth = newClientAuthThrottle(cfg.Clock, cfg.Limits) // ratelimit.go
 	s.formReadTimeout = cmp.Or(cfg.Limits.FormReadTimeout, defaultFormReadTimeout)
 	if s.discovery, err = s.discoveryDocument(); err != nil {
@@ -217,7 +229,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc(s.prefix+"/account/login", s.handleLogin)
 	s.routeAccountTokens() // account_tokens.go; only with ReferenceTokens
 	s.routeCORS()          // cors.go: token, revocation and userinfo answer app origins
-	s.mux.Handle("GET "+s.prefix+"/account/static/", http.StripPrefix(s.prefix+"/account/static", staticFiles()))
+	s.mux.Handle("GET "+s.prefix+staticPath+"/", http.StripPrefix(s.prefix+staticPath, s.cfg.Pages.Assets()))
 	return s, nil
 }
 

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/erpgate/erpgate/webui"
 )
 
 // The sign-in policy (throttle.go), attacked rule by rule. Requests go
@@ -114,7 +116,7 @@ func TestLoginPairBlock(t *testing.T) {
 	h := newLoginHarness(t, Limits{LoginFailuresPerAccountAddress: 3, LoginFailureWindow: 10 * time.Minute})
 	const x = "192.0.2.10"
 	for i := range 3 {
-		if w := h.attempt(x, "alice", "wrong"); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), msgWrongCredentials) {
+		if w := h.attempt(x, "alice", "wrong"); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), english(msgWrongCredentials)) {
 			t.Fatalf("failure %d: %d", i, w.Code)
 		}
 		h.advance(time.Minute)
@@ -335,7 +337,7 @@ func TestWaitInWords(t *testing.T) {
 		{0, "1 second"}, {time.Millisecond, "1 second"}, {time.Second, "1 second"}, {1500 * time.Millisecond, "2 seconds"},
 		{119 * time.Second, "119 seconds"}, {2 * time.Minute, "2 minutes"}, {14*time.Minute + time.Second, "15 minutes"},
 	} {
-		if got := waitInWords(retrySeconds(tc.d)); got != tc.want {
+		if got := webui.Language("en").Wait(retrySeconds(tc.d)); got != tc.want {
 			t.Errorf("%v: %q, want %q", tc.d, got, tc.want)
 		}
 	}
