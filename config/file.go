@@ -125,6 +125,9 @@ type File struct {
 	// claims ERP APIs read (SPEC §3).
 	Instance Instance `yaml:"instance"`
 
+	// UI is the branding and languages of the pages users see.
+	UI UI `yaml:"ui"`
+
 	// Users are the declarative users of the instance. Users created at
 	// run time live in the store beside them.
 	Users []User `yaml:"users"`

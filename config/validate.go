@@ -81,6 +81,7 @@ func (v *validator) validate() {
 
 	v.limits()
 	v.instance()
+	v.ui()
 
 	users := v.users()
 	apps := v.apps(users)

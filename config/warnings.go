@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/erpgate/erpgate/webui"
 	"net/url"
 	"slices"
 	"strings"
@@ -22,6 +23,12 @@ func (f *File) Warnings() []Problem {
 		}
 		if f.TLS.Enabled() {
 			add("public_url", "tls is configured but public_url uses http")
+		}
+	}
+
+	if p := f.UI.Colors.Primary; p != "" {
+		if c := webui.PrimaryContrast(p); c > 0 && c < 4.5 {
+			add("ui.colors.primary", "button text on %s has a contrast of %.1f:1, below WCAG's 4.5:1; pick a darker or lighter colour", p, c)
 		}
 	}
 

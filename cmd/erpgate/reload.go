@@ -187,6 +187,10 @@ func (g *gateway) reloadFailed(ctx context.Context, err error) error {
 // long-lived state. It has no effect on the running gateway but the
 // upstream transports it adds to the pool.
 func (g *gateway) buildSnapshot(f *config.File) (*snapshot, error) {
+	pages, err := pageKit(f, g.logger) // ui.go
+	if err != nil {
+		return nil, err
+	}
 	iss, err := issuer.New(issuer.Config{
 		Issuer: f.Issuer(), AccessTokenTTL: f.Tokens.AccessTokenTTL.D(), Audiences: f.Tokens.Audiences,
 		ScopeAsString: f.Tokens.ScopeFormat == "string", Directory: g.directory,
@@ -200,6 +204,7 @@ func (g *gateway) buildSnapshot(f *config.File) (*snapshot, error) {
 			return err
 		},
 		ReferenceTokens: g.reftokens, SignInURL: signInURL(f), Limits: issuerLimits(f), // limits.go
+		Pages:  pages,
 		Signer: g.keys, Clock: g.clock, Logger: g.logger, Audit: g.audit, Metrics: g.metrics,
 	})
 	if err != nil {
