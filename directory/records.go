@@ -72,6 +72,9 @@ type App struct {
 	AllowCommunityUsers    bool
 	ReferenceTokens        string // one of the ReferenceTokens* policies
 	RequirePKCE            bool
+	// ConsentRequired asks users on a consent page before the app gets
+	// their scopes (config apps[].consent: required).
+	ConsentRequired bool
 	// Enabled false is ERP.net's IsEnabled kill switch: the app's
 	// sessions end and its tokens are refused everywhere (SPEC §5).
 	Enabled bool
@@ -132,4 +135,16 @@ func (u *User) ClaimType() string { return ClaimType(u.Type) }
 func StableUserID(login string) string {
 	s := sha256.Sum256([]byte("erpgate/user/" + login))
 	return fmt.Sprintf("%x-%x-%x-%x-%x", s[0:4], s[4:6], s[6:8], s[8:10], s[10:16])
+}
+
+// PasswordChange is a password a user set themselves on the account page
+// (SPEC §10), replacing Replaces: the PasswordHash the config file gave
+// the user then. The store keeps one per login; Table applies it to the
+// config user only while the file still has Replaces, so an operator who
+// later writes another password_hash into the file resets the password.
+type PasswordChange struct {
+	Login     string
+	Hash      string // argon2id PHC string of the new password
+	Replaces  string // the config file's PasswordHash when the user changed it
+	ChangedAt time.Time
 }

@@ -1,8 +1,9 @@
 // Package store defines what erpgate keeps between requests and restarts:
 // signing keys, sessions with their license slots, revocations, the
 // grants of the interactive flows (authorization codes, refresh-token
-// families, identity sessions), and the registry administrators fill at
-// run time (Trusted Applications and reference tokens).
+// families, identity sessions, consents), and the registry filled at run
+// time (Trusted Applications and reference tokens from administrators,
+// passwords users changed themselves).
 //
 // Consumers declare the small interface they need (issuer.KeyStore,
 // proxy.SessionStore, …); this package holds the shared record types, the

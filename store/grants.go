@@ -145,6 +145,12 @@ type IdentitySession struct {
 	CreatedAt  time.Time
 	ExpiresAt  time.Time
 	EndedAt    time.Time // zero while signed in
+	// RemoteAddr and UserAgent say where the sign-in came from, for the
+	// account page's list of the user's sessions: the client address as
+	// clientaddr resolved it and the browser's User-Agent, trimmed by the
+	// caller to what is worth showing. They are stored as given.
+	RemoteAddr string
+	UserAgent  string
 }
 
 // IdentitySessions keeps identity sessions.
@@ -170,6 +176,36 @@ type IdentitySessions interface {
 	// (expiry is the caller's check). A subject with none gives no IDs
 	// and no error.
 	EndSubjectIdentitySessions(ctx context.Context, subject string, now time.Time) ([]string, error)
+	// IdentitySessionsOf lists the sessions of subject that are live at
+	// now (not ended, and ExpiresAt after now), newest AuthTime first
+	// (ties by ID): the account page's "my sessions". A subject with none
+	// gives none and no error.
+	IdentitySessionsOf(ctx context.Context, subject string, now time.Time) ([]IdentitySession, error)
+}
+
+// Consent is a user's answer on the consent page of an app with
+// consent: required (SPEC §3): the scopes the user agreed to let the app
+// have, remembered until the user revokes it on the account page.
+type Consent struct {
+	Subject   string // the user's login
+	ClientID  string // the app
+	Scopes    []string
+	GrantedAt time.Time
+}
+
+// Consents keeps the users' consents, one per user and app.
+type Consents interface {
+	// SaveConsent stores c, replacing the consent of c.Subject for
+	// c.ClientID whole (a new answer names every scope agreed to).
+	SaveConsent(ctx context.Context, c Consent) error
+	// Consent returns the consent of subject for clientID; ErrNotFound.
+	Consent(ctx context.Context, subject, clientID string) (Consent, error)
+	// ConsentsOf lists the consents of subject, sorted by ClientID (byte
+	// order); a subject with none gives none and no error.
+	ConsentsOf(ctx context.Context, subject string) ([]Consent, error)
+	// RevokeConsent forgets the consent of subject for clientID;
+	// revoking an absent one is not an error.
+	RevokeConsent(ctx context.Context, subject, clientID string) error
 }
 
 // Grants is everything the interactive flows keep.
@@ -180,4 +216,5 @@ type Grants interface {
 	AuthCodes
 	RefreshTokens
 	IdentitySessions
+	Consents
 }

@@ -64,8 +64,24 @@ type ReferenceTokens interface {
 	TouchReferenceTokens(ctx context.Context, used map[string]time.Time) error
 }
 
-// Registry is what administrators create at run time.
+// PasswordChanges keeps the passwords users set themselves on the
+// account page (directory.PasswordChange), one per login, so every
+// process's directory applies them (directory.Table.Sync).
+type PasswordChanges interface {
+	// SavePasswordChange stores c, replacing the stored change of
+	// c.Login whole.
+	SavePasswordChange(ctx context.Context, c directory.PasswordChange) error
+	// PasswordChangesSince lists the changes whose ChangedAt is at or
+	// after since, oldest ChangedAt first (ties by Login), so every
+	// process can refresh its directory cheaply, as with
+	// AppsChangedSince.
+	PasswordChangesSince(ctx context.Context, since time.Time) ([]directory.PasswordChange, error)
+}
+
+// Registry is what is created at run time beside the config file:
+// administrators' apps and reference tokens, and users' own passwords.
 type Registry interface {
 	Apps
 	ReferenceTokens
+	PasswordChanges
 }

@@ -241,6 +241,30 @@ func (s *Store) EndSubjectIdentitySessions(ctx context.Context, subject string, 
 	})
 }
 
+func (s *Store) IdentitySessionsOf(ctx context.Context, subject string, now time.Time) ([]store.IdentitySession, error) {
+	return bound(s, ctx, "IdentitySessionsOf", func(ctx context.Context) ([]store.IdentitySession, error) {
+		return s.b.IdentitySessionsOf(ctx, subject, now)
+	})
+}
+
+// Consents.
+
+func (s *Store) SaveConsent(ctx context.Context, c store.Consent) error {
+	return bound0(s, ctx, "SaveConsent", func(ctx context.Context) error { return s.b.SaveConsent(ctx, c) })
+}
+
+func (s *Store) Consent(ctx context.Context, subject, clientID string) (store.Consent, error) {
+	return bound(s, ctx, "Consent", func(ctx context.Context) (store.Consent, error) { return s.b.Consent(ctx, subject, clientID) })
+}
+
+func (s *Store) ConsentsOf(ctx context.Context, subject string) ([]store.Consent, error) {
+	return bound(s, ctx, "ConsentsOf", func(ctx context.Context) ([]store.Consent, error) { return s.b.ConsentsOf(ctx, subject) })
+}
+
+func (s *Store) RevokeConsent(ctx context.Context, subject, clientID string) error {
+	return bound0(s, ctx, "RevokeConsent", func(ctx context.Context) error { return s.b.RevokeConsent(ctx, subject, clientID) })
+}
+
 // Apps.
 
 func (s *Store) CreateApp(ctx context.Context, a directory.App) error {
@@ -293,4 +317,16 @@ func (s *Store) RevokeReferenceToken(ctx context.Context, id string, at time.Tim
 
 func (s *Store) TouchReferenceTokens(ctx context.Context, used map[string]time.Time) error {
 	return bound0(s, ctx, "TouchReferenceTokens", func(ctx context.Context) error { return s.b.TouchReferenceTokens(ctx, used) })
+}
+
+// Password changes.
+
+func (s *Store) SavePasswordChange(ctx context.Context, c directory.PasswordChange) error {
+	return bound0(s, ctx, "SavePasswordChange", func(ctx context.Context) error { return s.b.SavePasswordChange(ctx, c) })
+}
+
+func (s *Store) PasswordChangesSince(ctx context.Context, since time.Time) ([]directory.PasswordChange, error) {
+	return bound(s, ctx, "PasswordChangesSince", func(ctx context.Context) ([]directory.PasswordChange, error) {
+		return s.b.PasswordChangesSince(ctx, since)
+	})
 }

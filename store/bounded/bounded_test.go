@@ -117,6 +117,17 @@ func (h *hung) EndIdentitySession(ctx context.Context, _ string, _ time.Time) er
 func (h *hung) EndSubjectIdentitySessions(ctx context.Context, _ string, _ time.Time) ([]string, error) {
 	return nil, h.wait(ctx)
 }
+func (h *hung) IdentitySessionsOf(ctx context.Context, _ string, _ time.Time) ([]store.IdentitySession, error) {
+	return nil, h.wait(ctx)
+}
+func (h *hung) SaveConsent(ctx context.Context, _ store.Consent) error { return h.wait(ctx) }
+func (h *hung) Consent(ctx context.Context, _, _ string) (store.Consent, error) {
+	return store.Consent{}, h.wait(ctx)
+}
+func (h *hung) ConsentsOf(ctx context.Context, _ string) ([]store.Consent, error) {
+	return nil, h.wait(ctx)
+}
+func (h *hung) RevokeConsent(ctx context.Context, _, _ string) error { return h.wait(ctx) }
 func (h *hung) CreateApp(ctx context.Context, _ directory.App) error { return h.wait(ctx) }
 func (h *hung) App(ctx context.Context, _ string) (directory.App, error) {
 	return directory.App{}, h.wait(ctx)
@@ -143,6 +154,12 @@ func (h *hung) RevokeReferenceToken(ctx context.Context, _ string, _ time.Time) 
 }
 func (h *hung) TouchReferenceTokens(ctx context.Context, _ map[string]time.Time) error {
 	return h.wait(ctx)
+}
+func (h *hung) SavePasswordChange(ctx context.Context, _ directory.PasswordChange) error {
+	return h.wait(ctx)
+}
+func (h *hung) PasswordChangesSince(ctx context.Context, _ time.Time) ([]directory.PasswordChange, error) {
+	return nil, h.wait(ctx)
 }
 
 // call invokes the method m of b with ctx and zero values for the other

@@ -224,6 +224,73 @@ func (s *Store) EndSubjectIdentitySessions(_ context.Context, subject string, no
 	return ended, nil
 }
 
+// IdentitySessionsOf lists the live sessions of subject at now, newest
+// AuthTime first (ties by ID).
+func (s *Store) IdentitySessionsOf(_ context.Context, subject string, now time.Time) ([]store.IdentitySession, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []store.IdentitySession
+	for _, is := range s.identity {
+		if is.Subject == subject && is.EndedAt.IsZero() && is.ExpiresAt.After(now) {
+			out = append(out, is)
+		}
+	}
+	slices.SortFunc(out, func(a, b store.IdentitySession) int {
+		if c := b.AuthTime.Compare(a.AuthTime); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// consentKey is what a consent is kept by: one per user and app.
+type consentKey struct{ subject, clientID string }
+
+// SaveConsent stores c, replacing the subject's consent for the app.
+func (s *Store) SaveConsent(_ context.Context, c store.Consent) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.Scopes = slices.Clone(c.Scopes)
+	s.consents[consentKey{c.Subject, c.ClientID}] = c
+	return nil
+}
+
+// Consent returns the subject's consent for clientID; store.ErrNotFound.
+func (s *Store) Consent(_ context.Context, subject, clientID string) (store.Consent, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.consents[consentKey{subject, clientID}]
+	if !ok {
+		return store.Consent{}, store.ErrNotFound
+	}
+	c.Scopes = slices.Clone(c.Scopes)
+	return c, nil
+}
+
+// ConsentsOf lists the subject's consents, sorted by ClientID.
+func (s *Store) ConsentsOf(_ context.Context, subject string) ([]store.Consent, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []store.Consent
+	for k, c := range s.consents {
+		if k.subject == subject {
+			c.Scopes = slices.Clone(c.Scopes)
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b store.Consent) int { return cmp.Compare(a.ClientID, b.ClientID) })
+	return out, nil
+}
+
+// RevokeConsent forgets the subject's consent for clientID, if any.
+func (s *Store) RevokeConsent(_ context.Context, subject, clientID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.consents, consentKey{subject, clientID})
+	return nil
+}
+
 // copyCode and copyRefresh copy the slices, so neither the caller nor the
 // store can change the other's record by writing into a shared array.
 func copyCode(c store.AuthCode) store.AuthCode {

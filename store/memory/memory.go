@@ -25,14 +25,16 @@ type Store struct {
 	keys     map[string]store.SigningKey
 	sessions map[string]store.Session
 	revoked  map[string]store.Revocation
-	codes    map[string]store.AuthCode        // by hash
-	refresh  map[string]store.RefreshToken    // by hash
-	identity map[string]store.IdentitySession // by ID
-	apps     map[string]directory.App         // by URI
-	refs     map[string]store.ReferenceToken  // by ID
-	refHash  map[string]string                // reference token hash -> ID
-	usage    store.Usage                      // of sessions, kept with every change
-	seats    map[string]string                // subject -> ID of its open session holding the reserved seat
+	codes    map[string]store.AuthCode           // by hash
+	refresh  map[string]store.RefreshToken       // by hash
+	identity map[string]store.IdentitySession    // by ID
+	consents map[consentKey]store.Consent        // by subject and app
+	apps     map[string]directory.App            // by URI
+	refs     map[string]store.ReferenceToken     // by ID
+	refHash  map[string]string                   // reference token hash -> ID
+	pwds     map[string]directory.PasswordChange // by login
+	usage    store.Usage                         // of sessions, kept with every change
+	seats    map[string]string                   // subject -> ID of its open session holding the reserved seat
 	closed   bool
 }
 
@@ -45,9 +47,11 @@ func New() *Store {
 		codes:    make(map[string]store.AuthCode),
 		refresh:  make(map[string]store.RefreshToken),
 		identity: make(map[string]store.IdentitySession),
+		consents: make(map[consentKey]store.Consent),
 		apps:     make(map[string]directory.App),
 		refs:     make(map[string]store.ReferenceToken),
 		refHash:  make(map[string]string),
+		pwds:     make(map[string]directory.PasswordChange),
 		seats:    make(map[string]string),
 	}
 }

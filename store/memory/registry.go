@@ -174,6 +174,34 @@ func (s *Store) TouchReferenceTokens(_ context.Context, used map[string]time.Tim
 	return nil
 }
 
+// SavePasswordChange stores c, replacing the login's previous change.
+func (s *Store) SavePasswordChange(_ context.Context, c directory.PasswordChange) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pwds[c.Login] = c
+	return nil
+}
+
+// PasswordChangesSince lists changes with ChangedAt >= since, oldest
+// ChangedAt first (ties by login).
+func (s *Store) PasswordChangesSince(_ context.Context, since time.Time) ([]directory.PasswordChange, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []directory.PasswordChange
+	for _, c := range s.pwds {
+		if !c.ChangedAt.Before(since) {
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b directory.PasswordChange) int {
+		if c := a.ChangedAt.Compare(b.ChangedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Login, b.Login)
+	})
+	return out, nil
+}
+
 // copyApp and copyRefToken copy the slices, so neither the caller nor
 // the store can change the other's record by writing into a shared
 // array. An empty slice comes back nil, as from store/sqlite.

@@ -1,8 +1,9 @@
 // Package postgres is the store.Backend that several gateway replicas
 // share (SPEC §9: store.driver postgres): signing keys, sessions and
 // their license count, authorization codes, refresh-token families,
-// identity sessions, revocations, run-time apps and reference tokens live
-// in one PostgreSQL database, reached through a pgx connection pool.
+// identity sessions, consents, revocations, run-time apps, reference
+// tokens and users' own password changes live in one PostgreSQL
+// database, reached through a pgx connection pool.
 //
 // It mirrors store/sqlite: the same tables, the same conformance suite
 // (store/storetest), the same behaviour down to time precision. What
@@ -51,8 +52,9 @@
 //     by rotations and by the three revocations (these in key order), so
 //     a revocation cannot miss the successor of a rotation in flight.
 //   - Single-row changes (Revoke, AddSigningKey, SaveIdentitySession,
-//     EndIdentitySession, CreateApp, UpdateApp, SaveReferenceToken,
-//     RevokeReferenceToken) are one statement each; a duplicate key
+//     EndIdentitySession, SaveConsent, RevokeConsent, CreateApp,
+//     UpdateApp, SaveReferenceToken, RevokeReferenceToken,
+//     SavePasswordChange) are one statement each; a duplicate key
 //     (an app's URI, a reference token's id or hash) is PostgreSQL's
 //     unique violation (23505), returned as store.ErrConflict.
 //   - Statements that lock many rows do so in a fixed order
@@ -68,7 +70,8 @@
 // Triggers (migrations/0003_notify.sql) send NOTIFY erpgate_changes,
 // payload "topic:schema", when a write changes what other replicas must
 // see: a session ended, a revocation recorded, an app created or
-// changed, a signing key added or removed. Listen holds one connection
+// changed or a user's password change saved (both the apps topic), a
+// signing key added or removed. Listen holds one connection
 // outside the pool LISTENing, reports each topic of its schema, and
 // reconnects when the connection drops, reporting every topic then so
 // the caller re-reads what it missed. cmd/erpgate reloads on each, so an

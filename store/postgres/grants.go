@@ -299,21 +299,28 @@ func (s *Store) DeleteExpiredRefreshTokens(ctx context.Context, now time.Time) e
 	return s.execTx(ctx, "delete expired refresh tokens", "DELETE FROM refresh_tokens WHERE expires_at < $1", ts(now))
 }
 
-const identityColumns = `id, subject, secret_hash, auth_time, created_at, expires_at, ended_at`
+const identityColumns = `id, subject, secret_hash, auth_time, created_at, expires_at, ended_at, remote_addr, user_agent`
 
-func getIdentity(ctx context.Context, q querier, id string) (store.IdentitySession, error) {
+func scanIdentity(row scanner) (store.IdentitySession, error) {
 	var is store.IdentitySession
 	var authTime, created, expires, ended pgtype.Timestamptz
-	err := q.QueryRow(ctx, "SELECT "+identityColumns+" FROM identity_sessions WHERE id = $1", id).
-		Scan(&is.ID, &is.Subject, &is.SecretHash, &authTime, &created, &expires, &ended)
+	if err := row.Scan(&is.ID, &is.Subject, &is.SecretHash, &authTime, &created, &expires, &ended,
+		&is.RemoteAddr, &is.UserAgent); err != nil {
+		return store.IdentitySession{}, err
+	}
+	is.AuthTime, is.CreatedAt, is.ExpiresAt = fromTS(authTime), fromTS(created), fromTS(expires)
+	is.EndedAt = fromTS(ended)
+	return is, nil
+}
+
+func getIdentity(ctx context.Context, q querier, id string) (store.IdentitySession, error) {
+	is, err := scanIdentity(q.QueryRow(ctx, "SELECT "+identityColumns+" FROM identity_sessions WHERE id = $1", id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.IdentitySession{}, store.ErrNotFound
 	}
 	if err != nil {
 		return store.IdentitySession{}, fmt.Errorf("postgres: identity session: %w", err)
 	}
-	is.AuthTime, is.CreatedAt, is.ExpiresAt = fromTS(authTime), fromTS(created), fromTS(expires)
-	is.EndedAt = fromTS(ended)
 	return is, nil
 }
 
@@ -323,12 +330,14 @@ func getIdentity(ctx context.Context, q querier, id string) (store.IdentitySessi
 // live again or change subject) says why.
 func (s *Store) SaveIdentitySession(ctx context.Context, is store.IdentitySession) error {
 	tag, err := s.pool.Exec(ctx, `INSERT INTO identity_sessions AS i (`+identityColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		ON CONFLICT (id) DO UPDATE SET
 			subject = excluded.subject, secret_hash = excluded.secret_hash, auth_time = excluded.auth_time,
-			created_at = excluded.created_at, expires_at = excluded.expires_at, ended_at = excluded.ended_at
+			created_at = excluded.created_at, expires_at = excluded.expires_at, ended_at = excluded.ended_at,
+			remote_addr = excluded.remote_addr, user_agent = excluded.user_agent
 		WHERE i.ended_at IS NULL AND i.subject = excluded.subject`,
-		is.ID, is.Subject, is.SecretHash, nullTS(is.AuthTime), ts(is.CreatedAt), ts(is.ExpiresAt), nullTS(is.EndedAt))
+		is.ID, is.Subject, is.SecretHash, nullTS(is.AuthTime), ts(is.CreatedAt), ts(is.ExpiresAt), nullTS(is.EndedAt),
+		is.RemoteAddr, is.UserAgent)
 	if err != nil {
 		return fmt.Errorf("postgres: save identity session: %w", err)
 	}
@@ -378,4 +387,81 @@ func (s *Store) EndSubjectIdentitySessions(ctx context.Context, subject string, 
 		return nil, fmt.Errorf("postgres: end identity sessions: %w", err)
 	}
 	return ids, nil
+}
+
+// IdentitySessionsOf lists the live sessions of subject at now, newest
+// AuthTime first (ties by ID). A session with no AuthTime (NULL) sorts
+// last, as the zero time would.
+func (s *Store) IdentitySessionsOf(ctx context.Context, subject string, now time.Time) ([]store.IdentitySession, error) {
+	rows, err := s.pool.Query(ctx, "SELECT "+identityColumns+` FROM identity_sessions
+		WHERE subject = $1 AND ended_at IS NULL AND expires_at > $2
+		ORDER BY auth_time DESC NULLS LAST, id`, subject, ts(now))
+	if err != nil {
+		return nil, fmt.Errorf("postgres: identity sessions of a subject: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.IdentitySession, error) { return scanIdentity(row) })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: identity sessions of a subject: %w", err)
+	}
+	return out, nil
+}
+
+const consentColumns = `subject, client_id, scopes, granted_at`
+
+func scanConsent(row scanner) (store.Consent, error) {
+	var c store.Consent
+	var granted pgtype.Timestamptz
+	if err := row.Scan(&c.Subject, &c.ClientID, &c.Scopes, &granted); err != nil {
+		return store.Consent{}, err
+	}
+	c.Scopes, c.GrantedAt = orNil(c.Scopes), fromTS(granted)
+	return c, nil
+}
+
+// SaveConsent stores c, replacing the subject's consent for the app, in
+// one statement: of concurrent saves the last to commit stands.
+func (s *Store) SaveConsent(ctx context.Context, c store.Consent) error {
+	if _, err := s.pool.Exec(ctx, `INSERT INTO consents (`+consentColumns+`) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (subject, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at`,
+		c.Subject, c.ClientID, nonNil(c.Scopes), ts(c.GrantedAt)); err != nil {
+		return fmt.Errorf("postgres: save consent: %w", err)
+	}
+	return nil
+}
+
+// Consent returns the subject's consent for clientID; store.ErrNotFound.
+func (s *Store) Consent(ctx context.Context, subject, clientID string) (store.Consent, error) {
+	c, err := scanConsent(s.pool.QueryRow(ctx,
+		"SELECT "+consentColumns+" FROM consents WHERE subject = $1 AND client_id = $2", subject, clientID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Consent{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.Consent{}, fmt.Errorf("postgres: consent: %w", err)
+	}
+	return c, nil
+}
+
+// ConsentsOf lists the subject's consents, sorted by ClientID (the
+// column is COLLATE "C": byte order).
+func (s *Store) ConsentsOf(ctx context.Context, subject string) ([]store.Consent, error) {
+	rows, err := s.pool.Query(ctx,
+		"SELECT "+consentColumns+" FROM consents WHERE subject = $1 ORDER BY client_id", subject)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: consents: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Consent, error) { return scanConsent(row) })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: consents: %w", err)
+	}
+	return out, nil
+}
+
+// RevokeConsent forgets the subject's consent for clientID, if any.
+func (s *Store) RevokeConsent(ctx context.Context, subject, clientID string) error {
+	if _, err := s.pool.Exec(ctx,
+		"DELETE FROM consents WHERE subject = $1 AND client_id = $2", subject, clientID); err != nil {
+		return fmt.Errorf("postgres: revoke consent: %w", err)
+	}
+	return nil
 }

@@ -12,12 +12,13 @@ import (
 )
 
 // Topics of change notifications: what another replica wrote, and so what
-// a listener should reload (migrations/0003_notify.sql sends them).
+// a listener should reload (migrations/0003_notify.sql and 0006 send
+// them).
 const (
 	TopicKeys        = "keys"        // a signing key was added or removed
 	TopicSessions    = "sessions"    // a session ended (or a tombstone was recorded)
 	TopicRevocations = "revocations" // an access token was revoked
-	TopicApps        = "apps"        // a run-time app was created or changed
+	TopicApps        = "apps"        // a run-time app or a user's own password changed (the directory's stored part)
 )
 
 // Topics is every topic, in no particular order.

@@ -186,6 +186,17 @@ func TestListenTopics(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.expect(TopicApps)
+	// A user's own password is the directory's too.
+	pc := directory.PasswordChange{Login: "alice", Hash: "new", Replaces: "file", ChangedAt: now}
+	if err := b.SavePasswordChange(ctx, pc); err != nil {
+		t.Fatal(err)
+	}
+	l.expect(TopicApps)
+	pc.Hash, pc.ChangedAt = "newer", now.Add(time.Second)
+	if err := b.SavePasswordChange(ctx, pc); err != nil {
+		t.Fatal(err)
+	}
+	l.expect(TopicApps)
 
 	k := store.SigningKey{ID: "k1", Algorithm: "ES256", PrivateJWK: []byte("{}"), CreatedAt: now,
 		RetireAt: now.Add(time.Hour), ExpiresAt: now.Add(2 * time.Hour)}

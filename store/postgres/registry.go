@@ -113,6 +113,40 @@ func (s *Store) AppsChangedSince(ctx context.Context, since time.Time) ([]direct
 	return s.queryApps(ctx, "apps changed since", "WHERE updated_at >= $1 ORDER BY updated_at, uri", ts(since))
 }
 
+// SavePasswordChange stores c, replacing the login's previous change, in
+// one statement: of concurrent saves the last to commit stands. The
+// trigger of migration 0006 notifies the apps topic.
+func (s *Store) SavePasswordChange(ctx context.Context, c directory.PasswordChange) error {
+	if _, err := s.pool.Exec(ctx, `INSERT INTO password_changes (login, hash, replaces, changed_at)
+		VALUES ($1, $2, $3, $4)
+		ON CONFLICT (login) DO UPDATE SET hash = excluded.hash, replaces = excluded.replaces, changed_at = excluded.changed_at`,
+		c.Login, c.Hash, c.Replaces, ts(c.ChangedAt)); err != nil {
+		return fmt.Errorf("postgres: save password change: %w", err)
+	}
+	return nil
+}
+
+// PasswordChangesSince lists changes with ChangedAt >= since, oldest
+// ChangedAt first (ties by login).
+func (s *Store) PasswordChangesSince(ctx context.Context, since time.Time) ([]directory.PasswordChange, error) {
+	rows, err := s.pool.Query(ctx, `SELECT login, hash, replaces, changed_at FROM password_changes
+		WHERE changed_at >= $1 ORDER BY changed_at, login`, ts(since))
+	if err != nil {
+		return nil, fmt.Errorf("postgres: password changes since: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (directory.PasswordChange, error) {
+		var c directory.PasswordChange
+		var changed pgtype.Timestamptz
+		err := row.Scan(&c.Login, &c.Hash, &c.Replaces, &changed)
+		c.ChangedAt = fromTS(changed)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: password changes since: %w", err)
+	}
+	return out, nil
+}
+
 const refTokenColumns = `id, hash, type, client_id, subject, scopes, created_at, created_by,
 	expires_at, last_used_at, revoked_at`
 

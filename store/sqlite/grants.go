@@ -283,22 +283,29 @@ func (s *Store) DeleteExpiredRefreshTokens(ctx context.Context, now time.Time) e
 	return nil
 }
 
-const identityColumns = `id, subject, secret_hash, auth_time, created_at, expires_at, ended_at`
+const identityColumns = `id, subject, secret_hash, auth_time, created_at, expires_at, ended_at, remote_addr, user_agent`
 
-func getIdentity(ctx context.Context, q rowQuerier, id string) (store.IdentitySession, error) {
+func scanIdentity(row scanner) (store.IdentitySession, error) {
 	var is store.IdentitySession
 	var created, expires int64
 	var authTime, ended sql.NullInt64
-	err := q.QueryRowContext(ctx, "SELECT "+identityColumns+" FROM identity_sessions WHERE id = ?", id).
-		Scan(&is.ID, &is.Subject, &is.SecretHash, &authTime, &created, &expires, &ended)
+	if err := row.Scan(&is.ID, &is.Subject, &is.SecretHash, &authTime, &created, &expires, &ended,
+		&is.RemoteAddr, &is.UserAgent); err != nil {
+		return store.IdentitySession{}, err
+	}
+	is.AuthTime, is.CreatedAt, is.ExpiresAt = fromNullMillis(authTime), fromMillis(created), fromMillis(expires)
+	is.EndedAt = fromNullMillis(ended)
+	return is, nil
+}
+
+func getIdentity(ctx context.Context, q rowQuerier, id string) (store.IdentitySession, error) {
+	is, err := scanIdentity(q.QueryRowContext(ctx, "SELECT "+identityColumns+" FROM identity_sessions WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.IdentitySession{}, store.ErrNotFound
 	}
 	if err != nil {
 		return store.IdentitySession{}, fmt.Errorf("sqlite: identity session: %w", err)
 	}
-	is.AuthTime, is.CreatedAt, is.ExpiresAt = fromNullMillis(authTime), fromMillis(created), fromMillis(expires)
-	is.EndedAt = fromNullMillis(ended)
 	return is, nil
 }
 
@@ -316,9 +323,9 @@ func (s *Store) SaveIdentitySession(ctx context.Context, is store.IdentitySessio
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO identity_sessions (`+identityColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			is.ID, is.Subject, is.SecretHash, nullMillis(is.AuthTime), millis(is.CreatedAt),
-			millis(is.ExpiresAt), nullMillis(is.EndedAt)); err != nil {
+			millis(is.ExpiresAt), nullMillis(is.EndedAt), is.RemoteAddr, is.UserAgent); err != nil {
 			return fmt.Errorf("sqlite: save identity session: %w", err)
 		}
 		return nil
@@ -363,6 +370,108 @@ func (s *Store) EndSubjectIdentitySessions(ctx context.Context, subject string, 
 	}
 	slices.Sort(ids)
 	return ids, nil
+}
+
+// IdentitySessionsOf lists the live sessions of subject at now, newest
+// AuthTime first (ties by ID). A session with no AuthTime (NULL) sorts
+// last, as the zero time would.
+func (s *Store) IdentitySessionsOf(ctx context.Context, subject string, now time.Time) ([]store.IdentitySession, error) {
+	rows, err := s.reader.QueryContext(ctx, "SELECT "+identityColumns+` FROM identity_sessions
+		WHERE subject = ? AND ended_at IS NULL AND expires_at > ?
+		ORDER BY auth_time DESC NULLS LAST, id`, subject, millis(now))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: identity sessions of a subject: %w", err)
+	}
+	defer rows.Close()
+	var out []store.IdentitySession
+	for rows.Next() {
+		is, err := scanIdentity(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: identity sessions of a subject: %w", err)
+		}
+		out = append(out, is)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: identity sessions of a subject: %w", err)
+	}
+	return out, nil
+}
+
+const consentColumns = `subject, client_id, scopes, granted_at`
+
+func scanConsent(row scanner) (store.Consent, error) {
+	var c store.Consent
+	var scopes string
+	var granted int64
+	if err := row.Scan(&c.Subject, &c.ClientID, &scopes, &granted); err != nil {
+		return store.Consent{}, err
+	}
+	var err error
+	if c.Scopes, err = decodeStrings(scopes); err != nil {
+		return store.Consent{}, err
+	}
+	c.GrantedAt = fromMillis(granted)
+	return c, nil
+}
+
+// SaveConsent stores c, replacing the subject's consent for the app, in
+// one statement.
+func (s *Store) SaveConsent(ctx context.Context, c store.Consent) error {
+	scopes, err := encodeStrings(c.Scopes)
+	if err != nil {
+		return fmt.Errorf("sqlite: save consent: %w", err)
+	}
+	if _, err := s.writer.ExecContext(ctx, `INSERT INTO consents (`+consentColumns+`) VALUES (?, ?, ?, ?)
+		ON CONFLICT (subject, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at`,
+		c.Subject, c.ClientID, scopes, millis(c.GrantedAt)); err != nil {
+		return fmt.Errorf("sqlite: save consent: %w", err)
+	}
+	return nil
+}
+
+// Consent returns the subject's consent for clientID; store.ErrNotFound.
+func (s *Store) Consent(ctx context.Context, subject, clientID string) (store.Consent, error) {
+	c, err := scanConsent(s.reader.QueryRowContext(ctx,
+		"SELECT "+consentColumns+" FROM consents WHERE subject = ? AND client_id = ?", subject, clientID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Consent{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.Consent{}, fmt.Errorf("sqlite: consent: %w", err)
+	}
+	return c, nil
+}
+
+// ConsentsOf lists the subject's consents, sorted by ClientID (SQLite
+// compares TEXT bytewise).
+func (s *Store) ConsentsOf(ctx context.Context, subject string) ([]store.Consent, error) {
+	rows, err := s.reader.QueryContext(ctx,
+		"SELECT "+consentColumns+" FROM consents WHERE subject = ? ORDER BY client_id", subject)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: consents: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Consent
+	for rows.Next() {
+		c, err := scanConsent(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: consents: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: consents: %w", err)
+	}
+	return out, nil
+}
+
+// RevokeConsent forgets the subject's consent for clientID, if any.
+func (s *Store) RevokeConsent(ctx context.Context, subject, clientID string) error {
+	if _, err := s.writer.ExecContext(ctx,
+		"DELETE FROM consents WHERE subject = ? AND client_id = ?", subject, clientID); err != nil {
+		return fmt.Errorf("sqlite: revoke consent: %w", err)
+	}
+	return nil
 }
 
 // conflictUnlessInserted turns an INSERT … ON CONFLICT DO NOTHING that

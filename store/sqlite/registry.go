@@ -274,6 +274,43 @@ func (s *Store) TouchReferenceTokens(ctx context.Context, used map[string]time.T
 	})
 }
 
+// SavePasswordChange stores c, replacing the login's previous change, in
+// one statement.
+func (s *Store) SavePasswordChange(ctx context.Context, c directory.PasswordChange) error {
+	if _, err := s.writer.ExecContext(ctx, `INSERT INTO password_changes (login, hash, replaces, changed_at)
+		VALUES (?, ?, ?, ?)
+		ON CONFLICT (login) DO UPDATE SET hash = excluded.hash, replaces = excluded.replaces, changed_at = excluded.changed_at`,
+		c.Login, c.Hash, c.Replaces, millis(c.ChangedAt)); err != nil {
+		return fmt.Errorf("sqlite: save password change: %w", err)
+	}
+	return nil
+}
+
+// PasswordChangesSince lists changes with ChangedAt >= since, oldest
+// ChangedAt first (ties by login).
+func (s *Store) PasswordChangesSince(ctx context.Context, since time.Time) ([]directory.PasswordChange, error) {
+	rows, err := s.reader.QueryContext(ctx, `SELECT login, hash, replaces, changed_at FROM password_changes
+		WHERE changed_at >= ? ORDER BY changed_at, login`, millis(since))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: password changes since: %w", err)
+	}
+	defer rows.Close()
+	var out []directory.PasswordChange
+	for rows.Next() {
+		var c directory.PasswordChange
+		var changed int64
+		if err := rows.Scan(&c.Login, &c.Hash, &c.Replaces, &changed); err != nil {
+			return nil, fmt.Errorf("sqlite: password changes since: %w", err)
+		}
+		c.ChangedAt = fromMillis(changed)
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: password changes since: %w", err)
+	}
+	return out, nil
+}
+
 // nilIfEmpty makes an empty byte slice nil, so nil and empty are stored
 // alike (NULL) and read back alike (nil).
 func nilIfEmpty(b []byte) []byte {

@@ -45,7 +45,8 @@ func TestBackendInMemory(t *testing.T) {
 
 // TestReopenKeepsData is the restart case of SPEC §5: "a restart loses no
 // session, token family or revocation", nor a run-time app or
-// reference token (SPEC §2: they "live in the store").
+// reference token (SPEC §2: they "live in the store"), nor what a user
+// set on the account page (a consent, their own password).
 func TestReopenKeepsData(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "erpgate.db")
@@ -83,6 +84,14 @@ func TestReopenKeepsData(t *testing.T) {
 		ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatalf("SaveReferenceToken: %v", err)
 	}
+	if err := s.SaveConsent(ctx, store.Consent{Subject: "alice", ClientID: "urn:app:rt", Scopes: []string{"read"},
+		GrantedAt: now}); err != nil {
+		t.Fatalf("SaveConsent: %v", err)
+	}
+	if err := s.SavePasswordChange(ctx, directory.PasswordChange{Login: "alice", Hash: "own", Replaces: "file",
+		ChangedAt: now}); err != nil {
+		t.Fatalf("SavePasswordChange: %v", err)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -117,6 +126,12 @@ func TestReopenKeepsData(t *testing.T) {
 	}
 	if got, err := s.ReferenceTokenByHash(ctx, "rt-hash-1"); err != nil || got.ID != "rt-1" {
 		t.Errorf("ReferenceTokenByHash after reopen = %+v, %v; want rt-1", got, err)
+	}
+	if got, err := s.Consent(ctx, "alice", "urn:app:rt"); err != nil || len(got.Scopes) != 1 {
+		t.Errorf("Consent after reopen = %+v, %v; want alice's for urn:app:rt", got, err)
+	}
+	if got, err := s.PasswordChangesSince(ctx, now); err != nil || len(got) != 1 || got[0].Hash != "own" {
+		t.Errorf("PasswordChangesSince after reopen = %+v, %v; want alice's", got, err)
 	}
 
 	// Reopening applied no migration twice.
@@ -424,5 +439,45 @@ func TestMigrateCountsOpenSessions(t *testing.T) {
 	}
 	if u, err := s.Usage(ctx); err != nil || u != (store.Usage{Open: 2, Reserved: 1}) {
 		t.Fatalf("Usage after an end = %+v, %v; want 2 open, 1 reserved", u, err)
+	}
+}
+
+// TestMigrateKeepsIdentitySessions upgrades a database at schema version
+// 5 holding a live identity session: migration 6 adds where and when it
+// came from, which an older session does not say, and it stays live and
+// listed.
+func TestMigrateKeepsIdentitySessions(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "erpgate.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	setup := []string{"CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT"}
+	for _, m := range ms[:5] {
+		setup = append(setup, m.sql, fmt.Sprintf("INSERT INTO schema_migrations VALUES (%d, '%s', 0)", m.version, m.name))
+	}
+	setup = append(setup, `INSERT INTO identity_sessions (id, subject, secret_hash, auth_time, created_at, expires_at, ended_at)
+		VALUES ('sid-1', 'alice', 'secret', 1000, 1000, 4102444800000, NULL)`)
+	for _, q := range setup {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("setting up version 5: %v", err)
+		}
+	}
+	db.Close()
+
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	got, err := s.IdentitySessionsOf(ctx, "alice", time.UnixMilli(2000))
+	if err != nil || len(got) != 1 || got[0].ID != "sid-1" || got[0].RemoteAddr != "" || got[0].UserAgent != "" ||
+		!got[0].AuthTime.Equal(time.UnixMilli(1000)) {
+		t.Fatalf("IdentitySessionsOf after migration = %+v, %v; want sid-1, saying nothing of where from", got, err)
 	}
 }

@@ -521,6 +521,8 @@ func testIdentity(id, subject, secret string, auth time.Time) store.IdentitySess
 		AuthTime:   auth,
 		CreatedAt:  auth,
 		ExpiresAt:  auth.Add(8 * time.Hour),
+		RemoteAddr: "203.0.113.7",
+		UserAgent:  "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
 	}
 }
 
@@ -528,9 +530,39 @@ func checkIdentity(t *testing.T, what string, got, want store.IdentitySession) {
 	t.Helper()
 	if got.ID != want.ID || got.Subject != want.Subject || got.SecretHash != want.SecretHash ||
 		!got.AuthTime.Equal(want.AuthTime) || !got.CreatedAt.Equal(want.CreatedAt) ||
-		!got.ExpiresAt.Equal(want.ExpiresAt) || !got.EndedAt.Equal(want.EndedAt) {
+		!got.ExpiresAt.Equal(want.ExpiresAt) || !got.EndedAt.Equal(want.EndedAt) ||
+		got.RemoteAddr != want.RemoteAddr || got.UserAgent != want.UserAgent {
 		t.Errorf("%s:\n got %+v\nwant %+v", what, got, want)
 	}
+}
+
+// checkIdentities fails t unless got and want hold the same sessions in
+// the same order.
+func checkIdentities(t *testing.T, what string, got, want []store.IdentitySession) {
+	t.Helper()
+	ids := func(ss []store.IdentitySession) []string {
+		out := make([]string, len(ss))
+		for i, s := range ss {
+			out[i] = s.ID
+		}
+		return out
+	}
+	if !slices.Equal(ids(got), ids(want)) {
+		t.Errorf("%s = %v, want %v", what, ids(got), ids(want))
+		return
+	}
+	for i := range want {
+		checkIdentity(t, what+"["+want[i].ID+"]", got[i], want[i])
+	}
+}
+
+func mustIdentitySessionsOf(t *testing.T, b store.Backend, subject string, now time.Time) []store.IdentitySession {
+	t.Helper()
+	got, err := b.IdentitySessionsOf(t.Context(), subject, now)
+	if err != nil {
+		t.Fatalf("IdentitySessionsOf(%s): %v", subject, err)
+	}
+	return got
 }
 
 func mustSaveIdentity(t *testing.T, b store.Backend, s store.IdentitySession) {
@@ -658,5 +690,228 @@ func testIdentitySessions(t *testing.T, open opener) {
 			}
 		}
 		checkIdentity(t, "sid-1 after a second call", mustIdentity(t, b, "sid-1"), live1)
+	})
+
+	// RemoteAddr and UserAgent are "stored and round-tripped" as given,
+	// replaced with the rest of the session, and may be empty.
+	t.Run("WhereFrom", func(t *testing.T) {
+		b := open(t)
+		is := testIdentity("sid-1", "alice", "secret-1", at(0))
+		is.RemoteAddr = "2001:db8::1"
+		is.UserAgent = "Mozilla/5.0 (Macintosh) „Safari“ 17.0 ☃ 'quoted' \"double\""
+		mustSaveIdentity(t, b, is)
+		checkIdentity(t, "IdentitySession", mustIdentity(t, b, "sid-1"), is)
+
+		again := testIdentity("sid-1", "alice", "secret-2", at(time.Hour))
+		again.RemoteAddr, again.UserAgent = "", ""
+		mustSaveIdentity(t, b, again)
+		checkIdentity(t, "IdentitySession replaced with nothing said", mustIdentity(t, b, "sid-1"), again)
+	})
+
+	// "IdentitySessionsOf lists the sessions of subject that are live at
+	// now (not ended, and ExpiresAt after now), newest AuthTime first
+	// (ties by ID)."
+	t.Run("Of", func(t *testing.T) {
+		b := open(t)
+		now := at(4 * time.Hour)
+		old := testIdentity("sid-1", "alice", "secret-1", at(0).In(cet))
+		newer := testIdentity("sid-3", "alice", "secret-3", at(2*time.Hour))
+		tie := testIdentity("sid-2", "alice", "secret-2", at(2*time.Hour)) // same AuthTime: by ID
+		tie.RemoteAddr, tie.UserAgent = "198.51.100.2", "curl/8.5.0"
+		ended := testIdentity("sid-4", "alice", "secret-4", at(3*time.Hour))
+		expiresNow := testIdentity("sid-5", "alice", "secret-5", at(-4*time.Hour)) // ExpiresAt == now: expired
+		lastMilli := testIdentity("sid-6", "alice", "secret-6", at(-4*time.Hour+time.Millisecond))
+		noAuth := testIdentity("sid-7", "alice", "secret-7", at(0)) // no AuthTime: the oldest
+		noAuth.AuthTime = time.Time{}
+		bob := testIdentity("sid-8", "bob", "secret-8", at(time.Hour))
+		for _, is := range []store.IdentitySession{noAuth, lastMilli, tie, bob, ended, old, expiresNow, newer} {
+			mustSaveIdentity(t, b, is)
+		}
+		mustEndIdentity(t, b, "sid-4", at(3*time.Hour+30*time.Minute))
+
+		checkIdentities(t, "IdentitySessionsOf(alice)", mustIdentitySessionsOf(t, b, "alice", now),
+			[]store.IdentitySession{tie, newer, old, lastMilli, noAuth})
+		checkIdentities(t, "IdentitySessionsOf(bob)", mustIdentitySessionsOf(t, b, "bob", now), []store.IdentitySession{bob})
+		if got := mustIdentitySessionsOf(t, b, "nobody", now); len(got) != 0 {
+			t.Errorf("IdentitySessionsOf(nobody) = %d sessions, want none", len(got))
+		}
+		// An hour earlier the session that expires at now was live; the
+		// ended one is not, whenever it ended ("not ended").
+		checkIdentities(t, "IdentitySessionsOf(alice) an hour earlier", mustIdentitySessionsOf(t, b, "alice", at(3*time.Hour)),
+			[]store.IdentitySession{tie, newer, old, lastMilli, expiresNow, noAuth})
+
+		if _, err := b.EndSubjectIdentitySessions(t.Context(), "alice", now); err != nil {
+			t.Fatalf("EndSubjectIdentitySessions: %v", err)
+		}
+		if got := mustIdentitySessionsOf(t, b, "alice", now); len(got) != 0 {
+			t.Errorf("IdentitySessionsOf(alice) after ending them all = %d sessions, want none", len(got))
+		}
+		checkIdentities(t, "IdentitySessionsOf(bob) after alice's end", mustIdentitySessionsOf(t, b, "bob", now), []store.IdentitySession{bob})
+	})
+}
+
+func testConsent(subject, clientID string, granted time.Time, scopes ...string) store.Consent {
+	return store.Consent{Subject: subject, ClientID: clientID, Scopes: scopes, GrantedAt: granted}
+}
+
+// checkConsent compares scopes by content (nil and empty alike, see
+// store.Grants) and times by time.Equal.
+func checkConsent(t *testing.T, what string, got, want store.Consent) {
+	t.Helper()
+	if got.Subject != want.Subject || got.ClientID != want.ClientID || !slices.Equal(got.Scopes, want.Scopes) ||
+		!got.GrantedAt.Equal(want.GrantedAt) {
+		t.Errorf("%s:\n got %+v\nwant %+v", what, got, want)
+	}
+}
+
+func checkConsents(t *testing.T, what string, got, want []store.Consent) {
+	t.Helper()
+	apps := func(cs []store.Consent) []string {
+		out := make([]string, len(cs))
+		for i, c := range cs {
+			out[i] = c.Subject + " " + c.ClientID
+		}
+		return out
+	}
+	if !slices.Equal(apps(got), apps(want)) {
+		t.Errorf("%s = %q, want %q", what, apps(got), apps(want))
+		return
+	}
+	for i := range want {
+		checkConsent(t, what+"["+want[i].ClientID+"]", got[i], want[i])
+	}
+}
+
+func mustSaveConsent(t *testing.T, b store.Backend, c store.Consent) {
+	t.Helper()
+	if err := b.SaveConsent(t.Context(), c); err != nil {
+		t.Fatalf("SaveConsent(%s, %s): %v", c.Subject, c.ClientID, err)
+	}
+}
+
+func mustConsent(t *testing.T, b store.Backend, subject, clientID string) store.Consent {
+	t.Helper()
+	got, err := b.Consent(t.Context(), subject, clientID)
+	if err != nil {
+		t.Fatalf("Consent(%s, %s): %v", subject, clientID, err)
+	}
+	return got
+}
+
+func mustConsentsOf(t *testing.T, b store.Backend, subject string) []store.Consent {
+	t.Helper()
+	got, err := b.ConsentsOf(t.Context(), subject)
+	if err != nil {
+		t.Fatalf("ConsentsOf(%s): %v", subject, err)
+	}
+	return got
+}
+
+func checkNoConsent(t *testing.T, b store.Backend, subject, clientID string) {
+	t.Helper()
+	if got, err := b.Consent(t.Context(), subject, clientID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Consent(%s, %s) = %+v, %v; want ErrNotFound", subject, clientID, got, err)
+	}
+}
+
+func testConsents(t *testing.T, open opener) {
+	// "Consent returns the consent of subject for clientID; ErrNotFound."
+	t.Run("SaveAndGet", func(t *testing.T) {
+		b := open(t)
+		want := testConsent("alice", "urn:app:billing", at(0).In(cet), "openid", "read", "offline_access")
+		mustSaveConsent(t, b, want)
+		checkConsent(t, "Consent", mustConsent(t, b, "alice", "urn:app:billing"), want)
+		checkNoConsent(t, b, "alice", "urn:app:other")
+		checkNoConsent(t, b, "bob", "urn:app:billing")
+		checkNoConsent(t, b, "", "")
+	})
+
+	// "SaveConsent stores c, replacing the consent of c.Subject for
+	// c.ClientID whole": fewer scopes, no scopes, an earlier time.
+	t.Run("Replace", func(t *testing.T) {
+		b := open(t)
+		mustSaveConsent(t, b, testConsent("alice", "urn:app:billing", at(0), "openid", "read", "update"))
+		bob := testConsent("bob", "urn:app:billing", at(0), "openid")
+		mustSaveConsent(t, b, bob)
+
+		fewer := testConsent("alice", "urn:app:billing", at(time.Hour), "read")
+		mustSaveConsent(t, b, fewer)
+		checkConsent(t, "Consent replaced", mustConsent(t, b, "alice", "urn:app:billing"), fewer)
+
+		none := testConsent("alice", "urn:app:billing", at(-time.Hour))
+		none.Scopes = []string{}
+		mustSaveConsent(t, b, none)
+		got := mustConsent(t, b, "alice", "urn:app:billing")
+		checkConsent(t, "Consent replaced with no scopes", got, none)
+		checkConsents(t, "ConsentsOf(alice) after replacing", mustConsentsOf(t, b, "alice"), []store.Consent{none})
+		checkConsent(t, "bob's consent for the same app", mustConsent(t, b, "bob", "urn:app:billing"), bob)
+	})
+
+	// "ConsentsOf lists the consents of subject, sorted by ClientID (byte
+	// order)": upper case before lower, whatever the order of saving or
+	// granting.
+	t.Run("ListSorted", func(t *testing.T) {
+		b := open(t)
+		if got := mustConsentsOf(t, b, "alice"); len(got) != 0 {
+			t.Fatalf("ConsentsOf on an empty store = %d consents, want none", len(got))
+		}
+		want := []store.Consent{
+			testConsent("alice", "https://z.example/app", at(3*time.Hour), "openid"),
+			testConsent("alice", "urn:app:B", at(2*time.Hour), "read"),
+			testConsent("alice", "urn:app:a", at(time.Hour), "update"),
+			testConsent("alice", "urn:app:b", at(0), "read", "update"),
+		}
+		for _, i := range []int{3, 1, 0, 2} {
+			mustSaveConsent(t, b, want[i])
+		}
+		mustSaveConsent(t, b, testConsent("bob", "urn:app:a", at(0), "read"))
+		mustSaveConsent(t, b, testConsent("alice2", "urn:app:a", at(0), "read"))
+		checkConsents(t, "ConsentsOf(alice)", mustConsentsOf(t, b, "alice"), want)
+		if got := mustConsentsOf(t, b, "nobody"); len(got) != 0 {
+			t.Errorf("ConsentsOf(nobody) = %d consents, want none", len(got))
+		}
+	})
+
+	// "RevokeConsent forgets the consent of subject for clientID;
+	// revoking an absent one is not an error."
+	t.Run("Revoke", func(t *testing.T) {
+		b := open(t)
+		a := testConsent("alice", "urn:app:a", at(0), "read")
+		keep := testConsent("alice", "urn:app:b", at(0), "read")
+		bob := testConsent("bob", "urn:app:a", at(0), "read")
+		for _, c := range []store.Consent{a, keep, bob} {
+			mustSaveConsent(t, b, c)
+		}
+		for i := range 2 {
+			if err := b.RevokeConsent(t.Context(), "alice", "urn:app:a"); err != nil {
+				t.Fatalf("RevokeConsent #%d: %v", i+1, err)
+			}
+		}
+		if err := b.RevokeConsent(t.Context(), "nobody", "urn:app:none"); err != nil {
+			t.Fatalf("RevokeConsent of one never given: %v", err)
+		}
+		checkNoConsent(t, b, "alice", "urn:app:a")
+		checkConsents(t, "ConsentsOf(alice) after revoking", mustConsentsOf(t, b, "alice"), []store.Consent{keep})
+		checkConsent(t, "bob's consent for the revoked app", mustConsent(t, b, "bob", "urn:app:a"), bob)
+
+		// Consenting again after a revocation stores anew.
+		again := testConsent("alice", "urn:app:a", at(time.Hour), "openid")
+		mustSaveConsent(t, b, again)
+		checkConsent(t, "Consent given again", mustConsent(t, b, "alice", "urn:app:a"), again)
+	})
+
+	// A stored consent is a value: writing into the slices the caller
+	// passed or got back changes nothing stored.
+	t.Run("NoSharedSlices", func(t *testing.T) {
+		b := open(t)
+		c := testConsent("alice", "urn:app:a", at(0), "read", "update")
+		want := testConsent("alice", "urn:app:a", at(0), "read", "update")
+		mustSaveConsent(t, b, c)
+		c.Scopes[0] = "X"
+		got := mustConsent(t, b, "alice", "urn:app:a")
+		checkConsent(t, "Consent after the caller wrote into its slice", got, want)
+		got.Scopes[0] = "Y"
+		mustConsentsOf(t, b, "alice")[0].Scopes[1] = "Z"
+		checkConsent(t, "Consent after the caller wrote into returned ones", mustConsent(t, b, "alice", "urn:app:a"), want)
 	})
 }

@@ -21,8 +21,10 @@ func RunTests(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 	t.Run("AuthCodes", func(t *testing.T) { testAuthCodes(t, open) })
 	t.Run("RefreshTokens", func(t *testing.T) { testRefreshTokens(t, open) })
 	t.Run("IdentitySessions", func(t *testing.T) { testIdentitySessions(t, open) })
+	t.Run("Consents", func(t *testing.T) { testConsents(t, open) })
 	t.Run("Apps", func(t *testing.T) { testApps(t, open) })
 	t.Run("ReferenceTokens", func(t *testing.T) { testReferenceTokens(t, open) })
+	t.Run("PasswordChanges", func(t *testing.T) { testPasswordChanges(t, open) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
 	t.Run("Ping", func(t *testing.T) {
 		if err := open(t).Ping(t.Context()); err != nil {
