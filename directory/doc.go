@@ -7,5 +7,6 @@
 // by package config), from the store (apps created at run time) or is
 // shown by the admin API; a field added to an app touches App alone.
 // Table answers from memory: config records are swapped in whole on
-// reload, stored apps are synced from the store within a second.
+// reload; stored apps, and the passwords users set themselves
+// (PasswordChange), are synced from the store within a second.
 package directory

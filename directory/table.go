@@ -7,38 +7,49 @@ import (
 	"time"
 )
 
-// AppSource is where Trusted Applications created at run time live (the
-// store).
+// AppSource is where the directory's run-time records live (the store):
+// Trusted Applications created by administrators, and passwords users
+// set themselves. Both list what changed at or after since, oldest
+// first.
 type AppSource interface {
 	AppsChangedSince(ctx context.Context, since time.Time) ([]App, error)
+	PasswordChangesSince(ctx context.Context, since time.Time) ([]PasswordChange, error)
 }
 
-// Table is the live directory: the config file's apps and users, and the
-// apps created at run time. Lookups are a map read on an immutable view;
-// SetConfig and Sync swap in a new one. A stored app never shadows a
-// configured one.
+// Table is the live directory: the config file's apps and users, the
+// apps created at run time, and the passwords users set themselves.
+// Lookups are a map read on an immutable view; SetConfig and Sync swap
+// in a new one. A stored app never shadows a configured one. A stored
+// password change applies to the config user of its login only while the
+// file still has the hash it replaced (see PasswordChange): an operator
+// who writes another password_hash resets the password.
 type Table struct {
-	source AppSource // nil: config apps only
+	source AppSource // nil: config records only
 	clock  func() time.Time
 
 	view atomic.Pointer[view]
 
-	mu       sync.Mutex // serialises SetConfig and Sync
-	config   *view      // the config file's part
-	stored   map[string]*App
-	syncedAt time.Time
+	mu        sync.Mutex // serialises SetConfig and Sync
+	config    *view      // the config file's part
+	stored    map[string]*App
+	passwords map[string]*PasswordChange // by login
+	syncedAt  time.Time
 }
 
 // view is one immutable state of the table.
 type view struct {
 	apps   map[string]*App
-	users  map[string]*User
-	config map[string]bool // ids of apps from the config file
+	users  map[string]*User // enabled users, with the password in force
+	config map[string]bool  // ids of apps from the config file
+	// file is the config file's users as the file has them: disabled
+	// ones too, and no password change applied.
+	file map[string]*User
 }
 
 // NewTable returns a table with no records; call SetConfig, then Sync.
 func NewTable(source AppSource, clock func() time.Time) *Table {
-	t := &Table{source: source, clock: clock, stored: map[string]*App{}, config: &view{}}
+	t := &Table{source: source, clock: clock, stored: map[string]*App{},
+		passwords: map[string]*PasswordChange{}, config: &view{}}
 	t.view.Store(&view{})
 	return t
 }
@@ -47,8 +58,26 @@ func NewTable(source AppSource, clock func() time.Time) *Table {
 func (t *Table) App(id string) *App { return t.view.Load().apps[id] }
 
 // User returns the enabled user with login, or nil: a disabled user
-// cannot sign in or act anywhere.
+// cannot sign in or act anywhere. Its PasswordHash is the one in force:
+// the user's own password change if one applies, else the file's.
 func (t *Table) User(login string) *User { return t.view.Load().users[login] }
+
+// NewPasswordChange returns the record of login setting their own
+// password to hash at at, with Replaces the file's hash of the user now.
+// ok is false unless login is an enabled user the file gives a password
+// (a system user has none to change).
+//
+// The account page saves the record (the store's SavePasswordChange) and
+// then calls Sync, which applies it in this process at once; other
+// processes apply it at their next Sync. at should come from the
+// table's clock, so the next Sync's window holds it.
+func (t *Table) NewPasswordChange(login, hash string, at time.Time) (PasswordChange, bool) {
+	u := t.view.Load().file[login]
+	if u == nil || u.Disabled || u.PasswordHash == "" {
+		return PasswordChange{}, false
+	}
+	return PasswordChange{Login: login, Hash: hash, Replaces: u.PasswordHash, ChangedAt: at}, true
+}
 
 // ConfigApp reports whether id is an app of the config file (which the
 // admin API may not change).
@@ -65,8 +94,11 @@ type Changes struct {
 }
 
 // SetConfig replaces the config file's apps and users (start and
-// reload) and returns what changed, so the caller can end the sessions
-// and grants the change takes away.
+// reload) and returns what changed in the file, so the caller can end the
+// sessions and grants the change takes away. Users are compared as the
+// file has them: a password a user set themselves is not a change of the
+// file, and stays in force while the file keeps the hash it replaced; a
+// file that gives the user another hash is reported (a reset) and wins.
 func (t *Table) SetConfig(apps []App, users []User) Changes {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -106,13 +138,16 @@ func diff[T any](old, next map[string]*T) []Change[T] {
 	return out
 }
 
-// appSyncOverlap re-reads changes from slightly before the last sync, so
+// syncOverlap re-reads changes from slightly before the last sync, so
 // a change committed during the previous sync is not missed.
-const appSyncOverlap = 5 * time.Second
+const syncOverlap = 5 * time.Second
 
-// Sync loads apps created or changed in the store since the last sync.
-// The admin API calls it after a change so this process sees it at once;
-// Run calls it for changes made by other processes.
+// Sync loads the apps and password changes stored or changed since the
+// last sync. The admin API calls it after changing an app, and the
+// account page after saving a password change, so this process sees the
+// change at once; Run calls it for changes made by other processes. A
+// stored record replaces the one held for its app or login whole, as it
+// does in the store.
 func (t *Table) Sync(ctx context.Context) error {
 	if t.source == nil {
 		return nil
@@ -122,33 +157,55 @@ func (t *Table) Sync(ctx context.Context) error {
 	now := t.clock()
 	since := t.syncedAt
 	if !since.IsZero() {
-		since = since.Add(-appSyncOverlap)
+		since = since.Add(-syncOverlap)
 	}
-	changed, err := t.source.AppsChangedSince(ctx, since)
+	apps, err := t.source.AppsChangedSince(ctx, since)
+	if err != nil {
+		return err
+	}
+	passwords, err := t.source.PasswordChangesSince(ctx, since)
 	if err != nil {
 		return err
 	}
 	t.syncedAt = now
-	if len(changed) == 0 {
+	if len(apps) == 0 && len(passwords) == 0 {
 		return nil
 	}
-	for i := range changed {
-		a := changed[i]
+	for i := range apps {
+		a := apps[i]
 		t.stored[a.ID] = &a
+	}
+	for i := range passwords {
+		c := passwords[i]
+		t.passwords[c.Login] = &c
 	}
 	t.publish()
 	return nil
+}
+
+// overrides reports whether c is the password of u, the config file's
+// user of its login: the file still has the hash c replaced (otherwise an
+// operator reset it since, and the file wins). A user the file gives no
+// password gets none this way.
+func (c *PasswordChange) overrides(u *User) bool {
+	return c.Hash != "" && u.PasswordHash != "" && c.Replaces == u.PasswordHash
 }
 
 // publish swaps in the view of the config and stored parts. Called with
 // mu held.
 func (t *Table) publish() {
 	v := &view{apps: make(map[string]*App, len(t.config.apps)+len(t.stored)),
-		users: make(map[string]*User, len(t.config.users)), config: t.config.config}
+		users: make(map[string]*User, len(t.config.users)), config: t.config.config, file: t.config.users}
 	for login, u := range t.config.users {
-		if !u.Disabled {
-			v.users[login] = u
+		if u.Disabled {
+			continue
 		}
+		if c := t.passwords[login]; c != nil && c.overrides(u) {
+			own := *u
+			own.PasswordHash = c.Hash
+			u = &own
+		}
+		v.users[login] = u
 	}
 	for id, a := range t.stored {
 		v.apps[id] = a
