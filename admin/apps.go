@@ -55,6 +55,10 @@ func ViewOf(a directory.App, source string) AppInfo {
 		RedirectURIs: nonNil(a.RedirectURIs), PostLogoutRedirectURIs: nonNil(a.PostLogoutRedirectURIs),
 		AllowInternalUsers: a.AllowInternalUsers, AllowCommunityUsers: a.AllowCommunityUsers,
 		ReferenceTokens: a.ReferenceTokens, RequirePKCE: a.RequirePKCE, Enabled: a.Enabled, Source: source,
+		Consent: config.ConsentImplicit,
+	}
+	if a.ConsentRequired {
+		v.Consent = config.ConsentRequired
 	}
 	if !a.CreatedAt.IsZero() {
 		created, updated := a.CreatedAt.UTC(), a.UpdatedAt.UTC()
@@ -84,6 +88,7 @@ type AppInfo struct {
 	AllowCommunityUsers    bool       `json:"allow_community_users"`
 	ReferenceTokens        string     `json:"reference_tokens"`
 	RequirePKCE            bool       `json:"require_pkce"`
+	Consent                string     `json:"consent"`
 	Enabled                bool       `json:"enabled"`
 	Source                 string     `json:"source"` // "config" or "store"
 	CreatedAt              *time.Time `json:"created_at,omitempty"`

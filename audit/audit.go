@@ -20,6 +20,14 @@ const (
 	ReferenceTokenIssued  = "reference_token.issued"
 	ReferenceTokenRevoked = "reference_token.revoked"
 	ConfigReloaded        = "config.reloaded"
+	// Consent answers on the consent page and revocations on the
+	// account page; the scopes are in the scopes attribute.
+	ConsentGiven   = "consent.given"
+	ConsentDenied  = "consent.denied"
+	ConsentRevoked = "consent.revoked"
+	// PasswordChanged is a user changing their own password on the
+	// account page.
+	PasswordChanged = "password.changed"
 	// AdminChange records a change made through the admin API (an app
 	// created, disabled, its secret rotated); reason says which.
 	AdminChange = "admin.change"

@@ -119,6 +119,7 @@ func applyDefaults(f *File, given map[string]bool) {
 		boolean(&a.AllowInternalUsers, true)
 		boolean(&a.AllowCommunityUsers, false)
 		str(&a.ReferenceTokens, ReferenceTokensNone)
+		str(&a.Consent, ConsentImplicit)
 		boolean(&a.RequirePKCE, true)
 		boolean(&a.Enabled, true)
 	}

@@ -37,6 +37,10 @@ const (
 	ReferenceTokensAuthenticatedUsers = "authenticated_users"
 	ReferenceTokensAdministratorsOnly = "administrators_only"
 
+	// Consent policies of an app (apps[].consent).
+	ConsentImplicit = "implicit"
+	ConsentRequired = "required"
+
 	// routes[].on_missing_token
 	OnMissingTokenUnauthorized = "unauthorized"
 	OnMissingTokenLogin        = "login"
@@ -502,6 +506,14 @@ type App struct {
 	// for the app: "none" (the default when empty or omitted),
 	// "authenticated_users" or "administrators_only".
 	ReferenceTokens string `yaml:"reference_tokens" json:"reference_tokens"`
+
+	// Consent says whether users are asked before the app gets their
+	// scopes (SPEC §3): "implicit" (the default when empty or omitted:
+	// a Trusted App's registration is the consent) or "required" (a
+	// consent page names the scopes in words; the answer is remembered
+	// per user, app and scopes, and revocable on the account page).
+	// prompt=consent asks in either case.
+	Consent string `yaml:"consent" json:"consent"`
 
 	// RequirePKCE requires PKCE (S256) in the authorization code flow.
 	// Only a confidential app may set it to false. Omitted: true.

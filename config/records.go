@@ -22,6 +22,7 @@ func (a App) Record() (directory.App, error) {
 		AllowCommunityUsers:    a.CommunityUsersAllowed(),
 		ReferenceTokens:        a.ReferenceTokens,
 		RequirePKCE:            a.PKCERequired(),
+		ConsentRequired:        a.Consent == ConsentRequired,
 		Enabled:                a.IsEnabled(),
 	}
 	if !r.Public {

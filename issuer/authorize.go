@@ -206,7 +206,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 			s.authorizeFailed(w, r, req, &authzError{"access_denied", english(msg), false})
 			return
 		}
-		s.issueCode(w, r, req, sess)
+		s.continueSignIn(w, r, req, sess, user) // consent.go
 	case req.hasPrompt("none"):
 		// OIDC Core §3.1.2.6: interaction would be needed.
 		s.authorizeFailed(w, r, req, &authzError{"login_required", "the user is not signed in", false})

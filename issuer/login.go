@@ -44,15 +44,7 @@ func (s *Server) redirectToLogin(w http.ResponseWriter, r *http.Request, req *au
 // showLogin renders the login form for req.
 func (s *Server) showLogin(w http.ResponseWriter, r *http.Request, req *authzRequest, login string, errMsg webui.Text, status int) {
 	token := s.csrfToken(w, r)
-	var params []param
-	for _, k := range authzParams {
-		if k == "prompt" {
-			continue // the login being shown satisfies prompt=login
-		}
-		if v := req.raw.Get(k); v != "" {
-			params = append(params, param{k, v})
-		}
-	}
+	params := carriedParams(req, "login") // consent.go: the login being shown satisfies prompt=login
 	name := req.app.Name
 	if name == "" {
 		name = req.app.ID
@@ -170,7 +162,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		Name: audit.LoginSucceeded, ClientID: req.app.ID, Subject: user.Login, Session: sess.ID,
 		RequestID: requestid.From(r.Context()), RemoteAddr: r.RemoteAddr,
 	})
-	s.issueCode(w, r, req, sess.IdentitySession)
+	s.continueSignIn(w, r, req, sess.IdentitySession, user) // consent.go
 }
 
 // loginThrottled answers a refused sign-in attempt: 429, how long to

@@ -1,0 +1,181 @@
+package issuer
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/erpgate/erpgate/audit"
+	"github.com/erpgate/erpgate/directory"
+	"github.com/erpgate/erpgate/requestid"
+	"github.com/erpgate/erpgate/store"
+	"github.com/erpgate/erpgate/webui"
+)
+
+// consentPath is where the consent page posts its answer.
+const consentPath = "/account/consent"
+
+// continueSignIn finishes an authorization request for a signed-in user
+// whose type the app allows: it asks for consent when the app or the
+// request wants it (SPEC §3), else issues the code.
+func (s *Server) continueSignIn(w http.ResponseWriter, r *http.Request, req *authzRequest, sess store.IdentitySession, user *directory.User) {
+	ask, err := s.needsConsent(r, req, user)
+	switch {
+	case err != nil:
+		s.cfg.Logger.ErrorContext(r.Context(), "read consent", "err", err)
+		s.authorizeFailed(w, r, req, &authzError{"temporarily_unavailable", "consent cannot be checked right now; try again shortly", false})
+	case ask && req.hasPrompt("none"):
+		// OIDC Core §3.1.2.6: consent would need the user.
+		s.authorizeFailed(w, r, req, &authzError{"consent_required", "the user has not consented to these scopes", false})
+	case ask:
+		s.showConsent(w, r, req, user, http.StatusOK)
+	default:
+		s.issueCode(w, r, req, sess)
+	}
+}
+
+// needsConsent reports whether user must be asked: prompt=consent
+// always asks; an app with consent: required asks unless the user's
+// remembered consent covers every scope requested now, so asking for
+// more asks again.
+func (s *Server) needsConsent(r *http.Request, req *authzRequest, user *directory.User) (bool, error) {
+	if req.hasPrompt("consent") {
+		return true, nil
+	}
+	if !req.app.ConsentRequired {
+		return false, nil
+	}
+	c, err := s.cfg.Grants.Consent(r.Context(), user.Login, req.app.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return true, nil
+	case err != nil:
+		return false, err
+	}
+	for _, sc := range req.scopes {
+		if !slices.Contains(c.Scopes, sc) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// consentScope is one requested scope as the consent page shows it.
+type consentScope struct {
+	Name string
+	New  bool // not in the user's earlier consent for the app
+}
+
+// consentData is what web/consent.html reads as .D.
+type consentData struct {
+	pageData
+	Scopes []consentScope
+	Again  bool // the user consented to fewer scopes before
+}
+
+// showConsent renders the consent page for req: the app, and each scope
+// in words, those the user has not agreed to before marked as new.
+func (s *Server) showConsent(w http.ResponseWriter, r *http.Request, req *authzRequest, user *directory.User, status int) {
+	prev, err := s.cfg.Grants.Consent(r.Context(), user.Login, req.app.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.cfg.Logger.ErrorContext(r.Context(), "read consent", "err", err)
+	}
+	d := consentData{pageData: pageData{AppName: appLabel(req.app), Login: user.Login, CSRF: s.csrfToken(w, r),
+		Params: carriedParams(req, "consent")}, Again: len(prev.Scopes) > 0}
+	for _, sc := range req.scopes {
+		d.Scopes = append(d.Scopes, consentScope{Name: sc, New: d.Again && !slices.Contains(prev.Scopes, sc)})
+	}
+	s.render(w, r, status, webui.Page{Name: "consent.html", Title: webui.Msg("consent.title"), Data: d,
+		Lang: s.lang(r, user), FormTargets: []string{req.redirectURI}}) // the answer redirects there
+}
+
+// handleConsent takes the consent page's answer: allow remembers the
+// scopes and issues the code; deny sends access_denied to the app
+// (RFC 6749 §4.1.2.1). The request is validated again, as the login
+// form's is, and must come from the same signed-in user.
+func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
+	if err := parseForm(w, r); err != nil { // token.go: bounded, under a read deadline
+		s.errorPage(w, r, err.Status, err.Code, "The request is malformed: "+err.Description+".")
+		return
+	}
+	req, aerr := s.parseAuthorize(r.Form)
+	if aerr != nil {
+		s.authorizeFailed(w, r, req, aerr)
+		return
+	}
+	sess, ok, err := s.lookupIdentity(r)
+	switch {
+	case err != nil:
+		s.cfg.Logger.ErrorContext(r.Context(), "consent: read identity session", "err", err)
+		s.authorizeFailed(w, r, req, &authzError{"temporarily_unavailable", "the sign-in cannot be checked right now; try again shortly", false})
+		return
+	case !ok || sess.Subject != r.PostForm.Get("login"):
+		// Signed out, or another user signed in, since the page was
+		// shown: sign in (again) and be asked again.
+		s.redirectToLogin(w, r, req)
+		return
+	}
+	user := s.cfg.Directory.User(sess.Subject)
+	if msg := userMayUse(user, req.app); !msg.IsZero() {
+		s.authorizeFailed(w, r, req, &authzError{"access_denied", english(msg), false})
+		return
+	}
+	if !csrfValid(r) {
+		s.render(w, r, http.StatusForbidden, webui.Page{Name: "message.html", Title: webui.Msg("consent.title"),
+			Error: webui.Msg("error.form_expired"), Data: pageData{Code: "invalid_request"}})
+		return
+	}
+	event := audit.Event{Name: audit.ConsentGiven, ClientID: req.app.ID, Subject: user.Login, Session: sess.ID,
+		RequestID: requestid.From(r.Context()), RemoteAddr: r.RemoteAddr,
+		Attrs: []slog.Attr{slog.String("scopes", strings.Join(req.scopes, " "))}}
+	if r.PostForm.Get("decision") != "allow" {
+		event.Name = audit.ConsentDenied
+		s.cfg.Audit.Log(r.Context(), event)
+		s.authorizeFailed(w, r, req, &authzError{"access_denied", "the user did not consent", false})
+		return
+	}
+	granted := req.scopes
+	if prev, err := s.cfg.Grants.Consent(r.Context(), user.Login, req.app.ID); err == nil {
+		granted = union(prev.Scopes, req.scopes)
+	}
+	err = s.cfg.Grants.SaveConsent(r.Context(), store.Consent{Subject: user.Login, ClientID: req.app.ID,
+		Scopes: granted, GrantedAt: s.cfg.Clock()})
+	if err != nil {
+		s.cfg.Logger.ErrorContext(r.Context(), "save consent", "err", err)
+		s.authorizeFailed(w, r, req, &authzError{"temporarily_unavailable", "the consent cannot be saved right now; try again shortly", false})
+		return
+	}
+	s.cfg.Audit.Log(r.Context(), event)
+	s.issueCode(w, r, req, sess)
+}
+
+// carriedParams are the authorization request's parameters for a form
+// that carries it on, without the prompt value the form satisfies
+// ("login" on the login form, "consent" on the consent page): the rest
+// of prompt still applies.
+func carriedParams(req *authzRequest, satisfied string) []param {
+	var params []param
+	for _, k := range authzParams {
+		v := req.raw.Get(k)
+		if k == "prompt" {
+			v = strings.Join(slices.DeleteFunc(slices.Clone(req.prompt), func(p string) bool { return p == satisfied }), " ")
+		}
+		if v != "" {
+			params = append(params, param{k, v})
+		}
+	}
+	return params
+}
+
+// union is a's scopes and then b's not in a.
+func union(a, b []string) []string {
+	out := slices.Clone(a)
+	for _, v := range b {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
