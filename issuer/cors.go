@@ -109,6 +109,12 @@ func webOrigin(uri string) string {
 		return ""
 	}
 	host := strings.ToLower(u.Hostname())
+	switch {
+	case host == "":
+		return ""
+	case strings.Contains(host, "%"):
+		return "" // an IPv6 zone, which no browser's Origin carries
+	}
 	if strings.Contains(host, ":") {
 		host = "[" + host + "]" // an IPv6 literal
 	}

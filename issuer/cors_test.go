@@ -293,10 +293,36 @@ func TestWebOrigin(t *testing.T) {
 		"com.example.app:/callback":          "",
 		"file:///etc/passwd":                 "",
 		"/relative":                          "",
+		"http://:":                           "",
+		"http://[fe80::1%25eth0]:1/":         "",
 		"":                                   "",
 	} {
 		if got := webOrigin(in); got != want {
 			t.Errorf("webOrigin(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// FuzzWebOrigin: whatever a redirect URI holds, its origin is "" or a
+// scheme://host[:port] that is its own origin again, never "null", and
+// never with a path, query, fragment or user info to echo.
+func FuzzWebOrigin(f *testing.F) {
+	for _, s := range []string{"https://app.example.com/cb", "http://[::1]:5173/cb", "https://A.example.com:443/x?y#z",
+		"http://user:pw@127.0.0.1:80/", "null", "http://%41/", "https://app.example.com:0/",
+		"http://[fe80::1%25eth0]:1/", "http://:"} { // the last two: fuzz findings
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, uri string) {
+		o := webOrigin(uri)
+		if o == "" {
+			return
+		}
+		if o == "null" || webOrigin(o) != o {
+			t.Fatalf("webOrigin(%q) = %q", uri, o)
+		}
+		rest := o[strings.Index(o, "://")+3:]
+		if strings.ContainsAny(rest, "/?#@ \r\n") {
+			t.Fatalf("webOrigin(%q) = %q: more than scheme, host and port", uri, o)
+		}
+	})
 }
