@@ -271,6 +271,40 @@ func TestHybridAfterLoginErrors(t *testing.T) {
 	}
 }
 
+// TestHybridThroughConsent: the consent page carries the hybrid request
+// on; its answer comes in the fragment, allow with the ID token, deny
+// with access_denied.
+func TestHybridThroughConsent(t *testing.T) {
+	ts := newTestServer(t, nil)
+	b := newBrowser(t, ts)
+	p := newPKCE()
+	b.login(authzQuery(webID, webRedirect, "openid", p), "alice", "alice-pw") // a live session
+	q := authzQuery(webID, webRedirect, "openid read", p, "response_type", "code id_token", "prompt", "consent")
+	for _, decision := range []string{"allow", "deny"} {
+		resp, page := b.get(ts.issuer + "/connect/authorize?" + q.Encode())
+		if resp.StatusCode != http.StatusOK || !strings.Contains(page, `name="decision"`) {
+			t.Fatalf("prompt=consent: %d, not the consent page", resp.StatusCode)
+		}
+		f := formFields(page)
+		f.Set("decision", decision)
+		resp, page = b.post(ts.issuer+"/account/consent", f)
+		got := readResponse(t, resp, page, webRedirect)
+		if got.mode != "fragment" || got.params.Get("state") != "st-123" || got.params.Get("iss") != ts.issuer {
+			t.Fatalf("%s: response by %s = %v", decision, got.mode, got.params)
+		}
+		if decision == "deny" {
+			if got.params.Get("error") != "access_denied" || got.params.Has("code") || got.params.Has("id_token") {
+				t.Fatalf("deny: %v", got.params)
+			}
+			continue
+		}
+		c := ts.idClaims(t, got.params.Get("id_token"))
+		if c.CHash != cHash(got.params.Get("code")) || c.Nonce != "n-456" {
+			t.Fatalf("allow: ID token %+v for code %s", c, got.params.Get("code"))
+		}
+	}
+}
+
 func TestParseResponseType(t *testing.T) {
 	for in, want := range map[string]string{
 		"code": responseTypeCode, "code id_token": responseTypeHybrid, "id_token code": responseTypeHybrid,
