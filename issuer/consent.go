@@ -82,7 +82,7 @@ func (s *Server) showConsent(w http.ResponseWriter, r *http.Request, req *authzR
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.cfg.Logger.ErrorContext(r.Context(), "read consent", "err", err)
 	}
-	d := consentData{pageData: pageData{AppName: appLabel(req.app), Login: user.Login, CSRF: s.csrfToken(w, r),
+	d := consentData{pageData: pageData{Prefix: s.prefix, AppName: appLabel(req.app), Login: user.Login, CSRF: s.csrfToken(w, r),
 		Params: carriedParams(req, "consent")}, Again: len(prev.Scopes) > 0}
 	for _, sc := range req.scopes {
 		d.Scopes = append(d.Scopes, consentScope{Name: sc, New: d.Again && !slices.Contains(prev.Scopes, sc)})
