@@ -66,9 +66,10 @@ func parseResponseType(v string) string {
 var pkceChallenge = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
 
 // authzParams are the parameters of an authorization request that the
-// login form carries through.
+// login and consent forms carry through (ui_locales keeps the language
+// the app asked for, OIDC Core §3.1.2.1).
 var authzParams = []string{"client_id", "redirect_uri", "response_type", "response_mode", "scope",
-	"state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age"}
+	"state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age", "ui_locales"}
 
 // parseAuthorize validates an authorization request. The client and the
 // redirect URI are checked first: until both are known good, errors go to
