@@ -85,18 +85,28 @@ func (b *chromeTab) location() *url.URL {
 // location satisfies ok, and returns it.
 func (b *chromeTab) waitForLocation(what string, ok func(*url.URL) bool) *url.URL {
 	b.t.Helper()
+	u, err := b.pollLocation(ok)
+	if err != nil {
+		b.fatalf("waiting for %s: %v", what, err)
+	}
+	return u
+}
+
+// pollLocation is waitForLocation without failing the test: it returns
+// the step's context error when the bound passed first.
+func (b *chromeTab) pollLocation(ok func(*url.URL) bool) (*url.URL, error) {
 	sctx, cancel := context.WithTimeout(b.ctx, browserStepTimeout)
 	defer cancel()
 	for {
 		loc, err := chromedp.Run(sctx, chromedp.Location())
 		if err == nil {
 			if u, perr := url.Parse(loc); perr == nil && ok(u) {
-				return u
+				return u, nil
 			}
 		}
 		select {
 		case <-sctx.Done():
-			b.fatalf("waiting for %s: %v", what, sctx.Err())
+			return nil, sctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
