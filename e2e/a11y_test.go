@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -267,6 +268,7 @@ func TestAccessibility(t *testing.T) {
 					}
 					a11yWaitForPage(b, p.want, p.text)
 					f := a11yCheckPage(b, axe, vp, p.errorFields)
+					a11yScreenshot(t, b, p.name, vp)
 					problems := f.problems(vp)
 					for _, r := range f.Incomplete {
 						if len(r.Nodes) > 0 {
@@ -676,4 +678,20 @@ func a11yIndent(s, prefix string) string {
 		return ""
 	}
 	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
+}
+
+// a11yScreenshot saves the page as docs/screenshots shows it when
+// ERPGATE_SCREENSHOTS names a directory (README "Pages"):
+//
+//	ERPGATE_SCREENSHOTS=$PWD/docs/screenshots go test ./e2e -run TestAccessibility
+func a11yScreenshot(t *testing.T, b *chromeTab, page string, vp a11yViewport) {
+	dir := os.Getenv("ERPGATE_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	png := readAs(b, "screenshot of "+page, chromedp.FullScreenshot(100))
+	name := strings.NewReplacer(" ", "-", "/", "-", "(", "", ")", "", ",", "").Replace(strings.ToLower(page))
+	if err := os.WriteFile(filepath.Join(dir, name+"-"+vp.name+".png"), png, 0o644); err != nil {
+		t.Errorf("saving the screenshot: %v", err)
+	}
 }
