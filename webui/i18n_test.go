@@ -7,8 +7,8 @@ import (
 
 func TestNegotiate(t *testing.T) {
 	for _, tc := range []struct {
-		name                  string
-		offered               []string
+		name                   string
+		offered                []string
 		ui, user, accept, want string
 	}{
 		{"nothing asked: the first offered", nil, "", "", "", "en"},
