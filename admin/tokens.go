@@ -25,16 +25,19 @@ var _ Tokens = (*reftoken.Service)(nil)
 // tokenJSON is a reference token as the API shows it: never its value
 // (except once, at issue) nor its hash.
 type tokenJSON struct {
-	ID         string     `json:"id"`
-	Type       string     `json:"type"`
-	ClientID   string     `json:"client_id"`
-	Subject    string     `json:"subject"`
-	Scope      string     `json:"scope"`
-	CreatedAt  time.Time  `json:"created_at"`
-	CreatedBy  string     `json:"created_by"`
-	ExpiresAt  time.Time  `json:"expires_at"`
-	LastUsedAt *time.Time `json:"last_used_at"`
-	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+	ID       string `json:"id"`
+	Type     string `json:"type"`
+	ClientID string `json:"client_id"`
+	Subject  string `json:"subject"`
+	Scope    string `json:"scope"`
+	// Name and Description say what the token is for; "" for none.
+	Name        string     `json:"name"`
+	Description string     `json:"description"`
+	CreatedAt   time.Time  `json:"created_at"`
+	CreatedBy   string     `json:"created_by"`
+	ExpiresAt   time.Time  `json:"expires_at"`
+	LastUsedAt  *time.Time `json:"last_used_at"`
+	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
 	// State is what a call with the token meets now: active, revoked,
 	// expired, app disabled, … (reftoken.State*).
 	State string `json:"state"`
@@ -45,7 +48,7 @@ type tokenJSON struct {
 func TokenJSON(t store.ReferenceToken, state string) tokenJSON {
 	out := tokenJSON{
 		State: state, ID: t.ID, Type: t.Type, ClientID: t.ClientID, Subject: t.Subject, Scope: strings.Join(t.Scopes, " "),
-		CreatedAt: t.CreatedAt.UTC(), CreatedBy: t.CreatedBy, ExpiresAt: t.ExpiresAt.UTC(),
+		Name: t.Name, Description: t.Description, CreatedAt: t.CreatedAt.UTC(), CreatedBy: t.CreatedBy, ExpiresAt: t.ExpiresAt.UTC(),
 	}
 	if !t.LastUsedAt.IsZero() {
 		u := t.LastUsedAt.UTC()
@@ -86,6 +89,9 @@ func (h *Handler) issueToken(w http.ResponseWriter, r *http.Request) {
 		User      string `json:"user"`
 		Scope     string `json:"scope"`
 		ExpiresIn string `json:"expires_in"`
+		// Optional, as in the account page's form (which requires a name).
+		Name        string `json:"name"`
+		Description string `json:"description"`
 	}
 	if !decodeBody(w, r, &in) {
 		return
@@ -97,6 +103,7 @@ func (h *Handler) issueToken(w http.ResponseWriter, r *http.Request) {
 	}
 	issued, err := h.cfg.Tokens.Issue(r.Context(), reftoken.IssueRequest{
 		Type: in.Type, ClientID: in.App, Subject: in.User, Scopes: strings.Fields(in.Scope), ExpiresIn: d, Actor: actor(r),
+		Name: in.Name, Description: in.Description,
 	})
 	if h.tokenFailed(w, r, err) {
 		return

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/erpgate/erpgate/audit"
 	"github.com/erpgate/erpgate/claims"
@@ -103,6 +105,31 @@ type IssueRequest struct {
 	// Actor is who asks: a login, or "" for the CLI (an operator with
 	// access to the store, treated as an administrator).
 	Actor string
+	// Name and Description say what the token is for (optional here;
+	// the account page requires a name): at most MaxNameLength and
+	// MaxDescriptionLength characters of text, surrounding spaces
+	// trimmed, no control characters.
+	Name, Description string
+}
+
+// Longest name and description of a token, in characters.
+const (
+	MaxNameLength        = 64
+	MaxDescriptionLength = 256
+)
+
+// CheckText trims a token's name or description and checks it: valid
+// UTF-8, no control characters, at most max characters. what names it in
+// the error.
+func CheckText(what, v string, max int) (string, error) {
+	v = strings.TrimSpace(v)
+	switch {
+	case !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl):
+		return v, fmt.Errorf("%w: the %s must be plain text on one line", ErrBadRequest, what)
+	case utf8.RuneCountInString(v) > max:
+		return v, fmt.Errorf("%w: the %s must be at most %d characters", ErrBadRequest, what, max)
+	}
+	return v, nil
 }
 
 // Issued is a new token: its value is shown once and never again.
@@ -127,8 +154,17 @@ func (s *Service) Issue(ctx context.Context, req IssueRequest) (Issued, error) {
 	default:
 		return Issued{}, fmt.Errorf("%w: application %q does not allow reference tokens", ErrNotAllowed, app.ID)
 	}
+	name, err := CheckText("name", req.Name, MaxNameLength)
+	if err != nil {
+		return Issued{}, err
+	}
+	description, err := CheckText("description", req.Description, MaxDescriptionLength)
+	if err != nil {
+		return Issued{}, err
+	}
 	now := s.cfg.Clock()
-	t := store.ReferenceToken{Type: req.Type, ClientID: app.ID, CreatedAt: now, CreatedBy: req.Actor}
+	t := store.ReferenceToken{Type: req.Type, ClientID: app.ID, CreatedAt: now, CreatedBy: req.Actor,
+		Name: name, Description: description}
 	if t.CreatedBy == "" {
 		t.CreatedBy = "cli"
 	}

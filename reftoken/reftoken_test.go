@@ -101,6 +101,56 @@ func TestIssuePolicies(t *testing.T) {
 	}
 }
 
+// TestIssueNameAndDescription: a token keeps the name and description it
+// was issued with, trimmed, in the store; text that is too long, not
+// UTF-8 or has control characters is refused and nothing is stored.
+func TestIssueNameAndDescription(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	req := func(name, desc string) IssueRequest {
+		return IssueRequest{Type: "pat", ClientID: "com.example/open", Actor: "alice", ExpiresIn: time.Hour, Name: name, Description: desc}
+	}
+	for _, tc := range []struct {
+		name, tokenName, desc string
+		wantName, wantDesc    string
+		wantErr               error
+	}{
+		{name: "none", wantErr: nil},
+		{name: "trimmed", tokenName: "  Backup  ", desc: " nightly ", wantName: "Backup", wantDesc: "nightly"},
+		{name: "64 characters, not bytes", tokenName: strings.Repeat("ж", 64), wantName: strings.Repeat("ж", 64)},
+		{name: "256 characters", desc: strings.Repeat("d", 256), wantDesc: strings.Repeat("d", 256)},
+		{name: "name too long", tokenName: strings.Repeat("n", 65), wantErr: ErrBadRequest},
+		{name: "description too long", desc: strings.Repeat("d", 257), wantErr: ErrBadRequest},
+		{name: "newline in the name", tokenName: "a\nb", wantErr: ErrBadRequest},
+		{name: "control character in the description", desc: "a\x00b", wantErr: ErrBadRequest},
+		{name: "not UTF-8", tokenName: "a\xffb", wantErr: ErrBadRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before, _ := e.store.ReferenceTokens(ctx, "alice")
+			got, err := e.svc.Issue(ctx, req(tc.tokenName, tc.desc))
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			}
+			after, _ := e.store.ReferenceTokens(ctx, "alice")
+			if err != nil {
+				if len(after) != len(before) {
+					t.Errorf("a refused token was stored")
+				}
+				return
+			}
+			stored, err := e.store.ReferenceToken(ctx, got.Token.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tok := range []store.ReferenceToken{got.Token, stored} {
+				if tok.Name != tc.wantName || tok.Description != tc.wantDesc {
+					t.Errorf("name %q, description %q; want %q, %q", tok.Name, tok.Description, tc.wantName, tc.wantDesc)
+				}
+			}
+		})
+	}
+}
+
 func TestCheckRevokeExpire(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()

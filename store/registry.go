@@ -43,6 +43,10 @@ type ReferenceToken struct {
 	ExpiresAt  time.Time
 	LastUsedAt time.Time // zero until first use; written coalesced
 	RevokedAt  time.Time // zero unless revoked
+	// Name and Description are what its holder calls the token and what
+	// it is for (the account page asks for a name); "" for none. Shown
+	// in lists, like ID.
+	Name, Description string
 }
 
 // ReferenceTokens keeps reference tokens.

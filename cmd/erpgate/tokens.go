@@ -19,6 +19,7 @@ import (
 
 const tokensUsage = `usage:
   erpgate tokens issue [--config FILE] --type pat|sat --app URI [--user LOGIN] [--scope "read"] --expires 720h
+                       [--name NAME] [--description TEXT]
   erpgate tokens list [--config FILE] [--user LOGIN]
   erpgate tokens revoke [--config FILE] ID
 `
@@ -41,6 +42,8 @@ func cmdTokens(ctx context.Context, args []string, e env) error {
 	user := fs.String("user", "", "the user of a personal token; for list, only this user's tokens")
 	scope := fs.String("scope", "", "space-separated scopes (default: all of the app's)")
 	expires := fs.Duration("expires", 0, "lifetime, e.g. 720h")
+	name := fs.String("name", "", "what the token is called (at most 64 characters)")
+	description := fs.String("description", "", "what the token is for (at most 256 characters)")
 	pos, err := parseInterspersed(fs, rest)
 	if err != nil {
 		return err
@@ -64,6 +67,7 @@ func cmdTokens(ctx context.Context, args []string, e env) error {
 	case "issue":
 		issued, err := svc.Issue(ctx, reftoken.IssueRequest{
 			Type: *typ, ClientID: *app, Subject: *user, Scopes: strings.Fields(*scope), ExpiresIn: *expires,
+			Name: *name, Description: *description,
 		})
 		if err != nil {
 			return err
@@ -78,14 +82,14 @@ func cmdTokens(ctx context.Context, args []string, e env) error {
 			return err
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tTYPE\tAPP\tSUBJECT\tSCOPE\tEXPIRES\tLAST USED\tSTATE")
+		fmt.Fprintln(tw, "ID\tTYPE\tAPP\tSUBJECT\tSCOPE\tEXPIRES\tLAST USED\tSTATE\tNAME")
 		for _, t := range toks {
 			state := svc.State(t)
 			if !t.RevokedAt.IsZero() {
 				state += " " + cliTime(t.RevokedAt)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Type, t.ClientID, t.Subject,
-				strings.Join(t.Scopes, " "), cliTime(t.ExpiresAt), cliTime(t.LastUsedAt), state)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Type, t.ClientID, t.Subject,
+				strings.Join(t.Scopes, " "), cliTime(t.ExpiresAt), cliTime(t.LastUsedAt), state, cliName(t.Name))
 		}
 		return tw.Flush()
 	default:
@@ -99,6 +103,15 @@ func cmdTokens(ctx context.Context, args []string, e env) error {
 		fmt.Fprintf(e.stdout, "reference token %s revoked; a running gateway refuses it within about a second\n", t.ID)
 		return nil
 	}
+}
+
+// cliName is a token's name in the list: "-" for none, so every row has
+// every column.
+func cliName(name string) string {
+	if name == "" {
+		return "-"
+	}
+	return name
 }
 
 // cliTokenService builds the reference-token service over the config's

@@ -42,7 +42,8 @@ func getWith(t *testing.T, u string, hdr ...string) int {
 // CLI is refused by the running gateway within two seconds.
 func TestTokensCLI(t *testing.T) {
 	front, g, cfg := startWithEditedConfig(t, allowRefTokens)
-	code, out, errOut := runCmd(t, "tokens", "issue", "--config", cfg, "--type", "sat", "--app", "com.example/nightly-sync", "--scope", "read", "--expires", "1h")
+	code, out, errOut := runCmd(t, "tokens", "issue", "--config", cfg, "--type", "sat", "--app", "com.example/nightly-sync", "--scope", "read", "--expires", "1h",
+		"--name", "Nightly export", "--description", "copies persons to the file server")
 	if code != 0 {
 		t.Fatalf("issue: %d %s", code, errOut)
 	}
@@ -96,7 +97,8 @@ func TestTokensCLI(t *testing.T) {
 		}
 	}
 	_, out, _ = runCmd(t, "tokens", "list", "--config", cfg)
-	if strings.Contains(out, value) || !strings.Contains(out, "sat") || !strings.Contains(out, "active") {
+	if strings.Contains(out, value) || !strings.Contains(out, "sat") || !strings.Contains(out, "active") ||
+		!strings.Contains(out, "NAME") || !strings.Contains(out, "Nightly export") {
 		t.Fatalf("list:\n%s", out)
 	}
 	id := strings.Fields(strings.Split(out, "\n")[1])[0]
@@ -183,10 +185,15 @@ func TestAdminAppsAndTokens(t *testing.T) {
 		t.Fatalf("new secret: %d", c)
 	}
 
-	code, body = adminDo(t, g, "POST", "/admin/tokens", admin, map[string]any{"type": "sat", "app": "com.example/new-sync", "expires_in": "1h"})
+	code, body = adminDo(t, g, "POST", "/admin/tokens", admin, map[string]any{"type": "sat", "app": "com.example/new-sync", "expires_in": "1h",
+		"name": "Sync job", "description": "runs at night"})
 	value, _ := body["token"].(string)
-	if code != 201 || !strings.HasPrefix(value, "enrt_") {
+	if code != 201 || !strings.HasPrefix(value, "enrt_") || body["name"] != "Sync job" || body["description"] != "runs at night" {
 		t.Fatalf("issue token: %d %v", code, body)
+	}
+	if code, body := adminDo(t, g, "POST", "/admin/tokens", admin, map[string]any{"type": "sat", "app": "com.example/new-sync", "expires_in": "1h",
+		"name": strings.Repeat("n", 65)}); code != 400 {
+		t.Fatalf("issue a token with a 65-character name: %d %v, want 400", code, body)
 	}
 	persons := front.URL + "/api/domain/odata/General_Contacts_Persons"
 	if c := getWith(t, persons, "X-Api-Key", value); c != 200 {
@@ -195,6 +202,9 @@ func TestAdminAppsAndTokens(t *testing.T) {
 	code, body = adminDo(t, g, "GET", "/admin/tokens", admin, nil)
 	if raw, _ := json.Marshal(body); code != 200 || strings.Contains(string(raw), value) {
 		t.Fatalf("list tokens: %d (value must not be listed)", code)
+	}
+	if listed := body["tokens"].([]any)[0].(map[string]any); listed["name"] != "Sync job" || listed["description"] != "runs at night" {
+		t.Errorf("listed token: %v, want its name and description", listed)
 	}
 	if code, _ := adminDo(t, g, "DELETE", "/admin/tokens/"+body["tokens"].([]any)[0].(map[string]any)["id"].(string), admin, nil); code != 200 {
 		t.Fatalf("revoke: %d", code)
@@ -207,6 +217,51 @@ func TestAdminAppsAndTokens(t *testing.T) {
 	}
 	if c := token(); c != 401 {
 		t.Fatalf("token for a disabled app: %d, want 401", c)
+	}
+}
+
+// TestAdminAppConsent: an app created through the admin API keeps
+// consent: required (SPEC §3) in the store: the API shows it, and the
+// directory, which the authorization endpoint reads, has it; the
+// default stays implicit.
+func TestAdminAppConsent(t *testing.T) {
+	_, g, _ := startWithEditedConfig(t, withAdminScope)
+	admin := mint(t, g, "admin", "sid-admin", true, "sec")
+	for _, tc := range []struct {
+		uri, consent, want string
+	}{
+		{"com.example/asks", "required", "required"},
+		{"com.example/implicit", "implicit", "implicit"},
+		{"com.example/default", "", "implicit"},
+	} {
+		in := map[string]any{"uri": tc.uri, "type": "public", "scope": "read", "redirect_uris": []string{"https://app.example/cb"}}
+		if tc.consent != "" {
+			in["consent"] = tc.consent
+		}
+		code, body := adminDo(t, g, "POST", "/admin/apps", admin, in)
+		if code != 201 || body["consent"] != tc.want {
+			t.Fatalf("create %s with consent %q: %d %v, want consent %q", tc.uri, tc.consent, code, body, tc.want)
+		}
+		stored, err := g.store.App(context.Background(), tc.uri)
+		if err != nil || stored.ConsentRequired != (tc.want == "required") {
+			t.Errorf("stored %s: ConsentRequired %v (%v), want %v", tc.uri, stored.ConsentRequired, err, tc.want == "required")
+		}
+		if a := g.directory.App(tc.uri); a == nil || a.ConsentRequired != (tc.want == "required") {
+			t.Errorf("directory's %s: %+v, want ConsentRequired %v", tc.uri, a, tc.want == "required")
+		}
+	}
+	code, body := adminDo(t, g, "GET", "/admin/apps", admin, nil)
+	if code != 200 {
+		t.Fatalf("list apps: %d", code)
+	}
+	for _, a := range body["apps"].([]any) {
+		if m := a.(map[string]any); m["uri"] == "com.example/asks" && m["consent"] != "required" {
+			t.Errorf("listed com.example/asks: %v, want consent required", m)
+		}
+	}
+	if code, body := adminDo(t, g, "POST", "/admin/apps", admin, map[string]any{"uri": "com.example/bad", "type": "public", "scope": "read",
+		"redirect_uris": []string{"https://app.example/cb"}, "consent": "sometimes"}); code != 400 {
+		t.Errorf("consent: sometimes: %d %v, want 400", code, body)
 	}
 }
 

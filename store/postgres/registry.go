@@ -18,14 +18,15 @@ import (
 var _ store.Registry = (*Store)(nil)
 
 const appColumns = `uri, name, public, secret_hash, system_user, scopes, redirect_uris, post_logout_redirect_uris,
-	allow_internal_users, allow_community_users, reference_tokens, require_pkce, enabled, created_at, updated_at`
+	allow_internal_users, allow_community_users, reference_tokens, require_pkce, enabled, created_at, updated_at,
+	consent_required`
 
 func scanApp(row scanner) (directory.App, error) {
 	var a directory.App
 	var created, updated pgtype.Timestamptz
 	if err := row.Scan(&a.ID, &a.Name, &a.Public, &a.SecretHash, &a.SystemUser, &a.Scopes, &a.RedirectURIs,
 		&a.PostLogoutRedirectURIs, &a.AllowInternalUsers, &a.AllowCommunityUsers, &a.ReferenceTokens,
-		&a.RequirePKCE, &a.Enabled, &created, &updated); err != nil {
+		&a.RequirePKCE, &a.Enabled, &created, &updated, &a.ConsentRequired); err != nil {
 		return directory.App{}, err
 	}
 	a.SecretHash = orNil(a.SecretHash)
@@ -39,7 +40,7 @@ func scanApp(row scanner) (directory.App, error) {
 func appArgs(a directory.App) []any {
 	return []any{a.ID, a.Name, a.Public, orNil(a.SecretHash), a.SystemUser, nonNil(a.Scopes),
 		nonNil(a.RedirectURIs), nonNil(a.PostLogoutRedirectURIs), a.AllowInternalUsers, a.AllowCommunityUsers,
-		a.ReferenceTokens, a.RequirePKCE, a.Enabled, ts(a.CreatedAt), ts(a.UpdatedAt)}
+		a.ReferenceTokens, a.RequirePKCE, a.Enabled, ts(a.CreatedAt), ts(a.UpdatedAt), a.ConsentRequired}
 }
 
 func (s *Store) queryApps(ctx context.Context, what, where string, args ...any) ([]directory.App, error) {
@@ -65,7 +66,7 @@ func (s *Store) queryApps(ctx context.Context, what, where string, args ...any) 
 // CreateApp stores a; store.ErrConflict if its URI exists.
 func (s *Store) CreateApp(ctx context.Context, a directory.App) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO apps (`+appColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`, appArgs(a)...)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`, appArgs(a)...)
 	return insertErr(err, "create app")
 }
 
@@ -92,11 +93,11 @@ func (s *Store) Apps(ctx context.Context) ([]directory.App, error) {
 func (s *Store) UpdateApp(ctx context.Context, a directory.App) error {
 	// appArgs without created_at (index 13), which is kept.
 	args := appArgs(a)
-	args = append(args[:13:13], args[14])
+	args = append(args[:13:13], args[14:]...)
 	tag, err := s.pool.Exec(ctx, `UPDATE apps SET
 			name = $2, public = $3, secret_hash = $4, system_user = $5, scopes = $6, redirect_uris = $7,
 			post_logout_redirect_uris = $8, allow_internal_users = $9, allow_community_users = $10,
-			reference_tokens = $11, require_pkce = $12, enabled = $13, updated_at = $14
+			reference_tokens = $11, require_pkce = $12, enabled = $13, updated_at = $14, consent_required = $15
 		WHERE uri = $1`, args...)
 	if err != nil {
 		return fmt.Errorf("postgres: update app: %w", err)
@@ -148,13 +149,13 @@ func (s *Store) PasswordChangesSince(ctx context.Context, since time.Time) ([]di
 }
 
 const refTokenColumns = `id, hash, type, client_id, subject, scopes, created_at, created_by,
-	expires_at, last_used_at, revoked_at`
+	expires_at, last_used_at, revoked_at, name, description`
 
 func scanRefToken(row scanner) (store.ReferenceToken, error) {
 	var t store.ReferenceToken
 	var created, expires, lastUsed, revoked pgtype.Timestamptz
 	if err := row.Scan(&t.ID, &t.Hash, &t.Type, &t.ClientID, &t.Subject, &t.Scopes, &created, &t.CreatedBy,
-		&expires, &lastUsed, &revoked); err != nil {
+		&expires, &lastUsed, &revoked, &t.Name, &t.Description); err != nil {
 		return store.ReferenceToken{}, err
 	}
 	t.Scopes = orNil(t.Scopes)
@@ -181,9 +182,9 @@ func (s *Store) getRefToken(ctx context.Context, key, value string) (store.Refer
 // hash, the unique index lets exactly one commit.
 func (s *Store) SaveReferenceToken(ctx context.Context, t store.ReferenceToken) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO reference_tokens (`+refTokenColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 		t.ID, t.Hash, t.Type, t.ClientID, t.Subject, nonNil(t.Scopes), ts(t.CreatedAt), t.CreatedBy,
-		nullTS(t.ExpiresAt), nullTS(t.LastUsedAt), nullTS(t.RevokedAt))
+		nullTS(t.ExpiresAt), nullTS(t.LastUsedAt), nullTS(t.RevokedAt), t.Name, t.Description)
 	return insertErr(err, "save reference token")
 }
 

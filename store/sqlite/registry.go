@@ -16,7 +16,8 @@ import (
 var _ store.Registry = (*Store)(nil)
 
 const appColumns = `uri, name, public, secret_hash, system_user, scopes, redirect_uris, post_logout_redirect_uris,
-	allow_internal_users, allow_community_users, reference_tokens, require_pkce, enabled, created_at, updated_at`
+	allow_internal_users, allow_community_users, reference_tokens, require_pkce, enabled, created_at, updated_at,
+	consent_required`
 
 func scanApp(row scanner) (directory.App, error) {
 	var a directory.App
@@ -24,7 +25,7 @@ func scanApp(row scanner) (directory.App, error) {
 	var created, updated int64
 	if err := row.Scan(&a.ID, &a.Name, &a.Public, &a.SecretHash, &a.SystemUser, &scopes, &redirects, &postLogout,
 		&a.AllowInternalUsers, &a.AllowCommunityUsers, &a.ReferenceTokens, &a.RequirePKCE, &a.Enabled,
-		&created, &updated); err != nil {
+		&created, &updated, &a.ConsentRequired); err != nil {
 		return directory.App{}, err
 	}
 	var err error
@@ -58,7 +59,7 @@ func appArgs(a directory.App) ([]any, error) {
 	}
 	return []any{a.ID, a.Name, a.Public, nilIfEmpty(a.SecretHash), a.SystemUser, scopes, redirects, postLogout,
 		a.AllowInternalUsers, a.AllowCommunityUsers, a.ReferenceTokens, a.RequirePKCE, a.Enabled,
-		millis(a.CreatedAt), millis(a.UpdatedAt)}, nil
+		millis(a.CreatedAt), millis(a.UpdatedAt), a.ConsentRequired}, nil
 }
 
 func (s *Store) queryApps(ctx context.Context, what, where string, args ...any) ([]directory.App, error) {
@@ -88,7 +89,7 @@ func (s *Store) CreateApp(ctx context.Context, a directory.App) error {
 		return fmt.Errorf("sqlite: create app: %w", err)
 	}
 	res, err := s.writer.ExecContext(ctx, `INSERT INTO apps (`+appColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uri) DO NOTHING`, args...)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uri) DO NOTHING`, args...)
 	if err != nil {
 		return fmt.Errorf("sqlite: create app: %w", err)
 	}
@@ -123,7 +124,7 @@ func (s *Store) UpdateApp(ctx context.Context, a directory.App) error {
 	res, err := s.writer.ExecContext(ctx, `UPDATE apps SET
 			name = ?2, public = ?3, secret_hash = ?4, system_user = ?5, scopes = ?6, redirect_uris = ?7,
 			post_logout_redirect_uris = ?8, allow_internal_users = ?9, allow_community_users = ?10,
-			reference_tokens = ?11, require_pkce = ?12, enabled = ?13, updated_at = ?15
+			reference_tokens = ?11, require_pkce = ?12, enabled = ?13, updated_at = ?15, consent_required = ?16
 		WHERE uri = ?1`, args...)
 	if err != nil {
 		return fmt.Errorf("sqlite: update app: %w", err)
@@ -145,7 +146,7 @@ func (s *Store) AppsChangedSince(ctx context.Context, since time.Time) ([]direct
 }
 
 const refTokenColumns = `id, hash, type, client_id, subject, scopes, created_at, created_by,
-	expires_at, last_used_at, revoked_at`
+	expires_at, last_used_at, revoked_at, name, description`
 
 func scanRefToken(row scanner) (store.ReferenceToken, error) {
 	var t store.ReferenceToken
@@ -153,7 +154,7 @@ func scanRefToken(row scanner) (store.ReferenceToken, error) {
 	var created int64
 	var expires, lastUsed, revoked sql.NullInt64
 	if err := row.Scan(&t.ID, &t.Hash, &t.Type, &t.ClientID, &t.Subject, &scopes, &created, &t.CreatedBy,
-		&expires, &lastUsed, &revoked); err != nil {
+		&expires, &lastUsed, &revoked, &t.Name, &t.Description); err != nil {
 		return store.ReferenceToken{}, err
 	}
 	var err error
@@ -186,9 +187,9 @@ func (s *Store) SaveReferenceToken(ctx context.Context, t store.ReferenceToken) 
 		return fmt.Errorf("sqlite: save reference token: %w", err)
 	}
 	res, err := s.writer.ExecContext(ctx, `INSERT INTO reference_tokens (`+refTokenColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 		t.ID, t.Hash, t.Type, t.ClientID, t.Subject, scopes, millis(t.CreatedAt), t.CreatedBy,
-		nullMillis(t.ExpiresAt), nullMillis(t.LastUsedAt), nullMillis(t.RevokedAt))
+		nullMillis(t.ExpiresAt), nullMillis(t.LastUsedAt), nullMillis(t.RevokedAt), t.Name, t.Description)
 	if err != nil {
 		return fmt.Errorf("sqlite: save reference token: %w", err)
 	}

@@ -27,6 +27,7 @@ func testApp(uri string, created time.Time) directory.App {
 		AllowCommunityUsers:    true,
 		ReferenceTokens:        "authenticated_users",
 		RequirePKCE:            true,
+		ConsentRequired:        true,
 		Enabled:                true,
 		CreatedAt:              created,
 		UpdatedAt:              created,
@@ -43,7 +44,7 @@ func checkApp(t *testing.T, what string, got, want directory.App) {
 		!slices.Equal(got.PostLogoutRedirectURIs, want.PostLogoutRedirectURIs) ||
 		got.AllowInternalUsers != want.AllowInternalUsers || got.AllowCommunityUsers != want.AllowCommunityUsers ||
 		got.ReferenceTokens != want.ReferenceTokens || got.RequirePKCE != want.RequirePKCE ||
-		got.Enabled != want.Enabled || !got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) {
+		got.ConsentRequired != want.ConsentRequired || got.Enabled != want.Enabled || !got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) {
 		t.Errorf("%s:\n got %+v\nwant %+v", what, got, want)
 	}
 }
@@ -149,6 +150,28 @@ func testApps(t *testing.T, open opener) {
 		blank := directory.App{ID: "urn:app:blank", Scopes: []string{""}, CreatedAt: at(0), UpdatedAt: at(0)}
 		mustCreateApp(t, b, blank)
 		checkApp(t, "App with an empty scope", mustApp(t, b, blank.ID), blank)
+	})
+
+	// ConsentRequired (apps[].consent: required) is kept by create and
+	// update alike, both ways, and read back by every list: an app
+	// created through the admin API keeps asking for consent.
+	t.Run("ConsentRequired", func(t *testing.T) {
+		b := open(t)
+		asks := testApp("urn:app:asks", at(0))
+		implicit := testApp("urn:app:implicit", at(time.Second))
+		implicit.ConsentRequired = false
+		mustCreateApp(t, b, asks)
+		mustCreateApp(t, b, implicit)
+		checkApp(t, "App with consent required", mustApp(t, b, asks.ID), asks)
+		checkApp(t, "App with implicit consent", mustApp(t, b, implicit.ID), implicit)
+		checkApps(t, "Apps", mustApps(t, b), []directory.App{asks, implicit})
+
+		asks.ConsentRequired, asks.UpdatedAt = false, at(time.Minute)
+		implicit.ConsentRequired, implicit.UpdatedAt = true, at(2*time.Minute)
+		mustUpdateApp(t, b, asks)
+		mustUpdateApp(t, b, implicit)
+		checkApps(t, "AppsChangedSince after both switched", mustAppsChangedSince(t, b, at(time.Minute)),
+			[]directory.App{asks, implicit})
 	})
 
 	// "App returns the app with uri; ErrNotFound."

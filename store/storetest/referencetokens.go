@@ -14,15 +14,17 @@ import (
 // created and valid for 30 days, never used nor revoked.
 func testRefToken(id, subject string, created time.Time) store.ReferenceToken {
 	return store.ReferenceToken{
-		ID:        id,
-		Hash:      "hash-" + id,
-		Type:      store.PersonalAccessToken,
-		ClientID:  "urn:app:web",
-		Subject:   subject,
-		Scopes:    []string{"read", "update"},
-		CreatedAt: created,
-		CreatedBy: "admin",
-		ExpiresAt: created.Add(30 * 24 * time.Hour),
+		ID:          id,
+		Hash:        "hash-" + id,
+		Type:        store.PersonalAccessToken,
+		ClientID:    "urn:app:web",
+		Subject:     subject,
+		Scopes:      []string{"read", "update"},
+		CreatedAt:   created,
+		CreatedBy:   "admin",
+		ExpiresAt:   created.Add(30 * 24 * time.Hour),
+		Name:        "Backup script " + id,
+		Description: "Nightly export to the file server",
 	}
 }
 
@@ -34,7 +36,7 @@ func checkRefToken(t *testing.T, what string, got, want store.ReferenceToken) {
 		got.Subject != want.Subject || !slices.Equal(got.Scopes, want.Scopes) ||
 		!got.CreatedAt.Equal(want.CreatedAt) || got.CreatedBy != want.CreatedBy ||
 		!got.ExpiresAt.Equal(want.ExpiresAt) || !got.LastUsedAt.Equal(want.LastUsedAt) ||
-		!got.RevokedAt.Equal(want.RevokedAt) {
+		!got.RevokedAt.Equal(want.RevokedAt) || got.Name != want.Name || got.Description != want.Description {
 		t.Errorf("%s:\n got %+v\nwant %+v", what, got, want)
 	}
 }
@@ -133,9 +135,30 @@ func testReferenceTokens(t *testing.T, open opener) {
 		sat := store.ReferenceToken{ID: "rt-2", Hash: "hash-rt-2", Type: store.ServiceAccessToken,
 			ClientID: "urn:app:billing", Subject: "svc-billing", Scopes: []string{"read"},
 			CreatedAt: at(0), CreatedBy: "cli", ExpiresAt: at(time.Hour),
-			LastUsedAt: at(time.Minute), RevokedAt: at(2 * time.Minute)}
+			LastUsedAt: at(time.Minute), RevokedAt: at(2 * time.Minute),
+			Name: "Sync", Description: "Billing's nightly sync"}
 		mustSaveRefToken(t, b, sat)
 		checkRefToken(t, "ReferenceToken with every field set", mustRefToken(t, b, "rt-2"), sat)
+	})
+
+	// Name and Description are kept as given: any text, quotes and
+	// non-ASCII included; "" for none (tokens issued before they
+	// existed). They come back from every read: by id, by hash, in the
+	// list and from a revocation.
+	t.Run("NameAndDescription", func(t *testing.T) {
+		b := open(t)
+		named := testRefToken("rt-named", "alice", at(0))
+		named.Name, named.Description = `Отчети "Q1" — Ümlaut's`, "line one\nline two; DROP TABLE x; -- 😀"
+		unnamed := testRefToken("rt-unnamed", "alice", at(time.Second))
+		unnamed.Name, unnamed.Description = "", ""
+		for _, rt := range []store.ReferenceToken{named, unnamed} {
+			mustSaveRefToken(t, b, rt)
+			checkRefToken(t, "ReferenceToken "+rt.ID, mustRefToken(t, b, rt.ID), rt)
+		}
+		checkRefTokens(t, "ReferenceTokens", mustRefTokens(t, b, "alice"), []store.ReferenceToken{named, unnamed})
+		revoked := named
+		revoked.RevokedAt = at(time.Minute)
+		checkRefToken(t, "RevokeReferenceToken", mustRevokeRefToken(t, b, named.ID, at(time.Minute)), revoked)
 	})
 
 	// Scopes round-trip by content: nil and empty both come back with
