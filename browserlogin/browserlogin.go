@@ -12,6 +12,8 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/erpgate/erpgate/webui"
 )
 
 // Paths the Handler serves; the proxy sends everything under PathPrefix
@@ -67,8 +69,12 @@ type Config struct {
 	// than a minute), so the gateway never honours a replaced token the
 	// issuer would refuse as reused. 0 keeps no results.
 	RefreshReuseGrace time.Duration
-	Clock             func() time.Time
-	Logger            *slog.Logger
+	// Pages is the page kit: the sign-in error and sign-out
+	// confirmation pages, and the landing after sign-out
+	// (SignedOutURL).
+	Pages  *webui.Kit
+	Clock  func() time.Time
+	Logger *slog.Logger
 }
 
 // Handler is the gateway's browser login: the /oauth2/* endpoints and the
@@ -93,8 +99,8 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Issuer == "" || cfg.PublicURL == "" || cfg.ClientID == "" || cfg.ClientSecret == "" {
 		return nil, errors.New("browserlogin: Issuer, PublicURL, ClientID and ClientSecret are required")
 	}
-	if cfg.KeySet == nil || cfg.HTTPClient == nil || cfg.Clock == nil || cfg.Logger == nil {
-		return nil, errors.New("browserlogin: KeySet, HTTPClient, Clock and Logger are required")
+	if cfg.KeySet == nil || cfg.HTTPClient == nil || cfg.Pages == nil || cfg.Clock == nil || cfg.Logger == nil {
+		return nil, errors.New("browserlogin: KeySet, HTTPClient, Pages, Clock and Logger are required")
 	}
 	pub, err := url.Parse(cfg.PublicURL)
 	if err != nil || !pub.IsAbs() || (pub.Scheme != "http" && pub.Scheme != "https") {

@@ -375,7 +375,7 @@ func newTestHandler(t testing.TB, publicURL string, keys [][]byte) *Handler {
 	h, err := New(Config{
 		Issuer: publicURL + "/id", PublicURL: publicURL, ClientID: testClientID, ClientSecret: testSecret,
 		Scopes: []string{"read"}, CookieKeys: keys, KeySet: f.keys, Algorithms: signing.Algorithms,
-		HTTPClient: handlerClient(f), Clock: time.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		HTTPClient: handlerClient(f), Pages: testKit(t, ""), Clock: time.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)

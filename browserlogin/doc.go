@@ -41,7 +41,14 @@
 // cannot cause a silent redirect loop. OwnsCookie names the gateway's
 // cookies, which the proxy never forwards upstream.
 //
+// A sign-in that does not complete (the transaction cookie missing or
+// expired, the issuer refusing, the code exchange failing) shows a page of
+// the kit (Config.Pages) with the next steps: sign in again, back to the
+// page the sign-in was for when it is known, or go back. Sign-out lands on
+// the operator's ui.signed_out_url when one is set.
+//
 // Reading order: browserlogin.go (Config, Handler, routes), login.go
 // (StartLogin, callback), session.go (AccessToken, refresh), signout.go,
-// cookies.go (codecs, chunked store, transaction cookie), returnurl.go.
+// pages.go, cookies.go (codecs, chunked store, transaction cookie),
+// returnurl.go.
 package browserlogin

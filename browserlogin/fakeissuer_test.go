@@ -241,6 +241,12 @@ var testKey2 = []byte("fedcba9876543210fedcba9876543210")
 
 func newEnv(t *testing.T, tweak func(*fakeIssuer)) *env {
 	t.Helper()
+	return newEnvLanding(t, tweak, "")
+}
+
+// newEnvLanding is newEnv with ui.signed_out_url set to signedOutURL.
+func newEnvLanding(t *testing.T, tweak func(*fakeIssuer), signedOutURL string) *env {
+	t.Helper()
 	e := &env{}
 	start := time.Now().Truncate(time.Second)
 	e.now.Store(&start)
@@ -256,8 +262,8 @@ func newEnv(t *testing.T, tweak func(*fakeIssuer)) *env {
 		Issuer: e.srv.URL + "/id", PublicURL: e.srv.URL, ClientID: testClientID, ClientSecret: testSecret,
 		Scopes: []string{"read"}, CookieKeys: [][]byte{testKey1},
 		KeySet: e.issuer.keys, Algorithms: signing.Algorithms, HTTPClient: handlerClient(e.issuer),
-		RefreshReuseGrace: testGrace,
-		Clock:             e.clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		RefreshReuseGrace: testGrace, Pages: testKit(t, signedOutURL),
+		Clock: e.clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,8 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/erpgate/erpgate/webui"
 )
 
 // issuerTimeout bounds one call to the token endpoint.
@@ -47,7 +49,8 @@ func (h *Handler) startLogin(w http.ResponseWriter, r *http.Request, returnTo st
 	}
 	if err := h.tx.write(w, r, t); err != nil {
 		h.cfg.Logger.ErrorContext(r.Context(), "browser login: write transaction cookie", "err", err)
-		errorPage(w, http.StatusInternalServerError, "Sign-in could not start", "The gateway could not start the sign-in. Try again later.", "")
+		h.errorPage(w, r, failed{http.StatusInternalServerError, webui.Msg("gateway.start_failed.title"),
+			webui.Msg("gateway.start_failed.text"), "transaction_not_stored", ""}, t.ReturnTo)
 		return
 	}
 	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(t.Verifier), oidc.Nonce(t.Nonce)}
@@ -78,26 +81,28 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 			again = t.ReturnTo
 		}
 		h.cfg.Logger.InfoContext(r.Context(), "browser login refused by the issuer", "error", e, "description", q.Get("error_description"))
-		errorPage(w, http.StatusBadRequest, "Sign-in failed",
-			"The identity server refused the sign-in: "+e+describe(q.Get("error_description")), again)
+		h.errorPage(w, r, failed{http.StatusBadRequest, webui.Msg("gateway.failed.title"), refusedText(e),
+			e, q.Get("error_description")}, again)
 		return
 	}
 	// RFC 6749 §10.12: the state binds the response to this browser's
 	// login; without the matching transaction cookie, it is someone
 	// else's response (login CSRF) or an expired one.
 	if !ok || subtle.ConstantTimeCompare([]byte(t.State), []byte(state)) != 1 {
-		errorPage(w, http.StatusBadRequest, "Sign-in expired",
-			"This sign-in response does not belong to a sign-in started in this browser, or it took too long.", "/")
+		h.errorPage(w, r, failed{http.StatusBadRequest, webui.Msg("gateway.expired.title"),
+			webui.Msg("gateway.expired.text"), "state_unknown", ""}, t.ReturnTo) // "" unless ok
 		return
 	}
 	// RFC 9207 §2.4: when the issuer names itself, it must be ours.
 	if iss, present := q["iss"]; present && (len(iss) != 1 || iss[0] != h.cfg.Issuer) {
-		errorPage(w, http.StatusBadRequest, "Sign-in failed", "The sign-in response came from an unexpected issuer.", t.ReturnTo)
+		h.errorPage(w, r, failed{http.StatusBadRequest, webui.Msg("gateway.failed.title"),
+			webui.Msg("gateway.failed.issuer"), "issuer_mismatch", ""}, t.ReturnTo)
 		return
 	}
 	code := q.Get("code")
 	if code == "" {
-		errorPage(w, http.StatusBadRequest, "Sign-in failed", "The sign-in response has no authorization code.", t.ReturnTo)
+		h.errorPage(w, r, failed{http.StatusBadRequest, webui.Msg("gateway.failed.title"),
+			webui.Msg("gateway.failed.no_code"), "no_code", ""}, t.ReturnTo)
 		return
 	}
 	ctx, cancel := context.WithTimeout(h.clientContext(r.Context()), issuerTimeout)
@@ -105,13 +110,15 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	tok, err := h.oauth.Exchange(ctx, code, oauth2.VerifierOption(t.Verifier))
 	if err != nil {
 		h.cfg.Logger.WarnContext(r.Context(), "browser login: code exchange failed", "err", describeTokenError(err))
-		errorPage(w, http.StatusBadGateway, "Sign-in failed", "The gateway could not redeem the sign-in. Try again.", t.ReturnTo)
+		h.errorPage(w, r, failed{http.StatusBadGateway, webui.Msg("gateway.failed.title"),
+			webui.Msg("gateway.failed.exchange"), "token_exchange_failed", ""}, t.ReturnTo)
 		return
 	}
 	idt, rawID, err := h.verifyIDToken(ctx, tok)
 	if err != nil {
 		h.cfg.Logger.WarnContext(r.Context(), "browser login: ID token refused", "err", err)
-		errorPage(w, http.StatusBadGateway, "Sign-in failed", "The identity server's answer could not be verified.", t.ReturnTo)
+		h.errorPage(w, r, failed{http.StatusBadGateway, webui.Msg("gateway.failed.title"),
+			webui.Msg("gateway.failed.id_token"), "id_token_invalid", ""}, t.ReturnTo)
 		return
 	}
 	// OIDC Core §3.1.3.7 (11): "If a nonce value was sent in the
@@ -119,7 +126,8 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	// checked to verify that it is the same value as the one that was sent".
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(t.Nonce)) != 1 {
 		h.cfg.Logger.WarnContext(r.Context(), "browser login: ID token nonce mismatch")
-		errorPage(w, http.StatusBadRequest, "Sign-in failed", "The identity server's answer does not belong to this sign-in.", t.ReturnTo)
+		h.errorPage(w, r, failed{http.StatusBadRequest, webui.Msg("gateway.failed.title"),
+			webui.Msg("gateway.failed.nonce"), "nonce_mismatch", ""}, t.ReturnTo)
 		return
 	}
 	s := sessionTokens{
@@ -131,7 +139,8 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := h.saveSession(w, r, s); err != nil {
 		h.cfg.Logger.ErrorContext(r.Context(), "browser login: store session", "err", err)
-		errorPage(w, http.StatusInternalServerError, "Sign-in failed", "The gateway could not keep the session.", t.ReturnTo)
+		h.errorPage(w, r, failed{http.StatusInternalServerError, webui.Msg("gateway.failed.title"),
+			webui.Msg("gateway.failed.session"), "session_not_stored", ""}, t.ReturnTo)
 		return
 	}
 	noStore(w)
@@ -183,11 +192,16 @@ func describeTokenError(err error) string {
 	return err.Error()
 }
 
-func describe(s string) string {
-	if s == "" {
-		return "."
+// refusedText says in words why the issuer refused a sign-in (its
+// RFC 6749 §4.1.2.1 error code).
+func refusedText(code string) webui.Text {
+	switch code {
+	case "access_denied":
+		return webui.Msg("gateway.refused.access_denied")
+	case "temporarily_unavailable", "server_error":
+		return webui.Msg("gateway.refused.unavailable")
 	}
-	return " — " + s
+	return webui.Msg("gateway.refused.other")
 }
 
 // randomString is 32 random bytes, base64url: a state or nonce.

@@ -1,58 +1,73 @@
 package browserlogin
 
 import (
+	"embed"
 	"encoding/json"
-	"html/template"
 	"net/http"
+	"net/url"
+
+	"github.com/erpgate/erpgate/webui"
 )
 
-// pageHeaders are set on every page the gateway renders itself: not
-// cached, not framed, no scripts.
-func pageHeaders(w http.ResponseWriter) {
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	noStore(w)
+//go:embed web/*.html
+var webFS embed.FS
+
+// pages are the gateway's own sign-in pages, in the kit's layout.
+var pages = webui.MustParse(webFS, "web/*.html")
+
+// pageData is what browserlogin's templates read as .D.
+type pageData struct {
+	// Code names what went wrong, for whoever reports the problem;
+	// Detail is the identity server's own description (English).
+	Code, Detail string
+	// Again starts a new sign-in; Back goes on without one.
+	Again       string
+	Back        string
+	BackText    webui.Text
+	SignOutPath string
+}
+
+// SignInURL is a link that starts a sign-in coming back to returnTo, a
+// same-origin path ("/" when it is not one).
+func (h *Handler) SignInURL(returnTo string) string {
+	return StartPath + "?" + url.Values{"rd": {safeReturnURL(returnTo)}}.Encode()
+}
+
+// failed is why a sign-in did not complete: the page's words and a code
+// for the administrator.
+type failed struct {
+	status      int
+	title, text webui.Text
+	code        string
+	detail      string
+}
+
+// errorPage shows a sign-in that did not complete, with the next steps:
+// sign in again, coming back to returnTo (the page the sign-in was for,
+// when known: "" is not), or go back there without signing in.
+func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, f failed, returnTo string) {
+	d := pageData{Code: f.code, Detail: f.detail, Back: "/", BackText: webui.Msg("gateway.home")}
+	if returnTo != "" {
+		returnTo = safeReturnURL(returnTo)
+		d.Back, d.BackText = returnTo, webui.Msg("gateway.back")
+	}
+	d.Again = h.SignInURL(returnTo)
+	h.cfg.Pages.Render(w, r, pages, f.status, webui.Page{Name: "error.html", Title: f.title, Error: f.text, Data: d,
+		Lang: h.cfg.Pages.Language(r, "", "")})
+}
+
+// confirmSignOutPage asks whether to sign out. Its form posts to
+// SignOutPath, whose answer redirects to the issuer's end-session
+// endpoint and on to the landing: CSP3 form-action covers the redirects
+// after a form submission, so both origins are named.
+func (h *Handler) confirmSignOutPage(w http.ResponseWriter, r *http.Request, locale string) {
+	h.cfg.Pages.Render(w, r, pages, http.StatusOK, webui.Page{Name: "signout.html", Title: webui.Msg("gateway.signout.title"),
+		Data: pageData{SignOutPath: SignOutPath, Back: "/", BackText: webui.Msg("gateway.signout.stay")},
+		Lang: h.cfg.Pages.Language(r, "", locale), FormTargets: []string{h.endSession, h.signedOutURL()}})
 }
 
 func noStore(w http.ResponseWriter) {
 	w.Header().Set("Cache-Control", "no-store")
-}
-
-var errorTmpl = template.Must(template.New("error").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{{.Title}}</title>
-<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#222}
-h1{font-size:1.4rem}p#error{background:#fdecea;border:1px solid #f5c2c0;padding:.75rem;border-radius:4px}</style></head>
-<body><h1>{{.Title}}</h1><p id="error">{{.Message}}</p>
-{{if .Again}}<p><a id="again" href="{{.Again}}">Try again</a></p>{{end}}
-</body></html>
-`))
-
-// errorPage is the small HTML page shown when a sign-in fails. again, a
-// same-origin path, becomes a "Try again" link when not empty.
-func errorPage(w http.ResponseWriter, status int, title, message, again string) {
-	pageHeaders(w)
-	w.WriteHeader(status)
-	if again != "" {
-		again = safeReturnURL(again)
-	}
-	_ = errorTmpl.Execute(w, struct{ Title, Message, Again string }{title, message, again})
-}
-
-var confirmTmpl = template.Must(template.New("confirm").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Sign out</title>
-<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#222}</style></head>
-<body><h1>Sign out?</h1>
-<form method="post" action="{{.}}"><button id="submit" type="submit">Sign out</button></form>
-</body></html>
-`))
-
-func confirmSignOutPage(w http.ResponseWriter) {
-	pageHeaders(w)
-	_ = confirmTmpl.Execute(w, SignOutPath)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -181,3 +181,30 @@ func BenchmarkHotPath(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRefusal is a refused request (no token: 401) for an API
+// client, which gets the JSON and pays nothing for pages, and for a
+// browser, which gets the page:
+//
+//	go test ./proxy -run '^$' -bench Refusal -benchmem
+func BenchmarkRefusal(b *testing.B) {
+	f := newFixture(b, nil)
+	for _, tc := range []struct{ name, accept string }{
+		{"api", "application/json"},
+		{"browser", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			req := httptest.NewRequest("GET", "/api/domain/odata/Persons", nil)
+			req.Header.Set("Accept", tc.accept)
+			req.RemoteAddr = "192.0.2.1:1234"
+			b.ReportAllocs()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				f.proxy.ServeHTTP(w, req)
+				if w.Code != http.StatusUnauthorized {
+					b.Fatalf("status %d", w.Code)
+				}
+			}
+		})
+	}
+}

@@ -24,6 +24,9 @@ type Browser interface {
 	// StartLogin answers with a redirect to the login page that comes
 	// back to the request's URL.
 	StartLogin(w http.ResponseWriter, r *http.Request)
+	// SignInURL is a link that starts a sign-in coming back to returnTo
+	// (a same-origin path): the "Sign in" of the 401 page.
+	SignInURL(returnTo string) string
 	// OwnsCookie says which cookies are the gateway's own; they are not
 	// forwarded upstream.
 	OwnsCookie(name string) bool
@@ -89,7 +92,7 @@ func (p *Proxy) refuseToken(w http.ResponseWriter, r *http.Request, ref *authori
 		p.cfg.Browser.StartLogin(w, r)
 		return
 	}
-	authority.WriteRefusal(w, ref)
+	p.refuse(w, r, ref)
 }
 
 // loginRedirectable: a request a login redirect can help — a GET or HEAD
@@ -115,11 +118,11 @@ func prefersHTML(r *http.Request) bool {
 func acceptQ(r *http.Request) (html, other float64) {
 	html, other = -1, -1
 	for _, v := range r.Header.Values("Accept") {
-		for _, part := range strings.Split(v, ",") {
+		for part := range strings.SplitSeq(v, ",") { // no allocation: refusals for API clients read it too
 			mt, params, _ := strings.Cut(part, ";")
 			mt = strings.ToLower(strings.TrimSpace(mt))
 			q := 1.0
-			for _, prm := range strings.Split(params, ";") {
+			for prm := range strings.SplitSeq(params, ";") {
 				k, val, ok := strings.Cut(prm, "=")
 				if ok && strings.EqualFold(strings.TrimSpace(k), "q") {
 					f, err := strconv.ParseFloat(strings.TrimSpace(val), 64)

@@ -44,6 +44,10 @@ func (b *fakeBrowser) StartLogin(w http.ResponseWriter, r *http.Request) {
 
 func (b *fakeBrowser) OwnsCookie(name string) bool { return strings.HasPrefix(name, "erpgate_") }
 
+func (b *fakeBrowser) SignInURL(returnTo string) string {
+	return "/oauth2/start?rd=" + url.QueryEscape(returnTo)
+}
+
 // Browser navigation and script Accept headers, as Chromium sends them.
 const (
 	acceptNavigation = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7"

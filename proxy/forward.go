@@ -176,7 +176,9 @@ func (p *Proxy) upstreamFailed(w http.ResponseWriter, r *http.Request, route str
 		// context, so this comes before the check below.)
 		p.cfg.Logger.InfoContext(r.Context(), "client sent no request body for too long; dropped",
 			"route", route, "client_idle_timeout", b.idle, "request_id", requestid.From(r.Context()))
-		authority.WriteJSONError(w, http.StatusRequestTimeout, authority.ErrorBody{Error: "request_timeout", Description: "the request body did not arrive in time"})
+		p.answer(w, r, hints{}, func(w http.ResponseWriter) {
+			authority.WriteJSONError(w, http.StatusRequestTimeout, authority.ErrorBody{Error: "request_timeout", Description: "the request body did not arrive in time"})
+		})
 		return
 	}
 	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
@@ -187,11 +189,14 @@ func (p *Proxy) upstreamFailed(w http.ResponseWriter, r *http.Request, route str
 	p.cfg.Logger.WarnContext(r.Context(), "upstream request failed",
 		"route", route, "err", err, "request_id", requestid.From(r.Context()))
 	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
-		authority.WriteJSONError(w, http.StatusGatewayTimeout, authority.ErrorBody{Error: "upstream_timeout", Description: "the upstream did not answer in time"})
-		return
-	}
-	authority.WriteJSONError(w, http.StatusBadGateway, authority.ErrorBody{Error: "bad_gateway", Description: "the upstream could not be reached"})
+	timeout := errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded)
+	p.answer(w, r, hints{}, func(w http.ResponseWriter) {
+		if timeout {
+			authority.WriteJSONError(w, http.StatusGatewayTimeout, authority.ErrorBody{Error: "upstream_timeout", Description: "the upstream did not answer in time"})
+			return
+		}
+		authority.WriteJSONError(w, http.StatusBadGateway, authority.ErrorBody{Error: "bad_gateway", Description: "the upstream could not be reached"})
+	})
 }
 
 // Upstream is where a route forwards to.

@@ -20,6 +20,7 @@ import (
 	"github.com/erpgate/erpgate/metrics"
 	"github.com/erpgate/erpgate/policy"
 	"github.com/erpgate/erpgate/requestid"
+	"github.com/erpgate/erpgate/webui"
 )
 
 // Config is everything the proxy needs; cmd/erpgate builds it.
@@ -43,6 +44,10 @@ type Config struct {
 	// the access token of their session cookie, or a login redirect
 	// (browser.go). nil: API callers only.
 	Browser Browser
+
+	// Pages is the page kit: a browser gets the proxy's own answers
+	// (refusals, no route, upstream down) as pages in it (pages.go).
+	Pages *webui.Kit
 }
 
 // Authenticator is the credential authority (*authority.Authority).
@@ -77,8 +82,8 @@ type route struct {
 
 // New compiles the per-route handlers.
 func New(cfg Config) (*Proxy, error) {
-	if cfg.Policy == nil || cfg.Authority == nil || cfg.Clock == nil || cfg.Logger == nil || cfg.Metrics == nil {
-		return nil, errors.New("proxy: Policy, Authority, Clock, Logger and Metrics are required")
+	if cfg.Policy == nil || cfg.Authority == nil || cfg.Clock == nil || cfg.Logger == nil || cfg.Metrics == nil || cfg.Pages == nil {
+		return nil, errors.New("proxy: Policy, Authority, Clock, Logger, Metrics and Pages are required")
 	}
 	rs := cfg.Policy.Routes()
 	if len(rs) != len(cfg.Upstreams) {
@@ -122,9 +127,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !policy.ValidPath(r.URL.Path) {
 			// "..", "//" and the like could mean one thing here and
 			// another upstream; refuse rather than guess.
-			badRequest(sw, "the request path is not canonical")
+			p.answer(sw, r, hints{}, func(w http.ResponseWriter) { badRequest(w, "the request path is not canonical") })
 		} else {
-			notFound(sw)
+			p.answer(sw, r, hints{}, notFound)
 		}
 		p.count("", r.Method, sw.status())
 		return
@@ -140,7 +145,7 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, po
 	cred, err := authority.ReadCredential(r)
 	if err != nil {
 		p.deny(ctx, r, rt, authority.ReasonInvalidRequest, err.Error(), "")
-		authority.WriteRefusal(w, &authority.Refusal{Reason: authority.ReasonInvalidRequest, Detail: err.Error()})
+		p.refuse(w, r, &authority.Refusal{Reason: authority.ReasonInvalidRequest, Detail: err.Error()})
 		return
 	}
 	if pol.Public {
@@ -157,7 +162,7 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, po
 	if cred.Source == authority.SourceNone {
 		d := pol.Authorize(policy.Facts{Method: r.Method, Path: r.URL.Path})
 		p.deny(ctx, r, rt, d.Reason, d.Detail, "")
-		authority.WriteRefusal(w, &authority.Refusal{Reason: authority.ReasonMissing})
+		p.refuse(w, r, &authority.Refusal{Reason: authority.ReasonMissing})
 		return
 	}
 	// The route's audience and scopes are policy's (so policy explain
@@ -180,11 +185,13 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, po
 	case policy.Allow:
 	case policy.InsufficientScope:
 		p.denyClaims(ctx, r, rt, d, c, "")
-		authority.WriteInsufficientScope(w, pol.ScopeString())
+		p.answer(w, r, hints{locale: c.Locale, missing: d.MissingScopes}, func(w http.ResponseWriter) {
+			authority.WriteInsufficientScope(w, pol.ScopeString())
+		})
 		return
 	default: // anything unforeseen: the token is not for this route
 		p.denyClaims(ctx, r, rt, d, c, "")
-		authority.WriteRefusal(w, &authority.Refusal{Reason: d.Reason})
+		p.refuse(w, r, &authority.Refusal{Reason: d.Reason, Claims: c})
 		return
 	}
 	p.decided(rt, d)
@@ -209,14 +216,21 @@ func (p *Proxy) refused(w http.ResponseWriter, r *http.Request, rt *route, cred 
 	} else {
 		p.deny(ctx, r, rt, ref.Reason, ref.Detail, audit.TokenHash(cred.Token))
 	}
-	switch {
-	case ref.Reason == authority.ReasonLicenseExhausted && acceptsHTML(r):
-		licensePage(w)
-	case ref.TokenRefused():
+	if ref.TokenRefused() {
 		p.refuseToken(w, r, ref) // invalid_token, or a new login for a browser session
-	default:
-		authority.WriteRefusal(w, ref)
+		return
 	}
+	p.refuse(w, r, ref) // no license slot, community user, store down: a page for a browser
+}
+
+// refuse answers ref as authority.WriteRefusal does, as a page for a
+// browser (pages.go) in the language of the refused token, if any.
+func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, ref *authority.Refusal) {
+	h := hints{}
+	if ref.Claims != nil {
+		h.locale = ref.Claims.Locale
+	}
+	p.answer(w, r, h, func(w http.ResponseWriter) { authority.WriteRefusal(w, ref) })
 }
 
 func (p *Proxy) decided(rt *route, d policy.Decision) {

@@ -29,6 +29,7 @@ import (
 	"github.com/erpgate/erpgate/policy"
 	"github.com/erpgate/erpgate/requestid"
 	"github.com/erpgate/erpgate/signing"
+	"github.com/erpgate/erpgate/webui"
 )
 
 const testIssuer = testauth.Issuer
@@ -63,6 +64,7 @@ func (u *upstream) lastRequest() *http.Request {
 
 type fixture struct {
 	proxy    http.Handler
+	px       *Proxy // proxy without the request id middleware
 	auth     *testauth.Auth
 	keys     *signing.Keyring
 	upstream *upstream
@@ -111,7 +113,7 @@ func newFixture(t testing.TB, mutate func(*Config), opts ...fixtureOption) *fixt
 	ups := []Upstream{{URL: u}, {URL: u}, {URL: u, StripAuthorization: true}, {URL: u}, {URL: u}}
 	cfg := Config{
 		Policy: set, Upstreams: ups, Authority: f.auth.Authority, Clock: f.auth.Now,
-		Logger: logger, Audit: auditLog, Metrics: f.metrics,
+		Logger: logger, Audit: auditLog, Metrics: f.metrics, Pages: testKit(t),
 	}
 	if mutate != nil {
 		mutate(&cfg)
@@ -120,8 +122,18 @@ func newFixture(t testing.TB, mutate func(*Config), opts ...fixtureOption) *fixt
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.proxy = requestid.Middleware(p)
+	f.px, f.proxy = p, requestid.Middleware(p)
 	return f
+}
+
+// testKit is the page kit with the default branding.
+func testKit(t testing.TB) *webui.Kit {
+	t.Helper()
+	k, err := webui.New(webui.Config{AssetsPath: "/id/account/static", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
 
 // setClock moves the fixture's clock to t.

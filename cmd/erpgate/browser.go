@@ -13,13 +13,14 @@ import (
 	"github.com/erpgate/erpgate/config"
 	"github.com/erpgate/erpgate/proxy"
 	"github.com/erpgate/erpgate/signing"
+	"github.com/erpgate/erpgate/webui"
 )
 
 // newBrowserLogin builds browser login at the proxy from the gateway
 // section, or returns nil when gateway.client_id is not set. The gateway
 // reaches its issuer in-process: no network hop, and public_url need not
 // be reachable from the server itself.
-func newBrowserLogin(f *config.File, iss http.Handler, keys *signing.Keyring, clock func() time.Time, logger *slog.Logger) (proxy.Browser, error) {
+func newBrowserLogin(f *config.File, iss http.Handler, keys *signing.Keyring, pages *webui.Kit, clock func() time.Time, logger *slog.Logger) (proxy.Browser, error) {
 	g := f.Gateway
 	if !g.Enabled() {
 		return nil, nil
@@ -42,7 +43,7 @@ func newBrowserLogin(f *config.File, iss http.Handler, keys *signing.Keyring, cl
 		SessionMaxAge: f.Tokens.RefreshTokenTTL.D(),
 		// Its cache of refresh results lasts no longer than the grace.
 		RefreshReuseGrace: f.Tokens.RefreshReuseGrace.D(),
-		Clock:             clock, Logger: logger,
+		Pages:             pages, Clock: clock, Logger: logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)

@@ -228,12 +228,12 @@ func (g *gateway) buildSnapshot(f *config.File) (*snapshot, error) {
 	}
 	// Browser login reaches the identity server in-process: the current
 	// one, so a login that spans a reload meets today's apps and users.
-	browser, err := newBrowserLogin(f, http.HandlerFunc(g.serveIssuer), g.keys, g.clock, g.logger) // browser.go; nil without gateway.client_id
+	browser, err := newBrowserLogin(f, http.HandlerFunc(g.serveIssuer), g.keys, pages, g.clock, g.logger) // browser.go; nil without gateway.client_id
 	if err != nil {
 		return nil, err
 	}
 	px, err := proxy.New(proxy.Config{
-		Policy: pol, Upstreams: ups, Authority: g.authority, TrustedProxies: trusted, Browser: browser,
+		Policy: pol, Upstreams: ups, Authority: g.authority, TrustedProxies: trusted, Browser: browser, Pages: pages,
 		Clock: g.clock, Logger: g.logger, Audit: g.audit, Metrics: g.metrics,
 	})
 	if err != nil {
