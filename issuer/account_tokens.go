@@ -218,6 +218,13 @@ func (s *Server) parseTokensForm(w http.ResponseWriter, r *http.Request, u *dire
 // tokensUser returns the user of the request's identity session. Without
 // one it sends the browser to sign in (or says how) and returns false.
 func (s *Server) tokensUser(w http.ResponseWriter, r *http.Request) (*directory.User, bool) {
+	return s.accountUser(w, r, tokensPath)
+}
+
+// accountUser returns the user of the request's identity session for an
+// account page at path. Without one it sends the browser to sign in and
+// come back to path (or says how) and returns false.
+func (s *Server) accountUser(w http.ResponseWriter, r *http.Request, path string) (*directory.User, bool) {
 	if sess, ok := s.currentIdentity(r); ok {
 		if u := s.cfg.Directory.User(sess.Subject); u != nil && u.Type != "system" {
 			return u, true
@@ -233,7 +240,7 @@ func (s *Server) tokensUser(w http.ResponseWriter, r *http.Request) (*directory.
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			status = http.StatusSeeOther
 		}
-		http.Redirect(w, r, s.cfg.SignInURL+sep+"rd="+url.QueryEscape(s.prefix+tokensPath), status)
+		http.Redirect(w, r, s.cfg.SignInURL+sep+"rd="+url.QueryEscape(s.prefix+path), status)
 		return nil, false
 	}
 	s.message(w, r, http.StatusForbidden, webui.Msg("account.sign_in_first.title"), webui.Msg("account.sign_in_first.text"), pageData{})

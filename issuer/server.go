@@ -228,6 +228,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc(s.prefix+"/connect/endsession", s.handleEndSession)
 	s.mux.HandleFunc(s.prefix+"/account/login", s.handleLogin)
 	s.mux.HandleFunc("POST "+s.prefix+consentPath, s.handleConsent) // consent.go
+	s.routeAccount()                                                // account.go
 	s.routeAccountTokens()                                          // account_tokens.go; only with ReferenceTokens
 	s.routeCORS()                                                   // cors.go: token, revocation and userinfo answer app origins
 	s.mux.Handle("GET "+s.prefix+staticPath+"/", http.StripPrefix(s.prefix+staticPath, s.cfg.Pages.Assets()))
