@@ -100,10 +100,12 @@ func rpRandom() string {
 // used.
 //
 //	/start       to the gateway's authorize endpoint; the query may set
-//	             prompt, response_mode and response_type (default code)
+//	             prompt, response_mode, response_type (default code) and
+//	             ui_locales
 //	/callback    the authorization response, by query (GET) or
 //	             form_post (POST); a fragment is relayed by a script
-//	/logout      to the end_session_endpoint, without id_token_hint
+//	/logout      to the end_session_endpoint, without id_token_hint; the
+//	             query may set ui_locales
 //	/signed-out  post_logout_redirect_uri
 //	/probe       records requests (tests post forms here)
 type webRP struct {
@@ -175,9 +177,10 @@ func (a *webRP) Origin(host string) string { return "http://" + host + ":" + str
 func (a *webRP) URL() string          { return a.Origin("127.0.0.1") }
 func (a *webRP) LocalhostURL() string { return a.Origin("localhost") }
 
-// appYAML registers the app with both origins.
-func (a *webRP) appYAML() string {
-	return fmt.Sprintf(`  - uri: %s
+// appYAML registers the app with both origins; each of extra is one
+// more key of its entry ("consent: required").
+func (a *webRP) appYAML(extra ...string) string {
+	s := fmt.Sprintf(`  - uri: %s
     name: Third-party web app
     type: confidential
     secret_hash: %s
@@ -185,6 +188,10 @@ func (a *webRP) appYAML() string {
     redirect_uris: [%s/callback, %s/callback]
     post_logout_redirect_uris: [%s/signed-out, %s/signed-out]
 `, webRPClient, secretHashB64(webRPSecret), a.URL(), a.LocalhostURL(), a.URL(), a.LocalhostURL())
+	for _, e := range extra {
+		s += "    " + e + "\n"
+	}
+	return s
 }
 
 // connect discovers the gateway's issuer (OIDC Discovery), as the app
@@ -271,7 +278,7 @@ func (a *webRP) start(w http.ResponseWriter, r *http.Request) {
 	if f.responseType != "code" {
 		opts = append(opts, oauth2.SetAuthURLParam("response_type", f.responseType))
 	}
-	for _, k := range []string{"prompt", "response_mode"} {
+	for _, k := range []string{"prompt", "response_mode", "ui_locales"} {
 		if v := q.Get(k); v != "" {
 			opts = append(opts, oauth2.SetAuthURLParam(k, v))
 		}
@@ -465,6 +472,9 @@ func (a *webRP) logout(w http.ResponseWriter, r *http.Request) {
 	// RP-Initiated Logout 1.0 §2, without id_token_hint: the gateway
 	// asks the user to confirm.
 	q := url.Values{"client_id": {webRPClient}, "post_logout_redirect_uri": {origin + "/signed-out"}, "state": {state}}
+	if v := r.URL.Query().Get("ui_locales"); v != "" {
+		q.Set("ui_locales", v) // §2: the user's preferred languages
+	}
 	http.Redirect(w, r, d.EndSession+"?"+q.Encode(), http.StatusFound)
 }
 
