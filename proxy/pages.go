@@ -98,6 +98,16 @@ type answerData struct {
 	NextText     webui.Text
 }
 
+// retryable are the answers worth trying again, by status: the catalog
+// key whose .title and .text say it.
+var retryable = map[int]string{
+	http.StatusBadGateway:         "proxy.badgateway",
+	http.StatusGatewayTimeout:     "proxy.timeout",
+	http.StatusServiceUnavailable: "proxy.unavailable",
+	http.StatusTooManyRequests:    "proxy.toomany",
+	http.StatusRequestTimeout:     "proxy.request_timeout",
+}
+
 // answerPage words the answer with status, body and Retry-After (wait,
 // seconds) for a browser.
 func (p *Proxy) answerPage(r *http.Request, status int, body authority.ErrorBody, wait int, h hints, lang *webui.Lang) webui.Page {
@@ -143,29 +153,14 @@ func (p *Proxy) answerPage(r *http.Request, status int, body authority.ErrorBody
 		pg.Error = webui.Msg("proxy.badrequest.text")
 		d.Detail = body.Description
 		d.NextID, d.Next, d.NextText = homeLink()
-	case status == http.StatusBadGateway:
-		pg.Title = webui.Msg("proxy.badgateway.title")
-		pg.Error = webui.Msg("proxy.badgateway.text")
-		d.Retry = true
-	case status == http.StatusGatewayTimeout:
-		pg.Title = webui.Msg("proxy.timeout.title")
-		pg.Error = webui.Msg("proxy.timeout.text")
-		d.Retry = true
-	case status == http.StatusServiceUnavailable:
-		pg.Title = webui.Msg("proxy.unavailable.title")
-		pg.Error = webui.Msg("proxy.unavailable.text")
-		d.Retry = true
-	case status == http.StatusTooManyRequests:
-		pg.Title = webui.Msg("proxy.toomany.title")
-		pg.Error = webui.Msg("proxy.toomany.text")
-		d.Retry = true
-	case status == http.StatusRequestTimeout:
-		pg.Title = webui.Msg("proxy.request_timeout.title")
-		pg.Error = webui.Msg("proxy.request_timeout.text")
-		d.Retry = true
 	default:
-		pg.Title = webui.Msg("proxy.error.title")
-		pg.Error = webui.Msg("proxy.error.text")
+		// The service or the gateway cannot answer now: say which, and
+		// that trying again (after Retry-After, when sent) may work.
+		key := retryable[status]
+		if key == "" {
+			key = "proxy.error"
+		}
+		pg.Title, pg.Error = webui.Msg(key+".title"), webui.Msg(key+".text")
 		d.Retry = true
 	}
 	if d.Retry {

@@ -22,6 +22,14 @@ var dynamicKeys = []string{
 	"tokens.status.active", "tokens.status.expired", "tokens.status.revoked",
 	"error.oauth.unauthorized_client", "error.oauth.invalid_request", "error.oauth.temporarily_unavailable",
 	"error.oauth.access_denied", "error.oauth.other",
+	"account.type.internal", "account.type.community", "account.type.system",
+}
+
+func init() {
+	// proxy/pages.go's retryable answers: key + ".title" and ".text".
+	for _, k := range []string{"proxy.badgateway", "proxy.timeout", "proxy.unavailable", "proxy.toomany", "proxy.request_timeout", "proxy.error"} {
+		dynamicKeys = append(dynamicKeys, k+".title", k+".text")
+	}
 }
 
 // TestCatalogsComplete fails when a key is missing in any catalog, or a
