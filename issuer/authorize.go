@@ -182,13 +182,8 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusMethodNotAllowed, "invalid_request", "Use GET or POST.")
 		return
 	}
-	if err := parseForm(w, r); err != nil { // token.go: bounded, under a read deadline
-		s.errorPage(w, r, err.Status, err.Code, "The request is malformed: "+err.Description+".")
-		return
-	}
-	req, aerr := s.parseAuthorize(r.Form)
-	if aerr != nil {
-		s.authorizeFailed(w, r, req, aerr)
+	req, ok := s.readAuthorization(w, r)
+	if !ok {
 		return
 	}
 	sess, ok, err := s.lookupIdentity(r)
@@ -214,6 +209,22 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.redirectToLogin(w, r, req)
 	}
+}
+
+// readAuthorization reads and validates the authorization request of r
+// (a query, or a form: the login and consent forms carry it on); when it
+// fails, the answer is written and ok is false.
+func (s *Server) readAuthorization(w http.ResponseWriter, r *http.Request) (req *authzRequest, ok bool) {
+	if err := parseForm(w, r); err != nil { // token.go: bounded, under a read deadline
+		s.errorPage(w, r, err.Status, err.Code, "The request is malformed: "+err.Description+".")
+		return nil, false
+	}
+	req, aerr := s.parseAuthorize(r.Form)
+	if aerr != nil {
+		s.authorizeFailed(w, r, req, aerr)
+		return nil, false
+	}
+	return req, true
 }
 
 // authorizeFailed shows or redirects an authorization error.

@@ -96,13 +96,8 @@ func (s *Server) showConsent(w http.ResponseWriter, r *http.Request, req *authzR
 // (RFC 6749 §4.1.2.1). The request is validated again, as the login
 // form's is, and must come from the same signed-in user.
 func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
-	if err := parseForm(w, r); err != nil { // token.go: bounded, under a read deadline
-		s.errorPage(w, r, err.Status, err.Code, "The request is malformed: "+err.Description+".")
-		return
-	}
-	req, aerr := s.parseAuthorize(r.Form)
-	if aerr != nil {
-		s.authorizeFailed(w, r, req, aerr)
+	req, ok := s.readAuthorization(w, r) // authorize.go
+	if !ok {
 		return
 	}
 	sess, ok, err := s.lookupIdentity(r)

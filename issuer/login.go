@@ -91,20 +91,15 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusMethodNotAllowed, "invalid_request", "Use GET or POST.")
 		return
 	}
-	if err := parseForm(w, r); err != nil { // token.go: bounded, under a read deadline
-		s.errorPage(w, r, err.Status, err.Code, "The request is malformed: "+err.Description+".")
-		return
-	}
-	if r.Method == http.MethodGet && r.Form.Get("client_id") == "" {
+	if r.Method == http.MethodGet && r.URL.Query().Get("client_id") == "" {
 		// No authorization request: someone opened the page itself, to
 		// sign in to their account.
 		w.Header().Set("Cache-Control", "no-store")
 		http.Redirect(w, r, s.prefix+accountPath, http.StatusFound)
 		return
 	}
-	req, aerr := s.parseAuthorize(r.Form)
-	if aerr != nil {
-		s.authorizeFailed(w, r, req, aerr)
+	req, ok := s.readAuthorization(w, r) // authorize.go
+	if !ok {
 		return
 	}
 	if r.Method == http.MethodGet {
