@@ -275,7 +275,12 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, req *authzReq
 			s.authorizeFailed(w, r, req, &authzError{"access_denied", "the account no longer exists", false})
 			return
 		}
-		g := userGrant{app: req.app, user: user, scopes: req.scopes, sid: sess.ID, authTime: sess.AuthTime, nonce: req.nonce}
+		// The front-channel ID token travels in a URL fragment (browser
+		// history) or a page: it names the user but carries no profile
+		// claims, which the token endpoint's ID token and userinfo give,
+		// as an access token follows (OIDC Core §5.4).
+		front := slices.DeleteFunc(slices.Clone(req.scopes), func(sc string) bool { return sc == "profile" })
+		g := userGrant{app: req.app, user: user, scopes: front, sid: sess.ID, authTime: sess.AuthTime, nonce: req.nonce}
 		idt, err := s.signIDToken(now, g, "", code)
 		if err != nil {
 			s.cfg.Logger.ErrorContext(r.Context(), "sign authorization endpoint ID token", "err", err)
