@@ -17,8 +17,6 @@ import (
 	"github.com/erpgate/erpgate/store"
 )
 
-var t0 = testauth.Now
-
 // newAPI builds the API on an authority and session manager wired as
 // production wires them, with license slots 10 and one reserved seat.
 func newAPI(t *testing.T) (*Handler, *testauth.Auth) {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -106,20 +107,28 @@ func TestBucketLimiter(t *testing.T) {
 	now := testNow
 	l := newBucketLimiter(func() time.Time { return now }, 10, 2)
 	take := func() bool { ok, _ := l.take("k"); return ok }
-	if !take() || !take() || take() {
-		t.Fatal("burst of 2 not enforced")
+	// takes returns n takes in order, each one spent.
+	takes := func(n int) []bool {
+		out := make([]bool, n)
+		for i := range out {
+			out[i] = take()
+		}
+		return out
+	}
+	if got := takes(3); !slices.Equal(got, []bool{true, true, false}) {
+		t.Fatalf("burst of 2 not enforced: %v", got)
 	}
 	_, wait := l.take("k")
 	if wait <= 0 || wait > 100*time.Millisecond {
 		t.Errorf("wait %v, want (0, 100ms]", wait)
 	}
 	now = now.Add(100 * time.Millisecond)
-	if !take() || take() {
-		t.Fatal("one token per 100ms at 10/s")
+	if got := takes(2); !slices.Equal(got, []bool{true, false}) {
+		t.Fatalf("one token per 100ms at 10/s: %v", got)
 	}
 	now = now.Add(time.Hour)
-	if !take() || !take() || take() {
-		t.Fatal("refill is capped at the burst")
+	if got := takes(3); !slices.Equal(got, []bool{true, true, false}) {
+		t.Fatalf("refill is capped at the burst: %v", got)
 	}
 	if ok, _ := (*bucketLimiter)(nil).take("k"); !ok {
 		t.Fatal("nil limiter limits")

@@ -39,12 +39,3 @@ func withFragment(uri string, params []param) string {
 	base, _, _ := strings.Cut(uri, "#")
 	return base + "#" + v.Encode()
 }
-
-// originOf returns scheme://host of a URL, for a CSP form-action source.
-func originOf(uri string) string {
-	u, err := url.Parse(uri)
-	if err != nil || u.Host == "" || strings.ContainsAny(u.Host, " ;'") {
-		return "'none'"
-	}
-	return u.Scheme + "://" + u.Host
-}

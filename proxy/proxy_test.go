@@ -72,11 +72,10 @@ type fixture struct {
 	auditBuf *strings.Builder
 }
 
-// fixtureOption changes what newFixture builds: the authority (through
-// its testauth config) or the proxy's config.
+// fixtureOption changes what newFixture builds: the authority, through
+// its testauth config (the proxy's own config has newFixture's mutate).
 type fixtureOption struct {
-	auth  func(*testauth.Config)
-	proxy func(*Config)
+	auth func(*testauth.Config)
 }
 
 // withAuth changes the authority's wiring (store, license, directory).

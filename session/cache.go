@@ -133,15 +133,6 @@ func (m *Manager) evictLocked() {
 	}
 }
 
-// drop removes e if it is still the cached entry of its sid.
-func (m *Manager) drop(e *entry) {
-	m.mu.Lock()
-	if m.cache[e.s.ID] == e {
-		delete(m.cache, e.s.ID)
-	}
-	m.mu.Unlock()
-}
-
 // dropID removes the cached incarnation of id opened at openedAt, if any
 // (a newer one, opened meanwhile, stays).
 func (m *Manager) dropID(id string, openedAt time.Time) {

@@ -155,13 +155,18 @@ func TestVerifyRefusesForgeries(t *testing.T) {
 	mac.Write([]byte(hsInput))
 	hs := hsInput + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 
+	// The same, validly signed token in the JWS JSON serialisation: a JWT
+	// is compact only (RFC 7519 §1), so it is refused.
+	jsonSerialised, _ := json.Marshal(map[string]string{"protected": parts[0], "payload": parts[1], "signature": parts[2]})
+
 	for name, tok := range map[string]string{
-		"alg none":        b64(map[string]string{"alg": "none", "kid": kid}) + "." + payload + ".",
-		"hs256 confusion": hs,
-		"unknown kid":     b64(map[string]string{"alg": "RS256", "kid": "nope", "typ": "at+jwt"}) + "." + parts[1] + "." + parts[2],
-		"tampered":        parts[0] + "." + payload + "." + parts[2],
-		"garbage":         "not.a.jwt",
-		"empty":           "",
+		"json serialisation": string(jsonSerialised),
+		"alg none":           b64(map[string]string{"alg": "none", "kid": kid}) + "." + payload + ".",
+		"hs256 confusion":    hs,
+		"unknown kid":        b64(map[string]string{"alg": "RS256", "kid": "nope", "typ": "at+jwt"}) + "." + parts[1] + "." + parts[2],
+		"tampered":           parts[0] + "." + payload + "." + parts[2],
+		"garbage":            "not.a.jwt",
+		"empty":              "",
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := k.VerifySignature(context.Background(), tok); err == nil {

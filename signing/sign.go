@@ -68,7 +68,9 @@ var ErrUnknownKey = errors.New("signing: unknown key id")
 // and returns the payload. Claims are checked by the caller.
 func (k *Keyring) VerifySignature(_ context.Context, raw string) ([]byte, error) {
 	st := k.state.Load()
-	jws, err := jose.ParseSigned(raw, st.algs)
+	// A JWT is the compact serialisation only (RFC 7519 §1): the JSON
+	// one, with its several signatures and unprotected headers, is refused.
+	jws, err := jose.ParseSignedCompact(raw, st.algs)
 	if err != nil {
 		return nil, fmt.Errorf("signing: malformed jws: %w", err)
 	}
