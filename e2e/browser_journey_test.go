@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -692,9 +693,12 @@ const consentRow = `#consents li[id="consent-` + webRPClient + `"]`
 
 // TestJourneyAccount: signed in through the app on another origin,
 // alice opens the account page (SPEC §10). Her profile shows her name
-// and email; her consents list the app with the scopes in words;
-// revoking it there removes it, and the app's next sign-in asks for
-// consent again (with no login page: the session is still live).
+// and email; my sessions lists this browser's sign-in, the one the app
+// got in its ID token (sid); a new password that is too short is
+// refused with an error tied to its field; her consents list the app
+// with the scopes in words, and revoking it there removes it, so the
+// app's next sign-in asks for consent again (with no login page: the
+// session is still live).
 func TestJourneyAccount(t *testing.T) {
 	t.Parallel()
 	j := startJourney(t, journeyOptions{consent: true})
@@ -703,7 +707,54 @@ func TestJourneyAccount(t *testing.T) {
 	j.submitLogin()
 	j.consentPage("sign-in")
 	j.answerConsent("#allow")
-	j.signedIn(j.web.URL(), "GET")
+	signIn := j.signedIn(j.web.URL(), "GET")
+
+	// My sessions: this browser, in the session the app was given.
+	j.b.step("my sessions", chromedp.Navigate(j.g.Issuer()+"/account/sessions"), chromedp.WaitVisible(chromedp.CSS("#sessions, #no-sessions")))
+	row := `#sessions tr[id="session-` + signIn.SID + `"]`
+	switch got := j.readTexts(row, row+".current #this-browser", row+" .browser", "#sessions tbody"); {
+	case got.Texts[row] == "":
+		t.Errorf("my sessions has no row for this browser's session %q (the app's sid); it lists: %q", signIn.SID, got.Texts["#sessions tbody"])
+	case got.Texts[row+".current #this-browser"] != en.msg(t, "account.sessions.this_browser"):
+		t.Errorf("my sessions does not mark the row of session %q as this browser: %q", signIn.SID, got.Texts[row])
+	case !strings.Contains(got.Texts[row+" .browser"], "Chrome"):
+		t.Errorf("my sessions names this browser %q, want Chrome (Chromium's User-Agent)", got.Texts[row+" .browser"])
+	}
+
+	// Change password: a new one that is too short is refused, the
+	// error tied to its field.
+	j.b.step("change password, too short",
+		chromedp.Navigate(j.g.Issuer()+"/account/password"),
+		chromedp.WaitVisible(chromedp.CSS("#new-password")),
+		chromedp.SendKeys(chromedp.CSS("#current-password"), alicePassword),
+		chromedp.SendKeys(chromedp.CSS("#new-password"), "short"),
+		chromedp.SendKeys(chromedp.CSS("#new-password-again"), "short"),
+		j.press("#change-password"),
+		chromedp.WaitVisible(chromedp.CSS("#new-password-error, #error, #message")),
+	)
+	type fieldError struct {
+		Invalid   string `json:"invalid"`
+		Described string `json:"described"`
+		MinLength string `json:"minLength"`
+		Error     string `json:"error"`
+		Other     string `json:"other"`
+	}
+	fe := readAs(j.b, "the password form's error", chromedp.Evaluate[fieldError](`(() => {
+  const f = document.getElementById("new-password"), e = document.getElementById("new-password-error");
+  const o = document.querySelector("#error, #message");
+  return {invalid: f ? f.getAttribute("aria-invalid") || "" : "", described: f ? f.getAttribute("aria-describedby") || "" : "",
+    minLength: f ? f.getAttribute("minlength") || "" : "", error: e ? e.textContent.trim() : "", other: o ? o.textContent.trim() : ""};
+})()`))
+	want := fmt.Sprintf(en.msg(t, "account.password.error.too_short"), atoi(fe.MinLength))
+	switch {
+	case fe.Error == "":
+		j.b.fatalf("a too-short new password shows no error at its field (#new-password-error); the page says %q", fe.Other)
+	case fe.Error != want:
+		t.Errorf("the new password's error reads %q, want %q", fe.Error, want)
+	}
+	if fe.Invalid != "true" || !slices.Contains(strings.Fields(fe.Described), "new-password-error") {
+		t.Errorf("#new-password has aria-invalid=%q aria-describedby=%q, want \"true\" and naming new-password-error", fe.Invalid, fe.Described)
+	}
 
 	j.accountPage("the account page")
 	got := j.readTexts("#profile-name", "#profile-login", "#profile-email", consentRow+" strong", consentRow)
@@ -742,4 +793,17 @@ func (j *journey) accountOnPhone() {
 	j.t.Helper()
 	j.accountPage("the account page")
 	j.fitsPhone("account page", consentRow+" button")
+	j.b.step("the password page", chromedp.Navigate(j.g.Issuer()+"/account/password"), chromedp.WaitVisible(chromedp.CSS("#change-password")))
+	j.fitsPhone("account page, change password", "#change-password")
+	j.b.step("my sessions", chromedp.Navigate(j.g.Issuer()+"/account/sessions"), chromedp.WaitVisible(chromedp.CSS("#end-this")))
+	j.fitsPhone("account page, my sessions", "#end-this")
+}
+
+// atoi is s as a number, or -1.
+func atoi(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return -1
+	}
+	return n
 }
