@@ -72,7 +72,7 @@ type consentScope struct {
 type consentData struct {
 	pageData
 	Scopes []consentScope
-	Again  bool // the user consented to fewer scopes before
+	Again  bool // the user consented before, to fewer scopes than these
 }
 
 // showConsent renders the consent page for req: the app, and each scope
@@ -83,9 +83,11 @@ func (s *Server) showConsent(w http.ResponseWriter, r *http.Request, req *authzR
 		s.cfg.Logger.ErrorContext(r.Context(), "read consent", "err", err)
 	}
 	d := consentData{pageData: pageData{Prefix: s.prefix, AppName: appLabel(req.app), Login: user.Login, CSRF: s.csrfToken(w, r),
-		Params: carriedParams(req, "consent")}, Again: len(prev.Scopes) > 0}
+		Params: carriedParams(req, "consent")}}
 	for _, sc := range req.scopes {
-		d.Scopes = append(d.Scopes, consentScope{Name: sc, New: d.Again && !slices.Contains(prev.Scopes, sc)})
+		isNew := len(prev.Scopes) > 0 && !slices.Contains(prev.Scopes, sc)
+		d.Scopes = append(d.Scopes, consentScope{Name: sc, New: isNew})
+		d.Again = d.Again || isNew
 	}
 	s.render(w, r, status, webui.Page{Name: "consent.html", Title: webui.Msg("consent.title"), Data: d,
 		Lang: s.lang(r, user), FormTargets: []string{req.redirectURI}}) // the answer redirects there

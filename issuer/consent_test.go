@@ -109,6 +109,9 @@ func TestConsentRequired(t *testing.T) {
 	if !isConsentPage(resp, page) {
 		t.Fatalf("prompt=consent did not ask: %d", resp.StatusCode)
 	}
+	if strings.Contains(page, "more than you allowed before") || strings.Contains(page, "· new") {
+		t.Error("prompt=consent for the scopes already allowed says the app asks for more")
+	}
 	if f := formFields(page); f.Get("prompt") != "" {
 		t.Errorf("the consent form carries prompt=%q on: answering it would ask again", f.Get("prompt"))
 	}

@@ -71,7 +71,7 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 			// The confirmation carries the app's return address; its
 			// answer redirects there, so the CSP names that origin.
 			var params []param
-			for _, k := range []string{"client_id", "post_logout_redirect_uri", "state"} {
+			for _, k := range []string{"client_id", "post_logout_redirect_uri", "state", "ui_locales"} {
 				if v := r.Form.Get(k); v != "" {
 					params = append(params, param{k, v})
 				}
