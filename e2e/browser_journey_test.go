@@ -70,46 +70,12 @@ func startJourney(t *testing.T, o journeyOptions) *journey {
 	if o.acceptLang != "" {
 		flags = append(flags, chromedp.Flag("accept-lang", o.acceptLang))
 	}
-	ctx = newBrowserWith(t, ctx, flags...) // its cleanup runs before cancel
+	ctx = newBrowser(t, ctx, flags...) // its cleanup runs before cancel
 	j := &journey{crossOrigin: &crossOrigin{t: t, g: g, web: web, b: newChromeTab(t, ctx, g)}, tap: o.phone}
 	if o.phone {
 		j.b.step("emulate "+phoneScreen.String(), phoneScreen.emulate())
 	}
 	return j
-}
-
-// newBrowserWith is newBrowser (browser_test.go) with more Chromium
-// flags, such as the Accept-Language.
-func newBrowserWith(t *testing.T, ctx context.Context, extra ...chromedp.ExecAllocatorOption) context.Context {
-	t.Helper()
-	if len(extra) == 0 {
-		return newBrowser(t, ctx)
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox, // CI runs as root
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	opts = append(opts, extra...)
-	if os.Getenv("ERPGATE_E2E_BROWSER_LOG") != "" {
-		opts = append(opts, chromedp.CombinedOutput(os.Stderr))
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() {
-		_ = chromedp.Cancel(bctx)
-		cancelBrowser()
-		cancelAlloc()
-	})
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("starting Chromium: %v", err)
-	}
-	return bctx
 }
 
 // press presses the button sel: a tap on a phone, else a click.

@@ -110,7 +110,7 @@ func clearInputs(ids ...string) chromedp.Action[chromedp.Void] {
 
 // newBrowser starts a headless Chromium with a fresh profile for the
 // test; it is stopped when the test ends.
-func newBrowser(t *testing.T, ctx context.Context) context.Context {
+func newBrowser(t *testing.T, ctx context.Context, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath),
@@ -122,6 +122,7 @@ func newBrowser(t *testing.T, ctx context.Context) context.Context {
 		chromedp.Flag("disable-quic", true),
 		chromedp.UserDataDir(t.TempDir()),
 	)
+	opts = append(opts, extra...) // e.g. --accept-lang
 	if os.Getenv("ERPGATE_E2E_BROWSER_LOG") != "" {
 		opts = append(opts, chromedp.CombinedOutput(os.Stderr))
 	}
