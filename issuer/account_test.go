@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/erpgate/erpgate/directory"
 )
 
 // TestAccountPage: the signed-in user sees their profile and consents
@@ -54,8 +56,9 @@ func TestAccountPage(t *testing.T) {
 			bobCSRF = c.Value
 		}
 	}
-	if resp, _ := bob.post(revoke, url.Values{"client_id": {webID}, "csrf_token": {bobCSRF}}); resp.StatusCode != http.StatusOK {
-		t.Fatalf("bob's revoke was not taken at all (%d): the test would prove nothing", resp.StatusCode)
+	if resp, page := bob.post(revoke, url.Values{"client_id": {webID}, "csrf_token": {bobCSRF}}); resp.StatusCode != http.StatusNotFound ||
+		!strings.Contains(page, "no such consent among yours") {
+		t.Fatalf("bob revoking alice's consent by its app id: %d, want 404 no such consent", resp.StatusCode)
 	}
 	if _, err := ts.store.Consent(t.Context(), "alice", webID); err != nil {
 		t.Fatalf("another user revoked alice's consent: %v", err)
@@ -82,5 +85,45 @@ func TestAccountPage(t *testing.T) {
 	resp, _ = newBrowser(t, ts).get(ts.issuer + "/account/login")
 	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/id"+accountPath {
 		t.Errorf("bare login page: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// TestAccountProfile: the profile says the user's name, login, email and
+// whether it is verified, the user type in words, the language and
+// whether the user is an administrator; the page is in the account
+// area's navigation, itself marked as the current page.
+func TestAccountProfile(t *testing.T) {
+	ts, _ := newAccountServer(t, func(c *testConfig) {
+		c.Users = append(c.Users, directory.User{Login: "root", ID: "u-9", Name: "Root", Email: "root@example.com", EmailVerified: true,
+			Locale: "en-GB", Type: directory.TypeInternal, Admin: true, PasswordHash: alicePasswordHash})
+	})
+	for _, tc := range []struct {
+		user string
+		want map[string]string
+	}{
+		{"alice", map[string]string{"profile-name": "Alice Example", "profile-login": "alice", "profile-email-verified": "not verified",
+			"profile-type": "Internal user", "profile-locale": "not set", "profile-admin": "no"}},
+		{"bob", map[string]string{"profile-name": "Bob", "profile-email": "none", "profile-type": "Community user", "profile-admin": "no"}},
+		{"root", map[string]string{"profile-email-verified": "verified", "profile-locale": "English (en-GB)", "profile-admin": "yes"}},
+	} {
+		t.Run(tc.user, func(t *testing.T) {
+			b := browserSignedInAs(t, ts, tc.user)
+			page := accountPageOf(t, b, accountPath)
+			for id, want := range tc.want {
+				m := regexp.MustCompile(`id="` + id + `">([^<]*)<`).FindStringSubmatch(page)
+				if m == nil || html.UnescapeString(m[1]) != want {
+					t.Errorf("%s: %v, want %q", id, m, want)
+				}
+			}
+			for _, nav := range []string{`id="nav-profile" href="/id/account" aria-current="page"`, `id="nav-password" href="/id/account/password"`,
+				`id="nav-sessions" href="/id/account/sessions"`, `id="nav-consents" href="/id/account#consents"`, `id="nav-signout" href="/id/connect/endsession"`} {
+				if !strings.Contains(page, nav) {
+					t.Errorf("the navigation lacks %s", nav)
+				}
+			}
+			if strings.Contains(page, `id="nav-tokens"`) {
+				t.Error("the navigation links the tokens page, which this server does not serve")
+			}
+		})
 	}
 }

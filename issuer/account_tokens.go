@@ -4,12 +4,13 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"maps"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/erpgate/erpgate/claims"
 	"github.com/erpgate/erpgate/directory"
@@ -50,23 +51,30 @@ func (s *Server) routeAccountTokens() {
 	}
 	s.mux.HandleFunc("GET "+s.prefix+tokensPath, s.handleTokensPage)
 	s.mux.HandleFunc("POST "+s.prefix+tokensPath, s.handleCreateToken)
+	// Revoking asks first: the list's Revoke button opens a page naming
+	// the token (GET), whose confirmation alone revokes (POST).
+	s.mux.HandleFunc("GET "+s.prefix+tokensPath+"/revoke", s.handleConfirmRevokeToken)
 	s.mux.HandleFunc("POST "+s.prefix+tokensPath+"/revoke", s.handleRevokeToken)
 }
 
 // tokensPage is what web/tokens.html reads as .D.
 type tokensPage struct {
-	pageData
-	UserName string
+	accountFrame
 	Tokens   []tokenRow
 	Apps     []tokenAppOption
 	Scopes   []scopeBox
 	Expiries []expiryOption
 	// New is the token just created: its value is shown this once.
 	New *newToken
+	// Name and Description are the create form's, as posted after an
+	// error; Errs ties its refusals to its fields.
+	Name, Description string
+	Errs              fieldErrors
+	MaxName, MaxDesc  int
 }
 
 type tokenRow struct {
-	ID, App, Scopes                       string
+	ID, Name, Description, App, Scopes    string
 	Created, Expires, LastUsed, RevokedAt time.Time
 	CreatedISO, ExpiresISO, LastUsedISO   string
 	Status                                string // active, expired or revoked
@@ -89,15 +97,16 @@ type expiryOption struct {
 }
 
 type newToken struct {
-	Value, ID, App, Scopes, Expires string
+	Value, ID, Name, App, Scopes, Expires string
 }
 
 // tokenForm is what the create form asked for, to fill it in again after
 // an error.
 type tokenForm struct {
-	app    string
-	scopes []string
-	days   int
+	app, name, description string
+	scopes                 []string
+	days                   int
+	errs                   fieldErrors
 }
 
 // handleTokensPage shows the signed-in user's personal access tokens and
@@ -120,7 +129,8 @@ func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 	if !s.parseTokensForm(w, r, u) {
 		return
 	}
-	f := tokenForm{app: r.PostForm.Get("app"), days: defaultExpiryDays}
+	f := tokenForm{app: r.PostForm.Get("app"), days: defaultExpiryDays,
+		name: r.PostForm.Get("name"), description: r.PostForm.Get("description"), errs: fieldErrors{}}
 	for _, sc := range r.PostForm["scope"] {
 		if !slices.Contains(f.scopes, sc) {
 			f.scopes = append(f.scopes, sc)
@@ -130,11 +140,24 @@ func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 		s.showTokens(w, r, u, status, tokensView{err: msg, form: &f})
 	}
 	days, err := strconv.Atoi(r.PostForm.Get("expires_days"))
-	if err != nil || !slices.Contains(tokenExpiryDays, days) {
+	if err == nil && slices.Contains(tokenExpiryDays, days) {
+		f.days = days // kept in the form even if something else is refused
+	}
+	// The name (required) and description, each refusal at its field.
+	f.name, f.errs[fieldTokenName] = tokenText(f.name, reftoken.MaxNameLength, "tokens.error.name")
+	f.description, f.errs[fieldTokenDescription] = tokenText(f.description, reftoken.MaxDescriptionLength, "tokens.error.description")
+	if f.name == "" && f.errs[fieldTokenName].IsZero() {
+		f.errs[fieldTokenName] = webui.Msg("tokens.error.name_missing")
+	}
+	maps.DeleteFunc(f.errs, func(_ string, t webui.Text) bool { return t.IsZero() })
+	if len(f.errs) > 0 {
+		fail(http.StatusBadRequest, webui.Msg("account.error.fields"))
+		return
+	}
+	if !slices.Contains(tokenExpiryDays, days) {
 		fail(http.StatusBadRequest, webui.Msg("tokens.error.expiry"))
 		return
 	}
-	f.days = days
 	app := s.cfg.Directory.App(f.app)
 	if app == nil || !tokenAppAllowed(u, app) {
 		fail(http.StatusForbidden, webui.Msg("tokens.error.app"))
@@ -153,6 +176,7 @@ func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 	issued, err := s.cfg.ReferenceTokens.Issue(r.Context(), reftoken.IssueRequest{
 		Type: store.PersonalAccessToken, ClientID: app.ID, Subject: u.Login,
 		Scopes: f.scopes, ExpiresIn: time.Duration(days) * 24 * time.Hour, Actor: u.Login,
+		Name: f.name, Description: f.description,
 	})
 	if err != nil {
 		status, msg := s.tokenError(r, "issue reference token", err)
@@ -160,12 +184,47 @@ func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.showTokens(w, r, u, http.StatusOK, tokensView{created: &newToken{
-		Value: issued.Value, ID: issued.Token.ID, App: appLabel(app),
+		Value: issued.Value, ID: issued.Token.ID, Name: issued.Token.Name, App: appLabel(app),
 		Scopes: strings.Join(issued.Token.Scopes, " "), Expires: s.lang(r, u).Time(issued.Token.ExpiresAt),
 	}})
 }
 
-// handleRevokeToken revokes one of the user's own personal access tokens.
+// handleConfirmRevokeToken asks whether to revoke one of the user's own
+// personal access tokens, naming it; the answer posts to
+// handleRevokeToken. Nothing changes here.
+func (s *Server) handleConfirmRevokeToken(w http.ResponseWriter, r *http.Request) {
+	u, ok := s.tokensUser(w, r)
+	if !ok {
+		return
+	}
+	s.confirmRevoke(w, r, u, r.URL.Query().Get("id"))
+}
+
+// confirmRevoke shows the confirmation for the user's token id, or the
+// list with why there is nothing to confirm.
+func (s *Server) confirmRevoke(w http.ResponseWriter, r *http.Request, u *directory.User, id string) {
+	t, status, msg := s.ownToken(r, u, id)
+	switch {
+	case status != http.StatusOK:
+		s.showTokens(w, r, u, status, tokensView{err: msg})
+		return
+	case !t.RevokedAt.IsZero():
+		s.showTokens(w, r, u, http.StatusOK, tokensView{msg: webui.Msg("tokens.revoked_before", tokenLabel(t))})
+		return
+	}
+	d := revokeTokenPage{accountFrame: s.accountFrame(w, r, u, tokensPath), Token: s.tokenRow(t, s.cfg.Clock())}
+	s.renderAccount(w, r, u, http.StatusOK, webui.Page{Name: "account_token_revoke.html", Title: webui.Msg("tokens.confirm.title"), Data: d})
+}
+
+// revokeTokenPage is what web/account_token_revoke.html reads as .D.
+type revokeTokenPage struct {
+	accountFrame
+	Token tokenRow
+}
+
+// handleRevokeToken revokes one of the user's own personal access
+// tokens once the confirmation page's form says confirm=yes; any other
+// POST (an older page's Revoke button) is shown the confirmation.
 func (s *Server) handleRevokeToken(w http.ResponseWriter, r *http.Request) {
 	u, ok := s.tokensUser(w, r)
 	if !ok {
@@ -175,21 +234,17 @@ func (s *Server) handleRevokeToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PostForm.Get("id")
-	mine, err := s.ownTokens(r.Context(), u)
-	if err != nil {
-		status, msg := s.tokenError(r, "list reference tokens", err)
-		s.showTokens(w, r, u, status, tokensView{err: msg})
+	if r.PostForm.Get("confirm") != "yes" {
+		s.confirmRevoke(w, r, u, id)
 		return
 	}
-	i := slices.IndexFunc(mine, func(t store.ReferenceToken) bool { return t.ID == id })
+	t, status, msg := s.ownToken(r, u, id)
 	switch {
-	case i < 0:
-		// Only the user's own tokens, even for administrators: theirs
-		// are revoked through the admin API or the CLI.
-		s.showTokens(w, r, u, http.StatusNotFound, tokensView{err: webui.Msg("tokens.error.not_yours")})
+	case status != http.StatusOK:
+		s.showTokens(w, r, u, status, tokensView{err: msg})
 		return
-	case !mine[i].RevokedAt.IsZero():
-		s.showTokens(w, r, u, http.StatusOK, tokensView{msg: webui.Msg("tokens.revoked_before", id)})
+	case !t.RevokedAt.IsZero():
+		s.showTokens(w, r, u, http.StatusOK, tokensView{msg: webui.Msg("tokens.revoked_before", tokenLabel(t))})
 		return
 	}
 	if _, err := s.cfg.ReferenceTokens.Revoke(r.Context(), id, u.Login); err != nil {
@@ -197,7 +252,52 @@ func (s *Server) handleRevokeToken(w http.ResponseWriter, r *http.Request) {
 		s.showTokens(w, r, u, status, tokensView{err: webui.Msg("tokens.error.not_revoked", s.lang(r, u).Say(msg))})
 		return
 	}
-	s.showTokens(w, r, u, http.StatusOK, tokensView{msg: webui.Msg("tokens.revoked", id)})
+	s.showTokens(w, r, u, http.StatusOK, tokensView{msg: webui.Msg("tokens.revoked", tokenLabel(t))})
+}
+
+// ownToken finds id among u's own personal access tokens; otherwise the
+// status and words to answer with.
+func (s *Server) ownToken(r *http.Request, u *directory.User, id string) (store.ReferenceToken, int, webui.Text) {
+	mine, err := s.ownTokens(r.Context(), u)
+	if err != nil {
+		status, msg := s.tokenError(r, "list reference tokens", err)
+		return store.ReferenceToken{}, status, msg
+	}
+	i := slices.IndexFunc(mine, func(t store.ReferenceToken) bool { return t.ID == id })
+	if i < 0 {
+		// Only the user's own tokens, even for administrators: theirs
+		// are revoked through the admin API or the CLI.
+		return store.ReferenceToken{}, http.StatusNotFound, webui.Msg("tokens.error.not_yours")
+	}
+	return mine[i], http.StatusOK, webui.Text{}
+}
+
+// tokenLabel names a token in a sentence: its name and id, or the id.
+func tokenLabel(t store.ReferenceToken) string {
+	if t.Name == "" {
+		return t.ID
+	}
+	return "“" + t.Name + "” (" + t.ID + ")"
+}
+
+// Field ids of the create form's name and description.
+const (
+	fieldTokenName        = "token-name"
+	fieldTokenDescription = "token-description"
+)
+
+// tokenText trims a token's name or description and checks it against
+// the service's rules (reftoken.CheckText), in words: keyPrefix +
+// ".too_long" or ".text".
+func tokenText(v string, max int, keyPrefix string) (string, webui.Text) {
+	v, err := reftoken.CheckText("", v, max)
+	switch {
+	case err == nil:
+		return v, webui.Text{}
+	case utf8.RuneCountInString(v) > max:
+		return v, webui.Msg(keyPrefix+"_too_long", max)
+	}
+	return v, webui.Msg(keyPrefix + "_text")
 }
 
 // parseTokensForm reads a POST of the page and checks its anti-forgery
@@ -218,33 +318,8 @@ func (s *Server) parseTokensForm(w http.ResponseWriter, r *http.Request, u *dire
 // tokensUser returns the user of the request's identity session. Without
 // one it sends the browser to sign in (or says how) and returns false.
 func (s *Server) tokensUser(w http.ResponseWriter, r *http.Request) (*directory.User, bool) {
-	return s.accountUser(w, r, tokensPath)
-}
-
-// accountUser returns the user of the request's identity session for an
-// account page at path. Without one it sends the browser to sign in and
-// come back to path (or says how) and returns false.
-func (s *Server) accountUser(w http.ResponseWriter, r *http.Request, path string) (*directory.User, bool) {
-	if sess, ok := s.currentIdentity(r); ok {
-		if u := s.cfg.Directory.User(sess.Subject); u != nil && u.Type != "system" {
-			return u, true
-		}
-	}
-	if s.cfg.SignInURL != "" {
-		sep := "?"
-		if strings.Contains(s.cfg.SignInURL, "?") {
-			sep = "&"
-		}
-		w.Header().Set("Cache-Control", "no-store")
-		status := http.StatusFound
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			status = http.StatusSeeOther
-		}
-		http.Redirect(w, r, s.cfg.SignInURL+sep+"rd="+url.QueryEscape(s.prefix+path), status)
-		return nil, false
-	}
-	s.message(w, r, http.StatusForbidden, webui.Msg("account.sign_in_first.title"), webui.Msg("account.sign_in_first.text"), pageData{})
-	return nil, false
+	a, ok := s.accountUser(w, r, tokensPath)
+	return a.user, ok
 }
 
 // tokensView is what one answer adds to the page.
@@ -257,9 +332,9 @@ type tokensView struct {
 // showTokens renders the page for u.
 func (s *Server) showTokens(w http.ResponseWriter, r *http.Request, u *directory.User, status int, v tokensView) {
 	p := tokensPage{
-		pageData: pageData{Prefix: s.prefix, CSRF: s.csrfToken(w, r), Login: u.Login},
-		UserName: cmp.Or(u.Name, u.Login),
-		New:      v.created,
+		accountFrame: s.accountFrame(w, r, u, tokensPath),
+		New:          v.created,
+		MaxName:      reftoken.MaxNameLength, MaxDesc: reftoken.MaxDescriptionLength,
 	}
 	mine, err := s.ownTokens(r.Context(), u)
 	if err != nil {
@@ -277,7 +352,16 @@ func (s *Server) showTokens(w http.ResponseWriter, r *http.Request, u *directory
 	if v.form != nil {
 		f = *v.form
 	}
+	p.Name, p.Description, p.Errs = f.name, f.description, f.errs
 	apps := s.tokenApps(u)
+	if v.form == nil && len(apps) > 0 {
+		// A fresh form: the first app, with its read scope when it has
+		// one, else its first (apps offered have at least one).
+		f.app, f.scopes = apps[0].ID, []string{apps[0].Scopes[0]}
+		if slices.Contains(apps[0].Scopes, "read") {
+			f.scopes = []string{"read"}
+		}
+	}
 	for _, a := range apps {
 		p.Apps = append(p.Apps, tokenAppOption{ID: a.ID, Label: appLabel(a) + " — " + strings.Join(a.Scopes, ", "), Selected: a.ID == f.app})
 		for _, sc := range a.Scopes {
@@ -289,8 +373,8 @@ func (s *Server) showTokens(w http.ResponseWriter, r *http.Request, u *directory
 	for _, d := range tokenExpiryDays {
 		p.Expiries = append(p.Expiries, expiryOption{Days: d, Selected: d == f.days})
 	}
-	s.cfg.Pages.Render(w, r, pages, status, webui.Page{Name: "tokens.html", Title: webui.Msg("tokens.title"),
-		Lang: s.lang(r, u), Data: p, Error: v.err, Notice: v.msg, Wide: true, Script: true})
+	s.renderAccount(w, r, u, status, webui.Page{Name: "tokens.html", Title: webui.Msg("tokens.title"),
+		Data: p, Error: v.err, Notice: v.msg, Script: true})
 }
 
 // ownTokens lists u's personal access tokens, oldest first.
@@ -307,7 +391,7 @@ func (s *Server) ownTokens(ctx context.Context, u *directory.User) ([]store.Refe
 // tokenRow is what the page shows of a token: never its value or hash.
 func (s *Server) tokenRow(t store.ReferenceToken, now time.Time) tokenRow {
 	row := tokenRow{
-		ID: t.ID, App: t.ClientID, Scopes: strings.Join(t.Scopes, " "),
+		ID: t.ID, Name: t.Name, Description: t.Description, App: t.ClientID, Scopes: strings.Join(t.Scopes, " "),
 		Created: t.CreatedAt, CreatedISO: isoTime(t.CreatedAt),
 		Expires: t.ExpiresAt, ExpiresISO: isoTime(t.ExpiresAt),
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -40,7 +41,7 @@ func (f *fakeRefTokens) Issue(_ context.Context, req reftoken.IssueRequest) (ref
 	t := store.ReferenceToken{
 		ID: fmt.Sprintf("rt_%d", len(f.issued)), Hash: reftoken.Hash(value), Type: req.Type,
 		ClientID: req.ClientID, Subject: req.Subject, Scopes: req.Scopes, CreatedAt: f.now(),
-		CreatedBy: req.Actor, ExpiresAt: f.now().Add(req.ExpiresIn),
+		CreatedBy: req.Actor, ExpiresAt: f.now().Add(req.ExpiresIn), Name: req.Name, Description: req.Description,
 	}
 	f.tokens = append(f.tokens, t)
 	return reftoken.Issued{Value: value, Token: t}, nil
@@ -156,8 +157,11 @@ func checkPageHeaders(t *testing.T, resp *http.Response) {
 	}
 }
 
+// testTokenName is the name createForm gives every token.
+const testTokenName = "CI script"
+
 func createForm(csrf url.Values, app string, days string, scopes ...string) url.Values {
-	f := url.Values{"csrf_token": csrf["csrf_token"], "app": {app}, "expires_days": {days}}
+	f := url.Values{"csrf_token": csrf["csrf_token"], "app": {app}, "expires_days": {days}, "name": {testTokenName}}
 	for _, s := range scopes {
 		f.Add("scope", s)
 	}
@@ -213,13 +217,25 @@ func TestTokensPageCreateShowsValueOnce(t *testing.T) {
 	if !strings.Contains(page, `id="no-tokens"`) || !strings.Contains(page, `<option value="`+webID+`"`) {
 		t.Fatalf("first visit: want no tokens and the web app offered:\n%s", page)
 	}
+	// The first app is preselected with its read scope (SPEC §10: a
+	// default scope), and the page is in the account area's navigation.
+	if !strings.Contains(page, `<option value="`+webID+`" selected>`) || !strings.Contains(page, `id="scope-read" name="scope" value="read" checked`) ||
+		strings.Contains(page, `value="update" checked`) {
+		t.Errorf("first visit: want the web app and its read scope preselected:\n%s", page)
+	}
+	if !strings.Contains(page, `id="nav-tokens" href="/id/account/tokens" aria-current="page"`) || !strings.Contains(page, `id="nav-password"`) {
+		t.Errorf("the tokens page lacks the account navigation")
+	}
 	for _, id := range []string{syncID, "com.example/spa", "com.example/off"} {
 		if strings.Contains(page, `value="`+id+`"`) {
 			t.Errorf("%s (policy none or disabled) is offered", id)
 		}
 	}
 
-	resp, page := b.post(ts.issuer+tokensPath, createForm(csrf, webID, "30", "read", "update"))
+	form := createForm(csrf, webID, "30", "read", "update")
+	form.Set("name", "  "+testTokenName+"  ")
+	form.Set("description", "Deploys from the CI server")
+	resp, page := b.post(ts.issuer+tokensPath, form)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("create: %d\n%s", resp.StatusCode, page)
 	}
@@ -231,7 +247,8 @@ func TestTokensPageCreateShowsValueOnce(t *testing.T) {
 	want := reftoken.IssueRequest{Type: store.PersonalAccessToken, ClientID: webID, Subject: "alice", Actor: "alice", ExpiresIn: 30 * 24 * time.Hour}
 	got := issued[0]
 	if got.Type != want.Type || got.ClientID != want.ClientID || got.Subject != want.Subject || got.Actor != want.Actor ||
-		got.ExpiresIn != want.ExpiresIn || strings.Join(got.Scopes, " ") != "read update" {
+		got.ExpiresIn != want.ExpiresIn || strings.Join(got.Scopes, " ") != "read update" ||
+		got.Name != testTokenName || got.Description != "Deploys from the CI server" {
 		t.Errorf("issue request %+v, want %+v with scopes read update", got, want)
 	}
 	fake.mu.Lock()
@@ -260,7 +277,7 @@ func TestTokensPageCreateShowsValueOnce(t *testing.T) {
 		t.Fatalf("a reload shows the value or hash again:\n%s", page)
 	}
 	row := regexp.MustCompile(`(?s)<tr id="token-` + tok.ID + `">.*?</tr>`).FindString(page)
-	for _, w := range []string{"Web App", "read update", "1 Mar 2026, 12:00 UTC", "31 Mar 2026, 12:00 UTC", "never", "active", `id="revoke-` + tok.ID + `"`} {
+	for _, w := range []string{testTokenName, "Deploys from the CI server", "Web App", "read update", "1 Mar 2026, 12:00 UTC", "31 Mar 2026, 12:00 UTC", "never", "active", `id="revoke-` + tok.ID + `"`} {
 		if !strings.Contains(row, w) {
 			t.Errorf("the token's row lacks %q:\n%s", w, row)
 		}
@@ -294,6 +311,33 @@ func TestTokensPageCreateRefusals(t *testing.T) {
 			checkPageHeaders(t, resp)
 			if strings.Contains(page, "new-token-value") {
 				t.Error("a refused request shows a token value")
+			}
+		})
+	}
+	// The name is required and, like the description, bounded and one
+	// line of text; each refusal is tied to its field (aria-invalid,
+	// aria-describedby naming the field's error text) and the form is
+	// filled in again.
+	for _, tt := range []struct {
+		name, field, tokenName, desc, wantText string
+	}{
+		{"no name", "token-name", "", "", "Give the token a name."},
+		{"blank name", "token-name", "   ", "", "Give the token a name."},
+		{"name of 65 characters", "token-name", strings.Repeat("я", 65), "", "The name must have at most 64 characters."},
+		{"name on two lines", "token-name", "a\nb", "", "The name must be plain text on one line."},
+		{"description of 257 characters", "token-description", testTokenName, strings.Repeat("d", 257), "The description must have at most 256 characters."},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := createForm(csrf, webID, "90", "update")
+			f.Set("name", tt.tokenName)
+			f.Set("description", tt.desc)
+			resp, page := b.post(ts.issuer+tokensPath, f)
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, tt.wantText) {
+				t.Fatalf("%d, want 400 with %q:\n%s", resp.StatusCode, tt.wantText, page)
+			}
+			checkFieldError(t, page, tt.field, tt.wantText)
+			if !strings.Contains(page, `<option value="90" selected>`) || !strings.Contains(page, `value="update" checked`) || strings.Contains(page, `value="read" checked`) {
+				t.Error("the form is not filled in again after an error")
 			}
 		})
 	}
@@ -364,9 +408,12 @@ func TestTokensPageRevoke(t *testing.T) {
 		t.Fatalf("create: %d", resp.StatusCode)
 	}
 	revokeURL := ts.issuer + tokensPath + "/revoke"
+	confirmed := func(id string, csrf url.Values) url.Values {
+		return url.Values{"id": {id}, "csrf_token": csrf["csrf_token"], "confirm": {"yes"}}
+	}
 
 	t.Run("csrf token required", func(t *testing.T) {
-		for _, f := range []url.Values{{"id": {"rt_1"}}, {"id": {"rt_1"}, "csrf_token": {strings.Repeat("y", 43)}}} {
+		for _, f := range []url.Values{{"id": {"rt_1"}, "confirm": {"yes"}}, {"id": {"rt_1"}, "confirm": {"yes"}, "csrf_token": {strings.Repeat("y", 43)}}} {
 			if resp, _ := alice.post(revokeURL, f); resp.StatusCode != http.StatusForbidden {
 				t.Errorf("revoke with %v: %d, want 403", f, resp.StatusCode)
 			}
@@ -376,7 +423,11 @@ func TestTokensPageRevoke(t *testing.T) {
 		}
 	})
 	t.Run("not someone else's", func(t *testing.T) {
-		resp, page := alice.post(revokeURL, url.Values{"id": {"rt_2"}, "csrf_token": csrf["csrf_token"]})
+		resp, page := alice.get(revokeURL + "?id=rt_2")
+		if resp.StatusCode != http.StatusNotFound || !strings.Contains(page, "no such token") || strings.Contains(page, "confirm-revoke") {
+			t.Errorf("alice asked to confirm revoking root's token: %d\n%s", resp.StatusCode, page)
+		}
+		resp, page = alice.post(revokeURL, confirmed("rt_2", csrf))
 		if resp.StatusCode != http.StatusNotFound || !strings.Contains(page, "no such token") {
 			t.Errorf("alice revoking root's token: %d\n%s", resp.StatusCode, page)
 		}
@@ -384,9 +435,35 @@ func TestTokensPageRevoke(t *testing.T) {
 			t.Errorf("revoked: %v", revoked)
 		}
 	})
+	t.Run("asks first", func(t *testing.T) {
+		// The list's Revoke button is a GET of the confirmation, which
+		// names the token and changes nothing; a POST without confirm
+		// (an older page) is shown the confirmation too.
+		_, page, _ := tokensPageOf(t, alice)
+		if !regexp.MustCompile(`<form method="get" action="/id/account/tokens/revoke">\s*<input type="hidden" name="id" value="rt_1">\s*<button class="small danger" id="revoke-rt_1"`).MatchString(page) {
+			t.Errorf("the Revoke button does not lead to the confirmation:\n%s", page)
+		}
+		for _, ask := range []func() (*http.Response, string){
+			func() (*http.Response, string) { return alice.get(revokeURL + "?id=rt_1") },
+			func() (*http.Response, string) {
+				return alice.post(revokeURL, url.Values{"id": {"rt_1"}, "csrf_token": csrf["csrf_token"]})
+			},
+		} {
+			resp, page := ask()
+			if resp.StatusCode != http.StatusOK || !strings.Contains(page, `id="revoke-token-name">`+testTokenName+`<`) ||
+				!strings.Contains(page, `id="revoke-token-id">rt_1<`) || !strings.Contains(page, `id="confirm-revoke"`) ||
+				!strings.Contains(page, `name="confirm" value="yes"`) || !strings.Contains(page, `id="cancel-revoke" href="/id/account/tokens"`) {
+				t.Errorf("confirmation: %d\n%s", resp.StatusCode, page)
+			}
+			checkPageHeaders(t, resp)
+		}
+		if _, revoked := fake.calls(); len(revoked) != 0 {
+			t.Errorf("asking revoked: %v", revoked)
+		}
+	})
 	t.Run("own token", func(t *testing.T) {
-		resp, page := alice.post(revokeURL, url.Values{"id": {"rt_1"}, "csrf_token": csrf["csrf_token"]})
-		if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Token rt_1 is revoked") {
+		resp, page := alice.post(revokeURL, confirmed("rt_1", csrf))
+		if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Token “"+testTokenName+"” (rt_1) is revoked") {
 			t.Fatalf("revoke: %d\n%s", resp.StatusCode, page)
 		}
 		checkPageHeaders(t, resp)
@@ -398,12 +475,37 @@ func TestTokensPageRevoke(t *testing.T) {
 		if !strings.Contains(row, "revoked 1 Mar 2026, 12:00 UTC") || strings.Contains(row, "revoke-rt_1") {
 			t.Errorf("the revoked token's row:\n%s", row)
 		}
-		resp, page = alice.post(revokeURL, url.Values{"id": {"rt_1"}, "csrf_token": csrf["csrf_token"]})
+		resp, page = alice.post(revokeURL, confirmed("rt_1", csrf))
 		if resp.StatusCode != http.StatusOK || !strings.Contains(page, "already revoked") {
 			t.Errorf("revoking again: %d", resp.StatusCode)
+		}
+		if resp, page := alice.get(revokeURL + "?id=rt_1"); resp.StatusCode != http.StatusOK || !strings.Contains(page, "already revoked") || strings.Contains(page, "confirm-revoke") {
+			t.Errorf("asking to revoke a revoked token: %d", resp.StatusCode)
 		}
 		if _, revoked := fake.calls(); len(revoked) != 1 {
 			t.Errorf("revoked twice: %v", revoked)
 		}
 	})
+}
+
+// checkFieldError fails t unless the page's field id is marked invalid
+// and described by an error text saying want (WCAG 3.3.1: the error is
+// identified and described in text, tied to its field).
+func checkFieldError(t *testing.T, page, id, want string) {
+	t.Helper()
+	field := regexp.MustCompile(`<(?:input|textarea|select)[^>]* id="` + regexp.QuoteMeta(id) + `"[^>]*>`).FindString(page)
+	if field == "" {
+		t.Fatalf("no field %s on the page", id)
+	}
+	if !strings.Contains(field, `aria-invalid="true"`) {
+		t.Errorf("field %s is not marked invalid: %s", id, field)
+	}
+	m := regexp.MustCompile(`aria-describedby="([^"]*)"`).FindStringSubmatch(field)
+	if m == nil || !slices.Contains(strings.Fields(m[1]), id+"-error") {
+		t.Fatalf("field %s is not described by %s-error: %s", id, id, field)
+	}
+	msg := regexp.MustCompile(`id="` + regexp.QuoteMeta(id) + `-error">([^<]*)<`).FindStringSubmatch(page)
+	if msg == nil || !strings.Contains(html.UnescapeString(msg[1]), want) {
+		t.Errorf("the error text of %s is %v, want %q", id, msg, want)
+	}
 }

@@ -204,9 +204,9 @@ type signedIn struct {
 }
 
 // signIn starts or renews the identity session: the same user signing in
-// again keeps the session (and sid) with a new secret and auth time; a
-// different user gets a new session. The cookie value always changes
-// (no session fixation).
+// again keeps the session (and sid) with a new secret, auth time and
+// origin (address and browser); a different user gets a new session.
+// The cookie value always changes (no session fixation).
 func (s *Server) signIn(r *http.Request, u *directory.User) (signedIn, error) {
 	now := s.cfg.Clock()
 	sess := store.IdentitySession{ID: newID(), Subject: u.Login, CreatedAt: now}
@@ -217,6 +217,9 @@ func (s *Server) signIn(r *http.Request, u *directory.User) (signedIn, error) {
 	sess.SecretHash = hashToken(secret)
 	sess.AuthTime = now.Truncate(time.Second)
 	sess.ExpiresAt = now.Add(s.cfg.IdentitySessionTTL)
+	// Where the sign-in came from, for the account page's "my sessions"
+	// (account_sessions.go).
+	sess.RemoteAddr, sess.UserAgent = clientIP(r.RemoteAddr), trimUserAgent(r.UserAgent())
 	if err := s.cfg.Grants.SaveIdentitySession(r.Context(), sess); err != nil {
 		return signedIn{}, err
 	}

@@ -101,7 +101,18 @@ type Config struct {
 	// "/account/static", where the server serves its assets.
 	Pages *webui.Kit
 
-	// SignInURL is where the tokens page sends a browser without an
+	// Passwords and PasswordChanges let users change their own password
+	// on the account page (SPEC §10): the directory (*directory.Table)
+	// builds and applies the change, the store keeps it for every
+	// process. Either nil: the page says the password cannot be changed
+	// here.
+	Passwords       Passwords
+	PasswordChanges PasswordChanges
+	// PasswordParams are the argon2id costs of a password set on the
+	// account page; zero: password.Default.
+	PasswordParams password.Params
+
+	// SignInURL is where the account pages send a browser without an
 	// identity session, with ?rd= the page's path: the gateway's browser
 	// login start (public_url + "/oauth2/start"). "" when the gateway has
 	// no browser login; the page then asks to sign in through an
