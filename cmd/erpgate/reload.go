@@ -204,6 +204,9 @@ func (g *gateway) buildSnapshot(f *config.File) (*snapshot, error) {
 			return err
 		},
 		ReferenceTokens: g.reftokens, SignInURL: signInURL(f), Limits: issuerLimits(f), // limits.go
+		// The account page's password change: the directory builds and
+		// applies it, the store keeps it for every process.
+		Passwords: g.directory, PasswordChanges: g.store,
 		Pages:  pages,
 		Signer: g.keys, Clock: g.clock, Logger: g.logger, Audit: g.audit, Metrics: g.metrics,
 	})
