@@ -167,7 +167,7 @@ func a11yPages() []a11yPage {
 			url:      func(e a11yEnv) string { return e.g.PublicURL + tokensPagePath },
 			then: []chromedp.Action[chromedp.Void]{
 				chromedp.SetValue(chromedp.CSS("#app"), gatewayApp),
-				chromedp.Click(chromedp.CSS("#scope-read")),
+				chromedp.SendKeys(chromedp.CSS("#token-name"), "a11y"), // read is preselected
 				chromedp.Click(chromedp.CSS("#create")),
 			},
 			want: "#new-token-value",
@@ -213,6 +213,44 @@ func a11yPages() []a11yPage {
 			url:      func(e a11yEnv) string { return e.g.Issuer() + "/account" },
 			want:     "h1",
 			text:     `alice`,
+		},
+		{
+			name:     "account, password",
+			signedIn: true,
+			url:      func(e a11yEnv) string { return e.g.Issuer() + "/account/password" },
+			want:     "#password-form",
+		},
+		{
+			// No current password: refused without counting as a failed
+			// sign-in, so the rows after it are not throttled.
+			name:     "account, password refused",
+			signedIn: true,
+			url:      func(e a11yEnv) string { return e.g.Issuer() + "/account/password" },
+			then: []chromedp.Action[chromedp.Void]{
+				chromedp.SendKeys(chromedp.CSS("#new-password"), "short"),
+				chromedp.SendKeys(chromedp.CSS("#new-password-again"), "other"),
+				chromedp.Click(chromedp.CSS("#change-password")),
+			},
+			want:        "#current-password-error",
+			errorFields: []string{"current-password", "new-password", "new-password-again"},
+		},
+		{
+			name:     "account, sessions",
+			signedIn: true,
+			url:      func(e a11yEnv) string { return e.g.Issuer() + "/account/sessions" },
+			want:     "#this-browser",
+		},
+		{
+			name:     "tokens, revoke confirmation",
+			signedIn: true,
+			url:      func(e a11yEnv) string { return e.g.PublicURL + tokensPagePath },
+			then: []chromedp.Action[chromedp.Void]{
+				chromedp.SendKeys(chromedp.CSS("#token-name"), "a11y"),
+				chromedp.Click(chromedp.CSS("#create")),
+				chromedp.WaitVisible(chromedp.CSS("#new-token-value")),
+				chromedp.Click(chromedp.CSS(`button[id^="revoke-"]`)),
+			},
+			want: "#confirm-revoke",
 		},
 		{
 			// An app with consent: required asks after the sign-in (SPEC

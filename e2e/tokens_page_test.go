@@ -81,10 +81,14 @@ func TestTokensPage(t *testing.T) {
 		t.Errorf("after sign-in the browser is at %s, want %s", loc, pageURL)
 	}
 
-	// 2. Create a read-only token for the gateway's app.
+	// 2. Create a read-only token for the gateway's app: its read scope
+	// is preselected, and only it.
+	if !eval("read preselected", `document.querySelector("#scope-read").checked && !document.querySelector("#scope-update").checked`) {
+		t.Error("the create form does not preselect the app's read scope alone")
+	}
 	step("create a token",
+		chromedp.SendKeys(chromedp.CSS("#token-name"), "e2e script"),
 		chromedp.SetValue(chromedp.CSS("#app"), gatewayApp),
-		chromedp.Click(chromedp.CSS("#scope-read")),
 		chromedp.SetValue(chromedp.CSS("#expires_days"), "7"),
 		chromedp.Click(chromedp.CSS("#create")),
 		chromedp.WaitVisible(chromedp.CSS("#new-token-value")),
@@ -121,8 +125,13 @@ func TestTokensPage(t *testing.T) {
 		t.Errorf("POST persons with a read-only token: %s, want 403", resp)
 	}
 
-	// 5. Revoke it on the page; the same call is refused from then on.
-	step("revoke", chromedp.Click(chromedp.CSS("#revoke-"+id)), chromedp.WaitVisible(chromedp.CSS("#message")))
+	// 5. Revoke it on the page, which asks first naming the token; the
+	// same call is refused from then on.
+	step("revoke", chromedp.Click(chromedp.CSS("#revoke-"+id)), chromedp.WaitVisible(chromedp.CSS("#confirm-revoke")))
+	if n := text("the confirmation names the token", "#revoke-token-name"); n != "e2e script" {
+		t.Errorf("the confirmation names %q, want e2e script", n)
+	}
+	step("confirm", chromedp.Click(chromedp.CSS("#confirm-revoke")), chromedp.WaitVisible(chromedp.CSS("#message")))
 	if s := text("status after revoking", "#token-"+id+" .status"); !strings.HasPrefix(s, "revoked") {
 		t.Errorf("after revoking, the token's status is %q", s)
 	}
