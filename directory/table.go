@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/erpgate/erpgate/internal/loop"
 )
 
 // AppSource is where the directory's run-time records live (the store):
@@ -219,18 +221,11 @@ func (t *Table) publish() {
 // Run syncs every interval until ctx ends; failures are reported to
 // warn and retried at the next tick.
 func (t *Table) Run(ctx context.Context, interval time.Duration, warn func(error)) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			if err := t.Sync(ctx); err != nil {
-				warn(err)
-			}
+	loop.Every(ctx, interval, func(ctx context.Context) {
+		if err := t.Sync(ctx); err != nil {
+			warn(err)
 		}
-	}
+	})
 }
 
 // Apps returns every app, in no particular order.

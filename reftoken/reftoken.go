@@ -18,6 +18,7 @@ import (
 	"github.com/erpgate/erpgate/audit"
 	"github.com/erpgate/erpgate/claims"
 	"github.com/erpgate/erpgate/directory"
+	"github.com/erpgate/erpgate/internal/loop"
 	"github.com/erpgate/erpgate/store"
 )
 
@@ -415,21 +416,13 @@ func (s *Service) Flush(ctx context.Context) error {
 // Run flushes last-used times every TouchEvery until ctx ends, then once
 // more.
 func (s *Service) Run(ctx context.Context) {
-	t := time.NewTicker(s.cfg.TouchEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			if err := s.Flush(context.WithoutCancel(ctx)); err != nil {
-				s.cfg.Logger.Warn("flush reference token use", "err", err)
-			}
-			return
-		case <-t.C:
-			if err := s.Flush(ctx); err != nil {
-				s.cfg.Logger.Warn("flush reference token use", "err", err)
-			}
+	flush := func(ctx context.Context) {
+		if err := s.Flush(ctx); err != nil {
+			s.cfg.Logger.Warn("flush reference token use", "err", err)
 		}
 	}
+	loop.Every(ctx, s.cfg.TouchEvery, flush)
+	flush(context.WithoutCancel(ctx))
 }
 
 // Hash is how a token value is stored and looked up.

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/erpgate/erpgate/internal/loop"
 	"github.com/erpgate/erpgate/store"
 )
 
@@ -93,16 +94,9 @@ func (l *List) Sync(ctx context.Context) error {
 
 // Run syncs every interval until ctx ends.
 func (l *List) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := l.Sync(ctx); err != nil {
-				l.logger.Warn("sync revocation list", "err", err)
-			}
+	loop.Every(ctx, interval, func(ctx context.Context) {
+		if err := l.Sync(ctx); err != nil {
+			l.logger.Warn("sync revocation list", "err", err)
 		}
-	}
+	})
 }

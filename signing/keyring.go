@@ -20,6 +20,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/erpgate/erpgate/internal/loop"
 	"github.com/erpgate/erpgate/store"
 )
 
@@ -162,18 +163,11 @@ func (k *Keyring) generateNext(ctx context.Context) (*keyState, error) {
 
 // Run refreshes the keyring every interval until ctx ends, logging errors.
 func (k *Keyring) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := k.Refresh(ctx); err != nil {
-				k.cfg.Logger.Error("refresh signing keys", "err", err)
-			}
+	loop.Every(ctx, interval, func(ctx context.Context) {
+		if err := k.Refresh(ctx); err != nil {
+			k.cfg.Logger.Error("refresh signing keys", "err", err)
 		}
-	}
+	})
 }
 
 func (k *Keyring) load(ctx context.Context, now time.Time) (*keyState, error) {
