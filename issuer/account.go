@@ -177,7 +177,7 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, u *directory.User, status int, errMsg, notice webui.Text) {
 	d := accountData{accountFrame: s.accountFrame(w, r, u, accountPath), User: u,
 		Type: webui.Msg("account.type." + cmp.Or(u.Type, directory.TypeInternal)), Language: languageName(u.Locale)}
-	consents, err := s.cfg.Grants.ConsentsOf(r.Context(), u.Login)
+	consents, err := s.cfg.Consents.ConsentsOf(r.Context(), u.Login)
 	if err != nil {
 		s.cfg.Logger.ErrorContext(r.Context(), "list consents", "err", err)
 		if errMsg.IsZero() {
@@ -225,13 +225,13 @@ func (s *Server) handleRevokeConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	clientID := r.PostForm.Get("client_id")
 	// Looked up by the signed-in user: nobody revokes another's consent.
-	c, err := s.cfg.Grants.Consent(r.Context(), u.Login, clientID)
+	c, err := s.cfg.Consents.Consent(r.Context(), u.Login, clientID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		s.showAccount(w, r, u, http.StatusNotFound, webui.Msg("account.consent.not_yours"), webui.Text{})
 		return
 	case err == nil:
-		err = s.cfg.Grants.RevokeConsent(r.Context(), u.Login, clientID)
+		err = s.cfg.Consents.RevokeConsent(r.Context(), u.Login, clientID)
 	}
 	if err != nil {
 		s.cfg.Logger.ErrorContext(r.Context(), "revoke consent", "err", err)

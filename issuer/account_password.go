@@ -14,7 +14,6 @@ import (
 	"github.com/erpgate/erpgate/directory"
 	"github.com/erpgate/erpgate/password"
 	"github.com/erpgate/erpgate/requestid"
-	"github.com/erpgate/erpgate/store"
 	"github.com/erpgate/erpgate/webui"
 )
 
@@ -34,11 +33,6 @@ type Passwords interface {
 type PasswordChanges interface {
 	SavePasswordChange(ctx context.Context, c directory.PasswordChange) error
 }
-
-var (
-	_ Passwords       = (*directory.Table)(nil)
-	_ PasswordChanges = store.PasswordChanges(nil)
-)
 
 // Rules for a new password (OWASP Authentication Cheat Sheet: length
 // rather than composition rules). The upper bound only keeps hashing
@@ -240,12 +234,12 @@ func (s *Server) signOutEverywhere(w http.ResponseWriter, r *http.Request, login
 	if err := s.cfg.Passwords.Sync(ctx); err != nil {
 		return 0, 0, err
 	}
-	toks, err := s.cfg.Grants.RevokeSubjectRefreshTokens(ctx, login, now)
+	toks, err := s.cfg.RefreshTokens.RevokeSubjectRefreshTokens(ctx, login, now)
 	s.revokeAccess(ctx, toks)
 	if err != nil {
 		return 0, 0, err
 	}
-	ids, err := s.cfg.Grants.EndSubjectIdentitySessions(ctx, login, now)
+	ids, err := s.cfg.IdentitySessions.EndSubjectIdentitySessions(ctx, login, now)
 	if err != nil {
 		return 0, len(toks), err
 	}

@@ -57,7 +57,7 @@ func newAccountServer(t *testing.T, mutate func(*testConfig)) (*testServer, *aud
 	var log auditBuffer
 	ts := newTestServer(t, func(c *testConfig) {
 		c.Passwords = c.Directory.(*directory.Table)
-		c.PasswordChanges = c.Grants.(store.PasswordChanges)
+		c.PasswordChanges = c.store
 		c.PasswordParams = cheapParams
 		c.SignInURL = "http://gw.example/oauth2/start"
 		c.Audit = audit.New(slog.NewJSONHandler(&log, nil))

@@ -68,7 +68,7 @@ func (s *Server) handleSessionsPage(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) showSessions(w http.ResponseWriter, r *http.Request, a account, status int, errMsg, notice webui.Text) {
 	d := sessionsPage{accountFrame: s.accountFrame(w, r, a.user, accountSessionsPath)}
-	live, err := s.cfg.Grants.IdentitySessionsOf(r.Context(), a.user.Login, s.cfg.Clock())
+	live, err := s.cfg.IdentitySessions.IdentitySessionsOf(r.Context(), a.user.Login, s.cfg.Clock())
 	if err != nil {
 		s.cfg.Logger.ErrorContext(r.Context(), "list identity sessions", "err", err)
 		if errMsg.IsZero() {
@@ -110,7 +110,7 @@ func (s *Server) handleEndOwnSession(w http.ResponseWriter, r *http.Request) {
 		s.showSessions(w, r, a, http.StatusBadRequest, webui.Msg("account.sessions.error.current"), webui.Text{})
 		return
 	}
-	sess, err := s.cfg.Grants.IdentitySession(r.Context(), id)
+	sess, err := s.cfg.IdentitySessions.IdentitySession(r.Context(), id)
 	switch {
 	case id == "" || errors.Is(err, store.ErrNotFound) || err == nil && !s.ownLiveSession(sess, a.user):
 		// Another user's session is answered like one that never was.

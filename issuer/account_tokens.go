@@ -31,8 +31,6 @@ type ReferenceTokens interface {
 	Inspect(ctx context.Context, value string) (*claims.Access, store.ReferenceToken, error)
 }
 
-var _ ReferenceTokens = (*reftoken.Service)(nil)
-
 // tokensPath is the self-service page for personal access tokens (SPEC
 // §6), under the issuer's prefix.
 const tokensPath = "/account/tokens"

@@ -14,6 +14,14 @@ import (
 	"github.com/erpgate/erpgate/store"
 )
 
+// AuthCodes keeps authorization codes (store.AuthCodes without the
+// janitor's delete): the authorize endpoint saves one, the token endpoint
+// redeems it once.
+type AuthCodes interface {
+	SaveAuthCode(ctx context.Context, c store.AuthCode) error
+	RedeemAuthCode(ctx context.Context, hash string, now time.Time, accessTokenID string, accessExpiresAt time.Time) (store.AuthCode, error)
+}
+
 // authorizationCode is the authorization code grant's token request
 // (RFC 6749 §4.1.3, RFC 7636 §4.6).
 func (s *Server) authorizationCode(ctx context.Context, app *directory.App, form url.Values) (*grant, error) {
@@ -27,7 +35,7 @@ func (s *Server) authorizationCode(ctx context.Context, app *directory.App, form
 	now := s.cfg.Clock()
 	jti := newID()                                           // recorded on the code before the token exists, so a replay can revoke it
 	accessExp := now.Add(s.cfg.AccessTokenTTL + time.Minute) // outlives the token's own exp
-	c, err := s.cfg.Grants.RedeemAuthCode(ctx, hashToken(code), now, jti, accessExp)
+	c, err := s.cfg.AuthCodes.RedeemAuthCode(ctx, hashToken(code), now, jti, accessExp)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, ErrInvalidGrant.WithDescription("unknown authorization code")
@@ -68,7 +76,7 @@ func (s *Server) authorizationCode(ctx context.Context, app *directory.App, form
 		return nil, err
 	}
 	if refresh != "" {
-		err := s.cfg.Grants.SaveRefreshToken(ctx, store.RefreshToken{
+		err := s.cfg.RefreshTokens.SaveRefreshToken(ctx, store.RefreshToken{
 			Hash: hashToken(refresh), FamilyID: c.Hash, ClientID: app.ID, Subject: user.Login,
 			SessionID: c.SessionID, Scopes: c.Scopes, AuthTime: c.AuthTime, CreatedAt: now,
 			ExpiresAt: now.Add(s.refreshTTL(app)), AccessTokenID: out.jti, AccessExpiresAt: out.accessExp,
@@ -106,7 +114,7 @@ func (s *Server) revokeCodeTokens(ctx context.Context, c store.AuthCode) {
 	if c.AccessTokenID != "" {
 		s.revokeAccess(ctx, []store.IssuedToken{{ID: c.AccessTokenID, ExpiresAt: c.AccessExpiresAt}})
 	}
-	toks, err := s.cfg.Grants.RevokeRefreshFamily(ctx, c.Hash, s.cfg.Clock())
+	toks, err := s.cfg.RefreshTokens.RevokeRefreshFamily(ctx, c.Hash, s.cfg.Clock())
 	if err != nil {
 		s.cfg.Logger.ErrorContext(ctx, "revoke tokens of a replayed code", "err", err)
 		return
@@ -138,7 +146,7 @@ func (s *Server) refreshTTL(app *directory.App) time.Duration {
 // ended or is unknown; temporarily_unavailable (503) if the store cannot
 // say, so a client retries rather than drops its grant.
 func (s *Server) identitySessionLive(ctx context.Context, sid string) error {
-	sess, err := s.cfg.Grants.IdentitySession(ctx, sid)
+	sess, err := s.cfg.IdentitySessions.IdentitySession(ctx, sid)
 	switch {
 	case errors.Is(err, store.ErrNotFound) || err == nil && !sess.EndedAt.IsZero():
 		return ErrInvalidGrant.WithDescription("the sign-in session has ended")

@@ -289,7 +289,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, req *authzReq
 		}
 		params = append(params, param{"id_token", idt})
 	}
-	err := s.cfg.Grants.SaveAuthCode(r.Context(), store.AuthCode{
+	err := s.cfg.AuthCodes.SaveAuthCode(r.Context(), store.AuthCode{
 		Hash: hashToken(code), ClientID: req.app.ID, Subject: sess.Subject, RedirectURI: req.redirectURI,
 		Scopes: req.scopes, Nonce: req.nonce, CodeChallenge: req.codeChallenge, SessionID: sess.ID,
 		AuthTime: sess.AuthTime, CreatedAt: now, ExpiresAt: now.Add(s.cfg.CodeTTL),

@@ -188,14 +188,14 @@ func TestFormReadDeadlineFreesGoroutines(t *testing.T) {
 	}
 }
 
-// slowGrants delays refresh-token lookups and fails them if the
+// slowRefreshTokens delays refresh-token lookups and fails them if the
 // request's context ended meanwhile.
-type slowGrants struct {
-	store.Grants
+type slowRefreshTokens struct {
+	RefreshTokens
 	delay time.Duration
 }
 
-func (g slowGrants) RefreshToken(ctx context.Context, hash string) (store.RefreshToken, error) {
+func (g slowRefreshTokens) RefreshToken(ctx context.Context, hash string) (store.RefreshToken, error) {
 	select {
 	case <-time.After(g.delay):
 	case <-ctx.Done():
@@ -203,7 +203,7 @@ func (g slowGrants) RefreshToken(ctx context.Context, hash string) (store.Refres
 	if err := ctx.Err(); err != nil {
 		return store.RefreshToken{}, err
 	}
-	return g.Grants.RefreshToken(ctx, hash)
+	return g.RefreshTokens.RefreshToken(ctx, hash)
 }
 
 // The deadline bounds the body, not the handler: a handler slower than
@@ -213,7 +213,7 @@ func (g slowGrants) RefreshToken(ctx context.Context, hash string) (store.Refres
 func TestFormReadDeadlineSparesSlowHandlers(t *testing.T) {
 	ts := newTestServer(t, func(c *testConfig) {
 		c.Limits.FormReadTimeout = 100 * time.Millisecond
-		c.Grants = slowGrants{Grants: c.Grants, delay: 400 * time.Millisecond}
+		c.RefreshTokens = slowRefreshTokens{RefreshTokens: c.RefreshTokens, delay: 400 * time.Millisecond}
 	})
 	r := ts.token(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"unknown"}}, webID, webSecret)
 	if r.status != http.StatusBadRequest || r.body["error"] != "invalid_grant" {

@@ -1,6 +1,7 @@
 package issuer
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -13,6 +14,16 @@ import (
 	"github.com/erpgate/erpgate/store"
 	"github.com/erpgate/erpgate/webui"
 )
+
+// Consents keeps what users agreed to share with an app
+// (store.Consents): the consent page reads and saves them, the account
+// page lists and revokes a user's own.
+type Consents interface {
+	SaveConsent(ctx context.Context, c store.Consent) error
+	Consent(ctx context.Context, subject, clientID string) (store.Consent, error)
+	ConsentsOf(ctx context.Context, subject string) ([]store.Consent, error)
+	RevokeConsent(ctx context.Context, subject, clientID string) error
+}
 
 // consentPath is where the consent page posts its answer.
 const consentPath = "/account/consent"
@@ -47,7 +58,7 @@ func (s *Server) needsConsent(r *http.Request, req *authzRequest, user *director
 	if !req.app.ConsentRequired {
 		return false, nil
 	}
-	c, err := s.cfg.Grants.Consent(r.Context(), user.Login, req.app.ID)
+	c, err := s.cfg.Consents.Consent(r.Context(), user.Login, req.app.ID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return true, nil
@@ -78,7 +89,7 @@ type consentData struct {
 // showConsent renders the consent page for req: the app, and each scope
 // in words, those the user has not agreed to before marked as new.
 func (s *Server) showConsent(w http.ResponseWriter, r *http.Request, req *authzRequest, user *directory.User, status int) {
-	prev, err := s.cfg.Grants.Consent(r.Context(), user.Login, req.app.ID)
+	prev, err := s.cfg.Consents.Consent(r.Context(), user.Login, req.app.ID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.cfg.Logger.ErrorContext(r.Context(), "read consent", "err", err)
 	}
@@ -134,10 +145,10 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	granted := req.scopes
-	if prev, err := s.cfg.Grants.Consent(r.Context(), user.Login, req.app.ID); err == nil {
+	if prev, err := s.cfg.Consents.Consent(r.Context(), user.Login, req.app.ID); err == nil {
 		granted = union(prev.Scopes, req.scopes)
 	}
-	err = s.cfg.Grants.SaveConsent(r.Context(), store.Consent{Subject: user.Login, ClientID: req.app.ID,
+	err = s.cfg.Consents.SaveConsent(r.Context(), store.Consent{Subject: user.Login, ClientID: req.app.ID,
 		Scopes: granted, GrantedAt: s.cfg.Clock()})
 	if err != nil {
 		s.cfg.Logger.ErrorContext(r.Context(), "save consent", "err", err)

@@ -152,17 +152,17 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, sid, clientID st
 		do   func() error
 	}{
 		{"read identity session", func() error {
-			sess, err := s.cfg.Grants.IdentitySession(ctx, sid)
+			sess, err := s.cfg.IdentitySessions.IdentitySession(ctx, sid)
 			if errors.Is(err, store.ErrNotFound) {
 				return nil
 			}
 			subject = sess.Subject
 			return err
 		}},
-		{"end identity session", func() error { return s.cfg.Grants.EndIdentitySession(ctx, sid, now) }},
+		{"end identity session", func() error { return s.cfg.IdentitySessions.EndIdentitySession(ctx, sid, now) }},
 		{"end ERP session", func() error { return s.cfg.EndSession(ctx, sid) }},
 		{"revoke refresh tokens at logout", func() (err error) {
-			toks, err = s.cfg.Grants.RevokeSessionRefreshTokens(ctx, sid, now)
+			toks, err = s.cfg.RefreshTokens.RevokeSessionRefreshTokens(ctx, sid, now)
 			return err
 		}},
 	}

@@ -1,6 +1,7 @@
 package issuer
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -9,9 +10,22 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/erpgate/erpgate/store"
 )
+
+// IdentitySessions keeps the identity (SSO) sessions
+// (store.IdentitySessions): sign-in saves one, every flow with the cookie
+// looks it up, logout ends it, the account page lists and ends a user's
+// own, and a password change ends them all.
+type IdentitySessions interface {
+	SaveIdentitySession(ctx context.Context, s store.IdentitySession) error
+	IdentitySession(ctx context.Context, id string) (store.IdentitySession, error)
+	EndIdentitySession(ctx context.Context, id string, now time.Time) error
+	EndSubjectIdentitySessions(ctx context.Context, subject string, now time.Time) ([]string, error)
+	IdentitySessionsOf(ctx context.Context, subject string, now time.Time) ([]store.IdentitySession, error)
+}
 
 // identityCookie carries the identity (SSO) session: "<sid>.<secret>". Only
 // the secret's hash is stored, and the secret changes at every sign-in.
@@ -51,7 +65,7 @@ func (s *Server) lookupIdentity(r *http.Request) (store.IdentitySession, bool, e
 	if !ok || sid == "" || secret == "" {
 		return store.IdentitySession{}, false, nil
 	}
-	sess, err := s.cfg.Grants.IdentitySession(r.Context(), sid)
+	sess, err := s.cfg.IdentitySessions.IdentitySession(r.Context(), sid)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return store.IdentitySession{}, false, nil

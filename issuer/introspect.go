@@ -94,7 +94,7 @@ func (s *Server) introspect(ctx context.Context, tok, hint string) (introspectio
 		}
 		return out, nil
 	}
-	rt, err := s.cfg.Grants.RefreshToken(ctx, hashToken(tok))
+	rt, err := s.cfg.RefreshTokens.RefreshToken(ctx, hashToken(tok))
 	now := s.cfg.Clock()
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -104,7 +104,7 @@ func (s *Server) introspect(ctx context.Context, tok, hint string) (introspectio
 	case !rt.RevokedAt.IsZero() || !rt.RotatedAt.IsZero() || !now.Before(rt.ExpiresAt):
 		return inactive, nil
 	}
-	sess, err := s.cfg.Grants.IdentitySession(ctx, rt.SessionID)
+	sess, err := s.cfg.IdentitySessions.IdentitySession(ctx, rt.SessionID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return inactive, nil
@@ -173,14 +173,14 @@ func (s *Server) revoke(ctx context.Context, app *directory.App, tok string) err
 		}
 		return s.cfg.Revocations.Revoke(ctx, c.ID, time.Unix(c.Expiry, 0))
 	}
-	rt, err := s.cfg.Grants.RefreshToken(ctx, hashToken(tok))
+	rt, err := s.cfg.RefreshTokens.RefreshToken(ctx, hashToken(tok))
 	if errors.Is(err, store.ErrNotFound) || err == nil && rt.ClientID != app.ID {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	toks, err := s.cfg.Grants.RevokeRefreshFamily(ctx, rt.FamilyID, s.cfg.Clock())
+	toks, err := s.cfg.RefreshTokens.RevokeRefreshFamily(ctx, rt.FamilyID, s.cfg.Clock())
 	if err != nil {
 		return err
 	}

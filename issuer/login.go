@@ -220,7 +220,7 @@ func (s *Server) signIn(r *http.Request, u *directory.User) (signedIn, error) {
 	// Where the sign-in came from, for the account page's "my sessions"
 	// (account_sessions.go).
 	sess.RemoteAddr, sess.UserAgent = clientIP(r.RemoteAddr), trimUserAgent(r.UserAgent())
-	if err := s.cfg.Grants.SaveIdentitySession(r.Context(), sess); err != nil {
+	if err := s.cfg.IdentitySessions.SaveIdentitySession(r.Context(), sess); err != nil {
 		return signedIn{}, err
 	}
 	return signedIn{sess, secret}, nil

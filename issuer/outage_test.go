@@ -14,33 +14,33 @@ import (
 
 var errStoreDown = errors.New("store unreachable (test)")
 
-// downGrants is the store with its identity-session calls failing while
-// down is set: a database that went away between two statements.
-type downGrants struct {
-	store.Grants
+// downSessions is the store's identity sessions with their calls failing
+// while down is set: a database that went away between two statements.
+type downSessions struct {
+	IdentitySessions
 	down atomic.Bool
 }
 
-func (g *downGrants) IdentitySession(ctx context.Context, id string) (store.IdentitySession, error) {
+func (g *downSessions) IdentitySession(ctx context.Context, id string) (store.IdentitySession, error) {
 	if g.down.Load() {
 		return store.IdentitySession{}, errStoreDown
 	}
-	return g.Grants.IdentitySession(ctx, id)
+	return g.IdentitySessions.IdentitySession(ctx, id)
 }
 
-func (g *downGrants) EndIdentitySession(ctx context.Context, id string, at time.Time) error {
+func (g *downSessions) EndIdentitySession(ctx context.Context, id string, at time.Time) error {
 	if g.down.Load() {
 		return errStoreDown
 	}
-	return g.Grants.EndIdentitySession(ctx, id, at)
+	return g.IdentitySessions.EndIdentitySession(ctx, id, at)
 }
 
-func newDownServer(t *testing.T) (*testServer, *downGrants) {
+func newDownServer(t *testing.T) (*testServer, *downSessions) {
 	t.Helper()
-	var dg *downGrants
+	var dg *downSessions
 	ts := newTestServer(t, func(c *testConfig) {
-		dg = &downGrants{Grants: c.Grants}
-		c.Grants = dg
+		dg = &downSessions{IdentitySessions: c.IdentitySessions}
+		c.IdentitySessions = dg
 	})
 	return ts, dg
 }

@@ -10,11 +10,26 @@ import (
 	"errors"
 	"net/url"
 	"slices"
+	"time"
 
 	"github.com/erpgate/erpgate/authority"
 	"github.com/erpgate/erpgate/directory"
 	"github.com/erpgate/erpgate/store"
 )
+
+// RefreshTokens keeps refresh tokens (store.RefreshTokens without the
+// janitor's delete): the authorization code grant saves the first of a
+// family, the refresh grant rotates it, introspection and revocation look
+// it up, and a replayed code, a reused token, revocation, logout and a
+// password change revoke what they must.
+type RefreshTokens interface {
+	SaveRefreshToken(ctx context.Context, t store.RefreshToken) error
+	RefreshToken(ctx context.Context, hash string) (store.RefreshToken, error)
+	RotateRefreshToken(ctx context.Context, hash string, now time.Time, successor []byte, next store.RefreshToken) (store.RefreshToken, error)
+	RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) ([]store.IssuedToken, error)
+	RevokeSessionRefreshTokens(ctx context.Context, sessionID string, now time.Time) ([]store.IssuedToken, error)
+	RevokeSubjectRefreshTokens(ctx context.Context, subject string, now time.Time) ([]store.IssuedToken, error)
+}
 
 // refreshToken is the refresh token grant (RFC 6749 §6) with rotation
 // (RFC 9700 §4.14.2): every use returns a new refresh token; the old one
@@ -28,7 +43,7 @@ func (s *Server) refreshToken(ctx context.Context, app *directory.App, form url.
 		return nil, ErrInvalidRequest.WithDescription("refresh_token is required")
 	}
 	hash := hashToken(raw)
-	old, err := s.cfg.Grants.RefreshToken(ctx, hash)
+	old, err := s.cfg.RefreshTokens.RefreshToken(ctx, hash)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, ErrInvalidGrant.WithDescription("unknown refresh token")
@@ -82,7 +97,7 @@ func (s *Server) refreshToken(ctx context.Context, app *directory.App, form url.
 	if err != nil {
 		return nil, ErrServerError.WithCause(err)
 	}
-	stored, err := s.cfg.Grants.RotateRefreshToken(ctx, hash, now, sealed, store.RefreshToken{
+	stored, err := s.cfg.RefreshTokens.RotateRefreshToken(ctx, hash, now, sealed, store.RefreshToken{
 		Hash: hashToken(next), FamilyID: old.FamilyID, ClientID: app.ID, Subject: user.Login,
 		SessionID: old.SessionID, Scopes: scopes, AuthTime: old.AuthTime, CreatedAt: now,
 		ExpiresAt: now.Add(s.refreshTTL(app)), AccessTokenID: out.jti, AccessExpiresAt: out.accessExp,
@@ -107,7 +122,7 @@ func (s *Server) reused(ctx context.Context, old store.RefreshToken, raw string)
 			return &grant{resp: resp, subject: old.Subject, session: old.SessionID}, nil
 		}
 	}
-	toks, err := s.cfg.Grants.RevokeRefreshFamily(ctx, old.FamilyID, s.cfg.Clock())
+	toks, err := s.cfg.RefreshTokens.RevokeRefreshFamily(ctx, old.FamilyID, s.cfg.Clock())
 	if err != nil {
 		return nil, ErrTemporarilyUnavailable.WithCause(err)
 	}

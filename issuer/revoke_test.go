@@ -58,8 +58,8 @@ func newFailingStoreServer(t *testing.T) (*testServer, *failingBackend) {
 	t.Helper()
 	var fb *failingBackend
 	ts := newTestServer(t, func(c *testConfig) {
-		fb = &failingBackend{Backend: c.Grants.(store.Backend)}
-		c.Grants = fb
+		fb = &failingBackend{Backend: c.store}
+		c.RefreshTokens = fb
 		list, err := revocation.Open(context.Background(), fb, c.Clock, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		if err != nil {
 			t.Fatal(err)

@@ -16,7 +16,6 @@ import (
 	"github.com/erpgate/erpgate/directory"
 	"github.com/erpgate/erpgate/metrics"
 	"github.com/erpgate/erpgate/password"
-	"github.com/erpgate/erpgate/store"
 	"github.com/erpgate/erpgate/webui"
 )
 
@@ -75,7 +74,14 @@ type Config struct {
 	PublicRefreshTokenTTL time.Duration // public apps
 	RefreshReuseGrace     time.Duration
 	IdentitySessionTTL    time.Duration // how long a sign-in lasts for SSO
-	Grants                store.Grants
+	// The grants the interactive flows keep in the store, one interface
+	// per concern with only the calls the flows make (the store's
+	// janitor deletes are not among them); cmd/erpgate passes its store
+	// for all four.
+	AuthCodes        AuthCodes
+	RefreshTokens    RefreshTokens
+	IdentitySessions IdentitySessions
+	Consents         Consents
 	// EndSession ends the ERP session sid at logout (it frees the
 	// license slot and refuses the session's tokens from then on).
 	EndSession  func(ctx context.Context, sid string) error
@@ -202,8 +208,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("issuer: %q is not a valid issuer URL", cfg.Issuer)
 	}
 	if cfg.Signer == nil || cfg.Clock == nil || cfg.Logger == nil || cfg.Metrics == nil ||
-		cfg.Grants == nil || cfg.Directory == nil || cfg.EndSession == nil || cfg.Revocations == nil || cfg.Authority == nil {
-		return nil, errors.New("issuer: Signer, Directory, Grants, EndSession, Revocations, Authority, Clock, Logger and Metrics are required")
+		cfg.AuthCodes == nil || cfg.RefreshTokens == nil || cfg.IdentitySessions == nil || cfg.Consents == nil ||
+		cfg.Directory == nil || cfg.EndSession == nil || cfg.Revocations == nil || cfg.Authority == nil {
+		return nil, errors.New("issuer: Signer, Directory, AuthCodes, RefreshTokens, IdentitySessions, Consents, EndSession, Revocations, Authority, Clock, Logger and Metrics are required")
 	}
 	if cfg.AccessTokenTTL <= 0 || cfg.CodeTTL <= 0 || cfg.RefreshTokenTTL <= 0 || cfg.PublicRefreshTokenTTL <= 0 || cfg.IdentitySessionTTL <= 0 || cfg.RefreshReuseGrace < 0 {
 		return nil, errors.New("issuer: token lifetimes must be positive")

@@ -34,6 +34,7 @@ type testConfig struct {
 	Config
 	Apps  []directory.App
 	Users []directory.User
+	store *memory.Store // what the Config's store interfaces are, to wrap or to wire further
 }
 
 // testApps and testUsers are the small instance every test starts from.
@@ -131,7 +132,8 @@ func newTestServer(t testing.TB, mutate func(*testConfig)) *testServer {
 			Directory: dir,
 			CodeTTL:   time.Minute, RefreshTokenTTL: 720 * time.Hour, PublicRefreshTokenTTL: 24 * time.Hour,
 			RefreshReuseGrace: 2 * time.Second, IdentitySessionTTL: 12 * time.Hour,
-			Grants: st, Revocations: revoked, Authority: auth,
+			AuthCodes: st, RefreshTokens: st, IdentitySessions: st, Consents: st,
+			Revocations: revoked, Authority: auth,
 			EndSession: func(ctx context.Context, sid string) error {
 				_, err := sessions.End(ctx, sid, store.EndLogout)
 				return err
@@ -140,6 +142,7 @@ func newTestServer(t testing.TB, mutate func(*testConfig)) *testServer {
 		},
 		Apps:  testApps(),
 		Users: testUsers(),
+		store: st,
 	}
 	if mutate != nil {
 		mutate(&tc)

@@ -197,7 +197,8 @@ func (g *gateway) buildSnapshot(f *config.File) (*snapshot, error) {
 		CodeTTL: f.Tokens.CodeTTL.D(), RefreshTokenTTL: f.Tokens.RefreshTokenTTL.D(),
 		PublicRefreshTokenTTL: f.Tokens.PublicRefreshTokenTTL.D(), RefreshReuseGrace: f.Tokens.RefreshReuseGrace.D(),
 		IdentitySessionTTL: identitySessionTTL, Database: f.Instance.DatabaseName(),
-		Grants: g.store, Revocations: g.revoked, Authority: g.authority,
+		AuthCodes: g.store, RefreshTokens: g.store, IdentitySessions: g.store, Consents: g.store,
+		Revocations: g.revoked, Authority: g.authority,
 		EndSession: func(ctx context.Context, sid string) error {
 			// Through the manager: refused at once here, audited.
 			_, err := g.sessions.End(ctx, sid, store.EndLogout)
