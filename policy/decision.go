@@ -5,15 +5,17 @@ import (
 	"strings"
 )
 
-// Outcome is what the proxy does with a request.
+// Outcome is what the policy makes of a request. The HTTP answer the
+// proxy gives for each (status, challenge, login redirect) is the
+// proxy's business.
 type Outcome int
 
 const (
 	Allow             Outcome = iota // forward it
-	NoRoute                          // 404
-	NeedCredentials                  // 401 without error code, or a login redirect (Route.OnMissingToken)
-	InsufficientScope                // 403 error="insufficient_scope" (RFC 6750 §3.1)
-	WrongAudience                    // 401 error="invalid_token": the token is not meant for this API
+	NoRoute                          // no route takes it, or its path is not canonical
+	NeedCredentials                  // the route is protected and the request has no credentials
+	InsufficientScope                // the token lacks a scope the route requires (RFC 6750 §3.1)
+	WrongAudience                    // the token is not meant for this route's API
 )
 
 // String returns a stable snake_case name, usable as the "decision"

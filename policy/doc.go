@@ -1,12 +1,15 @@
 // Package policy decides, for one proxied request, which route it belongs
 // to and whether the caller may pass (SPEC §2 routes, §4 proxy).
 //
-// It is pure: cmd/erpgate builds a []Route from the config, Compile
-// validates it into an immutable *Set, and the proxy asks the Set. Nothing
-// here reads files, clocks or tokens; the caller verifies credentials first
-// and hands over the facts (authenticated or not, the token's audiences and
-// scopes). A reload compiles a new Set and swaps it atomically
-// (atomic.Pointer[policy.Set]); a Set is safe for concurrent use.
+// It is pure: the gateway's wiring builds a []Route from the config,
+// Compile validates it into an immutable *Set, and the proxy asks the Set.
+// Nothing here reads files, clocks or tokens; the caller verifies
+// credentials first and hands over the facts (authenticated or not, the
+// token's audiences and scopes). A Set never changes and is safe for
+// concurrent use; nothing here swaps it. A reload compiles a new Set into
+// a new proxy.Proxy, and the gateway swaps the snapshot holding that proxy
+// (with the rest of the reloaded config) in one atomic store, so a request
+// sees one Set from start to end.
 //
 // Routes are ordered and the first match wins; no match means 404. A route
 // matches on the already-decoded, canonical URL path:
@@ -30,8 +33,10 @@
 //	// ... read and verify the credentials for route.Audience ...
 //	d := route.Authorize(policy.Facts{Authenticated: true, Audiences: aud, Scopes: scp})
 //
-// `erpgate policy explain` does both at once with Set.Decide. Every
-// Decision carries a stable snake_case Reason (the "reason" label of
-// erpgate_auth_decisions_total and the audit field) and a one-sentence
-// Detail for people. Match and an allowing Authorize do not allocate.
+// `erpgate policy explain` does both at once with Set.Decide, and asks
+// Set.NearMisses which routes a request missed by its method or a
+// trailing slash. Every Decision carries a stable snake_case Reason (the
+// "reason" label of erpgate_auth_decisions_total and the audit field) and
+// a one-sentence Detail for people; what the proxy answers for it is the
+// proxy's business. Match and an allowing Authorize do not allocate.
 package policy

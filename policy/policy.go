@@ -13,8 +13,9 @@ const (
 	OnMissingLogin        = "login"        // 302 to the gateway's browser login
 )
 
-// Route is one entry of the config's routes list, as plain data. cmd/erpgate
-// builds it; Compile validates it. Exactly one of Path and PathPrefix is set.
+// Route is one entry of the config's routes list, as plain data. The
+// gateway's wiring builds it from the config; Compile validates it.
+// Exactly one of Path and PathPrefix is set.
 type Route struct {
 	Name           string   // unique, used in metrics, audit lines and errors
 	Path           string   // exact path match, or
@@ -218,20 +219,24 @@ func (s *Set) Match(method, path string) (idx int, r *Route, ok bool) {
 
 // matches reports whether method and path satisfy the route.
 func (m *matcher) matches(method, path string) bool {
+	return m.matchesPath(path) && m.matchesMethod(method)
+}
+
+// matchesPath reports whether path satisfies the route's Path or
+// PathPrefix.
+func (m *matcher) matchesPath(path string) bool {
 	switch {
 	case m.exact:
-		if path != m.pattern {
-			return false
-		}
+		return path == m.pattern
 	case m.slashPattern == "": // prefix ends in "/"
-		if !strings.HasPrefix(path, m.pattern) {
-			return false
-		}
-	default: // segment boundary: "/api" matches "/api" and "/api/…"
-		if path != m.pattern && !strings.HasPrefix(path, m.slashPattern) {
-			return false
-		}
+		return strings.HasPrefix(path, m.pattern)
 	}
+	// segment boundary: "/api" matches "/api" and "/api/…"
+	return path == m.pattern || strings.HasPrefix(path, m.slashPattern)
+}
+
+// matchesMethod reports whether the route takes method.
+func (m *matcher) matchesMethod(method string) bool {
 	if len(m.methods) == 0 {
 		return true
 	}
