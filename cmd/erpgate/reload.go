@@ -53,40 +53,48 @@ const (
 )
 
 // restartOnly are the settings held by long-lived state; a reload keeps
-// their running values and reports a change as needing a restart.
+// their running values and reports a change as needing a restart. Each
+// entry names its setting once: keep compares and copies it.
 var restartOnly = []struct {
 	path string
-	get  func(*config.File) any
+	keep func(next, running *config.File) (changed bool)
 }{
-	{"public_url", func(f *config.File) any { return f.PublicURL }}, // the issuer, in every token
-	{"listen", func(f *config.File) any { return f.Listen }},
-	{"admin_listen", func(f *config.File) any { return f.AdminListen }},
-	{"tls", func(f *config.File) any { return f.TLS }},
-	{"store", func(f *config.File) any { return f.Store }},
-	{"signing", func(f *config.File) any { return f.Signing }},
+	{"public_url", keep(func(f *config.File) *string { return &f.PublicURL })}, // the issuer, in every token
+	{"listen", keep(func(f *config.File) *string { return &f.Listen })},
+	{"admin_listen", keep(func(f *config.File) *string { return &f.AdminListen })},
+	{"tls", keep(func(f *config.File) *config.TLS { return &f.TLS })},
+	{"store", keep(func(f *config.File) *config.Store { return &f.Store })},
+	{"signing", keep(func(f *config.File) *config.Signing { return &f.Signing })},
 	// The keyring keeps retired keys published for this long.
-	{"tokens.access_token_ttl", func(f *config.File) any { return f.Tokens.AccessTokenTTL }},
+	{"tokens.access_token_ttl", keep(func(f *config.File) *config.Duration { return &f.Tokens.AccessTokenTTL })},
 	// The reference-token service mints tokens for them.
-	{"tokens.audiences", func(f *config.File) any { return f.Tokens.Audiences }},
-	{"sessions", func(f *config.File) any { return f.Sessions }},
-	{"license", func(f *config.File) any { return f.License }},
-	{"log", func(f *config.File) any { return f.Log }},
+	{"tokens.audiences", keep(func(f *config.File) *[]string { return &f.Tokens.Audiences })},
+	{"sessions", keep(func(f *config.File) *config.Sessions { return &f.Sessions })},
+	{"license", keep(func(f *config.File) *config.License { return &f.License })},
+	{"log", keep(func(f *config.File) *config.Log { return &f.Log })},
+}
+
+// keep makes the restartOnly entry of the setting that field points to:
+// it sets next's value to running's and reports whether they differed.
+func keep[T any](field func(*config.File) *T) func(next, running *config.File) bool {
+	return func(next, running *config.File) bool {
+		dst, src := field(next), field(running)
+		changed := !reflect.DeepEqual(*dst, *src)
+		*dst = *src
+		return changed
+	}
 }
 
 // keepRestartOnly returns a copy of next with the restart-only settings
 // of running, and the paths of those that differ.
 func keepRestartOnly(running, next *config.File) (*config.File, []string) {
+	merged := *next
 	var changed []string
 	for _, s := range restartOnly {
-		if !reflect.DeepEqual(s.get(running), s.get(next)) {
+		if s.keep(&merged, running) {
 			changed = append(changed, s.path)
 		}
 	}
-	merged := *next
-	merged.PublicURL, merged.Listen, merged.AdminListen = running.PublicURL, running.Listen, running.AdminListen
-	merged.TLS, merged.Store, merged.Signing = running.TLS, running.Store, running.Signing
-	merged.Tokens.AccessTokenTTL, merged.Tokens.Audiences = running.Tokens.AccessTokenTTL, running.Tokens.Audiences
-	merged.Sessions, merged.License, merged.Log = running.Sessions, running.License, running.Log
 	return &merged, changed
 }
 

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -276,5 +277,37 @@ func TestReload(t *testing.T) {
 	}
 	if v := testutil.ToFloat64(x.g.metrics.ConfigReloadOK); v != 1 {
 		t.Errorf("config_last_reload_success = %v after an applied reload", v)
+	}
+}
+
+// TestKeepRestartOnly: each restart-only setting that differs is kept at
+// its running value and reported by its path; the rest is next's.
+func TestKeepRestartOnly(t *testing.T) {
+	running := &config.File{PublicURL: "https://a.example", Listen: ":1", AdminListen: ":2",
+		TLS: config.TLS{CertFile: "a.pem"}, Store: config.Store{Driver: "sqlite"}, Signing: config.Signing{Algorithm: "RS256"},
+		Tokens:   config.Tokens{AccessTokenTTL: config.Duration(time.Minute), Audiences: []string{"A"}, CodeTTL: config.Duration(time.Minute)},
+		Sessions: config.Sessions{IdleTimeout: config.Duration(time.Hour)}, License: config.License{Slots: 1}, Log: config.Log{Level: "info"},
+		AllowedHosts: []string{"a.example"}}
+	next := &config.File{PublicURL: "https://b.example", Listen: ":3", AdminListen: ":4",
+		TLS: config.TLS{CertFile: "b.pem"}, Store: config.Store{Driver: "memory"}, Signing: config.Signing{Algorithm: "ES256"},
+		Tokens:   config.Tokens{AccessTokenTTL: config.Duration(time.Hour), Audiences: []string{"B"}, CodeTTL: config.Duration(time.Hour)},
+		Sessions: config.Sessions{IdleTimeout: config.Duration(time.Minute)}, License: config.License{Slots: 2}, Log: config.Log{Level: "debug"},
+		AllowedHosts: []string{"b.example"}}
+	merged, changed := keepRestartOnly(running, next)
+	want := []string{"public_url", "listen", "admin_listen", "tls", "store", "signing", "tokens.access_token_ttl",
+		"tokens.audiences", "sessions", "license", "log"}
+	if strings.Join(changed, " ") != strings.Join(want, " ") {
+		t.Errorf("changed = %v, want %v", changed, want)
+	}
+	kept := *running
+	kept.Tokens.CodeTTL, kept.AllowedHosts = next.Tokens.CodeTTL, next.AllowedHosts // not restart-only: next's
+	if !reflect.DeepEqual(*merged, kept) {
+		t.Errorf("merged = %+v\nwant     %+v", *merged, kept)
+	}
+	if next.PublicURL != "https://b.example" || next.Log.Level != "debug" {
+		t.Error("keepRestartOnly changed next")
+	}
+	if _, changed := keepRestartOnly(running, merged); len(changed) != 0 {
+		t.Errorf("no change reported %v", changed)
 	}
 }
