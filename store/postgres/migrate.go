@@ -4,15 +4,12 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"path"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/erpgate/erpgate/store/sqlstore"
 )
 
 //go:embed migrations/*.sql
@@ -25,41 +22,17 @@ var migrationFS embed.FS
 // else.
 const migrateLock int64 = 0x6572706761746531
 
-type migration struct {
-	version int
-	name    string
-	sql     string
+// migrations returns the embedded migrations in version order.
+func migrations() ([]sqlstore.Migration, error) {
+	return sqlstore.Migrations(flavor{}, migrationFS, "migrations")
 }
 
-// migrations returns the embedded migrations in version order. Names are
-// NNNN_description.sql; a gap or a repeated number is a build mistake and
-// fails every Open, so tests catch it.
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFS, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, e := range entries {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || path.Ext(e.Name()) != ".sql" {
-			return nil, fmt.Errorf("postgres: migration %q is not named NNNN_name.sql", e.Name())
-		}
-		b, err := migrationFS.ReadFile("migrations/" + e.Name())
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: e.Name(), sql: string(b)})
-	}
-	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("postgres: migration %s: want version %d", m.name, i+1)
-		}
-	}
-	return ms, nil
-}
+// createMigrationsTable makes schema_migrations if it is missing.
+const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
+	version    integer     PRIMARY KEY,
+	name       text        NOT NULL,
+	applied_at timestamptz NOT NULL
+)`
 
 // migrate applies the migrations the schema lacks, in one transaction
 // that first takes the advisory lock migrateLock: replicas starting
@@ -77,33 +50,7 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, now time.Time) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", migrateLock); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-			version    integer     PRIMARY KEY,
-			name       text        NOT NULL,
-			applied_at timestamptz NOT NULL
-		)`); err != nil {
-			return err
-		}
-		var current int
-		if err := tx.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&current); err != nil {
-			return err
-		}
-		if current > len(ms) {
-			return fmt.Errorf("database schema version %d is newer than this erpgate knows (%d)", current, len(ms))
-		}
-		for _, m := range ms[current:] {
-			// Without arguments pgx uses the simple protocol, which runs
-			// a file of several statements.
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return fmt.Errorf("migration %s: %w", m.name, err)
-			}
-			if _, err := tx.Exec(ctx,
-				"INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-				m.version, m.name, ts(now)); err != nil {
-				return fmt.Errorf("migration %s: %w", m.name, err)
-			}
-		}
-		return nil
+		return sqlstore.Migrate(ctx, flavor{}, pgxDB{tx}, createMigrationsTable, ms, now)
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: migrate: %w", err)

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/erpgate/erpgate/store"
+	"github.com/erpgate/erpgate/store/sqlstore"
 )
 
 var _ store.Backend = (*Store)(nil)
@@ -25,6 +26,10 @@ const txAttempts = 3
 // Store is a store.Backend on a PostgreSQL database shared by every
 // replica.
 type Store struct {
+	// Store is the SQL core shared with store/sqlite; what it does not
+	// answer, this package does (locking, the license counter, change
+	// notifications).
+	*sqlstore.Store
 	pool *pgxpool.Pool
 }
 
@@ -49,22 +54,13 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	s := &Store{pool: pool}
+	db := pgxDB{pool}
+	s.Store = sqlstore.New(sqlstore.Config{Flavor: flavor{}, Read: db, Write: db, Insert: db, Sweep: retried{s}})
 	if err := migrate(ctx, pool, time.Now()); err != nil {
 		pool.Close()
 		return nil, err
 	}
 	return s, nil
-}
-
-// Ping reads the migration table, so it fails both when the server is
-// unreachable and when the DSN points at a schema without erpgate's
-// tables.
-func (s *Store) Ping(ctx context.Context) error {
-	var n int
-	if err := s.pool.QueryRow(ctx, "SELECT count(*) FROM schema_migrations").Scan(&n); err != nil {
-		return fmt.Errorf("postgres: ping: %w", err)
-	}
-	return nil
 }
 
 // Close closes the pool, waiting for connections in use to be released.

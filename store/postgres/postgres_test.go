@@ -206,8 +206,8 @@ func TestMigrateConcurrently(t *testing.T) {
 			t.Fatalf("%s: schema_migrations has %d rows, want %d: %v", what, len(got), len(ms), got)
 		}
 		for i, m := range ms {
-			if got[i].version != m.version || got[i].name != m.name {
-				t.Errorf("%s: schema_migrations[%d] = %v, want %d %s", what, i, got[i], m.version, m.name)
+			if got[i].version != m.Version || got[i].name != m.Name {
+				t.Errorf("%s: schema_migrations[%d] = %v, want %d %s", what, i, got[i], m.Version, m.Name)
 			}
 		}
 	}
@@ -538,7 +538,7 @@ func TestMigrateCountsOpenSessions(t *testing.T) {
 	}
 	setup := []string{"CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)"}
 	for _, m := range ms[:3] {
-		setup = append(setup, m.sql, fmt.Sprintf("INSERT INTO schema_migrations VALUES (%d, '%s', now())", m.version, m.name))
+		setup = append(setup, m.SQL, fmt.Sprintf("INSERT INTO schema_migrations VALUES (%d, '%s', now())", m.Version, m.Name))
 	}
 	setup = append(setup, `INSERT INTO sessions (`+sessionColumns+`) VALUES
 		('open-1', 'u1', 'app', 'user', false, now(), now(), NULL, NULL, ''),

@@ -16,6 +16,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/erpgate/erpgate/store"
+	"github.com/erpgate/erpgate/store/sqlstore"
 )
 
 var _ store.Backend = (*Store)(nil)
@@ -27,6 +28,9 @@ const busyTimeout = 5 * time.Second
 
 // Store is a store.Backend on one SQLite database.
 type Store struct {
+	// Store is the SQL core shared with store/postgres; what it does not
+	// answer, this package does (locking, the license counter).
+	*sqlstore.Store
 	// writer has exactly one connection and begins every transaction
 	// IMMEDIATE; see the package doc for why both.
 	writer *pool
@@ -87,6 +91,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	}
 	s.writes = newWriter(writer)
 	if memory {
+		s.Store = s.core()
 		return s, nil
 	}
 
@@ -107,6 +112,9 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	reader.SetMaxOpenConns(n)
 	reader.SetMaxIdleConns(n)
 	s.reader = reader
+	s.Store = s.core()
+	// Ping runs a query on the read pool, which opens the file if no
+	// connection is open yet.
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -114,14 +122,34 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	return s, nil
 }
 
-// Ping runs a query on the read pool, which opens the file if no
-// connection is open yet.
-func (s *Store) Ping(ctx context.Context) error {
-	var n int
-	if err := s.reader.QueryRowContext(ctx, "SELECT count(*) FROM schema_migrations").Scan(&n); err != nil {
-		return fmt.Errorf("sqlite: ping: %w", err)
-	}
-	return nil
+// core returns the shared SQL core on s's pools: reads from the read
+// pool, one-statement writes and sweeps on the writer's connection, and
+// the inserts of grants and keys through group commit (batch.go).
+func (s *Store) core() *sqlstore.Store {
+	return sqlstore.New(sqlstore.Config{
+		Flavor: flavor{},
+		Read:   sqlstore.SQL(s.reader),
+		Write:  sqlstore.SQL(s.writer),
+		Insert: batched{s},
+		Sweep:  sqlstore.SQL(s.writer),
+	})
+}
+
+// batched runs each statement as a write transaction of its own through
+// inTx, so that it shares a commit with the writes queued beside it.
+type batched struct{ s *Store }
+
+func (b batched) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	var n int64
+	err := b.s.inTx(ctx, func(ctx context.Context, tx *writeTx) error {
+		res, err := tx.ExecContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
 }
 
 // Close finishes the writes already queued, then closes both pools.

@@ -372,8 +372,8 @@ func TestMigrateKeepsRevocations(t *testing.T) {
 	}
 	for _, q := range []string{
 		"CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT",
-		ms[0].sql,
-		"INSERT INTO schema_migrations VALUES (1, '" + ms[0].name + "', 0)",
+		ms[0].SQL,
+		"INSERT INTO schema_migrations VALUES (1, '" + ms[0].Name + "', 0)",
 		"INSERT INTO revocations (jti, expires_at) VALUES ('old-jti', 4102444800000)",
 	} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
@@ -412,7 +412,7 @@ func TestMigrateCountsOpenSessions(t *testing.T) {
 	}
 	setup := []string{"CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT"}
 	for _, m := range ms[:3] {
-		setup = append(setup, m.sql, fmt.Sprintf("INSERT INTO schema_migrations VALUES (%d, '%s', 0)", m.version, m.name))
+		setup = append(setup, m.SQL, fmt.Sprintf("INSERT INTO schema_migrations VALUES (%d, '%s', 0)", m.Version, m.Name))
 	}
 	setup = append(setup, `INSERT INTO sessions (`+sessionColumns+`) VALUES
 		('open-1', 'u1', 'app', 'user', 0, 1, 1, NULL, NULL, ''),
@@ -459,7 +459,7 @@ func TestMigrateKeepsIdentitySessions(t *testing.T) {
 	}
 	setup := []string{"CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT"}
 	for _, m := range ms[:5] {
-		setup = append(setup, m.sql, fmt.Sprintf("INSERT INTO schema_migrations VALUES (%d, '%s', 0)", m.version, m.name))
+		setup = append(setup, m.SQL, fmt.Sprintf("INSERT INTO schema_migrations VALUES (%d, '%s', 0)", m.Version, m.Name))
 	}
 	setup = append(setup, `INSERT INTO identity_sessions (id, subject, secret_hash, auth_time, created_at, expires_at, ended_at)
 		VALUES ('sid-1', 'alice', 'secret', 1000, 1000, 4102444800000, NULL)`)

@@ -1,0 +1,82 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Migration is one file of a backend's migrations directory.
+type Migration struct {
+	Version int    // NNNN of NNNN_name.sql
+	Name    string // the file name
+	SQL     string // its statements
+}
+
+// Migrations returns the migrations in the directory dir of fsys (a
+// backend's embedded migrations), in version order. Names are
+// NNNN_description.sql; a gap or a repeated number is a build mistake
+// and fails every Open, so tests catch it.
+func Migrations(f Flavor, fsys fs.FS, dir string) ([]Migration, error) {
+	entries, err := fs.ReadDir(fsys, dir)
+	if err != nil {
+		return nil, err
+	}
+	var ms []Migration
+	for _, e := range entries {
+		num, _, ok := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || path.Ext(e.Name()) != ".sql" {
+			return nil, fmt.Errorf("%s: migration %q is not named NNNN_name.sql", f.Name(), e.Name())
+		}
+		b, err := fs.ReadFile(fsys, path.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, Migration{Version: v, Name: e.Name(), SQL: string(b)})
+	}
+	slices.SortFunc(ms, func(a, b Migration) int { return a.Version - b.Version })
+	for i, m := range ms {
+		if m.Version != i+1 {
+			return nil, fmt.Errorf("%s: migration %s: want version %d", f.Name(), m.Name, i+1)
+		}
+	}
+	return ms, nil
+}
+
+// Migrate applies the migrations of ms that tx lacks and records each in
+// schema_migrations, which createTable makes if it is missing. tx is a
+// transaction the backend holds so that no other process migrates at the
+// same time (SQLite's write lock, PostgreSQL's advisory lock), and that
+// it commits only if Migrate succeeds: a failing migration leaves the
+// schema as it was. A schema newer than ms is refused rather than guessed
+// at.
+func Migrate(ctx context.Context, f Flavor, tx DB, createTable string, ms []Migration, now time.Time) error {
+	if _, err := tx.Exec(ctx, createTable); err != nil {
+		return err
+	}
+	var current int
+	if err := tx.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&current); err != nil {
+		return err
+	}
+	if current > len(ms) {
+		return fmt.Errorf("database schema version %d is newer than this erpgate knows (%d)", current, len(ms))
+	}
+	record := Rebind(f, "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+	for _, m := range ms[current:] {
+		// Without arguments, the statements of a whole file run at once
+		// (pgx then uses the simple protocol).
+		if _, err := tx.Exec(ctx, m.SQL); err != nil {
+			return fmt.Errorf("migration %s: %w", m.Name, err)
+		}
+		if _, err := tx.Exec(ctx, record, m.Version, m.Name, f.Time(now)); err != nil {
+			return fmt.Errorf("migration %s: %w", m.Name, err)
+		}
+	}
+	return nil
+}

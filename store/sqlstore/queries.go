@@ -1,0 +1,111 @@
+package sqlstore
+
+// queries are the core's statements, rebound for one flavor (Rebind)
+// when its Records are built, so that a statement's text is the same on
+// every call (SQLite's pools prepare each text once).
+type queries struct {
+	createApp, app, apps, updateApp, appsSince                              string
+	saveRefToken, refTokenByHash, refTokenByID, refTokens, refTokensOf      string
+	revokeRefToken, savePasswordChange, passwordChangesSince                string
+	authCode, saveAuthCode, deleteExpiredAuthCodes                          string
+	refreshToken, saveRefresh, deleteExpiredRefresh                         string
+	identity, saveIdentity, endIdentity, endSubjectIdentities, identitiesOf string
+	consent, saveConsent, consentsOf, revokeConsent                         string
+	session, openSessions, endedSessionsSince                               string
+	signingKeys, addSigningKey, deleteExpiredKeys                           string
+	revoke, revoked, revokedSince, deleteExpiredRevocations                 string
+}
+
+func newQueries(f Flavor) queries {
+	q := queries{
+		createApp: `INSERT INTO apps (` + AppColumns + `)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (uri) DO NOTHING`,
+		app:  "SELECT " + AppColumns + " FROM apps WHERE uri = $1",
+		apps: "SELECT " + AppColumns + " FROM apps ORDER BY created_at, uri",
+		updateApp: `UPDATE apps SET
+				name = $2, public = $3, secret_hash = $4, system_user = $5, scopes = $6, redirect_uris = $7,
+				post_logout_redirect_uris = $8, allow_internal_users = $9, allow_community_users = $10,
+				reference_tokens = $11, require_pkce = $12, enabled = $13, updated_at = $14, consent_required = $15
+			WHERE uri = $1`,
+		appsSince: "SELECT " + AppColumns + " FROM apps WHERE updated_at >= $1 ORDER BY updated_at, uri",
+
+		saveRefToken: `INSERT INTO reference_tokens (` + RefTokenColumns + `)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING`,
+		refTokenByHash: "SELECT " + RefTokenColumns + " FROM reference_tokens WHERE hash = $1",
+		refTokenByID:   "SELECT " + RefTokenColumns + " FROM reference_tokens WHERE id = $1",
+		refTokens:      "SELECT " + RefTokenColumns + " FROM reference_tokens ORDER BY created_at, id",
+		refTokensOf:    "SELECT " + RefTokenColumns + " FROM reference_tokens WHERE subject = $1 ORDER BY created_at, id",
+		revokeRefToken: `UPDATE reference_tokens SET revoked_at = coalesce(revoked_at, $1) WHERE id = $2
+			RETURNING ` + RefTokenColumns,
+		savePasswordChange: `INSERT INTO password_changes (login, hash, replaces, changed_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (login) DO UPDATE SET
+				hash = excluded.hash, replaces = excluded.replaces, changed_at = excluded.changed_at`,
+		passwordChangesSince: `SELECT login, hash, replaces, changed_at FROM password_changes
+			WHERE changed_at >= $1 ORDER BY changed_at, login`,
+
+		authCode: "SELECT " + AuthCodeColumns + " FROM auth_codes WHERE hash = $1",
+		saveAuthCode: `INSERT INTO auth_codes (` + AuthCodeColumns + `)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (hash) DO NOTHING`,
+		deleteExpiredAuthCodes: "DELETE FROM auth_codes WHERE expires_at < $1",
+
+		refreshToken: "SELECT " + RefreshColumns + " FROM refresh_tokens WHERE hash = $1",
+		saveRefresh: `INSERT INTO refresh_tokens (` + RefreshColumns + `)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (hash) DO NOTHING`,
+		deleteExpiredRefresh: "DELETE FROM refresh_tokens WHERE expires_at < $1",
+
+		identity: "SELECT " + IdentityColumns + " FROM identity_sessions WHERE id = $1",
+		saveIdentity: `INSERT INTO identity_sessions AS i (` + IdentityColumns + `)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			ON CONFLICT (id) DO UPDATE SET
+				subject = excluded.subject, secret_hash = excluded.secret_hash, auth_time = excluded.auth_time,
+				created_at = excluded.created_at, expires_at = excluded.expires_at, ended_at = excluded.ended_at,
+				remote_addr = excluded.remote_addr, user_agent = excluded.user_agent
+			WHERE i.ended_at IS NULL AND i.subject = excluded.subject`,
+		endIdentity:          "UPDATE identity_sessions SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL",
+		endSubjectIdentities: "UPDATE identity_sessions SET ended_at = $2 WHERE subject = $1 AND ended_at IS NULL RETURNING id",
+		identitiesOf: "SELECT " + IdentityColumns + ` FROM identity_sessions
+			WHERE subject = $1 AND ended_at IS NULL AND expires_at > $2
+			ORDER BY auth_time DESC NULLS LAST, id`,
+
+		consent: "SELECT " + ConsentColumns + " FROM consents WHERE subject = $1 AND client_id = $2",
+		saveConsent: `INSERT INTO consents (` + ConsentColumns + `) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (subject, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at`,
+		consentsOf:    "SELECT " + ConsentColumns + " FROM consents WHERE subject = $1 ORDER BY client_id",
+		revokeConsent: "DELETE FROM consents WHERE subject = $1 AND client_id = $2",
+
+		session:            "SELECT " + SessionColumns + " FROM sessions WHERE id = $1",
+		openSessions:       "SELECT " + SessionColumns + " FROM sessions WHERE ended_at IS NULL ORDER BY opened_at, id",
+		endedSessionsSince: "SELECT " + SessionColumns + " FROM sessions WHERE ended_at IS NOT NULL AND ended_at >= $1 ORDER BY ended_at, id",
+
+		signingKeys: `SELECT id, algorithm, private_jwk, created_at, retire_at, expires_at
+			FROM signing_keys ORDER BY created_at, id`,
+		addSigningKey: `INSERT INTO signing_keys (id, algorithm, private_jwk, created_at, retire_at, expires_at)
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`,
+		deleteExpiredKeys: "DELETE FROM signing_keys WHERE expires_at < $1",
+
+		revoke: `INSERT INTO revocations AS r (jti, expires_at, revoked_at) VALUES ($1, $2, $3)
+			ON CONFLICT (jti) DO UPDATE SET
+				expires_at = excluded.expires_at,
+				revoked_at = CASE WHEN excluded.revoked_at > r.revoked_at THEN excluded.revoked_at ELSE r.revoked_at END
+			WHERE excluded.expires_at > r.expires_at`,
+		revoked: "SELECT 1 FROM revocations WHERE jti = $1",
+		revokedSince: `SELECT jti, expires_at, revoked_at FROM revocations
+			WHERE revoked_at >= $1 ORDER BY revoked_at, jti`,
+		deleteExpiredRevocations: "DELETE FROM revocations WHERE expires_at < $1",
+	}
+	for _, p := range []*string{
+		&q.createApp, &q.app, &q.apps, &q.updateApp, &q.appsSince,
+		&q.saveRefToken, &q.refTokenByHash, &q.refTokenByID, &q.refTokens, &q.refTokensOf,
+		&q.revokeRefToken, &q.savePasswordChange, &q.passwordChangesSince,
+		&q.authCode, &q.saveAuthCode, &q.deleteExpiredAuthCodes,
+		&q.refreshToken, &q.saveRefresh, &q.deleteExpiredRefresh,
+		&q.identity, &q.saveIdentity, &q.endIdentity, &q.endSubjectIdentities, &q.identitiesOf,
+		&q.consent, &q.saveConsent, &q.consentsOf, &q.revokeConsent,
+		&q.session, &q.openSessions, &q.endedSessionsSince,
+		&q.signingKeys, &q.addSigningKey, &q.deleteExpiredKeys,
+		&q.revoke, &q.revoked, &q.revokedSince, &q.deleteExpiredRevocations,
+	} {
+		*p = Rebind(f, *p)
+	}
+	return q
+}
