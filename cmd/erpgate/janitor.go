@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/erpgate/erpgate/config"
+	"github.com/erpgate/erpgate/internal/loop"
 	"github.com/erpgate/erpgate/store"
 )
 
@@ -18,17 +19,15 @@ const janitorEvery = 10 * time.Minute
 // runJanitor sweeps the store at start and every janitorEvery until ctx
 // ends, with the token lifetimes of the current config.
 func (g *gateway) runJanitor(ctx context.Context) {
-	t := time.NewTicker(janitorEvery)
-	defer t.Stop()
-	for {
-		if err := sweepExpired(ctx, g.store, g.clock(), codeRetention(g.current().file)); err != nil && ctx.Err() == nil {
-			g.logger.WarnContext(ctx, "deleting expired records failed", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	g.sweep(ctx)
+	loop.Every(ctx, janitorEvery, g.sweep)
+}
+
+// sweep deletes what can no longer matter (sweepExpired); a failure is
+// logged, and the next sweep tries again.
+func (g *gateway) sweep(ctx context.Context) {
+	if err := sweepExpired(ctx, g.store, g.clock(), codeRetention(g.current().file)); err != nil && ctx.Err() == nil {
+		g.logger.WarnContext(ctx, "deleting expired records failed", "err", err)
 	}
 }
 
