@@ -136,7 +136,7 @@ func (a *Authority) judge(ctx context.Context, caller *Caller, door Door) *Refus
 // verify checks the token itself: signature and times for a JWT, the
 // store record (and its revocation) for a reference token.
 func (a *Authority) verify(ctx context.Context, cred Credential, door Door) (*Caller, *Refusal) {
-	if strings.HasPrefix(cred.Token, ReferenceTokenPrefix) {
+	if strings.HasPrefix(cred.Token, reftoken.Prefix) {
 		if a.cfg.ReferenceTokens == nil {
 			return nil, refuse(ReasonInvalidToken, "reference tokens are not enabled")
 		}
@@ -151,7 +151,7 @@ func (a *Authority) verify(ctx context.Context, cred Credential, door Door) (*Ca
 		return &Caller{Claims: c, Reference: &t}, nil
 	}
 	if cred.Source == SourceAPIKey {
-		return nil, refuse(ReasonInvalidToken, "an API key header must carry a reference token (enrt_…)")
+		return nil, refuse(ReasonInvalidToken, "an API key header must carry a reference token ("+reftoken.Prefix+"…)")
 	}
 	c, err := a.cfg.Verifier.Verify(ctx, cred.Token)
 	if err != nil {

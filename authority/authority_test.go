@@ -12,6 +12,7 @@ import (
 	"github.com/erpgate/erpgate/claims"
 	"github.com/erpgate/erpgate/directory"
 	"github.com/erpgate/erpgate/internal/testauth"
+	"github.com/erpgate/erpgate/reftoken"
 	"github.com/erpgate/erpgate/signing"
 	"github.com/erpgate/erpgate/store"
 	"github.com/erpgate/erpgate/store/memory"
@@ -160,7 +161,7 @@ func TestAuthenticate(t *testing.T) {
 			}},
 		{name: "unknown reference token", door: proxyDoor, want: authority.ReasonInvalidToken,
 			given: func(t *testing.T, a *testauth.Auth) authority.Credential {
-				return apiKey(authority.ReferenceTokenPrefix + strings.Repeat("A", 43))
+				return apiKey(reftoken.Prefix + strings.Repeat("A", 43))
 			}},
 		{name: "no credential", door: proxyDoor, want: authority.ReasonMissing,
 			given: func(t *testing.T, a *testauth.Auth) authority.Credential { return authority.Credential{} }},

@@ -16,9 +16,6 @@ const (
 	SourceCookie        // the access token of the gateway's browser session
 )
 
-// ReferenceTokenPrefix marks erpgate's opaque reference tokens (SPEC §6).
-const ReferenceTokenPrefix = "enrt_"
-
 // Credential is what a caller presented.
 type Credential struct {
 	Source Source

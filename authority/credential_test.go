@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/erpgate/erpgate/authority"
+	"github.com/erpgate/erpgate/reftoken"
 )
 
 // TestReadCredential: where a credential may come from (SPEC §4).
@@ -24,10 +25,10 @@ func TestReadCredential(t *testing.T) {
 		// §11.1 makes case-insensitive.
 		{name: "bearer, lower case", headers: [][2]string{{"Authorization", "bearer abc"}},
 			want: authority.Credential{Source: authority.SourceBearer, Token: "abc"}},
-		{name: "X-Api-Key", headers: [][2]string{{"X-Api-Key", "enrt_abc"}},
-			want: authority.Credential{Source: authority.SourceAPIKey, Token: "enrt_abc"}},
-		{name: "Api-Key", headers: [][2]string{{"Api-Key", " enrt_abc "}},
-			want: authority.Credential{Source: authority.SourceAPIKey, Token: "enrt_abc"}},
+		{name: "X-Api-Key", headers: [][2]string{{"X-Api-Key", reftoken.Prefix + "abc"}},
+			want: authority.Credential{Source: authority.SourceAPIKey, Token: reftoken.Prefix + "abc"}},
+		{name: "Api-Key", headers: [][2]string{{"Api-Key", " " + reftoken.Prefix + "abc "}},
+			want: authority.Credential{Source: authority.SourceAPIKey, Token: reftoken.Prefix + "abc"}},
 		{name: "Basic is no credential", headers: [][2]string{{"Authorization", "Basic YTpi"}}},
 		{name: "other query parameters", query: "q=access_token&top=1",
 			headers: [][2]string{{"Authorization", "Bearer abc"}},
@@ -37,13 +38,13 @@ func TestReadCredential(t *testing.T) {
 		{name: "access_token in the query beside a header", query: "a=1&access_token=abc",
 			headers: [][2]string{{"Authorization", "Bearer abc"}}, wantErr: true},
 		{name: "Authorization and X-Api-Key",
-			headers: [][2]string{{"Authorization", "Bearer abc"}, {"X-Api-Key", "enrt_abc"}}, wantErr: true},
+			headers: [][2]string{{"Authorization", "Bearer abc"}, {"X-Api-Key", reftoken.Prefix + "abc"}}, wantErr: true},
 		{name: "Authorization and Api-Key",
-			headers: [][2]string{{"Authorization", "Bearer abc"}, {"Api-Key", "enrt_abc"}}, wantErr: true},
+			headers: [][2]string{{"Authorization", "Bearer abc"}, {"Api-Key", reftoken.Prefix + "abc"}}, wantErr: true},
 		{name: "X-Api-Key and Api-Key",
-			headers: [][2]string{{"X-Api-Key", "enrt_a"}, {"Api-Key", "enrt_b"}}, wantErr: true},
+			headers: [][2]string{{"X-Api-Key", reftoken.Prefix + "a"}, {"Api-Key", reftoken.Prefix + "b"}}, wantErr: true},
 		{name: "two X-Api-Key headers",
-			headers: [][2]string{{"X-Api-Key", "enrt_a"}, {"X-Api-Key", "enrt_b"}}, wantErr: true},
+			headers: [][2]string{{"X-Api-Key", reftoken.Prefix + "a"}, {"X-Api-Key", reftoken.Prefix + "b"}}, wantErr: true},
 		{name: "two Authorization headers",
 			headers: [][2]string{{"Authorization", "Bearer abc"}, {"Authorization", "Bearer def"}}, wantErr: true},
 		{name: "empty bearer", headers: [][2]string{{"Authorization", "Bearer  "}}, wantErr: true},
@@ -79,9 +80,9 @@ func FuzzReadCredential(f *testing.F) {
 	f.Add("Bearer a b", "", "", "")
 	f.Add("Bearer  ", "", "", "")
 	f.Add("BEARER x", "", "", "a=1&access_token=x")
-	f.Add("", "enrt_x", "", "")
-	f.Add("", "enrt_A", "enrt_B", "")
-	f.Add("Bearer abc", "enrt_x", "", "")
+	f.Add("", reftoken.Prefix+"x", "", "")
+	f.Add("", reftoken.Prefix+"A", reftoken.Prefix+"B", "")
+	f.Add("Bearer abc", reftoken.Prefix+"x", "", "")
 	f.Add("", "", "", "access_token=abc")
 	f.Add("", "a", "b", "")
 	f.Fuzz(func(t *testing.T, authz, apiKey, apiKey2, query string) {

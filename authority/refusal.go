@@ -9,7 +9,7 @@ import (
 
 // Reasons of refusals: the reason label of erpgate_auth_decisions_total
 // and of access.denied audit lines. Each maps to one HTTP answer
-// (Refusal.Status, respond.go).
+// (Refusal.Answer, respond.go).
 const (
 	ReasonMissing          = "missing_credentials"         // 401, no error code (RFC 6750 §3.1)
 	ReasonInvalidRequest   = "invalid_request"             // 400
@@ -44,20 +44,8 @@ func refuse(reason, format string, args ...any) *Refusal {
 	return &Refusal{Reason: reason, Detail: fmt.Sprintf(format, args...)}
 }
 
-// Status is the HTTP status of the refusal.
-func (r *Refusal) Status() int {
-	switch r.Reason {
-	case ReasonMissing:
-		return http.StatusUnauthorized
-	case ReasonInvalidRequest:
-		return http.StatusBadRequest
-	case ReasonCommunityUser, ReasonLicenseExhausted:
-		return http.StatusForbidden
-	case ReasonUnavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusUnauthorized
-}
+// Status is the HTTP status of the refusal (its Answer's).
+func (r *Refusal) Status() int { return r.Answer().Status }
 
 // TokenRefused reports whether the refusal is about the token itself
 // (401 invalid_token): the caller should get a new one.

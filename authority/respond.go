@@ -25,42 +25,71 @@ func WriteJSONError(w http.ResponseWriter, status int, body ErrorBody) {
 	_ = json.NewEncoder(w).Encode(body)
 }
 
-// WriteRefusal answers a refused request as RFC 6750 §3.1 says; what
-// the client may learn is the error code, never the detail. Browsers
-// are the door's business (a page or a new sign-in) before this.
-func WriteRefusal(w http.ResponseWriter, ref *Refusal) {
-	h := w.Header()
-	switch ref.Reason {
+// Answer is the HTTP answer to a refused request, as WriteAnswer writes
+// it: the one rendering of every refusal (RFC 6750 §3.1), for the doors
+// that write it and for `erpgate policy explain`, which prints it.
+type Answer struct {
+	Status int
+	// Challenge is the WWW-Authenticate header, "" for none.
+	Challenge string
+	// RetryAfter is the Retry-After header in seconds, "" for none.
+	RetryAfter string
+	Body       ErrorBody
+}
+
+// Answer is the answer to r: the table from reason to status, challenge
+// and error code. What the client may learn is the error code, never the
+// detail; only an invalid_request says what the client sent wrong.
+// Browsers are the door's business (a page or a new sign-in).
+func (r *Refusal) Answer() Answer {
+	switch r.Reason {
 	case ReasonMissing:
 		// "If the request lacks any authentication information …, the
 		// resource server SHOULD NOT include an error code."
-		h.Set("WWW-Authenticate", Realm)
-		WriteJSONError(w, http.StatusUnauthorized, ErrorBody{Error: "unauthorized",
-			Description: "a bearer token is required"})
+		return Answer{Status: http.StatusUnauthorized, Challenge: Realm,
+			Body: ErrorBody{Error: "unauthorized", Description: "a bearer token is required"}}
 	case ReasonInvalidRequest:
-		h.Set("WWW-Authenticate", Realm+`, error="invalid_request"`)
-		WriteJSONError(w, http.StatusBadRequest, ErrorBody{Error: "invalid_request", Description: ref.Detail})
+		return Answer{Status: http.StatusBadRequest, Challenge: Realm + `, error="invalid_request"`,
+			Body: ErrorBody{Error: "invalid_request", Description: r.Detail}}
 	case ReasonCommunityUser:
-		WriteJSONError(w, http.StatusForbidden, ErrorBody{Error: "access_denied",
-			Description: "community users have no access to the instance APIs"})
+		return Answer{Status: http.StatusForbidden,
+			Body: ErrorBody{Error: "access_denied", Description: "community users have no access to the instance APIs"}}
 	case ReasonLicenseExhausted:
-		WriteJSONError(w, http.StatusForbidden, ErrorBody{Error: ReasonLicenseExhausted,
-			Description: "all licenses are in use: every license slot is held by an open session; " +
-				"try again when a session ends, or ask an administrator to end one"})
+		return Answer{Status: http.StatusForbidden,
+			Body: ErrorBody{Error: ReasonLicenseExhausted,
+				Description: "all licenses are in use: every license slot is held by an open session; " +
+					"try again when a session ends, or ask an administrator to end one"}}
 	case ReasonUnavailable:
-		h.Set("Retry-After", "1")
-		WriteJSONError(w, http.StatusServiceUnavailable, ErrorBody{Error: "temporarily_unavailable",
-			Description: "credentials cannot be checked right now; try again shortly"})
-	default:
-		h.Set("WWW-Authenticate", Realm+`, error="invalid_token"`)
-		WriteJSONError(w, http.StatusUnauthorized, ErrorBody{Error: "invalid_token",
-			Description: "the access token is invalid, expired or revoked"})
+		return Answer{Status: http.StatusServiceUnavailable, RetryAfter: "1",
+			Body: ErrorBody{Error: "temporarily_unavailable", Description: "credentials cannot be checked right now; try again shortly"}}
 	}
+	return Answer{Status: http.StatusUnauthorized, Challenge: Realm + `, error="invalid_token"`,
+		Body: ErrorBody{Error: "invalid_token", Description: "the access token is invalid, expired or revoked"}}
 }
+
+// InsufficientScope is the answer to a token that lacks a scope the door
+// needs; scope names them, space-delimited (RFC 6750 §3.1).
+func InsufficientScope(scope string) Answer {
+	return Answer{Status: http.StatusForbidden, Challenge: Realm + `, error="insufficient_scope", scope="` + scope + `"`,
+		Body: ErrorBody{Error: "insufficient_scope", Description: "the token lacks a scope this request requires", Scope: scope}}
+}
+
+// WriteAnswer writes a: its headers, then its body as WriteJSONError does.
+func WriteAnswer(w http.ResponseWriter, a Answer) {
+	h := w.Header()
+	if a.Challenge != "" {
+		h.Set("WWW-Authenticate", a.Challenge)
+	}
+	if a.RetryAfter != "" {
+		h.Set("Retry-After", a.RetryAfter)
+	}
+	WriteJSONError(w, a.Status, a.Body)
+}
+
+// WriteRefusal answers a refused request: WriteAnswer(w, ref.Answer()).
+func WriteRefusal(w http.ResponseWriter, ref *Refusal) { WriteAnswer(w, ref.Answer()) }
 
 // WriteInsufficientScope names the scopes the door needs (RFC 6750 §3.1).
 func WriteInsufficientScope(w http.ResponseWriter, scope string) {
-	w.Header().Set("WWW-Authenticate", Realm+`, error="insufficient_scope", scope="`+scope+`"`)
-	WriteJSONError(w, http.StatusForbidden, ErrorBody{Error: "insufficient_scope",
-		Description: "the token lacks a scope this request requires", Scope: scope})
+	WriteAnswer(w, InsufficientScope(scope))
 }

@@ -73,6 +73,11 @@ func TestWriteRefusal(t *testing.T) {
 			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body.Error != tc.wantError || body.Description == "" {
 				t.Errorf("body %s, want error %q with a description", rec.Body, tc.wantError)
 			}
+			// WriteRefusal writes the refusal's Answer, nothing else.
+			if a := ref.Answer(); a.Status != rec.Code || a.Challenge != h.Get("WWW-Authenticate") ||
+				a.RetryAfter != h.Get("Retry-After") || a.Body != body {
+				t.Errorf("Answer() = %+v; written: %d %q %q %+v", a, rec.Code, h.Get("WWW-Authenticate"), h.Get("Retry-After"), body)
+			}
 			// The detail is for logs; the client learns the code. (An
 			// invalid_request's detail is what the client did wrong.)
 			if tc.reason != authority.ReasonInvalidRequest && strings.Contains(rec.Body.String(), "secret-jti") {
