@@ -1,14 +1,12 @@
 package proxy
 
 import (
-	"context"
 	"net/http"
 	"net/http/httputil"
 	"strconv"
 	"strings"
 
 	"github.com/erpgate/erpgate/authority"
-	"github.com/erpgate/erpgate/policy"
 )
 
 // Browser is browser login at the gateway (SPEC §4 "Browser login");
@@ -51,48 +49,23 @@ func (p *Proxy) serveBrowserEndpoint(w *statusWriter, r *http.Request) bool {
 	return true
 }
 
-// browserSessionKey marks a request whose credential is the browser
-// session's access token.
-type browserSessionKey struct{}
-
 // browserCredential is the credential of a request to a protected route
-// that sent no Authorization or API key header: the browser session's
-// access token, if the route takes browser sessions (on_missing_token:
-// login, or a request that prefers HTML). The returned request carries
-// the token as "Authorization: Bearer", so the upstream sees what an API
-// caller's request shows. Without a session, a browser navigation is sent
-// to login (answered, true); everything else goes on without a credential
-// and gets the 401.
-func (p *Proxy) browserCredential(w http.ResponseWriter, r *http.Request, rt *route, pol *policy.Route) (*http.Request, authority.Credential, bool) {
-	if pol.OnMissingToken != policy.OnMissingLogin && !prefersHTML(r) {
-		return r, authority.Credential{}, false
+// that sent no Authorization or API key header, on a route that takes
+// browser sessions (Situation.takesSession: on_missing_token: login, or a
+// request that prefers HTML): the browser session's access token, if
+// there is one. The returned request carries the token as
+// "Authorization: Bearer", so the upstream sees what an API caller's
+// request shows. Without a session, the request goes on without a
+// credential, and AnswerFor says whether it is sent to login.
+func (p *Proxy) browserCredential(w http.ResponseWriter, r *http.Request) (*http.Request, authority.Credential) {
+	tok, ok := p.cfg.Browser.AccessToken(w, r)
+	if !ok {
+		return r, authority.Credential{}
 	}
-	if tok, ok := p.cfg.Browser.AccessToken(w, r); ok {
-		r2 := r.WithContext(context.WithValue(r.Context(), browserSessionKey{}, true))
-		r2.Header = r.Header.Clone()
-		r2.Header.Set("Authorization", "Bearer "+tok)
-		return r2, authority.Credential{Source: authority.SourceCookie, Token: tok}, false
-	}
-	if !loginRedirectable(r) {
-		return r, authority.Credential{}, false
-	}
-	d := pol.Authorize(policy.Facts{Method: r.Method, Path: r.URL.Path})
-	p.deny(r.Context(), r, rt, d.Reason, "browser without a session: sent to login", "")
-	p.cfg.Browser.StartLogin(w, r)
-	return r, authority.Credential{}, true
-}
-
-// refuseToken answers a refused token: 401 invalid_token, or, when the
-// token came from the browser session and the request is a browser
-// navigation, a new login (which clears the session; the Browser asks
-// for the password again, so a token the proxy keeps refusing cannot
-// cause a redirect loop).
-func (p *Proxy) refuseToken(w http.ResponseWriter, r *http.Request, ref *authority.Refusal) {
-	if fromBrowser, _ := r.Context().Value(browserSessionKey{}).(bool); fromBrowser && loginRedirectable(r) {
-		p.cfg.Browser.StartLogin(w, r)
-		return
-	}
-	p.refuse(w, r, ref)
+	r2 := r.WithContext(r.Context()) // a shallow copy, with its own headers
+	r2.Header = r.Header.Clone()
+	r2.Header.Set("Authorization", "Bearer "+tok)
+	return r2, authority.Credential{Source: authority.SourceCookie, Token: tok}
 }
 
 // loginRedirectable: a request a login redirect can help — a GET or HEAD

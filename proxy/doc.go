@@ -1,14 +1,19 @@
 // Package proxy is erpgate's edge handler. For every request it finds the
-// route (package policy), reads the credentials, verifies the token
-// in-process against the issuer's keys, asks the route's policy, opens or
-// reuses the caller's ERP session and license slot (Config.Sessions), and
-// forwards the authorized call upstream with the caller's identity in
-// X-Auth-* headers. Failures are RFC 6750 §3.1 challenges with a JSON body;
-// a browser gets the same answer (status and headers) as a page of the
-// kit that says it in words, with a next step (pages.go). With
+// route (package policy), reads the credentials, has the credential
+// authority (Config.Authority) verify them in-process and open or reuse
+// the caller's ERP session and license slot, asks the route's policy,
+// and forwards the authorized call upstream with the caller's identity
+// in X-Auth-* headers. Failures are RFC 6750 §3.1 challenges with a JSON
+// body; a browser gets the same answer (status and headers) as a page of
+// the kit that says it in words, with a next step (pages.go). With
 // Config.Browser (browser login), a browser's session cookie is the
 // credential and a browser without one is sent to log in (browser.go).
 //
-// Reading order: proxy.go (ServeHTTP, the whole flow), browser.go,
-// pages.go, forward.go, respond.go, hygiene.go, clientidle.go.
+// Every refusal and login redirect — status, challenge and JSON body —
+// comes from AnswerFor (answer.go), which `erpgate policy explain`
+// prints too; only an upstream's failures (502, 504, 408) are
+// forward.go's.
+//
+// Reading order: proxy.go (ServeHTTP, the whole flow), answer.go,
+// browser.go, pages.go, forward.go, hygiene.go, clientidle.go.
 package proxy

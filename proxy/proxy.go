@@ -115,7 +115,8 @@ func New(cfg Config) (*Proxy, error) {
 }
 
 // ServeHTTP is the whole request flow: route → credentials → verify →
-// policy → forward. Each refusal is counted, audited and answered here.
+// policy → forward. Each refusal is counted and audited here, and
+// answered as AnswerFor says (answer.go).
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
@@ -124,13 +125,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	idx, pol, ok := p.cfg.Policy.Match(r.Method, r.URL.Path)
 	if !ok {
+		d := policy.Decision{Outcome: policy.NoRoute, Reason: policy.ReasonNoRoute}
 		if !policy.ValidPath(r.URL.Path) {
-			// "..", "//" and the like could mean one thing here and
-			// another upstream; refuse rather than guess.
-			p.answer(sw, r, hints{}, func(w http.ResponseWriter) { badRequest(w, "the request path is not canonical") })
-		} else {
-			p.answer(sw, r, hints{}, notFound)
+			d.Reason = policy.ReasonInvalidPath // 400, not 404 (answer.go)
 		}
+		p.respond(sw, r, hints{}, AnswerFor(d, nil, p.situation(r, authority.Credential{})))
 		p.count("", r.Method, sw.status())
 		return
 	}
@@ -144,8 +143,9 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, po
 	ctx := r.Context()
 	cred, err := authority.ReadCredential(r)
 	if err != nil {
-		p.deny(ctx, r, rt, authority.ReasonInvalidRequest, err.Error(), "")
-		p.refuse(w, r, &authority.Refusal{Reason: authority.ReasonInvalidRequest, Detail: err.Error()})
+		ref := &authority.Refusal{Reason: authority.ReasonInvalidRequest, Detail: err.Error()}
+		p.deny(ctx, r, rt, ref.Reason, ref.Detail, "")
+		p.respond(w, r, hints{}, AnswerFor(policy.Decision{}, ref, p.situation(r, cred)))
 		return
 	}
 	if pol.Public {
@@ -153,16 +153,21 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, po
 		rt.serve(w, r)
 		return
 	}
-	if cred.Source == authority.SourceNone && p.cfg.Browser != nil {
-		var answered bool
-		if r, cred, answered = p.browserCredential(w, r, rt, pol); answered { // browser.go
-			return
+	var s Situation // read only without a credential: Accept is not parsed on the allowed path
+	if cred.Source == authority.SourceNone {
+		if s = p.situation(r, cred); s.takesSession(pol) {
+			r, cred = p.browserCredential(w, r) // browser.go
 		}
 	}
 	if cred.Source == authority.SourceNone {
 		d := pol.Authorize(policy.Facts{Method: r.Method, Path: r.URL.Path})
-		p.deny(ctx, r, rt, d.Reason, d.Detail, "")
-		p.refuse(w, r, &authority.Refusal{Reason: authority.ReasonMissing})
+		a := AnswerFor(d, nil, s) // 401, or a login redirect for a browser
+		detail := d.Detail
+		if a.Login {
+			detail = "browser without a session: sent to login"
+		}
+		p.deny(ctx, r, rt, d.Reason, detail, "")
+		p.respond(w, r, hints{}, a)
 		return
 	}
 	// The route's audience and scopes are policy's (so policy explain
@@ -181,17 +186,9 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, po
 		Method: r.Method, Path: r.URL.Path, Authenticated: true,
 		Audiences: c.Audience, Scopes: c.Scope.Values,
 	})
-	switch d.Outcome {
-	case policy.Allow:
-	case policy.InsufficientScope:
+	if !d.Allowed() { // insufficient_scope; anything unforeseen: the token is not for this route
 		p.denyClaims(ctx, r, rt, d, c, "")
-		p.answer(w, r, hints{locale: c.Locale, missing: d.MissingScopes}, func(w http.ResponseWriter) {
-			authority.WriteInsufficientScope(w, pol.ScopeString())
-		})
-		return
-	default: // anything unforeseen: the token is not for this route
-		p.denyClaims(ctx, r, rt, d, c, "")
-		p.refuse(w, r, &authority.Refusal{Reason: d.Reason, Claims: c})
+		p.respond(w, r, hints{locale: c.Locale, missing: d.MissingScopes}, AnswerFor(d, nil, p.situation(r, cred)))
 		return
 	}
 	p.decided(rt, d)
@@ -216,21 +213,14 @@ func (p *Proxy) refused(w http.ResponseWriter, r *http.Request, rt *route, cred 
 	} else {
 		p.deny(ctx, r, rt, ref.Reason, ref.Detail, audit.TokenHash(cred.Token))
 	}
-	if ref.TokenRefused() {
-		p.refuseToken(w, r, ref) // invalid_token, or a new login for a browser session
-		return
-	}
-	p.refuse(w, r, ref) // no license slot, community user, store down: a page for a browser
-}
-
-// refuse answers ref as authority.WriteRefusal does, as a page for a
-// browser (pages.go) in the language of the refused token, if any.
-func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, ref *authority.Refusal) {
+	// invalid_token (or a new login for a browser session), no license
+	// slot, community user, store down: as a page for a browser, in the
+	// language of the refused token, if any.
 	h := hints{}
 	if ref.Claims != nil {
 		h.locale = ref.Claims.Locale
 	}
-	p.answer(w, r, h, func(w http.ResponseWriter) { authority.WriteRefusal(w, ref) })
+	p.respond(w, r, h, AnswerFor(policy.Decision{}, ref, p.situation(r, cred)))
 }
 
 func (p *Proxy) decided(rt *route, d policy.Decision) {
