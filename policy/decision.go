@@ -6,8 +6,8 @@ import (
 )
 
 // Outcome is what the policy makes of a request. The HTTP answer the
-// proxy gives for each (status, challenge, login redirect) is the
-// proxy's business.
+// proxy gives for each (status, challenge, login redirect) is
+// proxy.AnswerFor's.
 type Outcome int
 
 const (

@@ -37,6 +37,6 @@
 // Set.NearMisses which routes a request missed by its method or a
 // trailing slash. Every Decision carries a stable snake_case Reason (the
 // "reason" label of erpgate_auth_decisions_total and the audit field) and
-// a one-sentence Detail for people; what the proxy answers for it is the
-// proxy's business. Match and an allowing Authorize do not allocate.
+// a one-sentence Detail for people; what the proxy answers for it is
+// proxy.AnswerFor's. Match and an allowing Authorize do not allocate.
 package policy
