@@ -30,6 +30,8 @@ type Store struct {
 	// answer, this package does (locking, the license counter, change
 	// notifications).
 	*sqlstore.Store
+	// rec reads and writes the records in this package's statements.
+	rec  *sqlstore.Records
 	pool *pgxpool.Pool
 }
 
@@ -53,7 +55,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	s := &Store{pool: pool}
+	s := &Store{pool: pool, rec: sqlstore.NewRecords(flavor{})}
 	db := pgxDB{pool}
 	s.Store = sqlstore.New(sqlstore.Config{Flavor: flavor{}, Read: db, Write: db, Insert: db, Sweep: retried{s}})
 	if err := migrate(ctx, pool, time.Now()); err != nil {
@@ -172,14 +174,6 @@ func fromTS(t pgtype.Timestamptz) time.Time {
 func nonNil[T any](s []T) []T {
 	if s == nil {
 		return []T{}
-	}
-	return s
-}
-
-// orNil returns nil for an empty slice, as the sqlite backend does.
-func orNil[T any](s []T) []T {
-	if len(s) == 0 {
-		return nil
 	}
 	return s
 }

@@ -17,6 +17,11 @@ const sessionColumns = `id, subject, client_id, kind, reserved, opened_at, last_
 
 type scanner interface{ Scan(dest ...any) error }
 
+// rowQuerier is the read pool or a write transaction.
+type rowQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
 func scanSession(row scanner) (store.Session, error) {
 	var s store.Session
 	var opened, lastSeen int64

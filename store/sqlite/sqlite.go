@@ -31,6 +31,8 @@ type Store struct {
 	// Store is the SQL core shared with store/postgres; what it does not
 	// answer, this package does (locking, the license counter).
 	*sqlstore.Store
+	// rec reads and writes the records in this package's transactions.
+	rec *sqlstore.Records
 	// writer has exactly one connection and begins every transaction
 	// IMMEDIATE; see the package doc for why both.
 	writer *pool
@@ -126,6 +128,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 // pool, one-statement writes and sweeps on the writer's connection, and
 // the inserts of grants and keys through group commit (batch.go).
 func (s *Store) core() *sqlstore.Store {
+	s.rec = sqlstore.NewRecords(flavor{})
 	return sqlstore.New(sqlstore.Config{
 		Flavor: flavor{},
 		Read:   sqlstore.SQL(s.reader),

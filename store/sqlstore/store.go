@@ -133,3 +133,19 @@ func (r *Records) changed(n int64, err error, what string, none error) error {
 	}
 	return nil
 }
+
+// Keep returns v with err if err is nil or one of keep (a refusal that
+// hands back the stored record, as store.ErrCodeReused does), and the
+// zero T with any other error.
+func Keep[T any](v T, err error, keep ...error) (T, error) {
+	if err == nil {
+		return v, nil
+	}
+	for _, k := range keep {
+		if errors.Is(err, k) {
+			return v, err
+		}
+	}
+	var zero T
+	return zero, err
+}
