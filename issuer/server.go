@@ -29,12 +29,14 @@ type Directory interface {
 }
 
 // Signer signs tokens, publishes the keys that verify them and checks
-// signatures; *signing.Keyring is the implementation.
+// them; *signing.Keyring is the implementation.
 type Signer interface {
 	Sign(typ string, claims any) (string, error)
 	JWKS() []byte
 	Algorithm() string
-	VerifySignature(ctx context.Context, jws string) ([]byte, error)
+	// Verify checks a JWT's form, alg, typ and signature, from one parse,
+	// and returns its payload.
+	Verify(jws, typ string) ([]byte, error)
 }
 
 // Authority is the credential authority (*authority.Authority): userinfo

@@ -64,6 +64,12 @@ func TestSignVerifyEachAlgorithm(t *testing.T) {
 			if string(payload) != `{"sub":"alice"}` {
 				t.Errorf("payload = %s", payload)
 			}
+			if payload, err := k.Verify(tok, TypeAccessToken); err != nil || string(payload) != `{"sub":"alice"}` {
+				t.Errorf("Verify as an access token = %s, %v", payload, err)
+			}
+			if _, err := k.Verify(tok, TypeIDToken); err == nil {
+				t.Error("an access token verified as an ID token")
+			}
 			hdr := header(t, tok)
 			if hdr["typ"] != "at+jwt" || hdr["kid"] != k.ActiveKeyID() || hdr["alg"] != alg {
 				t.Errorf("header = %v", hdr)
@@ -171,6 +177,15 @@ func TestVerifyRefusesForgeries(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			if _, err := k.VerifySignature(context.Background(), tok); err == nil {
 				t.Fatal("forged token verified")
+			}
+			if _, err := k.Verify(tok, TypeAccessToken); err == nil {
+				t.Fatal("forged token verified by Verify")
+			}
+			// Parsed leniently (any alg), the signature check still refuses it.
+			if jws, err := Parse(tok, TypeAccessToken, []jose.SignatureAlgorithm{jose.RS256, jose.HS256, "none"}); err == nil {
+				if _, err := k.VerifyJWS(jws); err == nil {
+					t.Fatal("forged token verified by VerifyJWS")
+				}
 			}
 		})
 	}

@@ -62,18 +62,39 @@ func (k *Keyring) JWKS() []byte { return k.state.Load().jwks }
 // ErrUnknownKey means a token names a kid the keyring does not publish.
 var ErrUnknownKey = errors.New("signing: unknown key id")
 
-// VerifySignature implements go-oidc's KeySet: it checks the JWS
-// signature against the published key the token's kid names, using only
-// that key's algorithm (so "none" and HS256-with-a-public-key are refused),
-// and returns the payload. Claims are checked by the caller.
+// Verify checks raw, a JWT of type typ (see Parse), against the published
+// keys and returns its payload: one parse, then VerifyJWS. Claims are
+// checked by the caller.
+func (k *Keyring) Verify(raw, typ string) ([]byte, error) {
+	st := k.state.Load()
+	jws, err := Parse(raw, typ, st.algs)
+	if err != nil {
+		return nil, err
+	}
+	return st.verify(jws)
+}
+
+// VerifyJWS checks the signature of jws, parsed by Parse, against the
+// published key its kid names, using only that key's algorithm (so
+// "none" and HS256-with-a-public-key are refused), and returns the
+// payload. Claims are checked by the caller.
+func (k *Keyring) VerifyJWS(jws *jose.JSONWebSignature) ([]byte, error) {
+	return k.state.Load().verify(jws)
+}
+
+// VerifySignature implements go-oidc's KeySet (for a verifier that checks
+// the type itself): VerifyJWS on a token parsed as Parse parses it, but
+// of any type.
 func (k *Keyring) VerifySignature(_ context.Context, raw string) ([]byte, error) {
 	st := k.state.Load()
-	// A JWT is the compact serialisation only (RFC 7519 §1): the JSON
-	// one, with its several signatures and unprotected headers, is refused.
-	jws, err := jose.ParseSignedCompact(raw, st.algs)
+	jws, err := parseCompact(raw, st.algs)
 	if err != nil {
-		return nil, fmt.Errorf("signing: malformed jws: %w", err)
+		return nil, err
 	}
+	return st.verify(jws)
+}
+
+func (st *keyState) verify(jws *jose.JSONWebSignature) ([]byte, error) {
 	if len(jws.Signatures) != 1 {
 		return nil, errors.New("signing: expected exactly one signature")
 	}
