@@ -17,12 +17,18 @@ type ErrorBody struct {
 
 // WriteJSONError writes body with status, never cached.
 func WriteJSONError(w http.ResponseWriter, status int, body ErrorBody) {
+	WriteJSON(w, status, body)
+}
+
+// WriteJSON writes v as JSON with status, never cached and never sniffed:
+// every JSON answer of the gateway's own doors, errors or not.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(body)
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 // Answer is the HTTP answer to a refused request, as WriteAnswer writes

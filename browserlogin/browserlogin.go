@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/erpgate/erpgate/authority"
 	"github.com/erpgate/erpgate/webui"
 )
 
@@ -189,9 +190,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.startLogin(w, r, r.URL.Query().Get("rd"), false)
 	default:
-		writeJSON(w, http.StatusNotFound, map[string]string{
-			"error": "not_found", "error_description": "no such browser login endpoint",
-		})
+		authority.WriteJSONError(w, http.StatusNotFound, authority.ErrorBody{Error: "not_found", Description: "no such browser login endpoint"})
 	}
 }
 
@@ -208,8 +207,6 @@ func allowMethods(w http.ResponseWriter, r *http.Request, methods ...string) boo
 		}
 	}
 	w.Header().Set("Allow", strings.Join(methods, ", "))
-	writeJSON(w, http.StatusMethodNotAllowed, map[string]string{
-		"error": "method_not_allowed", "error_description": r.Method + " is not allowed here",
-	})
+	authority.WriteJSONError(w, http.StatusMethodNotAllowed, authority.ErrorBody{Error: "method_not_allowed", Description: r.Method + " is not allowed here"})
 	return false
 }

@@ -2,7 +2,6 @@ package browserlogin
 
 import (
 	"embed"
-	"encoding/json"
 	"net/http"
 	"net/url"
 
@@ -68,13 +67,4 @@ func (h *Handler) confirmSignOutPage(w http.ResponseWriter, r *http.Request, loc
 
 func noStore(w http.ResponseWriter) {
 	w.Header().Set("Cache-Control", "no-store")
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Content-Type-Options", "nosniff")
-	noStore(w)
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }

@@ -3,6 +3,8 @@ package browserlogin
 import (
 	"net/http"
 	"net/url"
+
+	"github.com/erpgate/erpgate/authority"
 )
 
 // signOut ends the browser session: it clears the gateway's cookie and
@@ -43,23 +45,19 @@ func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) userInfo(w http.ResponseWriter, r *http.Request) {
 	if _, ok := h.AccessToken(w, r); !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="erpgate"`)
-		writeJSON(w, http.StatusUnauthorized, map[string]string{
-			"error": "unauthorized", "error_description": "not signed in",
-		})
+		authority.WriteJSONError(w, http.StatusUnauthorized, authority.ErrorBody{Error: "unauthorized", Description: "not signed in"})
 		return
 	}
 	s, _ := h.loadSession(r)
 	c, ok := jwtClaims(s.IDToken)
 	if !ok {
-		writeJSON(w, http.StatusUnauthorized, map[string]string{
-			"error": "unauthorized", "error_description": "the session has no ID token",
-		})
+		authority.WriteJSONError(w, http.StatusUnauthorized, authority.ErrorBody{Error: "unauthorized", Description: "the session has no ID token"})
 		return
 	}
 	for _, k := range []string{"nonce", "at_hash", "c_hash"} {
 		delete(c, k)
 	}
-	writeJSON(w, http.StatusOK, c)
+	authority.WriteJSON(w, http.StatusOK, c)
 }
 
 // signedOutURL is where a sign-out lands: ui.signed_out_url, else
