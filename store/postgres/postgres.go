@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -95,11 +94,7 @@ func (s *Store) inTx(ctx context.Context, f func(tx pgx.Tx) error) error {
 // deleting the same rows in different orders) it is run again rather
 // than failing.
 func (s *Store) execTx(ctx context.Context, what, sql string, args ...any) error {
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, sql, args...)
-		return err
-	})
-	if err != nil {
+	if _, err := (retried{s}).Exec(ctx, sql, args...); err != nil {
 		return fmt.Errorf("postgres: %s: %w", what, err)
 	}
 	return nil
@@ -110,26 +105,6 @@ func (s *Store) execTx(ctx context.Context, what, sql string, args ...any) error
 func retryable(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
-}
-
-// isUniqueViolation reports whether err is PostgreSQL's unique_violation:
-// an INSERT hit a primary key that exists.
-func isUniqueViolation(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "23505"
-}
-
-// insertErr turns a unique violation into store.ErrConflict and wraps
-// anything else.
-func insertErr(err error, what string) error {
-	switch {
-	case err == nil:
-		return nil
-	case isUniqueViolation(err):
-		return store.ErrConflict
-	default:
-		return fmt.Errorf("postgres: %s: %w", what, err)
-	}
 }
 
 // querier is the pool or a transaction.
@@ -144,13 +119,10 @@ var (
 	_ querier = (pgx.Tx)(nil)
 )
 
-type scanner interface{ Scan(dest ...any) error }
-
-// ts is how a time is stored: truncated to the millisecond, which is what
-// the sqlite backend keeps, so both compare and return times alike.
-// (Truncate counts from the zero time, a whole number of seconds before
-// the Unix epoch, so this is UnixMilli's floor.)
-func ts(t time.Time) time.Time { return t.Truncate(time.Millisecond).UTC() }
+// ts is how a time is stored: sqlstore.Millis, truncated to the
+// millisecond, which is what the sqlite backend keeps, so both compare
+// and return times alike.
+func ts(t time.Time) time.Time { return sqlstore.Millis(t) }
 
 // nullTS stores a zero time as NULL, so "no time" is unambiguous and
 // "ended_at IS NULL" reads as "open".
@@ -167,22 +139,4 @@ func fromTS(t pgtype.Timestamptz) time.Time {
 		return time.Time{}
 	}
 	return t.Time.UTC()
-}
-
-// nonNil turns a nil slice into an empty one: pgx sends nil as NULL,
-// which the NOT NULL columns refuse.
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
-}
-
-// qualified prefixes each column of a comma-separated list with alias.
-func qualified(alias, columns string) string {
-	cols := strings.Split(columns, ",")
-	for i, c := range cols {
-		cols[i] = alias + "." + strings.TrimSpace(c)
-	}
-	return strings.Join(cols, ", ")
 }

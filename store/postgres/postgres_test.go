@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/erpgate/erpgate/store"
+	"github.com/erpgate/erpgate/store/sqlstore"
 	"github.com/erpgate/erpgate/store/storetest"
 )
 
@@ -540,7 +541,7 @@ func TestMigrateCountsOpenSessions(t *testing.T) {
 	for _, m := range ms[:3] {
 		setup = append(setup, m.SQL, fmt.Sprintf("INSERT INTO schema_migrations VALUES (%d, '%s', now())", m.Version, m.Name))
 	}
-	setup = append(setup, `INSERT INTO sessions (`+sessionColumns+`) VALUES
+	setup = append(setup, `INSERT INTO sessions (`+sqlstore.SessionColumns+`) VALUES
 		('open-1', 'u1', 'app', 'user', false, now(), now(), NULL, NULL, ''),
 		('open-2', 'u2', 'app', 'user', true, now(), now(), NULL, NULL, ''),
 		('open-3', 'u3', 'app', 'user', true, now(), now(), NULL, NULL, ''),
@@ -562,7 +563,7 @@ func TestMigrateCountsOpenSessions(t *testing.T) {
 	if err := adminExec(ctx, "UPDATE "+qualified+" SET ended_at = now(), end_reason = 'admin' WHERE id = 'open-2'"); err != nil {
 		t.Fatal(err)
 	}
-	if err := adminExec(ctx, "INSERT INTO "+qualified+" ("+sessionColumns+
+	if err := adminExec(ctx, "INSERT INTO "+qualified+" ("+sqlstore.SessionColumns+
 		") VALUES ('open-4', 'u5', 'app', 'user', false, now(), now(), NULL, NULL, '')"); err != nil {
 		t.Fatal(err)
 	}

@@ -9,12 +9,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/erpgate/erpgate/store"
+	"github.com/erpgate/erpgate/store/sqlstore"
 )
-
-const sessionColumns = `id, subject, client_id, kind, reserved, opened_at, last_seen_at, expires_at, ended_at, end_reason`
 
 // raceAttempts bounds the loops that re-read a row after a conditional
 // write found it changed by another replica. Each such change is one-way
@@ -22,44 +20,6 @@ const sessionColumns = `id, subject, client_id, kind, reserved, opened_at, last_
 // again), so the second pass settles it; the bound only turns a bug into
 // an error instead of a spin.
 const raceAttempts = 3
-
-func scanSession(row scanner) (store.Session, error) {
-	var s store.Session
-	var opened, lastSeen, expires, ended pgtype.Timestamptz
-	if err := row.Scan(&s.ID, &s.Subject, &s.ClientID, &s.Kind, &s.Reserved,
-		&opened, &lastSeen, &expires, &ended, &s.EndReason); err != nil {
-		return store.Session{}, err
-	}
-	s.OpenedAt, s.LastSeenAt = fromTS(opened), fromTS(lastSeen)
-	s.ExpiresAt, s.EndedAt = fromTS(expires), fromTS(ended)
-	return s, nil
-}
-
-// getSession reads one session through q; lock is "" or a locking
-// clause such as " FOR UPDATE".
-func getSession(ctx context.Context, q querier, id, lock string) (store.Session, error) {
-	s, err := scanSession(q.QueryRow(ctx, "SELECT "+sessionColumns+" FROM sessions WHERE id = $1"+lock, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.Session{}, store.ErrNotFound
-	}
-	if err != nil {
-		return store.Session{}, fmt.Errorf("postgres: session: %w", err)
-	}
-	return s, nil
-}
-
-func collectSessions(rows pgx.Rows) ([]store.Session, error) {
-	defer rows.Close()
-	var out []store.Session
-	for rows.Next() {
-		s, err := scanSession(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
-}
 
 // OpenSession implements store.Sessions.
 //
@@ -99,7 +59,7 @@ func (s *Store) OpenSession(ctx context.Context, sess store.Session, lic store.L
 	// Fast path without any lock: every call after the first finds its
 	// session open. Returning what a read saw is still correct, since
 	// the session was open at that instant.
-	if old, err := getSession(ctx, s.pool, sess.ID, ""); err == nil && old.Open() {
+	if old, err := s.Session(ctx, sess.ID); err == nil && old.Open() {
 		return old, nil
 	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return store.Session{}, err
@@ -112,7 +72,7 @@ func (s *Store) OpenSession(ctx context.Context, sess store.Session, lic store.L
 			return err
 		}
 		for range raceAttempts {
-			old, err := getSession(ctx, tx, sess.ID, "")
+			old, err := s.rec.Session(ctx, pgxDB{tx}, sess.ID, "")
 			found := err == nil
 			switch {
 			case found && old.Open():
@@ -148,15 +108,15 @@ func (s *Store) OpenSession(ctx context.Context, sess store.Session, lic store.L
 				q = `UPDATE sessions SET subject = $2, client_id = $3, kind = $4, reserved = $5,
 					opened_at = $6, last_seen_at = $7, expires_at = $8, ended_at = NULL, end_reason = ''
 					WHERE id = $1 AND ended_at = $9 AND end_reason = $10
-					RETURNING ` + sessionColumns
+					RETURNING ` + sqlstore.SessionColumns
 				args = append(args, ts(old.EndedAt), old.EndReason)
 			} else {
-				q = `INSERT INTO sessions (` + sessionColumns + `)
+				q = `INSERT INTO sessions (` + sqlstore.SessionColumns + `)
 					VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, '')
 					ON CONFLICT (id) DO NOTHING
-					RETURNING ` + sessionColumns
+					RETURNING ` + sqlstore.SessionColumns
 			}
-			out, err = scanSession(tx.QueryRow(ctx, q, args...))
+			out, err = s.rec.ScanSession(tx.QueryRow(ctx, q, args...))
 			if errors.Is(err, pgx.ErrNoRows) {
 				continue // changed since the read: read it again
 			}
@@ -208,25 +168,6 @@ func readUsage(ctx context.Context, q querier, lock string) (store.Usage, error)
 	return u, nil
 }
 
-// Session returns the session with id; store.ErrNotFound if unknown.
-func (s *Store) Session(ctx context.Context, id string) (store.Session, error) {
-	return getSession(ctx, s.pool, id, "")
-}
-
-// OpenSessions lists open sessions, oldest OpenedAt first (ties by ID).
-func (s *Store) OpenSessions(ctx context.Context) ([]store.Session, error) {
-	rows, err := s.pool.Query(ctx,
-		"SELECT "+sessionColumns+" FROM sessions WHERE ended_at IS NULL ORDER BY opened_at, id")
-	if err != nil {
-		return nil, fmt.Errorf("postgres: open sessions: %w", err)
-	}
-	out, err := collectSessions(rows)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: open sessions: %w", err)
-	}
-	return out, nil
-}
-
 // TouchSessions moves LastSeenAt forward for the open sessions in seen:
 // one transaction, its updates sent as one batch (one round trip). The
 // ids are sorted so that two replicas flushing overlapping batches lock
@@ -264,13 +205,13 @@ func (s *Store) EndSession(ctx context.Context, id, reason string, at time.Time)
 			return err
 		}
 		for range raceAttempts {
-			old, err := getSession(ctx, tx, id, " FOR UPDATE")
+			old, err := s.rec.Session(ctx, pgxDB{tx}, id, " FOR UPDATE")
 			switch {
 			case errors.Is(err, store.ErrNotFound):
-				out, err = scanSession(tx.QueryRow(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+				out, err = s.rec.ScanSession(tx.QueryRow(ctx, `INSERT INTO sessions (`+sqlstore.SessionColumns+`)
 					VALUES ($1, '', '', '', false, $2, $2, NULL, $2, $3)
 					ON CONFLICT (id) DO NOTHING
-					RETURNING `+sessionColumns, id, ts(at), reason))
+					RETURNING `+sqlstore.SessionColumns, id, ts(at), reason))
 				if errors.Is(err, pgx.ErrNoRows) {
 					continue
 				}
@@ -280,8 +221,8 @@ func (s *Store) EndSession(ctx context.Context, id, reason string, at time.Time)
 				out = old
 				return nil
 			default:
-				out, err = scanSession(tx.QueryRow(ctx,
-					"UPDATE sessions SET ended_at = $2, end_reason = $3 WHERE id = $1 RETURNING "+sessionColumns,
+				out, err = s.rec.ScanSession(tx.QueryRow(ctx,
+					"UPDATE sessions SET ended_at = $2, end_reason = $3 WHERE id = $1 RETURNING "+sqlstore.SessionColumns,
 					id, ts(at), reason))
 			}
 			if err != nil {
@@ -312,7 +253,7 @@ func (s *Store) EndStaleSessions(ctx context.Context, idleBefore, now time.Time)
 		if _, err := lockUsage(ctx, tx); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `WITH stale AS (
+		rows, err := pgxDB{tx}.Query(ctx, `WITH stale AS (
 				SELECT id FROM sessions
 				WHERE ended_at IS NULL
 					AND ((expires_at IS NOT NULL AND expires_at <= $1) OR last_seen_at < $2)
@@ -325,33 +266,15 @@ func (s *Store) EndStaleSessions(ctx context.Context, idleBefore, now time.Time)
 						THEN $3::text ELSE $4::text END
 				FROM stale
 				WHERE s.id = stale.id
-				RETURNING `+qualified("s", sessionColumns)+`
+				RETURNING `+sqlstore.Qualified("s", sqlstore.SessionColumns)+`
 			)
-			SELECT `+sessionColumns+` FROM ended ORDER BY opened_at, id`,
+			SELECT `+sqlstore.SessionColumns+` FROM ended ORDER BY opened_at, id`,
 			ts(now), ts(idleBefore), store.EndLifetime, store.EndIdle)
-		if err != nil {
-			return err
-		}
-		out, err = collectSessions(rows)
+		out, err = s.rec.Sessions(rows, err)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: end stale sessions: %w", err)
-	}
-	return out, nil
-}
-
-// EndedSessionsSince lists sessions with EndedAt >= since, oldest EndedAt
-// first (ties by ID).
-func (s *Store) EndedSessionsSince(ctx context.Context, since time.Time) ([]store.Session, error) {
-	rows, err := s.pool.Query(ctx, "SELECT "+sessionColumns+` FROM sessions
-		WHERE ended_at IS NOT NULL AND ended_at >= $1 ORDER BY ended_at, id`, ts(since))
-	if err != nil {
-		return nil, fmt.Errorf("postgres: ended sessions: %w", err)
-	}
-	out, err := collectSessions(rows)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: ended sessions: %w", err)
 	}
 	return out, nil
 }

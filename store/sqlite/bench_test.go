@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/erpgate/erpgate/store"
+	"github.com/erpgate/erpgate/store/sqlstore"
 )
 
 // BenchmarkOpenSession opens new sessions under a license cap with many
@@ -27,7 +28,7 @@ func BenchmarkOpenSession(b *testing.B) {
 			// One transaction for the fill, so setting up 100,000 rows
 			// takes a second, not minutes.
 			if _, err := s.writer.ExecContext(ctx, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
-				INSERT INTO sessions (`+sessionColumns+`)
+				INSERT INTO sessions (`+sqlstore.SessionColumns+`)
 				SELECT 'fill-' || i, 'u' || i, 'app', 'user', 0, 1, 1, NULL, NULL, '' FROM n WHERE ?1 > 0`, open); err != nil {
 				b.Fatal(err)
 			}

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"cmp"
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"maps"
@@ -11,61 +10,18 @@ import (
 	"time"
 
 	"github.com/erpgate/erpgate/store"
+	"github.com/erpgate/erpgate/store/sqlstore"
 )
 
-const sessionColumns = `id, subject, client_id, kind, reserved, opened_at, last_seen_at, expires_at, ended_at, end_reason`
-
-type scanner interface{ Scan(dest ...any) error }
-
-// rowQuerier is the read pool or a write transaction.
-type rowQuerier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-func scanSession(row scanner) (store.Session, error) {
-	var s store.Session
-	var opened, lastSeen int64
-	var expires, ended sql.NullInt64
-	if err := row.Scan(&s.ID, &s.Subject, &s.ClientID, &s.Kind, &s.Reserved,
-		&opened, &lastSeen, &expires, &ended, &s.EndReason); err != nil {
-		return store.Session{}, err
-	}
-	s.OpenedAt, s.LastSeenAt = fromMillis(opened), fromMillis(lastSeen)
-	s.ExpiresAt, s.EndedAt = fromNullMillis(expires), fromNullMillis(ended)
-	return s, nil
-}
-
-// getSession reads one session through q (the read pool or a transaction).
-func getSession(ctx context.Context, q rowQuerier, id string) (store.Session, error) {
-	s, err := scanSession(q.QueryRowContext(ctx, "SELECT "+sessionColumns+" FROM sessions WHERE id = ?", id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.Session{}, store.ErrNotFound
-	}
-	if err != nil {
-		return store.Session{}, fmt.Errorf("sqlite: session: %w", err)
-	}
-	return s, nil
-}
-
-func collectSessions(rows *sql.Rows) ([]store.Session, error) {
-	defer rows.Close()
-	var out []store.Session
-	for rows.Next() {
-		s, err := scanSession(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
-}
+// The sessions' writes, each one statement or one IMMEDIATE write
+// transaction; the reads are the shared core's.
 
 // OpenSession implements store.Sessions.
 func (s *Store) OpenSession(ctx context.Context, sess store.Session, lic store.License) (store.Session, error) {
 	// Fast path without the write lock: every call after the first finds
 	// its session open. Returning what a read saw is still correct, since
 	// the session was open at that instant.
-	if old, err := getSession(ctx, s.reader, sess.ID); err == nil && old.Open() {
+	if old, err := s.Session(ctx, sess.ID); err == nil && old.Open() {
 		return old, nil
 	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return store.Session{}, err
@@ -77,7 +33,7 @@ func (s *Store) OpenSession(ctx context.Context, sess store.Session, lic store.L
 	// the package doc).
 	var out store.Session
 	err := s.inTx(ctx, func(ctx context.Context, tx *writeTx) error {
-		old, err := getSession(ctx, tx, sess.ID)
+		old, err := s.rec.Session(ctx, sqlstore.SQL(tx), sess.ID, "")
 		switch {
 		case err == nil && old.Open():
 			out = old
@@ -109,7 +65,7 @@ func (s *Store) OpenSession(ctx context.Context, sess store.Session, lic store.L
 		// A session that ended by timeout is replaced whole: it is a new
 		// session that happens to carry the same sid.
 		out = want
-		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sqlstore.SessionColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, '')
 			ON CONFLICT (id) DO UPDATE SET
 				subject = excluded.subject, client_id = excluded.client_id, kind = excluded.kind,
@@ -131,7 +87,7 @@ func (s *Store) OpenSession(ctx context.Context, sess store.Session, lic store.L
 // seatHeld reports whether an open session of subject holds its
 // reserved seat (at most one does: the sessions_reserved_seat index of
 // migrations/0005_per_login.sql, which this query reads).
-func seatHeld(ctx context.Context, q rowQuerier, subject string) (bool, error) {
+func seatHeld(ctx context.Context, q sqlstore.SQLQuerier, subject string) (bool, error) {
 	var held bool
 	if err := q.QueryRowContext(ctx,
 		"SELECT EXISTS (SELECT 1 FROM sessions WHERE subject = ? AND reserved = 1 AND ended_at IS NULL)",
@@ -151,32 +107,13 @@ func normalize(sess store.Session) store.Session {
 	return sess
 }
 
-// Session returns the session with id; store.ErrNotFound if unknown.
-func (s *Store) Session(ctx context.Context, id string) (store.Session, error) {
-	return getSession(ctx, s.reader, id)
-}
-
-// OpenSessions lists open sessions, oldest OpenedAt first (ties by ID).
-func (s *Store) OpenSessions(ctx context.Context) ([]store.Session, error) {
-	rows, err := s.reader.QueryContext(ctx,
-		"SELECT "+sessionColumns+" FROM sessions WHERE ended_at IS NULL ORDER BY opened_at, id")
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: open sessions: %w", err)
-	}
-	out, err := collectSessions(rows)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: open sessions: %w", err)
-	}
-	return out, nil
-}
-
 // Usage returns the open-session counts, kept by triggers
 // (migrations/0004_license_usage.sql).
 func (s *Store) Usage(ctx context.Context) (store.Usage, error) {
 	return usage(ctx, s.reader)
 }
 
-func usage(ctx context.Context, q rowQuerier) (store.Usage, error) {
+func usage(ctx context.Context, q sqlstore.SQLQuerier) (store.Usage, error) {
 	var u store.Usage
 	if err := q.QueryRowContext(ctx, "SELECT open, open_reserved FROM license_usage WHERE id = 1").
 		Scan(&u.Open, &u.Reserved); err != nil {
@@ -214,11 +151,11 @@ func (s *Store) TouchSessions(ctx context.Context, seen map[string]time.Time) er
 func (s *Store) EndSession(ctx context.Context, id, reason string, at time.Time) (store.Session, error) {
 	var out store.Session
 	err := s.inTx(ctx, func(ctx context.Context, tx *writeTx) error {
-		old, err := getSession(ctx, tx, id)
+		old, err := s.rec.Session(ctx, sqlstore.SQL(tx), id, "")
 		if errors.Is(err, store.ErrNotFound) {
 			t := fromMillis(millis(at))
 			out = store.Session{ID: id, OpenedAt: t, LastSeenAt: t, EndedAt: t, EndReason: reason}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+			if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sqlstore.SessionColumns+`)
 				VALUES (?1, '', '', '', 0, ?2, ?2, NULL, ?2, ?3)`,
 				id, millis(t), reason); err != nil {
 				return fmt.Errorf("sqlite: end session: %w", err)
@@ -251,17 +188,14 @@ func (s *Store) EndSession(ctx context.Context, id, reason string, at time.Time)
 func (s *Store) EndStaleSessions(ctx context.Context, idleBefore, now time.Time) ([]store.Session, error) {
 	// One statement is atomic on its own; RETURNING hands back exactly the
 	// rows it changed.
-	rows, err := s.writer.QueryContext(ctx, `UPDATE sessions SET
+	rows, err := sqlstore.SQL(s.writer).Query(ctx, `UPDATE sessions SET
 			ended_at = ?1,
 			end_reason = CASE WHEN expires_at IS NOT NULL AND expires_at <= ?1 THEN ?3 ELSE ?4 END
 		WHERE ended_at IS NULL
 			AND ((expires_at IS NOT NULL AND expires_at <= ?1) OR last_seen_at < ?2)
-		RETURNING `+sessionColumns,
+		RETURNING `+sqlstore.SessionColumns,
 		millis(now), millis(idleBefore), store.EndLifetime, store.EndIdle)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: end stale sessions: %w", err)
-	}
-	out, err := collectSessions(rows)
+	out, err := s.rec.Sessions(rows, err)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: end stale sessions: %w", err)
 	}
@@ -271,20 +205,5 @@ func (s *Store) EndStaleSessions(ctx context.Context, idleBefore, now time.Time)
 		}
 		return cmp.Compare(a.ID, b.ID)
 	})
-	return out, nil
-}
-
-// EndedSessionsSince lists sessions with EndedAt >= since, oldest EndedAt
-// first (ties by ID).
-func (s *Store) EndedSessionsSince(ctx context.Context, since time.Time) ([]store.Session, error) {
-	rows, err := s.reader.QueryContext(ctx, "SELECT "+sessionColumns+` FROM sessions
-		WHERE ended_at IS NOT NULL AND ended_at >= ? ORDER BY ended_at, id`, millis(since))
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: ended sessions: %w", err)
-	}
-	out, err := collectSessions(rows)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: ended sessions: %w", err)
-	}
 	return out, nil
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/erpgate/erpgate/store"
+	"github.com/erpgate/erpgate/store/sqlstore"
 	"github.com/erpgate/erpgate/store/storetest"
 )
 
@@ -414,7 +415,7 @@ func TestMigrateCountsOpenSessions(t *testing.T) {
 	for _, m := range ms[:3] {
 		setup = append(setup, m.SQL, fmt.Sprintf("INSERT INTO schema_migrations VALUES (%d, '%s', 0)", m.Version, m.Name))
 	}
-	setup = append(setup, `INSERT INTO sessions (`+sessionColumns+`) VALUES
+	setup = append(setup, `INSERT INTO sessions (`+sqlstore.SessionColumns+`) VALUES
 		('open-1', 'u1', 'app', 'user', 0, 1, 1, NULL, NULL, ''),
 		('open-2', 'u2', 'app', 'user', 1, 1, 1, NULL, NULL, ''),
 		('open-3', 'u3', 'app', 'user', 1, 1, 1, NULL, NULL, ''),
