@@ -298,16 +298,11 @@ func tokenText(v string, max int, keyPrefix string) (string, webui.Text) {
 	return v, webui.Msg(keyPrefix + "_text")
 }
 
-// parseTokensForm reads a POST of the page and checks its anti-forgery
-// token; on failure it has answered.
+// parseTokensForm reads a POST of the page as every account page does
+// (parseAccountForm); on failure it has answered.
 func (s *Server) parseTokensForm(w http.ResponseWriter, r *http.Request, u *directory.User) bool {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		s.showTokens(w, r, u, http.StatusBadRequest, tokensView{err: webui.Msg("error.malformed")})
-		return false
-	}
-	if !csrfValid(r) {
-		s.showTokens(w, r, u, http.StatusForbidden, tokensView{err: webui.Msg("error.form_expired")})
+	if status, msg := parseAccountForm(w, r); status != 0 { // account.go
+		s.showTokens(w, r, u, status, tokensView{err: msg})
 		return false
 	}
 	return true

@@ -215,8 +215,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 // (a query, or a form: the login and consent forms carry it on); when it
 // fails, the answer is written and ok is false.
 func (s *Server) readAuthorization(w http.ResponseWriter, r *http.Request) (req *authzRequest, ok bool) {
-	if err := parseForm(w, r); err != nil { // token.go: bounded, under a read deadline
-		s.errorPage(w, r, err.Status, err.Code, "The request is malformed: "+err.Description+".")
+	if !s.parsePageForm(w, r) { // pages.go
 		return nil, false
 	}
 	req, aerr := s.parseAuthorize(r.Form)

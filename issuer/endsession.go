@@ -23,8 +23,7 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusMethodNotAllowed, "invalid_request", "Use GET or POST.")
 		return
 	}
-	if err := parseForm(w, r); err != nil { // token.go: bounded, under a read deadline
-		s.errorPage(w, r, err.Status, err.Code, "The request is malformed: "+err.Description+".")
+	if !s.parsePageForm(w, r) { // pages.go
 		return
 	}
 	hint, hintOK := s.parseIDTokenHint(r.Form.Get("id_token_hint"))

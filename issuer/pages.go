@@ -79,6 +79,17 @@ func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, c
 		Error: webui.Msg(errorTextKey(code)), Data: pageData{Code: code, Detail: detail}})
 }
 
+// parsePageForm parses the parameters of a request to a page within
+// parseForm's bounds; when they cannot be read it shows the error page
+// and returns false.
+func (s *Server) parsePageForm(w http.ResponseWriter, r *http.Request) bool {
+	if err := parseForm(w, r); err != nil { // token.go: bounded, under a read deadline
+		s.errorPage(w, r, err.Status, err.Code, "The request is malformed: "+err.Description+".")
+		return false
+	}
+	return true
+}
+
 // errorTextKey is the catalog key saying an OAuth error code in words.
 func errorTextKey(code string) string {
 	switch code {
