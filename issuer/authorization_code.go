@@ -122,25 +122,6 @@ func (s *Server) revokeCodeTokens(ctx context.Context, c store.AuthCode) {
 	s.revokeAccess(ctx, toks)
 }
 
-// revokeAccess puts access tokens on the revocation list.
-func (s *Server) revokeAccess(ctx context.Context, toks []store.IssuedToken) {
-	for _, t := range toks {
-		if t.ID == "" {
-			continue
-		}
-		if err := s.cfg.Revocations.Revoke(ctx, t.ID, t.ExpiresAt); err != nil {
-			s.cfg.Logger.ErrorContext(ctx, "revoke access token", "err", err)
-		}
-	}
-}
-
-func (s *Server) refreshTTL(app *directory.App) time.Duration {
-	if app.Public {
-		return s.cfg.PublicRefreshTokenTTL
-	}
-	return s.cfg.RefreshTokenTTL
-}
-
 // identitySessionLive returns nil if the sign-in session sid, under which
 // a code or refresh token was issued, still lasts; invalid_grant if it
 // ended or is unknown; temporarily_unavailable (503) if the store cannot

@@ -26,11 +26,7 @@ func (s *Server) clientCredentials(app *directory.App, form url.Values) (*grant,
 		return nil, ErrUnauthorizedClient.WithDescription("the application's system user does not exist")
 	}
 	now := s.cfg.Clock()
-	c := s.accessClaims(now, app, scopes, newID())
-	c.ClientSystemUser = user.Login
-	c.ClientSystemUserID = user.ID
-	c.ClientSystemUserType = user.ClaimType()
-	c.ClientDatabase = s.cfg.Database
+	c := s.systemAccessClaims(now, app, scopes, user)
 	tok, err := s.signAccessToken(c)
 	if err != nil {
 		return nil, ErrServerError.WithCause(err)

@@ -218,14 +218,11 @@ func (s *Server) signIn(r *http.Request, u *directory.User) (signedIn, error) {
 	sess.AuthTime = now.Truncate(time.Second)
 	sess.ExpiresAt = now.Add(s.cfg.IdentitySessionTTL)
 	// Where the sign-in came from, for the account page's "my sessions"
-	// (account_sessions.go).
-	sess.RemoteAddr, sess.UserAgent = clientIP(r.RemoteAddr), trimUserAgent(r.UserAgent())
+	// (account_sessions.go): the real client's IP, which clientaddr's
+	// middleware put in r.RemoteAddr from trusted_proxies.
+	sess.RemoteAddr, sess.UserAgent = clientaddr.IP(r.RemoteAddr), trimUserAgent(r.UserAgent())
 	if err := s.cfg.IdentitySessions.SaveIdentitySession(r.Context(), sess); err != nil {
 		return signedIn{}, err
 	}
 	return signedIn{sess, secret}, nil
 }
-
-// clientIP is the real client's address: the IP of r.RemoteAddr, which
-// clientaddr's middleware set from trusted_proxies.
-func clientIP(remote string) string { return clientaddr.IP(remote) }

@@ -175,3 +175,25 @@ func successorAEAD(token string) (cipher.AEAD, error) {
 	}
 	return cipher.NewGCM(block)
 }
+
+// refreshTTL is how long a refresh token issued to app lives.
+func (s *Server) refreshTTL(app *directory.App) time.Duration {
+	if app.Public {
+		return s.cfg.PublicRefreshTokenTTL
+	}
+	return s.cfg.RefreshTokenTTL
+}
+
+// revokeAccess puts access tokens on the revocation list, logging a
+// failure: those issued from a replayed code, a reused refresh family, a
+// session logged out or a user whose password changed.
+func (s *Server) revokeAccess(ctx context.Context, toks []store.IssuedToken) {
+	for _, t := range toks {
+		if t.ID == "" {
+			continue
+		}
+		if err := s.cfg.Revocations.Revoke(ctx, t.ID, t.ExpiresAt); err != nil {
+			s.cfg.Logger.ErrorContext(ctx, "revoke access token", "err", err)
+		}
+	}
+}

@@ -3,8 +3,6 @@ package issuer
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"io"
 	"log/slog"
@@ -16,10 +14,7 @@ import (
 	"time"
 
 	"github.com/erpgate/erpgate/audit"
-	"github.com/erpgate/erpgate/claims"
-	"github.com/erpgate/erpgate/directory"
 	"github.com/erpgate/erpgate/requestid"
-	"github.com/erpgate/erpgate/signing"
 )
 
 // Bounds on what the identity server reads from one request (issue 15):
@@ -59,46 +54,7 @@ type grant struct {
 // handleToken is the token endpoint (RFC 6749 §3.2): POST only, form body,
 // the client authenticated first, then the grant dispatched.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
-	grantType := "unknown"
-	clientID := ""
-	g, err := func() (*grant, error) {
-		form, err := readForm(w, r)
-		if err != nil {
-			return nil, err
-		}
-		if gt := form.Get("grant_type"); gt != "" && len(gt) <= 64 {
-			grantType = gt
-		}
-		app, err := s.authenticateClient(r, form, doorToken)
-		if err != nil {
-			clientID = s.clientIDHint(r, form)
-			app = nil
-			if isThrottled(err) {
-				return nil, err
-			}
-		}
-		// Refused clients are charged to their address (tokenRateKey);
-		// the failure throttle above has already counted them.
-		if ok, wait := s.tokenLimiter.take(tokenRateKey(r, app)); !ok {
-			return nil, errTooManyRequests(wait)
-		}
-		if err != nil {
-			return nil, err
-		}
-		clientID = app.ID
-		switch form.Get("grant_type") {
-		case "client_credentials":
-			return s.clientCredentials(app, form)
-		case "authorization_code":
-			return s.authorizationCode(r.Context(), app, form)
-		case "refresh_token":
-			return s.refreshToken(r.Context(), app, form)
-		case "":
-			return nil, ErrInvalidRequest.WithDescription("grant_type is required")
-		default:
-			return nil, ErrUnsupportedGrantType.WithDescription("grant_type " + safeParam(form.Get("grant_type")) + " is not supported")
-		}
-	}()
+	g, grantType, clientID, err := s.tokenGrant(w, r)
 	if err != nil {
 		s.tokenRefused(r.Context(), r, grantType, clientID, err)
 		writeError(w, asOAuthError(err))
@@ -111,6 +67,51 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		Attrs: tokenAttrs(grantType, g.resp.AccessToken),
 	})
 	writeJSON(w, http.StatusOK, g.resp)
+}
+
+// tokenGrant reads a token request, authenticates its client and runs
+// its grant. grantType and clientID name the request in the metrics and
+// the audit line, refused or not: "unknown" and "" while not known (a
+// refused client is named only if it is a configured one).
+func (s *Server) tokenGrant(w http.ResponseWriter, r *http.Request) (g *grant, grantType, clientID string, err error) {
+	grantType = "unknown"
+	form, err := readForm(w, r)
+	if err != nil {
+		return nil, grantType, "", err
+	}
+	if gt := form.Get("grant_type"); gt != "" && len(gt) <= 64 {
+		grantType = gt
+	}
+	app, err := s.authenticateClient(r, form, doorToken)
+	if err != nil {
+		clientID = s.clientIDHint(r, form)
+		app = nil
+		if isThrottled(err) {
+			return nil, grantType, clientID, err
+		}
+	}
+	// Refused clients are charged to their address (tokenRateKey);
+	// the failure throttle above has already counted them.
+	if ok, wait := s.tokenLimiter.take(tokenRateKey(r, app)); !ok {
+		return nil, grantType, clientID, errTooManyRequests(wait)
+	}
+	if err != nil {
+		return nil, grantType, clientID, err
+	}
+	clientID = app.ID
+	switch form.Get("grant_type") {
+	case "client_credentials":
+		g, err = s.clientCredentials(app, form)
+	case "authorization_code":
+		g, err = s.authorizationCode(r.Context(), app, form)
+	case "refresh_token":
+		g, err = s.refreshToken(r.Context(), app, form)
+	case "":
+		err = ErrInvalidRequest.WithDescription("grant_type is required")
+	default:
+		err = ErrUnsupportedGrantType.WithDescription("grant_type " + safeParam(form.Get("grant_type")) + " is not supported")
+	}
+	return g, grantType, clientID, err
 }
 
 func (s *Server) tokenRefused(ctx context.Context, r *http.Request, grantType, clientID string, err error) {
@@ -270,30 +271,4 @@ func safeParam(v string) string {
 		}
 		return c
 	}, v)
-}
-
-// newID returns 128 random bits, base64url: token ids (jti) and sessions (sid).
-func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
-
-// accessClaims fills the claims every access token has.
-func (s *Server) accessClaims(now time.Time, app *directory.App, scopes []string, sid string) claims.Access {
-	return claims.Access{
-		Issuer:    s.cfg.Issuer,
-		Audience:  s.cfg.Audiences,
-		IssuedAt:  now.Unix(),
-		NotBefore: now.Unix(),
-		Expiry:    now.Add(s.cfg.AccessTokenTTL).Unix(),
-		ID:        newID(),
-		Scope:     claims.Scopes{Values: scopes, AsString: s.cfg.ScopeAsString},
-		ClientID:  app.ID,
-		SessionID: sid,
-	}
-}
-
-func (s *Server) signAccessToken(c claims.Access) (string, error) {
-	return s.cfg.Signer.Sign(signing.TypeAccessToken, c)
 }
