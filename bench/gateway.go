@@ -6,9 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -199,40 +197,13 @@ func startGateway(ctx context.Context, cs *children, bin, tmp string, p gatewayP
 // waitReady polls /readyz every 5 ms and records how long the process
 // took from exec to ready.
 func (g *gateway) waitReady(ctx context.Context) error {
-	c := &http.Client{Timeout: 2 * time.Second}
+	c := &http.Client{}
 	defer c.CloseIdleConnections()
-	deadline := g.proc.started.Add(readyTimeout)
-	last := "no answer"
-	for {
-		if g.proc.exited() {
-			return fmt.Errorf("exited before it was ready (%v)", g.proc.waitErr)
-		}
-		resp, err := c.Get(g.adminURL + "/readyz")
-		now := time.Now()
-		if err == nil {
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-			resp.Body.Close()
-			var st struct {
-				Status string `json:"status"`
-			}
-			_ = json.Unmarshal(body, &st)
-			if resp.StatusCode == http.StatusOK && st.Status == "ready" {
-				g.readyIn = now.Sub(g.proc.started)
-				return nil
-			}
-			last = fmt.Sprintf("%d %s", resp.StatusCode, bytes.TrimSpace(body))
-		} else {
-			last = err.Error()
-		}
-		if now.After(deadline) {
-			return fmt.Errorf("not ready after %s (last /readyz: %s)", readyTimeout, last)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(5 * time.Millisecond):
-		}
+	if err := g.proc.WaitReady(ctx, c, g.adminURL+"/readyz", 5*time.Millisecond, readyTimeout); err != nil {
+		return err
 	}
+	g.readyIn = time.Since(g.proc.Started())
+	return nil
 }
 
 func (g *gateway) tokenURL() string      { return g.publicURL + "/id/connect/token" }

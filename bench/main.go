@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/erpgate/erpgate/internal/proc"
 )
 
 func main() {
@@ -95,7 +97,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	path := *out
 	if path == "" {
-		root, err := repoRoot()
+		root, err := proc.ModuleRoot()
 		if err != nil {
 			return err
 		}

@@ -3,7 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"errors"
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -12,24 +12,23 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/erpgate/erpgate/internal/proc"
 )
 
 // stopTimeout is how long a child gets to exit after SIGTERM before it is
 // killed.
 const stopTimeout = 10 * time.Second
 
-// process is a child the suite started. Its stdout and stderr go to a log
-// file in the run's temp dir (written by the kernel, not copied through
-// this process, so logging costs the load generator nothing).
+// process is a child the suite started (internal/proc). Its stdout and
+// stderr go to a log file in the run's temp dir (written by the kernel,
+// not copied through this process, so logging costs the load generator
+// nothing).
 type process struct {
+	*proc.Process
 	name    string
-	cmd     *exec.Cmd
 	logPath string
-	started time.Time
-	done    chan struct{} // closed when the process has exited
-	waitErr error         // set before done is closed
 }
 
 // children tracks every process started, so all of them are stopped on
@@ -54,17 +53,11 @@ func (cs *children) start(name string, cmd *exec.Cmd, logPath string, extra ...*
 	defer logf.Close() // the child holds its own copy
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = extra
-	cmd.Env = cleanEnv()
-	setProcAttr(cmd)
-	p := &process{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
-	p.started = time.Now()
-	if err := cmd.Start(); err != nil {
+	pp, err := proc.Start(cmd)
+	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	go func() {
-		p.waitErr = cmd.Wait()
-		close(p.done)
-	}()
+	p := &process{Process: pp, name: name, logPath: logPath}
 	cs.mu.Lock()
 	cs.list = append(cs.list, p)
 	cs.mu.Unlock()
@@ -82,33 +75,13 @@ func (cs *children) stopAll() {
 	}
 }
 
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop sends SIGTERM, waits up to stopTimeout, then kills. It is safe to
-// call more than once and on a process that already exited.
-func (p *process) stop() {
-	if p.exited() {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(stopTimeout):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
+// stop stops the child within stopTimeout (SIGTERM, then SIGKILL); how
+// it exited is the log's business. Safe on a child that already exited.
+func (p *process) stop() { _ = p.Stop(stopTimeout) }
 
 // statusKiB reads a "Vm…:  1234 kB" field of /proc/PID/status.
 func (p *process) statusKiB(field string) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Pid()))
 	if err != nil {
 		return 0, err
 	}
@@ -121,7 +94,7 @@ func (p *process) statusKiB(field string) (int64, error) {
 		num, _, _ := strings.Cut(strings.TrimSpace(rest), " ")
 		return strconv.ParseInt(num, 10, 64)
 	}
-	return 0, fmt.Errorf("no %s in /proc/%d/status", field, p.cmd.Process.Pid)
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, p.Pid())
 }
 
 // logTail is the last n lines of the child's output, for error messages.
@@ -135,18 +108,6 @@ func (p *process) logTail(n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-// cleanEnv is this environment without ERPGATE_* variables, so a
-// developer's settings cannot change what the gateway does.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "ERPGATE_") {
-			env = append(env, kv)
-		}
-	}
-	return env
 }
 
 // loopbackListener opens a listener on a free loopback port and returns
@@ -187,35 +148,8 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-// repoRoot is the directory holding go.mod, from `go env GOMOD`.
-func repoRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
-		return "", errors.New("go env GOMOD: not inside a module; run from the erpgate checkout")
-	}
-	return filepath.Dir(mod), nil
-}
-
 // buildGateway compiles ./cmd/erpgate into dir.
-func buildGateway(root, dir string) (string, error) {
+func buildGateway(ctx context.Context, root, dir string) (string, error) {
 	bin := filepath.Join(dir, "erpgate")
-	build := func(extra ...string) ([]byte, error) {
-		args := append([]string{"build", "-o", bin}, extra...)
-		cmd := exec.Command("go", append(args, "./cmd/erpgate")...)
-		cmd.Dir = root
-		return cmd.CombinedOutput()
-	}
-	out, err := build()
-	if err != nil && bytes.Contains(out, []byte("-buildvcs=false")) {
-		// A checkout git refuses to read must not stop the run.
-		out, err = build("-buildvcs=false")
-	}
-	if err != nil {
-		return "", fmt.Errorf("go build ./cmd/erpgate: %v\n%s", err, bytes.TrimSpace(out))
-	}
-	return bin, nil
+	return bin, proc.Build(ctx, root, bin, "./cmd/erpgate")
 }

@@ -116,9 +116,9 @@ func (s *suite) sessions(ctx context.Context, upURL string) {
 	case timedOut:
 		run.err = fmt.Errorf("stopped after %s", sessionsTimeout)
 	}
-	if g.proc.exited() {
-		run.err = fmt.Errorf("exited during the phase: %v", g.proc.waitErr)
-		s.problem(fmt.Errorf("erpgate %s exited during the sessions phase (%v)\n%s", sessionsAlg, g.proc.waitErr, g.proc.logTail(20)))
+	if g.proc.Exited() {
+		run.err = fmt.Errorf("exited during the phase: %v", g.proc.Err())
+		s.problem(fmt.Errorf("erpgate %s exited during the sessions phase (%v)\n%s", sessionsAlg, g.proc.Err(), g.proc.logTail(20)))
 		return
 	}
 	s.count(ctx, g, run)

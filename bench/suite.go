@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/erpgate/erpgate/internal/proc"
 	"github.com/erpgate/erpgate/sampleapi"
 )
 
@@ -54,7 +55,7 @@ type job struct {
 }
 
 func runSuite(ctx context.Context, o options, log io.Writer) (*report, error) {
-	root, err := repoRoot()
+	root, err := proc.ModuleRoot()
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +76,7 @@ func runSuite(ctx context.Context, o options, log io.Writer) (*report, error) {
 	defer s.client.CloseIdleConnections()
 
 	s.progress("building ./cmd/erpgate")
-	if s.bin, err = buildGateway(root, tmp); err != nil {
+	if s.bin, err = buildGateway(ctx, root, tmp); err != nil {
 		s.problem(err)
 	}
 	self, err := os.Executable()
@@ -180,9 +181,9 @@ func (s *suite) issuer(ctx context.Context, alg string, g *gateway, token string
 	if g != nil {
 		st := startup{name: "erpgate " + alg, readyIn: g.readyIn, idleRSS: g.idleRSS}
 		st.peakRSS, _ = g.proc.statusKiB("VmHWM")
-		if g.proc.exited() {
-			st.err = fmt.Errorf("exited during the run: %v", g.proc.waitErr)
-			s.problem(fmt.Errorf("erpgate %s exited during the run (%v)\n%s", alg, g.proc.waitErr, g.proc.logTail(20)))
+		if g.proc.Exited() {
+			st.err = fmt.Errorf("exited during the run: %v", g.proc.Err())
+			s.problem(fmt.Errorf("erpgate %s exited during the run (%v)\n%s", alg, g.proc.Err(), g.proc.logTail(20)))
 		}
 		s.rep.starts = append(s.rep.starts, st)
 	}
@@ -349,8 +350,8 @@ func (s *suite) startChild(ctx context.Context, self, role string, args ...strin
 			}
 		}
 		switch {
-		case p.exited():
-			return "", fmt.Errorf("%s exited (%v)\n%s", role, p.waitErr, p.logTail(20))
+		case p.Exited():
+			return "", fmt.Errorf("%s exited (%v)\n%s", role, p.Err(), p.logTail(20))
 		case time.Now().After(deadline):
 			p.stop()
 			return "", fmt.Errorf("%s not answering %s after %s\n%s", role, sampleapi.HealthPath, readyTimeout, p.logTail(20))

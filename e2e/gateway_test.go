@@ -18,9 +18,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/erpgate/erpgate/internal/proc"
 )
 
 // Bounds on waiting for the subprocess. They are generous because CI runs
@@ -52,18 +53,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// repoRoot is the directory holding go.mod, from `go env GOMOD`.
-func repoRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
-		return "", errors.New("go env GOMOD: not inside a module")
-	}
-	return filepath.Dir(mod), nil
-}
+// repoRoot is the directory holding go.mod.
+func repoRoot() (string, error) { return proc.ModuleRoot() }
 
 // erpgateBinary builds ./cmd/erpgate once per test run and returns the
 // binary's path.
@@ -81,21 +72,7 @@ func erpgateBinary(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(buildDir, "erpgate")
-		build := func(extra ...string) ([]byte, error) {
-			args := append([]string{"build", "-o", binPath, "-ldflags", "-X main.version=" + buildVersion}, extra...)
-			cmd := exec.Command("go", append(args, "./cmd/erpgate")...)
-			cmd.Dir = root
-			return cmd.CombinedOutput()
-		}
-		out, err := build()
-		if err != nil && bytes.Contains(out, []byte("-buildvcs=false")) {
-			// A checkout git refuses to read (e.g. owned by another user)
-			// must not stop the tests; the commit is then "unknown".
-			out, err = build("-buildvcs=false")
-		}
-		if err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/erpgate: %v\n%s", err, out)
-		}
+		buildErr = proc.Build(context.Background(), root, binPath, "./cmd/erpgate", "-ldflags", "-X main.version="+buildVersion)
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
@@ -129,15 +106,7 @@ func runCLI(t *testing.T, stdin string, args ...string) (stdout, stderr string, 
 
 // cleanEnv is the test's environment without ERPGATE_* variables, so a
 // developer's settings cannot change what the binary does.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "ERPGATE_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
+func cleanEnv() []string { return proc.Env() }
 
 // syncBuffer is a bytes.Buffer the subprocess's copier goroutine can write
 // while a test reads it.
@@ -215,9 +184,7 @@ type Gateway struct {
 	command        string // demo or serve
 	stdout, stderr syncBuffer
 
-	cmd     *exec.Cmd
-	done    chan struct{} // closed when the process has exited
-	waitErr error         // cmd.Wait's result, set before done is closed
+	proc *proc.Process // nil while stopped
 }
 
 // startGateway starts erpgate on a config derived from
@@ -321,83 +288,44 @@ func deriveConfig(t testing.TB, example string, main, admin, upstream int, dsn s
 func (g *Gateway) start(bin string) error {
 	cmd := exec.Command(bin, g.command, "--config", g.ConfigPath)
 	cmd.Dir = g.Dir
-	cmd.Env = cleanEnv()
 	cmd.Stdout, cmd.Stderr = &g.stdout, &g.stderr
-	killWithParent(cmd)
-	if err := cmd.Start(); err != nil {
+	p, err := proc.Start(cmd)
+	if err != nil {
 		return err
 	}
-	g.cmd, g.done = cmd, make(chan struct{})
-	go func(done chan struct{}) {
-		g.waitErr = cmd.Wait()
-		close(done)
-	}(g.done)
-
-	deadline := time.Now().Add(readyTimeout)
-	var last string
-	for {
-		select {
-		case <-g.done:
-			g.cmd = nil
-			return fmt.Errorf("exited before it was ready (%v)\nstdout:\n%s\nstderr:\n%s", g.waitErr, g.Stdout(), g.Stderr())
-		default:
-		}
-		ready, state := g.ready()
-		if ready {
-			return nil
-		}
-		last = state
-		if time.Now().After(deadline) {
-			g.kill()
-			return fmt.Errorf("not ready after %s (last /readyz: %s)\nstdout:\n%s\nstderr:\n%s", readyTimeout, last, g.Stdout(), g.Stderr())
-		}
-		time.Sleep(pollEvery)
+	g.proc = p
+	if err := p.WaitReady(context.Background(), g.Client, g.AdminURL+"/readyz", pollEvery, readyTimeout); err != nil {
+		g.kill()
+		return fmt.Errorf("%v\nstdout:\n%s\nstderr:\n%s", err, g.Stdout(), g.Stderr())
 	}
+	return nil
 }
 
 // ready asks /readyz once; state says what it answered.
 func (g *Gateway) ready() (bool, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, g.AdminURL+"/readyz", nil)
-	resp, err := g.Client.Do(req)
-	if err != nil {
-		return false, err.Error()
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	var st struct {
-		Status string `json:"status"`
-	}
-	_ = json.Unmarshal(body, &st)
-	return resp.StatusCode == http.StatusOK && st.Status == "ready", fmt.Sprintf("%d %s", resp.StatusCode, bytes.TrimSpace(body))
+	return proc.Ready(ctx, g.Client, g.AdminURL+"/readyz")
 }
 
 // Stop sends SIGTERM and waits for a clean exit (status 0), killing the
 // process after stopTimeout. Stopping a stopped gateway does nothing.
 func (g *Gateway) Stop(t testing.TB) {
 	t.Helper()
-	if g.cmd == nil {
+	if g.proc == nil {
 		return
 	}
 	g.Client.CloseIdleConnections()
-	_ = g.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-g.done:
-		if g.waitErr != nil {
-			t.Errorf("erpgate %s did not exit cleanly after SIGTERM: %v", g.command, g.waitErr)
-		}
-	case <-time.After(stopTimeout):
-		g.kill()
-		t.Errorf("erpgate %s still running %s after SIGTERM; killed", g.command, stopTimeout)
+	if err := g.proc.Stop(stopTimeout); err != nil {
+		t.Errorf("erpgate %s: %v", g.command, err)
 	}
-	g.cmd = nil
+	g.proc = nil
 }
 
+// kill sends SIGKILL (no shutdown code runs) and waits for the exit.
 func (g *Gateway) kill() {
-	_ = g.cmd.Process.Kill()
-	<-g.done
-	g.cmd = nil
+	g.proc.Kill()
+	g.proc = nil
 }
 
 // Restart stops the gateway and starts it again on the same config,

@@ -101,7 +101,7 @@ func TestSIGHUPReload(t *testing.T) {
 	if err := os.WriteFile(g.ConfigPath, []byte(valid), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := g.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := g.proc.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the reloaded route to refuse read", func() bool {
@@ -116,7 +116,7 @@ func TestSIGHUPReload(t *testing.T) {
 	if err := os.WriteFile(g.ConfigPath, []byte(invalid), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := g.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := g.proc.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "erpgate_config_last_reload_success 0", func() bool {
@@ -166,7 +166,7 @@ func TestSIGTERMDrains(t *testing.T) {
 		t.Fatalf("stream start: %d %q %v", resp.StatusCode, line, err)
 	}
 
-	if err := g.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := g.proc.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "/readyz to say shutting down", func() bool {
@@ -174,8 +174,8 @@ func TestSIGTERMDrains(t *testing.T) {
 		return strings.Contains(state, "shutting down")
 	})
 	select {
-	case <-g.done:
-		t.Fatalf("erpgate exited with a request in flight (%v)", g.waitErr)
+	case <-g.proc.Done():
+		t.Fatalf("erpgate exited with a request in flight (%v)", g.proc.Err())
 	default:
 	}
 
@@ -185,13 +185,13 @@ func TestSIGTERMDrains(t *testing.T) {
 		t.Errorf("the stream in flight at SIGTERM: %q %v; want it completed", rest, err)
 	}
 	select {
-	case <-g.done:
-		if g.waitErr != nil {
-			t.Errorf("erpgate serve after SIGTERM: %v; want exit 0", g.waitErr)
+	case <-g.proc.Done():
+		if g.proc.Err() != nil {
+			t.Errorf("erpgate serve after SIGTERM: %v; want exit 0", g.proc.Err())
 		}
 	case <-time.After(stopTimeout):
 		t.Errorf("erpgate serve still running %s after SIGTERM and the last request", stopTimeout)
 		g.kill()
 	}
-	g.cmd = nil
+	g.proc = nil
 }

@@ -29,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/erpgate/erpgate/internal/proc"
 	"github.com/erpgate/erpgate/sampleapi"
 )
 
@@ -88,16 +89,14 @@ func run(args []string, out io.Writer) error {
 	} else {
 		defer os.RemoveAll(tmp)
 	}
-	root, err := repoRoot()
+	root, err := proc.ModuleRoot()
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(out, "building ./cmd/erpgate ...")
 	bin := filepath.Join(tmp, "erpgate")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/erpgate")
-	build.Dir = root
-	if b, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/erpgate: %v\n%s", err, b)
+	if err := proc.Build(ctx, root, bin, "./cmd/erpgate"); err != nil {
+		return err
 	}
 
 	up, err := net.Listen("tcp", "127.0.0.1:0")
@@ -126,10 +125,13 @@ func run(args []string, out io.Writer) error {
 	return soak(ctx, g, o, out)
 }
 
+// stopTimeout is how long the gateway gets to exit after SIGTERM before
+// it is killed.
+const stopTimeout = 15 * time.Second
+
 // gateway is the running `erpgate serve`.
 type gateway struct {
-	cmd       *exec.Cmd
-	done      chan struct{}
+	proc      *proc.Process
 	publicURL string
 	adminURL  string
 	secret    string
@@ -182,53 +184,21 @@ log: {level: warn, audit: %[8]s}
 	cmd := exec.Command(bin, "serve", "--config", cfgPath)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.Env = cleanEnv()
-	setProcAttr(cmd)
-	if err := cmd.Start(); err != nil {
+	p, err := proc.Start(cmd)
+	if err != nil {
 		return nil, err
 	}
-	g := &gateway{cmd: cmd, done: make(chan struct{}), secret: secret, logPath: logPath,
+	g := &gateway{proc: p, secret: secret, logPath: logPath,
 		publicURL: fmt.Sprintf("http://127.0.0.1:%d", ports[0]), adminURL: fmt.Sprintf("http://127.0.0.1:%d", ports[1])}
-	go func() { _ = cmd.Wait(); close(g.done) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(g.adminURL + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return g, nil
-			}
-		}
-		select {
-		case <-g.done:
-			return nil, fmt.Errorf("erpgate exited before it was ready:\n%s", tail(logPath, 20))
-		case <-ctx.Done():
-			g.stop()
-			return nil, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			g.stop()
-			return nil, fmt.Errorf("erpgate not ready after 30s:\n%s", tail(logPath, 20))
-		}
+	if err := p.WaitReady(ctx, http.DefaultClient, g.adminURL+"/readyz", 50*time.Millisecond, 30*time.Second); err != nil {
+		g.stop()
+		return nil, fmt.Errorf("erpgate serve: %w:\n%s", err, tail(logPath, 20))
 	}
+	return g, nil
 }
 
-// stop sends SIGTERM and waits, killing after 15s.
-func (g *gateway) stop() {
-	select {
-	case <-g.done:
-		return
-	default:
-	}
-	_ = g.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-g.done:
-	case <-time.After(15 * time.Second):
-		_ = g.cmd.Process.Kill()
-		<-g.done
-	}
-}
+// stop stops the gateway within stopTimeout (SIGTERM, then SIGKILL).
+func (g *gateway) stop() { _ = g.proc.Stop(stopTimeout) }
 
 // op is one kind of request in the mix.
 type op struct {
@@ -377,7 +347,7 @@ func soak(ctx context.Context, g *gateway, o options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "soak: %d workers for %v against %s (pid %d)\n", o.workers, o.duration, g.publicURL, g.cmd.Process.Pid)
+	fmt.Fprintf(out, "soak: %d workers for %v against %s (pid %d)\n", o.workers, o.duration, g.publicURL, g.proc.Pid())
 	start := time.Now()
 	results := runMix(ctx, s, o.workers, o.duration)
 	elapsed := time.Since(start)
@@ -441,10 +411,8 @@ func soak(ctx context.Context, g *gateway, o options, out io.Writer) error {
 	if n, err := panics(g.logPath); err != nil || n > 0 {
 		problems = append(problems, fmt.Sprintf("erpgate log: %d panics (%v)", n, err))
 	}
-	select {
-	case <-g.done:
-		problems = append(problems, "erpgate exited during the soak")
-	default:
+	if g.proc.Exited() {
+		problems = append(problems, fmt.Sprintf("erpgate exited during the soak (%v)", g.proc.Err()))
 	}
 	if len(problems) > 0 {
 		slices.Sort(problems)
@@ -608,27 +576,4 @@ func freePorts(n int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
-}
-
-func repoRoot() (string, error) {
-	b, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	mod := strings.TrimSpace(string(b))
-	if mod == "" || mod == os.DevNull {
-		return "", errors.New("run from inside the erpgate module")
-	}
-	return filepath.Dir(mod), nil
-}
-
-// cleanEnv drops ERPGATE_* so a developer's settings change nothing.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "ERPGATE_") {
-			env = append(env, kv)
-		}
-	}
-	return env
 }
