@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/erpgate/erpgate/reftoken"
 )
 
 // Attack suite for the edge: each test tries one attack and expects a
@@ -83,7 +85,7 @@ func TestAttackOversizedBearer(t *testing.T) {
 	for _, tok := range []string{
 		strings.Repeat("a", 64<<10),
 		strings.Repeat("a", 32<<10) + "." + strings.Repeat("b", 32<<10) + "." + strings.Repeat("c", 512),
-		"enrt_" + strings.Repeat("0", 64<<10),
+		reftoken.Prefix + strings.Repeat("0", 64<<10),
 	} {
 		rec := f.do("GET", "/api/domain/x", bearer(tok))
 		if rec.Code != http.StatusUnauthorized && rec.Code != http.StatusBadRequest {

@@ -27,6 +27,7 @@ import (
 	"github.com/erpgate/erpgate/internal/testauth"
 	"github.com/erpgate/erpgate/metrics"
 	"github.com/erpgate/erpgate/policy"
+	"github.com/erpgate/erpgate/reftoken"
 	"github.com/erpgate/erpgate/requestid"
 	"github.com/erpgate/erpgate/signing"
 	"github.com/erpgate/erpgate/webui"
@@ -318,10 +319,10 @@ func TestRefusals(t *testing.T) {
 		{"tampered payload", "GET", "/api/domain/x", bearer(parts[0] + "." + b64json(tampered) + "." + parts[2]), 401, "invalid_token", invalid},
 		{"alg none", "GET", "/api/domain/x", bearer(b64json(map[string]string{"alg": "none", "typ": "at+jwt", "kid": kid}) + "." + parts[1] + "."), 401, "invalid_token", invalid},
 		{"unknown kid", "GET", "/api/domain/x", bearer(b64json(map[string]string{"alg": "RS256", "typ": "at+jwt", "kid": "other"}) + "." + parts[1] + "." + parts[2]), 401, "invalid_token", invalid},
-		{"unknown reference token", "GET", "/api/domain/x", map[string]string{"X-Api-Key": "enrt_" + strings.Repeat("A", 64)}, 401, "invalid_token", invalid},
+		{"unknown reference token", "GET", "/api/domain/x", map[string]string{"X-Api-Key": reftoken.Prefix + strings.Repeat("A", 64)}, 401, "invalid_token", invalid},
 		{"JWT in an API key header", "GET", "/api/domain/x", map[string]string{"X-Api-Key": good}, 401, "invalid_token", invalid},
 		{"insufficient scope", "POST", "/api/domain/x", bearer(good), 403, "insufficient_scope", `Bearer realm="erpgate", error="insufficient_scope", scope="update"`},
-		{"two credentials", "GET", "/api/domain/x", map[string]string{"Authorization": "Bearer " + good, "Api-Key": "enrt_x"}, 400, "invalid_request", `Bearer realm="erpgate", error="invalid_request"`},
+		{"two credentials", "GET", "/api/domain/x", map[string]string{"Authorization": "Bearer " + good, "Api-Key": reftoken.Prefix + "x"}, 400, "invalid_request", `Bearer realm="erpgate", error="invalid_request"`},
 		{"token in query", "GET", "/api/domain/x?access_token=" + good, nil, 400, "invalid_request", `Bearer realm="erpgate", error="invalid_request"`},
 		{"dot segments", "GET", "/api/domain/../admin", bearer(good), 400, "invalid_request", `Bearer realm="erpgate", error="invalid_request"`},
 		{"no route", "GET", "/elsewhere", bearer(good), 404, "not_found", ""},

@@ -168,7 +168,7 @@ func TestCheckRevokeExpire(t *testing.T) {
 	if err != nil || c.ClientSystemUser != "svc" || c.Subject != "" {
 		t.Fatalf("SAT check: %+v %v", c, err)
 	}
-	for _, bad := range []string{"", "enrt_", Prefix + strings.Repeat("a", 64), Prefix + strings.Repeat("0", 64), pat.Value + "0"} {
+	for _, bad := range []string{"", Prefix, Prefix + strings.Repeat("a", 64), Prefix + strings.Repeat("0", 64), pat.Value + "0"} {
 		if _, _, err := e.svc.Check(ctx, bad); !errors.Is(err, ErrInvalid) {
 			t.Errorf("Check(%q) = %v, want ErrInvalid", bad, err)
 		}
