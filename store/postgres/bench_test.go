@@ -2,11 +2,10 @@ package postgres
 
 import (
 	"fmt"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/erpgate/erpgate/store"
+	"github.com/erpgate/erpgate/store/storetest"
 )
 
 // BenchmarkOpenSessionParallel opens new sessions from 64 goroutines on
@@ -27,18 +26,5 @@ func benchOpenParallel(b *testing.B, lic store.License) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	now := time.Now()
-	var n atomic.Int64
-	b.SetParallelism(32) // × GOMAXPROCS goroutines
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			sess := store.Session{ID: fmt.Sprintf("bench-%d", n.Add(1)), Subject: "u", ClientID: "app",
-				Kind: store.SessionUser, OpenedAt: now, LastSeenAt: now}
-			if _, err := s.OpenSession(b.Context(), sess, lic); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
+	storetest.OpenSessionsParallel(b, s, lic)
 }

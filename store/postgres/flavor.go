@@ -19,10 +19,16 @@ type flavor struct{}
 
 var _ sqlstore.Flavor = flavor{}
 
-func (flavor) Name() string                   { return "postgres" }
-func (flavor) Placeholder(n int) string       { return "$" + strconv.Itoa(n) }
-func (flavor) Time(t time.Time) any           { return sqlstore.Millis(t) }
-func (flavor) NullTime(t time.Time) any       { return nullTS(t) }
+func (flavor) Name() string             { return "postgres" }
+func (flavor) Placeholder(n int) string { return "$" + strconv.Itoa(n) }
+func (flavor) Time(t time.Time) any     { return sqlstore.Millis(t) }
+func (flavor) NullTime(t time.Time) any { return nullTS(t) }
+
+// nullTS stores a zero time as NULL, so "no time" is unambiguous and
+// "ended_at IS NULL" reads as "open".
+func nullTS(t time.Time) pgtype.Timestamptz {
+	return pgtype.Timestamptz{Time: ts(t), Valid: !t.IsZero()}
+}
 func (flavor) ScanTime(t *time.Time) any      { return (*pgTime)(t) }
 func (flavor) Strings(list []string) any      { return sqlstore.NonNil(list) }
 func (flavor) ScanStrings(list *[]string) any { return list }
@@ -31,7 +37,10 @@ func (flavor) ScanStrings(list *[]string) any { return list }
 type pgTime time.Time
 
 func (p *pgTime) ScanTimestamptz(v pgtype.Timestamptz) error {
-	*p = pgTime(fromTS(v))
+	*p = pgTime{}
+	if v.Valid {
+		*p = pgTime(v.Time.UTC())
+	}
 	return nil
 }
 

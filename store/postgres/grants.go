@@ -117,27 +117,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, hash string, now time.Ti
 	return sqlstore.Keep(out, err, store.ErrRevoked, store.ErrRotated)
 }
 
-// RevokeRefreshFamily revokes the family and returns its access tokens.
-func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) ([]store.IssuedToken, error) {
-	return s.revokeFamilies(ctx, "SELECT $1::text", familyID, now)
-}
-
-// RevokeSessionRefreshTokens revokes the families with a token of the
-// session and returns their access tokens.
-func (s *Store) RevokeSessionRefreshTokens(ctx context.Context, sessionID string, now time.Time) ([]store.IssuedToken, error) {
-	return s.revokeFamilies(ctx, "SELECT family_id FROM refresh_tokens WHERE session_id = $1", sessionID, now)
-}
-
-// RevokeSubjectRefreshTokens revokes the families with a token of the
-// subject and returns their access tokens.
-func (s *Store) RevokeSubjectRefreshTokens(ctx context.Context, subject string, now time.Time) ([]store.IssuedToken, error) {
-	return s.revokeFamilies(ctx, "SELECT family_id FROM refresh_tokens WHERE subject = $1", subject, now)
-}
-
-// revokeFamilies revokes the families listed by families (a query of one
-// text column with one parameter, arg) and returns the access tokens of
-// all their tokens, oldest token first, in one transaction.
-//
+// revokeFamilies is sqlstore.Config.RevokeFamilies, in one transaction.
 // It first takes the advisory lock of every family listed (see
 // RotateRefreshToken), in key order so that two revocations sharing
 // families cannot deadlock, and then works on exactly those families: the
@@ -176,10 +156,7 @@ func (s *Store) revokeFamilies(ctx context.Context, families, arg string, now ti
 			WHERE revoked_at IS NULL AND family_id = ANY($1)`, ids, ts(now)); err != nil {
 			return err
 		}
-		issued, err := pgxDB{tx}.Query(ctx, `SELECT access_token_id, access_expires_at FROM refresh_tokens
-			WHERE access_token_id <> '' AND family_id = ANY($1)
-			ORDER BY created_at, hash`, ids)
-		out, err = sqlstore.Collect(issued, err, s.rec.ScanIssued)
+		out, err = s.rec.IssuedTokens(ctx, pgxDB{tx}, "= ANY($1)", ids)
 		return err
 	})
 	if err != nil {

@@ -22,17 +22,16 @@ var migrationFS embed.FS
 // else.
 const migrateLock int64 = 0x6572706761746531
 
-// migrations returns the embedded migrations in version order.
-func migrations() ([]sqlstore.Migration, error) {
-	return sqlstore.Migrations(flavor{}, migrationFS, "migrations")
+// migrationSet is the embedded migrations, applied by the shared runner.
+var migrationSet = sqlstore.Schema{
+	Flavor: flavor{},
+	FS:     migrationFS,
+	Table: `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    integer     PRIMARY KEY,
+		name       text        NOT NULL,
+		applied_at timestamptz NOT NULL
+	)`,
 }
-
-// createMigrationsTable makes schema_migrations if it is missing.
-const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
-	version    integer     PRIMARY KEY,
-	name       text        NOT NULL,
-	applied_at timestamptz NOT NULL
-)`
 
 // migrate applies the migrations the schema lacks, in one transaction
 // that first takes the advisory lock migrateLock: replicas starting
@@ -42,15 +41,11 @@ const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
 // DDL is transactional, so a failing migration leaves the schema as it
 // was.
 func migrate(ctx context.Context, pool *pgxpool.Pool, now time.Time) error {
-	ms, err := migrations()
-	if err != nil {
-		return err
-	}
-	err = pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+	err := pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", migrateLock); err != nil {
 			return err
 		}
-		return sqlstore.Migrate(ctx, flavor{}, pgxDB{tx}, createMigrationsTable, ms, now)
+		return migrationSet.Migrate(ctx, pgxDB{tx}, now)
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: migrate: %w", err)

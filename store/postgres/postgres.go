@@ -8,7 +8,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/erpgate/erpgate/store"
@@ -56,7 +55,10 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	}
 	s := &Store{pool: pool, rec: sqlstore.NewRecords(flavor{})}
 	db := pgxDB{pool}
-	s.Store = sqlstore.New(sqlstore.Config{Flavor: flavor{}, Read: db, Write: db, Insert: db, Sweep: retried{s}})
+	s.Store = sqlstore.New(sqlstore.Config{
+		Flavor: flavor{}, Read: db, Write: db, Insert: db, Sweep: retried{s},
+		Usage: usageQuery, RevokeFamilies: s.revokeFamilies,
+	})
 	if err := migrate(ctx, pool, time.Now()); err != nil {
 		pool.Close()
 		return nil, err
@@ -123,20 +125,3 @@ var (
 // millisecond, which is what the sqlite backend keeps, so both compare
 // and return times alike.
 func ts(t time.Time) time.Time { return sqlstore.Millis(t) }
-
-// nullTS stores a zero time as NULL, so "no time" is unambiguous and
-// "ended_at IS NULL" reads as "open".
-func nullTS(t time.Time) pgtype.Timestamptz {
-	if t.IsZero() {
-		return pgtype.Timestamptz{}
-	}
-	return pgtype.Timestamptz{Time: ts(t), Valid: true}
-}
-
-// fromTS reads a stored time back in UTC; NULL is the zero time.
-func fromTS(t pgtype.Timestamptz) time.Time {
-	if !t.Valid {
-		return time.Time{}
-	}
-	return t.Time.UTC()
-}

@@ -182,7 +182,7 @@ func TestMigrateConcurrently(t *testing.T) {
 		defer r.s.Close()
 	}
 
-	ms, err := migrations()
+	ms, err := migrationSet.Migrations()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -529,7 +529,7 @@ func TestMigrateCountsOpenSessions(t *testing.T) {
 	ctx := t.Context()
 	schema := newSchema(t)
 	dsn := withSearchPath(t, baseDSN(), schema)
-	ms, err := migrations()
+	ms, err := migrationSet.Migrations()
 	if err != nil {
 		t.Fatal(err)
 	}

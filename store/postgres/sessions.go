@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -56,18 +54,13 @@ const raceAttempts = 3
 // call with the same id, or a logout's tombstone, makes them change
 // nothing and the loop reads the row again.
 func (s *Store) OpenSession(ctx context.Context, sess store.Session, lic store.License) (store.Session, error) {
-	// Fast path without any lock: every call after the first finds its
-	// session open. Returning what a read saw is still correct, since
-	// the session was open at that instant.
-	if old, err := s.Session(ctx, sess.ID); err == nil && old.Open() {
-		return old, nil
-	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return store.Session{}, err
+	if old, ok, err := s.rec.Opened(ctx, pgxDB{s.pool}, sess.ID); ok || err != nil {
+		return old, err
 	}
 
 	var out store.Session
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		u, err := lockUsage(ctx, tx)
+		u, err := s.lockUsage(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -88,7 +81,7 @@ func (s *Store) OpenSession(ctx context.Context, sess store.Session, lic store.L
 			// transaction that opens or ends a session holds it.
 			seat := sess.Reserved
 			if seat {
-				held, err := seatHeld(ctx, tx, sess.Subject)
+				held, err := s.rec.SeatHeld(ctx, pgxDB{tx}, seatQuery, sess.Subject)
 				if err != nil {
 					return err
 				}
@@ -127,45 +120,23 @@ func (s *Store) OpenSession(ctx context.Context, sess store.Session, lic store.L
 		}
 		return fmt.Errorf("postgres: open session %q: still changing after %d attempts", sess.ID, raceAttempts)
 	})
-	if err != nil {
-		return store.Session{}, err
-	}
-	return out, nil
+	return sqlstore.Keep(out, err)
 }
 
-// seatHeld reports whether an open session of subject holds its
-// reserved seat (at most one does: the sessions_reserved_seat index of
-// migrations/0005_per_login.sql, which this query reads).
-func seatHeld(ctx context.Context, q querier, subject string) (bool, error) {
-	var held bool
-	if err := q.QueryRow(ctx,
-		"SELECT EXISTS (SELECT 1 FROM sessions WHERE subject = $1 AND reserved AND ended_at IS NULL)",
-		subject).Scan(&held); err != nil {
-		return false, fmt.Errorf("postgres: reserved seat: %w", err)
-	}
-	return held, nil
-}
+// The counter row (sqlstore.Config.Usage) that license_lock holds, moved
+// by the trigger of migrations/0004_license_usage.sql and locked by
+// lockUsage; and the seat question of sqlstore.Records.SeatHeld, which
+// the partial index sessions_reserved_seat of
+// migrations/0005_per_login.sql answers.
+const (
+	usageQuery = "SELECT open_sessions, open_reserved FROM license_lock WHERE id = 1"
+	seatQuery  = "SELECT EXISTS (SELECT 1 FROM sessions WHERE subject = $1 AND reserved AND ended_at IS NULL)"
+)
 
 // lockUsage locks license_lock's row for the rest of tx and returns the
 // counter it holds.
-func lockUsage(ctx context.Context, tx pgx.Tx) (store.Usage, error) {
-	return readUsage(ctx, tx, " FOR UPDATE")
-}
-
-// Usage returns the open-session counter (see OpenSession).
-func (s *Store) Usage(ctx context.Context) (store.Usage, error) {
-	return readUsage(ctx, s.pool, "")
-}
-
-// readUsage reads the counter through q; lock is "" or a locking clause,
-// as for getSession.
-func readUsage(ctx context.Context, q querier, lock string) (store.Usage, error) {
-	var u store.Usage
-	if err := q.QueryRow(ctx, "SELECT open_sessions, open_reserved FROM license_lock WHERE id = 1"+lock).
-		Scan(&u.Open, &u.Reserved); err != nil {
-		return store.Usage{}, fmt.Errorf("postgres: license usage: %w", err)
-	}
-	return u, nil
+func (s *Store) lockUsage(ctx context.Context, tx pgx.Tx) (store.Usage, error) {
+	return s.rec.Usage(ctx, pgxDB{tx}, usageQuery+" FOR UPDATE")
 }
 
 // TouchSessions moves LastSeenAt forward for the open sessions in seen:
@@ -173,14 +144,15 @@ func readUsage(ctx context.Context, q querier, lock string) (store.Usage, error)
 // ids are sorted so that two replicas flushing overlapping batches lock
 // the rows in the same order and cannot deadlock.
 func (s *Store) TouchSessions(ctx context.Context, seen map[string]time.Time) error {
-	if len(seen) == 0 {
+	ids, times := sqlstore.Touches(seen)
+	if len(ids) == 0 {
 		return nil
 	}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var b pgx.Batch
-		for _, id := range slices.Sorted(maps.Keys(seen)) {
+		for i, id := range ids {
 			b.Queue("UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND ended_at IS NULL AND last_seen_at < $1",
-				ts(seen[id]), id)
+				times[i], id)
 		}
 		return tx.SendBatch(ctx, &b).Close()
 	})
@@ -201,7 +173,7 @@ func (s *Store) TouchSessions(ctx context.Context, seen map[string]time.Time) er
 func (s *Store) EndSession(ctx context.Context, id, reason string, at time.Time) (store.Session, error) {
 	var out store.Session
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := lockUsage(ctx, tx); err != nil {
+		if _, err := s.lockUsage(ctx, tx); err != nil {
 			return err
 		}
 		for range raceAttempts {
@@ -232,10 +204,7 @@ func (s *Store) EndSession(ctx context.Context, id, reason string, at time.Time)
 		}
 		return fmt.Errorf("postgres: end session %q: still changing after %d attempts", id, raceAttempts)
 	})
-	if err != nil {
-		return store.Session{}, err
-	}
-	return out, nil
+	return sqlstore.Keep(out, err)
 }
 
 // EndStaleSessions ends open sessions past their ExpiresAt (EndLifetime,
@@ -250,7 +219,7 @@ func (s *Store) EndSession(ctx context.Context, id, reason string, at time.Time)
 func (s *Store) EndStaleSessions(ctx context.Context, idleBefore, now time.Time) ([]store.Session, error) {
 	var out []store.Session
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := lockUsage(ctx, tx); err != nil {
+		if _, err := s.lockUsage(ctx, tx); err != nil {
 			return err
 		}
 		rows, err := pgxDB{tx}.Query(ctx, `WITH stale AS (
@@ -277,4 +246,17 @@ func (s *Store) EndStaleSessions(ctx context.Context, idleBefore, now time.Time)
 		return nil, fmt.Errorf("postgres: end stale sessions: %w", err)
 	}
 	return out, nil
+}
+
+// TouchReferenceTokens moves LastUsedAt forward for the tokens in used,
+// in one statement over the ids in sorted order (as TouchSessions), so
+// two replicas flushing at once lock rows in the same order.
+func (s *Store) TouchReferenceTokens(ctx context.Context, used map[string]time.Time) error {
+	ids, times := sqlstore.Touches(used) // "never used" is not a use
+	if len(ids) == 0 {
+		return nil
+	}
+	return s.execTx(ctx, "touch reference tokens", `UPDATE reference_tokens AS t SET last_used_at = u.at
+		FROM (SELECT id, at FROM unnest($1::text[], $2::timestamptz[]) AS u(id, at) ORDER BY id) AS u
+		WHERE t.id = u.id COLLATE "C" AND (t.last_used_at IS NULL OR t.last_used_at < u.at)`, ids, times)
 }

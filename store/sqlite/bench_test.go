@@ -3,12 +3,12 @@ package sqlite
 import (
 	"fmt"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/erpgate/erpgate/store"
 	"github.com/erpgate/erpgate/store/sqlstore"
+	"github.com/erpgate/erpgate/store/storetest"
 )
 
 // BenchmarkOpenSession opens new sessions under a license cap with many
@@ -58,19 +58,5 @@ func BenchmarkOpenSessionParallel(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	lic := store.License{Slots: 10_000_000}
-	now := time.Now()
-	var n atomic.Int64
-	b.SetParallelism(32) // × GOMAXPROCS goroutines
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			sess := store.Session{ID: fmt.Sprintf("bench-%d", n.Add(1)), Subject: "u", ClientID: "app",
-				Kind: store.SessionUser, OpenedAt: now, LastSeenAt: now}
-			if _, err := s.OpenSession(ctx, sess, lic); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
+	storetest.OpenSessionsParallel(b, s, store.License{Slots: 10_000_000})
 }

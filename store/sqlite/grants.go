@@ -29,7 +29,7 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time, 
 		}
 		if _, err := tx.ExecContext(ctx,
 			"UPDATE auth_codes SET used_at = ?, access_token_id = ?, access_expires_at = ? WHERE hash = ?",
-			millis(now), accessTokenID, nullMillis(accessExpiresAt), hash); err != nil {
+			millis(now), accessTokenID, flavor{}.NullTime(accessExpiresAt), hash); err != nil {
 			return fmt.Errorf("sqlite: redeem auth code: %w", err)
 		}
 		return nil
@@ -62,43 +62,23 @@ func (s *Store) RotateRefreshToken(ctx context.Context, hash string, now time.Ti
 			millis(now), sqlstore.NonNil(successor), hash); err != nil {
 			return fmt.Errorf("sqlite: rotate refresh token: %w", err)
 		}
-		out.RotatedAt, out.Successor = fromMillis(millis(now)), bytes.Clone(successor)
+		out.RotatedAt, out.Successor = sqlstore.Millis(now), bytes.Clone(successor)
 		return nil
 	})
 	return sqlstore.Keep(out, err, store.ErrRevoked, store.ErrRotated)
 }
 
-// RevokeRefreshFamily revokes the family and returns its access tokens.
-func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) ([]store.IssuedToken, error) {
-	return s.revokeFamilies(ctx, "?", familyID, now)
-}
-
-// RevokeSessionRefreshTokens revokes the families with a token of the
-// session and returns their access tokens.
-func (s *Store) RevokeSessionRefreshTokens(ctx context.Context, sessionID string, now time.Time) ([]store.IssuedToken, error) {
-	return s.revokeFamilies(ctx, "SELECT family_id FROM refresh_tokens WHERE session_id = ?", sessionID, now)
-}
-
-// RevokeSubjectRefreshTokens revokes the families with a token of the
-// subject and returns their access tokens.
-func (s *Store) RevokeSubjectRefreshTokens(ctx context.Context, subject string, now time.Time) ([]store.IssuedToken, error) {
-	return s.revokeFamilies(ctx, "SELECT family_id FROM refresh_tokens WHERE subject = ?", subject, now)
-}
-
-// revokeFamilies revokes the families listed by families (an SQL list
-// element or subquery with one parameter, arg) and returns the access
-// tokens of all their tokens, oldest token first, in one transaction.
+// revokeFamilies is sqlstore.Config.RevokeFamilies: one IMMEDIATE
+// transaction.
 func (s *Store) revokeFamilies(ctx context.Context, families, arg string, now time.Time) ([]store.IssuedToken, error) {
 	var out []store.IssuedToken
 	err := s.inTx(ctx, func(ctx context.Context, tx *writeTx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = ?
-			WHERE revoked_at IS NULL AND family_id IN (`+families+`)`, millis(now), arg); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = ?2
+			WHERE revoked_at IS NULL AND family_id IN (`+families+`)`, arg, millis(now)); err != nil {
 			return err
 		}
-		rows, err := sqlstore.SQL(tx).Query(ctx, `SELECT access_token_id, access_expires_at FROM refresh_tokens
-			WHERE access_token_id <> '' AND family_id IN (`+families+`)
-			ORDER BY created_at, hash`, arg)
-		out, err = sqlstore.Collect(rows, err, s.rec.ScanIssued)
+		var err error
+		out, err = s.rec.IssuedTokens(ctx, sqlstore.SQL(tx), "IN ("+families+")", arg)
 		return err
 	})
 	if err != nil {

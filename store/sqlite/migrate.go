@@ -13,32 +13,23 @@ import (
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-// migrations returns the embedded migrations in version order.
-func migrations() ([]sqlstore.Migration, error) {
-	return sqlstore.Migrations(flavor{}, migrationFS, "migrations")
-}
-
-// createMigrationsTable makes schema_migrations if it is missing.
-const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
+// migrationSet is this package's migrations, applied by the shared runner.
+var migrationSet = sqlstore.Schema{Flavor: flavor{}, FS: migrationFS, Table: `CREATE TABLE IF NOT EXISTS schema_migrations (
 	version    INTEGER PRIMARY KEY,
 	name       TEXT    NOT NULL,
 	applied_at INTEGER NOT NULL
-) STRICT`
+) STRICT`}
 
 // migrate applies the migrations db lacks in one IMMEDIATE transaction,
 // so two processes starting on a new file cannot both apply them, and a
 // failing migration leaves the schema as it was.
 func migrate(ctx context.Context, db *sql.DB, now time.Time) error {
-	ms, err := migrations()
-	if err != nil {
-		return err
-	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
 	defer tx.Rollback()
-	if err := sqlstore.Migrate(ctx, flavor{}, sqlstore.SQL(tx), createMigrationsTable, ms, now); err != nil {
+	if err := migrationSet.Migrate(ctx, sqlstore.SQL(tx), now); err != nil {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"time"
 
@@ -18,13 +17,8 @@ import (
 
 // OpenSession implements store.Sessions.
 func (s *Store) OpenSession(ctx context.Context, sess store.Session, lic store.License) (store.Session, error) {
-	// Fast path without the write lock: every call after the first finds
-	// its session open. Returning what a read saw is still correct, since
-	// the session was open at that instant.
-	if old, err := s.Session(ctx, sess.ID); err == nil && old.Open() {
-		return old, nil
-	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return store.Session{}, err
+	if old, ok, err := s.rec.Opened(ctx, s.read, sess.ID); ok || err != nil {
+		return old, err
 	}
 
 	// The write lock is held from the first read below to the commit, so
@@ -46,14 +40,14 @@ func (s *Store) OpenSession(ctx context.Context, sess store.Session, lic store.L
 
 		want := normalize(sess)
 		if want.Reserved {
-			held, err := seatHeld(ctx, tx, want.Subject)
+			held, err := s.rec.SeatHeld(ctx, sqlstore.SQL(tx), seatQuery, want.Subject)
 			if err != nil {
 				return err
 			}
 			want.Reserved = !held
 		}
 		if lic.Slots > 0 {
-			u, err := usage(ctx, tx)
+			u, err := s.rec.Usage(ctx, sqlstore.SQL(tx), usageQuery)
 			if err != nil {
 				return err
 			}
@@ -73,53 +67,32 @@ func (s *Store) OpenSession(ctx context.Context, sess store.Session, lic store.L
 				last_seen_at = excluded.last_seen_at, expires_at = excluded.expires_at,
 				ended_at = NULL, end_reason = ''`,
 			out.ID, out.Subject, out.ClientID, out.Kind, out.Reserved,
-			millis(out.OpenedAt), millis(out.LastSeenAt), nullMillis(out.ExpiresAt)); err != nil {
+			millis(out.OpenedAt), millis(out.LastSeenAt), flavor{}.NullTime(out.ExpiresAt)); err != nil {
 			return fmt.Errorf("sqlite: open session: %w", err)
 		}
 		return nil
 	})
-	if err != nil {
-		return store.Session{}, err
-	}
-	return out, nil
+	return sqlstore.Keep(out, err)
 }
 
-// seatHeld reports whether an open session of subject holds its
-// reserved seat (at most one does: the sessions_reserved_seat index of
-// migrations/0005_per_login.sql, which this query reads).
-func seatHeld(ctx context.Context, q sqlstore.SQLQuerier, subject string) (bool, error) {
-	var held bool
-	if err := q.QueryRowContext(ctx,
-		"SELECT EXISTS (SELECT 1 FROM sessions WHERE subject = ? AND reserved = 1 AND ended_at IS NULL)",
-		subject).Scan(&held); err != nil {
-		return false, fmt.Errorf("sqlite: reserved seat: %w", err)
-	}
-	return held, nil
-}
+// usageQuery reads the counter that the triggers of
+// migrations/0004_license_usage.sql keep (sqlstore.Config.Usage);
+// seatQuery asks sqlstore.Records.SeatHeld with the terms of the partial
+// index sessions_reserved_seat (migrations/0005_per_login.sql), so the
+// index answers.
+const (
+	usageQuery = "SELECT open, open_reserved FROM license_usage WHERE id = 1"
+	seatQuery  = "SELECT EXISTS (SELECT 1 FROM sessions WHERE subject = ?1 AND reserved = 1 AND ended_at IS NULL)"
+)
 
 // normalize returns sess as the database will give it back: open, times
 // in UTC at millisecond precision.
 func normalize(sess store.Session) store.Session {
-	sess.OpenedAt = fromMillis(millis(sess.OpenedAt))
-	sess.LastSeenAt = fromMillis(millis(sess.LastSeenAt))
-	sess.ExpiresAt = fromNullMillis(nullMillis(sess.ExpiresAt))
+	sess.OpenedAt = sqlstore.Millis(sess.OpenedAt)
+	sess.LastSeenAt = sqlstore.Millis(sess.LastSeenAt)
+	sess.ExpiresAt = sqlstore.Millis(sess.ExpiresAt)
 	sess.EndedAt, sess.EndReason = time.Time{}, ""
 	return sess
-}
-
-// Usage returns the open-session counts, kept by triggers
-// (migrations/0004_license_usage.sql).
-func (s *Store) Usage(ctx context.Context) (store.Usage, error) {
-	return usage(ctx, s.reader)
-}
-
-func usage(ctx context.Context, q sqlstore.SQLQuerier) (store.Usage, error) {
-	var u store.Usage
-	if err := q.QueryRowContext(ctx, "SELECT open, open_reserved FROM license_usage WHERE id = 1").
-		Scan(&u.Open, &u.Reserved); err != nil {
-		return store.Usage{}, fmt.Errorf("sqlite: license usage: %w", err)
-	}
-	return u, nil
 }
 
 // TouchSessions moves LastSeenAt forward for the open sessions in seen,
@@ -135,10 +108,9 @@ func (s *Store) TouchSessions(ctx context.Context, seen map[string]time.Time) er
 			return fmt.Errorf("sqlite: touch sessions: %w", err)
 		}
 		defer stmt.Close()
-		// Sorted so two concurrent flushes touch rows in the same order;
-		// cheap, and it keeps the statement log readable.
-		for _, id := range slices.Sorted(maps.Keys(seen)) {
-			if _, err := stmt.ExecContext(ctx, millis(seen[id]), id); err != nil {
+		ids, times := sqlstore.Touches(seen)
+		for i, id := range ids {
+			if _, err := stmt.ExecContext(ctx, millis(times[i]), id); err != nil {
 				return fmt.Errorf("sqlite: touch sessions: %w", err)
 			}
 		}
@@ -153,7 +125,7 @@ func (s *Store) EndSession(ctx context.Context, id, reason string, at time.Time)
 	err := s.inTx(ctx, func(ctx context.Context, tx *writeTx) error {
 		old, err := s.rec.Session(ctx, sqlstore.SQL(tx), id, "")
 		if errors.Is(err, store.ErrNotFound) {
-			t := fromMillis(millis(at))
+			t := sqlstore.Millis(at)
 			out = store.Session{ID: id, OpenedAt: t, LastSeenAt: t, EndedAt: t, EndReason: reason}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sqlstore.SessionColumns+`)
 				VALUES (?1, '', '', '', 0, ?2, ?2, NULL, ?2, ?3)`,
@@ -169,17 +141,14 @@ func (s *Store) EndSession(ctx context.Context, id, reason string, at time.Time)
 		if !old.Open() {
 			return nil
 		}
-		out.EndedAt, out.EndReason = fromMillis(millis(at)), reason
+		out.EndedAt, out.EndReason = sqlstore.Millis(at), reason
 		if _, err := tx.ExecContext(ctx, "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ?",
 			millis(out.EndedAt), reason, id); err != nil {
 			return fmt.Errorf("sqlite: end session: %w", err)
 		}
 		return nil
 	})
-	if err != nil {
-		return store.Session{}, err
-	}
-	return out, nil
+	return sqlstore.Keep(out, err)
 }
 
 // EndStaleSessions ends open sessions past their ExpiresAt (EndLifetime,
@@ -206,4 +175,28 @@ func (s *Store) EndStaleSessions(ctx context.Context, idleBefore, now time.Time)
 		return cmp.Compare(a.ID, b.ID)
 	})
 	return out, nil
+}
+
+// TouchReferenceTokens moves LastUsedAt forward for the tokens in used,
+// all in one transaction: one fsync per flush, not per token.
+func (s *Store) TouchReferenceTokens(ctx context.Context, used map[string]time.Time) error {
+	if len(used) == 0 {
+		return nil
+	}
+	return s.inTx(ctx, func(ctx context.Context, tx *writeTx) error {
+		stmt, err := tx.PrepareContext(ctx, `UPDATE reference_tokens SET last_used_at = ?1
+			WHERE id = ?2 AND (last_used_at IS NULL OR last_used_at < ?1)`)
+		if err != nil {
+			return fmt.Errorf("sqlite: touch reference tokens: %w", err)
+		}
+		defer stmt.Close()
+		// Sorted as in TouchSessions.
+		ids, times := sqlstore.Touches(used) // "never used" is not a use
+		for i, id := range ids {
+			if _, err := stmt.ExecContext(ctx, millis(times[i]), id); err != nil {
+				return fmt.Errorf("sqlite: touch reference tokens: %w", err)
+			}
+		}
+		return nil
+	})
 }

@@ -31,8 +31,10 @@ type Store struct {
 	// Store is the SQL core shared with store/postgres; what it does not
 	// answer, this package does (locking, the license counter).
 	*sqlstore.Store
-	// rec reads and writes the records in this package's transactions.
-	rec *sqlstore.Records
+	// rec reads and writes the records in this package's transactions,
+	// and read is the read pool for them.
+	rec  *sqlstore.Records
+	read sqlstore.DB
 	// writer has exactly one connection and begins every transaction
 	// IMMEDIATE; see the package doc for why both.
 	writer *pool
@@ -128,13 +130,15 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 // pool, one-statement writes and sweeps on the writer's connection, and
 // the inserts of grants and keys through group commit (batch.go).
 func (s *Store) core() *sqlstore.Store {
-	s.rec = sqlstore.NewRecords(flavor{})
+	s.rec, s.read = sqlstore.NewRecords(flavor{}), sqlstore.SQL(s.reader)
 	return sqlstore.New(sqlstore.Config{
-		Flavor: flavor{},
-		Read:   sqlstore.SQL(s.reader),
-		Write:  sqlstore.SQL(s.writer),
-		Insert: batched{s},
-		Sweep:  sqlstore.SQL(s.writer),
+		Flavor:         flavor{},
+		Read:           s.read,
+		Write:          sqlstore.SQL(s.writer),
+		Insert:         batched{s},
+		Sweep:          sqlstore.SQL(s.writer),
+		Usage:          usageQuery,
+		RevokeFamilies: s.revokeFamilies,
 	})
 }
 
@@ -262,22 +266,6 @@ func millis(t time.Time) int64 { return t.UnixMilli() }
 
 // fromMillis reads a stored time back, in UTC.
 func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
-
-// nullMillis stores a zero time as NULL, so "no time" is unambiguous and
-// "ended_at IS NULL" reads as "open".
-func nullMillis(t time.Time) sql.NullInt64 {
-	if t.IsZero() {
-		return sql.NullInt64{}
-	}
-	return sql.NullInt64{Int64: millis(t), Valid: true}
-}
-
-func fromNullMillis(n sql.NullInt64) time.Time {
-	if !n.Valid {
-		return time.Time{}
-	}
-	return fromMillis(n.Int64)
-}
 
 // inTx runs f in a write transaction (BEGIN IMMEDIATE), possibly shared
 // with other inTx calls under savepoints (batch.go); f's writes are

@@ -136,7 +136,7 @@ func TestReopenKeepsData(t *testing.T) {
 	}
 
 	// Reopening applied no migration twice.
-	ms, err := migrations()
+	ms, err := migrationSet.Migrations()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +367,7 @@ func TestMigrateKeepsRevocations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms, err := migrations()
+	ms, err := migrationSet.Migrations()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -407,7 +407,7 @@ func TestMigrateCountsOpenSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms, err := migrations()
+	ms, err := migrationSet.Migrations()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -454,7 +454,7 @@ func TestMigrateKeepsIdentitySessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms, err := migrations()
+	ms, err := migrationSet.Migrations()
 	if err != nil {
 		t.Fatal(err)
 	}

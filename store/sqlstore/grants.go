@@ -87,11 +87,21 @@ func (r *Records) InsertRefresh(ctx context.Context, db Execer, t store.RefreshT
 	return r.changed(n, err, "save refresh token", store.ErrConflict)
 }
 
-// ScanIssued reads a row of access_token_id, access_expires_at.
-func (r *Records) ScanIssued(row Row) (store.IssuedToken, error) {
+// scanIssued reads a row of access_token_id, access_expires_at.
+func (r *Records) scanIssued(row Row) (store.IssuedToken, error) {
 	var it store.IssuedToken
 	err := row.Scan(&it.ID, r.f.ScanTime(&it.ExpiresAt))
 	return it, err
+}
+
+// IssuedTokens lists the access tokens issued with the refresh tokens
+// whose family_id matches familyIn (a condition such as "IN (…)" or
+// "= ANY($1)", whose one parameter is arg), oldest token first: what a
+// revocation of those families returns.
+func (r *Records) IssuedTokens(ctx context.Context, db DB, familyIn string, arg any) ([]store.IssuedToken, error) {
+	rows, err := db.Query(ctx, `SELECT access_token_id, access_expires_at FROM refresh_tokens
+		WHERE access_token_id <> '' AND family_id `+familyIn+` ORDER BY created_at, hash`, arg)
+	return Collect(rows, err, r.scanIssued)
 }
 
 // SaveRefreshToken stores t; store.ErrConflict if its hash exists. A new
@@ -103,6 +113,23 @@ func (s *Store) SaveRefreshToken(ctx context.Context, t store.RefreshToken) erro
 // RefreshToken returns the token with hash; store.ErrNotFound.
 func (s *Store) RefreshToken(ctx context.Context, hash string) (store.RefreshToken, error) {
 	return s.rec.RefreshToken(ctx, s.read, hash)
+}
+
+// RevokeRefreshFamily revokes the family and returns its access tokens.
+func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) ([]store.IssuedToken, error) {
+	return s.revokeFamilies(ctx, s.rec.q.family, familyID, now)
+}
+
+// RevokeSessionRefreshTokens revokes the families with a token of the
+// session and returns their access tokens.
+func (s *Store) RevokeSessionRefreshTokens(ctx context.Context, sessionID string, now time.Time) ([]store.IssuedToken, error) {
+	return s.revokeFamilies(ctx, s.rec.q.sessionFamilies, sessionID, now)
+}
+
+// RevokeSubjectRefreshTokens revokes the families with a token of the
+// subject and returns their access tokens.
+func (s *Store) RevokeSubjectRefreshTokens(ctx context.Context, subject string, now time.Time) ([]store.IssuedToken, error) {
+	return s.revokeFamilies(ctx, s.rec.q.subjectFamilies, subject, now)
 }
 
 // DeleteExpiredRefreshTokens forgets tokens whose ExpiresAt is before now.

@@ -18,11 +18,22 @@ type Migration struct {
 	SQL     string // its statements
 }
 
-// Migrations returns the migrations in the directory dir of fsys (a
-// backend's embedded migrations), in version order. Names are
-// NNNN_description.sql; a gap or a repeated number is a build mistake
-// and fails every Open, so tests catch it.
-func Migrations(f Flavor, fsys fs.FS, dir string) ([]Migration, error) {
+// Schema is a backend's migrations: one set per dialect, in the
+// directory migrations of FS, named NNNN_description.sql.
+type Schema struct {
+	Flavor Flavor
+	FS     fs.FS
+	// Table is the statement that makes schema_migrations, which records
+	// the migrations applied, if it is missing.
+	Table string
+}
+
+// Migrations returns the migrations in version order. A gap or a
+// repeated number is a build mistake and fails every Open, so tests
+// catch it.
+func (sc Schema) Migrations() ([]Migration, error) {
+	const dir = "migrations"
+	f, fsys := sc.Flavor, sc.FS
 	entries, err := fs.ReadDir(fsys, dir)
 	if err != nil {
 		return nil, err
@@ -49,15 +60,20 @@ func Migrations(f Flavor, fsys fs.FS, dir string) ([]Migration, error) {
 	return ms, nil
 }
 
-// Migrate applies the migrations of ms that tx lacks and records each in
-// schema_migrations, which createTable makes if it is missing. tx is a
+// Migrate applies the migrations that tx lacks and records each in
+// schema_migrations. tx is a
 // transaction the backend holds so that no other process migrates at the
 // same time (SQLite's write lock, PostgreSQL's advisory lock), and that
 // it commits only if Migrate succeeds: a failing migration leaves the
 // schema as it was. A schema newer than ms is refused rather than guessed
 // at.
-func Migrate(ctx context.Context, f Flavor, tx DB, createTable string, ms []Migration, now time.Time) error {
-	if _, err := tx.Exec(ctx, createTable); err != nil {
+func (sc Schema) Migrate(ctx context.Context, tx DB, now time.Time) error {
+	ms, err := sc.Migrations()
+	if err != nil {
+		return err
+	}
+	f := sc.Flavor
+	if _, err := tx.Exec(ctx, sc.Table); err != nil {
 		return err
 	}
 	var current int

@@ -9,6 +9,7 @@ type queries struct {
 	revokeRefToken, savePasswordChange, passwordChangesSince                string
 	authCode, saveAuthCode, deleteExpiredAuthCodes                          string
 	refreshToken, saveRefresh, deleteExpiredRefresh                         string
+	family, sessionFamilies, subjectFamilies                                string
 	identity, saveIdentity, endIdentity, endSubjectIdentities, identitiesOf string
 	consent, saveConsent, consentsOf, revokeConsent                         string
 	session, openSessions, endedSessionsSince                               string
@@ -52,6 +53,10 @@ func newQueries(f Flavor) queries {
 		saveRefresh: `INSERT INTO refresh_tokens (` + RefreshColumns + `)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (hash) DO NOTHING`,
 		deleteExpiredRefresh: "DELETE FROM refresh_tokens WHERE expires_at < $1",
+		// The families to revoke (Config.RevokeFamilies).
+		family:          "SELECT CAST($1 AS text)",
+		sessionFamilies: "SELECT family_id FROM refresh_tokens WHERE session_id = $1",
+		subjectFamilies: "SELECT family_id FROM refresh_tokens WHERE subject = $1",
 
 		identity: "SELECT " + IdentityColumns + " FROM identity_sessions WHERE id = $1",
 		saveIdentity: `INSERT INTO identity_sessions AS i (` + IdentityColumns + `)
@@ -99,6 +104,7 @@ func newQueries(f Flavor) queries {
 		&q.revokeRefToken, &q.savePasswordChange, &q.passwordChangesSince,
 		&q.authCode, &q.saveAuthCode, &q.deleteExpiredAuthCodes,
 		&q.refreshToken, &q.saveRefresh, &q.deleteExpiredRefresh,
+		&q.family, &q.sessionFamilies, &q.subjectFamilies,
 		&q.identity, &q.saveIdentity, &q.endIdentity, &q.endSubjectIdentities, &q.identitiesOf,
 		&q.consent, &q.saveConsent, &q.consentsOf, &q.revokeConsent,
 		&q.session, &q.openSessions, &q.endedSessionsSince,

@@ -5,6 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
+
+	"github.com/erpgate/erpgate/store"
 )
 
 // Config says where the core's statements run. Each backend decides:
@@ -24,22 +27,36 @@ type Config struct {
 	// Sweep runs the deletes of expired rows, which may change many rows:
 	// PostgreSQL runs one again if it was a deadlock's victim.
 	Sweep Execer
+
+	// Usage is the query of the license counter: one row of open
+	// sessions and, of those, the ones holding a reserved seat, kept by
+	// the triggers of the backend's migrations.
+	Usage string
+	// RevokeFamilies revokes, in one transaction under the backend's
+	// locks, every refresh-token family that the query families lists
+	// (one text column; its one parameter, $1, is arg) and returns the
+	// access tokens of all their tokens, oldest token first. The three
+	// revocations of store.RefreshTokens call it.
+	RevokeFamilies func(ctx context.Context, families, arg string, now time.Time) ([]store.IssuedToken, error)
 }
 
 // Store answers every method of store.Backend that SQLite and PostgreSQL
 // answer with the same queries. A backend embeds it and adds the rest
 // (see the package doc).
 type Store struct {
-	rec    *Records
-	read   DB
-	write  DB
-	insert Execer
-	sweep  Execer
+	rec            *Records
+	read           DB
+	write          DB
+	insert         Execer
+	sweep          Execer
+	usage          string
+	revokeFamilies func(ctx context.Context, families, arg string, now time.Time) ([]store.IssuedToken, error)
 }
 
 // New returns the core for cfg.
 func New(cfg Config) *Store {
-	return &Store{rec: NewRecords(cfg.Flavor), read: cfg.Read, write: cfg.Write, insert: cfg.Insert, sweep: cfg.Sweep}
+	return &Store{rec: NewRecords(cfg.Flavor), read: cfg.Read, write: cfg.Write, insert: cfg.Insert, sweep: cfg.Sweep,
+		usage: cfg.Usage, revokeFamilies: cfg.RevokeFamilies}
 }
 
 // Ping reads the migration table, so it fails both when the database is
