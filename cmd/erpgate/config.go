@@ -3,16 +3,17 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/netip"
-	"net/url"
+	"io"
+	"log/slog"
 	"os"
-	"strings"
-	"time"
 
 	"github.com/erpgate/erpgate/config"
-	"github.com/erpgate/erpgate/directory"
+	gw "github.com/erpgate/erpgate/gateway"
 	"github.com/erpgate/erpgate/policy"
-	"github.com/erpgate/erpgate/proxy"
+	"github.com/erpgate/erpgate/store"
+	"github.com/erpgate/erpgate/store/memory"
+	"github.com/erpgate/erpgate/store/postgres"
+	"github.com/erpgate/erpgate/store/sqlite"
 )
 
 // configPath picks the config file: the flag, else $ERPGATE_CONFIG, else
@@ -36,66 +37,57 @@ func loadConfig(path string, e env) (*config.File, error) {
 	return config.Parse(data, e.lookup)
 }
 
-// openDirectory builds the live directory of f's apps and users and
-// the apps stored at run time.
-func openDirectory(ctx context.Context, f *config.File, st directory.AppSource, clock func() time.Time) (*directory.Table, error) {
-	apps, users, err := f.Directory()
+// openStore opens the store s names, for the CLI as it is.
+func openStore(ctx context.Context, s config.Store) (store.Backend, error) {
+	switch s.Driver {
+	case "memory":
+		return memory.New(), nil
+	case "sqlite":
+		return sqlite.Open(ctx, s.DSN)
+	case "postgres":
+		return postgres.Open(ctx, s.DSN)
+	default:
+		return nil, fmt.Errorf("store.driver %q is not available in this version (use sqlite, postgres or memory)", s.Driver)
+	}
+}
+
+// openGatewayStore opens the store of a running gateway, with what it
+// offers replicas sharing it: postgres tells of changes other processes
+// wrote and locks key generation among them (SPEC §9).
+func openGatewayStore(ctx context.Context, s config.Store) (store.Backend, gw.SharedStore, error) {
+	if s.Driver == config.DriverPostgres {
+		pg, err := postgres.Open(ctx, s.DSN)
+		if err != nil {
+			return nil, gw.SharedStore{}, err
+		}
+		return pg, gw.SharedStore{Listen: pg.Listen, LockKeys: pg.LockKeys}, nil
+	}
+	st, err := openStore(ctx, s)
+	return st, gw.SharedStore{}, err
+}
+
+func newLogger(c config.Log, out io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.Level)) // validated by config
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.Format == "text" {
+		return slog.New(slog.NewTextHandler(out, opts))
+	}
+	return slog.New(slog.NewJSONHandler(out, opts))
+}
+
+// auditSink is where log.audit sends audit lines: stderr (out) or an
+// appended file.
+func auditSink(l config.Log, out io.Writer) (io.Writer, func(), error) {
+	if l.Audit == "" || l.Audit == config.AuditStderr {
+		return out, func() {}, nil
+	}
+	f, err := os.OpenFile(l.Audit, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
 	if err != nil {
-		return nil, err
+		return nil, nil, fmt.Errorf("log.audit: %w", err)
 	}
-	t := directory.NewTable(st, clock)
-	t.SetConfig(apps, users)
-	if err := t.Sync(ctx); err != nil {
-		return nil, fmt.Errorf("load stored apps: %w", err)
-	}
-	return t, nil
+	return f, func() { f.Close() }, nil
 }
 
-// policyRoutes and proxyUpstreams are the two halves of routes[]: what to
-// require (pure policy) and where to forward (proxy).
-func policyRoutes(f *config.File) []policy.Route {
-	rs := make([]policy.Route, 0, len(f.Routes))
-	for _, r := range f.Routes {
-		rs = append(rs, policy.Route{
-			Name: r.Name, Path: r.Match.Path, PathPrefix: r.Match.PathPrefix, Methods: r.Match.Methods,
-			Audience: r.Audience, Scopes: r.Scopes, Public: r.Public, OnMissingToken: r.OnMissingToken,
-			AllowCommunityUsers: r.AllowCommunityUsers,
-		})
-	}
-	return rs
-}
-
-func proxyUpstreams(f *config.File) ([]proxy.Upstream, error) {
-	ups := make([]proxy.Upstream, 0, len(f.Routes))
-	for i, r := range f.Routes {
-		u, err := url.Parse(r.Upstream)
-		if err != nil {
-			return nil, fmt.Errorf("routes[%d].upstream: %w", i, err)
-		}
-		ups = append(ups, proxy.Upstream{URL: u, Timeout: r.Timeout.D(), StripAuthorization: r.StripAuthorization})
-	}
-	return ups, nil
-}
-
-// trustedProxies parses trusted_proxies: single addresses become /32 or
-// /128 prefixes.
-func trustedProxies(f *config.File) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for i, s := range f.TrustedProxies {
-		if strings.Contains(s, "/") {
-			p, err := netip.ParsePrefix(s)
-			if err != nil {
-				return nil, fmt.Errorf("trusted_proxies[%d]: %w", i, err)
-			}
-			out = append(out, p.Masked())
-			continue
-		}
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return nil, fmt.Errorf("trusted_proxies[%d]: %w", i, err)
-		}
-		a = a.Unmap()
-		out = append(out, netip.PrefixFrom(a, a.BitLen()))
-	}
-	return out, nil
-}
+// policyRoutes is routes[] as policy takes it (policy explain).
+func policyRoutes(f *config.File) []policy.Route { return gw.PolicyRoutes(f) }

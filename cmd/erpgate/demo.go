@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/erpgate/erpgate/config"
+	gw "github.com/erpgate/erpgate/gateway"
 	"github.com/erpgate/erpgate/sampleapi"
 )
 
@@ -38,13 +39,8 @@ func cmdDemo(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	g, err := newGateway(ctx, f, e.stderr)
-	if err != nil {
-		return err
-	}
-	defer g.Close()
-	g.loadFile = func() (*config.File, error) { return loadConfig(*path, e) } // SIGHUP (reload.go)
-	return g.serve(ctx, func(main, admin net.Addr) {
+	// SIGHUP re-reads the same file.
+	return runGateway(ctx, f, func() (*config.File, error) { return loadConfig(*path, e) }, e, func(_, admin net.Addr) {
 		printDemoBanner(e, f, upstreams, admin)
 	})
 }
@@ -85,7 +81,7 @@ func startSampleUpstreams(ctx context.Context, f *config.File) ([]string, error)
 func printDemoBanner(e env, f *config.File, upstreams []string, admin net.Addr) {
 	id, secret := "<client_id>", "<secret>"
 	for _, a := range f.Apps {
-		if a.SystemUser != "" && a.SecretHash == secretHash(demoSecret) {
+		if a.SystemUser != "" && a.SecretHash == gw.SecretHash(demoSecret) {
 			id, secret = a.URI, demoSecret
 			break
 		}

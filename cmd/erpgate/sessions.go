@@ -6,16 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/erpgate/erpgate/audit"
-	"github.com/erpgate/erpgate/config"
+	gw "github.com/erpgate/erpgate/gateway"
 	"github.com/erpgate/erpgate/metrics"
 	"github.com/erpgate/erpgate/session"
 	"github.com/erpgate/erpgate/store"
@@ -56,7 +53,7 @@ func cmdSessions(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	defer cs.close()
-	m, err := newSessionManager(cs.file, cs.store, time.Now, cs.logger, cs.audit,
+	m, err := gw.NewSessionManager(cs.file, cs.store, time.Now, cs.logger, cs.audit,
 		metrics.New(prometheus.NewRegistry(), metrics.Build{}))
 	if err != nil {
 		return err
@@ -80,16 +77,6 @@ func cmdSessions(ctx context.Context, args []string, e env) error {
 	}
 	fmt.Fprintf(e.stdout, "session %s ended; a running gateway refuses its tokens within seconds\n", info.ID)
 	return nil
-}
-
-// newSessionManager builds the session manager of f; serve and the CLI
-// share it so they apply the same license.
-func newSessionManager(f *config.File, st store.Sessions, clock func() time.Time, logger *slog.Logger, a *audit.Logger, m *metrics.Metrics) (*session.Manager, error) {
-	return session.New(session.Config{
-		Store: st, IdleTimeout: f.Sessions.IdleTimeout.D(), ServiceMaxLifetime: f.Sessions.ServiceMaxLifetime.D(),
-		Slots: f.License.Slots, Reserved: f.License.Reserved,
-		Clock: clock, Logger: logger, Audit: a, Metrics: m,
-	})
 }
 
 func listSessions(ctx context.Context, m *session.Manager, out io.Writer) error {
@@ -162,17 +149,4 @@ func isBoolFlag(f *flag.Flag) bool {
 func namesFlag(fs *flag.FlagSet, arg string) bool {
 	name, _, _ := strings.Cut(strings.TrimLeft(arg, "-"), "=")
 	return name == "h" || name == "help" || fs.Lookup(name) != nil
-}
-
-// auditSink is where log.audit sends audit lines: stderr (out) or an
-// appended file.
-func auditSink(l config.Log, out io.Writer) (io.Writer, func(), error) {
-	if l.Audit == "" || l.Audit == config.AuditStderr {
-		return out, func() {}, nil
-	}
-	f, err := os.OpenFile(l.Audit, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
-	if err != nil {
-		return nil, nil, fmt.Errorf("log.audit: %w", err)
-	}
-	return f, func() { f.Close() }, nil
 }

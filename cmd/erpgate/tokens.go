@@ -12,6 +12,7 @@ import (
 
 	"github.com/erpgate/erpgate/audit"
 	"github.com/erpgate/erpgate/config"
+	gw "github.com/erpgate/erpgate/gateway"
 	"github.com/erpgate/erpgate/reftoken"
 	"github.com/erpgate/erpgate/revocation"
 	"github.com/erpgate/erpgate/store"
@@ -117,7 +118,7 @@ func cliName(name string) string {
 // cliTokenService builds the reference-token service over the config's
 // apps and users plus the apps stored at run time.
 func cliTokenService(ctx context.Context, f *config.File, st store.Backend, logger *slog.Logger, a *audit.Logger) (*reftoken.Service, error) {
-	dir, err := openDirectory(ctx, f, st, time.Now)
+	dir, err := gw.OpenDirectory(ctx, f, st, time.Now)
 	if err != nil {
 		return nil, err
 	}

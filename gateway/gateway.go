@@ -1,21 +1,18 @@
-package main
+package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,9 +33,6 @@ import (
 	"github.com/erpgate/erpgate/signing"
 	"github.com/erpgate/erpgate/store"
 	"github.com/erpgate/erpgate/store/bounded"
-	"github.com/erpgate/erpgate/store/memory"
-	"github.com/erpgate/erpgate/store/postgres"
-	"github.com/erpgate/erpgate/store/sqlite"
 )
 
 // Defaults that are not (yet) worth a config key.
@@ -74,40 +68,59 @@ const (
 	readyPingTimeout = 2 * time.Second
 )
 
-func cmdServe(ctx context.Context, args []string, e env) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	path := fs.String("config", "", "config file (default $ERPGATE_CONFIG, else erpgate.yaml)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	file := configPath(*path, e)
-	f, err := loadConfig(file, e)
-	if err != nil {
-		return err
-	}
-	g, err := newGateway(ctx, f, e.stderr)
-	if err != nil {
-		return err
-	}
-	defer g.Close()
-	// SIGHUP re-reads the same file (reload.go).
-	g.loadFile = func() (*config.File, error) { return loadConfig(file, e) }
-	return g.serve(ctx, nil)
+// Config is what a gateway is built from: the config file, and what the
+// caller (cmd/erpgate) opened or reads for it. The gateway reads no file
+// and no environment itself.
+type Config struct {
+	// File is the config the gateway starts from, as config.Parse
+	// accepted it. Its restart-only settings stay for the gateway's life
+	// (reload.go).
+	File *config.File
+	// Store is File.Store, opened. The gateway bounds each of its
+	// operations by store.timeout, and owns it: Close closes it, and so
+	// does New when it fails.
+	Store store.Backend
+	// Shared is what Store offers replicas sharing it; zero for sqlite
+	// and memory.
+	Shared SharedStore
+	// Logger gets the process log; the gateway adds request_id to every
+	// line logged with a request's context.
+	Logger *slog.Logger
+	// Audit gets the audit events.
+	Audit *audit.Logger
+	// Registry gets the gateway's metrics and the Go and process
+	// collectors; /metrics serves it. Nil: a new one.
+	Registry *prometheus.Registry
+	// Clock is the time of every expiry and timestamp; nil: time.Now.
+	Clock func() time.Time
+	// Version is the build's, on erpgate_build_info and the start line.
+	Version string
+	// ReadFile reads the files the config names: ui.logo_file and
+	// ui.css_file at start and at every reload (a new logo needs no
+	// restart), tls.cert_file and tls.key_file when the main listener
+	// starts. Nil: a config naming a file is refused.
+	ReadFile func(path string) ([]byte, error)
+	// LoadConfig reads the config again, for a reload asked by SIGHUP.
+	LoadConfig func() (*config.File, error)
+	// SIGHUP, when it and LoadConfig are set, delivers the signals that
+	// ask Run for a reload (cmd: signal.Notify(ch, syscall.SIGHUP)).
+	SIGHUP <-chan os.Signal
 }
 
-// gateway is one running erpgate: store, keys, issuer, proxy and metrics,
+// Gateway is one running erpgate: store, keys, issuer, proxy and metrics,
 // built from a config file. The long-lived state is built once; what else
 // derives from the config lives in a snapshot that Reload swaps
 // (reload.go).
-type gateway struct {
+type Gateway struct {
 	file      *config.File // as started; restart-only settings come from it
 	logger    *slog.Logger
 	audit     *audit.Logger
 	metrics   *metrics.Metrics
 	clock     func() time.Time
+	readFile  func(path string) ([]byte, error)
+	version   string
 	store     store.Backend
-	shared    sharedStore // what replicas sharing the store get (replicas.go)
+	shared    SharedStore // what replicas sharing the store get (replicas.go)
 	keys      *signing.Keyring
 	revoked   *revocation.List
 	directory *directory.Table     // apps and users, live (config + store)
@@ -123,53 +136,61 @@ type gateway struct {
 	// snap is the current snapshot; each request loads it once.
 	snap     atomic.Pointer[snapshot]
 	reloadMu sync.Mutex // one reload at a time
-	// loadFile re-reads the config file serve started from (SIGHUP); nil:
-	// no reload on SIGHUP.
-	loadFile func() (*config.File, error)
-	// transports are the upstream transports, shared across snapshots.
+	// loadConfig re-reads the config on SIGHUP; nil: no reload then.
+	loadConfig func() (*config.File, error)
+	sighup     <-chan os.Signal
+	// transports are the upstream transports, shared across snapshots
+	// (transports.go).
 	transportsMu sync.Mutex
 	transports   map[transportKey]*http.Transport
 	// draining is set once shutdown began: /readyz says not ready.
 	draining atomic.Bool
 }
 
-// newGateway wires a gateway. Logs and audit lines go to logOut unless
-// log.audit names a file.
-func newGateway(ctx context.Context, f *config.File, logOut io.Writer) (*gateway, error) {
-	g := &gateway{file: f, logger: slog.New(withRequestIDs(newLogger(f.Log, logOut).Handler()))} // accesslog.go
-	auditOut := logOut
-	if p := f.Log.Audit; p != "" && p != "stderr" {
-		af, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("log.audit: %w", err)
+// New builds the gateway of cfg; Run (or Serve) serves it and Close
+// releases it.
+func New(ctx context.Context, cfg Config) (*Gateway, error) {
+	f := cfg.File
+	if f == nil || cfg.Store == nil || cfg.Logger == nil || cfg.Audit == nil {
+		if cfg.Store != nil {
+			cfg.Store.Close()
 		}
-		g.closers = append(g.closers, af)
-		auditOut = af
+		return nil, errors.New("gateway: Config.File, Store, Logger and Audit are required")
 	}
-	auditLog := audit.New(slog.NewJSONHandler(auditOut, nil))
-	clock := time.Now
-	g.audit, g.clock, g.transports = auditLog, clock, map[transportKey]*http.Transport{}
+	g := &Gateway{
+		file: f, logger: slog.New(withRequestIDs(cfg.Logger.Handler())), audit: cfg.Audit, // accesslog.go
+		clock: cfg.Clock, readFile: cfg.ReadFile, version: cfg.Version, registry: cfg.Registry,
+		loadConfig: cfg.LoadConfig, sighup: cfg.SIGHUP, transports: map[transportKey]*http.Transport{},
+	}
+	if g.clock == nil {
+		g.clock = time.Now
+	}
+	if g.readFile == nil {
+		g.readFile = func(path string) ([]byte, error) { return nil, fmt.Errorf("%s: gateway.Config has no ReadFile", path) }
+	}
+	if g.registry == nil {
+		g.registry = prometheus.NewRegistry()
+	}
+	clock := g.clock
 
-	st, shared, err := openGatewayStore(ctx, f.Store) // replicas.go
-	if err != nil {
-		g.Close()
-		return nil, err
-	}
-	g.store, g.shared = st, shared
+	// Every operation runs under store.timeout (store/bounded), so no
+	// request waits longer for a database that stopped answering.
+	st := bounded.New(cfg.Store, storeTimeout(f.Store)) // replicas.go
+	g.store, g.shared = st, cfg.Shared.withKeyLockTimeout()
 	g.closers = append(g.closers, st)
 	// What is loaded below, at start, may take longer than a request's
 	// store.timeout.
 	ctx = bounded.WithOperationTimeout(ctx, startStoreTimeout)
 
-	g.registry = prometheus.NewRegistry()
 	g.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m := metrics.New(g.registry, metrics.Build{Version: version, GoVersion: runtime.Version()})
+	m := metrics.New(g.registry, metrics.Build{Version: cfg.Version, GoVersion: runtime.Version()})
 	m.ConfigReloadOK.Set(1)
 	g.metrics = m
 
 	// Sessions and license slots (SPEC §5); it sets license_slots_limit.
 	// Its Close flushes last-seen times, so it closes before the store.
-	g.sessions, err = newSessionManager(f, st, clock, g.logger, auditLog, m)
+	var err error
+	g.sessions, err = NewSessionManager(f, st, clock, g.logger, g.audit, m)
 	if err != nil {
 		g.Close()
 		return nil, err
@@ -178,7 +199,7 @@ func newGateway(ctx context.Context, f *config.File, logOut io.Writer) (*gateway
 
 	g.keys, err = signing.Open(ctx, signing.Config{
 		Algorithm: f.Signing.Algorithm, RotateEvery: f.Signing.RotateEvery.D(),
-		MaxTokenTTL: f.Tokens.AccessTokenTTL.D(), Store: st, Lock: shared.lockKeys, Clock: clock, Logger: g.logger,
+		MaxTokenTTL: f.Tokens.AccessTokenTTL.D(), Store: st, Lock: g.shared.LockKeys, Clock: clock, Logger: g.logger,
 	})
 	if err != nil {
 		g.Close()
@@ -194,14 +215,14 @@ func newGateway(ctx context.Context, f *config.File, logOut io.Writer) (*gateway
 		Issuer: f.Issuer(), KeySet: g.keys, Algorithms: signing.Algorithms,
 		Clock: clock, Leeway: tokenLeeway, CacheSize: tokenCacheSize,
 	})
-	g.directory, err = openDirectory(ctx, f, st, clock) // config.go; a reload swaps the config part
+	g.directory, err = OpenDirectory(ctx, f, st, clock) // a reload swaps the config part
 	if err != nil {
 		g.Close()
 		return nil, err
 	}
 	g.reftokens, err = reftoken.New(reftoken.Config{
 		Store: st, Revocations: g.revoked, Issuer: f.Issuer(), Audiences: f.Tokens.Audiences, Database: f.Instance.DatabaseName(),
-		Directory: g.directory, CacheSize: refTokenCacheSize, Clock: clock, Logger: g.logger, Audit: auditLog,
+		Directory: g.directory, CacheSize: refTokenCacheSize, Clock: clock, Logger: g.logger, Audit: g.audit,
 	})
 	if err != nil {
 		g.Close()
@@ -229,9 +250,43 @@ func newGateway(ctx context.Context, f *config.File, logOut io.Writer) (*gateway
 		return nil, err
 	}
 	g.snap.Store(snap)
-	g.handler = requestid.Middleware(g.withClientAddr(withAccessLog(f.Log.AccessLog, g.logger, http.HandlerFunc(g.serveCurrent)))) // accesslog.go, reload.go
-	g.admin = g.adminHandler()
+	// accesslog.go, reload.go
+	g.handler = requestid.Middleware(g.withClientAddr(withAccessLog(f.Log.AccessLog, g.logger, http.HandlerFunc(g.serveCurrent))))
+	g.admin = g.adminHandler() // admin.go
 	return g, nil
+}
+
+// Handler serves the main listener: the identity server and the proxy,
+// each request on the snapshot current when it arrived.
+func (g *Gateway) Handler() http.Handler { return g.handler }
+
+// AdminHandler serves the admin listener: metrics, health and the admin
+// API.
+func (g *Gateway) AdminHandler() http.Handler { return g.admin }
+
+// NewSessionManager builds the session manager of f; the gateway and the
+// CLI (sessions list, end) share it, so they apply the same license.
+func NewSessionManager(f *config.File, st store.Sessions, clock func() time.Time, logger *slog.Logger, a *audit.Logger, m *metrics.Metrics) (*session.Manager, error) {
+	return session.New(session.Config{
+		Store: st, IdleTimeout: f.Sessions.IdleTimeout.D(), ServiceMaxLifetime: f.Sessions.ServiceMaxLifetime.D(),
+		Slots: f.License.Slots, Reserved: f.License.Reserved,
+		Clock: clock, Logger: logger, Audit: a, Metrics: m,
+	})
+}
+
+// OpenDirectory builds the live directory of f's apps and users and the
+// apps stored at run time; the gateway and the CLI (tokens) share it.
+func OpenDirectory(ctx context.Context, f *config.File, st directory.AppSource, clock func() time.Time) (*directory.Table, error) {
+	apps, users, err := f.Directory()
+	if err != nil {
+		return nil, err
+	}
+	t := directory.NewTable(st, clock)
+	t.SetConfig(apps, users)
+	if err := t.Sync(ctx); err != nil {
+		return nil, fmt.Errorf("load stored apps: %w", err)
+	}
+	return t, nil
 }
 
 // signInURL is where the account pages send a signed-out browser: the
@@ -243,43 +298,9 @@ func signInURL(f *config.File) string {
 	return f.PublicURL + browserlogin.StartPath
 }
 
-func openStore(ctx context.Context, s config.Store) (store.Backend, error) {
-	switch s.Driver {
-	case "memory":
-		return memory.New(), nil
-	case "sqlite":
-		return sqlite.Open(ctx, s.DSN)
-	case "postgres":
-		return postgres.Open(ctx, s.DSN)
-	default:
-		return nil, fmt.Errorf("store.driver %q is not available in this version (use sqlite, postgres or memory)", s.Driver)
-	}
-}
-
-func newLogger(c config.Log, out io.Writer) *slog.Logger {
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(c.Level)) // validated by config
-	opts := &slog.HandlerOptions{Level: lvl}
-	if c.Format == "text" {
-		return slog.New(slog.NewTextHandler(out, opts))
-	}
-	return slog.New(slog.NewJSONHandler(out, opts))
-}
-
-// splitIssuer sends the issuer's paths to the identity server and
-// everything else to the proxy.
-func splitIssuer(prefix string, iss, px http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := r.URL.Path
-		if p == prefix || strings.HasPrefix(p, prefix+"/") {
-			iss.ServeHTTP(w, r)
-			return
-		}
-		px.ServeHTTP(w, r)
-	})
-}
-
-func (g *gateway) adminHandler() http.Handler {
+// adminHandler serves the admin listener: /metrics (the gateway's own
+// registry), /healthz, /readyz and the admin API.
+func (g *Gateway) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g.registry, promhttp.HandlerOpts{Registry: g.registry}))
 	mux.Handle("/admin/", http.HandlerFunc(g.serveAdminAPI)) // sessions, license, apps, tokens (package admin); reload.go
@@ -314,31 +335,9 @@ func (g *gateway) adminHandler() http.Handler {
 	return mux
 }
 
-// newServer applies the timeouts every listener needs: slow-header
-// clients are cut (ReadHeaderTimeout), idle keep-alives closed; no
-// whole-request timeouts, so long streams and downloads pass.
-func (g *gateway) newServer(h http.Handler) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn),
-	}
-}
-
-// serve listens on listen and admin_listen until ctx ends, then shuts
-// down gracefully. ready, if not nil, is called with the bound addresses.
-// On SIGHUP it reloads the config with loadFile, when set.
-//
-// Shutdown: /readyz turns 503 so load balancers stop sending; the main
-// listener stops accepting and its requests in flight, long streams
-// included, get shutdownDeadline to finish (then their connections are
-// cut); the admin listener goes last, so metrics stay scrapable while
-// draining; then the background loops stop. The caller's Close writes
-// what is buffered (session last-seen, reference-token last-use) and
-// closes the store.
-func (g *gateway) serve(ctx context.Context, ready func(main, admin net.Addr)) error {
+// Run listens on listen and admin_listen and serves (Serve) until ctx
+// ends. ready, if not nil, is called with the bound addresses.
+func (g *Gateway) Run(ctx context.Context, ready func(main, admin net.Addr)) error {
 	ln, err := net.Listen("tcp", g.file.Listen)
 	if err != nil {
 		return err
@@ -348,33 +347,45 @@ func (g *gateway) serve(ctx context.Context, ready func(main, admin net.Addr)) e
 		ln.Close()
 		return err
 	}
+	return g.serve(ctx, ln, aln, ready)
+}
+
+// Serve serves the main handler on ln and the admin handler on aln until
+// ctx ends, then shuts down gracefully; it runs the background loops
+// meanwhile and reloads the config on SIGHUP (Config.SIGHUP).
+//
+// Shutdown: /readyz turns 503 so load balancers stop sending; the main
+// listener stops accepting and its requests in flight, long streams
+// included, get shutdownDeadline to finish (then their connections are
+// cut); the admin listener goes last, so metrics stay scrapable while
+// draining; then the background loops stop. The caller's Close writes
+// what is buffered (session last-seen, reference-token last-use) and
+// closes the store.
+func (g *Gateway) Serve(ctx context.Context, ln, aln net.Listener) error {
+	return g.serve(ctx, ln, aln, nil)
+}
+
+func (g *Gateway) serve(ctx context.Context, ln, aln net.Listener, ready func(main, admin net.Addr)) error {
 	main, admin := g.newServer(g.handler), g.newServer(g.admin)
 	errc := make(chan error, 2)
-	go func() {
-		if g.file.TLS.Enabled() {
-			errc <- main.ServeTLS(ln, g.file.TLS.CertFile, g.file.TLS.KeyFile)
-		} else {
-			errc <- main.Serve(ln)
-		}
-	}()
+	go func() { errc <- g.serveMain(main, ln) }()
 	go func() { errc <- admin.Serve(aln) }()
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	loopsDone := g.runLoops(runCtx)
 
-	var hup chan os.Signal // nil: never ready
-	if g.loadFile != nil {
-		hup = make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup) // stopped on shutdown
+	hup := g.sighup // nil: never ready
+	if g.loadConfig == nil {
+		hup = nil
 	}
 
 	g.logger.Info("erpgate listening", "listen", ln.Addr().String(), "admin_listen", aln.Addr().String(),
-		"issuer", g.file.Issuer(), "store", g.file.Store.Driver, "version", version)
+		"issuer", g.file.Issuer(), "store", g.file.Store.Driver, "version", g.version)
 	if ready != nil {
 		ready(ln.Addr(), aln.Addr())
 	}
+	var err error
 wait:
 	for {
 		select {
@@ -384,11 +395,11 @@ wait:
 			break wait
 		case <-hup:
 			g.logger.Info("SIGHUP: reloading the config")
-			_ = g.reloadFrom(ctx, g.loadFile) // logged and audited
+			_ = g.reloadFrom(ctx, g.loadConfig) // logged and audited
 		}
 	}
-	// A SIGHUP from here on is caught and ignored (stopping the
-	// notification would make it fatal again).
+	// A SIGHUP from here on is not read: the caller keeps it caught (and
+	// so ignored) until Serve returns.
 
 	g.draining.Store(true)
 	g.logger.Info("erpgate shutting down: finishing requests in flight", "deadline", shutdownDeadline)
@@ -419,9 +430,46 @@ wait:
 	return err
 }
 
+// serveMain serves the main listener, over TLS when tls is set: the
+// certificate and key are read (Config.ReadFile) as the listener starts,
+// when http.Server.ServeTLS would read them.
+func (g *Gateway) serveMain(srv *http.Server, ln net.Listener) error {
+	t := g.file.TLS
+	if !t.Enabled() {
+		return srv.Serve(ln)
+	}
+	cert, err := g.readFile(t.CertFile)
+	if err != nil {
+		return err
+	}
+	key, err := g.readFile(t.KeyFile)
+	if err != nil {
+		return err
+	}
+	pair, err := tls.X509KeyPair(cert, key)
+	if err != nil {
+		return err
+	}
+	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{pair}}
+	return srv.ServeTLS(ln, "", "")
+}
+
+// newServer applies the timeouts every listener needs: slow-header
+// clients are cut (ReadHeaderTimeout), idle keep-alives closed; no
+// whole-request timeouts, so long streams and downloads pass.
+func (g *Gateway) newServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn),
+	}
+}
+
 // runLoops starts the background work of a running gateway; it stops
 // when ctx ends. The returned channel is closed once every loop returned.
-func (g *gateway) runLoops(ctx context.Context) <-chan struct{} {
+func (g *Gateway) runLoops(ctx context.Context) <-chan struct{} {
 	jctx := bounded.WithOperationTimeout(ctx, sweepStoreTimeout)
 	var wg sync.WaitGroup
 	wg.Go(func() { g.keys.Run(ctx, keyRefreshEvery) })
@@ -438,10 +486,10 @@ func (g *gateway) runLoops(ctx context.Context) <-chan struct{} {
 	return done
 }
 
-// Close writes what is buffered and releases the store and the audit
-// file, in reverse order of opening: reference-token last-use times and
-// session last-seen times are flushed while the store is still open.
-func (g *gateway) Close() error {
+// Close writes what is buffered and releases the store, in reverse order
+// of opening: reference-token last-use times and session last-seen times
+// are flushed while the store is still open.
+func (g *Gateway) Close() error {
 	var errs []error
 	for i := len(g.closers) - 1; i >= 0; i-- {
 		errs = append(errs, g.closers[i].Close())

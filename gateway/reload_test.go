@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"bufio"
@@ -55,7 +55,7 @@ func (l *reloadLog) find(key, value string) []map[string]any {
 // then waits for release before sending the last.
 type reloadFixture struct {
 	front   *httptest.Server
-	g       *gateway
+	g       *Gateway
 	cfgPath string
 	yml     string // the config as started
 	log     *reloadLog
@@ -88,7 +88,7 @@ func startReloadFixture(t *testing.T) *reloadFixture {
 		}
 	})
 	x.front = httptest.NewUnstartedServer(nil)
-	raw, err := os.ReadFile("../../config.example.yaml")
+	raw, err := os.ReadFile("../config.example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,9 +130,7 @@ func (x *reloadFixture) write(t *testing.T, yml string) {
 
 // reloadFile does what SIGHUP does: re-read the file and apply it.
 func (x *reloadFixture) reloadFile() error {
-	return x.g.reloadFrom(context.Background(), func() (*config.File, error) {
-		return loadConfig(x.cfgPath, env{lookup: func(string) (string, bool) { return "", false }})
-	})
+	return x.g.reloadFrom(context.Background(), func() (*config.File, error) { return loadFile(x.cfgPath) })
 }
 
 // clientToken asks for a client-credentials token; it returns the status.
@@ -169,7 +167,7 @@ func reloadedConfig(t *testing.T, yml string) string {
 	}
 	return strings.Replace(yml, "\napps:", "\napps:\n"+
 		"  - uri: "+reloadedApp+"\n"+
-		"    secret_hash: "+secretHash(reloadedSecret)+"\n"+
+		"    secret_hash: "+SecretHash(reloadedSecret)+"\n"+
 		"    system_user: svc-sync\n"+
 		"    scope: read", 1)
 }

@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"context"
@@ -22,15 +22,15 @@ import (
 	"github.com/erpgate/erpgate/sampleapi"
 )
 
-// startGateway runs the real wiring (newGateway) in-process from
-// config.example.yaml, with the sample upstream and public_url pointed at
-// test servers and the store in a temp dir.
-func startGateway(t *testing.T, dataDir string) (*httptest.Server, *gateway) {
+// startGateway runs the real wiring (New, through newGateway) in-process
+// from config.example.yaml, with the sample upstream and public_url
+// pointed at test servers and the store in a temp dir.
+func startGateway(t *testing.T, dataDir string) (*httptest.Server, *Gateway) {
 	t.Helper()
 	up := httptest.NewServer(sampleapi.New())
 	t.Cleanup(up.Close)
 	front := httptest.NewUnstartedServer(nil)
-	raw, err := os.ReadFile("../../config.example.yaml")
+	raw, err := os.ReadFile("../config.example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func startGateway(t *testing.T, dataDir string) (*httptest.Server, *gateway) {
 		"http://127.0.0.1:8081", up.URL,
 		"data/erpgate.db", filepath.Join(dataDir, "erpgate.db"),
 	).Replace(string(raw))
-	f, err := config.Parse([]byte(yml), func(string) (string, bool) { return "", false })
+	f, err := config.Parse([]byte(yml), noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,26 +154,5 @@ func TestReadyzReportsStoreDown(t *testing.T) {
 	g.admin.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 	if rec.Code != http.StatusServiceUnavailable {
 		t.Fatalf("/readyz with a closed store = %d %s", rec.Code, rec.Body)
-	}
-}
-
-func TestHealthcheckCommand(t *testing.T) {
-	_, g := startGateway(t, t.TempDir())
-	admin := httptest.NewServer(g.admin)
-	defer admin.Close()
-	cfg := filepath.Join(t.TempDir(), "c.yaml")
-	raw, _ := os.ReadFile("../../config.example.yaml")
-	yml := strings.Replace(string(raw), "127.0.0.1:9090", strings.TrimPrefix(admin.URL, "http://"), 1)
-	if err := os.WriteFile(cfg, []byte(yml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var out, errb strings.Builder
-	e := env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, lookup: func(string) (string, bool) { return "", false }}
-	if code := run(context.Background(), []string{"healthcheck", "--config", cfg}, e); code != 0 {
-		t.Fatalf("healthcheck on a ready instance: exit %d: %s", code, errb.String())
-	}
-	g.store.Close()
-	if code := run(context.Background(), []string{"healthcheck", "--config", cfg}, e); code != 1 {
-		t.Fatalf("healthcheck with the store down: exit %d, want 1", code)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"context"
@@ -84,7 +84,7 @@ func doorsConfig(yml string) string {
     secret_hash: %s
     system_user: svc-sync
     scope: sec
-`, doorsApp, secretHash(doorsSecret), doorsRedirect, opsApp, secretHash(opsSecret))
+`, doorsApp, SecretHash(doorsSecret), doorsRedirect, opsApp, SecretHash(opsSecret))
 	yml = strings.Replace(yml, "users:\n", users, 1)
 	return regexp.MustCompile(`(?m)^apps:.*\n`).ReplaceAllLiteralString(yml, apps)
 }
@@ -94,7 +94,7 @@ func doorsConfig(yml string) string {
 // asked on the other (at); alone, both are the same gateway.
 type doorsWorld struct {
 	front, admin *httptest.Server
-	g            *gateway
+	g            *Gateway
 	at           *replica
 	app, secret  string // the Trusted App of every credential
 	yml          string // the config as running

@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/erpgate/erpgate/config"
+	"github.com/erpgate/erpgate/reftoken"
 	"github.com/erpgate/erpgate/sampleapi"
 	"github.com/erpgate/erpgate/store"
 )
@@ -48,7 +49,7 @@ func enforceConfig(yml string) string {
 	return strings.Replace(yml, "\napps:", "\napps:\n"+
 		"  - uri: "+enforceApp+"\n"+
 		"    name: Enforce\n"+
-		"    secret_hash: "+secretHash(enforceSecret)+"\n"+
+		"    secret_hash: "+SecretHash(enforceSecret)+"\n"+
 		"    system_user: svc-sync\n"+
 		"    scope: read update\n"+
 		"    redirect_uris: ["+enforceRedirect+"]", 1)
@@ -58,7 +59,7 @@ func enforceConfig(yml string) string {
 // edited and reloaded as SIGHUP does.
 type enforceWorld struct {
 	front   *httptest.Server
-	g       *gateway
+	g       *Gateway
 	cfgPath string
 	yml     string // the config as running
 }
@@ -89,9 +90,7 @@ func (w *enforceWorld) reload(t *testing.T, edit func(string) string) {
 	if err := os.WriteFile(w.cfgPath, []byte(next), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	err := w.g.reloadFrom(context.Background(), func() (*config.File, error) {
-		return loadConfig(w.cfgPath, env{lookup: func(string) (string, bool) { return "", false }})
-	})
+	err := w.g.reloadFrom(context.Background(), func() (*config.File, error) { return loadFile(w.cfgPath) })
 	if err != nil {
 		t.Fatalf("reload: %v", err)
 	}
@@ -445,12 +444,14 @@ func TestEnforceUserRemovedByReload(t *testing.T) {
 	aliceSID := w.mustOpen(t, "alice's token", alice.access)
 	admin := w.signIn(t, "admin")
 	adminSID := w.mustOpen(t, "admin's token", admin.access)
-	code, out, errOut := runCmd(t, "tokens", "issue", "--config", w.cfgPath, "--type", "pat", "--app", enforceApp,
-		"--user", "alice", "--scope", "read", "--expires", "1h")
-	if code != 0 {
-		t.Fatalf("tokens issue: %d %s", code, errOut)
+	// As `erpgate tokens issue --type pat --user alice` does (an operator).
+	issued, err := w.g.reftokens.Issue(context.Background(), reftoken.IssueRequest{
+		Type: store.PersonalAccessToken, ClientID: enforceApp, Subject: "alice", Scopes: []string{"read"}, ExpiresIn: time.Hour,
+	})
+	if err != nil {
+		t.Fatalf("issue a PAT: %v", err)
 	}
-	pat := strings.TrimSpace(strings.SplitN(out, "\n", 2)[0])
+	pat := issued.Value
 	patSID := w.mustOpen(t, "alice's PAT", pat)
 
 	w.reload(t, removeUser("alice"))

@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"bytes"
@@ -118,7 +118,7 @@ func newReplicaDoorsWorld(t *testing.T) *doorsWorld {
 	up := httptest.NewServer(sampleapi.New())
 	t.Cleanup(up.Close)
 	fronts := []*httptest.Server{httptest.NewUnstartedServer(nil), httptest.NewUnstartedServer(nil)}
-	raw, err := os.ReadFile("../../config.example.yaml")
+	raw, err := os.ReadFile("../config.example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func newReplicaDoorsWorld(t *testing.T) *doorsWorld {
 		"dsn: data/erpgate.db", "dsn: "+fmt.Sprintf("%q", dsn),
 	).Replace(string(raw))) + fmt.Sprintf("allowed_hosts: [%q]\n", fronts[1].Listener.Addr().String())
 	var reps []*replica
-	var gs []*gateway
+	var gs []*Gateway
 	for i, front := range fronts {
 		f, err := config.Parse([]byte(yml), func(string) (string, bool) { return "", false })
 		if err != nil {

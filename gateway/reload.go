@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"reflect"
+	"strings"
 	"time"
 
 	"github.com/erpgate/erpgate/audit"
@@ -21,7 +22,7 @@ import (
 
 // Config reload (SIGHUP). A gateway is two layers:
 //
-//   - long-lived state built once by newGateway from the file it started
+//   - long-lived state built once by New from the file it started
 //     with: store, signing keys, revocation list, session manager,
 //     reference-token service, metrics registry, listeners, logger;
 //   - a snapshot of everything else derived from the file: identity
@@ -99,28 +100,28 @@ func keepRestartOnly(running, next *config.File) (*config.File, []string) {
 }
 
 // current is the snapshot serving new requests.
-func (g *gateway) current() *snapshot { return g.snap.Load() }
+func (g *Gateway) current() *snapshot { return g.snap.Load() }
 
 // withClientAddr puts the real client address in RemoteAddr (the current
 // snapshot's trusted_proxies), before anything logs or throttles on it.
-func (g *gateway) withClientAddr(next http.Handler) http.Handler {
+func (g *Gateway) withClientAddr(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(w, g.current().clients.Resolve(r))
 	})
 }
 
 // serveCurrent serves r on the current snapshot, for as long as r takes.
-func (g *gateway) serveCurrent(w http.ResponseWriter, r *http.Request) {
+func (g *Gateway) serveCurrent(w http.ResponseWriter, r *http.Request) {
 	g.current().handler.ServeHTTP(w, r)
 }
 
 // serveAdminAPI serves /admin/ with the current snapshot's settings.
-func (g *gateway) serveAdminAPI(w http.ResponseWriter, r *http.Request) {
+func (g *Gateway) serveAdminAPI(w http.ResponseWriter, r *http.Request) {
 	g.current().adminAPI.ServeHTTP(w, r)
 }
 
 // syncApps reads apps other processes changed into the directory.
-func (g *gateway) syncApps(ctx context.Context) error { return g.directory.Sync(ctx) }
+func (g *Gateway) syncApps(ctx context.Context) error { return g.directory.Sync(ctx) }
 
 // Reload applies f, a file config.Parse accepted, to the running gateway:
 // a new snapshot is built and swapped in atomically. Settings only a
@@ -129,7 +130,7 @@ func (g *gateway) syncApps(ctx context.Context) error { return g.directory.Sync(
 // reload is rejected and the old config stays. Either way the outcome is
 // logged, audited (config.reloaded, reason applied or rejected) and set
 // on erpgate_config_last_reload_success.
-func (g *gateway) Reload(ctx context.Context, f *config.File) error {
+func (g *Gateway) Reload(ctx context.Context, f *config.File) error {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
 	if f == nil {
@@ -165,7 +166,7 @@ func (g *gateway) Reload(ctx context.Context, f *config.File) error {
 
 // reloadFrom reads the config with load and applies it; a file that
 // does not read or validate is rejected with every problem logged.
-func (g *gateway) reloadFrom(ctx context.Context, load func() (*config.File, error)) error {
+func (g *Gateway) reloadFrom(ctx context.Context, load func() (*config.File, error)) error {
 	f, err := load()
 	if err != nil {
 		g.reloadMu.Lock()
@@ -177,7 +178,7 @@ func (g *gateway) reloadFrom(ctx context.Context, load func() (*config.File, err
 
 // reloadFailed records a rejected reload; the running config stays.
 // Called with reloadMu held.
-func (g *gateway) reloadFailed(ctx context.Context, err error) error {
+func (g *Gateway) reloadFailed(ctx context.Context, err error) error {
 	g.metrics.ConfigReloadOK.Set(0)
 	var probs config.Problems
 	if errors.As(err, &probs) {
@@ -194,8 +195,8 @@ func (g *gateway) reloadFailed(ctx context.Context, err error) error {
 // buildSnapshot builds the per-config handlers of f on the gateway's
 // long-lived state. It has no effect on the running gateway but the
 // upstream transports it adds to the pool.
-func (g *gateway) buildSnapshot(f *config.File) (*snapshot, error) {
-	pages, err := pageKit(f, g.logger) // ui.go
+func (g *Gateway) buildSnapshot(f *config.File) (*snapshot, error) {
+	pages, err := pageKit(f, g.readFile, g.logger) // ui.go
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +223,7 @@ func (g *gateway) buildSnapshot(f *config.File) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	pol, err := policy.Compile(policyRoutes(f))
+	pol, err := policy.Compile(PolicyRoutes(f)) // routes.go
 	if err != nil {
 		return nil, err
 	}
@@ -230,7 +231,7 @@ func (g *gateway) buildSnapshot(f *config.File) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	for i := range ups {
+	for i := range ups { // transports.go
 		ups[i].Transport = g.transport(ups[i])
 		ups[i].ClientIdleTimeout = f.Routes[i].ClientIdleTimeout.D()
 	}
@@ -267,8 +268,21 @@ func (g *gateway) buildSnapshot(f *config.File) (*snapshot, error) {
 }
 
 // serveIssuer serves r with the current identity server.
-func (g *gateway) serveIssuer(w http.ResponseWriter, r *http.Request) {
+func (g *Gateway) serveIssuer(w http.ResponseWriter, r *http.Request) {
 	g.current().issuer.ServeHTTP(w, r)
+}
+
+// splitIssuer sends the issuer's paths to the identity server and
+// everything else to the proxy.
+func splitIssuer(prefix string, iss, px http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if p == prefix || strings.HasPrefix(p, prefix+"/") {
+			iss.ServeHTTP(w, r)
+			return
+		}
+		px.ServeHTTP(w, r)
+	})
 }
 
 // transportKey identifies an upstream transport: snapshots that forward
@@ -284,7 +298,7 @@ func keyOf(up proxy.Upstream) transportKey {
 }
 
 // transport returns the pooled transport of up, making it on first use.
-func (g *gateway) transport(up proxy.Upstream) http.RoundTripper {
+func (g *Gateway) transport(up proxy.Upstream) http.RoundTripper {
 	g.transportsMu.Lock()
 	defer g.transportsMu.Unlock()
 	k := keyOf(up)
@@ -298,7 +312,7 @@ func (g *gateway) transport(up proxy.Upstream) http.RoundTripper {
 
 // pruneTransports drops the transports f no longer uses, closing their
 // idle connections; requests still in flight on them finish normally.
-func (g *gateway) pruneTransports(f *config.File) {
+func (g *Gateway) pruneTransports(f *config.File) {
 	ups, err := proxyUpstreams(f)
 	if err != nil {
 		return

@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"context"
@@ -18,14 +18,14 @@ const janitorEvery = 10 * time.Minute
 
 // runJanitor sweeps the store at start and every janitorEvery until ctx
 // ends, with the token lifetimes of the current config.
-func (g *gateway) runJanitor(ctx context.Context) {
+func (g *Gateway) runJanitor(ctx context.Context) {
 	g.sweep(ctx)
 	loop.Every(ctx, janitorEvery, g.sweep)
 }
 
 // sweep deletes what can no longer matter (sweepExpired); a failure is
 // logged, and the next sweep tries again.
-func (g *gateway) sweep(ctx context.Context) {
+func (g *Gateway) sweep(ctx context.Context) {
 	if err := sweepExpired(ctx, g.store, g.clock(), codeRetention(g.current().file)); err != nil && ctx.Err() == nil {
 		g.logger.WarnContext(ctx, "deleting expired records failed", "err", err)
 	}

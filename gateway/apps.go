@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"context"
@@ -47,8 +47,8 @@ func (a *appRegistry) List(ctx context.Context) ([]admin.AppInfo, error) {
 func (a *appRegistry) Create(ctx context.Context, c config.App) (admin.AppInfo, string, error) {
 	secret := ""
 	if c.Type != config.AppPublic {
-		secret = newClientSecret()
-		c.SecretHash = secretHash(secret)
+		secret = NewClientSecret()
+		c.SecretHash = SecretHash(secret)
 	}
 	if probs := config.CheckApp(a.file, &c); len(probs) > 0 {
 		inv := &admin.InvalidError{}
@@ -81,7 +81,7 @@ func (a *appRegistry) SetEnabled(ctx context.Context, uri string, enabled bool) 
 }
 
 func (a *appRegistry) RotateSecret(ctx context.Context, uri string) (admin.AppInfo, string, error) {
-	secret := newClientSecret()
+	secret := NewClientSecret()
 	s, err := a.change(ctx, uri, func(s *directory.App) error {
 		if s.Public {
 			return &admin.InvalidError{Problems: []string{"app.type: public apps have no secret"}}

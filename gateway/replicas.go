@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"cmp"
@@ -8,54 +8,44 @@ import (
 	"time"
 
 	"github.com/erpgate/erpgate/config"
-	"github.com/erpgate/erpgate/store"
-	"github.com/erpgate/erpgate/store/bounded"
 	"github.com/erpgate/erpgate/store/postgres"
 )
 
 // changeSyncTimeout bounds one reload started by a change notification.
 const changeSyncTimeout = 10 * time.Second
 
-// sharedStore is what a store shared by several replicas offers beyond
-// store.Backend (SPEC §9). Its zero value, for sqlite and memory, offers
-// nothing: there, writes of other processes (the CLI) arrive by polling.
-type sharedStore struct {
-	// listen reports, until ctx ends, the topics of changes any process
-	// wrote (postgres.Store.Listen); nil when the store cannot.
-	listen func(ctx context.Context, changed func(topic string), logger *slog.Logger)
-	// lockKeys runs f while no other replica does (signing.Config.Lock);
+// SharedStore is what a store shared by several replicas offers beyond
+// store.Backend (SPEC §9): postgres.Store has both. Its zero value, for
+// sqlite and memory, offers nothing: there, writes of other processes
+// (the CLI) arrive by polling.
+type SharedStore struct {
+	// Listen reports, until ctx ends, the topics of changes any process
+	// wrote (postgres.Store.Listen); nil when the store cannot. Its
+	// connection lives as long as the gateway and checks itself, so it is
+	// not bounded by store.timeout.
+	Listen func(ctx context.Context, changed func(topic string), logger *slog.Logger)
+	// LockKeys runs f while no other replica does (signing.Config.Lock);
 	// nil when the store has no such lock.
-	lockKeys func(ctx context.Context, f func(ctx context.Context) error) error
+	LockKeys func(ctx context.Context, f func(ctx context.Context) error) error
 }
 
 // keyLockTimeout bounds one run under the signing-key lock, waiting for
 // the lock included (another replica may be generating a key).
 const keyLockTimeout = 30 * time.Second
 
-// openGatewayStore opens the store of a running gateway, with what it
-// offers replicas. Every operation of the store it returns runs under
-// store.timeout (store/bounded), so no request waits longer for a
-// database that stopped answering. The change listener is not bounded
-// that way: its connection lives as long as the gateway and checks
-// itself (postgres.Store.Listen).
-func openGatewayStore(ctx context.Context, s config.Store) (store.Backend, sharedStore, error) {
-	if s.Driver == config.DriverPostgres {
-		pg, err := postgres.Open(ctx, s.DSN)
-		if err != nil {
-			return nil, sharedStore{}, err
-		}
-		lockKeys := func(ctx context.Context, f func(ctx context.Context) error) error {
-			ctx, cancel := context.WithTimeout(ctx, keyLockTimeout)
-			defer cancel()
-			return pg.LockKeys(ctx, f)
-		}
-		return bounded.New(pg, storeTimeout(s)), sharedStore{listen: pg.Listen, lockKeys: lockKeys}, nil
+// withKeyLockTimeout is s with each run under LockKeys bounded by
+// keyLockTimeout.
+func (s SharedStore) withKeyLockTimeout() SharedStore {
+	lock := s.LockKeys
+	if lock == nil {
+		return s
 	}
-	st, err := openStore(ctx, s)
-	if err != nil {
-		return nil, sharedStore{}, err
+	s.LockKeys = func(ctx context.Context, f func(ctx context.Context) error) error {
+		ctx, cancel := context.WithTimeout(ctx, keyLockTimeout)
+		defer cancel()
+		return lock(ctx, f)
 	}
-	return bounded.New(st, storeTimeout(s)), sharedStore{}, nil
+	return s
 }
 
 // storeTimeout is store.timeout, or its default for a config not read
@@ -70,11 +60,11 @@ func storeTimeout(s config.Store) time.Duration {
 // runLoops keep polling meanwhile: they are the fallback while the
 // notification connection is down, and all there is with a store that
 // has none. It returns when ctx ends.
-func (g *gateway) runChangeSync(ctx context.Context) {
-	if g.shared.listen == nil {
+func (g *Gateway) runChangeSync(ctx context.Context) {
+	if g.shared.Listen == nil {
 		return
 	}
-	syncOnChange(ctx, g.shared.listen, map[string]func(context.Context) error{
+	syncOnChange(ctx, g.shared.Listen, map[string]func(context.Context) error{
 		postgres.TopicRevocations: g.revoked.Sync,
 		postgres.TopicSessions:    g.sessions.SyncEnded,
 		postgres.TopicApps:        g.syncApps,

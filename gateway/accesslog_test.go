@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"bytes"
@@ -323,7 +323,7 @@ func startGatewayLogging(t *testing.T, logs io.Writer, accessLog bool) *httptest
 	up := httptest.NewServer(sampleapi.New())
 	t.Cleanup(up.Close)
 	front := httptest.NewUnstartedServer(nil)
-	raw, err := os.ReadFile("../../config.example.yaml")
+	raw, err := os.ReadFile("../config.example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

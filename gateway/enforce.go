@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"context"
@@ -22,7 +22,7 @@ import (
 //
 // A failure is logged and audited, never fatal: the authority already
 // refuses the credentials, and the reaper frees idle slots.
-func (g *gateway) enforce(ctx context.Context, ch directory.Changes) {
+func (g *Gateway) enforce(ctx context.Context, ch directory.Changes) {
 	if len(ch.Apps) == 0 && len(ch.Users) == 0 {
 		return
 	}
@@ -82,7 +82,7 @@ func (g *gateway) enforce(ctx context.Context, ch directory.Changes) {
 // signOutEverywhere revokes login's refresh tokens, with the access
 // tokens issued from them, and ends their identity sessions (single
 // sign-on): after a password change every device signs in again.
-func (g *gateway) signOutEverywhere(ctx context.Context, login string) {
+func (g *Gateway) signOutEverywhere(ctx context.Context, login string) {
 	now := g.clock()
 	toks, err := g.store.RevokeSubjectRefreshTokens(ctx, login, now)
 	if err != nil {

@@ -1,11 +1,9 @@
-package main
+package gateway
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
 	"net/url"
-	"os"
 	"strings"
 
 	"github.com/erpgate/erpgate/config"
@@ -13,15 +11,15 @@ import (
 )
 
 // pageKit builds the page kit of f's ui section, reading the logo and
-// stylesheet files (at start and at every reload, so a new logo needs no
-// restart). The identity server serves its assets.
-func pageKit(f *config.File, logger *slog.Logger) (*webui.Kit, error) {
+// stylesheet files with read (at start and at every reload, so a new logo
+// needs no restart). The identity server serves its assets.
+func pageKit(f *config.File, read func(path string) ([]byte, error), logger *slog.Logger) (*webui.Kit, error) {
 	u := f.UI
-	logo, err := readUIFile("ui.logo_file", u.LogoFile)
+	logo, err := readUIFile(read, "ui.logo_file", u.LogoFile)
 	if err != nil {
 		return nil, err
 	}
-	css, err := readUIFile("ui.css_file", u.CSSFile)
+	css, err := readUIFile(read, "ui.css_file", u.CSSFile)
 	if err != nil {
 		return nil, err
 	}
@@ -40,18 +38,13 @@ func pageKit(f *config.File, logger *slog.Logger) (*webui.Kit, error) {
 	return kit, nil
 }
 
-// readUIFile reads a ui file of at most config.MaxUIFileBytes; "" reads
-// nothing.
-func readUIFile(key, path string) ([]byte, error) {
+// readUIFile reads a ui file of at most config.MaxUIFileBytes with read;
+// "" reads nothing.
+func readUIFile(read func(path string) ([]byte, error), key, path string) ([]byte, error) {
 	if path == "" {
 		return nil, nil
 	}
-	fh, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", key, err)
-	}
-	defer fh.Close()
-	b, err := io.ReadAll(io.LimitReader(fh, config.MaxUIFileBytes+1))
+	b, err := read(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", key, err)
 	}

@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"context"
@@ -26,7 +26,7 @@ func TestServeShutdownFlushes(t *testing.T) {
 	dir := t.TempDir()
 	up := httptest.NewServer(sampleapi.New())
 	t.Cleanup(up.Close)
-	raw, err := os.ReadFile("../../config.example.yaml")
+	raw, err := os.ReadFile("../config.example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestServeShutdownFlushes(t *testing.T) {
 	defer cancel()
 	addr := make(chan net.Addr, 1)
 	served := make(chan error, 1)
-	go func() { served <- g.serve(ctx, func(main, _ net.Addr) { addr <- main }) }()
+	go func() { served <- g.Run(ctx, func(main, _ net.Addr) { addr <- main }) }()
 	var base string
 	select {
 	case a := <-addr:

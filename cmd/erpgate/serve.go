@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/erpgate/erpgate/audit"
+	"github.com/erpgate/erpgate/config"
+	gw "github.com/erpgate/erpgate/gateway"
+)
+
+func cmdServe(ctx context.Context, args []string, e env) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	path := fs.String("config", "", "config file (default $ERPGATE_CONFIG, else erpgate.yaml)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	file := configPath(*path, e)
+	f, err := loadConfig(file, e)
+	if err != nil {
+		return err
+	}
+	// SIGHUP re-reads the same file.
+	return runGateway(ctx, f, func() (*config.File, error) { return loadConfig(file, e) }, e, nil)
+}
+
+// runGateway runs the gateway of f until ctx ends; SIGHUP reloads the
+// config read with load. ready is gateway.Gateway.Run's.
+func runGateway(ctx context.Context, f *config.File, load func() (*config.File, error), e env, ready func(main, admin net.Addr)) error {
+	cfg, closeAudit, err := gatewayConfig(ctx, f, e.stderr)
+	if err != nil {
+		return err
+	}
+	defer closeAudit()
+	hup := make(chan os.Signal, 1)
+	cfg.LoadConfig, cfg.SIGHUP = load, hup
+	g, err := gw.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer g.Close()
+	// SIGHUP is caught from here until Run returned (ignored once the
+	// shutdown began); before, it ends the process as by default.
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	return g.Run(ctx, ready)
+}
+
+// gatewayConfig is the gateway config of f as serve runs it: its store
+// opened, the process log on logOut, audit lines on logOut unless
+// log.audit names a file, and the files the config names read from disk.
+// closeAudit closes that file; call it after the gateway's Close.
+func gatewayConfig(ctx context.Context, f *config.File, logOut io.Writer) (cfg gw.Config, closeAudit func(), err error) {
+	auditOut, closeAudit, err := auditSink(f.Log, logOut)
+	if err != nil {
+		return gw.Config{}, nil, err
+	}
+	st, shared, err := openGatewayStore(ctx, f.Store)
+	if err != nil {
+		closeAudit()
+		return gw.Config{}, nil, err
+	}
+	return gw.Config{
+		File: f, Store: st, Shared: shared,
+		Logger: newLogger(f.Log, logOut), Audit: audit.New(slog.NewJSONHandler(auditOut, nil)),
+		Registry: prometheus.NewRegistry(), Clock: time.Now, Version: version, ReadFile: os.ReadFile,
+	}, closeAudit, nil
+}

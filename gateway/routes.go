@@ -1,0 +1,62 @@
+package gateway
+
+import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strings"
+
+	"github.com/erpgate/erpgate/config"
+	"github.com/erpgate/erpgate/policy"
+	"github.com/erpgate/erpgate/proxy"
+)
+
+// PolicyRoutes and proxyUpstreams are the two halves of routes[]: what to
+// require (pure policy) and where to forward (proxy). `erpgate policy
+// explain` compiles the same routes.
+func PolicyRoutes(f *config.File) []policy.Route {
+	rs := make([]policy.Route, 0, len(f.Routes))
+	for _, r := range f.Routes {
+		rs = append(rs, policy.Route{
+			Name: r.Name, Path: r.Match.Path, PathPrefix: r.Match.PathPrefix, Methods: r.Match.Methods,
+			Audience: r.Audience, Scopes: r.Scopes, Public: r.Public, OnMissingToken: r.OnMissingToken,
+			AllowCommunityUsers: r.AllowCommunityUsers,
+		})
+	}
+	return rs
+}
+
+func proxyUpstreams(f *config.File) ([]proxy.Upstream, error) {
+	ups := make([]proxy.Upstream, 0, len(f.Routes))
+	for i, r := range f.Routes {
+		u, err := url.Parse(r.Upstream)
+		if err != nil {
+			return nil, fmt.Errorf("routes[%d].upstream: %w", i, err)
+		}
+		ups = append(ups, proxy.Upstream{URL: u, Timeout: r.Timeout.D(), StripAuthorization: r.StripAuthorization})
+	}
+	return ups, nil
+}
+
+// trustedProxies parses trusted_proxies: single addresses become /32 or
+// /128 prefixes.
+func trustedProxies(f *config.File) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for i, s := range f.TrustedProxies {
+		if strings.Contains(s, "/") {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				return nil, fmt.Errorf("trusted_proxies[%d]: %w", i, err)
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("trusted_proxies[%d]: %w", i, err)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
