@@ -12,7 +12,9 @@ import (
 //   - a match really satisfies its route's method and path rules;
 //   - first match wins: no earlier route also matches;
 //   - no match means no route matches;
-//   - a non-canonical path never matches.
+//   - a non-canonical path never matches;
+//   - a near miss (NearMisses) comes before the match, if any, and does
+//     not take the request itself.
 //
 // Seed corpus: testdata/fuzz/FuzzMatch.
 func FuzzMatch(f *testing.F) {
@@ -33,6 +35,11 @@ func FuzzMatch(f *testing.F) {
 		}
 
 		idx, r, ok := set.Match(method, path)
+		for _, nm := range set.NearMisses(method, path) {
+			if refMatch(nm.Route, method, path) || (ok && nm.Index >= idx) || nm.Route != &set.routes[nm.Index] || nm.Why == "" {
+				t.Fatalf("NearMisses(%q, %q) names route %d %+v (%q); the match is %d", method, path, nm.Index, *nm.Route, nm.Why, idx)
+			}
+		}
 		d := set.Decide(Facts{Method: method, Path: path, Authenticated: true, Audiences: []string{"DomainAPI"}, Scopes: []string{"read"}})
 		if ok != (d.Outcome != NoRoute) {
 			t.Fatalf("Match ok=%v but Decide = %v", ok, d)

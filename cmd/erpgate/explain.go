@@ -1,20 +1,27 @@
 package main
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/erpgate/erpgate/authority"
 	"github.com/erpgate/erpgate/claims"
 	"github.com/erpgate/erpgate/config"
 	"github.com/erpgate/erpgate/policy"
+	"github.com/erpgate/erpgate/proxy"
+	"github.com/erpgate/erpgate/reftoken"
+	"github.com/erpgate/erpgate/signing"
 )
 
 // Exit codes of `erpgate policy explain`, so scripts can test a rule.
@@ -208,23 +215,13 @@ func explainCredentials(a explainArgs, f *config.File, stdin io.Reader, now time
 	return explainSubject{lines: []string{"no credentials (give --token or --scopes to explain a token)"}}, nil
 }
 
-// explainClaims are the access-token claims explain shows. aud may be a
-// string or an array (RFC 7519 §4.1.3); scope an array or a
-// space-delimited string.
-type explainClaims struct {
-	Issuer     string          `json:"iss"`
-	Audience   json.RawMessage `json:"aud"`
-	Scope      claims.Scopes   `json:"scope"`
-	ClientID   string          `json:"client_id"`
-	Subject    string          `json:"sub"`
-	SystemUser string          `json:"client_system_user"`
-	SessionID  string          `json:"sid"`
-	Expiry     int64           `json:"exp"`
-}
-
-// explainToken decodes the JWT's payload WITHOUT verifying it: explain is
-// a diagnostic, and the point is to see what a token would be allowed if
-// the proxy accepted it.
+// explainToken reads tok as the proxy reads a bearer token — the
+// credential of an Authorization header (authority.ReadCredential), a
+// JWT access token (signing.Parse: compact form, alg, typ at+jwt), its
+// claims as claims.Access — but does NOT verify it: explain is a
+// diagnostic, and the point is to see what a token would be allowed if
+// the proxy accepted it. A token the proxy cannot read at all is an
+// error.
 func explainToken(tok string, f *config.File, stdin io.Reader, now time.Time) (explainSubject, error) {
 	if tok == "-" {
 		b, err := io.ReadAll(io.LimitReader(stdin, 64<<10))
@@ -233,29 +230,22 @@ func explainToken(tok string, f *config.File, stdin io.Reader, now time.Time) (e
 		}
 		tok = string(b)
 	}
-	tok = strings.TrimSpace(tok)
-	if len(tok) > 7 && strings.EqualFold(tok[:7], "bearer ") {
-		tok = strings.TrimSpace(tok[7:])
-	}
-	if strings.HasPrefix(tok, "enrt_") {
-		return explainSubject{}, errors.New("--token: reference tokens (enrt_…) are opaque; give their scopes with --scopes")
-	}
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 {
-		return explainSubject{}, fmt.Errorf("--token: not a JWT (want 3 dot-separated parts, got %d)", len(parts))
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil {
-		return explainSubject{}, fmt.Errorf("--token: payload is not base64url: %v", err)
-	}
-	var tc explainClaims
-	if err := json.Unmarshal(payload, &tc); err != nil {
-		return explainSubject{}, fmt.Errorf("--token: payload is not a JSON claim set: %v", err)
-	}
-	aud, err := audienceClaim(tc.Audience)
+	cred, err := explainCredential(strings.TrimSpace(tok))
 	if err != nil {
 		return explainSubject{}, fmt.Errorf("--token: %v", err)
 	}
+	if strings.HasPrefix(cred.Token, reftoken.Prefix) {
+		return explainSubject{}, fmt.Errorf("--token: reference tokens (%s…) are opaque; give their scopes with --scopes", reftoken.Prefix)
+	}
+	jws, err := signing.Parse(cred.Token, signing.TypeAccessToken, explainAlgorithms())
+	if err != nil {
+		return explainSubject{}, fmt.Errorf("--token: not a JWT access token the proxy reads (it answers %s): %v", explainRefusedToken(), err)
+	}
+	var tc claims.Access
+	if err := json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &tc); err != nil {
+		return explainSubject{}, fmt.Errorf("--token: payload is not a JSON claim set the proxy reads (it answers %s): %v", explainRefusedToken(), err)
+	}
+	aud := tc.Audience
 	c := explainSubject{facts: policy.Facts{Authenticated: true, Audiences: aud, Scopes: tc.Scope.Values}}
 	c.lines = append(c.lines, "token (signature not checked: its claims are taken as they are)")
 	who := []string{}
@@ -265,8 +255,8 @@ func explainToken(tok string, f *config.File, stdin io.Reader, now time.Time) (e
 	switch {
 	case tc.Subject != "":
 		who = append(who, fmt.Sprintf("user %q", tc.Subject))
-	case tc.SystemUser != "":
-		who = append(who, fmt.Sprintf("system user %q", tc.SystemUser))
+	case tc.ClientSystemUser != "":
+		who = append(who, fmt.Sprintf("system user %q", tc.ClientSystemUser))
 	}
 	if tc.SessionID != "" {
 		who = append(who, fmt.Sprintf("session %q", tc.SessionID))
@@ -280,32 +270,44 @@ func explainToken(tok string, f *config.File, stdin io.Reader, now time.Time) (e
 	if tc.Expiry != 0 {
 		exp := time.Unix(tc.Expiry, 0).UTC()
 		if exp.Before(now) {
-			c.notes = append(c.notes, fmt.Sprintf("the token expired at %s: the proxy refuses it (401 invalid_token) before any route rule", exp.Format(time.RFC3339)))
+			c.notes = append(c.notes, fmt.Sprintf("the token expired at %s: the proxy refuses it (%s) before any route rule", exp.Format(time.RFC3339), explainRefusedToken()))
 		} else {
 			c.lines = append(c.lines, "expires "+exp.Format(time.RFC3339))
 		}
 	}
 	if tc.Issuer != f.Issuer() {
-		c.notes = append(c.notes, fmt.Sprintf("the token's issuer %q is not this gateway's (%s): the proxy refuses it (401 invalid_token)", tc.Issuer, f.Issuer()))
+		c.notes = append(c.notes, fmt.Sprintf("the token's issuer %q is not this gateway's (%s): the proxy refuses it (%s)", tc.Issuer, f.Issuer(), explainRefusedToken()))
 	}
 	c.notes = append(c.notes, "the proxy also checks the signature, expiry and revocation, then the session and license; explain does not")
 	return c, nil
 }
 
-// audienceClaim decodes aud: absent, a string or an array of strings.
-func audienceClaim(raw json.RawMessage) ([]string, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
+// explainCredential is the credential the proxy reads from the header
+// "Authorization: Bearer tok" (tok may start with "Bearer " itself).
+func explainCredential(tok string) (authority.Credential, error) {
+	v := tok
+	if scheme, _, ok := strings.Cut(tok, " "); !ok || !strings.EqualFold(scheme, "Bearer") {
+		v = "Bearer " + tok
 	}
-	var one string
-	if err := json.Unmarshal(raw, &one); err == nil {
-		return []string{one}, nil
+	return authority.ReadCredential(&http.Request{URL: &url.URL{}, Header: http.Header{"Authorization": {v}}})
+}
+
+// explainAlgorithms is the proxy's JWS alg allow-list: every algorithm
+// the keyring signs with (the gateway gives its verifier
+// signing.Algorithms).
+func explainAlgorithms() []jose.SignatureAlgorithm {
+	algs := make([]jose.SignatureAlgorithm, len(signing.Algorithms))
+	for i, a := range signing.Algorithms {
+		algs[i] = jose.SignatureAlgorithm(a)
 	}
-	var many []string
-	if err := json.Unmarshal(raw, &many); err != nil {
-		return nil, errors.New(`"aud" must be a string or an array of strings`)
-	}
-	return many, nil
+	return algs
+}
+
+// explainRefusedToken is what the proxy answers a token it refuses
+// (proxy.AnswerFor): "401 invalid_token".
+func explainRefusedToken() string {
+	a := proxy.AnswerFor(policy.Decision{}, &authority.Refusal{Reason: authority.ReasonInvalidToken}, proxy.Situation{})
+	return fmt.Sprintf("%d %s", a.Refusal.Status, a.Refusal.Body.Error)
 }
 
 // writeExplanation prints the answer as aligned "label  text" lines.
@@ -322,7 +324,7 @@ func writeExplanation(w io.Writer, f *config.File, set *policy.Set, c explainSub
 		line(label, "%s", l)
 	}
 
-	idx, _, matched := set.Match(c.facts.Method, c.facts.Path)
+	idx, pol, matched := set.Match(c.facts.Method, c.facts.Path)
 	if matched {
 		r := f.Routes[idx]
 		line("route", "%s (routes[%d]): %s", r.Name, idx, explainMatch(r.Match))
@@ -335,11 +337,11 @@ func writeExplanation(w io.Writer, f *config.File, set *policy.Set, c explainSub
 		}
 		line("upstream", "%s", up)
 		line("requires", "%s", explainRequires(r))
-		line("no token", "%s", explainNoToken(f, r))
+		line("no token", "%s", explainNoToken(f, pol))
 	} else {
 		line("route", "none: routes are tried in order, the first match wins, and none matches")
-		for _, h := range explainHints(f, c.facts.Method, c.facts.Path) {
-			line("hint", "%s", h)
+		for _, nm := range set.NearMisses(c.facts.Method, c.facts.Path) {
+			line("hint", "routes[%d] %q %s", nm.Index, nm.Route.Name, nm.Why)
 		}
 	}
 
@@ -350,11 +352,12 @@ func writeExplanation(w io.Writer, f *config.File, set *policy.Set, c explainSub
 	line("decision", "%s", verdict)
 	line("reason", "%s", d.Reason)
 	line("why", "%s", d.Detail)
-	line("answer", "%s", explainAnswer(f, d))
+	a := proxy.AnswerFor(d, nil, explainAPIClient(f))
+	line("answer", "%s", explainAnswer(f, d, a))
 	if matched {
 		line("counted", "erpgate_auth_decisions_total{route=%q,decision=%q,reason=%q}", d.Route.Name, verdict, d.Reason)
 	} else {
-		line("counted", "erpgate_http_requests_total{route=\"\",method=%q,code=%q} (no auth decision is counted without a route)", c.facts.Method, explainStatus(d))
+		line("counted", "erpgate_http_requests_total{route=\"\",method=%q,code=%q} (no auth decision is counted without a route)", c.facts.Method, strconv.Itoa(a.Refusal.Status))
 	}
 	for _, n := range c.notes {
 		line("note", "%s", n)
@@ -385,79 +388,62 @@ func explainRequires(r config.Route) string {
 	return fmt.Sprintf("%s with %s %s", s, explainPlural(len(r.Scopes), "scope", "scopes"), explainList(r.Scopes, ""))
 }
 
-func explainNoToken(f *config.File, r config.Route) string {
-	switch {
-	case r.Public:
+// The clients whose answers can differ (proxy.Situation), which explain
+// asks proxy.AnswerFor about: explainAPIClient is a script or an app
+// (its Accept does not name text/html); explainNavigation a browser's
+// GET or HEAD (Accept prefers text/html); explainNamesHTML a GET or HEAD
+// whose Accept names text/html below another type.
+func explainAPIClient(f *config.File) proxy.Situation {
+	return proxy.Situation{BrowserLogin: f.Gateway.ClientID != ""}
+}
+
+func explainNavigation(f *config.File) proxy.Situation {
+	return proxy.Situation{BrowserLogin: f.Gateway.ClientID != "", PrefersHTML: true, Navigation: true}
+}
+
+func explainNamesHTML(f *config.File) proxy.Situation {
+	return proxy.Situation{BrowserLogin: f.Gateway.ClientID != "", Navigation: true}
+}
+
+// explainNoToken says what the proxy answers a request without
+// credentials on route r, for each kind of client it answers
+// differently (proxy.AnswerFor).
+func explainNoToken(f *config.File, r *policy.Route) string {
+	d := r.Authorize(policy.Facts{})
+	api := proxy.AnswerFor(d, nil, explainAPIClient(f))
+	if api.Forward {
 		return "forwarded (public)"
+	}
+	login := func(s proxy.Situation) bool { return proxy.AnswerFor(d, nil, s).Login }
+	status, rule := api.Refusal.Status, "on_missing_token: "+r.OnMissingToken
+	switch {
+	case login(explainNamesHTML(f)):
+		return fmt.Sprintf("browsers (GET/HEAD with Accept: text/html) are sent to login, others get %d (%s)", status, rule)
+	case login(explainNavigation(f)):
+		return fmt.Sprintf("%d (%s); a browser navigation (GET/HEAD preferring text/html) is sent to login", status, rule)
 	case f.Gateway.ClientID == "":
-		return "401 (on_missing_token: " + explainOnMissing(r) + "; browser login is off: gateway.client_id is empty)"
-	case r.OnMissingToken == config.OnMissingTokenLogin:
-		return "browsers (GET/HEAD with Accept: text/html) are sent to login, others get 401 (on_missing_token: login)"
+		return fmt.Sprintf("%d (%s; browser login is off: gateway.client_id is empty)", status, rule)
 	}
-	return "401 (on_missing_token: unauthorized); a browser navigation (GET/HEAD preferring text/html) is sent to login"
+	return fmt.Sprintf("%d (%s)", status, rule)
 }
 
-func explainOnMissing(r config.Route) string {
-	if r.OnMissingToken == "" {
-		return config.OnMissingTokenUnauthorized
-	}
-	return r.OnMissingToken
-}
-
-// explainHints names the routes whose path matches but whose methods do
-// not, the usual surprise behind a no_route (HEAD is not implied by GET).
-func explainHints(f *config.File, method, path string) []string {
-	var hints []string
-	for i, r := range f.Routes {
-		if len(r.Match.Methods) == 0 {
-			continue
-		}
-		pr := policyRoutes(&config.File{Routes: []config.Route{r}})
-		pr[0].Methods = nil
-		one, err := policy.Compile(pr)
-		if err != nil {
-			continue
-		}
-		if _, _, ok := one.Match(method, path); ok {
-			hints = append(hints, fmt.Sprintf("routes[%d] %q matches the path but only for %s, not %s",
-				i, r.Name, strings.Join(r.Match.Methods, " "), method))
-		}
-	}
-	return hints
-}
-
-// explainAnswer says what the proxy sends back for d (README, "Routes").
-func explainAnswer(f *config.File, d policy.Decision) string {
-	switch d.Outcome {
-	case policy.Allow:
-		if d.Reason == policy.ReasonPublic {
-			return "forwarded to the upstream"
-		}
+// explainAnswer words a, the proxy's answer to an API client for d
+// (proxy.AnswerFor), saying when a browser is sent to login instead.
+func explainAnswer(f *config.File, d policy.Decision, a proxy.Answer) string {
+	switch {
+	case a.Forward && d.Reason == policy.ReasonPublic:
+		return "forwarded to the upstream"
+	case a.Forward: // the authority opens the session at the proxy's door
 		return "forwarded to the upstream, once the session opens (a license slot is free)"
-	case policy.NoRoute:
-		if d.Reason == policy.ReasonInvalidPath {
-			return `400 error="invalid_request" (the path is not canonical)`
-		}
-		return `404 error="not_found"`
-	case policy.NeedCredentials:
-		if f.Gateway.ClientID != "" {
-			return `401 WWW-Authenticate: Bearer realm="erpgate", or a login redirect for a browser (see "no token")`
-		}
-		return `401 WWW-Authenticate: Bearer realm="erpgate"`
-	case policy.WrongAudience:
-		return `401 WWW-Authenticate: Bearer realm="erpgate", error="invalid_token"`
-	case policy.InsufficientScope:
-		return fmt.Sprintf(`403 WWW-Authenticate: Bearer realm="erpgate", error="insufficient_scope", scope=%q`, d.Route.ScopeString())
 	}
-	return d.Outcome.String()
-}
-
-// explainStatus is the status code of a request no route takes.
-func explainStatus(d policy.Decision) string {
-	if d.Reason == policy.ReasonInvalidPath {
-		return "400"
+	s := fmt.Sprintf("%d error=%q", a.Refusal.Status, a.Refusal.Body.Error)
+	if a.Refusal.Challenge != "" {
+		s = fmt.Sprintf("%d WWW-Authenticate: %s", a.Refusal.Status, a.Refusal.Challenge)
 	}
-	return "404"
+	if proxy.AnswerFor(d, nil, explainNavigation(f)).Login {
+		s += `, or a login redirect for a browser (see "no token")`
+	}
+	return s
 }
 
 // explainList renders ["a" "b"] as `"a", "b"`, or none when empty.

@@ -9,11 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/erpgate/erpgate/config"
+	"github.com/erpgate/erpgate/reftoken"
 )
 
 const explainConfig = "testdata/explain.yaml"
@@ -30,17 +32,21 @@ func runExplain(t *testing.T, stdin string, args ...string) (code int, stdout, s
 	return code, out.String(), errb.String()
 }
 
-// fakeJWT builds an unsigned compact JWS around claims; explain must not
-// care that "sig" is no signature.
+// fakeJWT builds an unsigned compact JWS around claims, with the header
+// of an access token; explain must not care that "sig" is no signature.
 func fakeJWT(t *testing.T, claims map[string]any) string {
 	t.Helper()
 	b, err := json.Marshal(claims)
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc := base64.RawURLEncoding.EncodeToString
-	return enc([]byte(`{"alg":"RS256","typ":"at+jwt"}`)) + "." + enc(b) + ".sig"
+	return header + "." + enc(string(b)) + ".sig"
 }
+
+// header is an access token's JWS header (RFC 9068 §2.1).
+var header = enc(`{"alg":"RS256","typ":"at+jwt"}`)
+
+func enc(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 
 func TestExplain(t *testing.T) {
 	const iss = "http://localhost:8080/id"
@@ -48,12 +54,16 @@ func TestExplain(t *testing.T) {
 		"iss": iss, "aud": []string{"DomainAPI", "TableAPI"}, "scope": []string{"openid", "read"},
 		"client_id": "com.example/spa", "sub": "alice", "sid": "s1", "exp": 4102444800, // 2100
 	})
-	stringClaims := fakeJWT(t, map[string]any{ // RFC 9068 style: aud and scope as strings
-		"iss": iss, "aud": "TableAPI", "scope": "read update",
+	stringScope := fakeJWT(t, map[string]any{ // RFC 9068 style: scope as a string
+		"iss": iss, "aud": []string{"TableAPI"}, "scope": "read update",
 		"client_id": "com.example/nightly-sync", "client_system_user": "svc-sync", "exp": 4102444800,
 	})
-	expired := fakeJWT(t, map[string]any{"iss": iss, "aud": "DomainAPI", "scope": []string{"read"}, "exp": 1})
-	foreign := fakeJWT(t, map[string]any{"iss": "https://elsewhere.example/id", "aud": "DomainAPI", "scope": []string{"read"}})
+	// The proxy reads aud as an array (claims.Access): a string aud
+	// fails its verifier's claim decoding, 401 invalid_token.
+	stringAud := fakeJWT(t, map[string]any{"iss": iss, "aud": "TableAPI", "scope": "read", "exp": 4102444800})
+	expired := fakeJWT(t, map[string]any{"iss": iss, "aud": []string{"DomainAPI"}, "scope": []string{"read"}, "exp": 1})
+	foreign := fakeJWT(t, map[string]any{"iss": "https://elsewhere.example/id", "aud": []string{"DomainAPI"}, "scope": []string{"read"}})
+	idToken := enc(`{"alg":"RS256","typ":"JWT"}`) + "." + enc(`{"iss":"`+iss+`","aud":["DomainAPI"]}`) + ".sig"
 
 	tests := []struct {
 		name       string
@@ -144,12 +154,12 @@ func TestExplain(t *testing.T) {
 			},
 		},
 		{
-			name: "token with string aud and scope", args: []string{"--token", stringClaims, "GET", "/api/reports/x"},
+			name: "token with a string scope", args: []string{"--token", stringScope, "GET", "/api/reports/x"},
 			wantCode: explainAllow, wantReason: "allowed",
 			wantOut: []string{`system user "svc-sync"`, `audiences "TableAPI"`, `scopes "read", "update"`},
 		},
 		{
-			name: "token for another audience", args: []string{"--token", stringClaims, "DELETE", "/api/domain/x"},
+			name: "token for another audience", args: []string{"--token", stringScope, "DELETE", "/api/domain/x"},
 			wantCode: explainDeny, wantReason: "wrong_audience",
 			wantOut: []string{`token is for "TableAPI"`},
 		},
@@ -189,11 +199,16 @@ func TestExplain(t *testing.T) {
 			wantOut: []string{`hint      routes[0] "reports" matches the path but only for GET, not HEAD`},
 		},
 		{
+			name: "no route: a prefix with a trailing slash", args: []string{"GET", "/api/reports"},
+			wantCode: explainDeny, wantReason: "no_route",
+			wantOut: []string{`hint      routes[0] "reports" matches "/api/reports/", with a trailing slash`},
+		},
+		{
 			name: "non-canonical path, percent-encoded dots", args: []string{"GET", "/api/health/%2e%2e/domain/x"},
 			wantCode: explainDeny, wantReason: "invalid_path",
 			wantOut: []string{
 				"request   GET /api/health/../domain/x",
-				`answer    400 error="invalid_request"`,
+				`answer    400 WWW-Authenticate: Bearer realm="erpgate", error="invalid_request"`,
 				`code="400"`,
 			},
 		},
@@ -214,19 +229,36 @@ func TestExplain(t *testing.T) {
 			name: "token and scopes", args: []string{"--token", userToken, "--scopes", "read", "GET", "/a"},
 			wantCode: explainUsage, wantErr: "do not combine it with --scopes",
 		},
-		{name: "not a JWT", args: []string{"--token", "abc", "GET", "/a"}, wantCode: explainUsage, wantErr: "not a JWT"},
-		{name: "payload not base64url", args: []string{"--token", "a.b*c.d", "GET", "/a"}, wantCode: explainUsage, wantErr: "not base64url"},
+		{name: "not a JWT", args: []string{"--token", "abc", "GET", "/a"}, wantCode: explainUsage, wantErr: "not a JWT access token the proxy reads (it answers 401 invalid_token)"},
+		{name: "payload not base64url", args: []string{"--token", header + ".b*c.d", "GET", "/a"}, wantCode: explainUsage, wantErr: "illegal base64"},
+		{name: "header not a JWS header", args: []string{"--token", "a.b.c", "GET", "/a"}, wantCode: explainUsage, wantErr: "not a JWT access token"},
 		{
-			name: "payload not JSON", args: []string{"--token", "a." + base64.RawURLEncoding.EncodeToString([]byte("nope")) + ".c", "GET", "/a"},
+			name: "an ID token is not an access token", args: []string{"--token", idToken, "GET", "/a"},
+			wantCode: explainUsage, wantErr: `token type "JWT" is not at+jwt`,
+		},
+		{
+			name: "alg none", args: []string{"--token", enc(`{"alg":"none","typ":"at+jwt"}`) + "." + enc(`{"aud":["DomainAPI"]}`) + ".", "GET", "/a"},
+			wantCode: explainUsage, wantErr: "not a JWT access token",
+		},
+		{
+			name: "payload not JSON", args: []string{"--token", header + "." + enc("nope") + ".sig", "GET", "/a"},
 			wantCode: explainUsage, wantErr: "not a JSON claim set",
 		},
 		{
 			name: "aud of the wrong type", args: []string{"--token", fakeJWT(t, map[string]any{"aud": 7}), "GET", "/a"},
-			wantCode: explainUsage, wantErr: `"aud" must be a string or an array of strings`,
+			wantCode: explainUsage, wantErr: "cannot unmarshal number into Go struct field Access.aud",
 		},
 		{
-			name: "reference token", args: []string{"--token", "enrt_" + strings.Repeat("ab", 32), "GET", "/a"},
-			wantCode: explainUsage, wantErr: "reference tokens (enrt_…) are opaque",
+			name: "a string aud: the proxy cannot read it", args: []string{"--token", stringAud, "GET", "/api/reports/x"},
+			wantCode: explainUsage, wantErr: "payload is not a JSON claim set the proxy reads (it answers 401 invalid_token)",
+		},
+		{
+			name: "two tokens in one", args: []string{"--token", "Bearer " + userToken + " " + userToken, "GET", "/a"},
+			wantCode: explainUsage, wantErr: "malformed Authorization header",
+		},
+		{
+			name: "reference token", args: []string{"--token", reftoken.Prefix + strings.Repeat("ab", 32), "GET", "/a"},
+			wantCode: explainUsage, wantErr: "reference tokens (" + reftoken.Prefix + "…) are opaque",
 		},
 		{name: "opaque URL", args: []string{"GET", "mailto:x@example.com"}, wantCode: explainUsage, wantErr: "give a path"},
 	}
@@ -306,6 +338,7 @@ func TestExplainMatchesProxy(t *testing.T) {
 		{"insufficient scope", "POST", "/api/domain/odata/x", readToken, []string{"--token", readToken}},
 		{"insufficient scope, assumed", "DELETE", "/api/domain/odata/x", readToken, []string{"--scopes", "read"}},
 	}
+	answered := regexp.MustCompile(`(?m)^answer    (forwarded|\d{3}) `)
 	counted := regexp.MustCompile(`(?m)^counted   erpgate_auth_decisions_total\{route="([^"]*)",decision="([^"]*)",reason="([^"]*)"\}$`)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -341,6 +374,12 @@ func TestExplainMatchesProxy(t *testing.T) {
 			}
 			if (code == explainAllow) != (m[2] == "allow") {
 				t.Errorf("exit code %d for decision %s", code, m[2])
+			}
+			// The answer explain names is the one the proxy gave.
+			a := answered.FindStringSubmatch(out)
+			if a == nil || (a[1] == "forwarded" && resp.StatusCode != http.StatusOK) ||
+				(a[1] != "forwarded" && a[1] != strconv.Itoa(resp.StatusCode)) {
+				t.Errorf("proxy answered %d; explain says:\n%s", resp.StatusCode, out)
 			}
 		})
 	}
@@ -433,10 +472,11 @@ func TestExplainBrowserRoute(t *testing.T) {
 // FuzzExplainToken: decoding an untrusted --token never panics, and what
 // it yields is always an authenticated caller.
 func FuzzExplainToken(f *testing.F) {
-	f.Add("e30.eyJhdWQiOiJEb21haW5BUEkiLCJzY29wZSI6WyJyZWFkIl19.sig")
+	f.Add(header + "." + enc(`{"aud":["DomainAPI"],"scope":["read"]}`) + ".sig")
+	f.Add(header + "." + enc(`{"aud":["A","B"],"scope":"read update","exp":1}`) + ".x")
 	f.Add("e30.eyJhdWQiOlsiQSIsIkIiXSwic2NvcGUiOiJyZWFkIHVwZGF0ZSIsImV4cCI6MX0.x")
 	f.Add("Bearer a.b.c")
-	f.Add("enrt_00")
+	f.Add(reftoken.Prefix + "00")
 	f.Add("a..b")
 	cfg := &config.File{PublicURL: "http://localhost:8080"}
 	f.Fuzz(func(t *testing.T, tok string) {
