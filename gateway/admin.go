@@ -1,13 +1,54 @@
 package gateway
 
 import (
+	"context"
+	"io"
 	"log/slog"
 	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/erpgate/erpgate/admin"
 	"github.com/erpgate/erpgate/audit"
 	"github.com/erpgate/erpgate/config"
 )
+
+// adminHandler serves the admin listener: /metrics (the gateway's own
+// registry), /healthz, /readyz and the admin API.
+func (g *Gateway) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g.registry, promhttp.HandlerOpts{Registry: g.registry}))
+	mux.Handle("/admin/", http.HandlerFunc(g.serveAdminAPI)) // sessions, license, apps, tokens (package admin); reload.go
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if g.draining.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, `{"status":"not ready","reason":"shutting down"}`+"\n")
+			return
+		}
+		// Ping reads a table (a round trip to the database, whichever
+		// connection the pool hands out) within store.timeout, and never
+		// longer than a load balancer's probe waits.
+		ctx, cancel := context.WithTimeout(r.Context(), readyPingTimeout)
+		defer cancel()
+		if err := g.store.Ping(ctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, `{"status":"not ready","reason":"store unreachable"}`+"\n")
+			return
+		}
+		if g.keys.ActiveKeyID() == "" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, `{"status":"not ready","reason":"no signing key"}`+"\n")
+			return
+		}
+		_, _ = io.WriteString(w, `{"status":"ready"}`+"\n")
+	})
+	return mux
+}
 
 // newAdminAPI builds the /admin/ JSON API (SPEC §7) from f.
 func newAdminAPI(f *config.File, auth admin.Authenticator, s admin.Sessions, apps admin.Apps, tokens admin.Tokens, logger *slog.Logger, a *audit.Logger) (http.Handler, error) {
