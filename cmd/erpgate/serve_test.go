@@ -19,7 +19,9 @@ import (
 )
 
 // gateway is a gateway as serve wires it (gatewayConfig, then
-// gateway.New), with what the tests look at.
+// gateway.New), with what the tests look at (explain_test.go reads its
+// registry). Because this package has a type of that name, its files
+// import package gateway as gw.
 type gateway struct {
 	*gw.Gateway
 	file     *config.File
