@@ -10,5 +10,7 @@
 // errors every backend returns, and the Backend interface that the
 // conformance suite in store/storetest runs against each implementation
 // (store/memory for tests, store/sqlite by default, store/postgres for
-// replicas sharing one database).
+// replicas sharing one database). The two SQL backends share their
+// queries through store/sqlstore and differ only where their databases
+// do.
 package store

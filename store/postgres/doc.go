@@ -6,14 +6,18 @@
 // database, reached through a pgx connection pool.
 //
 // It mirrors store/sqlite: the same tables, the same conformance suite
-// (store/storetest), the same behaviour down to time precision. What
-// differs is how atomicity is had, since SQLite has one writer at a time
-// and PostgreSQL has many.
+// (store/storetest), the same behaviour down to time precision, and the
+// same queries wherever both databases answer alike, which live once in
+// store/sqlstore. This package gives the core its flavor (flavor.go: $N
+// parameters, timestamptz, text[]) and its pgx pool, and keeps what
+// differs: how atomicity is had, since SQLite has one writer at a time
+// and PostgreSQL has many, and change notifications.
 //
 // # Schema
 //
 // The schema lives in migrations/NNNN_name.sql, embedded in the binary
-// and applied on Open in one transaction that first takes
+// and applied on Open by the shared runner (sqlstore.Schema) in one
+// transaction that first takes
 // pg_advisory_xact_lock(migrateLock) and records each migration in
 // schema_migrations: replicas starting together queue on the lock, and
 // only the first applies anything. A schema migrated by a newer erpgate
@@ -55,8 +59,9 @@
 //     EndIdentitySession, SaveConsent, RevokeConsent, CreateApp,
 //     UpdateApp, SaveReferenceToken, RevokeReferenceToken,
 //     SavePasswordChange) are one statement each; a duplicate key
-//     (an app's URI, a reference token's id or hash) is PostgreSQL's
-//     unique violation (23505), returned as store.ErrConflict.
+//     (an app's URI, a reference token's id or hash) makes the
+//     INSERT ... ON CONFLICT DO NOTHING insert no row, which is
+//     store.ErrConflict.
 //   - Statements that lock many rows do so in a fixed order
 //     (TouchSessions and EndStaleSessions by session id,
 //     TouchReferenceTokens by token id), and a transaction PostgreSQL

@@ -2,9 +2,17 @@
 // serves one machine (SPEC §9), through the pure-Go modernc.org/sqlite
 // driver so the binary needs no C toolchain.
 //
+// Most of its queries are store/sqlstore's, written once for both SQL
+// backends; this package gives the core its flavor (flavor.go: ?N
+// parameters, times as unix milliseconds, string lists as JSON), its
+// pools and its migrations, and keeps the writes whose atomicity is
+// SQLite's own: the sessions' (with the license counter),
+// RedeemAuthCode, RotateRefreshToken, the refresh-family revocations and
+// the touches.
+//
 // The schema lives in migrations/NNNN_name.sql, embedded in the binary
-// and applied in order on Open inside one write transaction, each recorded
-// in schema_migrations. A database migrated by a newer erpgate is refused
+// and applied in order on Open inside one write transaction by the shared
+// runner (sqlstore.Schema), each recorded in schema_migrations. A database migrated by a newer erpgate is refused
 // rather than guessed at.
 //
 // Times are stored as INTEGER unix milliseconds in UTC, so they sort and
