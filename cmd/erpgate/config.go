@@ -9,7 +9,6 @@ import (
 
 	"github.com/erpgate/erpgate/config"
 	gw "github.com/erpgate/erpgate/gateway"
-	"github.com/erpgate/erpgate/policy"
 	"github.com/erpgate/erpgate/store"
 	"github.com/erpgate/erpgate/store/memory"
 	"github.com/erpgate/erpgate/store/postgres"
@@ -88,6 +87,3 @@ func auditSink(l config.Log, out io.Writer) (io.Writer, func(), error) {
 	}
 	return f, func() { f.Close() }, nil
 }
-
-// policyRoutes is routes[] as policy takes it (policy explain).
-func policyRoutes(f *config.File) []policy.Route { return gw.PolicyRoutes(f) }

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/erpgate/erpgate/config"
 	gw "github.com/erpgate/erpgate/gateway"
 	"github.com/erpgate/erpgate/sampleapi"
@@ -19,15 +17,14 @@ import (
 )
 
 // gateway is a gateway as serve wires it (gatewayConfig, then
-// gateway.New), with what the tests look at (explain_test.go reads its
-// registry). Because this package has a type of that name, its files
-// import package gateway as gw.
+// gateway.New), with what the tests look at: its config, its store and
+// its admin handler. Because this package has a type of that name, its
+// files import package gateway as gw.
 type gateway struct {
 	*gw.Gateway
-	file     *config.File
-	store    store.Backend        // as opened; the gateway bounds its operations
-	registry *prometheus.Registry // what /metrics serves
-	admin    http.Handler
+	file  *config.File
+	store store.Backend // as opened; the gateway bounds its operations
+	admin http.Handler
 }
 
 // newGateway builds the gateway of f as serve does, with its logs and
@@ -44,7 +41,7 @@ func newGateway(t *testing.T, f *config.File, logOut io.Writer) *gateway {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { g.Close(); closeAudit() })
-	return &gateway{Gateway: g, file: f, store: cfg.Store, registry: cfg.Registry, admin: g.AdminHandler()}
+	return &gateway{Gateway: g, file: f, store: cfg.Store, admin: g.AdminHandler()}
 }
 
 // exampleConfig is config.example.yaml with public_url at front, the
