@@ -32,7 +32,7 @@ type Sessions interface {
 
 var _ Sessions = (*session.Manager)(nil)
 
-// Config configures the API; cmd/erpgate builds it.
+// Config configures the API; the gateway builds it (gateway/admin.go).
 type Config struct {
 	Authority Authenticator
 	// Audiences: a token must carry at least one (tokens.audiences).

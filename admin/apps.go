@@ -16,8 +16,8 @@ import (
 	"github.com/erpgate/erpgate/requestid"
 )
 
-// Apps manages Trusted Applications created at run time; cmd/erpgate
-// implements it over the store and the issuer's app table.
+// Apps manages Trusted Applications created at run time; the gateway
+// implements it over the store and the live directory (gateway/apps.go).
 type Apps interface {
 	List(ctx context.Context) ([]AppInfo, error)
 	// Create stores a new app; for a confidential app it returns the

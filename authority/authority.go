@@ -46,7 +46,8 @@ type Directory interface {
 	User(login string) *directory.User
 }
 
-// Config wires an Authority; cmd/erpgate builds it once per process.
+// Config wires an Authority; the gateway builds it once per process
+// (gateway/gateway.go).
 type Config struct {
 	Verifier        Verifier
 	ReferenceTokens ReferenceTokens // nil: enrt_… tokens are refused

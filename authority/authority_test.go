@@ -315,7 +315,7 @@ func TestAuthenticate(t *testing.T) {
 				pat := a.PAT(web, "alice")
 				use(t, a, apiKey(pat.Value))
 				a.EditApp(web, func(app *directory.App) { app.Enabled = false })
-				a.EndSession(sessionOf(pat.Token.ID), store.EndAppDisabled) // as cmd/erpgate's enforce does
+				a.EndSession(sessionOf(pat.Token.ID), store.EndAppDisabled) // as the gateway's enforce does
 				if _, ref := a.Authority.Authenticate(context.Background(), apiKey(pat.Value), proxyDoor); ref == nil || ref.Reason != authority.ReasonAppDisabled {
 					t.Fatalf("while disabled: %v, want app_disabled", ref)
 				}
@@ -333,7 +333,7 @@ func TestAuthenticate(t *testing.T) {
 				cred := bearer(a.UserToken("alice", web, "sid-a"))
 				use(t, a, cred)
 				a.EditApp(web, func(app *directory.App) { app.Enabled = false })
-				a.EndSession("sid-a", store.EndAppDisabled) // as cmd/erpgate's enforce does
+				a.EndSession("sid-a", store.EndAppDisabled) // as the gateway's enforce does
 				a.EditApp(web, func(app *directory.App) { app.Enabled = true })
 				return cred
 			}},
@@ -541,7 +541,7 @@ func TestRefusalStatus(t *testing.T) {
 
 // TestReplicas: a change made through one process's services holds in
 // another sharing the store once its sync loops ran (each runs every
-// second in cmd/erpgate: SPEC §4 "within one second").
+// second in the gateway: SPEC §4 "within one second").
 func TestReplicas(t *testing.T) {
 	ctx := context.Background()
 	st := memory.New()

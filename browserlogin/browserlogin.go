@@ -32,8 +32,8 @@ const (
 // offline_access).
 var baseScopes = []string{oidc.ScopeOpenID, "profile", oidc.ScopeOfflineAccess}
 
-// Config configures a Handler; cmd/erpgate builds it from the gateway
-// section of the config file.
+// Config configures a Handler; the gateway builds it from the gateway
+// section of the config file (gateway/browser.go).
 type Config struct {
 	// Issuer is the issuer identifier (public_url + "/id"). The endpoints
 	// are derived from it: /connect/authorize, /connect/token,
@@ -55,8 +55,8 @@ type Config struct {
 	// Algorithms is the JWS "alg" allow-list.
 	KeySet     oidc.KeySet
 	Algorithms []string
-	// HTTPClient reaches the token endpoint. cmd/erpgate passes one that
-	// calls the issuer's handler in-process.
+	// HTTPClient reaches the token endpoint. The gateway passes one that
+	// calls the issuer's handler in-process (gateway/browser.go).
 	HTTPClient *http.Client
 	// SessionMaxAge bounds how long a session cookie is accepted after it
 	// was last written (a refresh rewrites it). 0 means 30 days. The

@@ -204,7 +204,8 @@ func tokenError(w http.ResponseWriter, status int, code string) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": code})
 }
 
-// handlerClient calls h in-process, the way cmd/erpgate reaches the issuer.
+// handlerClient calls h in-process, the way the gateway reaches the
+// issuer (gateway/browser.go).
 func handlerClient(h http.Handler) *http.Client {
 	return &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		rec := httptest.NewRecorder()

@@ -47,7 +47,7 @@ func (a *auditBuffer) String() string {
 	return a.sb.String()
 }
 
-// newAccountServer is the test issuer wired as cmd/erpgate wires the
+// newAccountServer is the test issuer wired as the gateway wires the
 // account page: the directory and the store take password changes, the
 // gateway's browser login is where signed-out browsers go, and the
 // audit log is kept. carol (internal) and dave (internal, no password

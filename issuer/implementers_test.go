@@ -10,7 +10,8 @@ import (
 	"github.com/erpgate/erpgate/store"
 )
 
-// What cmd/erpgate wires into issuer.Config implements the interfaces
+// What the gateway wires into issuer.Config (gateway/reload.go)
+// implements the interfaces
 // the issuer declares. The implementers cannot say so themselves (the
 // issuer imports them), so the proof is here.
 var (

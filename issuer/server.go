@@ -54,7 +54,8 @@ type Revocations interface {
 	Revoked(jti string) bool
 }
 
-// Config is everything the identity server needs; cmd/erpgate builds it.
+// Config is everything the identity server needs; the gateway builds it
+// (gateway/reload.go).
 type Config struct {
 	// Issuer is the issuer identifier (public_url + "/id"); its path is
 	// where the endpoints are mounted.
@@ -78,7 +79,7 @@ type Config struct {
 	IdentitySessionTTL    time.Duration // how long a sign-in lasts for SSO
 	// The grants the interactive flows keep in the store, one interface
 	// per concern with only the calls the flows make (the store's
-	// janitor deletes are not among them); cmd/erpgate passes its store
+	// janitor deletes are not among them); the gateway passes its store
 	// for all four.
 	AuthCodes        AuthCodes
 	RefreshTokens    RefreshTokens

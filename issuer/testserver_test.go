@@ -29,7 +29,7 @@ var alicePasswordHash = password.Hash("alice-pw", password.Params{Memory: 64, Ti
 
 // testConfig is what a test may adjust before the server is built: the
 // issuer's Config, and the config file's apps and users, which go into
-// the directory table as cmd/erpgate puts them there.
+// the directory table as the gateway puts them there.
 type testConfig struct {
 	Config
 	Apps  []directory.App
@@ -62,7 +62,7 @@ func testUsers() []directory.User {
 }
 
 // testServer is an issuer on an httptest server, configured like a small
-// instance and wired as cmd/erpgate wires it.
+// instance and wired as the gateway wires it.
 type testServer struct {
 	*httptest.Server
 	issuer    string
@@ -78,8 +78,8 @@ type testServer struct {
 
 func (ts *testServer) cfgMetrics() *metrics.Metrics { return ts.metrics }
 
-// newTestServer builds the identity server the way cmd/erpgate does
-// (newGateway and buildSnapshot): a memory store; signing keys and a
+// newTestServer builds the identity server the way the gateway does
+// (gateway.New and its buildSnapshot): a memory store; signing keys and a
 // revocation list over it; a directory table holding the apps and users;
 // a session manager; the access-token verifier over the issuer's keys;
 // and the credential authority over all of them. mutate adjusts the

@@ -23,7 +23,8 @@ import (
 	"github.com/erpgate/erpgate/webui"
 )
 
-// Config is everything the proxy needs; cmd/erpgate builds it.
+// Config is everything the proxy needs; the gateway builds it
+// (gateway/reload.go).
 type Config struct {
 	// Policy is the compiled route table; Upstreams[i] serves its i-th route.
 	Policy    *policy.Set

@@ -2,6 +2,7 @@
 // memory, backed by the store: the proxy asks it on every request without
 // a store round trip, the issuer adds to it, and a sync loop picks up
 // revocations written by other processes (the CLI, other replicas). With
-// PostgreSQL, cmd/erpgate also calls Sync as soon as the store notifies a
-// revocation, so the loop's polling is only the fallback.
+// PostgreSQL, the gateway also calls Sync as soon as the store notifies a
+// revocation (gateway/replicas.go), so the loop's polling is only the
+// fallback.
 package revocation

@@ -46,8 +46,9 @@
 //     of sessions in use) and turns each cached session ended for good
 //     into a tombstone, and drops each one that timed out. Such an end is
 //     therefore refused within about SyncEvery, with no store read on
-//     the request path. With PostgreSQL, cmd/erpgate also calls
-//     SyncEnded as soon as the store notifies an end (LISTEN/NOTIFY), so
+//     the request path. With PostgreSQL, the gateway also calls
+//     SyncEnded as soon as the store notifies an end (LISTEN/NOTIFY,
+//     gateway/replicas.go), so
 //     such ends arrive within milliseconds and the polling is only the
 //     fallback. End, used by this process's admin API, takes effect at
 //     once.

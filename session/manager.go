@@ -45,7 +45,8 @@ const (
 	closeFlushTimeout = 5 * time.Second  // the last flush in Close
 )
 
-// Config configures a Manager; cmd/erpgate builds it from the config file.
+// Config configures a Manager; the gateway builds it from the config
+// file (gateway/gateway.go).
 type Config struct {
 	// Store keeps the sessions and enforces the license cap.
 	Store store.Sessions

@@ -99,8 +99,9 @@ func Open(ctx context.Context, cfg Config) (*Keyring, error) {
 
 // Refresh reloads keys from the store, drops expired ones and, when no key
 // of the configured algorithm is active any more, generates the next one.
-// cmd/erpgate calls it periodically and whenever another replica changed
-// the keys; it is also how rotation happens.
+// The gateway calls it periodically (Run, started in gateway/run.go) and
+// whenever another replica changed the keys (gateway/replicas.go); it is
+// also how rotation happens.
 //
 // Every process sharing a store signs with the same key: of the keys
 // whose signing window contains now, the oldest (CreatedAt, then ID).

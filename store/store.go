@@ -266,7 +266,8 @@ type Revocations interface {
 }
 
 // Backend is a whole store: what cmd/erpgate opens and hands to the
-// issuer and proxy, and what store/storetest checks.
+// gateway (gateway.Config.Store), which shares it among the issuer, the
+// proxy and the rest, and what store/storetest checks.
 type Backend interface {
 	Keys
 	Sessions

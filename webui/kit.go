@@ -29,7 +29,8 @@ var copyJS []byte
 // Link is a footer link.
 type Link struct{ Text, URL string }
 
-// Config is the operator's branding (config ui:), read by cmd/erpgate.
+// Config is the operator's branding (config ui:), built by the gateway
+// (gateway/ui.go).
 type Config struct {
 	// ProductName names the product in every page's header and title;
 	// "" is "erpgate".

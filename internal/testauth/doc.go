@@ -1,5 +1,5 @@
 // Package testauth builds the credential authority for tests the way
-// cmd/erpgate wires it (serve.go newGateway): one store under a signing
+// the gateway wires it (gateway/gateway.go New): one store under a signing
 // keyring, the revocation list, the accesstoken verifier, the session
 // manager, the live directory and the reference-token service, and the
 // authority over them. Every door's tests use it, so there is one

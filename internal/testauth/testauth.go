@@ -28,9 +28,9 @@ import (
 // Issuer is the iss of every token minted here.
 const Issuer = "http://gateway.test/id"
 
-// Settings as cmd/erpgate has them (serve.go, config defaults).
+// Settings as the gateway has them (gateway/gateway.go, config defaults).
 const (
-	Leeway             = 30 * time.Second // serve.go tokenLeeway
+	Leeway             = 30 * time.Second // gateway.go tokenLeeway
 	IdleTimeout        = 20 * time.Minute // sessions.idle_timeout
 	ServiceMaxLifetime = time.Hour        // sessions.service_max_lifetime
 	TokenTTL           = time.Hour        // lifetime of the tokens minted here
@@ -131,7 +131,7 @@ type Auth struct {
 	users []directory.User
 }
 
-// New wires an authority as newGateway does. The session manager and the
+// New wires an authority as gateway.New does. The session manager and the
 // reference-token service are closed (flushed) when the test ends,
 // before a store the test registered for cleanup earlier is closed.
 func New(t testing.TB, cfg Config) *Auth {
@@ -349,7 +349,8 @@ func (a *Auth) EndSession(sid, reason string) {
 
 // EditApp changes the config app id, as a reload with the edited file
 // does, and returns what changed. It does not end sessions: that is
-// cmd/erpgate's enforce; the authority must refuse without it.
+// the gateway's enforce (gateway/enforce.go); the authority must refuse
+// without it.
 func (a *Auth) EditApp(id string, edit func(*directory.App)) directory.Changes {
 	a.t.Helper()
 	i := slices.IndexFunc(a.apps, func(x directory.App) bool { return x.ID == id })

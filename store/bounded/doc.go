@@ -3,8 +3,8 @@
 // packets without resetting anything) costs a caller at most that long,
 // instead of the whole outage.
 //
-// Store wraps a store.Backend; cmd/erpgate wraps the gateway's store once,
-// so no caller can forget. Each method runs under
+// Store wraps a store.Backend; the gateway wraps its store once
+// (gateway.New), so no caller can forget. Each method runs under
 // context.WithTimeout(ctx, timeout): a caller's own shorter deadline
 // still wins, and a caller whose work is legitimately longer (the first
 // load at start, deleting a backlog of expired records) asks for more

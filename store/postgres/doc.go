@@ -79,7 +79,8 @@
 // signing key added or removed. Listen holds one connection
 // outside the pool LISTENing, reports each topic of its schema, and
 // reconnects when the connection drops, reporting every topic then so
-// the caller re-reads what it missed. cmd/erpgate reloads on each, so an
+// the caller re-reads what it missed. The gateway reloads on each
+// (gateway/replicas.go), so an
 // end or revocation on one replica is refused by the others within
 // milliseconds; their polling stays as the fallback.
 package postgres
