@@ -32,45 +32,41 @@ const consentPath = "/account/consent"
 // whose type the app allows: it asks for consent when the app or the
 // request wants it (SPEC §3), else issues the code.
 func (s *Server) continueSignIn(w http.ResponseWriter, r *http.Request, req *authzRequest, sess store.IdentitySession, user *directory.User) {
-	ask, err := s.needsConsent(r, req, user)
-	switch {
-	case err != nil:
+	if !req.app.ConsentRequired && !req.hasPrompt("consent") {
+		s.issueCode(w, r, req, sess) // the registration is the consent
+		return
+	}
+	prev, err := s.cfg.Consents.Consent(r.Context(), user.Login, req.app.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.cfg.Logger.ErrorContext(r.Context(), "read consent", "err", err)
 		s.authorizeFailed(w, r, req, &authzError{"temporarily_unavailable", "consent cannot be checked right now; try again shortly", false})
+		return
+	}
+	switch ask := needsConsent(req, prev); {
 	case ask && req.hasPrompt("none"):
 		// OIDC Core §3.1.2.6: consent would need the user.
 		s.authorizeFailed(w, r, req, &authzError{"consent_required", "the user has not consented to these scopes", false})
 	case ask:
-		s.showConsent(w, r, req, user, http.StatusOK)
+		s.showConsent(w, r, req, user, prev)
 	default:
 		s.issueCode(w, r, req, sess)
 	}
 }
 
-// needsConsent reports whether user must be asked: prompt=consent
-// always asks; an app with consent: required asks unless the user's
-// remembered consent covers every scope requested now, so asking for
-// more asks again.
-func (s *Server) needsConsent(r *http.Request, req *authzRequest, user *directory.User) (bool, error) {
+// needsConsent reports whether the user must be asked, given their
+// remembered consent for the app (zero if none): prompt=consent always
+// asks; otherwise the user is asked unless prev covers every scope
+// requested now, so asking for more asks again.
+func needsConsent(req *authzRequest, prev store.Consent) bool {
 	if req.hasPrompt("consent") {
-		return true, nil
-	}
-	if !req.app.ConsentRequired {
-		return false, nil
-	}
-	c, err := s.cfg.Consents.Consent(r.Context(), user.Login, req.app.ID)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return true, nil
-	case err != nil:
-		return false, err
+		return true
 	}
 	for _, sc := range req.scopes {
-		if !slices.Contains(c.Scopes, sc) {
-			return true, nil
+		if !slices.Contains(prev.Scopes, sc) {
+			return true
 		}
 	}
-	return false, nil
+	return len(req.scopes) == 0 && prev.ClientID == ""
 }
 
 // consentScope is one requested scope as the consent page shows it.
@@ -88,11 +84,8 @@ type consentData struct {
 
 // showConsent renders the consent page for req: the app, and each scope
 // in words, those the user has not agreed to before marked as new.
-func (s *Server) showConsent(w http.ResponseWriter, r *http.Request, req *authzRequest, user *directory.User, status int) {
-	prev, err := s.cfg.Consents.Consent(r.Context(), user.Login, req.app.ID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.cfg.Logger.ErrorContext(r.Context(), "read consent", "err", err)
-	}
+// prev is the user's earlier consent for the app (zero if none).
+func (s *Server) showConsent(w http.ResponseWriter, r *http.Request, req *authzRequest, user *directory.User, prev store.Consent) {
 	d := consentData{pageData: pageData{Prefix: s.prefix, AppName: appLabel(req.app), Login: user.Login, CSRF: s.csrfToken(w, r),
 		Params: carriedParams(req, "consent")}}
 	for _, sc := range req.scopes {
@@ -100,7 +93,7 @@ func (s *Server) showConsent(w http.ResponseWriter, r *http.Request, req *authzR
 		d.Scopes = append(d.Scopes, consentScope{Name: sc, New: isNew})
 		d.Again = d.Again || isNew
 	}
-	s.render(w, r, status, webui.Page{Name: "consent.html", Title: webui.Msg("consent.title"), Data: d,
+	s.render(w, r, http.StatusOK, webui.Page{Name: "consent.html", Title: webui.Msg("consent.title"), Data: d,
 		Lang: s.lang(r, user), FormTargets: []string{req.redirectURI}}) // the answer redirects there
 }
 
