@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -21,7 +23,27 @@ type Metrics struct {
 	LicenseUsed      prometheus.Gauge
 	LicenseLimit     prometheus.Gauge
 	ConfigReloadOK   prometheus.Gauge
+	// RateLimitRefusals counts requests a limiter refused before judging
+	// them (429), by limiter: one of the Limiter* values.
+	RateLimitRefusals *prometheus.CounterVec // limiter
+	// ReferenceTokenUses counts reference tokens presented at a door
+	// that records uses (introspection does not), by outcome: "allowed"
+	// or the credential authority's refusal reason.
+	ReferenceTokenUses *prometheus.CounterVec // outcome
 }
+
+// Limiters: the label values of erpgate_rate_limit_refusals_total.
+const (
+	// LimiterToken is the token endpoint's per-client request rate
+	// (limits.token_requests_per_second).
+	LimiterToken = "token"
+	// LimiterClientAuth is the failed client-authentication throttle
+	// (limits.client_auth_failures_*).
+	LimiterClientAuth = "client_auth"
+	// LimiterLogin is the sign-in throttle (limits.login_*): the login
+	// form and the account page's current-password check.
+	LimiterLogin = "login"
+)
 
 // Build describes the running binary for erpgate_build_info.
 type Build struct {
@@ -81,6 +103,14 @@ func New(reg prometheus.Registerer, b Build) *Metrics {
 			Namespace: namespace, Name: "config_last_reload_success",
 			Help: "1 if the last configuration load succeeded, 0 if it was rejected.",
 		}),
+		RateLimitRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "rate_limit_refusals_total",
+			Help: "Requests refused with 429 by a rate limit or throttle, by limiter (token|client_auth|login).",
+		}, []string{"limiter"}),
+		ReferenceTokenUses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "reference_token_uses_total",
+			Help: "Reference tokens presented, by outcome (allowed or the refusal reason).",
+		}, []string{"outcome"}),
 	}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "build_info",
@@ -89,6 +119,19 @@ func New(reg prometheus.Registerer, b Build) *Metrics {
 	buildInfo.WithLabelValues(b.Version, b.GoVersion).Set(1)
 	reg.MustRegister(m.HTTPRequests, m.HTTPDuration, m.UpstreamDuration, m.AuthDecisions,
 		m.TokensIssued, m.TokenErrors, m.Logins, m.SessionsOpen, m.LicenseUsed,
-		m.LicenseLimit, m.ConfigReloadOK, buildInfo)
+		m.LicenseLimit, m.ConfigReloadOK, m.RateLimitRefusals, m.ReferenceTokenUses, buildInfo)
 	return m
+}
+
+// RegisterSigningKeyAge registers erpgate_signing_key_age_seconds on
+// reg, read from age at every scrape: the age of the key that signs new
+// tokens. A gauge set only when keys refresh would freeze at its last
+// value exactly when rotation stops working (a store refusing writes),
+// so the age is computed when asked. The gateway calls it once its
+// keyring is open (gateway/gateway.go).
+func RegisterSigningKeyAge(reg prometheus.Registerer, age func() time.Duration) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "signing_key_age_seconds",
+		Help: "Age of the active signing key; rotation (signing.rotate_every) brings it back near 0.",
+	}, func() float64 { return age().Seconds() }))
 }
