@@ -202,6 +202,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		g.Close()
 		return nil, err
 	}
+	metrics.RegisterSigningKeyAge(g.registry, g.keys.ActiveAge)
 
 	g.revoked, err = revocation.Open(ctx, st, clock, g.logger)
 	if err != nil {

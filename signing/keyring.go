@@ -269,3 +269,11 @@ func parse(sk store.SigningKey) (*key, error) {
 		signer: jose.SigningKey{Algorithm: alg, Key: jwk},
 	}, nil
 }
+
+// ActiveAge is how long ago the key new tokens are signed with was made
+// (erpgate_signing_key_age_seconds). It is read from the clock at each
+// call, so when rotation fails (the store refuses the next key) the old
+// key goes on signing and its age goes on growing.
+func (k *Keyring) ActiveAge() time.Duration {
+	return k.cfg.Clock().Sub(k.state.Load().active.stored.CreatedAt)
+}

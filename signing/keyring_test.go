@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/erpgate/erpgate/store"
 	"github.com/erpgate/erpgate/store/memory"
 )
 
@@ -188,5 +190,51 @@ func TestVerifyRefusesForgeries(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// refusingAdds is a key store that stores no new key, as a database that
+// went read-only would.
+type refusingAdds struct{ KeyStore }
+
+func (refusingAdds) AddSigningKey(context.Context, store.SigningKey) error {
+	return errors.New("read-only")
+}
+
+// TestActiveAge: the active key's age grows with the clock, drops back
+// when the key rotates, and goes on growing when rotation fails.
+func TestActiveAge(t *testing.T) {
+	st := memory.New()
+	c := &clock{time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	k := open(t, st, c, "ES256")
+	if got := k.ActiveAge(); got != 0 {
+		t.Errorf("age of a new key = %v, want 0", got)
+	}
+	c.now = c.now.Add(5 * time.Hour)
+	if got := k.ActiveAge(); got != 5*time.Hour {
+		t.Errorf("age after 5h = %v, want 5h", got)
+	}
+
+	c.now = c.now.Add(20 * time.Hour) // past RetireAt (24h)
+	if err := k.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := k.ActiveAge(); got != 0 {
+		t.Errorf("age right after rotation = %v, want 0", got)
+	}
+
+	stuck, err := Open(context.Background(), Config{
+		Algorithm: "ES256", RotateEvery: 24 * time.Hour, MaxTokenTTL: time.Hour,
+		Store: refusingAdds{st}, Clock: c.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.now = c.now.Add(25 * time.Hour) // the next rotation is due and fails
+	if err := stuck.Refresh(context.Background()); err == nil {
+		t.Fatal("Refresh stored a key in a store that refuses them")
+	}
+	if got := stuck.ActiveAge(); got != 25*time.Hour {
+		t.Errorf("age while rotation fails = %v, want 25h", got)
 	}
 }
