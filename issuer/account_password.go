@@ -12,6 +12,7 @@ import (
 
 	"github.com/erpgate/erpgate/audit"
 	"github.com/erpgate/erpgate/directory"
+	"github.com/erpgate/erpgate/metrics"
 	"github.com/erpgate/erpgate/password"
 	"github.com/erpgate/erpgate/requestid"
 	"github.com/erpgate/erpgate/webui"
@@ -125,6 +126,7 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request) {
 	// from this address.
 	acct, address := loginAccountKey(u.Login), loginAddressKey(r.RemoteAddr)
 	if wait, reason := s.login.blocked(acct, address); wait > 0 {
+		s.refusedBy(metrics.LimiterLogin)
 		s.passwordCheckFailed(r, a, reason)
 		s.passwordThrottled(w, r, u, errs, wait)
 		return
@@ -134,6 +136,7 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request) {
 		return // the client left while its attempt waited
 	}
 	if busy > 0 {
+		s.refusedBy(metrics.LimiterLogin)
 		s.passwordCheckFailed(r, a, "throttled_account_busy")
 		s.passwordThrottled(w, r, u, errs, busy)
 		return

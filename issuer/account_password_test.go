@@ -15,6 +15,7 @@ import (
 
 	"github.com/erpgate/erpgate/audit"
 	"github.com/erpgate/erpgate/directory"
+	"github.com/erpgate/erpgate/metrics"
 	"github.com/erpgate/erpgate/password"
 	"github.com/erpgate/erpgate/store"
 )
@@ -254,6 +255,8 @@ func TestPasswordChangeThrottled(t *testing.T) {
 	if n := strings.Count(log.String(), `"reason":"wrong_current_password"`); n != 3 {
 		t.Errorf("%d wrong current passwords audited as failed sign-ins, want 3", n)
 	}
+	// The account page's refusal and the login form's.
+	wantRefusals(t, ts, map[string]float64{metrics.LimiterLogin: 2})
 	// Once the window has passed the owner changes it.
 	*ts.now = ts.now.Add(16 * time.Minute)
 	if resp, _ := b.post(ts.issuer+accountPasswordPath, passwordForm(csrf, carolPW, good, good)); resp.StatusCode != http.StatusOK {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/erpgate/erpgate/audit"
 	"github.com/erpgate/erpgate/directory"
+	"github.com/erpgate/erpgate/metrics"
 	"github.com/erpgate/erpgate/requestid"
 )
 
@@ -95,6 +96,7 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values, door strin
 	app := s.cfg.Directory.App(c.id)
 	a := attempt{id: c.id, confidential: app != nil && !app.Public, addr: throttleAddr(r.RemoteAddr)}
 	if wait := s.clientAuth.blocked(a); wait > 0 {
+		s.refusedBy(metrics.LimiterClientAuth)
 		s.auditClientAuth(r, door, c, app, "throttled")
 		return nil, errClientAuthThrottled(wait)
 	}

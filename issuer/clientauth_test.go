@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/erpgate/erpgate/audit"
+	"github.com/erpgate/erpgate/metrics"
 )
 
 // auditSink collects the audit lines of a test server.
@@ -119,6 +120,8 @@ func TestClientAuthThrottleIsNoOracle(t *testing.T) {
 	if rec := ts.clientCall("/connect/token", attacker, syncID, syncSecret, ccForm()); rec.Code != http.StatusOK {
 		t.Fatalf("right secret after the window: %d %s", rec.Code, rec.Body)
 	}
+	// Two refused unjudged; the three wrong guesses were judged (401).
+	wantRefusals(t, ts, map[string]float64{metrics.LimiterClientAuth: 2})
 }
 
 // The original reproduction: with the token bucket on, wrong guesses

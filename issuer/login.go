@@ -11,6 +11,7 @@ import (
 	"github.com/erpgate/erpgate/audit"
 	"github.com/erpgate/erpgate/clientaddr"
 	"github.com/erpgate/erpgate/directory"
+	"github.com/erpgate/erpgate/metrics"
 	"github.com/erpgate/erpgate/password"
 	"github.com/erpgate/erpgate/requestid"
 	"github.com/erpgate/erpgate/store"
@@ -118,6 +119,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	// for known ones, so no answer or wait says whether one exists.
 	account, address := loginAccountKey(login), loginAddressKey(r.RemoteAddr)
 	if wait, reason := s.login.blocked(account, address); wait > 0 {
+		s.refusedBy(metrics.LimiterLogin)
 		s.loginFailed(r, req, login, reason)
 		s.loginThrottled(w, r, req, login, wait)
 		return
@@ -127,6 +129,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return // the client left while its attempt waited
 	}
 	if busy > 0 {
+		s.refusedBy(metrics.LimiterLogin)
 		s.loginFailed(r, req, login, "throttled_account_busy")
 		s.loginThrottled(w, r, req, login, busy)
 		return

@@ -105,6 +105,12 @@ func tokenRateKey(r *http.Request, app *directory.App) string {
 	}
 }
 
+// refusedBy counts a request that limiter refused with 429
+// (erpgate_rate_limit_refusals_total).
+func (s *Server) refusedBy(limiter string) {
+	s.cfg.Metrics.RateLimitRefusals.WithLabelValues(limiter).Inc()
+}
+
 // errTooManyRequests answers a token request over its client's rate.
 // RFC 6749 has no rate-limit code; temporarily_unavailable (§4.1.2.1) is
 // the closest, sent with 429 and Retry-After (RFC 6585 §4).

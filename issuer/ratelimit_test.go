@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/erpgate/erpgate/directory"
+	"github.com/erpgate/erpgate/metrics"
 )
 
 func ccForm() url.Values { return form("grant_type", "client_credentials") }
@@ -54,6 +55,18 @@ func TestTokenRateLimitPerClient(t *testing.T) {
 
 	if n := testutil.ToFloat64(ts.metrics.TokenErrors.WithLabelValues("client_credentials", "temporarily_unavailable")); n != 2 {
 		t.Errorf("token_errors_total{error=temporarily_unavailable} = %v, want 2", n)
+	}
+	wantRefusals(t, ts, map[string]float64{metrics.LimiterToken: 2})
+}
+
+// wantRefusals checks erpgate_rate_limit_refusals_total of every limiter:
+// those in want have their count, the others none.
+func wantRefusals(t *testing.T, ts *testServer, want map[string]float64) {
+	t.Helper()
+	for _, l := range []string{metrics.LimiterToken, metrics.LimiterClientAuth, metrics.LimiterLogin} {
+		if n := testutil.ToFloat64(ts.metrics.RateLimitRefusals.WithLabelValues(l)); n != want[l] {
+			t.Errorf("rate_limit_refusals_total{limiter=%q} = %v, want %v", l, n, want[l])
+		}
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/erpgate/erpgate/metrics"
 	"github.com/erpgate/erpgate/webui"
 )
 
@@ -143,6 +144,7 @@ func TestLoginPairBlock(t *testing.T) {
 		h.attempt(x, "alice", "typo")
 	}
 	wantSignedIn(t, h.attempt(x, "alice", "alice-pw"), "after two more typos: the success cleared the first")
+	wantRefusals(t, h.ts, map[string]float64{metrics.LimiterLogin: 3})
 }
 
 // Per address across accounts (credential stuffing): one address

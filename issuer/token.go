@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/erpgate/erpgate/audit"
+	"github.com/erpgate/erpgate/metrics"
 	"github.com/erpgate/erpgate/requestid"
 )
 
@@ -93,6 +94,7 @@ func (s *Server) tokenGrant(w http.ResponseWriter, r *http.Request) (g *grant, g
 	// Refused clients are charged to their address (tokenRateKey);
 	// the failure throttle above has already counted them.
 	if ok, wait := s.tokenLimiter.take(tokenRateKey(r, app)); !ok {
+		s.refusedBy(metrics.LimiterToken)
 		return nil, grantType, clientID, errTooManyRequests(wait)
 	}
 	if err != nil {
