@@ -56,12 +56,12 @@ func TestDecodeStrict(t *testing.T) {
 		{
 			name:    "duration with words",
 			yaml:    "sessions:\n  idle_timeout: 20 minutes\n",
-			wantErr: `sessions.idle_timeout: must be a duration such as 20m, 1h or 60s, got "20 minutes"`,
+			wantErr: `sessions.idle_timeout: must be a duration such as 20m, 1h, 60s or 30d, got "20 minutes"`,
 		},
 		{
 			name:    "duration without unit",
 			yaml:    "routes: [{name: r, match: {path: /x}, upstream: 'http://u', public: true, timeout: 30}]\n",
-			wantErr: `routes[0].timeout: must be a duration such as 20m, 1h or 60s, got "30"`,
+			wantErr: `routes[0].timeout: must be a duration such as 20m, 1h, 60s or 30d, got "30"`,
 		},
 		{
 			name:    "duration as list",

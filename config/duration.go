@@ -2,15 +2,18 @@ package config
 
 import (
 	"fmt"
+	"math"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 )
 
-// Duration is a time.Duration written in YAML the way time.ParseDuration
-// reads it: "20m", "1h", "720h", "60s", "1h30m", "250ms". A bare number is
-// refused: the unit is always required, so "60" cannot be mistaken for
-// minutes.
+// Duration is a time.Duration written in YAML as ParseDuration reads it:
+// "20m", "1h", "720h", "30d", "1d12h", "60s", "1h30m", "250ms". A bare
+// number is refused: the unit is always required, so "60" cannot be
+// mistaken for minutes.
 type Duration time.Duration
 
 // D returns d as a time.Duration.
@@ -36,14 +39,44 @@ func (d Duration) String() string {
 	}
 }
 
-// parseDuration reads a YAML duration; the error message is written for
-// people and is used as a Problem message.
-func parseDuration(s string) (Duration, error) {
-	td, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("must be a duration such as 20m, 1h or 60s")
+// maxDays bounds the days of a duration: time.Duration holds about 292
+// years.
+const maxDays = 100_000
+
+// ParseDuration reads a duration as a person types one, in the config
+// file and on the command line (--expires 30d, --ttl 10m): what
+// time.ParseDuration reads ("90m", "1h30m", "250ms"), optionally after a
+// whole number of days ("30d", "1d12h"), a day being 24 hours. The error
+// is written for people: it says what is expected, not which parser
+// refused.
+func ParseDuration(s string) (time.Duration, error) {
+	bad := fmt.Errorf("must be a duration such as 20m, 1h, 60s or 30d")
+	var days time.Duration
+	if i := strings.IndexByte(s, 'd'); i > 0 {
+		n, err := strconv.Atoi(s[:i])
+		if err != nil || n < 0 || n > maxDays || s[0] == '+' {
+			return 0, bad
+		}
+		days, s = time.Duration(n)*24*time.Hour, s[i+1:]
+		if s == "" {
+			return days, nil
+		}
 	}
-	return Duration(td), nil
+	td, err := time.ParseDuration(s)
+	if err != nil || days > 0 && (td < 0 || strings.HasPrefix(s, "+") || strings.HasPrefix(s, "-")) {
+		return 0, bad
+	}
+	if td > math.MaxInt64-days {
+		return 0, bad
+	}
+	return days + td, nil
+}
+
+// parseDuration is ParseDuration as a config Duration; its error is used
+// as a Problem message.
+func parseDuration(s string) (Duration, error) {
+	td, err := ParseDuration(s)
+	return Duration(td), err
 }
 
 // UnmarshalYAML implements yaml.Unmarshaler, for callers that decode a

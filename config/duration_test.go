@@ -53,7 +53,8 @@ func TestDurationYAML(t *testing.T) {
 		{name: "compound", yaml: "d: 1h30m", want: 90 * time.Minute},
 		{name: "no unit", yaml: "d: 60", wantErr: true},
 		{name: "words", yaml: "d: 20 minutes", wantErr: true},
-		{name: "days are not a unit", yaml: "d: 30d", wantErr: true},
+		{name: "days", yaml: "d: 30d", want: 30 * 24 * time.Hour},
+		{name: "days and hours", yaml: "d: 1d12h", want: 36 * time.Hour},
 		{name: "not a scalar", yaml: "d: [1s]", wantErr: true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -73,5 +74,49 @@ func TestDurationYAML(t *testing.T) {
 	}{Duration(720 * time.Hour)})
 	if err != nil || string(out) != "d: 720h\n" {
 		t.Errorf("Marshal = %q, %v", out, err)
+	}
+}
+
+// TestParseDuration: one parser for the config file and the command
+// line, days included; every refusal says what is expected.
+func TestParseDuration(t *testing.T) {
+	for _, tt := range []struct {
+		in      string
+		want    time.Duration
+		wantErr bool
+	}{
+		{in: "1d", want: 24 * time.Hour},
+		{in: "30d", want: 720 * time.Hour},
+		{in: "1d12h", want: 36 * time.Hour},
+		{in: "2d30m15s", want: 48*time.Hour + 30*time.Minute + 15*time.Second},
+		{in: "0d", want: 0},
+		{in: "90m", want: 90 * time.Minute},
+		{in: "10m", want: 10 * time.Minute},
+		{in: "1h30m", want: 90 * time.Minute},
+		{in: "250ms", want: 250 * time.Millisecond},
+		{in: "-5s", want: -5 * time.Second},
+		{in: "", wantErr: true},
+		{in: "d", wantErr: true},
+		{in: "30", wantErr: true},
+		{in: "1.5d", wantErr: true},
+		{in: "-1d", wantErr: true},
+		{in: "+1d", wantErr: true},
+		{in: "1d-1h", wantErr: true},
+		{in: "1d+1h", wantErr: true},
+		{in: "1dd", wantErr: true},
+		{in: "1d 12h", wantErr: true},
+		{in: "1 d", wantErr: true},
+		{in: "30 days", wantErr: true},
+		{in: "100001d", wantErr: true},
+		{in: "100000d2562047h", wantErr: true}, // past time.Duration's range
+		{in: "ten minutes", wantErr: true},
+	} {
+		got, err := ParseDuration(tt.in)
+		if (err != nil) != tt.wantErr || err == nil && got != tt.want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v, err %v", tt.in, got, err, tt.want, tt.wantErr)
+		}
+		if err != nil && err.Error() != "must be a duration such as 20m, 1h, 60s or 30d" {
+			t.Errorf("ParseDuration(%q): error %q names no example", tt.in, err)
+		}
 	}
 }

@@ -272,7 +272,7 @@ sessions: {idle_timeout: 20 minutes}
 		`routes[0].match.path_prefix: must start with "/"`,
 		`routes[0].scopes[1]: must be one of read, update, sec; got "write"`,
 		`routes[0].audience: required unless the route is public`,
-		`sessions.idle_timeout: must be a duration such as 20m, 1h or 60s, got "20 minutes"`,
+		`sessions.idle_timeout: must be a duration such as 20m, 1h, 60s or 30d, got "20 minutes"`,
 	}, "\n")
 	if got := problemsOf(t, err).Error(); got != want {
 		t.Errorf("got:\n%s\n\nwant:\n%s", got, want)
