@@ -8,6 +8,7 @@ import (
 
 	"github.com/erpgate/erpgate/claims"
 	"github.com/erpgate/erpgate/directory"
+	"github.com/erpgate/erpgate/metrics"
 	"github.com/erpgate/erpgate/reftoken"
 	"github.com/erpgate/erpgate/session"
 	"github.com/erpgate/erpgate/store"
@@ -54,6 +55,9 @@ type Config struct {
 	Revocations     Revocations
 	Sessions        Sessions
 	Directory       Directory
+	// Metrics, when set, counts reference-token uses
+	// (erpgate_reference_token_uses_total); nil: not counted.
+	Metrics *metrics.Metrics
 }
 
 // Authority is the one judge of credentials.
@@ -98,7 +102,21 @@ type Caller struct {
 }
 
 // Authenticate judges cred at door. It returns the caller, or why not.
+// A reference token presented where uses count (every door but
+// introspection) is counted by outcome: "allowed" or the refusal reason.
 func (a *Authority) Authenticate(ctx context.Context, cred Credential, door Door) (*Caller, *Refusal) {
+	caller, ref := a.authenticate(ctx, cred, door)
+	if a.cfg.Metrics != nil && !door.Inspect && strings.HasPrefix(cred.Token, reftoken.Prefix) {
+		outcome := "allowed"
+		if ref != nil {
+			outcome = ref.Reason // bounded: the Reason* codes
+		}
+		a.cfg.Metrics.ReferenceTokenUses.WithLabelValues(outcome).Inc()
+	}
+	return caller, ref
+}
+
+func (a *Authority) authenticate(ctx context.Context, cred Credential, door Door) (*Caller, *Refusal) {
 	if cred.Source == SourceNone || cred.Token == "" {
 		return nil, refuse(ReasonMissing, "no credential")
 	}

@@ -8,10 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/erpgate/erpgate/authority"
 	"github.com/erpgate/erpgate/claims"
 	"github.com/erpgate/erpgate/directory"
 	"github.com/erpgate/erpgate/internal/testauth"
+	"github.com/erpgate/erpgate/metrics"
 	"github.com/erpgate/erpgate/reftoken"
 	"github.com/erpgate/erpgate/signing"
 	"github.com/erpgate/erpgate/store"
@@ -595,5 +599,39 @@ func TestReplicas(t *testing.T) {
 		if _, ref := b.Authority.Authenticate(ctx, tokens[name], proxyDoor); ref == nil || ref.Reason != want {
 			t.Errorf("%s: at the other replica %v, want %s", name, ref, want)
 		}
+	}
+}
+
+// TestReferenceTokenUses: every reference token presented at a door that
+// records uses is counted by outcome (erpgate_reference_token_uses_total);
+// introspection and JWTs are not.
+func TestReferenceTokenUses(t *testing.T) {
+	m := metrics.New(prometheus.NewRegistry(), metrics.Build{})
+	a := testauth.New(t, testauth.Config{Metrics: m})
+	ctx := context.Background()
+	pat := a.PAT(web, "alice")
+	for _, c := range []struct {
+		cred authority.Credential
+		door authority.Door
+	}{
+		{apiKey(pat.Value), proxyDoor},
+		{bearer(pat.Value), checkDoor},
+		{apiKey(pat.Value), authority.Door{Audiences: testauth.Audiences, Inspect: true}}, // not a use
+		{apiKey(reftoken.Prefix + strings.Repeat("A", 64)), proxyDoor},
+		{bearer(a.UserToken("alice", web, "sid-a")), proxyDoor}, // a JWT
+	} {
+		a.Authority.Authenticate(ctx, c.cred, c.door)
+	}
+	if _, err := a.ReferenceTokens.Revoke(ctx, pat.Token.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	a.Authority.Authenticate(ctx, apiKey(pat.Value), proxyDoor)
+
+	want := "# HELP erpgate_reference_token_uses_total Reference tokens presented, by outcome (allowed or the refusal reason).\n" +
+		"# TYPE erpgate_reference_token_uses_total counter\n" +
+		"erpgate_reference_token_uses_total{outcome=\"allowed\"} 2\n" +
+		"erpgate_reference_token_uses_total{outcome=\"invalid_token\"} 2\n"
+	if err := testutil.CollectAndCompare(m.ReferenceTokenUses, strings.NewReader(want)); err != nil {
+		t.Error(err)
 	}
 }

@@ -228,7 +228,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	}
 	g.authority, err = authority.New(authority.Config{
 		Verifier: g.verifier, ReferenceTokens: g.reftokens, Revocations: g.revoked,
-		Sessions: g.sessions, Directory: g.directory,
+		Sessions: g.sessions, Directory: g.directory, Metrics: m,
 	})
 	if err != nil {
 		g.Close()

@@ -208,7 +208,7 @@ func New(t testing.TB, cfg Config) *Auth {
 	t.Cleanup(func() { _ = a.ReferenceTokens.Flush(context.Background()) })
 	a.Authority, err = authority.New(authority.Config{
 		Verifier: a.Verifier, ReferenceTokens: a.ReferenceTokens, Revocations: a.Revocations,
-		Sessions: a.Sessions, Directory: a.Directory,
+		Sessions: a.Sessions, Directory: a.Directory, Metrics: m,
 	})
 	if err != nil {
 		t.Fatal(err)
