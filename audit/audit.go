@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
+	"reflect"
+	"time"
 )
 
 // Event names (SPEC §8).
@@ -33,8 +36,10 @@ const (
 	AdminChange = "admin.change"
 )
 
-// Event is one security event. Empty fields are still written, so every
-// line has the same shape.
+// Event is one security event. A field left empty is left out of the
+// line (a logout at the account page names no client, a reload no
+// subject), and so is an attribute whose value is empty: a log pipeline
+// tests a field for presence, never for "".
 type Event struct {
 	Name       string
 	ClientID   string
@@ -50,29 +55,66 @@ type Event struct {
 // Logger writes audit events. A nil *Logger discards them.
 type Logger struct {
 	h slog.Handler
+	// report gets the error of a line h could not write; nil: dropped.
+	report func(error)
 }
 
 // New returns a Logger writing to h (typically a slog.JSONHandler on
-// stderr or a file, chosen by cmd/erpgate).
+// stderr, stdout or a File, chosen by cmd/erpgate).
 func New(h slog.Handler) *Logger { return &Logger{h: h} }
+
+// ReportErrors returns a copy of l that hands report the error of every
+// event its handler failed to write (a full disk, a closed pipe), so a
+// lost audit line is seen on the process log instead of vanishing.
+func (l *Logger) ReportErrors(report func(error)) *Logger {
+	return &Logger{h: l.h, report: report}
+}
 
 // Log writes e at info level; the slog record's time is the event time.
 func (l *Logger) Log(ctx context.Context, e Event) {
 	if l == nil || !l.h.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
-	attrs := make([]slog.Attr, 0, 8+len(e.Attrs))
-	attrs = append(attrs,
-		slog.String("event", e.Name),
-		slog.String("client_id", e.ClientID),
-		slog.String("subject", e.Subject),
-		slog.String("session", e.Session),
-		slog.String("request_id", e.RequestID),
-		slog.String("remote_addr", e.RemoteAddr),
-		slog.String("reason", e.Reason),
-	)
-	attrs = append(attrs, e.Attrs...)
-	slog.New(l.h).LogAttrs(ctx, slog.LevelInfo, "audit", attrs...)
+	r := slog.NewRecord(time.Now(), slog.LevelInfo, "audit", 0)
+	for _, f := range [...]struct{ key, value string }{
+		{"event", e.Name}, {"client_id", e.ClientID}, {"subject", e.Subject}, {"session", e.Session},
+		{"request_id", e.RequestID}, {"remote_addr", e.RemoteAddr}, {"reason", e.Reason},
+	} {
+		if f.value != "" {
+			r.AddAttrs(slog.String(f.key, f.value))
+		}
+	}
+	for _, a := range e.Attrs {
+		if !empty(a.Value) {
+			r.AddAttrs(a)
+		}
+	}
+	if err := l.h.Handle(ctx, r); err != nil && l.report != nil {
+		l.report(fmt.Errorf("audit event %s not written: %w", e.Name, err))
+	}
+}
+
+// empty reports whether v says nothing: "", a nil value, an empty list
+// or map, a group without attributes.
+func empty(v slog.Value) bool {
+	switch v.Kind() {
+	case slog.KindString:
+		return v.String() == ""
+	case slog.KindGroup:
+		return len(v.Group()) == 0
+	case slog.KindAny:
+		a := v.Any()
+		if a == nil {
+			return true
+		}
+		switch rv := reflect.ValueOf(a); rv.Kind() {
+		case reflect.Slice, reflect.Map:
+			return rv.Len() == 0
+		case reflect.Pointer, reflect.Interface:
+			return rv.IsNil()
+		}
+	}
+	return false
 }
 
 // TokenHash is how a token or secret may appear in logs: the first 12 hex
