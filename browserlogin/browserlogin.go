@@ -188,7 +188,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
 			return
 		}
-		h.startLogin(w, r, r.URL.Query().Get("rd"), false)
+		h.start(w, r)
 	default:
 		authority.WriteJSONError(w, http.StatusNotFound, authority.ErrorBody{Error: "not_found", Description: "no such browser login endpoint"})
 	}

@@ -131,6 +131,18 @@ func (h *Handler) AccessToken(w http.ResponseWriter, r *http.Request) (string, b
 	return ns.AccessToken, true
 }
 
+// SessionToken returns the access token of the request's browser session
+// while it has not expired, without refreshing it: for forward auth
+// (SPEC §11), whose answer the edge does not pass to the browser, so a
+// rotated refresh token could never reach the cookie. StartPath refreshes.
+func (h *Handler) SessionToken(r *http.Request) (string, bool) {
+	s, ok := h.loadSession(r)
+	if !ok || h.cfg.Clock().Unix() >= s.Expiry {
+		return "", false
+	}
+	return s.AccessToken, true
+}
+
 // needsRefresh: less than refreshBefore (or a third of the token's
 // lifetime, if shorter) is left.
 func (s sessionTokens) needsRefresh(now time.Time) bool {

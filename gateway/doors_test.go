@@ -86,6 +86,8 @@ func doorsConfig(yml string) string {
     scope: sec
 `, doorsApp, SecretHash(doorsSecret), doorsRedirect, opsApp, SecretHash(opsSecret))
 	yml = strings.Replace(yml, "users:\n", users, 1)
+	// The tests are the edge that asks forward auth (SPEC §11).
+	yml += "trusted_proxies: [127.0.0.1, \"::1\"]\n"
 	return regexp.MustCompile(`(?m)^apps:.*\n`).ReplaceAllLiteralString(yml, apps)
 }
 
@@ -358,6 +360,20 @@ var doors = []door{
 		_ = json.Unmarshal([]byte(body), &p)
 		return verdict{accepted: status == http.StatusOK, status: status, scope: p.Auth.Scope}, true
 	}},
+	{"forward auth", func(t *testing.T, w *doorsWorld, c *doorsCred) (verdict, bool) {
+		// As Caddy and Traefik ask (SPEC §11), for the proxy door's request.
+		req, _ := http.NewRequest(http.MethodGet, w.at.front.URL+"/oauth2/auth", nil)
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		req.Header.Set("X-Forwarded-Method", http.MethodGet)
+		req.Header.Set("X-Forwarded-Uri", sampleapi.PersonsPath)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return verdict{accepted: resp.StatusCode == http.StatusAccepted, status: resp.StatusCode,
+			scope: resp.Header.Get("X-Auth-Scope")}, true
+	}},
 	{"admin API", func(t *testing.T, w *doorsWorld, c *doorsCred) (verdict, bool) {
 		status, _ := call(t, http.MethodGet, w.at.admin.URL+"/admin/license", c.token)
 		return verdict{accepted: status == http.StatusOK, status: status}, true
@@ -419,7 +435,7 @@ type rule struct {
 // external users get ID tokens and userinfo, not the instance APIs) and
 // are no administrators.
 func baseline(kind, door string) bool {
-	return kind != credCommunity || door != "proxy" && door != "admin API"
+	return kind != credCommunity || door != "proxy" && door != "forward auth" && door != "admin API"
 }
 
 func only(kinds ...string) func(kind, door string) bool {

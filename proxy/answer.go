@@ -104,9 +104,14 @@ func (p *Proxy) situation(r *http.Request, cred authority.Credential) Situation 
 
 // respond carries out a, an answer that does not forward: the login
 // redirect, or the refusal as JSON, or as a page for a browser
-// (pages.go) worded with h.
-func (p *Proxy) respond(w http.ResponseWriter, r *http.Request, h hints, a Answer) {
+// (pages.go) worded with h. For forward auth (e non-nil) the login goes
+// through the edge (edgeLogin).
+func (p *Proxy) respond(w http.ResponseWriter, r *http.Request, e *edge, h hints, a Answer) {
 	if a.Login {
+		if e != nil {
+			p.edgeLogin(w, r, e)
+			return
+		}
 		p.cfg.Browser.StartLogin(w, r)
 		return
 	}

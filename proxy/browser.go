@@ -19,6 +19,10 @@ type Browser interface {
 	// session, refreshing it (and rewriting the cookie on w) when it is
 	// about to expire; ok is false without a usable session.
 	AccessToken(w http.ResponseWriter, r *http.Request) (token string, ok bool)
+	// SessionToken is the session's access token while it is unexpired,
+	// never refreshed: forward auth's answer goes to the edge, not to the
+	// browser, so it cannot rewrite the cookie (forwardauth.go).
+	SessionToken(r *http.Request) (token string, ok bool)
 	// StartLogin answers with a redirect to the login page that comes
 	// back to the request's URL.
 	StartLogin(w http.ResponseWriter, r *http.Request)
@@ -57,7 +61,17 @@ func (p *Proxy) serveBrowserEndpoint(w *statusWriter, r *http.Request) bool {
 // "Authorization: Bearer", so the upstream sees what an API caller's
 // request shows. Without a session, the request goes on without a
 // credential, and AnswerFor says whether it is sent to login.
-func (p *Proxy) browserCredential(w http.ResponseWriter, r *http.Request) (*http.Request, authority.Credential) {
+//
+// For forward auth (e non-nil) the token is the session's unexpired one,
+// never refreshed (Browser.SessionToken), and the request is as it was:
+// the edge gets the token in admit's answer.
+func (p *Proxy) browserCredential(w http.ResponseWriter, r *http.Request, e *edge) (*http.Request, authority.Credential) {
+	if e != nil {
+		if tok, ok := p.cfg.Browser.SessionToken(r); ok {
+			return r, authority.Credential{Source: authority.SourceCookie, Token: tok}
+		}
+		return r, authority.Credential{}
+	}
 	tok, ok := p.cfg.Browser.AccessToken(w, r)
 	if !ok {
 		return r, authority.Credential{}

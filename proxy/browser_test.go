@@ -35,6 +35,9 @@ func (b *fakeBrowser) AccessToken(w http.ResponseWriter, r *http.Request) (strin
 	return b.token, true
 }
 
+// SessionToken is AccessToken without the refresh the fake never does.
+func (b *fakeBrowser) SessionToken(r *http.Request) (string, bool) { return b.AccessToken(nil, r) }
+
 func (b *fakeBrowser) StartLogin(w http.ResponseWriter, r *http.Request) {
 	b.mu.Lock()
 	b.logins++

@@ -119,45 +119,61 @@ func New(cfg Config) (*Proxy, error) {
 // policy → forward. Each refusal is counted and audited here, and
 // answered as AnswerFor says (answer.go).
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
+	if isForwardAuth(r.URL.Path) {
+		p.serveForwardAuth(sw, r) // forwardauth.go
+		return
+	}
 	if p.serveBrowserEndpoint(sw, r) { // browser.go
 		return
 	}
+	p.serveRequest(sw, r, nil)
+}
+
+// serveRequest routes r and serves it: forwarded, or for forward auth
+// (e non-nil) answered to the edge.
+func (p *Proxy) serveRequest(sw *statusWriter, r *http.Request, e *edge) {
+	start := time.Now()
 	idx, pol, ok := p.cfg.Policy.Match(r.Method, r.URL.Path)
 	if !ok {
 		d := policy.Decision{Outcome: policy.NoRoute, Reason: policy.ReasonNoRoute}
 		if !policy.ValidPath(r.URL.Path) {
 			d.Reason = policy.ReasonInvalidPath // 400, not 404 (answer.go)
 		}
-		p.respond(sw, r, hints{}, AnswerFor(d, nil, p.situation(r, authority.Credential{})))
+		p.respond(sw, r, e, hints{}, AnswerFor(d, nil, p.situation(r, authority.Credential{})))
 		p.count("", r.Method, sw.status())
 		return
 	}
 	rt := p.routes[idx]
-	p.serveRoute(sw, r, rt, pol)
+	p.serveRoute(sw, r, rt, pol, e)
 	rt.duration.Observe(time.Since(start).Seconds())
 	p.count(rt.name, r.Method, sw.status())
 }
 
-func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, pol *policy.Route) {
+// serveRoute judges r on its route and forwards it; for forward auth (e
+// non-nil) the same judgement is answered to the edge instead (admit).
+func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, pol *policy.Route, e *edge) {
 	ctx := r.Context()
 	cred, err := authority.ReadCredential(r)
 	if err != nil {
 		ref := &authority.Refusal{Reason: authority.ReasonInvalidRequest, Detail: err.Error()}
 		p.deny(ctx, r, rt, ref.Reason, ref.Detail, "")
-		p.respond(w, r, hints{}, AnswerFor(policy.Decision{}, ref, p.situation(r, cred)))
+		p.respond(w, r, e, hints{}, AnswerFor(policy.Decision{}, ref, p.situation(r, cred)))
 		return
 	}
 	if pol.Public {
 		p.decided(rt, policy.Decision{Outcome: policy.Allow, Reason: policy.ReasonPublic})
+		if e != nil {
+			p.admit(w, r, rt, nil, "")
+			return
+		}
 		rt.serve(w, r)
 		return
 	}
 	var s Situation // read only without a credential: Accept is not parsed on the allowed path
 	if cred.Source == authority.SourceNone {
 		if s = p.situation(r, cred); s.takesSession(pol) {
-			r, cred = p.browserCredential(w, r) // browser.go
+			r, cred = p.browserCredential(w, r, e) // browser.go
 		}
 	}
 	if cred.Source == authority.SourceNone {
@@ -168,7 +184,7 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, po
 			detail = "browser without a session: sent to login"
 		}
 		p.deny(ctx, r, rt, d.Reason, detail, "")
-		p.respond(w, r, hints{}, a)
+		p.respond(w, r, e, hints{}, a)
 		return
 	}
 	// The route's audience and scopes are policy's (so policy explain
@@ -179,7 +195,7 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, po
 		Audiences: rt.audiences, OpenSession: true, AllowCommunity: pol.AllowCommunityUsers,
 	})
 	if ref != nil {
-		p.refused(w, r, rt, cred, ref)
+		p.refused(w, r, e, rt, cred, ref)
 		return
 	}
 	c := caller.Claims
@@ -189,10 +205,14 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, po
 	})
 	if !d.Allowed() { // insufficient_scope; anything unforeseen: the token is not for this route
 		p.denyClaims(ctx, r, rt, d, c, "")
-		p.respond(w, r, hints{locale: c.Locale, missing: d.MissingScopes}, AnswerFor(d, nil, p.situation(r, cred)))
+		p.respond(w, r, e, hints{locale: c.Locale, missing: d.MissingScopes}, AnswerFor(d, nil, p.situation(r, cred)))
 		return
 	}
 	p.decided(rt, d)
+	if e != nil {
+		p.admit(w, r, rt, c, cred.Token)
+		return
+	}
 	id := &identity{claims: c, dropToken: rt.upstream.StripAuthorization}
 	rt.serve(w, r.WithContext(context.WithValue(ctx, identityKey{}, id)))
 }
@@ -203,7 +223,7 @@ func (rt *route) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // refused counts, audits and answers a credential the authority refused.
-func (p *Proxy) refused(w http.ResponseWriter, r *http.Request, rt *route, cred authority.Credential, ref *authority.Refusal) {
+func (p *Proxy) refused(w http.ResponseWriter, r *http.Request, e *edge, rt *route, cred authority.Credential, ref *authority.Refusal) {
 	ctx := r.Context()
 	if ref.Reason == authority.ReasonUnavailable {
 		p.cfg.Logger.ErrorContext(ctx, "credential check failed", "route", rt.name, "err", ref.Detail,
@@ -221,7 +241,7 @@ func (p *Proxy) refused(w http.ResponseWriter, r *http.Request, rt *route, cred 
 	if ref.Claims != nil {
 		h.locale = ref.Claims.Locale
 	}
-	p.respond(w, r, h, AnswerFor(policy.Decision{}, ref, p.situation(r, cred)))
+	p.respond(w, r, e, h, AnswerFor(policy.Decision{}, ref, p.situation(r, cred)))
 }
 
 func (p *Proxy) decided(rt *route, d policy.Decision) {
