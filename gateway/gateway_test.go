@@ -128,6 +128,7 @@ func TestStandardClients(t *testing.T) {
 		`erpgate_tokens_issued_total{client_id="com.example/nightly-sync",grant_type="client_credentials"} 4`, // Token() and Client() each fetch one
 		`erpgate_http_requests_total{code="200",method="GET",route="domain-read"} 2`,
 		`erpgate_build_info{`, `go_goroutines`, `process_resident_memory_bytes`,
+		"\nerpgate_signing_key_age_seconds ", // the keyring's, read at scrape
 	} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("/metrics lacks %s", want)

@@ -180,7 +180,7 @@ func TestAccountSessions(t *testing.T) {
 	}
 	accountPageOf(t, here, accountSessionsPath)
 	accountPageOf(t, bob, accountPath)
-	if !strings.Contains(log.String(), `"event":"logout","client_id":"","subject":"alice","session":"`+phoneSID+`"`) {
+	if !strings.Contains(log.String(), `"event":"logout","subject":"alice","session":"`+phoneSID+`"`) {
 		t.Errorf("no logout audited for the phone's session:\n%s", log.String())
 	}
 	// Ending it again: it is not live any more.

@@ -200,7 +200,7 @@ func TestClientAuthUnknownClientAuditedByHash(t *testing.T) {
 		t.Fatalf("%d lines, want one per endpoint:\n%s", len(events), sink)
 	}
 	for _, e := range events {
-		if e["client_id"] != "" || e["client_id_hash"] != audit.TokenHash(id) || e["reason"] != "unknown_client" || e["method"] != "client_secret_post" {
+		if _, named := e["client_id"]; named || e["client_id_hash"] != audit.TokenHash(id) || e["reason"] != "unknown_client" || e["method"] != "client_secret_post" {
 			t.Errorf("unknown client line: %v", e)
 		}
 	}
