@@ -6,8 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"reflect"
 	"time"
+
+	"github.com/erpgate/erpgate/internal/logattr"
 )
 
 // Event names (SPEC §8).
@@ -85,36 +86,13 @@ func (l *Logger) Log(ctx context.Context, e Event) {
 		}
 	}
 	for _, a := range e.Attrs {
-		if !empty(a.Value) {
+		if !logattr.Empty(a.Value) {
 			r.AddAttrs(a)
 		}
 	}
 	if err := l.h.Handle(ctx, r); err != nil && l.report != nil {
 		l.report(fmt.Errorf("audit event %s not written: %w", e.Name, err))
 	}
-}
-
-// empty reports whether v says nothing: "", a nil value, an empty list
-// or map, a group without attributes.
-func empty(v slog.Value) bool {
-	switch v.Kind() {
-	case slog.KindString:
-		return v.String() == ""
-	case slog.KindGroup:
-		return len(v.Group()) == 0
-	case slog.KindAny:
-		a := v.Any()
-		if a == nil {
-			return true
-		}
-		switch rv := reflect.ValueOf(a); rv.Kind() {
-		case reflect.Slice, reflect.Map:
-			return rv.Len() == 0
-		case reflect.Pointer, reflect.Interface:
-			return rv.IsNil()
-		}
-	}
-	return false
 }
 
 // TokenHash is how a token or secret may appear in logs: the first 12 hex
