@@ -24,8 +24,9 @@ const maxUserAgent = 256
 // costs nothing at all.
 //
 // A line holds method, path (never the query string, which may carry
-// secrets), status, bytes (of the body), duration, remote_addr (the TCP
-// peer), request_id and user_agent; never a header that carries
+// secrets), status, bytes (of the body), duration_seconds, remote_addr
+// (the TCP peer), request_id and user_agent (left out when the client
+// sent none: no line carries an empty field); never a header that carries
 // credentials (Authorization, cookies, API keys). The route is not known
 // at this layer: erpgate_http_requests_total has it.
 func withAccessLog(on bool, logger *slog.Logger, h http.Handler) http.Handler {
@@ -54,12 +55,16 @@ func (a *accessLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.String("path", path),
 			slog.Int("status", rec.status()),
 			slog.Int64("bytes", rec.bytes),
-			slog.Duration("duration", time.Since(start)),
+			// Seconds, as the latency histograms have it.
+			slog.Float64("duration_seconds", time.Since(start).Seconds()),
 			slog.String("remote_addr", r.RemoteAddr),
 			slog.String("request_id", requestid.From(r.Context())),
-			slog.String("user_agent", ua),
 		}
-		n := 8
+		n := 7
+		if ua != "" {
+			attrs[n] = slog.String("user_agent", ua)
+			n++
+		}
 		if !completed {
 			// The handler panicked (ReverseProxy does, with
 			// http.ErrAbortHandler, when the upstream breaks off a
