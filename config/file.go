@@ -55,8 +55,9 @@ const (
 	LogJSON = "json"
 	LogText = "text"
 
-	// log.audit default sink
+	// log.audit: the default sink, and the other stream
 	AuditStderr = "stderr"
+	AuditStdout = "stdout"
 
 	// Scopes an app may be granted and a route may require (SPEC §3).
 	ScopeRead   = "read"
@@ -632,8 +633,11 @@ type Log struct {
 	// Format is "json" (the default when empty or omitted) or "text".
 	Format string `yaml:"format"`
 
-	// Audit is where audit events go (SPEC §8): "stderr" (the default when
-	// empty or omitted) or the path of a file to append to.
+	// Audit is where audit events go (SPEC §8), one JSON line each:
+	// "stderr" (the default when empty or omitted, beside the process
+	// log), "stdout" (apart from the process log, which stays on stderr)
+	// or the path of a file to append to, created 0600 and reopened on
+	// SIGHUP so logrotate can move it away.
 	Audit string `yaml:"audit"`
 
 	// AccessLog logs one line per request on listen (proxied calls and

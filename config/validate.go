@@ -93,8 +93,8 @@ func (v *validator) validate() {
 
 	v.oneOf("log.level", f.Log.Level, LogDebug, LogInfo, LogWarn, LogError)
 	v.oneOf("log.format", f.Log.Format, LogJSON, LogText)
-	if strings.ContainsAny(f.Log.Audit, "\x00\r\n") {
-		v.add("log.audit", "must be stderr or a file path")
+	if a := f.Log.Audit; strings.ContainsAny(a, "\x00\r\n") || strings.HasSuffix(a, "/") {
+		v.add("log.audit", "must be stderr, stdout or the path of a file")
 	}
 }
 

@@ -221,7 +221,8 @@ func TestValidate(t *testing.T) {
 		// log
 		{"log level", "log: {level: trace}", []want{{"log.level", "must be one of debug, info, warn, error"}}},
 		{"log format", "log: {format: logfmt}", []want{{"log.format", "must be one of json, text"}}},
-		{"log audit", `log: {audit: "a\nb"}`, []want{{"log.audit", "must be stderr or a file path"}}},
+		{"log audit", `log: {audit: "a\nb"}`, []want{{"log.audit", "must be stderr, stdout or the path of a file"}}},
+		{"log audit a directory", `log: {audit: /var/log/}`, []want{{"log.audit", "must be stderr, stdout or the path of a file"}}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f, err := Parse([]byte(expandTest(tt.yaml)), nil)
