@@ -30,11 +30,6 @@ const (
 	scrapeInterval         = "1s"
 )
 
-// promLintAllowed are the `promtool check metrics` findings SPEC §7's
-// names impose (metrics/metrics_test.go accepts the same ones): none
-// since the license gauge is license_slots_limit.
-var promLintAllowed = map[string]bool{}
-
 func requirePromtool(t *testing.T) {
 	t.Helper()
 	_, err := exec.LookPath(promtoolPath)
@@ -118,7 +113,7 @@ func TestMetricsPromtool(t *testing.T) {
 		t.Fatalf("promtool check metrics: exit %d\n%s", code, out)
 	}
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		if line != "" && !promLintAllowed[line] {
+		if line != "" { // no exceptions: SPEC §7's names lint clean
 			t.Errorf("promtool check metrics: %s", line)
 		}
 	}

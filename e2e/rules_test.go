@@ -213,6 +213,7 @@ func TestRulesDashboard(t *testing.T) {
 		"erpgate_logins_total",
 		"erpgate_sessions_open", "erpgate_license_slots_limit", "erpgate_license_slots_used",
 		"erpgate_config_last_reload_success",
+		"erpgate_rate_limit_refusals_total", "erpgate_reference_token_uses_total", "erpgate_signing_key_age_seconds",
 	} {
 		if !used[want] {
 			t.Errorf("no panel shows %s", want)
