@@ -163,6 +163,9 @@ type File struct {
 
 	// Log configures the process log and the audit log (SPEC §8).
 	Log Log `yaml:"log"`
+
+	// Tracing is OpenTelemetry tracing, off by default (SPEC §11).
+	Tracing Tracing `yaml:"tracing"`
 }
 
 // TLS holds the certificate for Listen. Set both files or neither.

@@ -90,6 +90,7 @@ func (v *validator) validate() {
 	v.routes()
 	v.trustedProxies()
 	v.allowedHosts()
+	v.tracing() // tracing.go
 
 	v.oneOf("log.level", f.Log.Level, LogDebug, LogInfo, LogWarn, LogError)
 	v.oneOf("log.format", f.Log.Format, LogJSON, LogText)
