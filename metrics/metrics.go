@@ -30,6 +30,12 @@ type Metrics struct {
 	// that records uses (introspection does not), by outcome: "allowed"
 	// or the credential authority's refusal reason.
 	ReferenceTokenUses *prometheus.CounterVec // outcome
+	// StoreDuration and StoreErrors are per store operation (the
+	// store.Backend method name, store/traced): its latency, and the
+	// operations that failed (not the store's answers: not found,
+	// conflict, no free license slot, session ended).
+	StoreDuration *prometheus.HistogramVec // operation
+	StoreErrors   *prometheus.CounterVec   // operation
 }
 
 // Limiters: the label values of erpgate_rate_limit_refusals_total.
@@ -111,6 +117,15 @@ func New(reg prometheus.Registerer, b Build) *Metrics {
 			Namespace: namespace, Name: "reference_token_uses_total",
 			Help: "Reference tokens presented, by outcome (allowed or the refusal reason).",
 		}, []string{"outcome"}),
+		StoreDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "store_operation_duration_seconds",
+			Help:    "Time a store operation took, by operation (the store method).",
+			Buckets: proxyBuckets,
+		}, []string{"operation"}),
+		StoreErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "store_operation_errors_total",
+			Help: "Store operations that failed (timeout, database error), by operation.",
+		}, []string{"operation"}),
 	}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "build_info",
@@ -119,7 +134,8 @@ func New(reg prometheus.Registerer, b Build) *Metrics {
 	buildInfo.WithLabelValues(b.Version, b.GoVersion).Set(1)
 	reg.MustRegister(m.HTTPRequests, m.HTTPDuration, m.UpstreamDuration, m.AuthDecisions,
 		m.TokensIssued, m.TokenErrors, m.Logins, m.SessionsOpen, m.LicenseUsed,
-		m.LicenseLimit, m.ConfigReloadOK, m.RateLimitRefusals, m.ReferenceTokenUses, buildInfo)
+		m.LicenseLimit, m.ConfigReloadOK, m.RateLimitRefusals, m.ReferenceTokenUses,
+		m.StoreDuration, m.StoreErrors, buildInfo)
 	return m
 }
 

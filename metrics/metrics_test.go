@@ -50,6 +50,8 @@ func observed(t *testing.T) *prometheus.Registry {
 	m.RateLimitRefusals.WithLabelValues(LimiterToken).Inc()
 	m.ReferenceTokenUses.WithLabelValues("allowed").Add(4)
 	m.ReferenceTokenUses.WithLabelValues("revoked").Inc()
+	m.StoreDuration.WithLabelValues("OpenSession").Observe(0.002)
+	m.StoreErrors.WithLabelValues("OpenSession").Inc()
 	RegisterSigningKeyAge(reg, func() time.Duration { return 36 * time.Hour })
 	return reg
 }
