@@ -102,6 +102,11 @@ type Config struct {
 	// SIGHUP, when it and LoadConfig are set, delivers the signals that
 	// ask Run for a reload (cmd: signal.Notify(ch, syscall.SIGHUP)).
 	SIGHUP <-chan os.Signal
+	// ReopenLogs, when set, is called on every SIGHUP Run reads, before
+	// the config is read again: the log files the caller opened
+	// (log.audit) start anew at their path, so logrotate's rename takes
+	// effect. Its error is logged; the files already open stay in use.
+	ReopenLogs func() error
 }
 
 // Gateway is one running erpgate: store, keys, issuer, proxy and metrics,
@@ -136,6 +141,7 @@ type Gateway struct {
 	// loadConfig re-reads the config on SIGHUP; nil: no reload then.
 	loadConfig func() (*config.File, error)
 	sighup     <-chan os.Signal
+	reopenLogs func() error // on SIGHUP; nil: no files to reopen
 	// transports are the upstream transports, shared across snapshots
 	// (transports.go).
 	transportsMu sync.Mutex
@@ -157,7 +163,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	g := &Gateway{
 		file: f, logger: slog.New(withRequestIDs(cfg.Logger.Handler())), audit: cfg.Audit, // accesslog.go
 		clock: cfg.Clock, readFile: cfg.ReadFile, version: cfg.Version, registry: cfg.Registry,
-		loadConfig: cfg.LoadConfig, sighup: cfg.SIGHUP, transports: map[transportKey]*http.Transport{},
+		loadConfig: cfg.LoadConfig, sighup: cfg.SIGHUP, reopenLogs: cfg.ReopenLogs, transports: map[transportKey]*http.Transport{},
 	}
 	if g.clock == nil {
 		g.clock = time.Now

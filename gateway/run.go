@@ -72,7 +72,8 @@ wait:
 		case <-ctx.Done():
 			break wait
 		case <-hup:
-			g.logger.Info("SIGHUP: reloading the config")
+			g.logger.Info("SIGHUP: reopening log files, reloading the config")
+			g.reopen()
 			_ = g.reloadFrom(ctx, g.loadConfig) // logged and audited
 		}
 	}
@@ -162,4 +163,15 @@ func (g *Gateway) runLoops(ctx context.Context) <-chan struct{} {
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	return done
+}
+
+// reopen reopens the caller's log files (Config.ReopenLogs) for
+// logrotate; a failure is logged, and lines go on to the files open.
+func (g *Gateway) reopen() {
+	if g.reopenLogs == nil {
+		return
+	}
+	if err := g.reopenLogs(); err != nil {
+		g.logger.Error("SIGHUP: log files not reopened; writing on to the ones open", "err", err)
+	}
 }
