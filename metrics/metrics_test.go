@@ -120,6 +120,9 @@ func TestMetricsSpecNames(t *testing.T) {
 		"erpgate_rate_limit_refusals_total":  {"limiter"},
 		"erpgate_reference_token_uses_total": {"outcome"},
 		"erpgate_signing_key_age_seconds":    nil,
+		// Issue 17 part 2: per store operation (store/traced).
+		"erpgate_store_operation_duration_seconds": {"operation"},
+		"erpgate_store_operation_errors_total":     {"operation"},
 	}
 	mfs, err := observed(t).Gather()
 	if err != nil {
