@@ -35,13 +35,13 @@ func openCLIStore(ctx context.Context, path string, e env, what string) (*cliSto
 	if err != nil {
 		return nil, err
 	}
-	auditOut, closeAudit, err := auditSink(f.Log, e.stderr)
+	logger := newLogger(f.Log, e.stderr)
+	a, err := openAuditLog(f.Log, e.stdout, e.stderr, logger)
 	if err != nil {
 		return nil, errors.Join(err, st.Close())
 	}
 	return &cliStore{
-		file: f, store: st, logger: newLogger(f.Log, e.stderr),
-		audit: audit.New(slog.NewJSONHandler(auditOut, nil)),
-		close: func() { closeAudit(); st.Close() },
+		file: f, store: st, logger: logger, audit: a.Logger,
+		close: func() { a.close(); st.Close() },
 	}, nil
 }

@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/erpgate/erpgate/audit"
 	"github.com/erpgate/erpgate/config"
 	gw "github.com/erpgate/erpgate/gateway"
+	"github.com/erpgate/erpgate/internal/logattr"
 	"github.com/erpgate/erpgate/store"
 	"github.com/erpgate/erpgate/store/memory"
 	"github.com/erpgate/erpgate/store/postgres"
@@ -65,25 +67,43 @@ func openGatewayStore(ctx context.Context, s config.Store) (store.Backend, gw.Sh
 	return st, gw.SharedStore{}, err
 }
 
+// newLogger is the process log of c on out. Like the audit log it
+// follows logattr.Clean: no empty fields, durations in seconds.
 func newLogger(c config.Log, out io.Writer) *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(c.Level)) // validated by config
-	opts := &slog.HandlerOptions{Level: lvl}
+	opts := &slog.HandlerOptions{Level: lvl, ReplaceAttr: logattr.Clean}
 	if c.Format == "text" {
 		return slog.New(slog.NewTextHandler(out, opts))
 	}
 	return slog.New(slog.NewJSONHandler(out, opts))
 }
 
-// auditSink is where log.audit sends audit lines: stderr (out) or an
-// appended file.
-func auditSink(l config.Log, out io.Writer) (io.Writer, func(), error) {
-	if l.Audit == "" || l.Audit == config.AuditStderr {
-		return out, func() {}, nil
+// auditLog is the audit log c names (log.audit): one JSON line per
+// event (SPEC §8) on stderr, stdout or a file appended to. A line it
+// cannot write is reported on the process log.
+type auditLog struct {
+	*audit.Logger
+	reopen func() error // the file's Reopen, for SIGHUP; nil for a stream
+	close  func()       // closes the file; call it after the gateway's Close
+}
+
+func openAuditLog(c config.Log, stdout, stderr io.Writer, logger *slog.Logger) (auditLog, error) {
+	a := auditLog{close: func() {}}
+	var out io.Writer
+	switch c.Audit {
+	case "", config.AuditStderr:
+		out = stderr
+	case config.AuditStdout:
+		out = stdout
+	default:
+		f, err := audit.OpenFile(c.Audit) // append-only, 0600
+		if err != nil {
+			return auditLog{}, fmt.Errorf("log.audit: %w", err)
+		}
+		out, a.reopen, a.close = f, f.Reopen, func() { f.Close() }
 	}
-	f, err := os.OpenFile(l.Audit, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
-	if err != nil {
-		return nil, nil, fmt.Errorf("log.audit: %w", err)
-	}
-	return f, func() { f.Close() }, nil
+	a.Logger = audit.New(slog.NewJSONHandler(out, &slog.HandlerOptions{ReplaceAttr: logattr.Clean})).
+		ReportErrors(func(err error) { logger.Error("audit log", "err", err) })
+	return a, nil
 }

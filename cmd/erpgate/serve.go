@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/erpgate/erpgate/audit"
 	"github.com/erpgate/erpgate/config"
 	gw "github.com/erpgate/erpgate/gateway"
 )
@@ -37,7 +35,7 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 // runGateway runs the gateway of f until ctx ends; SIGHUP reloads the
 // config read with load. ready is gateway.Gateway.Run's.
 func runGateway(ctx context.Context, f *config.File, load func() (*config.File, error), e env, ready func(main, admin net.Addr)) error {
-	cfg, closeAudit, err := gatewayConfig(ctx, f, e.stderr)
+	cfg, closeAudit, err := gatewayConfig(ctx, f, e.stdout, e.stderr)
 	if err != nil {
 		return err
 	}
@@ -57,22 +55,23 @@ func runGateway(ctx context.Context, f *config.File, load func() (*config.File, 
 }
 
 // gatewayConfig is the gateway config of f as serve runs it: its store
-// opened, the process log on logOut, audit lines on logOut unless
-// log.audit names a file, and the files the config names read from disk.
-// closeAudit closes that file; call it after the gateway's Close.
-func gatewayConfig(ctx context.Context, f *config.File, logOut io.Writer) (cfg gw.Config, closeAudit func(), err error) {
-	auditOut, closeAudit, err := auditSink(f.Log, logOut)
+// opened, the process log on logOut, audit lines where log.audit says
+// (logOut for stderr, stdout, or a file that SIGHUP reopens), and the
+// files the config names read from disk. closeAudit closes the audit
+// file; call it after the gateway's Close.
+func gatewayConfig(ctx context.Context, f *config.File, stdout, logOut io.Writer) (cfg gw.Config, closeAudit func(), err error) {
+	logger := newLogger(f.Log, logOut)
+	a, err := openAuditLog(f.Log, stdout, logOut, logger)
 	if err != nil {
 		return gw.Config{}, nil, err
 	}
 	st, shared, err := openGatewayStore(ctx, f.Store)
 	if err != nil {
-		closeAudit()
+		a.close()
 		return gw.Config{}, nil, err
 	}
 	return gw.Config{
-		File: f, Store: st, Shared: shared,
-		Logger: newLogger(f.Log, logOut), Audit: audit.New(slog.NewJSONHandler(auditOut, nil)),
+		File: f, Store: st, Shared: shared, Logger: logger, Audit: a.Logger, ReopenLogs: a.reopen,
 		Registry: prometheus.NewRegistry(), Clock: time.Now, Version: version, ReadFile: os.ReadFile,
-	}, closeAudit, nil
+	}, a.close, nil
 }

@@ -31,7 +31,7 @@ type gateway struct {
 // audit lines on logOut; it is closed when the test ends.
 func newGateway(t *testing.T, f *config.File, logOut io.Writer) *gateway {
 	t.Helper()
-	cfg, closeAudit, err := gatewayConfig(context.Background(), f, logOut)
+	cfg, closeAudit, err := gatewayConfig(context.Background(), f, logOut, logOut)
 	if err != nil {
 		t.Fatal(err)
 	}
