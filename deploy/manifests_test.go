@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -536,8 +537,12 @@ secret:
 	}
 	ing := o.ingresses[0]
 	b := ing.Spec.Rules[0].HTTP.Paths[0].Backend.Service
-	if ing.Spec.Rules[0].Host != "erpgate.example.com" || b.Port.Name != "http" || b.Name != o.services[0].Name {
-		t.Errorf("Ingress %+v, want erpgate.example.com to the http Service port", ing.Spec)
+	public, err := url.Parse(f.PublicURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ing.Spec.Rules[0].Host != public.Hostname() || b.Port.Name != "http" || b.Name != o.services[0].Name {
+		t.Errorf("Ingress %+v, want public_url's host %s to the http Service port", ing.Spec, public.Hostname())
 	}
 	// The Ingress never reaches the admin listener.
 	for _, svc := range o.services {
@@ -571,6 +576,8 @@ func TestChartRefuses(t *testing.T) {
 			`store.driver must be sqlite or postgres, not "memory"`},
 		{"no secret for the config's variables", "{}\n",
 			"config uses ${VAR} references: set secret.existingSecret"},
+		{"ingress host not the gateway's", "ingress: {enabled: true, host: other.example.com}\nsecret: {existingSecret: s}\n",
+			`ingress.host "other.example.com" is neither config.public_url's host "erpgate.example.com" nor in config.allowed_hosts`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := render(t, tc.values)
