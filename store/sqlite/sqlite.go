@@ -45,6 +45,8 @@ type Store struct {
 	// writes runs every write transaction (inTx), committing concurrent
 	// ones together (see batch.go).
 	writes *writer
+	// dsn is the database as opened, for Backup's own connection.
+	dsn string
 }
 
 // Open opens (creating if missing) the database dsn and brings its schema
@@ -82,7 +84,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	writer.SetConnMaxIdleTime(0)
 	writer.SetConnMaxLifetime(0)
 
-	s := &Store{writer: writer, reader: writer}
+	s := &Store{writer: writer, reader: writer, dsn: dsn}
 	if !memory {
 		if err := enableWAL(ctx, writerDB); err != nil {
 			writer.Close()
