@@ -1,3 +1,7 @@
+// The helm CLI as a Go tool, in a module of its own so that helm and
+// client-go stay out of the main go.mod. deploy/manifests_test.go builds it
+// with: go build -modfile=tools/helm/go.mod helm.sh/helm/v3/cmd/helm
+// (or run it: go tool -modfile=tools/helm/go.mod helm template ...).
 module github.com/erpgate/erpgate/tools/helm
 
 go 1.26.8
