@@ -30,6 +30,8 @@ import (
 	"github.com/erpgate/erpgate/signing"
 	"github.com/erpgate/erpgate/store"
 	"github.com/erpgate/erpgate/store/bounded"
+	"github.com/erpgate/erpgate/store/traced"
+	"github.com/erpgate/erpgate/tracing"
 )
 
 // Defaults that are not (yet) worth a config key.
@@ -127,6 +129,7 @@ type Gateway struct {
 	revoked   *revocation.List
 	directory *directory.Table     // apps and users, live (config + store)
 	authority *authority.Authority // judges every credential at every door
+	tracing   *tracing.Provider    // tracing.go; disabled when off
 	reftokens *reftoken.Service
 	verifier  *accesstoken.Verifier
 	sessions  *session.Manager
@@ -176,9 +179,19 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	}
 	clock := g.clock
 
+	// Tracing before the store, whose operations it traces; Close shuts
+	// it down last, flushing the spans of everything closed before.
+	tp, terr := newTracing(ctx, f, g.readFile, cfg.Version, g.logger) // tracing.go
+	if terr != nil {
+		cfg.Store.Close()
+		return nil, terr
+	}
+	g.tracing = tp
+	g.closers = append(g.closers, closerFunc(func() error { return tp.Shutdown(context.Background()) }))
+
 	// Every operation runs under store.timeout (store/bounded), so no
 	// request waits longer for a database that stopped answering.
-	st := bounded.New(cfg.Store, storeTimeout(f.Store)) // replicas.go
+	var st store.Backend = bounded.New(cfg.Store, storeTimeout(f.Store)) // replicas.go
 	g.store, g.shared = st, cfg.Shared.withKeyLockTimeout()
 	g.closers = append(g.closers, st)
 	// What is loaded below, at start, may take longer than a request's
@@ -189,6 +202,9 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	m := metrics.New(g.registry, metrics.Build{Version: cfg.Version, GoVersion: runtime.Version()})
 	m.ConfigReloadOK.Set(1)
 	g.metrics = m
+	// Every operation measured, and traced within a request.
+	st = traced.New(st, tp.Tracer(), m.StoreDuration, m.StoreErrors)
+	g.store = st
 
 	// Sessions and license slots (SPEC §5); it sets license_slots_limit.
 	// Its Close flushes last-seen times, so it closes before the store.
@@ -234,7 +250,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	}
 	g.authority, err = authority.New(authority.Config{
 		Verifier: g.verifier, ReferenceTokens: g.reftokens, Revocations: g.revoked,
-		Sessions: g.sessions, Directory: g.directory, Metrics: m,
+		Sessions: g.traceSessions(g.sessions), Directory: g.directory, Metrics: m,
 	})
 	if err != nil {
 		g.Close()
@@ -255,7 +271,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	}
 	g.snap.Store(snap)
 	// accesslog.go, reload.go
-	g.handler = requestid.Middleware(g.withClientAddr(withAccessLog(f.Log.AccessLog, g.logger, http.HandlerFunc(g.serveCurrent))))
+	g.handler = requestid.Middleware(g.traceRequests(g.withClientAddr(withAccessLog(f.Log.AccessLog, g.logger, http.HandlerFunc(g.serveCurrent)))))
 	g.admin = g.adminHandler() // admin.go
 	return g, nil
 }

@@ -72,6 +72,7 @@ var restartOnly = []struct {
 	{"sessions", keep(func(f *config.File) *config.Sessions { return &f.Sessions })},
 	{"license", keep(func(f *config.File) *config.License { return &f.License })},
 	{"log", keep(func(f *config.File) *config.Log { return &f.Log })},
+	{"tracing", keep(func(f *config.File) *config.Tracing { return &f.Tracing })}, // the provider, built once
 }
 
 // keep makes the restartOnly entry of the setting that field points to:
@@ -231,7 +232,7 @@ func (g *Gateway) buildSnapshot(f *config.File) (*snapshot, error) {
 		return nil, err
 	}
 	for i := range ups { // transports.go
-		ups[i].Transport = g.transport(ups[i])
+		ups[i].Transport = g.upstreamTransport(g.transport(ups[i])) // tracing.go
 		ups[i].ClientIdleTimeout = f.Routes[i].ClientIdleTimeout.D()
 	}
 	trusted, err := trustedProxies(f)
@@ -245,7 +246,7 @@ func (g *Gateway) buildSnapshot(f *config.File) (*snapshot, error) {
 		return nil, err
 	}
 	px, err := proxy.New(proxy.Config{
-		Policy: pol, Upstreams: ups, Authority: g.authority, TrustedProxies: trusted, Browser: browser, Pages: pages,
+		Policy: pol, Upstreams: ups, Authority: g.traceAuthority(g.authority), TrustedProxies: trusted, Browser: browser, Pages: pages,
 		Clock: g.clock, Logger: g.logger, Audit: g.audit, Metrics: g.metrics,
 	})
 	if err != nil {
