@@ -286,7 +286,11 @@ func deriveConfig(t testing.TB, example string, main, admin, upstream int, dsn s
 // start runs the process and waits for readiness. On failure the process
 // is stopped and the error carries its output.
 func (g *Gateway) start(bin string) error {
-	cmd := exec.Command(bin, g.command, "--config", g.ConfigPath)
+	args := []string{g.command, "--config", g.ConfigPath}
+	if g.command == "demo" {
+		args = append(args, "--sample-api", g.Upstream) // where the derived routes forward
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = g.Dir
 	cmd.Stdout, cmd.Stderr = &g.stdout, &g.stderr
 	p, err := proc.Start(cmd)

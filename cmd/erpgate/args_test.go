@@ -26,7 +26,7 @@ func TestParseInterspersed(t *testing.T) {
 		fs := flag.NewFlagSet("end", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
 		cfg := fs.String("config", "", "")
-		pos, err := parseInterspersed(fs, tc.args)
+		pos, err := parseInterspersed(fs, tc.args, true)
 		if (err != nil) != tc.wantErr || err == nil && (!slices.Equal(pos, tc.pos) || *cfg != tc.config) {
 			t.Errorf("%q: pos %q config %q err %v; want %q %q err=%v", tc.args, pos, *cfg, err, tc.pos, tc.config, tc.wantErr)
 		}

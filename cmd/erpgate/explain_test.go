@@ -163,8 +163,8 @@ func TestExplainConfigErrors(t *testing.T) {
 	}{
 		{"missing file", []string{"policy", "explain", "--config", filepath.Join(dir, "none.yaml"), "GET", "/"}, "no such file"},
 		{"invalid config", []string{"policy", "explain", "--config", bad, "GET", "/"}, "routes[0]"},
-		{"no subcommand", []string{"policy"}, "usage: erpgate policy explain"},
-		{"unknown subcommand", []string{"policy", "simulate"}, "usage: erpgate policy explain"},
+		{"no subcommand", []string{"policy"}, "missing subcommand: explain"},
+		{"unknown subcommand", []string{"policy", "simulate"}, `unknown subcommand "simulate" (want explain)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -174,8 +174,8 @@ func TestExplainConfigErrors(t *testing.T) {
 			}
 		})
 	}
-	if code, out, _ := runExplain(t, "", "policy", "--help"); code != 0 || !strings.Contains(out, "Exit status: 0 allow, 1 deny") {
-		t.Errorf("policy --help: exit %d\n%s", code, out)
+	if code, out, _ := runExplain(t, "", "policy", "explain", "--help"); code != 0 || !strings.Contains(out, "Exit status: 0 allow, 1 deny") {
+		t.Errorf("policy explain --help: exit %d\n%s", code, out)
 	}
 }
 

@@ -16,20 +16,18 @@ import (
 	gw "github.com/erpgate/erpgate/gateway"
 )
 
-func cmdServe(ctx context.Context, args []string, e env) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	path := fs.String("config", "", "config file (default $ERPGATE_CONFIG, else erpgate.yaml)")
-	if err := fs.Parse(args); err != nil {
-		return err
+// serveCommand is `erpgate serve`.
+func serveCommand(fs *flag.FlagSet) runFunc {
+	path := configFlag(fs)
+	return func(ctx context.Context, _ []string, e env) error {
+		file := configPath(*path, e)
+		f, err := loadConfig(file, e)
+		if err != nil {
+			return err
+		}
+		// SIGHUP re-reads the same file.
+		return runGateway(ctx, f, func() (*config.File, error) { return loadConfig(file, e) }, e, nil)
 	}
-	file := configPath(*path, e)
-	f, err := loadConfig(file, e)
-	if err != nil {
-		return err
-	}
-	// SIGHUP re-reads the same file.
-	return runGateway(ctx, f, func() (*config.File, error) { return loadConfig(file, e) }, e, nil)
 }
 
 // runGateway runs the gateway of f until ctx ends; SIGHUP reloads the
@@ -72,6 +70,6 @@ func gatewayConfig(ctx context.Context, f *config.File, stdout, logOut io.Writer
 	}
 	return gw.Config{
 		File: f, Store: st, Shared: shared, Logger: logger, Audit: a.Logger, ReopenLogs: a.reopen,
-		Registry: prometheus.NewRegistry(), Clock: time.Now, Version: version, ReadFile: os.ReadFile,
+		Registry: prometheus.NewRegistry(), Clock: time.Now, Version: buildVersion(), ReadFile: os.ReadFile,
 	}, a.close, nil
 }

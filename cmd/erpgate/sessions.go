@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -18,65 +17,64 @@ import (
 	"github.com/erpgate/erpgate/store"
 )
 
-const sessionsUsage = `usage:
-  erpgate sessions list [--config FILE]      open sessions and license use
-  erpgate sessions end [--config FILE] ID    end a session (reason admin); its tokens are refused
-`
+// sessionsListCommand is `erpgate sessions list`. The sessions commands
+// work directly in the store of the config file, so they work whether or
+// not the gateway runs.
+func sessionsListCommand(fs *flag.FlagSet) runFunc {
+	path := configFlag(fs)
+	return func(ctx context.Context, _ []string, e env) error {
+		m, done, err := cliSessions(ctx, *path, e)
+		if err != nil {
+			return err
+		}
+		defer done()
+		return listSessions(ctx, m, e.stdout)
+	}
+}
 
-// cmdSessions lists or ends sessions directly in the store of the config
-// file, so it works whether or not the gateway runs; a running gateway
+// sessionsEndCommand is `erpgate sessions end ID`: a running gateway
 // refuses an ended session's tokens within about a second
 // (session.Manager.SyncEnded).
-func cmdSessions(ctx context.Context, args []string, e env) error {
-	if len(args) == 0 {
-		fmt.Fprint(e.stderr, sessionsUsage)
-		return errors.New("missing subcommand: list or end")
+func sessionsEndCommand(fs *flag.FlagSet) runFunc {
+	path := configFlag(fs)
+	return func(ctx context.Context, operands []string, e env) error {
+		m, done, err := cliSessions(ctx, *path, e)
+		if err != nil {
+			return err
+		}
+		defer done()
+		id := operands[0]
+		before := time.Now().Truncate(time.Millisecond) // the store keeps milliseconds
+		info, err := m.End(ctx, id, store.EndAdmin)
+		if errors.Is(err, session.ErrNotFound) {
+			return fmt.Errorf("no session %q", id)
+		}
+		if err != nil {
+			return err
+		}
+		if info.EndedAt.Before(before) {
+			fmt.Fprintf(e.stdout, "session %s had already ended (%s at %s)\n", info.ID, info.EndReason, cliTime(info.EndedAt))
+			return nil
+		}
+		fmt.Fprintf(e.stdout, "session %s ended; a running gateway refuses its tokens within seconds\n", info.ID)
+		return nil
 	}
-	sub, rest := args[0], args[1:]
-	fs := flag.NewFlagSet("sessions "+sub, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	path := fs.String("config", "", "config file (default $ERPGATE_CONFIG, else erpgate.yaml)")
-	pos, err := parseInterspersed(fs, rest)
-	if err != nil {
-		return err
-	}
-	switch {
-	case sub == "list" && len(pos) == 0:
-	case sub == "end" && len(pos) == 1:
-	default:
-		fmt.Fprint(e.stderr, sessionsUsage)
-		return fmt.Errorf("bad arguments for sessions %s", sub)
-	}
+}
 
-	cs, err := openCLIStore(ctx, *path, e, "sessions")
+// cliSessions opens the config's store and its session manager; done
+// closes both.
+func cliSessions(ctx context.Context, path string, e env) (*session.Manager, func(), error) {
+	cs, err := openCLIStore(ctx, path, e, "sessions")
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer cs.close()
 	m, err := gw.NewSessionManager(cs.file, cs.store, time.Now, cs.logger, cs.audit,
 		metrics.New(prometheus.NewRegistry(), metrics.Build{}))
 	if err != nil {
-		return err
+		cs.close()
+		return nil, nil, err
 	}
-	defer m.Close()
-
-	if sub == "list" {
-		return listSessions(ctx, m, e.stdout)
-	}
-	before := time.Now().Truncate(time.Millisecond) // the store keeps milliseconds
-	info, err := m.End(ctx, pos[0], store.EndAdmin)
-	if errors.Is(err, session.ErrNotFound) {
-		return fmt.Errorf("no session %q", pos[0])
-	}
-	if err != nil {
-		return err
-	}
-	if info.EndedAt.Before(before) {
-		fmt.Fprintf(e.stdout, "session %s had already ended (%s at %s)\n", info.ID, info.EndReason, cliTime(info.EndedAt))
-		return nil
-	}
-	fmt.Fprintf(e.stdout, "session %s ended; a running gateway refuses its tokens within seconds\n", info.ID)
-	return nil
+	return m, func() { m.Close(); cs.close() }, nil
 }
 
 func listSessions(ctx context.Context, m *session.Manager, out io.Writer) error {
@@ -109,44 +107,3 @@ func listSessions(ctx context.Context, m *session.Manager, out io.Writer) error 
 }
 
 func cliTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") }
-
-// parseInterspersed parses flags before and after positional arguments,
-// so both `end --config F ID` and `end ID --config F` work. An argument
-// that starts with "-" but names no flag of fs is positional: session ids
-// are base64url and may start with "-" (`--` works too).
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var flags, pos []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--":
-			pos = append(pos, args[i+1:]...)
-			i = len(args)
-		case len(a) > 1 && strings.HasPrefix(a, "-") && namesFlag(fs, a):
-			flags = append(flags, a)
-			name, _, inline := strings.Cut(strings.TrimLeft(a, "-"), "=")
-			if f := fs.Lookup(name); f != nil && !inline && !isBoolFlag(f) && i+1 < len(args) {
-				flags = append(flags, args[i+1]) // the flag's value
-				i++
-			}
-		default:
-			pos = append(pos, a)
-		}
-	}
-	if err := fs.Parse(flags); err != nil {
-		return nil, err
-	}
-	return pos, nil
-}
-
-func isBoolFlag(f *flag.Flag) bool {
-	b, ok := f.Value.(interface{ IsBoolFlag() bool })
-	return ok && b.IsBoolFlag()
-}
-
-// namesFlag reports whether arg ("-x", "--x", "--x=v") is a flag of fs,
-// or asks for help.
-func namesFlag(fs *flag.FlagSet, arg string) bool {
-	name, _, _ := strings.Cut(strings.TrimLeft(arg, "-"), "=")
-	return name == "h" || name == "help" || fs.Lookup(name) != nil
-}

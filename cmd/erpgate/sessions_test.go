@@ -162,10 +162,10 @@ func TestSessionsCLI(t *testing.T) {
 	if code, _, errOut := runCmd(t, "sessions", "end", "--config", cfg, "nope"); code != 1 || !strings.Contains(errOut, "no session") {
 		t.Errorf("end of an unknown id: exit %d %s", code, errOut)
 	}
-	if code, _, _ := runCmd(t, "sessions", "end", "--config", cfg); code != 1 {
-		t.Errorf("end without an id: exit %d, want 1", code)
+	if code, _, errOut := runCmd(t, "sessions", "end", "--config", cfg); code != 2 || !strings.Contains(errOut, "want ID, got 0 operand(s)") {
+		t.Errorf("end without an id: exit %d, want 2 (usage): %s", code, errOut)
 	}
-	if code, _, _ := runCmd(t, "sessions", "frobnicate", "--config", cfg); code != 1 {
-		t.Errorf("unknown subcommand: exit %d, want 1", code)
+	if code, _, errOut := runCmd(t, "sessions", "frobnicate", "--config", cfg); code != 2 || !strings.Contains(errOut, `unknown subcommand "frobnicate"`) {
+		t.Errorf("unknown subcommand: exit %d, want 2 (usage): %s", code, errOut)
 	}
 }
