@@ -11,8 +11,13 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
+# .dockerignore keeps .git out, so the commit and date come as build args:
+#   docker build --build-arg VERSION=v1.2.0 --build-arg COMMIT=$(git rev-parse HEAD) \
+#     --build-arg BUILD_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ) .
 ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/erpgate ./cmd/erpgate \
+ARG COMMIT=
+ARG BUILD_DATE=
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT} -X main.buildTime=${BUILD_DATE}" -o /out/erpgate ./cmd/erpgate \
  && mkdir -p /out/data
 
 FROM gcr.io/distroless/static-debian12:nonroot
