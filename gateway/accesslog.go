@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/erpgate/erpgate/requestid"
 )
 
@@ -160,6 +162,11 @@ func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
 		if id := requestid.From(ctx); id != "" && !hasRequestID(r) {
 			r.AddAttrs(slog.String("request_id", id))
 		}
+	}
+	// With tracing on (gateway/tracing.go), the request's span: a line
+	// leads to its trace, sampled or not (SPEC §11).
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
 	}
 	return h.next.Handle(ctx, r)
 }
