@@ -20,7 +20,9 @@ import (
 // down is a backend whose Ping fails, as a database that went away.
 type down struct{ store.Backend }
 
-func (down) Ping(context.Context) error { return errors.New("dial tcp 10.0.0.5:5432: connection refused") }
+func (down) Ping(context.Context) error {
+	return errors.New("dial tcp 10.0.0.5:5432: connection refused")
+}
 
 func TestMeasuresAndTraces(t *testing.T) {
 	reg := prometheus.NewRegistry()
