@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/erpgate/erpgate/audit"
 	"github.com/erpgate/erpgate/authority"
@@ -20,6 +21,7 @@ import (
 	"github.com/erpgate/erpgate/metrics"
 	"github.com/erpgate/erpgate/policy"
 	"github.com/erpgate/erpgate/requestid"
+	"github.com/erpgate/erpgate/tracing"
 	"github.com/erpgate/erpgate/webui"
 )
 
@@ -145,6 +147,9 @@ func (p *Proxy) serveRequest(sw *statusWriter, r *http.Request, e *edge) {
 		return
 	}
 	rt := p.routes[idx]
+	// Traced (gateway/tracing.go): the request's span is named by its
+	// route (http.route); otherwise a no-op.
+	tracing.SetRoute(trace.SpanFromContext(r.Context()), r.Method, rt.name)
 	p.serveRoute(sw, r, rt, pol, e)
 	rt.duration.Observe(time.Since(start).Seconds())
 	p.count(rt.name, r.Method, sw.status())
