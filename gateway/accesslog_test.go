@@ -9,14 +9,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/erpgate/erpgate/config"
 	"github.com/erpgate/erpgate/requestid"
 	"github.com/erpgate/erpgate/sampleapi"
 )
@@ -342,29 +339,9 @@ func startGatewayLogging(t *testing.T, logs io.Writer, accessLog bool) *httptest
 	t.Helper()
 	up := httptest.NewServer(sampleapi.New())
 	t.Cleanup(up.Close)
-	front := httptest.NewUnstartedServer(nil)
-	raw, err := os.ReadFile("../config.example.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	yml := strings.NewReplacer(
-		"http://localhost:8080", "http://"+front.Listener.Addr().String(),
-		"http://127.0.0.1:8081", up.URL,
-		"data/erpgate.db", filepath.Join(t.TempDir(), "erpgate.db"),
-	).Replace(string(raw))
+	extra := ""
 	if accessLog {
-		yml += "\nlog: {access_log: true}\n"
+		extra = "log: {access_log: true}\n"
 	}
-	f, err := config.Parse([]byte(yml), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := newGateway(context.Background(), f, logs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	front.Config.Handler = g.handler
-	front.Start()
-	t.Cleanup(func() { front.Close(); g.Close() })
-	return front
+	return startExampleGateway(t, logs, up.URL, extra)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -47,7 +48,7 @@ func TestTracingThroughTheGateway(t *testing.T) {
 			}))
 			t.Cleanup(up.Close)
 			var logs logBuffer
-			front := startTracedGateway(t, &logs, up.URL, fmt.Sprintf(
+			front := startExampleGateway(t, &logs, up.URL, fmt.Sprintf(
 				"tracing: {exporter: %s, endpoint: %q, insecure: %t, sampling_ratio: \"1\"}\nlog: {access_log: true}\n", exporter, endpoint, insecure))
 
 			form := url.Values{"grant_type": {"client_credentials"}, "client_id": {"com.example/nightly-sync"}, "client_secret": {demoSecret}}
@@ -141,9 +142,9 @@ func descends(byID map[string]tracingtest.Span, s tracingtest.Span, id string) b
 	return false
 }
 
-// startTracedGateway runs the example config with extra appended, in
-// front of upstream.
-func startTracedGateway(t *testing.T, logs *logBuffer, upstream, extra string) *httptest.Server {
+// startExampleGateway runs the example config with extra appended, in
+// front of upstream, logging to logs.
+func startExampleGateway(t *testing.T, logs io.Writer, upstream, extra string) *httptest.Server {
 	t.Helper()
 	front := httptest.NewUnstartedServer(nil)
 	raw, err := os.ReadFile("../config.example.yaml")
