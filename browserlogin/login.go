@@ -41,17 +41,18 @@ func (h *Handler) StartLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 // start serves StartPath?rd=PATH, the "Sign in" link of the gateway's
-// pages and where forward auth sends a browser (SPEC §11): the edge asking
-// /oauth2/auth cannot pass our cookies on, so the check never refreshes
-// a session; this answer, an ordinary response, can. A session that still
-// works (refreshed here if it must be) goes straight back to rd; without
-// one, the login starts. reauth=1 means the session's token was refused:
-// it is cleared, and the issuer asks for the password again rather than
-// signing in silently, so a refused token cannot loop.
+// pages (and of the account pages, whose sign-in is the issuer's), which
+// starts a login. Forward auth (SPEC §11) sends browsers here too: the
+// edge asking /oauth2/auth cannot pass our cookies on, so the check never
+// refreshes a session; this answer, an ordinary response, can. With
+// refresh=1, a session that still works (refreshed here if it must be)
+// goes straight back to rd. reauth=1 means the session's token was
+// refused: it is cleared, and the issuer asks for the password again
+// rather than signing in silently, so a refused token cannot loop.
 func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	returnTo := safeReturnURL(q.Get("rd"))
-	if q.Get("reauth") == "" {
+	if q.Get("refresh") != "" && q.Get("reauth") == "" {
 		if _, ok := h.AccessToken(w, r); ok {
 			noStore(w)
 			http.Redirect(w, r, returnTo, http.StatusFound)

@@ -202,12 +202,15 @@ func (p *Proxy) admit(w http.ResponseWriter, r *http.Request, rt *route, c *clai
 
 // edgeLogin sends the browser to sign in through StartPath, which the
 // edge serves from the gateway as an ordinary response (cookies and all),
-// coming back to the original URI. A session whose token is still
-// unexpired here was refused: reauth clears it there.
+// coming back to the original URI: refresh=1 has it refresh a session
+// whose token expired and come straight back. A session whose token is
+// still unexpired here was refused: reauth=1 clears it there.
 func (p *Proxy) edgeLogin(w http.ResponseWriter, r *http.Request, e *edge) {
 	u := p.cfg.Browser.SignInURL(returnTo(r))
 	if _, ok := p.cfg.Browser.SessionToken(r); ok {
 		u += "&reauth=1"
+	} else {
+		u += "&refresh=1"
 	}
 	w.Header().Set("Location", u)
 	if e.loginStatus == http.StatusUnauthorized {
