@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -87,23 +86,11 @@ func TestSQLiteDiskFullThenFreed(t *testing.T) {
 // 7009): the revocation is a store write.
 func revokeOwnToken(t *testing.T, base string) (int, string) {
 	t.Helper()
-	cc := url.Values{"grant_type": {"client_credentials"}, "client_id": {"com.example/nightly-sync"}, "client_secret": {"demo-secret"}}
-	resp, err := http.PostForm(base+"/id/connect/token", cc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	_ = json.NewDecoder(resp.Body).Decode(&tok)
-	resp.Body.Close()
-	if tok.AccessToken == "" {
-		t.Fatalf("no token: %d", resp.StatusCode)
-	}
-	req, _ := http.NewRequest("POST", base+"/id/connect/revocation", strings.NewReader(url.Values{"token": {tok.AccessToken}}.Encode()))
+	tok := demoToken(t, base)
+	req, _ := http.NewRequest("POST", base+"/id/connect/revocation", strings.NewReader(url.Values{"token": {tok}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(url.QueryEscape("com.example/nightly-sync"), "demo-secret")
-	resp, err = http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

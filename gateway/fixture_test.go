@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -216,4 +217,24 @@ func sessionRecord(t *testing.T, g *Gateway, sid string) store.Session {
 		t.Fatalf("session %s: %v", sid, err)
 	}
 	return s
+}
+
+// demoToken gets a client-credentials token of the example config's
+// nightly-sync app from the gateway at base.
+func demoToken(t *testing.T, base string) string {
+	t.Helper()
+	cc := url.Values{"grant_type": {"client_credentials"}, "client_id": {"com.example/nightly-sync"}, "client_secret": {demoSecret}}
+	resp, err := http.PostForm(base+"/id/connect/token", cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	if tok.AccessToken == "" {
+		t.Fatalf("no token: %d", resp.StatusCode)
+	}
+	return tok.AccessToken
 }

@@ -2,12 +2,10 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,25 +49,13 @@ func TestTracingThroughTheGateway(t *testing.T) {
 			front := startExampleGateway(t, &logs, up.URL, fmt.Sprintf(
 				"tracing: {exporter: %s, endpoint: %q, insecure: %t, sampling_ratio: \"1\"}\nlog: {access_log: true}\n", exporter, endpoint, insecure))
 
-			form := url.Values{"grant_type": {"client_credentials"}, "client_id": {"com.example/nightly-sync"}, "client_secret": {demoSecret}}
-			resp, err := http.PostForm(front.URL+"/id/connect/token", form)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var tok struct {
-				AccessToken string `json:"access_token"`
-			}
-			_ = json.NewDecoder(resp.Body).Decode(&tok)
-			resp.Body.Close()
-			if tok.AccessToken == "" {
-				t.Fatalf("no token: %d", resp.StatusCode)
-			}
+			token := demoToken(t, front.URL)
 
 			const traceID, callerSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 			req, _ := http.NewRequest(http.MethodGet, front.URL+sampleapi.PersonsPath, nil)
-			req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+			req.Header.Set("Authorization", "Bearer "+token)
 			req.Header.Set("Traceparent", "00-"+traceID+"-"+callerSpan+"-01")
-			resp, err = http.DefaultClient.Do(req)
+			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -90,7 +76,7 @@ func TestTracingThroughTheGateway(t *testing.T) {
 					client = s
 				}
 				for k, v := range s.Attributes {
-					if strings.Contains(v, tok.AccessToken) {
+					if strings.Contains(v, token) {
 						t.Errorf("span %s attribute %s carries the token", s.Name, k)
 					}
 				}
