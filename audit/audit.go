@@ -58,6 +58,8 @@ type Logger struct {
 	h slog.Handler
 	// report gets the error of a line h could not write; nil: dropped.
 	report func(error)
+	// recent, when set, keeps the latest events (recent.go).
+	recent *Recent
 }
 
 // New returns a Logger writing to h (typically a slog.JSONHandler on
@@ -68,15 +70,22 @@ func New(h slog.Handler) *Logger { return &Logger{h: h} }
 // event its handler failed to write (a full disk, a closed pipe), so a
 // lost audit line is seen on the process log instead of vanishing.
 func (l *Logger) ReportErrors(report func(error)) *Logger {
-	return &Logger{h: l.h, report: report}
+	return &Logger{h: l.h, report: report, recent: l.recent}
 }
 
 // Log writes e at info level; the slog record's time is the event time.
 func (l *Logger) Log(ctx context.Context, e Event) {
-	if l == nil || !l.h.Enabled(ctx, slog.LevelInfo) {
+	if l == nil {
 		return
 	}
-	r := slog.NewRecord(time.Now(), slog.LevelInfo, "audit", 0)
+	now := time.Now()
+	if l.recent != nil {
+		l.recent.add(now, e)
+	}
+	if !l.h.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	r := slog.NewRecord(now, slog.LevelInfo, "audit", 0)
 	for _, f := range [...]struct{ key, value string }{
 		{"event", e.Name}, {"client_id", e.ClientID}, {"subject", e.Subject}, {"session", e.Session},
 		{"request_id", e.RequestID}, {"remote_addr", e.RemoteAddr}, {"reason", e.Reason},
