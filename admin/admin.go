@@ -41,6 +41,8 @@ type Config struct {
 	// Apps and Tokens, when set, enable /admin/apps and /admin/tokens.
 	Apps   Apps
 	Tokens Tokens
+	// Users, when set, enables /admin/users.
+	Users  Users
 	Logger *slog.Logger
 	Audit  *audit.Logger // nil discards
 }
@@ -68,6 +70,17 @@ func New(cfg Config) (*Handler, error) {
 		h.mux.HandleFunc("POST /admin/apps/{uri}/disable", h.enableApp(false))
 		h.mux.HandleFunc("POST /admin/apps/{uri}/enable", h.enableApp(true))
 		h.mux.HandleFunc("POST /admin/apps/{uri}/secret", h.rotateSecret)
+	}
+	if cfg.Users != nil {
+		h.mux.HandleFunc("GET /admin/users", h.listUsers)
+		h.mux.HandleFunc("POST /admin/users", h.createUser)
+		h.mux.HandleFunc("GET /admin/users/{login}", h.getUser)
+		h.mux.HandleFunc("PATCH /admin/users/{login}", h.updateUser)
+		h.mux.HandleFunc("DELETE /admin/users/{login}", h.deleteUser)
+		h.mux.HandleFunc("POST /admin/users/{login}/password", h.setUserPassword)
+		h.mux.HandleFunc("POST /admin/users/{login}/reset-link", h.userResetLink)
+		h.mux.HandleFunc("POST /admin/users/{login}/disable", h.enableUser(false))
+		h.mux.HandleFunc("POST /admin/users/{login}/enable", h.enableUser(true))
 	}
 	if cfg.Tokens != nil {
 		h.mux.HandleFunc("GET /admin/tokens", h.listTokens)

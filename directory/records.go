@@ -124,6 +124,10 @@ type User struct {
 	// Disabled keeps the record but refuses the user everywhere: Table
 	// does not hand out disabled users, so every door sees none.
 	Disabled bool
+	// CreatedAt and UpdatedAt are set on users created at run time; an
+	// update drives the store's UsersChangedSince.
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // ClaimType is the user's user_type claim value (ERP.net's names).
