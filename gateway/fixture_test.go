@@ -221,7 +221,7 @@ func sessionRecord(t *testing.T, g *Gateway, sid string) store.Session {
 
 // demoToken gets a client-credentials token of the example config's
 // nightly-sync app from the gateway at base.
-func demoToken(t *testing.T, base string) string {
+func demoToken(t testing.TB, base string) string {
 	t.Helper()
 	cc := url.Values{"grant_type": {"client_credentials"}, "client_id": {"com.example/nightly-sync"}, "client_secret": {demoSecret}}
 	resp, err := http.PostForm(base+"/id/connect/token", cc)

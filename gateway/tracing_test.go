@@ -130,7 +130,7 @@ func descends(byID map[string]tracingtest.Span, s tracingtest.Span, id string) b
 
 // startExampleGateway runs the example config with extra appended, in
 // front of upstream, logging to logs.
-func startExampleGateway(t *testing.T, logs io.Writer, upstream, extra string) *httptest.Server {
+func startExampleGateway(t testing.TB, logs io.Writer, upstream, extra string) *httptest.Server {
 	t.Helper()
 	front := httptest.NewUnstartedServer(nil)
 	raw, err := os.ReadFile("../config.example.yaml")
