@@ -70,6 +70,7 @@ func New(cfg Config) (*Handler, error) {
 		h.mux.HandleFunc("POST /admin/apps/{uri}/disable", h.enableApp(false))
 		h.mux.HandleFunc("POST /admin/apps/{uri}/enable", h.enableApp(true))
 		h.mux.HandleFunc("POST /admin/apps/{uri}/secret", h.rotateSecret)
+		h.mux.HandleFunc("PATCH /admin/apps/{uri}", h.updateApp)
 	}
 	if cfg.Users != nil {
 		h.mux.HandleFunc("GET /admin/users", h.listUsers)
@@ -101,48 +102,78 @@ func caller(ctx context.Context) *claims.Access {
 	return c
 }
 
+// WithCaller returns ctx carrying c, the caller Authorize let in, for
+// the audit lines of the actions done on its behalf (Audit) — the admin
+// console does its actions under it as the API does.
+func WithCaller(ctx context.Context, c *claims.Access) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
 // ServeHTTP authorizes the caller, then routes.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c, ok := h.authorize(w, r)
 	if !ok {
 		return
 	}
-	h.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)))
+	h.mux.ServeHTTP(w, r.WithContext(WithCaller(r.Context(), c)))
 }
 
-// authorize lets in administrators and the system users of apps that
-// still have scope sec, with a token the authority accepts; on refusal
-// it answers and audits.
+// authorize reads the request's credential and answers a refusal.
 func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) (*claims.Access, bool) {
-	ctx := r.Context()
 	cred, err := authority.ReadCredential(r)
 	if err != nil {
 		h.denied(r, nil, authority.ReasonInvalidRequest, "")
 		authority.WriteRefusal(w, &authority.Refusal{Reason: authority.ReasonInvalidRequest, Detail: err.Error()})
 		return nil, false
 	}
+	c, ref := h.Authorize(r, cred)
+	switch {
+	case ref == nil:
+		return c, true
+	case ref.Reason == ReasonNoSec:
+		authority.WriteInsufficientScope(w, ScopeSec)
+	case ref.Reason == ReasonNotAdmin:
+		authority.WriteJSONError(w, http.StatusForbidden, authority.ErrorBody{Error: "access_denied",
+			Description: "the admin API is for administrators and for service apps allowed scope sec"})
+	default:
+		authority.WriteRefusal(w, ref)
+	}
+	return nil, false
+}
+
+// Reasons Authorize refuses a credential the authority accepted.
+const (
+	ReasonNoSec    = "insufficient_scope" // 403: the token lacks sec, or its app no longer has it
+	ReasonNotAdmin = "not_admin"          // 403: neither an administrator nor a sec service app
+)
+
+// Authorize is the one judgement of who may administer (the API and the
+// admin console both call it): administrators and the system users of
+// apps that still have scope sec, with a token the authority accepts
+// now — not revoked, its session not ended, its app enabled, its user
+// still there and still an administrator by the current user record. A
+// refusal is the authority's (its Reason: 401s, 503) or ReasonNoSec /
+// ReasonNotAdmin (403); it is audited as access.denied.
+func (h *Handler) Authorize(r *http.Request, cred authority.Credential) (*claims.Access, *authority.Refusal) {
+	ctx := r.Context()
 	caller, ref := h.cfg.Authority.Authenticate(ctx, cred, authority.Door{Audiences: h.cfg.Audiences})
 	if ref != nil {
 		if ref.Reason == authority.ReasonUnavailable {
 			h.cfg.Logger.ErrorContext(ctx, "admin: credential check failed", "err", ref.Detail)
 		}
 		h.denied(r, ref.Claims, ref.Reason, audit.TokenHash(cred.Token))
-		authority.WriteRefusal(w, ref)
-		return nil, false
+		return nil, ref
 	}
 	c := caller.Claims
 	if !slices.Contains(c.Scope.Values, ScopeSec) {
-		h.denied(r, c, "insufficient_scope", "")
-		authority.WriteInsufficientScope(w, ScopeSec)
-		return nil, false
+		h.denied(r, c, ReasonNoSec, "")
+		return nil, &authority.Refusal{Reason: ReasonNoSec, Detail: "the token lacks scope sec", Claims: c}
 	}
 	if !privileged(caller) {
-		h.denied(r, c, "not_admin", "")
-		authority.WriteJSONError(w, http.StatusForbidden, authority.ErrorBody{Error: "access_denied",
-			Description: "the admin API is for administrators and for service apps allowed scope sec"})
-		return nil, false
+		h.denied(r, c, ReasonNotAdmin, "")
+		return nil, &authority.Refusal{Reason: ReasonNotAdmin, Detail: "not an administrator", Claims: c}
 	}
-	return c, true
+	return c, nil
 }
 
 // privileged reports whether the caller is, right now, an administrator,

@@ -29,6 +29,56 @@ type Apps interface {
 	// RotateSecret replaces a confidential app's secret and returns the
 	// new one, shown once.
 	RotateSecret(ctx context.Context, uri string) (AppInfo, string, error)
+	// Update edits a run-time app (config apps are ErrConfigApp): the
+	// fields ch sets replace the app's, by the rules of Create.
+	Update(ctx context.Context, uri string, ch AppChange) (AppInfo, error)
+}
+
+// AppChange is an edit of an app: each field that is set (non-nil)
+// replaces the app's value, the others stay (PATCH, RFC 7396 style). The
+// keys are those of an apps[] entry of the config file. The uri, type,
+// system user and secret are not edited: they are the app's identity and
+// credential (the secret is rotated, not set).
+type AppChange struct {
+	Name                   *string   `json:"name,omitempty"`
+	Scope                  *string   `json:"scope,omitempty"`
+	RedirectURIs           *[]string `json:"redirect_uris,omitempty"`
+	PostLogoutRedirectURIs *[]string `json:"post_logout_redirect_uris,omitempty"`
+	AllowInternalUsers     *bool     `json:"allow_internal_users,omitempty"`
+	AllowCommunityUsers    *bool     `json:"allow_community_users,omitempty"`
+	ReferenceTokens        *string   `json:"reference_tokens,omitempty"`
+	Consent                *string   `json:"consent,omitempty"`
+	RequirePKCE            *bool     `json:"require_pkce,omitempty"`
+}
+
+// Apply sets ch's fields on a, an app in the config file's form.
+func (ch AppChange) Apply(a *config.App) {
+	set := func(dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&a.Name, ch.Name)
+	set(&a.Scope, ch.Scope)
+	set(&a.ReferenceTokens, ch.ReferenceTokens)
+	set(&a.Consent, ch.Consent)
+	if ch.RedirectURIs != nil {
+		a.RedirectURIs = slices.Clone(*ch.RedirectURIs)
+	}
+	if ch.PostLogoutRedirectURIs != nil {
+		a.PostLogoutRedirectURIs = slices.Clone(*ch.PostLogoutRedirectURIs)
+	}
+	for _, b := range []struct {
+		dst **bool
+		v   *bool
+	}{
+		{&a.AllowInternalUsers, ch.AllowInternalUsers}, {&a.AllowCommunityUsers, ch.AllowCommunityUsers}, {&a.RequirePKCE, ch.RequirePKCE},
+	} {
+		if b.v != nil {
+			v := *b.v
+			*b.dst = &v
+		}
+	}
 }
 
 // Errors an Apps implementation returns.
@@ -145,6 +195,19 @@ func (h *Handler) enableApp(enabled bool) http.HandlerFunc {
 	}
 }
 
+func (h *Handler) updateApp(w http.ResponseWriter, r *http.Request) {
+	var ch AppChange
+	if !decodeBody(w, r, &ch) {
+		return
+	}
+	app, err := h.cfg.Apps.Update(r.Context(), r.PathValue("uri"), ch)
+	if h.appFailed(w, r, err) {
+		return
+	}
+	h.auditAdmin(r, "app.updated", app.URI)
+	writeJSON(w, http.StatusOK, app)
+}
+
 func (h *Handler) rotateSecret(w http.ResponseWriter, r *http.Request) {
 	app, secret, err := h.cfg.Apps.RotateSecret(r.Context(), r.PathValue("uri"))
 	if h.appFailed(w, r, err) {
@@ -182,8 +245,16 @@ func (h *Handler) appFailed(w http.ResponseWriter, r *http.Request, err error) b
 
 // auditAdmin records an administrative change.
 func (h *Handler) auditAdmin(r *http.Request, what, target string) {
+	AuditChange(h.cfg.Audit, r, what, target)
+}
+
+// AuditChange records an administrative change (what: "app.created",
+// "app.disabled", …; target: the app, user or session) by the caller in
+// r's context (WithCaller): the API and the admin console write the same
+// line for the same action.
+func AuditChange(a *audit.Logger, r *http.Request, what, target string) {
 	c := caller(r.Context())
-	h.cfg.Audit.Log(r.Context(), audit.Event{
+	a.Log(r.Context(), audit.Event{
 		Name: audit.AdminChange, ClientID: c.ClientID, Subject: c.Principal(), Session: c.SessionID,
 		RequestID: requestid.From(r.Context()), RemoteAddr: r.RemoteAddr, Reason: what,
 		Attrs: []slog.Attr{slog.String("target", target)},

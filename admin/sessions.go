@@ -71,6 +71,7 @@ func (h *Handler) endSession(w http.ResponseWriter, r *http.Request) {
 	c := caller(r.Context())
 	h.cfg.Logger.InfoContext(r.Context(), "admin ended a session", "session", id,
 		"by_subject", c.Principal(), "by_client_id", c.ClientID, "end_reason", info.EndReason)
+	h.auditAdmin(r, "session.ended", id) // who ended it; the manager's session.ended says which session
 	writeJSON(w, http.StatusOK, toJSON(info))
 }
 

@@ -2,7 +2,10 @@ package gateway
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/erpgate/erpgate/admin"
@@ -123,4 +126,56 @@ func (a *appRegistry) change(ctx context.Context, uri string, edit func(*directo
 	}
 	a.enforce(ctx, directory.Changes{Apps: []directory.Change[directory.App]{{Old: &old, New: &s}}})
 	return s, nil
+}
+
+// Update edits a stored app by the rules of Create: the change is
+// applied to the app in the config file's form and checked as a new app
+// would be, so an edit cannot store what Create would refuse.
+func (a *appRegistry) Update(ctx context.Context, uri string, ch admin.AppChange) (admin.AppInfo, error) {
+	s, err := a.change(ctx, uri, func(s *directory.App) error {
+		c := configForm(*s)
+		ch.Apply(&c)
+		if probs := config.CheckApp(a.file, &c); len(probs) > 0 {
+			inv := &admin.InvalidError{}
+			for _, p := range probs {
+				inv.Problems = append(inv.Problems, p.String())
+			}
+			return inv
+		}
+		rec, err := c.Record()
+		if err != nil {
+			return err
+		}
+		rec.CreatedAt, rec.Enabled = s.CreatedAt, s.Enabled // the kill switch is SetEnabled's
+		*s = rec
+		return nil
+	})
+	if err != nil {
+		return admin.AppInfo{}, err
+	}
+	return admin.ViewOf(s, "store"), nil
+}
+
+// configForm is a stored app in the config file's form, which CheckApp
+// judges (the inverse of config.App.Record).
+func configForm(s directory.App) config.App {
+	typ := config.AppConfidential
+	hash := ""
+	if s.Public {
+		typ = config.AppPublic
+	} else {
+		hash = base64.StdEncoding.EncodeToString(s.SecretHash)
+	}
+	consent := config.ConsentImplicit
+	if s.ConsentRequired {
+		consent = config.ConsentRequired
+	}
+	internal, community, pkce, enabled := s.AllowInternalUsers, s.AllowCommunityUsers, s.RequirePKCE, s.Enabled
+	return config.App{
+		URI: s.ID, Name: s.Name, Type: typ, SecretHash: hash, SystemUser: s.SystemUser,
+		Scope: strings.Join(s.Scopes, " "), RedirectURIs: slices.Clone(s.RedirectURIs),
+		PostLogoutRedirectURIs: slices.Clone(s.PostLogoutRedirectURIs),
+		AllowInternalUsers:     &internal, AllowCommunityUsers: &community,
+		ReferenceTokens: s.ReferenceTokens, Consent: consent, RequirePKCE: &pkce, Enabled: &enabled,
+	}
 }
