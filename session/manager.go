@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/erpgate/erpgate/audit"
@@ -111,9 +112,10 @@ type License struct {
 // Manager opens, reuses and ends sessions; see the package doc. It is
 // safe for concurrent use.
 type Manager struct {
-	cfg      Config
-	lic      store.License
-	reserved map[string]bool
+	cfg Config
+	// license is the cap and the reserved logins, swapped whole by
+	// SetLicense (license.go); each open loads it once.
+	license atomic.Pointer[licenseState]
 
 	mu    sync.RWMutex
 	cache map[string]*entry
@@ -162,8 +164,9 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.IdleTimeout <= 0 || cfg.ServiceMaxLifetime <= 0 {
 		return nil, errors.New("session: IdleTimeout and ServiceMaxLifetime must be positive")
 	}
-	if cfg.Slots < 0 || cfg.Slots > 0 && len(cfg.Reserved) > cfg.Slots {
-		return nil, fmt.Errorf("session: %d reserved seats do not fit %d slots", len(cfg.Reserved), cfg.Slots)
+	lic, err := newLicenseState(cfg.Slots, cfg.Reserved) // license.go
+	if err != nil {
+		return nil, err
 	}
 	if cfg.FlushEvery <= 0 {
 		cfg.FlushEvery = DefaultFlushEvery
@@ -178,17 +181,13 @@ func New(cfg Config) (*Manager, error) {
 		cfg.CacheSize = DefaultCacheSize
 	}
 	m := &Manager{
-		cfg:      cfg,
-		lic:      store.License{Slots: cfg.Slots, Reserved: len(cfg.Reserved)},
-		reserved: make(map[string]bool, len(cfg.Reserved)),
-		cache:    make(map[string]*entry),
-		flights:  make(map[string]*flight),
-		evicted:  make(map[string]int64),
-		stop:     make(chan struct{}),
+		cfg:     cfg,
+		cache:   make(map[string]*entry),
+		flights: make(map[string]*flight),
+		evicted: make(map[string]int64),
+		stop:    make(chan struct{}),
 	}
-	for _, p := range cfg.Reserved {
-		m.reserved[p] = true
-	}
+	m.license.Store(lic)
 	cfg.Metrics.LicenseLimit.Set(float64(cfg.Slots))
 	return m, nil
 }
@@ -296,9 +295,12 @@ func (m *Manager) open(ctx context.Context, c *claims.Access) (Info, error) {
 		}
 	}
 
-	want := m.newSession(c, now)
+	// One license for the seat asked and the cap, even across a
+	// SetLicense.
+	lic := m.license.Load()
+	want := m.newSession(c, lic, now)
 	m.gaugeMu.RLock()
-	got, err := m.cfg.Store.OpenSession(ctx, want, m.lic)
+	got, err := m.cfg.Store.OpenSession(ctx, want, lic.cap)
 	// OpenSession returns an open session unchanged, so the session is
 	// the one just opened when it carries this call's opening time.
 	opened := err == nil && got.OpenedAt.UnixMilli() == want.OpenedAt.UnixMilli()
@@ -329,13 +331,13 @@ func (m *Manager) open(ctx context.Context, c *claims.Access) (Info, error) {
 }
 
 // newSession is the session c's first call opens at now. It asks for
-// the principal's reserved seat when the principal is reserved; the
-// store grants it unless another open session of the principal holds it
-// (store.Session.Reserved).
-func (m *Manager) newSession(c *claims.Access, now time.Time) store.Session {
+// the principal's reserved seat when lic reserves one for the principal;
+// the store grants it unless another open session of the principal
+// holds it (store.Session.Reserved).
+func (m *Manager) newSession(c *claims.Access, lic *licenseState, now time.Time) store.Session {
 	s := store.Session{
 		ID: c.SessionID, Subject: c.Principal(), ClientID: c.ClientID, Kind: kindOf(c),
-		Reserved: m.reserved[c.Principal()], OpenedAt: now, LastSeenAt: now,
+		Reserved: lic.reserved[c.Principal()], OpenedAt: now, LastSeenAt: now,
 	}
 	if systemUser(c) {
 		s.ExpiresAt = now.Add(m.cfg.ServiceMaxLifetime)
@@ -463,7 +465,8 @@ func (m *Manager) License(ctx context.Context) (License, error) {
 	if err != nil {
 		return License{}, fmt.Errorf("session: license: %w", err)
 	}
-	l := License{Used: u.Open, Total: m.lic.Slots, Reserved: m.lic.Reserved, Unlimited: m.lic.Slots == 0}
+	lic := m.license.Load().cap
+	l := License{Used: u.Open, Total: lic.Slots, Reserved: lic.Reserved, Unlimited: lic.Slots == 0}
 	if !l.Unlimited {
 		l.Free = max(0, l.Total-l.Used)
 	}
