@@ -166,6 +166,9 @@ type File struct {
 
 	// Tracing is OpenTelemetry tracing, off by default (SPEC §11).
 	Tracing Tracing `yaml:"tracing"`
+
+	// AdminUI is the admin console on AdminListen (adminui.go).
+	AdminUI AdminUI `yaml:"admin_ui"`
 }
 
 // TLS holds the certificate for Listen. Set both files or neither.

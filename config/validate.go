@@ -91,6 +91,7 @@ func (v *validator) validate() {
 	v.trustedProxies()
 	v.allowedHosts()
 	v.tracing() // tracing.go
+	v.adminUI() // adminui.go
 
 	v.oneOf("log.level", f.Log.Level, LogDebug, LogInfo, LogWarn, LogError)
 	v.oneOf("log.format", f.Log.Format, LogJSON, LogText)
