@@ -122,18 +122,19 @@ func TestTokensDays(t *testing.T) {
 	_ = out
 }
 
-// TestAdminToken: `erpgate admin token` mints a token the running
-// gateway's admin API accepts, which lapses at its --ttl.
+// TestAdminToken: `erpgate admin token` on the example config mints a
+// token of its admin-scripts app, which the running gateway's admin API
+// accepts; with a second app allowed sec it asks which one.
 func TestAdminToken(t *testing.T) {
-	base, g, cfg := startWithEditedConfig(t, allowRefTokens)
-	_ = base
+	_, g, cfg := startWithEditedConfig(t, func(yml string) string { return yml })
 	code, out, errOut := runCmd(t, "admin", "token", "--config", cfg, "--ttl", "10m")
 	if code != 0 {
 		t.Fatalf("admin token: exit %d: %s", code, errOut)
 	}
 	tok := strings.TrimSpace(out)
-	if !strings.Contains(errOut, `"event":"token.issued"`) || !strings.Contains(errOut, `"grant_type":"admin_cli"`) || strings.Contains(errOut, tok) {
-		t.Errorf("the audit line of admin token (never the token):\n%s", errOut)
+	if !strings.Contains(errOut, `"event":"token.issued"`) || !strings.Contains(errOut, `"grant_type":"admin_cli"`) ||
+		!strings.Contains(errOut, `"client_id":"com.example/admin-cli"`) || !strings.Contains(errOut, `"subject":"svc-admin"`) || strings.Contains(errOut, tok) {
+		t.Errorf("the audit line of admin token (the admin-scripts app, never the token):\n%s", errOut)
 	}
 	for _, path := range []string{"/admin/sessions", "/admin/license"} {
 		req, _ := http.NewRequest("GET", path, nil)
@@ -150,5 +151,14 @@ func TestAdminToken(t *testing.T) {
 	g.admin.ServeHTTP(rec, req)
 	if rec.Code != 401 {
 		t.Fatalf("a damaged admin token: %d, want 401", rec.Code)
+	}
+
+	_, _, two := startWithEditedConfig(t, allowRefTokens) // nightly-sync may act with sec too
+	if code, _, errOut := runCmd(t, "admin", "token", "--config", two); code != 1 ||
+		!strings.Contains(errOut, "several apps may act with scope sec (com.example/admin-cli, com.example/nightly-sync); choose one with --app") {
+		t.Errorf("admin token with two sec apps: exit %d, stderr:\n%s", code, errOut)
+	}
+	if code, _, errOut := runCmd(t, "admin", "token", "--config", two, "--app", "com.example/nightly-sync"); code != 0 {
+		t.Errorf("admin token --app com.example/nightly-sync: exit %d: %s", code, errOut)
 	}
 }
