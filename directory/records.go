@@ -128,6 +128,9 @@ type User struct {
 	// update drives the store's UsersChangedSince.
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// DeletedAt is set on the tombstone a deleted stored user leaves in
+	// the store; Table never hands one out.
+	DeletedAt time.Time
 }
 
 // ClaimType is the user's user_type claim value (ERP.net's names).

@@ -82,10 +82,69 @@ type PasswordChanges interface {
 	PasswordChangesSince(ctx context.Context, since time.Time) ([]directory.PasswordChange, error)
 }
 
+// Users keeps the users created at run time, beside the config file's
+// (issue 18). A deleted user leaves a tombstone (DeletedAt set), so
+// every process's directory learns of the deletion from
+// UsersChangedSince as it learns of any change.
+type Users interface {
+	// CreateUser stores u; ErrConflict if a live user has u.Login. A
+	// deleted login may be created again: the new record replaces its
+	// tombstone whole.
+	CreateUser(ctx context.Context, u directory.User) error
+	// User returns the live user with login; ErrNotFound, for a deleted
+	// one too.
+	User(ctx context.Context, login string) (directory.User, error)
+	// Users lists the live users, oldest CreatedAt first (ties by login).
+	Users(ctx context.Context) ([]directory.User, error)
+	// UpdateUser replaces the live user with u.Login (ID and CreatedAt
+	// are kept as stored; DeletedAt is ignored); ErrNotFound if there is
+	// none.
+	UpdateUser(ctx context.Context, u directory.User) error
+	// DeleteUser turns the live user with login into a tombstone at at:
+	// login, ID, Type and CreatedAt stay, UpdatedAt and DeletedAt become
+	// at, Disabled is set and the rest is cleared (no password hash or
+	// email outlives the user); ErrNotFound.
+	DeleteUser(ctx context.Context, login string, at time.Time) error
+	// UsersChangedSince lists users, tombstones included, whose
+	// UpdatedAt is at or after since, oldest UpdatedAt first (ties by
+	// login), as AppsChangedSince does.
+	UsersChangedSince(ctx context.Context, since time.Time) ([]directory.User, error)
+}
+
+// PasswordReset is a one-time password reset link an operator issued
+// for a stored user, kept by the hash of its token only: the link is
+// shown once, to the operator.
+type PasswordReset struct {
+	Hash      string // SHA-256 of the link's token, hex
+	Login     string
+	CreatedAt time.Time
+	CreatedBy string // who issued it (a login, or "cli")
+	ExpiresAt time.Time
+	UsedAt    time.Time // zero until the link is used
+}
+
+// PasswordResets keeps reset links: at most one per login, so issuing a
+// new link ends the previous one.
+type PasswordResets interface {
+	// SavePasswordReset stores r as r.Login's one reset, replacing any
+	// earlier one.
+	SavePasswordReset(ctx context.Context, r PasswordReset) error
+	// PasswordReset returns the reset with hash, used or not;
+	// ErrNotFound.
+	PasswordReset(ctx context.Context, hash string) (PasswordReset, error)
+	// UsePasswordReset marks the reset with hash used at at and returns
+	// it, if it is unused and expires after at; otherwise ErrNotFound.
+	// Of concurrent uses of one link, exactly one succeeds.
+	UsePasswordReset(ctx context.Context, hash string, at time.Time) (PasswordReset, error)
+}
+
 // Registry is what is created at run time beside the config file:
-// administrators' apps and reference tokens, and users' own passwords.
+// administrators' apps, users and reference tokens, users' own passwords
+// and reset links.
 type Registry interface {
 	Apps
+	Users
 	ReferenceTokens
 	PasswordChanges
+	PasswordResets
 }

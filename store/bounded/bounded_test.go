@@ -161,6 +161,25 @@ func (h *hung) SavePasswordChange(ctx context.Context, _ directory.PasswordChang
 func (h *hung) PasswordChangesSince(ctx context.Context, _ time.Time) ([]directory.PasswordChange, error) {
 	return nil, h.wait(ctx)
 }
+func (h *hung) CreateUser(ctx context.Context, _ directory.User) error { return h.wait(ctx) }
+func (h *hung) User(ctx context.Context, _ string) (directory.User, error) {
+	return directory.User{}, h.wait(ctx)
+}
+func (h *hung) Users(ctx context.Context) ([]directory.User, error)         { return nil, h.wait(ctx) }
+func (h *hung) UpdateUser(ctx context.Context, _ directory.User) error      { return h.wait(ctx) }
+func (h *hung) DeleteUser(ctx context.Context, _ string, _ time.Time) error { return h.wait(ctx) }
+func (h *hung) UsersChangedSince(ctx context.Context, _ time.Time) ([]directory.User, error) {
+	return nil, h.wait(ctx)
+}
+func (h *hung) SavePasswordReset(ctx context.Context, _ store.PasswordReset) error {
+	return h.wait(ctx)
+}
+func (h *hung) PasswordReset(ctx context.Context, _ string) (store.PasswordReset, error) {
+	return store.PasswordReset{}, h.wait(ctx)
+}
+func (h *hung) UsePasswordReset(ctx context.Context, _ string, _ time.Time) (store.PasswordReset, error) {
+	return store.PasswordReset{}, h.wait(ctx)
+}
 
 // call invokes the method m of b with ctx and zero values for the other
 // arguments, and returns the error it returned.

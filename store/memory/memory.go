@@ -33,6 +33,8 @@ type Store struct {
 	refs     map[string]store.ReferenceToken     // by ID
 	refHash  map[string]string                   // reference token hash -> ID
 	pwds     map[string]directory.PasswordChange // by login
+	users    map[string]directory.User           // by login, tombstones too
+	resets   map[string]store.PasswordReset      // by login
 	usage    store.Usage                         // of sessions, kept with every change
 	seats    map[string]string                   // subject -> ID of its open session holding the reserved seat
 	closed   bool
@@ -52,6 +54,8 @@ func New() *Store {
 		refs:     make(map[string]store.ReferenceToken),
 		refHash:  make(map[string]string),
 		pwds:     make(map[string]directory.PasswordChange),
+		users:    make(map[string]directory.User),
+		resets:   make(map[string]store.PasswordReset),
 		seats:    make(map[string]string),
 	}
 }

@@ -12,17 +12,18 @@ import (
 )
 
 // Topics of change notifications: what another replica wrote, and so what
-// a listener should reload (migrations/0003_notify.sql and 0006 send
-// them).
+// a listener should reload (migrations/0003_notify.sql, 0006 and 0008
+// send them).
 const (
 	TopicKeys        = "keys"        // a signing key was added or removed
 	TopicSessions    = "sessions"    // a session ended (or a tombstone was recorded)
 	TopicRevocations = "revocations" // an access token was revoked
 	TopicApps        = "apps"        // a run-time app or a user's own password changed (the directory's stored part)
+	TopicUsers       = "users"       // a run-time user was created, changed or deleted (0008)
 )
 
 // Topics is every topic, in no particular order.
-var Topics = []string{TopicKeys, TopicSessions, TopicRevocations, TopicApps}
+var Topics = []string{TopicKeys, TopicSessions, TopicRevocations, TopicApps, TopicUsers}
 
 // notifyChannel is the channel every erpgate schema notifies on; the
 // payload is "topic:schema".

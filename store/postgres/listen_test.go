@@ -197,6 +197,28 @@ func TestListenTopics(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.expect(TopicApps)
+	// A stored user created, disabled and deleted: each is a users
+	// change, the deletion (a tombstone) too; a reset link is not.
+	u := directory.User{Login: "bob", ID: "id-bob", Type: directory.TypeInternal, CreatedAt: now, UpdatedAt: now}
+	if err := b.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	l.expect(TopicUsers)
+	u.Disabled, u.UpdatedAt = true, now.Add(time.Second)
+	if err := b.UpdateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	l.expect(TopicUsers)
+	if err := b.SavePasswordReset(ctx, store.PasswordReset{Hash: "h", Login: "bob", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.drain(); len(got) != 0 {
+		t.Errorf("saving a reset link notified %v; want nothing", got)
+	}
+	if err := b.DeleteUser(ctx, "bob", now.Add(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	l.expect(TopicUsers)
 
 	k := store.SigningKey{ID: "k1", Algorithm: "ES256", PrivateJWK: []byte("{}"), CreatedAt: now,
 		RetireAt: now.Add(time.Hour), ExpiresAt: now.Add(2 * time.Hour)}

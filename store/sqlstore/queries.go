@@ -7,6 +7,8 @@ type queries struct {
 	createApp, app, apps, updateApp, appsSince                              string
 	saveRefToken, refTokenByHash, refTokenByID, refTokens, refTokensOf      string
 	revokeRefToken, savePasswordChange, passwordChangesSince                string
+	createUser, user, users, updateUser, deleteUser, usersSince             string
+	savePasswordReset, passwordReset, usePasswordReset                      string
 	authCode, saveAuthCode, deleteExpiredAuthCodes                          string
 	refreshToken, saveRefresh, deleteExpiredRefresh                         string
 	family, sessionFamilies, subjectFamilies                                string
@@ -43,6 +45,34 @@ func newQueries(f Flavor) queries {
 				hash = excluded.hash, replaces = excluded.replaces, changed_at = excluded.changed_at`,
 		passwordChangesSince: `SELECT login, hash, replaces, changed_at FROM password_changes
 			WHERE changed_at >= $1 ORDER BY changed_at, login`,
+
+		createUser: `INSERT INTO users AS u (` + UserColumns + `)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+			ON CONFLICT (login) DO UPDATE SET
+				id = excluded.id, name = excluded.name, email = excluded.email, email_verified = excluded.email_verified,
+				locale = excluded.locale, type = excluded.type, admin = excluded.admin, password_hash = excluded.password_hash,
+				disabled = excluded.disabled, created_at = excluded.created_at, updated_at = excluded.updated_at,
+				deleted_at = NULL
+			WHERE u.deleted_at IS NOT NULL`,
+		user:  "SELECT " + UserColumns + " FROM users WHERE login = $1 AND deleted_at IS NULL",
+		users: "SELECT " + UserColumns + " FROM users WHERE deleted_at IS NULL ORDER BY created_at, login",
+		updateUser: `UPDATE users SET
+				name = $2, email = $3, email_verified = $4, locale = $5, type = $6, admin = $7, password_hash = $8,
+				disabled = $9, updated_at = $10
+			WHERE login = $1 AND deleted_at IS NULL`,
+		deleteUser: `UPDATE users SET
+				name = '', email = '', email_verified = FALSE, locale = '', admin = FALSE, password_hash = '',
+				disabled = TRUE, updated_at = $2, deleted_at = $2
+			WHERE login = $1 AND deleted_at IS NULL`,
+		usersSince: "SELECT " + UserColumns + " FROM users WHERE updated_at >= $1 ORDER BY updated_at, login",
+
+		savePasswordReset: `INSERT INTO password_resets (` + ResetColumns + `) VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (login) DO UPDATE SET
+				hash = excluded.hash, created_at = excluded.created_at, created_by = excluded.created_by,
+				expires_at = excluded.expires_at, used_at = excluded.used_at`,
+		passwordReset: "SELECT " + ResetColumns + " FROM password_resets WHERE hash = $1",
+		usePasswordReset: `UPDATE password_resets SET used_at = $2 WHERE hash = $1 AND used_at IS NULL AND expires_at > $2
+			RETURNING ` + ResetColumns,
 
 		authCode: "SELECT " + AuthCodeColumns + " FROM auth_codes WHERE hash = $1",
 		saveAuthCode: `INSERT INTO auth_codes (` + AuthCodeColumns + `)
@@ -102,6 +132,8 @@ func newQueries(f Flavor) queries {
 		&q.createApp, &q.app, &q.apps, &q.updateApp, &q.appsSince,
 		&q.saveRefToken, &q.refTokenByHash, &q.refTokenByID, &q.refTokens, &q.refTokensOf,
 		&q.revokeRefToken, &q.savePasswordChange, &q.passwordChangesSince,
+		&q.createUser, &q.user, &q.users, &q.updateUser, &q.deleteUser, &q.usersSince,
+		&q.savePasswordReset, &q.passwordReset, &q.usePasswordReset,
 		&q.authCode, &q.saveAuthCode, &q.deleteExpiredAuthCodes,
 		&q.refreshToken, &q.saveRefresh, &q.deleteExpiredRefresh,
 		&q.family, &q.sessionFamilies, &q.subjectFamilies,

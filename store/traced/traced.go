@@ -333,3 +333,49 @@ func (s *Store) PasswordChangesSince(ctx context.Context, since time.Time) ([]di
 		return s.b.PasswordChangesSince(ctx, since)
 	})
 }
+
+// Users.
+
+func (s *Store) CreateUser(ctx context.Context, u directory.User) error {
+	return run0(s, ctx, "CreateUser", func(ctx context.Context) error { return s.b.CreateUser(ctx, u) })
+}
+
+func (s *Store) User(ctx context.Context, login string) (directory.User, error) {
+	return run(s, ctx, "User", func(ctx context.Context) (directory.User, error) { return s.b.User(ctx, login) })
+}
+
+func (s *Store) Users(ctx context.Context) ([]directory.User, error) {
+	return run(s, ctx, "Users", s.b.Users)
+}
+
+func (s *Store) UpdateUser(ctx context.Context, u directory.User) error {
+	return run0(s, ctx, "UpdateUser", func(ctx context.Context) error { return s.b.UpdateUser(ctx, u) })
+}
+
+func (s *Store) DeleteUser(ctx context.Context, login string, at time.Time) error {
+	return run0(s, ctx, "DeleteUser", func(ctx context.Context) error { return s.b.DeleteUser(ctx, login, at) })
+}
+
+func (s *Store) UsersChangedSince(ctx context.Context, since time.Time) ([]directory.User, error) {
+	return run(s, ctx, "UsersChangedSince", func(ctx context.Context) ([]directory.User, error) {
+		return s.b.UsersChangedSince(ctx, since)
+	})
+}
+
+// Password resets.
+
+func (s *Store) SavePasswordReset(ctx context.Context, r store.PasswordReset) error {
+	return run0(s, ctx, "SavePasswordReset", func(ctx context.Context) error { return s.b.SavePasswordReset(ctx, r) })
+}
+
+func (s *Store) PasswordReset(ctx context.Context, hash string) (store.PasswordReset, error) {
+	return run(s, ctx, "PasswordReset", func(ctx context.Context) (store.PasswordReset, error) {
+		return s.b.PasswordReset(ctx, hash)
+	})
+}
+
+func (s *Store) UsePasswordReset(ctx context.Context, hash string, at time.Time) (store.PasswordReset, error) {
+	return run(s, ctx, "UsePasswordReset", func(ctx context.Context) (store.PasswordReset, error) {
+		return s.b.UsePasswordReset(ctx, hash, at)
+	})
+}
