@@ -26,26 +26,54 @@ func newID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// accessClaims fills the claims every access token has.
-func (s *Server) accessClaims(now time.Time, app *directory.App, scopes []string, sid string) claims.Access {
+// TokenClaims is what the configuration puts in every access token. The
+// issuer's come from its Config; `erpgate admin token` builds its own, with
+// its --ttl.
+type TokenClaims struct {
+	Issuer        string
+	Audiences     []string
+	TTL           time.Duration
+	ScopeAsString bool
+	Database      string // instance.database: the db / client_db claim
+}
+
+// tokenClaims is the issuer's TokenClaims.
+func (s *Server) tokenClaims() TokenClaims {
+	return TokenClaims{Issuer: s.cfg.Issuer, Audiences: s.cfg.Audiences, TTL: s.cfg.AccessTokenTTL,
+		ScopeAsString: s.cfg.ScopeAsString, Database: s.cfg.Database}
+}
+
+// access fills the claims every access token has.
+func (t TokenClaims) access(now time.Time, app *directory.App, scopes []string, sid string) claims.Access {
 	return claims.Access{
-		Issuer:    s.cfg.Issuer,
-		Audience:  s.cfg.Audiences,
+		Issuer:    t.Issuer,
+		Audience:  t.Audiences,
 		IssuedAt:  now.Unix(),
 		NotBefore: now.Unix(),
-		Expiry:    now.Add(s.cfg.AccessTokenTTL).Unix(),
+		Expiry:    now.Add(t.TTL).Unix(),
 		ID:        newID(),
-		Scope:     claims.Scopes{Values: scopes, AsString: s.cfg.ScopeAsString},
+		Scope:     claims.Scopes{Values: scopes, AsString: t.ScopeAsString},
 		ClientID:  app.ID,
 		SessionID: sid,
 	}
 }
 
-// userAccessClaims is a user's access token (SPEC §3): accessClaims under
+// SystemAccess is a client-credentials token's claims (SPEC §3): under a
+// session of its own, acting as app's system user.
+func (t TokenClaims) SystemAccess(now time.Time, app *directory.App, scopes []string, user *directory.User) claims.Access {
+	c := t.access(now, app, scopes, newID())
+	c.ClientSystemUser = user.Login
+	c.ClientSystemUserID = user.ID
+	c.ClientSystemUserType = user.ClaimType()
+	c.ClientDatabase = t.Database
+	return c
+}
+
+// userAccessClaims is a user's access token (SPEC §3): TokenClaims.access under
 // g's session, with the user's claims; jti, when set, is the token's id
 // (an authorization code records it before the token exists).
 func (s *Server) userAccessClaims(now time.Time, g userGrant, jti string) claims.Access {
-	c := s.accessClaims(now, g.app, g.scopes, g.sid)
+	c := s.tokenClaims().access(now, g.app, g.scopes, g.sid)
 	if jti != "" {
 		c.ID = jti
 	}
@@ -58,17 +86,6 @@ func (s *Server) userAccessClaims(now time.Time, g userGrant, jti string) claims
 	admin := g.user.Admin
 	c.IsAdmin = &admin
 	c.Database = s.cfg.Database
-	return c
-}
-
-// systemAccessClaims is a client-credentials token (SPEC §3): accessClaims
-// under a session of its own, acting as app's system user.
-func (s *Server) systemAccessClaims(now time.Time, app *directory.App, scopes []string, user *directory.User) claims.Access {
-	c := s.accessClaims(now, app, scopes, newID())
-	c.ClientSystemUser = user.Login
-	c.ClientSystemUserID = user.ID
-	c.ClientSystemUserType = user.ClaimType()
-	c.ClientDatabase = s.cfg.Database
 	return c
 }
 

@@ -26,7 +26,7 @@ func (s *Server) clientCredentials(app *directory.App, form url.Values) (*grant,
 		return nil, ErrUnauthorizedClient.WithDescription("the application's system user does not exist")
 	}
 	now := s.cfg.Clock()
-	c := s.systemAccessClaims(now, app, scopes, user)
+	c := s.tokenClaims().SystemAccess(now, app, scopes, user)
 	tok, err := s.signAccessToken(c)
 	if err != nil {
 		return nil, ErrServerError.WithCause(err)

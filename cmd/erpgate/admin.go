@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -13,10 +11,10 @@ import (
 
 	"github.com/erpgate/erpgate/admin"
 	"github.com/erpgate/erpgate/audit"
-	"github.com/erpgate/erpgate/claims"
 	"github.com/erpgate/erpgate/config"
 	"github.com/erpgate/erpgate/directory"
 	gw "github.com/erpgate/erpgate/gateway"
+	"github.com/erpgate/erpgate/issuer"
 	"github.com/erpgate/erpgate/signing"
 )
 
@@ -67,15 +65,9 @@ func adminTokenCommand(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
-		now := time.Now()
-		c := claims.Access{
-			Issuer: f.Issuer(), Audience: f.Tokens.Audiences,
-			IssuedAt: now.Unix(), NotBefore: now.Unix(), Expiry: now.Add(*ttl).Unix(),
-			ID: randomID(), SessionID: randomID(), ClientID: app.ID,
-			Scope:            claims.Scopes{Values: []string{admin.ScopeSec}, AsString: f.Tokens.ScopeFormat == "string"},
-			ClientSystemUser: user.Login, ClientSystemUserID: user.ID, ClientSystemUserType: user.ClaimType(),
-			ClientDatabase: f.Instance.DatabaseName(),
-		}
+		tc := issuer.TokenClaims{Issuer: f.Issuer(), Audiences: f.Tokens.Audiences, TTL: *ttl,
+			ScopeAsString: f.Tokens.ScopeFormat == "string", Database: f.Instance.DatabaseName()}
+		c := tc.SystemAccess(time.Now(), app, []string{admin.ScopeSec}, user)
 		tok, err := keys.Sign(signing.TypeAccessToken, c)
 		if err != nil {
 			return err
@@ -125,11 +117,4 @@ func adminApp(dir *directory.Table, id string) (*directory.App, *directory.User,
 		return nil, nil, fmt.Errorf("app %q: its system user %q does not exist", app.ID, app.SystemUser)
 	}
 	return app, user, nil
-}
-
-// randomID is 128 random bits, base64url, as the issuer's jti and sid.
-func randomID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails (Go 1.24+)
-	return base64.RawURLEncoding.EncodeToString(b[:])
 }
