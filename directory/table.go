@@ -10,21 +10,25 @@ import (
 )
 
 // AppSource is where the directory's run-time records live (the store):
-// Trusted Applications created by administrators, and passwords users
-// set themselves. Both list what changed at or after since, oldest
-// first.
+// Trusted Applications and users created by administrators, and
+// passwords users set themselves. Each lists what changed at or after
+// since, oldest first; a deleted user is listed as its tombstone
+// (DeletedAt set).
 type AppSource interface {
 	AppsChangedSince(ctx context.Context, since time.Time) ([]App, error)
+	UsersChangedSince(ctx context.Context, since time.Time) ([]User, error)
 	PasswordChangesSince(ctx context.Context, since time.Time) ([]PasswordChange, error)
 }
 
 // Table is the live directory: the config file's apps and users, the
-// apps created at run time, and the passwords users set themselves.
-// Lookups are a map read on an immutable view; SetConfig and Sync swap
-// in a new one. A stored app never shadows a configured one. A stored
-// password change applies to the config user of its login only while the
-// file still has the hash it replaced (see PasswordChange): an operator
-// who writes another password_hash resets the password.
+// apps and users created at run time, and the passwords users set
+// themselves. Lookups are a map read on an immutable view; SetConfig and
+// Sync swap in a new one. A stored app never shadows a configured one,
+// nor a stored user a configured one (disabled in the file included):
+// the file is read-only at run time. A stored password change applies to
+// the user of its login only while the user still has the hash it
+// replaced (see PasswordChange): an operator who writes another
+// password_hash, or sets a stored user's password, resets it.
 type Table struct {
 	source AppSource // nil: config records only
 	clock  func() time.Time
@@ -34,6 +38,7 @@ type Table struct {
 	mu        sync.Mutex // serialises SetConfig and Sync
 	config    *view      // the config file's part
 	stored    map[string]*App
+	users     map[string]*User           // stored users by login, disabled ones too; no tombstones
 	passwords map[string]*PasswordChange // by login
 	syncedAt  time.Time
 }
@@ -46,11 +51,14 @@ type view struct {
 	// file is the config file's users as the file has them: disabled
 	// ones too, and no password change applied.
 	file map[string]*User
+	// stored is the stored users as the store has them, disabled ones
+	// too, and no password change applied; shadowed ones left out.
+	stored map[string]*User
 }
 
 // NewTable returns a table with no records; call SetConfig, then Sync.
 func NewTable(source AppSource, clock func() time.Time) *Table {
-	t := &Table{source: source, clock: clock, stored: map[string]*App{},
+	t := &Table{source: source, clock: clock, stored: map[string]*App{}, users: map[string]*User{},
 		passwords: map[string]*PasswordChange{}, config: &view{}}
 	t.view.Store(&view{})
 	return t
@@ -65,16 +73,20 @@ func (t *Table) App(id string) *App { return t.view.Load().apps[id] }
 func (t *Table) User(login string) *User { return t.view.Load().users[login] }
 
 // NewPasswordChange returns the record of login setting their own
-// password to hash at at, with Replaces the file's hash of the user now.
-// ok is false unless login is an enabled user the file gives a password
-// (a system user has none to change).
+// password to hash at at, with Replaces the hash the file, or the store
+// for a stored user, has for the user now. ok is false unless login is
+// an enabled user with a password (a system user has none to change).
 //
 // The account page saves the record (the store's SavePasswordChange) and
 // then calls Sync, which applies it in this process at once; other
 // processes apply it at their next Sync. at should come from the
 // table's clock, so the next Sync's window holds it.
 func (t *Table) NewPasswordChange(login, hash string, at time.Time) (PasswordChange, bool) {
-	u := t.view.Load().file[login]
+	v := t.view.Load()
+	u := v.file[login]
+	if u == nil {
+		u = v.stored[login]
+	}
 	if u == nil || u.Disabled || u.PasswordHash == "" {
 		return PasswordChange{}, false
 	}
@@ -84,6 +96,22 @@ func (t *Table) NewPasswordChange(login, hash string, at time.Time) (PasswordCha
 // ConfigApp reports whether id is an app of the config file (which the
 // admin API may not change).
 func (t *Table) ConfigApp(id string) bool { return t.view.Load().config[id] }
+
+// ConfigUser returns the config file's user with login as the file has
+// it (disabled or not), or nil: such a login is the file's, and the
+// admin API may neither change it nor create a stored user with it.
+func (t *Table) ConfigUser(login string) *User { return t.view.Load().file[login] }
+
+// ConfigUsers returns the config file's users as the file has them, in
+// no particular order.
+func (t *Table) ConfigUsers() []*User {
+	v := t.view.Load()
+	out := make([]*User, 0, len(v.file))
+	for _, u := range v.file {
+		out = append(out, u)
+	}
+	return out
+}
 
 // Change is one record that changed, as it was and as it is; nil on one
 // side means added or removed.
@@ -144,8 +172,8 @@ func diff[T any](old, next map[string]*T) []Change[T] {
 // a change committed during the previous sync is not missed.
 const syncOverlap = 5 * time.Second
 
-// Sync loads the apps and password changes stored or changed since the
-// last sync. The admin API calls it after changing an app, and the
+// Sync loads the apps, users and password changes stored or changed
+// since the last sync, and drops the users deleted since. The admin API calls it after changing an app, and the
 // account page after saving a password change, so this process sees the
 // change at once; Run calls it for changes made by other processes. A
 // stored record replaces the one held for its app or login whole, as it
@@ -165,17 +193,29 @@ func (t *Table) Sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	users, err := t.source.UsersChangedSince(ctx, since)
+	if err != nil {
+		return err
+	}
 	passwords, err := t.source.PasswordChangesSince(ctx, since)
 	if err != nil {
 		return err
 	}
 	t.syncedAt = now
-	if len(apps) == 0 && len(passwords) == 0 {
+	if len(apps) == 0 && len(users) == 0 && len(passwords) == 0 {
 		return nil
 	}
 	for i := range apps {
 		a := apps[i]
 		t.stored[a.ID] = &a
+	}
+	for i := range users {
+		u := users[i]
+		if !u.DeletedAt.IsZero() {
+			delete(t.users, u.Login) // a tombstone: the user is gone
+			continue
+		}
+		t.users[u.Login] = &u
 	}
 	for i := range passwords {
 		c := passwords[i]
@@ -197,17 +237,25 @@ func (c *PasswordChange) overrides(u *User) bool {
 // mu held.
 func (t *Table) publish() {
 	v := &view{apps: make(map[string]*App, len(t.config.apps)+len(t.stored)),
-		users: make(map[string]*User, len(t.config.users)), config: t.config.config, file: t.config.users}
-	for login, u := range t.config.users {
-		if u.Disabled {
-			continue
+		users: make(map[string]*User, len(t.config.users)+len(t.users)), config: t.config.config, file: t.config.users,
+		stored: make(map[string]*User, len(t.users))}
+	for login, u := range t.users {
+		if t.config.users[login] == nil {
+			v.stored[login] = u
 		}
-		if c := t.passwords[login]; c != nil && c.overrides(u) {
-			own := *u
-			own.PasswordHash = c.Hash
-			u = &own
+	}
+	for _, part := range []map[string]*User{t.config.users, v.stored} {
+		for login, u := range part {
+			if u.Disabled {
+				continue
+			}
+			if c := t.passwords[login]; c != nil && c.overrides(u) {
+				own := *u
+				own.PasswordHash = c.Hash
+				u = &own
+			}
+			v.users[login] = u
 		}
-		v.users[login] = u
 	}
 	for id, a := range t.stored {
 		v.apps[id] = a

@@ -15,8 +15,35 @@ import (
 type source struct {
 	mu        sync.Mutex
 	apps      []directory.App
+	users     map[string]directory.User // tombstones too, as the store keeps them
 	passwords map[string]directory.PasswordChange
 	err       error
+}
+
+func (s *source) UsersChangedSince(_ context.Context, since time.Time) ([]directory.User, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return nil, s.err
+	}
+	var out []directory.User
+	for _, u := range s.users {
+		if !u.UpdatedAt.Before(since) {
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}
+
+// put stores u as the store's CreateUser, UpdateUser and DeleteUser
+// leave it: one record per login.
+func (s *source) put(u directory.User) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.users == nil {
+		s.users = map[string]directory.User{}
+	}
+	s.users[u.Login] = u
 }
 
 func (s *source) AppsChangedSince(_ context.Context, since time.Time) ([]directory.App, error) {

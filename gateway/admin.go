@@ -51,9 +51,9 @@ func (g *Gateway) adminHandler() http.Handler {
 }
 
 // newAdminAPI builds the /admin/ JSON API (SPEC §7) from f.
-func newAdminAPI(f *config.File, auth admin.Authenticator, s admin.Sessions, apps admin.Apps, tokens admin.Tokens, logger *slog.Logger, a *audit.Logger) (http.Handler, error) {
+func newAdminAPI(f *config.File, auth admin.Authenticator, s admin.Sessions, apps admin.Apps, tokens admin.Tokens, users admin.Users, logger *slog.Logger, a *audit.Logger) (http.Handler, error) {
 	return admin.New(admin.Config{
 		Authority: auth, Audiences: f.Tokens.Audiences,
-		Sessions: s, Apps: apps, Tokens: tokens, Logger: logger, Audit: a,
+		Sessions: s, Apps: apps, Tokens: tokens, Users: users, Logger: logger, Audit: a,
 	})
 }

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/erpgate/erpgate/audit"
 	"github.com/erpgate/erpgate/directory"
@@ -22,7 +23,35 @@ import (
 //
 // A failure is logged and audited, never fatal: the authority already
 // refuses the credentials, and the reaper frees idle slots.
-func (g *Gateway) enforce(ctx context.Context, ch directory.Changes) {
+func (g *Gateway) enforce(ctx context.Context, ch directory.Changes) { g.enforcer().apply(ctx, ch) }
+
+// enforcer is what enforce works with: the gateway's parts, or the
+// CLI's, which changes users with no gateway running (NewUsers).
+type enforcer struct {
+	sessions interface {
+		List(ctx context.Context) ([]session.Info, error)
+		End(ctx context.Context, id, reason string) (session.Info, error)
+	}
+	directory *directory.Table
+	grants    interface {
+		RevokeSubjectRefreshTokens(ctx context.Context, subject string, now time.Time) ([]store.IssuedToken, error)
+		EndSubjectIdentitySessions(ctx context.Context, subject string, now time.Time) ([]string, error)
+	}
+	revoked interface {
+		Revoke(ctx context.Context, jti string, expiresAt time.Time) error
+	}
+	audit  *audit.Logger
+	logger *slog.Logger
+	clock  func() time.Time
+}
+
+func (g *Gateway) enforcer() *enforcer {
+	return &enforcer{sessions: g.sessions, directory: g.directory, grants: g.store, revoked: g.revoked,
+		audit: g.audit, logger: g.logger, clock: g.clock}
+}
+
+// apply is enforce.
+func (g *enforcer) apply(ctx context.Context, ch directory.Changes) {
 	if len(ch.Apps) == 0 && len(ch.Users) == 0 {
 		return
 	}
@@ -82,9 +111,9 @@ func (g *Gateway) enforce(ctx context.Context, ch directory.Changes) {
 // signOutEverywhere revokes login's refresh tokens, with the access
 // tokens issued from them, and ends their identity sessions (single
 // sign-on): after a password change every device signs in again.
-func (g *Gateway) signOutEverywhere(ctx context.Context, login string) {
+func (g *enforcer) signOutEverywhere(ctx context.Context, login string) {
 	now := g.clock()
-	toks, err := g.store.RevokeSubjectRefreshTokens(ctx, login, now)
+	toks, err := g.grants.RevokeSubjectRefreshTokens(ctx, login, now)
 	if err != nil {
 		g.logger.ErrorContext(ctx, "password change: revoke refresh tokens", "subject", login, "err", err)
 	}
@@ -96,7 +125,7 @@ func (g *Gateway) signOutEverywhere(ctx context.Context, login string) {
 			g.logger.ErrorContext(ctx, "password change: revoke access token", "subject", login, "err", err)
 		}
 	}
-	ended, err := g.store.EndSubjectIdentitySessions(ctx, login, now)
+	ended, err := g.grants.EndSubjectIdentitySessions(ctx, login, now)
 	if err != nil {
 		g.logger.ErrorContext(ctx, "password change: end identity sessions", "subject", login, "err", err)
 	}

@@ -131,6 +131,7 @@ type Gateway struct {
 	authority *authority.Authority // judges every credential at every door
 	tracing   *tracing.Provider    // tracing.go; disabled when off
 	reftokens *reftoken.Service
+	users     *Users // run-time users: admin API, reset links (users.go)
 	verifier  *accesstoken.Verifier
 	sessions  *session.Manager
 	registry  *prometheus.Registry
@@ -248,6 +249,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		g.Close()
 		return nil, err
 	}
+	g.users = g.newUsers() // users.go
 	g.authority, err = authority.New(authority.Config{
 		Verifier: g.verifier, ReferenceTokens: g.reftokens, Revocations: g.revoked,
 		Sessions: g.traceSessions(g.sessions), Directory: g.directory, Metrics: m,

@@ -216,7 +216,8 @@ func (g *Gateway) buildSnapshot(f *config.File) (*snapshot, error) {
 		ReferenceTokens: g.reftokens, SignInURL: signInURL(f), Limits: issuerLimits(f), // limits.go
 		// The account page's password change: the directory builds and
 		// applies it, the store keeps it for every process.
-		Passwords: g.directory, PasswordChanges: g.store,
+		// Reset links: the users an operator manages (users.go).
+		Passwords: g.directory, PasswordChanges: g.store, PasswordResets: g.users,
 		Pages:  pages,
 		Signer: g.keys, Clock: g.clock, Logger: g.logger, Audit: g.audit, Metrics: g.metrics,
 	})
@@ -259,7 +260,7 @@ func (g *Gateway) buildSnapshot(f *config.File) (*snapshot, error) {
 		return nil, err
 	}
 	registry := &appRegistry{file: f, store: g.store, directory: g.directory, clock: g.clock, enforce: g.enforce}
-	adminAPI, err := newAdminAPI(f, g.authority, g.sessions, registry, g.reftokens, g.logger, g.audit)
+	adminAPI, err := newAdminAPI(f, g.authority, g.sessions, registry, g.reftokens, g.users, g.logger, g.audit)
 	if err != nil {
 		return nil, err
 	}

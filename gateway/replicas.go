@@ -68,6 +68,7 @@ func (g *Gateway) runChangeSync(ctx context.Context) {
 		postgres.TopicRevocations: g.revoked.Sync,
 		postgres.TopicSessions:    g.sessions.SyncEnded,
 		postgres.TopicApps:        g.syncApps,
+		postgres.TopicUsers:       g.syncApps, // the directory's stored users
 		postgres.TopicKeys:        g.keys.Refresh,
 	}, g.logger)
 }

@@ -117,8 +117,12 @@ type Config struct {
 	// here.
 	Passwords       Passwords
 	PasswordChanges PasswordChanges
+	// PasswordResets, when set, serves the one-time password reset
+	// links operators issue at /account/reset (account_reset.go); nil:
+	// the page answers 404.
+	PasswordResets PasswordResets
 	// PasswordParams are the argon2id costs of a password set on the
-	// account page; zero: password.Default.
+	// account page or by a reset link; zero: password.Default.
 	PasswordParams password.Params
 
 	// SignInURL is where the account pages send a browser without an
@@ -251,6 +255,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST "+s.prefix+consentPath, s.handleConsent) // consent.go
 	s.routeAccount()                                                // account.go
 	s.routeAccountTokens()                                          // account_tokens.go; only with ReferenceTokens
+	s.routeAccountReset()                                           // account_reset.go; only with PasswordResets
 	s.routeCORS()                                                   // cors.go: token, revocation and userinfo answer app origins
 	s.mux.Handle("GET "+s.prefix+staticPath+"/", http.StripPrefix(s.prefix+staticPath, s.cfg.Pages.Assets()))
 	return s, nil
