@@ -103,6 +103,19 @@ type File struct {
 	// balancer terminates TLS.
 	TLS TLS `yaml:"tls"`
 
+	// AdminTLS, when set, makes AdminListen serve HTTPS, so admin tokens
+	// and the sessions list do not cross the network in the clear
+	// (listeners.go). Set both files or neither; `erpgate check` reads
+	// them. Restart-only.
+	AdminTLS TLS `yaml:"admin_tls"`
+
+	// MetricsListen, when set, is the host:port of /metrics (with
+	// /healthz), which then leaves AdminListen: Prometheus scrapes there
+	// without reaching the admin API. Plain HTTP. Must differ from Listen
+	// and AdminListen. Empty or omitted: /metrics is on AdminListen.
+	// Restart-only.
+	MetricsListen string `yaml:"metrics_listen"`
+
 	// Store is where apps, users, keys, sessions and tokens created at run
 	// time are kept (SPEC §5, §9).
 	Store Store `yaml:"store"`
@@ -171,7 +184,8 @@ type File struct {
 	AdminUI AdminUI `yaml:"admin_ui"`
 }
 
-// TLS holds the certificate for Listen. Set both files or neither.
+// TLS holds the certificate of a listener (tls: Listen, admin_tls:
+// AdminListen). Set both files or neither.
 type TLS struct {
 	// CertFile is the path of the PEM certificate chain, leaf first.
 	CertFile string `yaml:"cert_file"`

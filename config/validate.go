@@ -68,6 +68,7 @@ func (v *validator) validate() {
 	v.publicURL()
 	v.listeners()
 	v.tls()
+	v.adminListeners() // listeners.go
 	v.store()
 
 	v.oneOf("signing.algorithm", f.Signing.Algorithm, AlgRS256, AlgES256, AlgEdDSA)

@@ -6,23 +6,21 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/erpgate/erpgate/admin"
 	"github.com/erpgate/erpgate/audit"
 	"github.com/erpgate/erpgate/config"
 )
 
 // adminHandler serves the admin listener: /metrics (the gateway's own
-// registry), /healthz, /readyz and the admin API.
+// registry; on metrics_listen instead when that is set), /healthz,
+// /readyz and the admin API.
 func (g *Gateway) adminHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(g.registry, promhttp.HandlerOpts{Registry: g.registry}))
+	if g.file.MetricsListen == "" { // listeners.go
+		mux.Handle("GET /metrics", g.metricsEndpoint())
+	}
 	mux.Handle("/admin/", http.HandlerFunc(g.serveAdminAPI)) // sessions, license, apps, tokens (package admin); reload.go
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
-	})
+	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if g.draining.Load() {

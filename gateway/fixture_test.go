@@ -39,9 +39,11 @@ func noEnv(string) (string, bool) { return "", false }
 // store f names opened (postgres with what it shares with replicas),
 // process log and audit lines as JSON on logOut, files read from disk.
 func newGateway(ctx context.Context, f *config.File, logOut io.Writer) (*Gateway, error) {
+	level := new(slog.LevelVar) // log.level reloads, as serve's does
+	level.Set(logLevel(f.Log))
 	cfg := Config{
-		File: f, Audit: audit.New(slog.NewJSONHandler(logOut, nil)),
-		Logger: slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: logLevel(f.Log)})), ReadFile: os.ReadFile, Version: "dev",
+		File: f, Audit: audit.New(slog.NewJSONHandler(logOut, nil)), LogLevel: level,
+		Logger: slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level})), ReadFile: os.ReadFile, Version: "dev",
 	}
 	var err error
 	switch f.Store.Driver {

@@ -85,6 +85,10 @@ type Config struct {
 	// Logger gets the process log; the gateway adds request_id to every
 	// line logged with a request's context.
 	Logger *slog.Logger
+	// LogLevel, when set, is the level Logger's handler reads
+	// (slog.HandlerOptions.Level): a reload sets it to log.level. Nil:
+	// a change of log.level needs a restart.
+	LogLevel *slog.LevelVar
 	// Audit gets the audit events.
 	Audit *audit.Logger
 	// Registry gets the gateway's metrics and the Go and process
@@ -146,6 +150,9 @@ type Gateway struct {
 	loadConfig func() (*config.File, error)
 	sighup     <-chan os.Signal
 	reopenLogs func() error // on SIGHUP; nil: no files to reopen
+	// logLevel is Config.LogLevel, set by reloads; nil: log.level is
+	// restart-only.
+	logLevel *slog.LevelVar
 	// transports are the upstream transports, shared across snapshots
 	// (transports.go).
 	transportsMu sync.Mutex
@@ -169,6 +176,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		clock: cfg.Clock, readFile: cfg.ReadFile, version: cfg.Version, registry: cfg.Registry,
 		loadConfig: cfg.LoadConfig, sighup: cfg.SIGHUP, reopenLogs: cfg.ReopenLogs, transports: map[transportKey]*http.Transport{},
 	}
+	g.logLevel = cfg.LogLevel // reload.go
 	if g.clock == nil {
 		g.clock = time.Now
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/erpgate/erpgate/audit"
@@ -54,15 +55,17 @@ const (
 
 // restartOnly are the settings held by long-lived state; a reload keeps
 // their running values and reports a change as needing a restart. Each
-// entry names its setting once: keep compares and copies it.
-var restartOnly = []struct {
-	path string
-	keep func(next, running *config.File) (changed bool)
-}{
+// entry names its setting once: keep compares and copies it. The
+// license (session manager, SetLicense), log.level (Config.LogLevel)
+// and limits (each snapshot's identity server) are applied; see Reload.
+var restartOnly = []setting{
 	{"public_url", keep(func(f *config.File) *string { return &f.PublicURL })}, // the issuer, in every token
 	{"listen", keep(func(f *config.File) *string { return &f.Listen })},
 	{"admin_listen", keep(func(f *config.File) *string { return &f.AdminListen })},
 	{"tls", keep(func(f *config.File) *config.TLS { return &f.TLS })},
+	// The listeners are bound, and their certificates read, at start.
+	{"admin_tls", keep(func(f *config.File) *config.TLS { return &f.AdminTLS })},
+	{"metrics_listen", keep(func(f *config.File) *string { return &f.MetricsListen })},
 	{"store", keep(func(f *config.File) *config.Store { return &f.Store })},
 	{"signing", keep(func(f *config.File) *config.Signing { return &f.Signing })},
 	// The keyring keeps retired keys published for this long.
@@ -70,9 +73,23 @@ var restartOnly = []struct {
 	// The reference-token service mints tokens for them.
 	{"tokens.audiences", keep(func(f *config.File) *[]string { return &f.Tokens.Audiences })},
 	{"sessions", keep(func(f *config.File) *config.Sessions { return &f.Sessions })},
-	{"license", keep(func(f *config.File) *config.License { return &f.License })},
-	{"log", keep(func(f *config.File) *config.Log { return &f.Log })},
+	// The caller built the handlers and opened the audit file; the
+	// access log wraps the main handler once.
+	{"log.format", keep(func(f *config.File) *string { return &f.Log.Format })},
+	{"log.audit", keep(func(f *config.File) *string { return &f.Log.Audit })},
+	{"log.access_log", keep(func(f *config.File) *bool { return &f.Log.AccessLog })},
 	{"tracing", keep(func(f *config.File) *config.Tracing { return &f.Tracing })}, // the provider, built once
+}
+
+// logLevelRestartOnly is log.level's entry, restart-only when the caller
+// gave no Config.LogLevel to set.
+var logLevelRestartOnly = setting{"log.level", keep(func(f *config.File) *string { return &f.Log.Level })}
+
+// setting is one restart-only setting: its path, and keep, which sets
+// next's value to running's and reports whether they differed.
+type setting struct {
+	path string
+	keep func(next, running *config.File) (changed bool)
 }
 
 // keep makes the restartOnly entry of the setting that field points to:
@@ -87,11 +104,12 @@ func keep[T any](field func(*config.File) *T) func(next, running *config.File) b
 }
 
 // keepRestartOnly returns a copy of next with the restart-only settings
-// of running, and the paths of those that differ.
-func keepRestartOnly(running, next *config.File) (*config.File, []string) {
+// (restartOnly and extra) of running, and the paths of those that
+// differ.
+func keepRestartOnly(running, next *config.File, extra ...setting) (*config.File, []string) {
 	merged := *next
 	var changed []string
-	for _, s := range restartOnly {
+	for _, s := range append(restartOnly[:len(restartOnly):len(restartOnly)], extra...) {
 		if s.keep(&merged, running) {
 			changed = append(changed, s.path)
 		}
@@ -124,25 +142,40 @@ func (g *Gateway) serveAdminAPI(w http.ResponseWriter, r *http.Request) {
 func (g *Gateway) syncApps(ctx context.Context) error { return g.directory.Sync(ctx) }
 
 // Reload applies f, a file config.Parse accepted, to the running gateway:
-// a new snapshot is built and swapped in atomically. Settings only a
-// restart can change keep their running values and are logged as needing
-// a restart; the rest is applied. If the snapshot cannot be built the
-// reload is rejected and the old config stays. Either way the outcome is
-// logged, audited (config.reloaded, reason applied or rejected) and set
-// on erpgate_config_last_reload_success.
+// a new snapshot is built and swapped in atomically, the session manager
+// gets the license (license.slots, license.reserved) and the process log
+// log.level. Settings only a restart can change keep their running values
+// and are logged as needing a restart; the rest is applied. If the
+// snapshot cannot be built the reload is rejected and the old config
+// stays. Either way the outcome is logged, audited (config.reloaded,
+// reason applied or rejected; applied and needs_restart list the
+// settings) and set on erpgate_config_last_reload_success.
 func (g *Gateway) Reload(ctx context.Context, f *config.File) error {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
 	if f == nil {
 		return g.reloadFailed(ctx, errors.New("no config"))
 	}
-	merged, restart := keepRestartOnly(g.file, f)
+	var extra []setting
+	if g.logLevel == nil {
+		extra = append(extra, logLevelRestartOnly)
+	}
+	merged, restart := keepRestartOnly(g.file, f, extra...)
+	applied := changedSettings(g.current().file, merged)
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(merged.Log.Level)); err != nil {
+		return g.reloadFailed(ctx, fmt.Errorf("log.level: %w", err))
+	}
 	apps, users, err := merged.Directory()
 	if err != nil {
 		return g.reloadFailed(ctx, err)
 	}
 	next, err := g.buildSnapshot(merged)
 	if err != nil {
+		return g.reloadFailed(ctx, err)
+	}
+	// Last of what can fail: the license is in force from here on.
+	if err := g.sessions.SetLicense(merged.License.Slots, merged.License.Reserved); err != nil {
 		return g.reloadFailed(ctx, err)
 	}
 	next.issuer.InheritState(g.current().issuer) // login throttles, rate limits
@@ -157,11 +190,85 @@ func (g *Gateway) Reload(ctx context.Context, f *config.File) error {
 	for _, w := range merged.Warnings() {
 		g.logger.Warn("config warning", "path", w.Path, "problem", w.Message)
 	}
-	g.logger.Info("config reloaded", "apps", len(merged.Apps), "users", len(merged.Users),
-		"routes", len(merged.Routes), "needs_restart", restart)
-	g.audit.Log(ctx, audit.Event{Name: audit.ConfigReloaded, Reason: reloadApplied,
-		Attrs: []slog.Attr{slog.Any("needs_restart", append([]string{}, restart...))}})
+	attrs := []slog.Attr{slog.Any("applied", applied), slog.Any("needs_restart", append([]string{}, restart...))}
+	if slices.ContainsFunc(applied, func(p string) bool { return strings.HasPrefix(p, "license.") }) {
+		attrs = append(attrs, g.reportLicense(ctx)...)
+	}
+	g.logger.LogAttrs(ctx, slog.LevelInfo, "config reloaded", append([]slog.Attr{slog.Int("apps", len(merged.Apps)),
+		slog.Int("users", len(merged.Users)), slog.Int("routes", len(merged.Routes))}, attrs...)...)
+	g.audit.Log(ctx, audit.Event{Name: audit.ConfigReloaded, Reason: reloadApplied, Attrs: attrs})
+	// Last, so the report above is logged at the level it was read at.
+	if g.logLevel != nil {
+		g.logLevel.Set(level)
+	}
 	return nil
+}
+
+// reportLicense logs what a new license leaves to time, and returns it
+// for the reload report: sessions over a lowered cap are not ended (new
+// ones are refused until fewer than license.slots are open), and seats
+// held by logins no longer reserved stay until their sessions end.
+func (g *Gateway) reportLicense(ctx context.Context) []slog.Attr {
+	lic, err := g.sessions.License(ctx)
+	if err != nil {
+		g.logger.Warn("config reload: license applied; its use could not be read", "err", err)
+		return nil
+	}
+	attrs := []slog.Attr{slog.Int("license_slots", lic.Total), slog.Int("license_used", lic.Used)}
+	if !lic.Unlimited && lic.Used > lic.Total {
+		g.logger.Warn("config reload: license.slots is below the sessions open; none was ended, and new sessions are refused (MaximumLicenseCountExceeded) until fewer than license.slots are open",
+			"license_slots", lic.Total, "license_used", lic.Used)
+	}
+	stale, err := g.sessions.StaleSeats(ctx)
+	if err != nil {
+		g.logger.Warn("config reload: reserved seats held could not be read", "err", err)
+		return attrs
+	}
+	for _, s := range stale {
+		g.logger.Warn("config reload: a session keeps the reserved seat its login no longer has until it ends; end it to free the seat",
+			"subject", s.Subject, "session", s.ID)
+	}
+	if len(stale) > 0 {
+		attrs = append(attrs, slog.Int("stale_reserved_seats", len(stale)))
+	}
+	return attrs
+}
+
+// changedSettings lists the settings that differ between a and b, by
+// their YAML paths: a top-level key, or one level down in a section
+// ("license.slots", "limits.token_burst"); lists by their key ("apps").
+func changedSettings(a, b *config.File) []string {
+	var out []string
+	va, vb := reflect.ValueOf(a).Elem(), reflect.ValueOf(b).Elem()
+	for i := range va.NumField() {
+		f := va.Type().Field(i)
+		name := yamlName(f)
+		if name == "" {
+			continue
+		}
+		fa, fb := va.Field(i), vb.Field(i)
+		if f.Type.Kind() != reflect.Struct || f.Type == reflect.TypeFor[config.Duration]() {
+			if !reflect.DeepEqual(fa.Interface(), fb.Interface()) {
+				out = append(out, name)
+			}
+			continue
+		}
+		for j := range f.Type.NumField() {
+			if sub := yamlName(f.Type.Field(j)); sub != "" && !reflect.DeepEqual(fa.Field(j).Interface(), fb.Field(j).Interface()) {
+				out = append(out, name+"."+sub)
+			}
+		}
+	}
+	return out
+}
+
+// yamlName is the YAML key of an exported field; "" for none.
+func yamlName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	if !f.IsExported() || f.Anonymous || name == "-" {
+		return ""
+	}
+	return name
 }
 
 // reloadFrom reads the config with load and applies it; a file that

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -293,12 +294,13 @@ func TestKeepRestartOnly(t *testing.T) {
 		AllowedHosts: []string{"b.example"}}
 	merged, changed := keepRestartOnly(running, next)
 	want := []string{"public_url", "listen", "admin_listen", "tls", "store", "signing", "tokens.access_token_ttl",
-		"tokens.audiences", "sessions", "license", "log"}
+		"tokens.audiences", "sessions"}
 	if strings.Join(changed, " ") != strings.Join(want, " ") {
 		t.Errorf("changed = %v, want %v", changed, want)
 	}
 	kept := *running
-	kept.Tokens.CodeTTL, kept.AllowedHosts = next.Tokens.CodeTTL, next.AllowedHosts // not restart-only: next's
+	// Not restart-only: next's.
+	kept.Tokens.CodeTTL, kept.AllowedHosts, kept.License, kept.Log.Level = next.Tokens.CodeTTL, next.AllowedHosts, next.License, next.Log.Level
 	if !reflect.DeepEqual(*merged, kept) {
 		t.Errorf("merged = %+v\nwant     %+v", *merged, kept)
 	}
@@ -307,5 +309,32 @@ func TestKeepRestartOnly(t *testing.T) {
 	}
 	if _, changed := keepRestartOnly(running, merged); len(changed) != 0 {
 		t.Errorf("no change reported %v", changed)
+	}
+	// Without a LogLevel to set, log.level is kept too.
+	merged, changed = keepRestartOnly(running, next, logLevelRestartOnly)
+	if changed[len(changed)-1] != "log.level" || merged.Log.Level != "info" {
+		t.Errorf("with log.level restart-only: changed %v, level %q", changed, merged.Log.Level)
+	}
+	next.AdminTLS, next.MetricsListen, next.Log = config.TLS{CertFile: "x"}, ":9", config.Log{Format: "text", Audit: "stdout", AccessLog: true}
+	_, changed = keepRestartOnly(running, next)
+	for _, p := range []string{"admin_tls", "metrics_listen", "log.format", "log.audit", "log.access_log"} {
+		if !slices.Contains(changed, p) {
+			t.Errorf("changed %v, want %s too", changed, p)
+		}
+	}
+}
+
+// TestChangedSettings: the reload report names settings by path, one
+// level into a section, lists by their key.
+func TestChangedSettings(t *testing.T) {
+	a := &config.File{Listen: ":1", License: config.License{Slots: 1}, Limits: config.Limits{TokenBurst: 1}}
+	b := &config.File{Listen: ":1", License: config.License{Slots: 2, Reserved: []string{"x"}}, Limits: config.Limits{TokenBurst: 1},
+		Apps: []config.App{{URI: "a"}}, Tokens: config.Tokens{CodeTTL: config.Duration(time.Second)}}
+	got := strings.Join(changedSettings(a, b), " ")
+	if want := "tokens.code_ttl license.slots license.reserved apps"; got != want {
+		t.Errorf("changedSettings = %q, want %q", got, want)
+	}
+	if c := changedSettings(a, a); len(c) != 0 {
+		t.Errorf("changedSettings of a file with itself = %v", c)
 	}
 }

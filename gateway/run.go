@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -13,8 +12,9 @@ import (
 	"github.com/erpgate/erpgate/store/bounded"
 )
 
-// Run listens on listen and admin_listen and serves (Serve) until ctx
-// ends. ready, if not nil, is called with the bound addresses.
+// Run listens on listen, admin_listen and (when set) metrics_listen and
+// serves (Serve) until ctx ends. ready, if not nil, is called with the
+// bound addresses.
 func (g *Gateway) Run(ctx context.Context, ready func(main, admin net.Addr)) error {
 	ln, err := net.Listen("tcp", g.file.Listen)
 	if err != nil {
@@ -25,29 +25,49 @@ func (g *Gateway) Run(ctx context.Context, ready func(main, admin net.Addr)) err
 		ln.Close()
 		return err
 	}
-	return g.serve(ctx, ln, aln, ready)
+	mln, err := g.listenMetrics() // listeners.go
+	if err != nil {
+		ln.Close()
+		aln.Close()
+		return err
+	}
+	return g.serve(ctx, ln, aln, mln, ready)
 }
 
-// Serve serves the main handler on ln and the admin handler on aln until
-// ctx ends, then shuts down gracefully; it runs the background loops
-// meanwhile and reloads the config on SIGHUP (Config.SIGHUP).
+// Serve serves the main handler on ln and the admin handler on aln (over
+// TLS with admin_tls) until ctx ends, then shuts down gracefully; it
+// runs the background loops meanwhile and reloads the config on SIGHUP
+// (Config.SIGHUP). With metrics_listen set it listens there itself for
+// /metrics.
 //
 // Shutdown: /readyz turns 503 so load balancers stop sending; the main
 // listener stops accepting and its requests in flight, long streams
 // included, get shutdownDeadline to finish (then their connections are
-// cut); the admin listener goes last, so metrics stay scrapable while
-// draining; then the background loops stop. The caller's Close writes
-// what is buffered (session last-seen, reference-token last-use) and
-// closes the store.
+// cut); the admin and metrics listeners go last, so metrics stay
+// scrapable while draining; then the background loops stop. The
+// caller's Close writes what is buffered (session last-seen,
+// reference-token last-use) and closes the store.
 func (g *Gateway) Serve(ctx context.Context, ln, aln net.Listener) error {
-	return g.serve(ctx, ln, aln, nil)
+	mln, err := g.listenMetrics()
+	if err != nil {
+		return err
+	}
+	return g.serve(ctx, ln, aln, mln, nil)
 }
 
-func (g *Gateway) serve(ctx context.Context, ln, aln net.Listener, ready func(main, admin net.Addr)) error {
+// serve is Serve with the metrics listener mln, nil without
+// metrics_listen.
+func (g *Gateway) serve(ctx context.Context, ln, aln, mln net.Listener, ready func(main, admin net.Addr)) error {
 	main, admin := g.newServer(g.handler), g.newServer(g.admin)
-	errc := make(chan error, 2)
-	go func() { errc <- g.serveMain(main, ln) }()
-	go func() { errc <- admin.Serve(aln) }()
+	errc := make(chan error, 3)
+	go func() { errc <- g.serveTLS(main, ln, "tls", g.file.TLS) }()              // listeners.go
+	go func() { errc <- g.serveTLS(admin, aln, "admin_tls", g.file.AdminTLS) }() // listeners.go
+	var metricsSrv *http.Server
+	metricsAddr := "" // on admin_listen
+	if mln != nil {
+		metricsSrv, metricsAddr = g.newServer(g.metricsHandler()), mln.Addr().String()
+		go func() { errc <- metricsSrv.Serve(mln) }()
+	}
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -59,7 +79,7 @@ func (g *Gateway) serve(ctx context.Context, ln, aln net.Listener, ready func(ma
 	}
 
 	g.logger.Info("erpgate listening", "listen", ln.Addr().String(), "admin_listen", aln.Addr().String(),
-		"issuer", g.file.Issuer(), "store", g.file.Store.Driver, "version", g.version)
+		"metrics_listen", metricsAddr, "issuer", g.file.Issuer(), "store", g.file.Store.Driver, "version", g.version)
 	if ready != nil {
 		ready(ln.Addr(), aln.Addr())
 	}
@@ -91,11 +111,8 @@ wait:
 			err = e
 		}
 	}
-	if e := admin.Shutdown(sctx); e != nil {
-		_ = admin.Close()
-		if err == nil {
-			err = e
-		}
+	if e := shutdownServers(sctx, admin, metricsSrv); e != nil && err == nil { // listeners.go
+		err = e
 	}
 	stop()
 	select {
@@ -107,30 +124,6 @@ wait:
 		err = nil
 	}
 	return err
-}
-
-// serveMain serves the main listener, over TLS when tls is set: the
-// certificate and key are read (Config.ReadFile) as the listener starts,
-// when http.Server.ServeTLS would read them.
-func (g *Gateway) serveMain(srv *http.Server, ln net.Listener) error {
-	t := g.file.TLS
-	if !t.Enabled() {
-		return srv.Serve(ln)
-	}
-	cert, err := g.readFile(t.CertFile)
-	if err != nil {
-		return err
-	}
-	key, err := g.readFile(t.KeyFile)
-	if err != nil {
-		return err
-	}
-	pair, err := tls.X509KeyPair(cert, key)
-	if err != nil {
-		return err
-	}
-	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{pair}}
-	return srv.ServeTLS(ln, "", "")
 }
 
 // newServer applies the timeouts every listener needs: slow-header

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 
 	"github.com/erpgate/erpgate/config"
 )
@@ -26,6 +27,14 @@ func checkCommand(fs *flag.FlagSet) runFunc {
 				}
 			} else {
 				fmt.Fprintf(e.stderr, "%s: %v\n", file, err)
+			}
+			return exitStatus(1)
+		}
+		// The certificates the listeners will read (tls, admin_tls).
+		if probs := f.CheckFiles(os.ReadFile); len(probs) > 0 {
+			fmt.Fprintf(e.stderr, "%s: %d problem(s):\n", file, len(probs))
+			for _, p := range probs {
+				fmt.Fprintf(e.stderr, "  %s\n", p)
 			}
 			return exitStatus(1)
 		}

@@ -70,13 +70,20 @@ func openGatewayStore(ctx context.Context, s config.Store) (store.Backend, gw.Sh
 // newLogger is the process log of c on out. Like the audit log it
 // follows logattr.Clean: no empty fields, durations in seconds.
 func newLogger(c config.Log, out io.Writer) *slog.Logger {
-	var lvl slog.Level
+	logger, _ := newLevelLogger(c, out)
+	return logger
+}
+
+// newLevelLogger is newLogger with the level it reads, which a config
+// reload sets (gateway.Config.LogLevel).
+func newLevelLogger(c config.Log, out io.Writer) (*slog.Logger, *slog.LevelVar) {
+	lvl := new(slog.LevelVar)
 	_ = lvl.UnmarshalText([]byte(c.Level)) // validated by config
 	opts := &slog.HandlerOptions{Level: lvl, ReplaceAttr: logattr.Clean}
 	if c.Format == "text" {
-		return slog.New(slog.NewTextHandler(out, opts))
+		return slog.New(slog.NewTextHandler(out, opts)), lvl
 	}
-	return slog.New(slog.NewJSONHandler(out, opts))
+	return slog.New(slog.NewJSONHandler(out, opts)), lvl
 }
 
 // auditLog is the audit log c names (log.audit): one JSON line per

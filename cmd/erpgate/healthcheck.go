@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,7 +12,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"time"
+
+	"github.com/erpgate/erpgate/config"
 )
 
 // healthcheckCommand asks the running instance's /readyz (on admin_listen)
@@ -33,8 +39,12 @@ func healthcheck(ctx context.Context, path string, e env) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/readyz", nil)
-	resp, err := (&http.Client{}).Do(req) // bounded by ctx
+	client, scheme, err := healthcheckClient(f.AdminTLS)
+	if err != nil {
+		return err
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+net.JoinHostPort(host, port)+"/readyz", nil)
+	resp, err := client.Do(req) // bounded by ctx
 	if ue := (*url.Error)(nil); errors.As(err, &ue) {
 		return fmt.Errorf("no answer from %s: %v", req.URL, ue.Err)
 	} else if err != nil {
@@ -47,4 +57,32 @@ func healthcheck(ctx context.Context, path string, e env) error {
 	}
 	fmt.Fprintf(e.stdout, "%s", body)
 	return nil
+}
+
+// healthcheckClient asks admin_listen as it serves: over HTTPS with
+// admin_tls, where the instance must present exactly the configured
+// certificate (pinned: the probe dials 127.0.0.1 or admin_listen's host,
+// which the certificate need not name).
+func healthcheckClient(t config.TLS) (*http.Client, string, error) {
+	if !t.Enabled() {
+		return &http.Client{}, "http", nil
+	}
+	certPEM, err := os.ReadFile(t.CertFile)
+	if err != nil {
+		return nil, "", fmt.Errorf("admin_tls.cert_file: %w", err)
+	}
+	block, _ := pem.Decode(certPEM) // the leaf comes first
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, "", fmt.Errorf("admin_tls.cert_file %s: no PEM certificate", t.CertFile)
+	}
+	leaf := block.Bytes
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		InsecureSkipVerify: true, // replaced by the pin below
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 || !bytes.Equal(cs.PeerCertificates[0].Raw, leaf) {
+				return errors.New("the admin listener's certificate is not admin_tls.cert_file")
+			}
+			return nil
+		},
+	}}}, "https", nil
 }

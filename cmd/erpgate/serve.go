@@ -58,7 +58,7 @@ func runGateway(ctx context.Context, f *config.File, load func() (*config.File, 
 // files the config names read from disk. closeAudit closes the audit
 // file; call it after the gateway's Close.
 func gatewayConfig(ctx context.Context, f *config.File, stdout, logOut io.Writer) (cfg gw.Config, closeAudit func(), err error) {
-	logger := newLogger(f.Log, logOut)
+	logger, level := newLevelLogger(f.Log, logOut) // log.level reloads
 	a, err := openAuditLog(f.Log, stdout, logOut, logger)
 	if err != nil {
 		return gw.Config{}, nil, err
@@ -69,7 +69,7 @@ func gatewayConfig(ctx context.Context, f *config.File, stdout, logOut io.Writer
 		return gw.Config{}, nil, err
 	}
 	return gw.Config{
-		File: f, Store: st, Shared: shared, Logger: logger, Audit: a.Logger, ReopenLogs: a.reopen,
+		File: f, Store: st, Shared: shared, Logger: logger, LogLevel: level, Audit: a.Logger, ReopenLogs: a.reopen,
 		Registry: prometheus.NewRegistry(), Clock: time.Now, Version: buildVersion(), ReadFile: os.ReadFile,
 	}, a.close, nil
 }
