@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/erpgate/erpgate/admin"
+	"github.com/erpgate/erpgate/adminui"
 	"github.com/erpgate/erpgate/audit"
 	"github.com/erpgate/erpgate/config"
 )
@@ -20,6 +21,9 @@ func (g *Gateway) adminHandler() http.Handler {
 		mux.Handle("GET /metrics", g.metricsEndpoint())
 	}
 	mux.Handle("/admin/", http.HandlerFunc(g.serveAdminAPI)) // sessions, license, apps, tokens (package admin); reload.go
+	if g.console != nil {
+		mux.Handle(adminui.Path+"/", g.console) // adminui.go
+	}
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

@@ -159,6 +159,11 @@ type Gateway struct {
 	transports   map[transportKey]*http.Transport
 	// draining is set once shutdown began: /readyz says not ready.
 	draining atomic.Bool
+
+	// recent keeps the latest audit events, console is the admin console
+	// (nil when admin_ui is off): adminui.go.
+	recent  *audit.Recent
+	console http.Handler
 }
 
 // New builds the gateway of cfg; Run (or Serve) serves it and Close
@@ -180,6 +185,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	if g.clock == nil {
 		g.clock = time.Now
 	}
+	g.keepRecent() // adminui.go
 	if g.readFile == nil {
 		g.readFile = func(path string) ([]byte, error) { return nil, fmt.Errorf("%s: gateway.Config has no ReadFile", path) }
 	}
@@ -282,6 +288,10 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	g.snap.Store(snap)
 	// accesslog.go, reload.go
 	g.handler = requestid.Middleware(g.traceRequests(g.withClientAddr(withAccessLog(f.Log.AccessLog, g.logger, http.HandlerFunc(g.serveCurrent)))))
+	if g.console, err = g.newConsole(); err != nil { // adminui.go
+		g.Close()
+		return nil, err
+	}
 	g.admin = g.adminHandler() // admin.go
 	return g, nil
 }
@@ -307,7 +317,7 @@ func NewSessionManager(f *config.File, st store.Sessions, clock func() time.Time
 // OpenDirectory builds the live directory of f's apps and users and the
 // apps stored at run time; the gateway and the CLI (tokens) share it.
 func OpenDirectory(ctx context.Context, f *config.File, st directory.AppSource, clock func() time.Time) (*directory.Table, error) {
-	apps, users, err := f.Directory()
+	apps, users, err := directoryOf(f) // with the console's app (adminui.go)
 	if err != nil {
 		return nil, err
 	}

@@ -79,6 +79,8 @@ var restartOnly = []setting{
 	{"log.audit", keep(func(f *config.File) *string { return &f.Log.Audit })},
 	{"log.access_log", keep(func(f *config.File) *bool { return &f.Log.AccessLog })},
 	{"tracing", keep(func(f *config.File) *config.Tracing { return &f.Tracing })}, // the provider, built once
+	// The console, built once.
+	{"admin_ui", keep(func(f *config.File) *config.AdminUI { return &f.AdminUI })},
 }
 
 // logLevelRestartOnly is log.level's entry, restart-only when the caller
@@ -166,7 +168,7 @@ func (g *Gateway) Reload(ctx context.Context, f *config.File) error {
 	if err := level.UnmarshalText([]byte(merged.Log.Level)); err != nil {
 		return g.reloadFailed(ctx, fmt.Errorf("log.level: %w", err))
 	}
-	apps, users, err := merged.Directory()
+	apps, users, err := directoryOf(merged) // adminui.go
 	if err != nil {
 		return g.reloadFailed(ctx, err)
 	}

@@ -1,0 +1,289 @@
+package adminui
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/erpgate/erpgate/admin"
+	"github.com/erpgate/erpgate/config"
+	"github.com/erpgate/erpgate/webui"
+)
+
+// The Trusted Apps pages: the list (config apps read-only, run-time apps
+// editable), a new app, an edit, the kill switch and the secret
+// rotation. A new confidential app's secret, and a rotated one, are shown
+// once, on the page that answers the POST; the store keeps only its hash.
+
+// appsData is what web/apps.html reads as .D.
+type appsData struct {
+	frame
+	Apps []admin.AppInfo
+}
+
+// handleApps lists the apps.
+func (c *Console) handleApps(w http.ResponseWriter, r *http.Request, q *req) {
+	apps, err := c.cfg.Apps.List(r.Context())
+	if err != nil {
+		c.failed(w, r, q, "list apps", err)
+		return
+	}
+	c.render(w, r, q, http.StatusOK, webui.Page{Name: "apps.html", Title: webui.Msg("console.apps.title"),
+		Data: appsData{frame: c.frame(q, "/apps"), Apps: apps}, Notice: notice(r)})
+}
+
+// appForm is the new-app and edit-app form, as typed.
+type appForm struct {
+	frame
+	New                         bool // a new app: uri, type and system user are typed
+	URI, Name, Type             string
+	SystemUser                  string
+	Scopes                      []choice
+	RedirectURIs, PostLogout    string // one per line
+	AllowInternal, Community    bool
+	RequirePKCE                 bool
+	ReferenceTokens, Consent    string
+	ReferencePolicies, Consents []string
+	// Problems are why the app was not saved (config's messages, each
+	// with the key it is about).
+	Problems []string
+}
+
+// choice is one checkbox of a list.
+type choice struct {
+	Name    string
+	Checked bool
+}
+
+// appScopes are the scopes an app may be allowed (config apps[].scope).
+var appScopes = []string{"read", "update", "sec", "openid", "profile", "offline_access"}
+
+func scopeChoices(selected []string) []choice {
+	out := make([]choice, len(appScopes))
+	for i, s := range appScopes {
+		out[i] = choice{Name: s, Checked: slices.Contains(selected, s)}
+	}
+	return out
+}
+
+func (c *Console) appForm(q *req, isNew bool) appForm {
+	return appForm{frame: c.frame(q, "/apps"), New: isNew,
+		ReferencePolicies: []string{config.ReferenceTokensNone, config.ReferenceTokensAuthenticatedUsers, config.ReferenceTokensAdministratorsOnly},
+		Consents:          []string{config.ConsentImplicit, config.ConsentRequired}}
+}
+
+// handleNewApp shows the new-app form with the defaults of an apps[]
+// entry: confidential, internal users, PKCE, no reference tokens.
+func (c *Console) handleNewApp(w http.ResponseWriter, r *http.Request, q *req) {
+	f := c.appForm(q, true)
+	f.Type, f.AllowInternal, f.RequirePKCE = config.AppConfidential, true, true
+	f.ReferenceTokens, f.Consent, f.Scopes = config.ReferenceTokensNone, config.ConsentImplicit, scopeChoices([]string{"read"})
+	c.showAppForm(w, r, q, http.StatusOK, f, webui.Text{})
+}
+
+func (c *Console) showAppForm(w http.ResponseWriter, r *http.Request, q *req, status int, f appForm, errMsg webui.Text) {
+	title := webui.Msg("console.app.edit.title", f.URI)
+	if f.New {
+		title = webui.Msg("console.app.new.title")
+	}
+	c.render(w, r, q, status, webui.Page{Name: "app_form.html", Title: title, Data: f, Error: errMsg})
+}
+
+// readAppForm reads the posted form into f.
+func readAppForm(r *http.Request, f *appForm) {
+	p := r.PostForm
+	f.Name = strings.TrimSpace(p.Get("name"))
+	f.Scopes = scopeChoices(p["scope"])
+	f.RedirectURIs, f.PostLogout = p.Get("redirect_uris"), p.Get("post_logout_redirect_uris")
+	f.AllowInternal, f.Community, f.RequirePKCE = p.Get("allow_internal_users") == "on", p.Get("allow_community_users") == "on", p.Get("require_pkce") == "on"
+	f.ReferenceTokens, f.Consent = p.Get("reference_tokens"), p.Get("consent")
+	if f.New {
+		f.URI, f.Type, f.SystemUser = strings.TrimSpace(p.Get("uri")), p.Get("type"), strings.TrimSpace(p.Get("system_user"))
+	}
+}
+
+// lines splits a textarea into its non-empty lines.
+func lines(s string) []string {
+	var out []string
+	for l := range strings.Lines(s) {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func (f *appForm) scope() string {
+	var s []string
+	for _, ch := range f.Scopes {
+		if ch.Checked {
+			s = append(s, ch.Name)
+		}
+	}
+	return strings.Join(s, " ")
+}
+
+// handleCreateApp creates an app as POST /admin/apps does.
+func (c *Console) handleCreateApp(w http.ResponseWriter, r *http.Request, q *req) {
+	f := c.appForm(q, true)
+	readAppForm(r, &f)
+	in := config.App{
+		URI: f.URI, Name: f.Name, Type: f.Type, SystemUser: f.SystemUser, Scope: f.scope(),
+		RedirectURIs: lines(f.RedirectURIs), PostLogoutRedirectURIs: lines(f.PostLogout),
+		AllowInternalUsers: &f.AllowInternal, AllowCommunityUsers: &f.Community, RequirePKCE: &f.RequirePKCE,
+		ReferenceTokens: f.ReferenceTokens, Consent: f.Consent,
+	}
+	app, secret, err := c.cfg.Apps.Create(r.Context(), in)
+	if c.appRefused(w, r, q, f, err) {
+		return
+	}
+	c.auditChange(r, "app.created", app.URI)
+	c.showSecret(w, r, q, http.StatusCreated, app, secret, webui.Msg("console.app.created"))
+}
+
+// appRefused answers an Apps error on a form; it reports whether there
+// was one. A refused form is shown again as typed, with the reasons.
+func (c *Console) appRefused(w http.ResponseWriter, r *http.Request, q *req, f appForm, err error) bool {
+	var inv *admin.InvalidError
+	switch {
+	case err == nil:
+		return false
+	case errors.As(err, &inv):
+		f.Problems = inv.Problems
+		c.showAppForm(w, r, q, http.StatusBadRequest, f, webui.Msg("console.app.invalid"))
+	case errors.Is(err, admin.ErrConflict):
+		c.showAppForm(w, r, q, http.StatusConflict, f, webui.Msg("console.app.conflict"))
+	default:
+		c.appFailed(w, r, q, err)
+	}
+	return true
+}
+
+// appFailed answers an Apps error outside a form.
+func (c *Console) appFailed(w http.ResponseWriter, r *http.Request, q *req, err error) {
+	switch {
+	case errors.Is(err, admin.ErrNotFound):
+		c.message(w, r, q, http.StatusNotFound, webui.Msg("console.apps.title"), webui.Msg("console.app.gone"))
+	case errors.Is(err, admin.ErrConfigApp):
+		c.message(w, r, q, http.StatusConflict, webui.Msg("console.apps.title"), webui.Msg("console.app.config"))
+	default:
+		var inv *admin.InvalidError
+		if errors.As(err, &inv) {
+			c.message(w, r, q, http.StatusBadRequest, webui.Msg("console.apps.title"), webui.Msg("console.app.invalid_action", strings.Join(inv.Problems, "; ")))
+			return
+		}
+		c.failed(w, r, q, "apps", err)
+	}
+}
+
+// secretData is what web/app_secret.html reads as .D.
+type secretData struct {
+	frame
+	App    admin.AppInfo
+	Secret string
+}
+
+// showSecret shows an app and its new secret, this once.
+func (c *Console) showSecret(w http.ResponseWriter, r *http.Request, q *req, status int, app admin.AppInfo, secret string, notice webui.Text) {
+	c.render(w, r, q, status, webui.Page{Name: "app_secret.html", Title: webui.Msg("console.app.secret.title", app.URI),
+		Data: secretData{frame: c.frame(q, "/apps"), App: app, Secret: secret}, Notice: notice, Script: secret != ""})
+}
+
+// findApp is the listed app with uri.
+func (c *Console) findApp(r *http.Request, uri string) (admin.AppInfo, error) {
+	apps, err := c.cfg.Apps.List(r.Context())
+	if err != nil {
+		return admin.AppInfo{}, err
+	}
+	for _, a := range apps {
+		if a.URI == uri {
+			return a, nil
+		}
+	}
+	return admin.AppInfo{}, admin.ErrNotFound
+}
+
+// handleEditApp shows a run-time app's edit form.
+func (c *Console) handleEditApp(w http.ResponseWriter, r *http.Request, q *req) {
+	a, err := c.findApp(r, r.URL.Query().Get("uri"))
+	if err == nil && a.Source != "store" {
+		err = admin.ErrConfigApp
+	}
+	if err != nil {
+		c.appFailed(w, r, q, err)
+		return
+	}
+	f := c.appForm(q, false)
+	f.URI, f.Name, f.Type, f.SystemUser = a.URI, a.Name, a.Type, a.SystemUser
+	f.Scopes = scopeChoices(strings.Fields(a.Scope))
+	f.RedirectURIs, f.PostLogout = strings.Join(a.RedirectURIs, "\n"), strings.Join(a.PostLogoutRedirectURIs, "\n")
+	f.AllowInternal, f.Community, f.RequirePKCE = a.AllowInternalUsers, a.AllowCommunityUsers, a.RequirePKCE
+	f.ReferenceTokens, f.Consent = a.ReferenceTokens, a.Consent
+	c.showAppForm(w, r, q, http.StatusOK, f, webui.Text{})
+}
+
+// handleUpdateApp saves an edit as PATCH /admin/apps/{uri} does.
+func (c *Console) handleUpdateApp(w http.ResponseWriter, r *http.Request, q *req) {
+	f := c.appForm(q, false)
+	f.URI = r.PostForm.Get("uri")
+	a, err := c.findApp(r, f.URI)
+	if err != nil {
+		c.appFailed(w, r, q, err)
+		return
+	}
+	f.Type, f.SystemUser = a.Type, a.SystemUser
+	readAppForm(r, &f)
+	scope, redirects, logout := f.scope(), lines(f.RedirectURIs), lines(f.PostLogout)
+	if redirects == nil {
+		redirects = []string{}
+	}
+	if logout == nil {
+		logout = []string{}
+	}
+	ch := admin.AppChange{
+		Name: &f.Name, Scope: &scope, RedirectURIs: &redirects, PostLogoutRedirectURIs: &logout,
+		AllowInternalUsers: &f.AllowInternal, AllowCommunityUsers: &f.Community,
+		ReferenceTokens: &f.ReferenceTokens, Consent: &f.Consent,
+	}
+	if a.Type != config.AppPublic { // a public app always uses PKCE
+		ch.RequirePKCE = &f.RequirePKCE
+	}
+	app, err := c.cfg.Apps.Update(r.Context(), f.URI, ch)
+	if c.appRefused(w, r, q, f, err) {
+		return
+	}
+	c.auditChange(r, "app.updated", app.URI)
+	c.done(w, r, "/apps", "app_updated")
+}
+
+// handleEnableApp is the kill switch (ERP.net IsEnabled), as POST
+// /admin/apps/{uri}/enable and /disable: disabling ends the app's
+// sessions and refuses its tokens everywhere.
+func (c *Console) handleEnableApp(enabled bool) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, q *req) {
+		app, err := c.cfg.Apps.SetEnabled(r.Context(), r.PostForm.Get("uri"), enabled)
+		if err != nil {
+			c.appFailed(w, r, q, err)
+			return
+		}
+		what, done := "app.disabled", "app_disabled"
+		if enabled {
+			what, done = "app.enabled", "app_enabled"
+		}
+		c.auditChange(r, what, app.URI)
+		c.done(w, r, "/apps", done)
+	}
+}
+
+// handleRotateSecret replaces a confidential app's secret, as POST
+// /admin/apps/{uri}/secret; the old one stops working at once.
+func (c *Console) handleRotateSecret(w http.ResponseWriter, r *http.Request, q *req) {
+	app, secret, err := c.cfg.Apps.RotateSecret(r.Context(), r.PostForm.Get("uri"))
+	if err != nil {
+		c.appFailed(w, r, q, err)
+		return
+	}
+	c.auditChange(r, "app.secret_rotated", app.URI)
+	c.showSecret(w, r, q, http.StatusOK, app, secret, webui.Msg("console.app.rotated"))
+}
