@@ -21,8 +21,9 @@ type AdminUI struct {
 	// ("https://admin.gw.internal:9443"), without a path; the built-in
 	// app's redirect URI is URL + "/admin/ui/callback". An absolute
 	// https URL, or http on a loopback host (RFC 8252 §7.3). Empty or
-	// omitted: "http://" + admin_listen, which must then name a loopback
-	// host.
+	// omitted: "http://" + admin_listen ("https://" with admin_tls),
+	// which must then name a host (not every interface), a loopback one
+	// for http.
 	URL string `yaml:"url"`
 }
 
@@ -38,6 +39,9 @@ const AdminConsolePath = "/admin/ui/"
 func (f *File) AdminUIURL() string {
 	if f.AdminUI.URL != "" {
 		return strings.TrimRight(f.AdminUI.URL, "/")
+	}
+	if f.AdminTLS.CertFile != "" {
+		return "https://" + f.AdminListen
 	}
 	return "http://" + f.AdminListen
 }
@@ -58,8 +62,12 @@ func (v *validator) adminUI() {
 	}
 	if f.AdminUI.URL == "" {
 		host, _, err := net.SplitHostPort(f.AdminListen)
-		if err == nil && !isLoopbackHost(host) {
-			v.add("admin_ui.url", "required when admin_listen is not on a loopback host: the origin operators' browsers reach the console at (https)")
+		switch ip := net.ParseIP(host); {
+		case err != nil: // admin_listen's own problem
+		case host == "" || ip != nil && ip.IsUnspecified():
+			v.add("admin_ui.url", "required when admin_listen listens on every interface: the origin operators' browsers reach the console at")
+		case checkRedirectURI(f.AdminUIURL()+AdminConsolePath+"callback") != "":
+			v.add("admin_ui.url", "required when admin_listen is not on a loopback host and has no admin_tls: an https origin operators' browsers reach the console at")
 		}
 		return
 	}

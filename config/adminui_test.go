@@ -18,9 +18,12 @@ func TestAdminUI(t *testing.T) {
 	}{
 		{"off", "", "", "", "http://127.0.0.1:9090"},
 		{"on, default url", keys + "admin_ui: {enabled: true}", "", "", "http://127.0.0.1:9090"},
+		{"admin_tls, default url", keys + "admin_listen: 'gw.internal:9443'\nadmin_tls: {cert_file: c.pem, key_file: k.pem}\nadmin_ui: {enabled: true}", "", "", "https://gw.internal:9443"},
 		{"on, https url", keys + "admin_ui: {enabled: true, url: 'https://admin.gw.example:9443/'}", "", "", "https://admin.gw.example:9443"},
 		{"on without a cookie key", "admin_ui: {enabled: true}", "gateway.cookie_keys", "admin_ui.enabled", ""},
 		{"every interface, no url", keys + "admin_listen: ':9090'\nadmin_ui: {enabled: true}", "admin_ui.url", "required when admin_listen", ""},
+		{"any address, no url", keys + "admin_listen: '0.0.0.0:9090'\nadmin_ui: {enabled: true}", "admin_ui.url", "every interface", ""},
+		{"off loopback, http", keys + "admin_listen: '10.0.0.5:9090'\nadmin_ui: {enabled: true}", "admin_ui.url", "no admin_tls", ""},
 		{"http off loopback", keys + "admin_ui: {enabled: true, url: 'http://admin.gw.example'}", "admin_ui.url", "http on loopback", ""},
 		{"url with a path", keys + "admin_ui: {enabled: true, url: 'https://admin.gw.example/console'}", "admin_ui.url", "origin only", ""},
 		{"url not absolute", keys + "admin_ui: {enabled: true, url: 'admin.gw.example'}", "admin_ui.url", "absolute URL", ""},
