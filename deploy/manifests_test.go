@@ -556,6 +556,48 @@ secret:
 	}
 }
 
+// TestChartMetricsPort: ports.metrics sets metrics_listen, and the pod
+// and a Service of its own expose it; the probes stay on the admin port,
+// and no other Service reaches the metrics port or the metrics Service the
+// admin port.
+func TestChartMetricsPort(t *testing.T) {
+	o := mustRender(t, "ports: {metrics: 9100}\nsecret: {existingSecret: erpgate-secrets}\n")
+	f, _ := parseConfig(t, o, dummyEnv)
+	d := checkPod(t, o, f, "erpgate-secrets") // probes on admin_listen
+	if f.MetricsListen == "" || listenPort(t, f.MetricsListen) != 9100 {
+		t.Fatalf("metrics_listen %q, want port 9100", f.MetricsListen)
+	}
+	if got := containerPort(t, d.Spec.Template.Spec.Containers[0], "metrics"); got != 9100 {
+		t.Errorf("metrics container port %d, want metrics_listen's 9100", got)
+	}
+	var metricsServices int
+	for _, svc := range o.services {
+		for _, p := range svc.Spec.Ports {
+			isMetrics := strings.HasSuffix(svc.Name, "-metrics")
+			if (p.TargetPort.String() == "metrics") != isMetrics {
+				t.Errorf("Service %s targets %s", svc.Name, p.TargetPort.String())
+			}
+			if isMetrics {
+				metricsServices++
+			}
+		}
+	}
+	if metricsServices != 1 {
+		t.Errorf("%d metrics Service ports, want 1", metricsServices)
+	}
+	// Without ports.metrics (the defaults) there is none, and /metrics
+	// stays on the admin port.
+	o = mustRender(t, "secret: {existingSecret: erpgate-secrets}\n")
+	if f, _ := parseConfig(t, o, dummyEnv); f.MetricsListen != "" {
+		t.Errorf("defaults set metrics_listen %q", f.MetricsListen)
+	}
+	for _, svc := range o.services {
+		if strings.HasSuffix(svc.Name, "-metrics") {
+			t.Errorf("defaults render Service %s", svc.Name)
+		}
+	}
+}
+
 // TestChartRefuses: the chart fails to render, saying why, rather than
 // deploy a store that cannot work.
 func TestChartRefuses(t *testing.T) {
@@ -578,6 +620,8 @@ func TestChartRefuses(t *testing.T) {
 			"config uses ${VAR} references: set secret.existingSecret"},
 		{"ingress host not the gateway's", "ingress: {enabled: true, host: other.example.com}\nsecret: {existingSecret: s}\n",
 			`ingress.host "other.example.com" is neither config.public_url's host "erpgate.example.com" nor in config.allowed_hosts`},
+		{"metrics_listen in config", "config: {metrics_listen: '0.0.0.0:9100'}\nsecret: {existingSecret: s}\n",
+			"config.metrics_listen is set by the chart: set ports.metrics instead"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := render(t, tc.values)

@@ -83,9 +83,9 @@ includes this, so a refused combination never renders.
 {{- end }}
 
 {{/*
-The erpgate config file: .Values.config with listen, admin_listen and
-store set from ports and store, so the probes, Services and volume match
-what the binary serves.
+The erpgate config file: .Values.config with listen, admin_listen,
+metrics_listen (with ports.metrics) and store set from ports and store, so
+the probes, Services and volume match what the binary serves.
 */}}
 {{- define "erpgate.config" -}}
 {{- $store := dict "driver" .Values.store.driver "timeout" .Values.store.timeout }}
@@ -95,6 +95,20 @@ what the binary serves.
 {{- $_ := set $store "dsn" .Values.store.dsn }}
 {{- end }}
 {{- $fixed := dict "listen" (printf "0.0.0.0:%d" (int .Values.ports.http)) "admin_listen" (printf "0.0.0.0:%d" (int .Values.ports.admin)) "store" $store }}
+{{- if .Values.ports.metrics }}
+{{- $_ := set $fixed "metrics_listen" (printf "0.0.0.0:%d" (int .Values.ports.metrics)) }}
+{{- end }}
 {{- $cfg := mustMergeOverwrite (deepCopy .Values.config) $fixed }}
 {{- toYaml $cfg }}
+{{- end }}
+
+{{/*
+Refuses listeners set in config: the chart writes them from ports, and a
+metrics_listen without ports.metrics would take /metrics off the admin port
+with no port or Service to reach it.
+*/}}
+{{- define "erpgate.checkPorts" -}}
+{{- if hasKey .Values.config "metrics_listen" }}
+{{- fail "config.metrics_listen is set by the chart: set ports.metrics instead" }}
+{{- end }}
 {{- end }}
