@@ -21,9 +21,10 @@ type AdminUI struct {
 	// ("https://admin.gw.internal:9443"), without a path; the built-in
 	// app's redirect URI is URL + "/admin/ui/callback". An absolute
 	// https URL, or http on a loopback host (RFC 8252 §7.3). Empty or
-	// omitted: "http://" + admin_listen ("https://" with admin_tls),
-	// which must then name a host (not every interface), a loopback one
-	// for http.
+	// omitted: "http://" + admin_listen ("https://" with admin_tls); an
+	// admin_listen on every interface without admin_tls gives
+	// http://127.0.0.1:<port> (a browser on the host, or through a
+	// tunnel), and http off loopback is refused.
 	URL string `yaml:"url"`
 }
 
@@ -43,7 +44,17 @@ func (f *File) AdminUIURL() string {
 	if f.AdminTLS.CertFile != "" {
 		return "https://" + f.AdminListen
 	}
+	if host, port, err := net.SplitHostPort(f.AdminListen); err == nil && unspecifiedHost(host) {
+		return "http://" + net.JoinHostPort("127.0.0.1", port)
+	}
 	return "http://" + f.AdminListen
+}
+
+// unspecifiedHost reports whether a listen address's host means every
+// interface ("", 0.0.0.0, ::).
+func unspecifiedHost(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "" || ip != nil && ip.IsUnspecified()
 }
 
 // adminUI checks admin_ui and keeps AdminConsoleApp for the console.
@@ -62,10 +73,10 @@ func (v *validator) adminUI() {
 	}
 	if f.AdminUI.URL == "" {
 		host, _, err := net.SplitHostPort(f.AdminListen)
-		switch ip := net.ParseIP(host); {
+		switch {
 		case err != nil: // admin_listen's own problem
-		case host == "" || ip != nil && ip.IsUnspecified():
-			v.add("admin_ui.url", "required when admin_listen listens on every interface: the origin operators' browsers reach the console at")
+		case f.AdminTLS.CertFile != "" && unspecifiedHost(host):
+			v.add("admin_ui.url", "required when admin_listen with admin_tls listens on every interface: the https origin, with the certificate's name, operators' browsers reach the console at")
 		case checkRedirectURI(f.AdminUIURL()+AdminConsolePath+"callback") != "":
 			v.add("admin_ui.url", "required when admin_listen is not on a loopback host and has no admin_tls: an https origin operators' browsers reach the console at")
 		}
