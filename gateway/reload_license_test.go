@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -58,8 +59,29 @@ func (x *reloadFixture) proxied(t *testing.T, login, sid string) (int, string) {
 // said in the report; a reserved seat moves to another login for new
 // sessions, and the session still holding the old seat is named. The
 // license gauge follows, and the report lists what was applied.
-func TestReloadLicense(t *testing.T) {
-	x := startReloadFixture(t)
+func TestReloadLicense(t *testing.T) { testReloadLicense(t, startReloadFixture(t)) }
+
+// TestReloadLicensePostgres is TestReloadLicense on PostgreSQL, whose
+// OpenSession enforces the cap (and the seats) each process passes it.
+func TestReloadLicensePostgres(t *testing.T) {
+	dsn := replicaSchemaDSN(t)
+	x := startReloadFixtureWith(t, func(yml string) string {
+		if !sqliteStoreLine.MatchString(yml) {
+			t.Fatal("config.example.yaml changed shape: no sqlite store block")
+		}
+		return sqliteStoreLine.ReplaceAllLiteralString(yml, fmt.Sprintf("driver: postgres\n  dsn: %q", dsn))
+	})
+	if x.g.file.Store.Driver != "postgres" {
+		t.Fatalf("store %q, want postgres", x.g.file.Store.Driver)
+	}
+	testReloadLicense(t, x)
+}
+
+// sqliteStoreLine is the example's store driver and dsn.
+var sqliteStoreLine = regexp.MustCompile(`driver: sqlite .*\n  dsn: .*erpgate\.db`)
+
+func testReloadLicense(t *testing.T, x *reloadFixture) {
+	t.Helper()
 	one := withLicense(t, x.yml, 1)
 	ev := x.reloadWith(t, one)
 	if !listed(ev, "applied", "license.slots") || !listed(ev, "applied", "license.reserved") || listed(ev, "needs_restart", "license") {

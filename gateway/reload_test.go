@@ -65,6 +65,13 @@ type reloadFixture struct {
 
 func startReloadFixture(t *testing.T) *reloadFixture {
 	t.Helper()
+	return startReloadFixtureWith(t, nil)
+}
+
+// startReloadFixtureWith is startReloadFixture with edit applied to the
+// config's text first.
+func startReloadFixtureWith(t *testing.T, edit func(string) string) *reloadFixture {
+	t.Helper()
 	x := &reloadFixture{log: &reloadLog{}, release: make(chan struct{})}
 	dir := t.TempDir()
 	up := httptest.NewServer(sampleapi.New())
@@ -104,6 +111,9 @@ func startReloadFixture(t *testing.T) *reloadFixture {
 			"    audience: DomainAPI\n"+
 			"    scopes: [read]",
 	).Replace(string(raw))
+	if edit != nil {
+		x.yml = edit(x.yml)
+	}
 	x.cfgPath = filepath.Join(dir, "erpgate.yaml")
 	x.write(t, x.yml)
 	f, err := config.Parse([]byte(x.yml), nil)
