@@ -6,11 +6,18 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/erpgate/erpgate/config"
 	"github.com/erpgate/erpgate/directory"
 	"github.com/erpgate/erpgate/password"
 	"github.com/erpgate/erpgate/sampleapi"
@@ -324,4 +331,190 @@ func sessionOf(t *testing.T, body string) string {
 		t.Fatalf("upstream saw no session: %s", body)
 	}
 	return p.Auth.Session
+}
+
+// resetLink issues erin's reset link on w's changing gateway.
+func (w *doorsWorld) resetLink(t *testing.T) string {
+	t.Helper()
+	status, body := postJSON(t, w.admin.URL+"/admin/users/"+storedUser+"/reset-link", w.clientToken(t, opsApp, opsSecret), nil)
+	var out struct {
+		Link string `json:"link"`
+	}
+	if err := json.Unmarshal([]byte(body), &out); status != http.StatusCreated || err != nil || out.Link == "" {
+		t.Fatalf("reset link: %d %s", status, body)
+	}
+	return out.Link
+}
+
+// useResetLink opens link in a fresh browser and submits pw; it returns
+// the answer's status and page.
+func useResetLink(t *testing.T, link, pw string) (int, string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	b := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	resp, err := b.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return resp.StatusCode, string(page)
+	}
+	form := hiddenFields(string(page))
+	form.Set("new_password", pw)
+	form.Set("new_password_again", pw)
+	u, _ := url.Parse(link)
+	u.RawQuery = ""
+	resp, err = b.PostForm(u.String(), form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, string(page)
+}
+
+// TestResetLinkFlow: a stored user's reset link, issued by an operator,
+// sets the new password once and ends what a password change ends: the
+// refresh tokens (and access tokens issued from them) and the sign-in on
+// every browser. A used link, an expired one and one issued before the
+// login was deleted and created again do not work.
+func TestResetLinkFlow(t *testing.T) {
+	w := newDoorsWorld(t)
+	w.useStoredUser(t)
+	link := w.resetLink(t)
+	const next = "erin's brand-new passphrase"
+	status, page := useResetLink(t, link, next)
+	if status != http.StatusOK || !strings.Contains(page, "Your new password is set") {
+		t.Fatalf("reset: %d\n%s", status, page)
+	}
+	s, err := w.g.store.User(context.Background(), storedUser)
+	if ok, _ := password.Verify(s.PasswordHash, next); err != nil || !ok {
+		t.Errorf("erin's stored hash after the reset does not verify the new password (%v)", err)
+	}
+	if tr := w.tokenRequest(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {w.creds[credUser].refresh}}); tr.status != http.StatusBadRequest || tr.Error != "invalid_grant" {
+		t.Errorf("erin's refresh token after the reset: %d %+v, want invalid_grant", tr.status, tr)
+	}
+	if code, _ := w.proxyGet(t, w.creds[credUser].token); code != http.StatusUnauthorized {
+		t.Errorf("erin's access token (issued from the revoked refresh token) after the reset: %d, want 401", code)
+	}
+	if v, _ := doorNamed("account page").ask(t, w, w.creds[credUser]); v.accepted {
+		t.Errorf("erin's browser sign-in survived the reset: %s", v)
+	}
+	if code, _ := w.proxyGet(t, w.creds[credPAT].token); code != http.StatusOK {
+		t.Errorf("erin's PAT after the reset: %d; a PAT is a credential of its own", code)
+	}
+	if status, page := useResetLink(t, link, next+" again"); status != http.StatusGone || !strings.Contains(page, "was used already") {
+		t.Errorf("the link used again: %d\n%s", status, page)
+	}
+
+	// Expired: a link whose time is up (the store's record, as it would
+	// be a day later).
+	now := time.Now().Truncate(time.Millisecond)
+	if err := w.g.store.SavePasswordReset(context.Background(), store.PasswordReset{Hash: resetHash("expired-token"), Login: storedUser,
+		CreatedAt: now.Add(-25 * time.Hour), ExpiresAt: now.Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	base, _, _ := strings.Cut(link, "?")
+	if status, page := useResetLink(t, base+"?token=expired-token", next); status != http.StatusGone || !strings.Contains(page, "has expired") {
+		t.Errorf("an expired link: %d\n%s", status, page)
+	}
+
+	// A link of the user before the login was deleted and created again.
+	old := w.resetLink(t)
+	w.userAction(t, http.MethodDelete, "", nil)
+	if status, body := postJSON(t, w.admin.URL+"/admin/users", w.clientToken(t, opsApp, opsSecret),
+		map[string]any{"login": storedUser, "type": "internal"}); status != http.StatusCreated {
+		t.Fatalf("re-create erin: %d %s", status, body)
+	}
+	if status, _ := useResetLink(t, old, next); status != http.StatusNotFound {
+		t.Errorf("the old erin's link for the new erin: %d, want 404", status)
+	}
+}
+
+// doorNamed is the door called name.
+func doorNamed(name string) door {
+	for _, d := range doors {
+		if d.name == name {
+			return d
+		}
+	}
+	panic("no door " + name)
+}
+
+// TestResetLinkNotLogged: with the access log on, opening and using a
+// reset link logs its path, never its token.
+func TestResetLinkNotLogged(t *testing.T) {
+	var logs syncBuffer
+	front, g := startLoggedGateway(t, &logs, "log: {access_log: true}\n")
+	admin := mint(t, g, "admin", "sid-admin", true, "sec")
+	if code, body := adminDo(t, g, "POST", "/admin/users", admin, map[string]any{"login": "bob", "type": "internal"}); code != 201 {
+		t.Fatalf("create bob: %d %v", code, body)
+	}
+	_, body := adminDo(t, g, "POST", "/admin/users/bob/reset-link", admin, nil)
+	link := body["link"].(string)
+	if !strings.HasPrefix(link, front.URL+"/id/account/reset?token=") {
+		t.Fatalf("link %q", link)
+	}
+	if status, page := useResetLink(t, link, "bob's first real passphrase"); status != http.StatusOK {
+		t.Fatalf("reset: %d\n%s", status, page)
+	}
+	token := strings.TrimPrefix(link, front.URL+"/id/account/reset?token=")
+	out := logs.String()
+	if !strings.Contains(out, `"path":"/id/account/reset"`) {
+		t.Fatalf("no access line of the reset page; the test sees no logs:\n%s", out)
+	}
+	if strings.Contains(out, token) || strings.Contains(out, url.QueryEscape(token)) {
+		t.Errorf("the reset token is in the logs:\n%s", out)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the gateway's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startLoggedGateway runs the example config (the admin scope given to
+// mintApp, extra appended) with its process, access and audit log on
+// logs.
+func startLoggedGateway(t *testing.T, logs io.Writer, extra string) (*httptest.Server, *Gateway) {
+	t.Helper()
+	up := httptest.NewServer(sampleapi.New())
+	t.Cleanup(up.Close)
+	front := httptest.NewUnstartedServer(nil)
+	raw, err := os.ReadFile("../config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	yml := withAdminScope(strings.NewReplacer(
+		"http://localhost:8080", "http://"+front.Listener.Addr().String(),
+		"http://127.0.0.1:8081", up.URL,
+		"data/erpgate.db", filepath.Join(t.TempDir(), "erpgate.db"),
+	).Replace(string(raw))) + "\n" + extra
+	f, err := config.Parse([]byte(yml), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := newGateway(context.Background(), f, logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	front.Config.Handler = g.handler
+	front.Start()
+	t.Cleanup(func() { front.Close(); g.Close() })
+	return front, g
 }
