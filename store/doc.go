@@ -2,8 +2,8 @@
 // signing keys, sessions with their license slots, revocations, the
 // grants of the interactive flows (authorization codes, refresh-token
 // families, identity sessions, consents), and the registry filled at run
-// time (Trusted Applications and reference tokens from administrators,
-// passwords users changed themselves).
+// time (Trusted Applications, users, reference tokens and password reset
+// links from administrators, passwords users changed themselves).
 //
 // Consumers declare the small interface they need (issuer.KeyStore,
 // proxy.SessionStore, …); this package holds the shared record types, the

@@ -58,10 +58,11 @@
 //   - Single-row changes (Revoke, AddSigningKey, SaveIdentitySession,
 //     EndIdentitySession, SaveConsent, RevokeConsent, CreateApp,
 //     UpdateApp, SaveReferenceToken, RevokeReferenceToken,
-//     SavePasswordChange) are one statement each; a duplicate key
-//     (an app's URI, a reference token's id or hash) makes the
-//     INSERT ... ON CONFLICT DO NOTHING insert no row, which is
-//     store.ErrConflict.
+//     SavePasswordChange, CreateUser, UpdateUser, DeleteUser,
+//     SavePasswordReset, UsePasswordReset) are one statement each; a
+//     duplicate key (an app's URI, a reference token's id or hash, a
+//     live user's login) makes the INSERT ... ON CONFLICT insert no
+//     row, which is store.ErrConflict.
 //   - Statements that lock many rows do so in a fixed order
 //     (TouchSessions and EndStaleSessions by session id,
 //     TouchReferenceTokens by token id), and a transaction PostgreSQL
@@ -76,6 +77,7 @@
 // payload "topic:schema", when a write changes what other replicas must
 // see: a session ended, a revocation recorded, an app created or
 // changed or a user's password change saved (both the apps topic), a
+// stored user created, changed or deleted (the users topic, 0008), a
 // signing key added or removed. Listen holds one connection
 // outside the pool LISTENing, reports each topic of its schema, and
 // reconnects when the connection drops, reporting every topic then so
