@@ -14,8 +14,9 @@
 // on), and then the snapshot current when the request arrived: the host
 // check (421 unless public_url's host or one of allowed_hosts), then the
 // identity server for the issuer's paths (/id/…) and the proxy for
-// everything else. The admin listener (AdminHandler) serves /metrics,
-// /healthz, /readyz and the admin API.
+// everything else. The admin listener (AdminHandler; HTTPS with
+// admin_tls) serves /metrics, /healthz, /readyz and the admin API; with
+// metrics_listen, /metrics (and /healthz) is served there instead.
 //
 // Files:
 //
@@ -26,7 +27,9 @@
 //     the graceful shutdown.
 //   - reload.go: the snapshot of everything else a config gives (issuer,
 //     policy, proxy, host check, admin API), swapped atomically by Reload;
-//     the restart-only settings a reload keeps.
+//     the license and log level it also applies, the restart-only
+//     settings it keeps, and its report.
+//   - listeners.go: the admin listener's TLS and the metrics listener.
 //   - transports.go: the upstream transports, pooled across snapshots.
 //   - enforce.go: what a directory change takes away (kill switch,
 //     removed users, password changes) is ended at once.

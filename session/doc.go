@@ -19,6 +19,15 @@
 // slot: Acquire opens no session for them and only refuses a token whose
 // sid was ended for good.
 //
+// The license can change while sessions are open (SetLicense, on a config
+// reload): the new cap and reserved list apply to every session opened
+// from then on. None is ended: with fewer slots than open sessions, new
+// ones are refused until enough ended, and a seat held by a login no
+// longer reserved stays until its session ends (StaleSeats). Each process
+// passes its own license to the store, so replicas must be given the
+// same one; while they differ (a rolling change), the shared count is
+// judged against each replica's own cap, never above the larger.
+//
 // # Hot path
 //
 // Manager.Acquire runs on every authorized request and costs no store
