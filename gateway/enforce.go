@@ -15,9 +15,10 @@ import (
 // switch ends a disabled or removed app's sessions (reason app_disabled,
 // slots freed); a user removed, turned into another type, or no longer
 // allowed by an app, or disabled, loses those sessions (reason admin, or
-// access_withdrawn for the app's user types); a password
-// change revokes the user's refresh tokens (and the access tokens issued
-// from them) and ends their identity sessions. Tokens are refused
+// access_withdrawn for the app's user types); a user removed, disabled or
+// turned into another type, and a password change, revokes the user's
+// refresh tokens (and the access tokens issued from them) and ends their
+// identity sessions. Tokens are refused
 // everywhere by the authority, which reads the same directory; this
 // frees the slots and makes the refusal final.
 //
@@ -102,7 +103,7 @@ func (g *enforcer) apply(ctx context.Context, ch directory.Changes) {
 				}
 			}
 		}
-		if c.New == nil || c.New.PasswordHash != c.Old.PasswordHash || c.New.Disabled && !c.Old.Disabled {
+		if c.New == nil || c.New.PasswordHash != c.Old.PasswordHash || c.New.Type != c.Old.Type || c.New.Disabled && !c.Old.Disabled {
 			g.signOutEverywhere(ctx, c.Old.Login)
 		}
 	}

@@ -183,15 +183,15 @@ func (w *doorsWorld) useStoredUser(t *testing.T) {
 	}
 }
 
-// userAction posts or deletes on /admin/users/erin… of the changing
-// gateway, as the ops app.
+// userAction sends method (with body as JSON, if any) to
+// /admin/users/erin… of the changing gateway, as the ops app.
 func (w *doorsWorld) userAction(t *testing.T, method, suffix string, body any) {
 	t.Helper()
 	ops := w.clientToken(t, opsApp, opsSecret)
 	var status int
 	var answer string
-	if method == http.MethodPost {
-		status, answer = postJSON(t, w.admin.URL+"/admin/users/"+storedUser+suffix, ops, body)
+	if body != nil || method == http.MethodPost {
+		status, answer = sendJSON(t, method, w.admin.URL+"/admin/users/"+storedUser+suffix, ops, body)
 	} else {
 		status, answer = call(t, method, w.admin.URL+"/admin/users/"+storedUser+suffix, ops)
 	}
@@ -222,6 +222,15 @@ var storedUserRules = []rule{
 	{
 		name:   "stored user deleted through the admin API",
 		change: func(t *testing.T, w *doorsWorld) { w.userAction(t, http.MethodDelete, "", nil) },
+		accept: except(credUser, credPAT),
+	},
+	{
+		name: "stored user's type changed through the admin API",
+		change: func(t *testing.T, w *doorsWorld) {
+			w.userAction(t, http.MethodPatch, "", map[string]any{"type": "community"})
+		},
+		// What the user holds was granted to another type: sessions,
+		// refresh tokens, the sign-in and the PAT end.
 		accept: except(credUser, credPAT),
 	},
 	{
@@ -306,12 +315,18 @@ func TestStoredUserTokensRevoked(t *testing.T) {
 // postJSON posts body as JSON with a bearer token.
 func postJSON(t *testing.T, u, tok string, body any) (int, string) {
 	t.Helper()
+	return sendJSON(t, http.MethodPost, u, tok, body)
+}
+
+// sendJSON sends body as JSON with a bearer token.
+func sendJSON(t *testing.T, method, u, tok string, body any) (int, string) {
+	t.Helper()
 	var rd io.Reader = http.NoBody
 	if body != nil {
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
-	req, _ := http.NewRequest(http.MethodPost, u, rd)
+	req, _ := http.NewRequest(method, u, rd)
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
