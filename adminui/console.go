@@ -320,6 +320,9 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, q *req, status 
 	}
 	p.Lang = c.cfg.Pages.Language(r, "", locale)
 	p.Wide = true
+	// The sign-out form's answer redirects to the identity server's
+	// end-session endpoint, which form-action must allow (CSP3 §6.7.2.10).
+	p.FormTargets = append(p.FormTargets, c.cfg.Issuer)
 	c.cfg.Pages.Render(w, r, pages, status, p)
 }
 

@@ -197,6 +197,7 @@ type testConsole struct {
 	sessions *fakeSessions
 	apps     *fakeApps
 	recent   *audit.Recent
+	idpURL   string
 }
 
 func newTestConsole(t *testing.T) *testConsole {
@@ -211,6 +212,7 @@ func newTestConsole(t *testing.T) *testConsole {
 	}
 	idpSrv := httptest.NewServer(tc.idp)
 	t.Cleanup(idpSrv.Close)
+	tc.idpURL = idpSrv.URL
 	tc.srv = httptest.NewUnstartedServer(nil)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	kit, err := webui.New(webui.Config{AssetsPath: StaticPath, Logger: logger})
@@ -323,8 +325,13 @@ func TestSignInAndAuthorization(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(body, `id="license-used">3<`) || !strings.Contains(body, "admin") {
 		t.Fatalf("license page: %d %s", resp.StatusCode, body)
 	}
-	if resp.Header.Get("X-Frame-Options") != "DENY" || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
+	csp := resp.Header.Get("Content-Security-Policy")
+	if resp.Header.Get("X-Frame-Options") != "DENY" || !strings.Contains(csp, "frame-ancestors 'none'") {
 		t.Errorf("anti-framing headers: %v", resp.Header)
+	}
+	// Sign-out redirects to the identity server: form-action names it.
+	if issuer, _ := url.Parse(tc.idpURL); !strings.Contains(csp, "form-action 'self' "+issuer.Scheme+"://"+issuer.Host) {
+		t.Errorf("CSP %q: form-action lacks the identity server", csp)
 	}
 	// The token expires (or is revoked): the next click signs in again.
 	tc.judge.deny("tok-admin", authority.ReasonInvalidToken)
