@@ -172,8 +172,14 @@ func TestReloadLogLevelAndLimits(t *testing.T) {
 	if n := len(x.log.find("msg", "config reloaded")); n != infoLines {
 		t.Errorf("at log.level warn the reload's info line was logged (%d lines, had %d)", n, infoLines)
 	}
-	if a, b := x.clientToken(t, "com.example/nightly-sync", demoSecret), x.clientToken(t, "com.example/nightly-sync", demoSecret); a != 200 || b != 429 {
-		t.Errorf("two token requests under 1/s with a burst of 1: %d, %d; want 200, 429", a, b)
+	// One request per second with a burst of 1: of a few at once, the
+	// first is answered and a later one refused (however slow the host).
+	codes := []int{x.clientToken(t, "com.example/nightly-sync", demoSecret)}
+	for len(codes) < 5 && codes[len(codes)-1] != 429 {
+		codes = append(codes, x.clientToken(t, "com.example/nightly-sync", demoSecret))
+	}
+	if codes[0] != 200 || codes[len(codes)-1] != 429 {
+		t.Errorf("token requests under 1/s with a burst of 1: %v; want 200, then a 429", codes)
 	}
 
 	x.reloadWith(t, strings.Replace(limited, "level: warn", "level: debug", 1))
