@@ -71,6 +71,17 @@ type UserEdit struct {
 	Disabled      *bool   `json:"disabled"`
 }
 
+// Actor is the administrator making the request of ctx, by login, for
+// the records a Users implementation keeps of who did what (a reset
+// link's creator, a revocation); "" for a service app allowed sec, and
+// outside the API (the CLI).
+func Actor(ctx context.Context) string {
+	if c := caller(ctx); c != nil {
+		return c.Subject
+	}
+	return ""
+}
+
 // UserView is how the API shows u; source is "config" or "store".
 func UserView(u directory.User, source string) UserInfo {
 	return UserInfo{

@@ -305,7 +305,9 @@ func (u *Users) takeAway(ctx context.Context, old directory.User, next *director
 		if !t.RevokedAt.IsZero() {
 			continue
 		}
-		if _, err := u.tokens.Revoke(ctx, t.ID, ""); err != nil {
+		// As the administrator who made the change (admin.Actor), an
+		// operator ("") from the CLI.
+		if _, err := u.tokens.Revoke(ctx, t.ID, admin.Actor(ctx)); err != nil {
 			u.logger.ErrorContext(ctx, "users: revoke reference token", "subject", old.Login, "token_id", t.ID, "err", err)
 		}
 	}
@@ -328,7 +330,8 @@ func (u *Users) ResetLink(ctx context.Context, login string) (string, time.Time,
 	}
 	token := newResetToken()
 	now := u.clock().Truncate(time.Millisecond)
-	r := store.PasswordReset{Hash: resetHash(token), Login: login, CreatedAt: now, ExpiresAt: now.Add(ResetLinkTTL)}
+	r := store.PasswordReset{Hash: resetHash(token), Login: login, CreatedAt: now, CreatedBy: cmp.Or(admin.Actor(ctx), "operator"),
+		ExpiresAt: now.Add(ResetLinkTTL)}
 	if err := u.store.SavePasswordReset(ctx, r); err != nil {
 		return "", time.Time{}, err
 	}

@@ -127,6 +127,10 @@ func TestAdminUsersAPI(t *testing.T) {
 	if code != 201 || !regexp.MustCompile(`^`+regexp.QuoteMeta(g.file.PublicURL)+`/id/account/reset\?token=[A-Za-z0-9_-]{43}$`).MatchString(link) {
 		t.Errorf("reset link: %d %v", code, body)
 	}
+	token := strings.TrimPrefix(link, g.file.PublicURL+"/id/account/reset?token=")
+	if r, err := g.store.PasswordReset(ctx, resetHash(token)); err != nil || r.CreatedBy != "admin" || r.Login != "bob" {
+		t.Errorf("the stored reset of the link: %+v %v; want bob's, created by admin", r, err)
+	}
 	if exp, err := time.Parse(time.RFC3339, body["expires_at"].(string)); err != nil || time.Until(exp) < 23*time.Hour || time.Until(exp) > ResetLinkTTL {
 		t.Errorf("reset link expires_at %v (%v), want in 24h", body["expires_at"], err)
 	}

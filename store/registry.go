@@ -118,7 +118,7 @@ type PasswordReset struct {
 	Hash      string // SHA-256 of the link's token, hex
 	Login     string
 	CreatedAt time.Time
-	CreatedBy string // who issued it (a login, or "cli")
+	CreatedBy string // who issued it: an administrator's login, or "operator" (the CLI, a service app)
 	ExpiresAt time.Time
 	UsedAt    time.Time // zero until the link is used
 }
