@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -383,9 +384,17 @@ func useResetLink(t *testing.T, link, pw string) (int, string) {
 	form := hiddenFields(string(page))
 	form.Set("new_password", pw)
 	form.Set("new_password_again", pw)
+	// Where the page's form posts, as a browser would.
+	m := regexp.MustCompile(`<form method="post" action="([^"]+)" id="reset-form"`).FindStringSubmatch(string(page))
+	if m == nil {
+		t.Fatalf("no reset form on the page:\n%s", page)
+	}
 	u, _ := url.Parse(link)
-	u.RawQuery = ""
-	resp, err = b.PostForm(u.String(), form)
+	action, err := u.Parse(html.UnescapeString(m[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err = b.PostForm(action.String(), form)
 	if err != nil {
 		t.Fatal(err)
 	}

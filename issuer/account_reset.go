@@ -82,7 +82,8 @@ func (s *Server) handleResetPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) showReset(w http.ResponseWriter, r *http.Request, login, token string, status int, errs fieldErrors, errMsg webui.Text) {
-	d := resetPage{pageData: pageData{Login: login, CSRF: s.csrfToken(w, r), Invalid: len(errs) > 0},
+	// render fills Prefix of a plain pageData only.
+	d := resetPage{pageData: pageData{Prefix: s.prefix, Login: login, CSRF: s.csrfToken(w, r), Invalid: len(errs) > 0},
 		Token: token, MinLength: minPasswordLength, Errs: errs}
 	s.render(w, r, status, webui.Page{Name: "account_reset.html", Title: webui.Msg("reset.title"), Data: d,
 		Error: errMsg, Lang: s.lang(r, s.cfg.Directory.User(login))})

@@ -90,6 +90,9 @@ func TestResetLink(t *testing.T) {
 		t.Fatalf("usable link: %d\n%s", resp.StatusCode, page)
 	}
 	checkPageHeaders(t, resp)
+	if !strings.Contains(page, `<form method="post" action="/id`+AccountResetPath+`" id="reset-form"`) {
+		t.Errorf("the form does not post to the reset page under the issuer's prefix:\n%s", page)
+	}
 	csrf := pageCSRF(t, page)
 	const good = "carol resets her passphrase"
 	for _, tc := range []struct {
