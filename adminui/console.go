@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -140,7 +141,7 @@ func (c *Console) routes() {
 	m.HandleFunc("GET "+Path+"/login", c.handleLogin)       // signin.go
 	m.HandleFunc("GET "+Path+"/callback", c.handleCallback) // signin.go
 	m.HandleFunc("GET "+Path+"/signed-out", c.handleSignedOut)
-	m.HandleFunc("POST "+Path+"/signout", c.action(c.handleSignOut))
+	m.HandleFunc("POST "+Path+"/signout", c.handleSignOut)
 
 	m.HandleFunc("GET "+Path+"/{$}", c.page(c.handleLicense)) // license.go
 	m.HandleFunc("GET "+Path+"/sessions", c.page(c.handleSessions))
@@ -251,12 +252,19 @@ func (c *Console) authorize(w http.ResponseWriter, r *http.Request) (*req, *http
 	return nil, r, false
 }
 
-// signIn sends the browser to sign in and come back to this page (a
-// form's page for a POST: what was typed is lost, the token had expired).
+// signIn sends the browser to sign in and come back to this page; after
+// a POST, to the page of the form (what was typed is lost: the token had
+// expired).
 func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	back := r.URL.Path
 	if r.Method == http.MethodGet && r.URL.RawQuery != "" {
 		back += "?" + r.URL.RawQuery
+	}
+	if r.Method != http.MethodGet && !c.hasPage(back) {
+		back = path.Dir(back) + "/" // /admin/ui/sessions/end → /admin/ui/sessions/
+		if back != Path+"/" {
+			back = strings.TrimSuffix(back, "/")
+		}
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	status := http.StatusFound
@@ -264,6 +272,12 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusSeeOther
 	}
 	http.Redirect(w, r, Path+"/login?rd="+url.QueryEscape(back), status)
+}
+
+// hasPage reports whether p is a console page (a GET route of its own).
+func (c *Console) hasPage(p string) bool {
+	_, pattern := c.mux.Handler(&http.Request{Method: http.MethodGet, URL: &url.URL{Path: p}, Host: "console"})
+	return strings.HasPrefix(pattern, "GET ")
 }
 
 // tab is one link of the console's navigation.

@@ -338,9 +338,10 @@ func TestSignInAndAuthorization(t *testing.T) {
 	if resp, _ := tc.get(t, Path+"/apps"); resp.StatusCode != http.StatusFound || !strings.HasPrefix(resp.Header.Get("Location"), Path+"/login?rd=") {
 		t.Fatalf("expired token: %d %s, want a sign-in redirect", resp.StatusCode, resp.Header.Get("Location"))
 	}
+	// After sign-in the browser comes back to the form's page.
 	if resp, _ := tc.post(t, Path+"/sessions/end", url.Values{"session": {"sid-1"}}); resp.StatusCode != http.StatusSeeOther ||
-		!strings.HasPrefix(resp.Header.Get("Location"), Path+"/login?rd=") {
-		t.Fatalf("POST with an expired token: %d %s, want 303 to sign in", resp.StatusCode, resp.Header.Get("Location"))
+		resp.Header.Get("Location") != Path+"/login?rd="+url.QueryEscape(Path+"/sessions") {
+		t.Fatalf("POST with an expired token: %d %s, want 303 to sign in and back to the sessions", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	if len(tc.sessions.ended) != 0 {
 		t.Fatalf("a refused token ended %v", tc.sessions.ended)
@@ -355,6 +356,36 @@ func TestSignInAndAuthorization(t *testing.T) {
 		t.Error("the non-admin page shows the console's navigation")
 	}
 }
+
+// TestSignOut: sign-out needs the form's token (no other site signs an
+// administrator out), clears the console cookie and ends the identity
+// session at the identity server, which sends the browser back.
+func TestSignOut(t *testing.T) {
+	tc := newTestConsole(t)
+	tc.signIn(t, "tok-admin")
+	if resp, _ := tc.post(t, Path+"/signout", url.Values{"csrf_token": {"forged"}}); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("forged sign-out: %d", resp.StatusCode)
+	}
+	csrf := tc.csrf(t, Path+"/")
+	tc.judge.deny("tok-admin", authority.ReasonInvalidToken) // an expired token signs out too
+	resp, _ := tc.post(t, Path+"/signout", url.Values{"csrf_token": {csrf}})
+	end, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusSeeOther || at(end) != tc.idpURL+"/id/connect/endsession" ||
+		end.Query().Get("client_id") != config.AdminConsoleApp || end.Query().Get("post_logout_redirect_uri") != tc.srv.URL+Path+"/signed-out" {
+		t.Fatalf("sign-out: %d %s", resp.StatusCode, end)
+	}
+	tc.judge.mu.Lock()
+	delete(tc.judge.denied, "tok-admin") // the token would pass: only the cleared cookie refuses
+	tc.judge.mu.Unlock()
+	if resp, _ := tc.get(t, Path+"/"); resp.StatusCode != http.StatusFound {
+		t.Errorf("after sign-out the console answers %d, want a sign-in redirect", resp.StatusCode)
+	}
+	if resp, body := tc.get(t, Path+"/signed-out"); resp.StatusCode != 200 || !strings.Contains(body, "signed out") {
+		t.Errorf("signed-out page: %d", resp.StatusCode)
+	}
+}
+
+func at(u *url.URL) string { return u.Scheme + "://" + u.Host + u.Path }
 
 // TestCallbackRefusals: a callback whose state is not the login
 // cookie's, or that names another issuer (RFC 9207), signs nobody in;

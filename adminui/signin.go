@@ -187,8 +187,17 @@ func (c *Console) signInFailed(w http.ResponseWriter, r *http.Request, status in
 
 // handleSignOut clears the console cookie and ends the identity session
 // at the identity server (RP-Initiated Logout 1.0 §2), which asks the
-// person to confirm and sends them back to the signed-out page.
-func (c *Console) handleSignOut(w http.ResponseWriter, r *http.Request, q *req) {
+// person to confirm and sends them back to the signed-out page. It needs
+// the form's anti-forgery token (no other site signs an administrator
+// out), not a valid access token: an expired one can sign out too.
+func (c *Console) handleSignOut(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	s := c.readSession(r)
+	if err := r.ParseForm(); err != nil || s.csrf == "" ||
+		subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf_token")), []byte(s.csrf)) != 1 {
+		c.message(w, r, nil, http.StatusForbidden, webui.Msg("console.error.title"), webui.Msg("error.form_expired"))
+		return
+	}
 	c.clearSession(w, r)
 	v := url.Values{"client_id": {c.cfg.ClientID}, "post_logout_redirect_uri": {SignedOutURI(c.cfg.URL)}}
 	w.Header().Set("Cache-Control", "no-store")
