@@ -2,6 +2,7 @@ package directory_test
 
 import (
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -125,5 +126,33 @@ func TestStoredUserOwnPassword(t *testing.T) {
 	}
 	if _, ok := d.NewPasswordChange("nobody", "x", c.Now()); ok {
 		t.Errorf("NewPasswordChange of an unknown login is ok")
+	}
+}
+
+// BenchmarkSyncOneUserChange is a Sync that finds one stored user
+// changed among n: the view is rebuilt whole (publish), so its cost
+// grows with the directory, not with the change.
+func BenchmarkSyncOneUserChange(b *testing.B) {
+	for _, n := range []int{100, 10_000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			src := &source{}
+			for i := range n {
+				src.put(stored("user"+strconv.Itoa(i), t0))
+			}
+			c := &clock{now: t0}
+			d := directory.NewTable(src, c.Now)
+			d.SetConfig(nil, nil)
+			if err := d.Sync(b.Context()); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				c.advance(time.Minute) // past the overlap: only the change is read
+				u := stored("user0", c.Now())
+				src.put(u)
+				if err := d.Sync(b.Context()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
