@@ -151,6 +151,7 @@ func waitStatus(t *testing.T, u, tok string, want int, what string) {
 	for {
 		code, body := call(t, "GET", u, tok)
 		if code == want {
+			t.Logf("measured: %d %s after %s", want, time.Since(start).Round(time.Millisecond), what)
 			return
 		}
 		if time.Since(start) > 2*time.Second {
