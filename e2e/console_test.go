@@ -38,12 +38,18 @@ type console struct {
 
 var adminListenLine = regexp.MustCompile(`(?m)^admin_listen: 127\.0\.0\.1:(\d+)`)
 
-func startConsole(t *testing.T) *console {
+func startConsole(t *testing.T) *console { return startConsoleWith(t, nil) }
+
+// startConsoleWith is startConsole with the config edited first.
+func startConsoleWith(t *testing.T, edit func(string) string) *console {
 	t.Helper()
 	_, err := exec.LookPath(chromiumPath)
 	requireDep(t, err == nil, "Chromium at "+chromiumPath+" (apt-get install chromium)")
 	var origin string
 	g := startGateway(t, gatewayOptions{Edit: func(cfg string) string {
+		if edit != nil {
+			cfg = edit(cfg)
+		}
 		m := adminListenLine.FindStringSubmatch(cfg)
 		if m == nil || !strings.Contains(cfg, "admin_ui: {enabled: true}") {
 			t.Fatal("config.example.yaml has no admin_listen or admin_ui line; update e2e/console_test.go")
@@ -258,3 +264,32 @@ func TestConsoleRefusesForgedForm(t *testing.T) {
 		t.Error("a forged form created an app")
 	}
 }
+
+// TestConsoleSilentSignIn: when the console's access token expires
+// (tokens.access_token_ttl, plus the verifier's clock leeway), the next
+// page signs in again through the identity session, with no login form:
+// the administrator just sees the page.
+func TestConsoleSilentSignIn(t *testing.T) {
+	t.Parallel()
+	c := startConsoleWith(t, func(cfg string) string { return strings.Replace(cfg, "access_token_ttl: 1h", "access_token_ttl: 1s", 1) })
+	c.signIn(c.b, adminLogin, adminPassword)
+	c.open("/sessions", "#filter")
+	time.Sleep(consoleTokenExpiry)
+	c.open("/apps", "#apps")
+	if u := c.b.location(); at(u) != c.url+"/admin/ui/apps" {
+		t.Errorf("after the token expired the browser is at %s, want the apps page", u)
+	}
+	var issued int
+	for _, e := range auditEvents(t, c.g.Stdout()+c.g.Stderr()) {
+		if e.Event == "token.issued" && e.ClientID == "erpgate/admin-console" {
+			issued++
+		}
+	}
+	if issued != 2 {
+		t.Errorf("the console got %d tokens, want 2: the sign-in and the silent one after expiry", issued)
+	}
+}
+
+// consoleTokenExpiry outlasts a 1s access token and the 30s leeway the
+// gateway's verifier allows for clock skew.
+const consoleTokenExpiry = 32 * time.Second
