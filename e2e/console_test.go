@@ -271,7 +271,9 @@ func TestConsoleRefusesForgedForm(t *testing.T) {
 // the administrator just sees the page.
 func TestConsoleSilentSignIn(t *testing.T) {
 	t.Parallel()
-	c := startConsoleWith(t, func(cfg string) string { return strings.Replace(cfg, "access_token_ttl: 1h", "access_token_ttl: 1s", 1) })
+	c := startConsoleWith(t, func(cfg string) string {
+		return strings.Replace(cfg, "access_token_ttl: 1h", "access_token_ttl: 1s", 1)
+	})
 	c.signIn(c.b, adminLogin, adminPassword)
 	c.open("/sessions", "#filter")
 	time.Sleep(consoleTokenExpiry)
