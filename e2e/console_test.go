@@ -156,6 +156,14 @@ func TestConsoleJobs(t *testing.T) {
 		t.Error("the apps page shows the secret again")
 	}
 
+	// Edit it: allow scope update too; a token may then ask for it.
+	c.open("/apps/edit?uri="+url.QueryEscape(app), "#app-form")
+	c.b.step("allow update", chromedp.Click(chromedp.CSS("#scope-update")))
+	c.submit("save the app", "#save", "#message")
+	if resp, tr := c.g.requestToken(t, app, secret, secretPost, "scope", "update"); resp.Status != http.StatusOK || !strings.Contains(tr.Scope, "update") {
+		t.Fatalf("a token with scope update after the edit: %s", resp)
+	}
+
 	// The kill switch: the token is refused at the proxy within 1 s.
 	c.submit("disable the app", `tr[data-uri="`+app+`"] button[id^="disable-"]`, "#message")
 	took := c.refusedWithin("disabled app", token, time.Second)
