@@ -119,9 +119,10 @@ func (c *console) refusedWithin(what, token string, limit time.Duration) time.Du
 
 // TestConsoleJobs: an administrator signs in to the console through the
 // identity server on another site, creates an app (its secret shown
-// once), whose client-credentials token then reaches the API; disables
-// it in the console, and the same token is refused at the proxy within
-// 1 s; ends a session, whose token is then refused; creates a user, who
+// once), whose client-credentials token then reaches the API; edits its
+// scopes and reference-token policy; issues it a service access token
+// (shown once), which reaches the API until it is revoked; disables it
+// in the console, and the same token is refused at the proxy within 1 s; ends a session, whose token is then refused; creates a user, who
 // signs in and, not being an administrator, is told so by the console;
 // issues the user a reset link, with which the user sets a new password
 // and signs in with it.
@@ -158,13 +159,29 @@ func TestConsoleJobs(t *testing.T) {
 
 	// Edit it: allow scope update too; a token may then ask for it.
 	c.open("/apps/edit?uri="+url.QueryEscape(app), "#app-form")
-	c.b.step("allow update", chromedp.Click(chromedp.CSS("#scope-update")))
+	c.b.step("allow update and reference tokens", chromedp.Click(chromedp.CSS("#scope-update")),
+		chromedp.SetValue(chromedp.CSS("#app-reftokens"), "administrators_only"))
 	c.submit("save the app", "#save", "#message")
 	if resp, tr := c.g.requestToken(t, app, secret, secretPost, "scope", "update"); resp.Status != http.StatusOK || !strings.Contains(tr.Scope, "update") {
 		t.Fatalf("a token with scope update after the edit: %s", resp)
 	}
 
+	// A service access token for it: its value shown once, then revoked.
+	c.open("/tokens", "#issue-token")
+	c.b.step("fill the token", chromedp.SendKeys(chromedp.CSS("#token-app"), app), chromedp.SendKeys(chromedp.CSS("#token-name"), "console e2e"))
+	c.submit("issue the token", "#issue", "#new-token-value")
+	sat := c.text("#new-token-value")
+	if s := c.g.call(t, http.MethodGet, c.g.PublicURL+personsPath, "", "X-Api-Key", sat).Status; s != http.StatusOK {
+		t.Fatalf("the issued reference token at the proxy: %d, want 200", s)
+	}
+	c.open("/tokens?app="+url.QueryEscape(app), "#tokens")
+	c.submit("revoke the token", `#tokens button[id^="revoke-"]`, "#message")
+	if s := c.g.call(t, http.MethodGet, c.g.PublicURL+personsPath, "", "X-Api-Key", sat).Status; s != http.StatusUnauthorized {
+		t.Fatalf("the revoked reference token at the proxy: %d, want 401", s)
+	}
+
 	// The kill switch: the token is refused at the proxy within 1 s.
+	c.open("/apps", "#apps")
 	c.submit("disable the app", `tr[data-uri="`+app+`"] button[id^="disable-"]`, "#message")
 	took := c.refusedWithin("disabled app", token, time.Second)
 	t.Logf("measured: the disabled app's token refused %s after the console answered", took)
