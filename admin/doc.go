@@ -12,6 +12,14 @@
 //	GET    /admin/sessions       open sessions, oldest first
 //	DELETE /admin/sessions/{id}  end a session (reason admin); its tokens get 401
 //	GET    /admin/license        license slots used, total, reserved, free
+//	GET    /admin/apps           Trusted Apps, the config file's and the run-time ones
+//	POST   /admin/apps           create a run-time app (its secret in the answer, once)
+//	PATCH  /admin/apps/{uri}     edit a run-time app (scopes, redirect URIs, user types, policies)
+//	POST   /admin/apps/{uri}/disable, /enable, /secret
+//
+// Authorize is the one judgement of who may administer; the admin
+// console (package adminui) calls it for every page, and writes the
+// API's audit lines for its actions (AuditChange).
 //
 // Admin calls take no license slot.
 package admin
