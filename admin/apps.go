@@ -94,7 +94,12 @@ type InvalidError struct{ Problems []string }
 
 func (e *InvalidError) Error() string { return "admin: invalid app" }
 
-// ViewOf is how the API shows a; source is "config" or "store".
+// SourceBuiltIn is the source of the admin console's own app, which is
+// neither in the config file nor stored (gateway/adminui.go).
+const SourceBuiltIn = "builtin"
+
+// ViewOf is how the API shows a; source is "config", "store" or
+// SourceBuiltIn.
 func ViewOf(a directory.App, source string) AppInfo {
 	typ := config.AppConfidential
 	if a.Public {
@@ -140,7 +145,7 @@ type AppInfo struct {
 	RequirePKCE            bool       `json:"require_pkce"`
 	Consent                string     `json:"consent"`
 	Enabled                bool       `json:"enabled"`
-	Source                 string     `json:"source"` // "config" or "store"
+	Source                 string     `json:"source"` // "config", "store" or SourceBuiltIn
 	CreatedAt              *time.Time `json:"created_at,omitempty"`
 	UpdatedAt              *time.Time `json:"updated_at,omitempty"`
 }

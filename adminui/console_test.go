@@ -558,7 +558,7 @@ func TestCatalogHasConsoleKeys(t *testing.T) {
 	for _, k := range notices {
 		keys = append(keys, k)
 	}
-	keys = append(keys, "console.source.config", "console.source.store", "console.tokens.type.pat", "console.tokens.type.sat", // built with print
+	keys = append(keys, "console.source.config", "console.source.store", "console.source.builtin", "console.tokens.type.pat", "console.tokens.type.sat", // built with print
 		"console.app.consent.implicit", "console.app.consent.required", "console.app.reftokens.none",
 		"console.app.reftokens.authenticated_users", "console.app.reftokens.administrators_only")
 	if len(keys) < 100 {

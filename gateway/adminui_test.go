@@ -19,7 +19,7 @@ import (
 // authorization endpoint accepts, and a reload keeps the app (admin_ui
 // is restart-only); with admin_ui off there is neither.
 func TestConsoleWiring(t *testing.T) {
-	front, g, _ := startWithEditedConfig(t, nil)
+	front, g, _ := startWithEditedConfig(t, withAdminScope)
 	const origin = "http://127.0.0.1:9090" // admin_listen of the example
 	check := func(when string) {
 		t.Helper()
@@ -33,6 +33,18 @@ func TestConsoleWiring(t *testing.T) {
 		}
 	}
 	check("at start")
+	// The API and the console list it, read-only, as built in.
+	code, list := adminDo(t, g, "GET", "/admin/apps", mint(t, g, "admin", "sid-admin", true, "sec"), nil)
+	var listed map[string]any
+	apps, _ := list["apps"].([]any)
+	for _, a := range apps {
+		if m := a.(map[string]any); m["uri"] == config.AdminConsoleApp {
+			listed = m
+		}
+	}
+	if code != 200 || listed["source"] != "builtin" || listed["type"] != "public" {
+		t.Errorf("GET /admin/apps: %d, the console's app %v", code, listed)
+	}
 
 	rec := httptest.NewRecorder()
 	g.admin.ServeHTTP(rec, httptest.NewRequest("GET", origin+"/admin/ui/apps", nil))

@@ -37,6 +37,9 @@ func (a *appRegistry) List(ctx context.Context) ([]admin.AppInfo, error) {
 		}
 		out = append(out, admin.ViewOf(rec, "config"))
 	}
+	if a.file.AdminUI.Enabled {
+		out = append(out, admin.ViewOf(consoleApp(a.file), admin.SourceBuiltIn)) // adminui.go
+	}
 	stored, err := a.store.Apps(ctx)
 	if err != nil {
 		return nil, err
