@@ -59,9 +59,10 @@ type Config struct {
 	// Recent, when set, enables the latest-events page.
 	Recent *audit.Recent
 	Audit  *audit.Logger // nil discards
-	// Pages renders the console with the operator's branding; its
-	// AssetsPath must be StaticPath.
-	Pages *webui.Kit
+	// Pages is the page kit of the current config (the operator's
+	// branding, which a reload may change); its AssetsPath must be
+	// StaticPath.
+	Pages func() *webui.Kit
 
 	// ClientID is the console's built-in app (config.AdminConsoleApp).
 	ClientID string
@@ -137,7 +138,9 @@ func SignedOutURI(origin string) string { return origin + Path + "/signed-out" }
 
 func (c *Console) routes() {
 	m := c.mux
-	m.Handle("GET "+StaticPath+"/", http.StripPrefix(StaticPath, c.cfg.Pages.Assets()))
+	m.Handle("GET "+StaticPath+"/", http.StripPrefix(StaticPath, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.cfg.Pages().Assets().ServeHTTP(w, r)
+	})))
 	m.HandleFunc("GET "+Path+"/login", c.handleLogin)       // signin.go
 	m.HandleFunc("GET "+Path+"/callback", c.handleCallback) // signin.go
 	m.HandleFunc("GET "+Path+"/signed-out", c.handleSignedOut)
@@ -332,12 +335,13 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, q *req, status 
 	if q != nil && q.caller != nil {
 		locale = q.caller.Locale
 	}
-	p.Lang = c.cfg.Pages.Language(r, "", locale)
+	kit := c.cfg.Pages()
+	p.Lang = kit.Language(r, "", locale)
 	p.Wide = true
 	// The sign-out form's answer redirects to the identity server's
 	// end-session endpoint, which form-action must allow (CSP3 §6.7.2.10).
 	p.FormTargets = append(p.FormTargets, c.cfg.Issuer)
-	c.cfg.Pages.Render(w, r, pages, status, p)
+	kit.Render(w, r, pages, status, p)
 }
 
 // messageData is what web/message.html reads as .D.

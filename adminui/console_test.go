@@ -221,7 +221,7 @@ func newTestConsole(t *testing.T) *testConsole {
 	}
 	c, err := New(Config{
 		Admin: tc.judge, Sessions: tc.sessions, Apps: tc.apps, Tokens: fakeTokens{}, Users: fakeUsers{},
-		Recent: tc.recent, Audit: audit.New(slog.DiscardHandler).KeepIn(tc.recent), Pages: kit,
+		Recent: tc.recent, Audit: audit.New(slog.DiscardHandler).KeepIn(tc.recent), Pages: func() *webui.Kit { return kit },
 		ClientID: config.AdminConsoleApp, Issuer: idpSrv.URL + "/id", URL: "http://" + tc.srv.Listener.Addr().String(),
 		TokenClient: idpSrv.Client(), CookieKeys: [][]byte{[]byte("0123456789abcdef0123456789abcdef")}, Logger: logger,
 	})

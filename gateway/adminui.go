@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/erpgate/erpgate/admin"
@@ -11,6 +12,7 @@ import (
 	"github.com/erpgate/erpgate/audit"
 	"github.com/erpgate/erpgate/config"
 	"github.com/erpgate/erpgate/directory"
+	"github.com/erpgate/erpgate/webui"
 )
 
 // recentEvents is how many audit events the console's events page can
@@ -57,8 +59,8 @@ func (g *Gateway) newConsole() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	pages, err := pageKitAt(f, g.readFile, g.logger, adminui.StaticPath) // ui.go
-	if err != nil {
+	pages := &consoleKit{g: g}
+	if _, err := pages.at(f); err != nil {
 		return nil, err
 	}
 	apps := liveApps{g}
@@ -71,7 +73,7 @@ func (g *Gateway) newConsole() (http.Handler, error) {
 	}
 	c, err := adminui.New(adminui.Config{
 		Admin: judge, Sessions: g.sessions, Apps: apps, Tokens: g.reftokens, Users: g.users,
-		Recent: g.recent, Audit: g.audit, Pages: pages,
+		Recent: g.recent, Audit: g.audit, Pages: pages.current,
 		ClientID: config.AdminConsoleApp, Issuer: f.Issuer(), URL: f.AdminUIURL(),
 		// The code is exchanged in-process, as browser login does: the
 		// admin host need not reach public_url.
@@ -82,6 +84,53 @@ func (g *Gateway) newConsole() (http.Handler, error) {
 		return nil, fmt.Errorf("admin_ui: %w", err)
 	}
 	return c, nil
+}
+
+// consoleKit is the console's page kit of the current snapshot's ui:
+// section, built again when a reload brought a new config (so a new logo
+// reaches the console as it reaches the identity pages), its assets on
+// the admin listener.
+type consoleKit struct {
+	g    *Gateway
+	mu   sync.Mutex
+	file *config.File
+	kit  *webui.Kit
+}
+
+// current is the kit of the current config; if it cannot be built (a
+// logo file gone since the reload read it) the last one stays.
+func (k *consoleKit) current() *webui.Kit {
+	f := k.g.current().file
+	k.mu.Lock()
+	stale := f != k.file
+	k.mu.Unlock()
+	if !stale {
+		return k.kitNow()
+	}
+	kit, err := k.at(f)
+	if err != nil {
+		k.g.logger.Error("admin console: page kit of the reloaded config; the previous one stays", "err", err)
+		return k.kitNow()
+	}
+	return kit
+}
+
+func (k *consoleKit) kitNow() *webui.Kit {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.kit
+}
+
+// at builds and keeps the kit of f.
+func (k *consoleKit) at(f *config.File) (*webui.Kit, error) {
+	kit, err := pageKitAt(f, k.g.readFile, k.g.logger, adminui.StaticPath) // ui.go
+	if err != nil {
+		return nil, err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.file, k.kit = f, kit
+	return kit, nil
 }
 
 // keepRecent makes the gateway's audit logger also keep its latest

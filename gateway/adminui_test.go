@@ -67,13 +67,20 @@ func TestConsoleWiring(t *testing.T) {
 		t.Fatalf("the authorization endpoint answers the console's request with %d:\n%s", resp.StatusCode, body)
 	}
 
-	// A reload that turns the console off keeps it (restart-only).
+	// A reload that turns the console off keeps it (restart-only); the
+	// branding it brings reaches the console's pages.
 	f := *g.file
 	f.AdminUI.Enabled = false
+	f.UI.ProductName = "Reloaded Gateway Co"
 	if err := g.Reload(context.Background(), &f); err != nil {
 		t.Fatal(err)
 	}
 	check("after a reload")
+	rec = httptest.NewRecorder()
+	g.admin.ServeHTTP(rec, httptest.NewRequest("GET", origin+"/admin/ui/signed-out", nil))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "Reloaded Gateway Co") {
+		t.Errorf("the console after a reload of ui.product_name: %d, without the new name", rec.Code)
+	}
 
 	_, off, _ := startWithEditedConfig(t, func(yml string) string {
 		return strings.Replace(yml, "admin_ui: {enabled: true}", "admin_ui: {enabled: false}", 1)
