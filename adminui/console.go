@@ -188,6 +188,9 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.mux.Serv
 type req struct {
 	caller *claims.Access
 	csrf   string
+	// login is who is signed in when the console refused them (not an
+	// administrator): the page offers them to sign out.
+	login string
 }
 
 // handlerFunc is a console page or action, called once the request is
@@ -246,7 +249,11 @@ func (c *Console) authorize(w http.ResponseWriter, r *http.Request) (*req, *http
 	case ref == nil:
 		return &req{caller: caller, csrf: s.csrf}, r.WithContext(admin.WithCaller(r.Context(), caller)), true
 	case ref.Reason == admin.ReasonNotAdmin || ref.Reason == admin.ReasonNoSec:
-		c.message(w, r, &req{csrf: s.csrf}, http.StatusForbidden, webui.Msg("console.notadmin.title"), webui.Msg("console.notadmin.text"))
+		q := &req{csrf: s.csrf}
+		if ref.Claims != nil {
+			q.login = ref.Claims.Principal()
+		}
+		c.message(w, r, q, http.StatusForbidden, webui.Msg("console.notadmin.title"), webui.Msg("console.notadmin.text"))
 	case ref.Reason == authority.ReasonUnavailable:
 		c.unavailable(w, r, nil)
 	default:
@@ -305,7 +312,7 @@ func (c *Console) frame(q *req, path string) frame {
 	if q == nil {
 		return f
 	}
-	f.CSRF = q.csrf
+	f.CSRF, f.Admin = q.csrf, q.login
 	if q.caller != nil {
 		f.Admin = q.caller.Principal()
 		tabs := []tab{

@@ -40,6 +40,8 @@ type fakeJudge struct {
 	mu     sync.Mutex
 	tokens map[string]*claims.Access // good tokens
 	denied map[string]string         // token -> refusal reason
+	// deniedClaims are the refused tokens' claims.
+	deniedClaims *claims.Access
 }
 
 func (j *fakeJudge) Authorize(_ *http.Request, cred authority.Credential) (*claims.Access, *authority.Refusal) {
@@ -49,7 +51,7 @@ func (j *fakeJudge) Authorize(_ *http.Request, cred authority.Credential) (*clai
 		return nil, &authority.Refusal{Reason: authority.ReasonInvalidRequest}
 	}
 	if reason, ok := j.denied[cred.Token]; ok {
-		return nil, &authority.Refusal{Reason: reason}
+		return nil, &authority.Refusal{Reason: reason, Claims: j.deniedClaims}
 	}
 	if c, ok := j.tokens[cred.Token]; ok {
 		return c, nil
@@ -205,7 +207,7 @@ func newTestConsole(t *testing.T) *testConsole {
 	tc := &testConsole{
 		judge: &fakeJudge{tokens: map[string]*claims.Access{
 			"tok-admin": {Subject: "admin", ClientID: config.AdminConsoleApp},
-		}, denied: map[string]string{"tok-alice": admin.ReasonNotAdmin}},
+		}, denied: map[string]string{"tok-alice": admin.ReasonNotAdmin}, deniedClaims: &claims.Access{Subject: "alice"}},
 		idp: &idp{token: "tok-admin"}, sessions: &fakeSessions{}, recent: audit.NewRecent(10),
 		apps: &fakeApps{apps: []admin.AppInfo{{URI: "com.example/sync", Type: "confidential", Source: "store", Enabled: true},
 			{URI: "com.example/web", Type: "confidential", Source: "config", Enabled: true}}},
@@ -354,6 +356,9 @@ func TestSignInAndAuthorization(t *testing.T) {
 	}
 	if strings.Contains(body, "console-nav") {
 		t.Error("the non-admin page shows the console's navigation")
+	}
+	if !strings.Contains(body, `id="signout"`) {
+		t.Error("the non-admin page offers no sign-out (to sign in as an administrator)")
 	}
 }
 

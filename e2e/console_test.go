@@ -214,7 +214,7 @@ func TestConsoleJobs(t *testing.T) {
 	defer cancel()
 	carol := newChromeTab(t, newBrowser(t, carolCtx), c.g)
 	c.signIn(carol, login, password)
-	carol.step("not an administrator", chromedp.WaitVisible(chromedp.CSS("#error")))
+	carol.step("not an administrator", chromedp.WaitVisible(chromedp.CSS("#error")), chromedp.WaitVisible(chromedp.CSS("#signout")))
 	if got := strings.TrimSpace(carol.read("refusal", chromedp.Text(chromedp.CSS("#error")))); !strings.Contains(got, "not an administrator") {
 		t.Errorf("carol on the console reads %q, want that she is not an administrator", got)
 	}
