@@ -60,9 +60,6 @@ func (g *Gateway) newConsole() (http.Handler, error) {
 		return nil, err
 	}
 	pages := &consoleKit{g: g}
-	if _, err := pages.at(f); err != nil {
-		return nil, err
-	}
 	apps := liveApps{g}
 	judge, err := admin.New(admin.Config{
 		Authority: g.authority, Audiences: f.Tokens.Audiences, Sessions: g.sessions,
@@ -86,51 +83,24 @@ func (g *Gateway) newConsole() (http.Handler, error) {
 	return c, nil
 }
 
-// consoleKit is the console's page kit of the current snapshot's ui:
-// section, built again when a reload brought a new config (so a new logo
-// reaches the console as it reaches the identity pages), its assets on
-// the admin listener.
+// consoleKit is the current snapshot's page kit with its assets on the
+// admin listener: the console has the identity pages' branding, a
+// reload's included, without reading the ui: files again.
 type consoleKit struct {
 	g    *Gateway
 	mu   sync.Mutex
-	file *config.File
+	from *webui.Kit // the snapshot's kit kit was made of
 	kit  *webui.Kit
 }
 
-// current is the kit of the current config; if it cannot be built (a
-// logo file gone since the reload read it) the last one stays.
 func (k *consoleKit) current() *webui.Kit {
-	f := k.g.current().file
-	k.mu.Lock()
-	stale := f != k.file
-	k.mu.Unlock()
-	if !stale {
-		return k.kitNow()
-	}
-	kit, err := k.at(f)
-	if err != nil {
-		k.g.logger.Error("admin console: page kit of the reloaded config; the previous one stays", "err", err)
-		return k.kitNow()
-	}
-	return kit
-}
-
-func (k *consoleKit) kitNow() *webui.Kit {
+	pages := k.g.current().pages
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if pages != k.from {
+		k.from, k.kit = pages, pages.At(adminui.StaticPath)
+	}
 	return k.kit
-}
-
-// at builds and keeps the kit of f.
-func (k *consoleKit) at(f *config.File) (*webui.Kit, error) {
-	kit, err := pageKitAt(f, k.g.readFile, k.g.logger, adminui.StaticPath) // ui.go
-	if err != nil {
-		return nil, err
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.file, k.kit = f, kit
-	return kit, nil
 }
 
 // keepRecent makes the gateway's audit logger also keep its latest

@@ -18,6 +18,7 @@ import (
 	"github.com/erpgate/erpgate/policy"
 	"github.com/erpgate/erpgate/proxy"
 	"github.com/erpgate/erpgate/store"
+	"github.com/erpgate/erpgate/webui"
 )
 
 // Config reload (SIGHUP). A gateway is two layers:
@@ -44,6 +45,9 @@ type snapshot struct {
 	adminAPI http.Handler // /admin/
 	// clients finds the real client address (trusted_proxies).
 	clients clientaddr.Resolver
+	// pages is the page kit (ui:), which the console serves on the
+	// admin listener too (adminui.go).
+	pages *webui.Kit
 }
 
 // reloadRejected and reloadApplied are the reasons of the
@@ -374,7 +378,7 @@ func (g *Gateway) buildSnapshot(f *config.File) (*snapshot, error) {
 		return nil, err
 	}
 	return &snapshot{file: f, issuer: iss, handler: hosts.Middleware(splitIssuer(iss.Prefix(), iss, px)), adminAPI: adminAPI,
-		clients: clientaddr.Resolver{Trusted: trusted}}, nil
+		clients: clientaddr.Resolver{Trusted: trusted}, pages: pages}, nil
 }
 
 // serveIssuer serves r with the current identity server.

@@ -14,12 +14,6 @@ import (
 // stylesheet files with read (at start and at every reload, so a new logo
 // needs no restart). The identity server serves its assets.
 func pageKit(f *config.File, read func(path string) ([]byte, error), logger *slog.Logger) (*webui.Kit, error) {
-	return pageKitAt(f, read, logger, issuerPath(f)+"/account/static") // issuer.New serves them there
-}
-
-// pageKitAt is pageKit with its assets served at assetsPath (the admin
-// console serves its own, on the admin listener's origin).
-func pageKitAt(f *config.File, read func(path string) ([]byte, error), logger *slog.Logger, assetsPath string) (*webui.Kit, error) {
 	u := f.UI
 	logo, err := readUIFile(read, "ui.logo_file", u.LogoFile)
 	if err != nil {
@@ -36,7 +30,7 @@ func pageKitAt(f *config.File, read func(path string) ([]byte, error), logger *s
 	kit, err := webui.New(webui.Config{
 		ProductName: u.ProductName, Logo: logo, PrimaryColor: u.Colors.Primary, ExtraCSS: css,
 		FooterLinks: links, Locales: u.Locales, SignedOutURL: u.SignedOutURL,
-		AssetsPath: assetsPath, Logger: logger,
+		AssetsPath: issuerPath(f) + "/account/static", Logger: logger, // issuer.New serves them there
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ui: %w", err)

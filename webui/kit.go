@@ -219,6 +219,20 @@ func (k *Kit) Assets() http.Handler {
 	})
 }
 
+// At returns k with its assets served at assetsPath instead: the same
+// branding for pages on another listener (the admin console), whose CSP
+// allows only its own origin's stylesheets.
+func (k *Kit) At(assetsPath string) *Kit {
+	c := *k
+	c.cfg.AssetsPath = assetsPath
+	c.assets = make(map[string]asset, len(k.assets))
+	for name, a := range k.assets {
+		a.url = assetsPath + strings.TrimPrefix(a.url, k.cfg.AssetsPath)
+		c.assets[name] = a
+	}
+	return &c
+}
+
 // SignedOutURL is the configured landing after sign-out, or "".
 func (k *Kit) SignedOutURL() string { return k.cfg.SignedOutURL }
 
