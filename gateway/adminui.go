@@ -89,7 +89,7 @@ func (g *Gateway) newConsole() (http.Handler, error) {
 type consoleKit struct {
 	g    *Gateway
 	mu   sync.Mutex
-	from *webui.Kit // the snapshot's kit kit was made of
+	from *webui.Kit // the snapshot's kit that kit was made from
 	kit  *webui.Kit
 }
 
