@@ -89,6 +89,10 @@ type RefreshToken struct {
 	// gets the same pair and nobody without the token can read it.
 	Successor []byte
 	RevokedAt time.Time // zero unless the family was revoked
+	// DPoPJKT binds the token to a DPoP key (RFC 9449 §5: a public
+	// client's refresh tokens are bound): the thumbprint a proof sent
+	// with it must have; "" for an unbound token. Rotation keeps it.
+	DPoPJKT string
 }
 
 // RefreshTokens keeps refresh-token families.

@@ -56,7 +56,7 @@ func (s *Store) deleteExpired(ctx context.Context, what, query string, now time.
 // RefreshColumns are the columns of refresh_tokens, in ScanRefresh's
 // order.
 const RefreshColumns = `hash, family_id, client_id, subject, session_id, scopes, auth_time, created_at, expires_at,
-	access_token_id, access_expires_at, rotated_at, successor, revoked_at`
+	access_token_id, access_expires_at, rotated_at, successor, revoked_at, dpop_jkt`
 
 // ScanRefresh reads a row of RefreshColumns.
 func (r *Records) ScanRefresh(row Row) (store.RefreshToken, error) {
@@ -64,7 +64,7 @@ func (r *Records) ScanRefresh(row Row) (store.RefreshToken, error) {
 	f := r.f
 	if err := row.Scan(&t.Hash, &t.FamilyID, &t.ClientID, &t.Subject, &t.SessionID, f.ScanStrings(&t.Scopes),
 		f.ScanTime(&t.AuthTime), f.ScanTime(&t.CreatedAt), f.ScanTime(&t.ExpiresAt), &t.AccessTokenID,
-		f.ScanTime(&t.AccessExpiresAt), f.ScanTime(&t.RotatedAt), &t.Successor, f.ScanTime(&t.RevokedAt)); err != nil {
+		f.ScanTime(&t.AccessExpiresAt), f.ScanTime(&t.RotatedAt), &t.Successor, f.ScanTime(&t.RevokedAt), &t.DPoPJKT); err != nil {
 		return store.RefreshToken{}, err
 	}
 	t.Scopes, t.Successor = OrNil(t.Scopes), OrNil(t.Successor)
@@ -83,7 +83,7 @@ func (r *Records) InsertRefresh(ctx context.Context, db Execer, t store.RefreshT
 	n, err := db.Exec(ctx, r.q.saveRefresh,
 		t.Hash, t.FamilyID, t.ClientID, t.Subject, t.SessionID, f.Strings(t.Scopes), f.NullTime(t.AuthTime),
 		f.Time(t.CreatedAt), f.Time(t.ExpiresAt), t.AccessTokenID, f.NullTime(t.AccessExpiresAt),
-		f.NullTime(t.RotatedAt), NonNil(t.Successor), f.NullTime(t.RevokedAt))
+		f.NullTime(t.RotatedAt), NonNil(t.Successor), f.NullTime(t.RevokedAt), t.DPoPJKT)
 	return r.changed(n, err, "save refresh token", store.ErrConflict)
 }
 

@@ -81,7 +81,7 @@ func newQueries(f Flavor) queries {
 
 		refreshToken: "SELECT " + RefreshColumns + " FROM refresh_tokens WHERE hash = $1",
 		saveRefresh: `INSERT INTO refresh_tokens (` + RefreshColumns + `)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (hash) DO NOTHING`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (hash) DO NOTHING`,
 		deleteExpiredRefresh: "DELETE FROM refresh_tokens WHERE expires_at < $1",
 		// The families to revoke (Config.RevokeFamilies).
 		family:          "SELECT CAST($1 AS text)",

@@ -188,6 +188,7 @@ func testRefresh(hash, family string, created time.Time) store.RefreshToken {
 		ExpiresAt:       created.Add(24 * time.Hour),
 		AccessTokenID:   "jti-" + hash,
 		AccessExpiresAt: created.Add(time.Hour),
+		DPoPJKT:         "jkt-" + hash,
 	}
 }
 
@@ -198,7 +199,7 @@ func checkRefresh(t *testing.T, what string, got, want store.RefreshToken) {
 		!got.AuthTime.Equal(want.AuthTime) || !got.CreatedAt.Equal(want.CreatedAt) ||
 		!got.ExpiresAt.Equal(want.ExpiresAt) || got.AccessTokenID != want.AccessTokenID ||
 		!got.AccessExpiresAt.Equal(want.AccessExpiresAt) || !got.RotatedAt.Equal(want.RotatedAt) ||
-		!bytes.Equal(got.Successor, want.Successor) || !got.RevokedAt.Equal(want.RevokedAt) {
+		!bytes.Equal(got.Successor, want.Successor) || !got.RevokedAt.Equal(want.RevokedAt) || got.DPoPJKT != want.DPoPJKT {
 		t.Errorf("%s:\n got %+v\nwant %+v", what, got, want)
 	}
 }
