@@ -120,6 +120,7 @@ func applyDefaults(f *File, given map[string]bool) {
 		boolean(&a.AllowCommunityUsers, false)
 		str(&a.ReferenceTokens, ReferenceTokensNone)
 		str(&a.Consent, ConsentImplicit)
+		str(&a.DPoP, DPoPOptional)
 		boolean(&a.RequirePKCE, true)
 		boolean(&a.Enabled, true)
 	}

@@ -40,6 +40,9 @@ const (
 	// Consent policies of an app (apps[].consent).
 	ConsentImplicit = "implicit"
 	ConsentRequired = "required"
+	// DPoP policies of an app (apps[].dpop, RFC 9449).
+	DPoPOptional = "optional"
+	DPoPRequired = "required"
 
 	// routes[].on_missing_token
 	OnMissingTokenUnauthorized = "unauthorized"
@@ -535,6 +538,13 @@ type App struct {
 	// per user, app and scopes, and revocable on the account page).
 	// prompt=consent asks in either case.
 	Consent string `yaml:"consent" json:"consent"`
+
+	// DPoP says whether the app's tokens must be bound to a key it holds
+	// (RFC 9449): "optional" (the default when empty or omitted: a token
+	// request with a DPoP proof gets bound tokens, one without gets bearer
+	// tokens) or "required" (a token request without a proof is refused
+	// with invalid_dpop_proof).
+	DPoP string `yaml:"dpop" json:"dpop"`
 
 	// RequirePKCE requires PKCE (S256) in the authorization code flow.
 	// Only a confidential app may set it to false. Omitted: true.

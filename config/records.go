@@ -23,6 +23,7 @@ func (a App) Record() (directory.App, error) {
 		ReferenceTokens:        a.ReferenceTokens,
 		RequirePKCE:            a.PKCERequired(),
 		ConsentRequired:        a.Consent == ConsentRequired,
+		DPoPRequired:           a.DPoP == DPoPRequired,
 		Enabled:                a.IsEnabled(),
 	}
 	if !r.Public {

@@ -411,6 +411,7 @@ func (v *validator) apps(users map[string]int) map[string]int {
 		v.oneOf(p+".reference_tokens", a.ReferenceTokens,
 			ReferenceTokensNone, ReferenceTokensAuthenticatedUsers, ReferenceTokensAdministratorsOnly)
 		v.oneOf(p+".consent", a.Consent, ConsentImplicit, ConsentRequired)
+		v.oneOf(p+".dpop", a.DPoP, DPoPOptional, DPoPRequired)
 		if public && a.RequirePKCE != nil && !*a.RequirePKCE {
 			v.add(p+".require_pkce", "public apps must use PKCE; only confidential apps may set false")
 		}

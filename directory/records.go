@@ -75,6 +75,10 @@ type App struct {
 	// ConsentRequired asks users on a consent page before the app gets
 	// their scopes (config apps[].consent: required).
 	ConsentRequired bool
+	// DPoPRequired refuses the app's token requests without a DPoP
+	// proof (config apps[].dpop: required, RFC 9449): every token it
+	// gets is bound to its key.
+	DPoPRequired bool
 	// Enabled false is ERP.net's IsEnabled kill switch: the app's
 	// sessions end and its tokens are refused everywhere (SPEC §5).
 	Enabled bool

@@ -28,6 +28,7 @@ func testApp(uri string, created time.Time) directory.App {
 		ReferenceTokens:        "authenticated_users",
 		RequirePKCE:            true,
 		ConsentRequired:        true,
+		DPoPRequired:           true,
 		Enabled:                true,
 		CreatedAt:              created,
 		UpdatedAt:              created,
@@ -44,7 +45,7 @@ func checkApp(t *testing.T, what string, got, want directory.App) {
 		!slices.Equal(got.PostLogoutRedirectURIs, want.PostLogoutRedirectURIs) ||
 		got.AllowInternalUsers != want.AllowInternalUsers || got.AllowCommunityUsers != want.AllowCommunityUsers ||
 		got.ReferenceTokens != want.ReferenceTokens || got.RequirePKCE != want.RequirePKCE ||
-		got.ConsentRequired != want.ConsentRequired || got.Enabled != want.Enabled || !got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) {
+		got.ConsentRequired != want.ConsentRequired || got.DPoPRequired != want.DPoPRequired || got.Enabled != want.Enabled || !got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) {
 		t.Errorf("%s:\n got %+v\nwant %+v", what, got, want)
 	}
 }
@@ -152,22 +153,23 @@ func testApps(t *testing.T, open opener) {
 		checkApp(t, "App with an empty scope", mustApp(t, b, blank.ID), blank)
 	})
 
-	// ConsentRequired (apps[].consent: required) is kept by create and
-	// update alike, both ways, and read back by every list: an app
-	// created through the admin API keeps asking for consent.
-	t.Run("ConsentRequired", func(t *testing.T) {
+	// ConsentRequired (apps[].consent: required) and DPoPRequired
+	// (apps[].dpop: required) are kept by create and update alike, both
+	// ways, and read back by every list: an app created through the admin
+	// API keeps asking for consent and for proofs.
+	t.Run("PolicyFlags", func(t *testing.T) {
 		b := open(t)
 		asks := testApp("urn:app:asks", at(0))
 		implicit := testApp("urn:app:implicit", at(time.Second))
-		implicit.ConsentRequired = false
+		implicit.ConsentRequired, implicit.DPoPRequired = false, false
 		mustCreateApp(t, b, asks)
 		mustCreateApp(t, b, implicit)
 		checkApp(t, "App with consent required", mustApp(t, b, asks.ID), asks)
 		checkApp(t, "App with implicit consent", mustApp(t, b, implicit.ID), implicit)
 		checkApps(t, "Apps", mustApps(t, b), []directory.App{asks, implicit})
 
-		asks.ConsentRequired, asks.UpdatedAt = false, at(time.Minute)
-		implicit.ConsentRequired, implicit.UpdatedAt = true, at(2*time.Minute)
+		asks.ConsentRequired, asks.DPoPRequired, asks.UpdatedAt = false, false, at(time.Minute)
+		implicit.ConsentRequired, implicit.DPoPRequired, implicit.UpdatedAt = true, true, at(2*time.Minute)
 		mustUpdateApp(t, b, asks)
 		mustUpdateApp(t, b, implicit)
 		checkApps(t, "AppsChangedSince after both switched", mustAppsChangedSince(t, b, at(time.Minute)),
