@@ -40,7 +40,26 @@ type Access struct {
 	// ClientDatabase is Database's name in client-credentials tokens.
 	ClientDatabase string `json:"client_db,omitempty"`
 
+	// Confirmation, when set, binds the token to a key (RFC 7800 §3.1):
+	// a DPoP-bound token names its key's thumbprint (RFC 9449 §6.1), and
+	// is honoured only with a proof made by that key.
+	Confirmation *Confirmation `json:"cnf,omitempty"`
+
 	scopeString string // set by Prepare
+}
+
+// Confirmation is the cnf claim of a bound token.
+type Confirmation struct {
+	JKT string `json:"jkt"` // RFC 9449 §6.1: the RFC 7638 SHA-256 thumbprint, base64url
+}
+
+// BoundKey is the thumbprint of the DPoP key the token is bound to, or
+// "" for a bearer token.
+func (a *Access) BoundKey() string {
+	if a.Confirmation == nil {
+		return ""
+	}
+	return a.Confirmation.JKT
 }
 
 // Prepare precomputes what every proxied request of this token needs.

@@ -23,8 +23,9 @@ type AuthCodes interface {
 }
 
 // authorizationCode is the authorization code grant's token request
-// (RFC 6749 §4.1.3, RFC 7636 §4.6).
-func (s *Server) authorizationCode(ctx context.Context, app *directory.App, form url.Values) (*grant, error) {
+// (RFC 6749 §4.1.3, RFC 7636 §4.6); the tokens are bound to the DPoP key
+// jkt unless it is "".
+func (s *Server) authorizationCode(ctx context.Context, app *directory.App, form url.Values, jkt string) (*grant, error) {
 	if len(app.RedirectURIs) == 0 {
 		return nil, ErrUnauthorizedClient.WithDescription("the application has no redirect URIs, so it cannot use authorization codes")
 	}
@@ -66,7 +67,7 @@ func (s *Server) authorizationCode(ctx context.Context, app *directory.App, form
 	if user == nil {
 		return nil, ErrInvalidGrant.WithDescription("the user no longer exists")
 	}
-	g := userGrant{app: app, user: user, scopes: c.Scopes, sid: c.SessionID, authTime: c.AuthTime, nonce: c.Nonce}
+	g := userGrant{app: app, user: user, scopes: c.Scopes, sid: c.SessionID, authTime: c.AuthTime, nonce: c.Nonce, jkt: jkt}
 	refresh := ""
 	if slices.Contains(c.Scopes, "offline_access") {
 		refresh = newSecret()
@@ -80,6 +81,7 @@ func (s *Server) authorizationCode(ctx context.Context, app *directory.App, form
 			Hash: hashToken(refresh), FamilyID: c.Hash, ClientID: app.ID, Subject: user.Login,
 			SessionID: c.SessionID, Scopes: c.Scopes, AuthTime: c.AuthTime, CreatedAt: now,
 			ExpiresAt: now.Add(s.refreshTTL(app)), AccessTokenID: out.jti, AccessExpiresAt: out.accessExp,
+			DPoPJKT: refreshBinding(app, jkt),
 		})
 		if err != nil {
 			return nil, ErrTemporarilyUnavailable.WithCause(err)

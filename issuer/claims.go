@@ -86,6 +86,7 @@ func (s *Server) userAccessClaims(now time.Time, g userGrant, jti string) claims
 	admin := g.user.Admin
 	c.IsAdmin = &admin
 	c.Database = s.cfg.Database
+	c.Confirmation = confirmation(g.jkt)
 	return c
 }
 

@@ -9,8 +9,9 @@ import (
 
 // clientCredentials is the client credentials grant (RFC 6749 §4.4):
 // confidential apps with a system user get a token acting as that user,
-// with a session id of its own and no refresh token (§4.4.3).
-func (s *Server) clientCredentials(app *directory.App, form url.Values) (*grant, error) {
+// with a session id of its own and no refresh token (§4.4.3); bound to
+// the DPoP key jkt unless it is "".
+func (s *Server) clientCredentials(app *directory.App, form url.Values, jkt string) (*grant, error) {
 	if app.Public {
 		return nil, ErrUnauthorizedClient.WithDescription("public applications cannot use client credentials")
 	}
@@ -27,6 +28,7 @@ func (s *Server) clientCredentials(app *directory.App, form url.Values) (*grant,
 	}
 	now := s.cfg.Clock()
 	c := s.tokenClaims().SystemAccess(now, app, scopes, user)
+	c.Confirmation = confirmation(jkt)
 	tok, err := s.signAccessToken(c)
 	if err != nil {
 		return nil, ErrServerError.WithCause(err)
@@ -34,7 +36,7 @@ func (s *Server) clientCredentials(app *directory.App, form url.Values) (*grant,
 	return &grant{
 		resp: tokenResponse{
 			AccessToken: tok,
-			TokenType:   "Bearer",
+			TokenType:   tokenType(jkt),
 			ExpiresIn:   int64(s.cfg.AccessTokenTTL.Seconds()),
 			Scope:       strings.Join(scopes, " "),
 		},

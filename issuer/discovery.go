@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+
+	"github.com/erpgate/erpgate/dpop"
 )
 
 // discoveryDocument renders the OpenID Provider metadata (OpenID Connect
@@ -47,6 +49,9 @@ func (s *Server) discoveryDocument() ([]byte, error) {
 		"code_challenge_methods_supported":               []string{"S256"},
 		"claims_supported":                               s.claimsSupported(),
 		"authorization_response_iss_parameter_supported": true,
+		// RFC 9449 §5.1: proofs are checked at the token endpoint and at
+		// every door of the gateway.
+		"dpop_signing_alg_values_supported": dpop.AlgorithmNames(),
 	}
 	return json.MarshalIndent(doc, "", "  ")
 }

@@ -1,6 +1,7 @@
 package issuer
 
 import (
+	"cmp"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
@@ -37,7 +38,7 @@ type RefreshTokens interface {
 // returns the same successor pair (so concurrent refreshes by one client
 // don't log its user out); any later reuse is treated as theft and
 // revokes the whole family with the access tokens issued from it.
-func (s *Server) refreshToken(ctx context.Context, app *directory.App, form url.Values) (*grant, error) {
+func (s *Server) refreshToken(ctx context.Context, app *directory.App, form url.Values, jkt string) (*grant, error) {
 	raw := form.Get("refresh_token")
 	if raw == "" {
 		return nil, ErrInvalidRequest.WithDescription("refresh_token is required")
@@ -55,6 +56,10 @@ func (s *Server) refreshToken(ctx context.Context, app *directory.App, form url.
 	case old.ClientID != app.ID:
 		// RFC 6749 §10.4: bound to the client it was issued to.
 		return nil, ErrInvalidGrant.WithDescription("the refresh token was issued to another client")
+	case old.DPoPJKT != "" && jkt != old.DPoPJKT:
+		// RFC 9449 §5: a bound refresh token needs a proof by its key,
+		// on every use (a retry within the reuse grace too).
+		return nil, ErrInvalidDPoPProof.WithDescription("the refresh token is bound to a DPoP key; send a proof made with it")
 	case !old.RevokedAt.IsZero():
 		return nil, ErrInvalidGrant.WithDescription("the refresh token was revoked")
 	case !now.Before(old.ExpiresAt):
@@ -89,7 +94,7 @@ func (s *Server) refreshToken(ctx context.Context, app *directory.App, form url.
 	// A scope the app lost since the first grant is not issued again.
 	scopes = authority.Scopes(app, scopes)
 	next := newSecret()
-	out, err := s.issueUserTokens(userGrant{app: app, user: user, scopes: scopes, sid: old.SessionID, authTime: old.AuthTime}, next, "")
+	out, err := s.issueUserTokens(userGrant{app: app, user: user, scopes: scopes, sid: old.SessionID, authTime: old.AuthTime, jkt: jkt}, next, "")
 	if err != nil {
 		return nil, err
 	}
@@ -101,6 +106,7 @@ func (s *Server) refreshToken(ctx context.Context, app *directory.App, form url.
 		Hash: hashToken(next), FamilyID: old.FamilyID, ClientID: app.ID, Subject: user.Login,
 		SessionID: old.SessionID, Scopes: scopes, AuthTime: old.AuthTime, CreatedAt: now,
 		ExpiresAt: now.Add(s.refreshTTL(app)), AccessTokenID: out.jti, AccessExpiresAt: out.accessExp,
+		DPoPJKT: cmp.Or(old.DPoPJKT, refreshBinding(app, jkt)),
 	})
 	switch {
 	case errors.Is(err, store.ErrRotated):

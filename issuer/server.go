@@ -14,6 +14,7 @@ import (
 	"github.com/erpgate/erpgate/audit"
 	"github.com/erpgate/erpgate/authority"
 	"github.com/erpgate/erpgate/directory"
+	"github.com/erpgate/erpgate/dpop"
 	"github.com/erpgate/erpgate/metrics"
 	"github.com/erpgate/erpgate/password"
 	"github.com/erpgate/erpgate/webui"
@@ -125,6 +126,11 @@ type Config struct {
 	// account page or by a reset link; zero: password.Default.
 	PasswordParams password.Params
 
+	// DPoP checks the DPoP proofs of token requests (RFC 9449). The
+	// gateway passes the checker the credential authority uses too, so a
+	// proof is spent once for both; nil: one of the server's own.
+	DPoP *dpop.Checker
+
 	// SignInURL is where the account pages send a browser without an
 	// identity session, with ?rd= the page's path: the gateway's browser
 	// login start (public_url + "/oauth2/start"). "" when the gateway has
@@ -149,6 +155,8 @@ type Server struct {
 	// Client authentication throttle and form-body deadline (clientauth.go, token.go).
 	clientAuth      *clientAuthThrottle
 	formReadTimeout time.Duration
+
+	dpop *dpop.Checker // token-endpoint proofs (dpop.go)
 }
 
 // Limits are the issuer's rate limits.
@@ -223,6 +231,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("issuer: token lifetimes must be positive")
 	}
 	lim := cfg.Limits.withDefaults()
+	if cfg.DPoP == nil {
+		cfg.DPoP = dpop.New(dpop.Config{Clock: cfg.Clock})
+	}
 	s := &Server{
 		cfg:    cfg,
 		prefix: strings.TrimSuffix(u.Path, "/"),
@@ -232,6 +243,7 @@ func New(cfg Config) (*Server, error) {
 		login:        newLoginGuard(cfg.Clock, lim),
 		tokenLimiter: newBucketLimiter(cfg.Clock, lim.TokenRequestsPerSecond, lim.TokenBurst),
 		mux:          http.NewServeMux(),
+		dpop:         cfg.DPoP,
 	}
 	if s.cfg.Pages == nil {
 		if s.cfg.Pages, err = webui.New(webui.Config{AssetsPath: s.prefix + staticPath, Logger: cfg.Logger}); err != nil {

@@ -101,13 +101,17 @@ func (s *Server) tokenGrant(w http.ResponseWriter, r *http.Request) (g *grant, g
 		return nil, grantType, clientID, err
 	}
 	clientID = app.ID
+	jkt, err := s.tokenProof(r, app)
+	if err != nil {
+		return nil, grantType, clientID, err
+	}
 	switch form.Get("grant_type") {
 	case "client_credentials":
-		g, err = s.clientCredentials(app, form)
+		g, err = s.clientCredentials(app, form, jkt)
 	case "authorization_code":
-		g, err = s.authorizationCode(r.Context(), app, form)
+		g, err = s.authorizationCode(r.Context(), app, form, jkt)
 	case "refresh_token":
-		g, err = s.refreshToken(r.Context(), app, form)
+		g, err = s.refreshToken(r.Context(), app, form, jkt)
 	case "":
 		err = ErrInvalidRequest.WithDescription("grant_type is required")
 	default:

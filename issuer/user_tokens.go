@@ -18,6 +18,7 @@ type userGrant struct {
 	sid      string
 	authTime time.Time
 	nonce    string // only for a code: its exchange and the hybrid response (OIDC Core §3.1.3.6, §3.3.2.11)
+	jkt      string // the DPoP key the access token is bound to; "": a bearer token
 }
 
 // issued is a signed user token set, before the refresh token (if any)
@@ -40,7 +41,7 @@ func (s *Server) issueUserTokens(g userGrant, refresh, jti string) (issued, erro
 	}
 	resp := tokenResponse{
 		AccessToken:  at,
-		TokenType:    "Bearer",
+		TokenType:    tokenType(g.jkt),
 		ExpiresIn:    int64(s.cfg.AccessTokenTTL.Seconds()),
 		Scope:        strings.Join(g.scopes, " "),
 		RefreshToken: refresh,
