@@ -8,6 +8,7 @@ import (
 
 	"github.com/erpgate/erpgate/claims"
 	"github.com/erpgate/erpgate/directory"
+	"github.com/erpgate/erpgate/dpop"
 	"github.com/erpgate/erpgate/metrics"
 	"github.com/erpgate/erpgate/reftoken"
 	"github.com/erpgate/erpgate/session"
@@ -58,6 +59,10 @@ type Config struct {
 	// Metrics, when set, counts reference-token uses
 	// (erpgate_reference_token_uses_total); nil: not counted.
 	Metrics *metrics.Metrics
+	// DPoP checks the proofs of DPoP-bound tokens (RFC 9449 §7), with
+	// the replay cache the token endpoint shares; nil: bound tokens are
+	// refused everywhere.
+	DPoP *dpop.Checker
 }
 
 // Authority is the one judge of credentials.
@@ -83,8 +88,15 @@ type Door struct {
 	// them unless the route allows them (ERP.net: external users get no
 	// API-access tokens for the instance APIs).
 	AllowCommunity bool
-	// Inspect does not record a reference token's use (introspection).
+	// Inspect does not record a reference token's use, and asks for no
+	// DPoP proof (introspection: it is asked about a token, not presented
+	// with it).
 	Inspect bool
+	// Scheme is how clients reach the door, "http" or "https", for the
+	// URL a DPoP proof names (htu): the public_url's scheme on the main
+	// listener, which may sit behind a TLS-terminating edge. "": https if
+	// the request came over TLS to this process, else http.
+	Scheme string
 }
 
 // Caller is who a credential acts for, right now.
@@ -124,6 +136,10 @@ func (a *Authority) authenticate(ctx context.Context, cred Credential, door Door
 	if ref != nil {
 		return nil, ref
 	}
+	if ref := a.binding(cred, door, caller.Claims); ref != nil {
+		ref.Claims = caller.Claims
+		return nil, ref
+	}
 	if ref := a.judge(ctx, caller, door); ref != nil {
 		// The token verified: the refusal names its holder, for the
 		// audit line and the metrics.
@@ -132,6 +148,43 @@ func (a *Authority) authenticate(ctx context.Context, cred Credential, door Door
 	}
 	caller.Claims = narrow(caller.Claims, caller.App)
 	return caller, nil
+}
+
+// binding checks that a bound token comes with a proof by its key, and
+// only a bound token with the DPoP scheme (RFC 9449 §7.1). A bound token
+// sent as a bearer token is refused: it is what a thief who copied it
+// without the key would send.
+func (a *Authority) binding(cred Credential, door Door, c *claims.Access) *Refusal {
+	jkt := c.BoundKey()
+	switch {
+	case door.Inspect:
+		// Introspection is asked about the token, not presented with it
+		// (its answer names the key, RFC 9449 §6.2).
+		return nil
+	case jkt == "" && cred.Source == SourceDPoP:
+		return refuse(ReasonInvalidToken, "the DPoP scheme with a token that is not bound to a key")
+	case jkt == "":
+		return nil
+	case cred.Source != SourceDPoP:
+		return refuse(ReasonInvalidToken, "a DPoP-bound token sent without the DPoP scheme")
+	case a.cfg.DPoP == nil:
+		return refuse(ReasonInvalidProof, "DPoP proofs are not checked here")
+	}
+	scheme := door.Scheme
+	if scheme == "" {
+		scheme = "http"
+		if cred.TLS {
+			scheme = "https"
+		}
+	}
+	p, err := a.cfg.DPoP.Check(cred.Proofs, dpop.Request{Method: cred.Method, URL: scheme + "://" + cred.Host + cred.Path, AccessToken: cred.Token})
+	if err != nil {
+		return refuse(ReasonInvalidProof, "%v", err)
+	}
+	if p.JKT != jkt {
+		return refuse(ReasonInvalidProof, "the proof's key %s is not the token's %s", p.JKT, jkt)
+	}
+	return nil
 }
 
 // judge checks a verified token's live state, in order.

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+
+	"github.com/erpgate/erpgate/dpop"
 )
 
 // Source says where a credential came from.
@@ -14,12 +16,21 @@ const (
 	SourceBearer        // Authorization: Bearer (RFC 6750 §2.1)
 	SourceAPIKey        // X-Api-Key / Api-Key: reference tokens only
 	SourceCookie        // the access token of the gateway's browser session
+	SourceDPoP          // Authorization: DPoP, with a proof in the DPoP header (RFC 9449 §7.1)
 )
 
 // Credential is what a caller presented.
 type Credential struct {
 	Source Source
 	Token  string
+	// What a DPoP proof must match (RFC 9449 §4.3): the request's DPoP
+	// header values, its method, and the URL it was sent to without the
+	// query (Host and the escaped path; the door says the scheme). Read
+	// for every request; checked only for a bound token.
+	Proofs       []string
+	Method, Host string
+	Path         string
+	TLS          bool // the request came over TLS to this process
 }
 
 var (
@@ -27,6 +38,9 @@ var (
 	errQueryToken     = errors.New("tokens in the query string are refused (RFC 6750 §2.3 is not supported); use the Authorization header")
 	errMalformedAuth  = errors.New("malformed Authorization header")
 )
+
+// proofHeaderKey is dpop.HeaderName as http.Header keys it.
+var proofHeaderKey = http.CanonicalHeaderKey(dpop.HeaderName)
 
 // APIKeyHeaders are the headers a reference token may come in.
 var APIKeyHeaders = []string{"X-Api-Key", "Api-Key"}
@@ -47,16 +61,15 @@ func ReadCredential(r *http.Request) (Credential, error) {
 			return Credential{}, errMalformedAuth
 		}
 		scheme, tok, ok := strings.Cut(vals[0], " ")
-		// RFC 6750 §2.1: the scheme is case-insensitive; b64token follows.
-		if ok && strings.EqualFold(scheme, "Bearer") {
+		// RFC 6750 §2.1, RFC 9449 §7.1: the scheme is case-insensitive;
+		// a token68 follows.
+		if src := authScheme(scheme); ok && src != SourceNone {
 			tok = strings.TrimLeft(tok, " ")
 			if tok == "" || strings.ContainsAny(tok, " \t") {
 				return Credential{}, errMalformedAuth
 			}
-			c = Credential{Source: SourceBearer, Token: tok}
+			c.Source, c.Token = src, tok
 		}
-		// Other schemes (Basic, …) are not ours: treated as no credential,
-		// so the client gets the Bearer challenge.
 	}
 	for _, h := range APIKeyHeaders {
 		vals := r.Header.Values(h)
@@ -66,7 +79,27 @@ func ReadCredential(r *http.Request) (Credential, error) {
 		if c.Source != SourceNone || len(vals) > 1 {
 			return Credential{}, errTwoCredentials
 		}
-		c = Credential{Source: SourceAPIKey, Token: strings.TrimSpace(vals[0])}
+		c.Source, c.Token = SourceAPIKey, strings.TrimSpace(vals[0])
+	}
+	// The canonical key, read directly: Values would canonicalise
+	// "DPoP" on every request, an allocation on the hot path.
+	c.Proofs = r.Header[proofHeaderKey]
+	c.Method, c.Host, c.TLS = r.Method, r.Host, r.TLS != nil
+	if r.URL != nil {
+		c.Path = r.URL.EscapedPath()
 	}
 	return c, nil
+}
+
+// authScheme is the source of an Authorization scheme of ours.
+func authScheme(scheme string) Source {
+	switch {
+	case strings.EqualFold(scheme, "Bearer"):
+		return SourceBearer
+	case strings.EqualFold(scheme, dpop.TokenType):
+		return SourceDPoP
+	}
+	// Other schemes (Basic, …) are not ours: treated as no credential,
+	// so the client gets the Bearer challenge.
+	return SourceNone
 }

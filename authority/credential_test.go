@@ -29,6 +29,14 @@ func TestReadCredential(t *testing.T) {
 			want: authority.Credential{Source: authority.SourceAPIKey, Token: reftoken.Prefix + "abc"}},
 		{name: "Api-Key", headers: [][2]string{{"Api-Key", " " + reftoken.Prefix + "abc "}},
 			want: authority.Credential{Source: authority.SourceAPIKey, Token: reftoken.Prefix + "abc"}},
+		// RFC 9449 §7.1: the DPoP scheme, case-insensitive too.
+		{name: "DPoP", headers: [][2]string{{"Authorization", "DPoP abc.def.ghi"}},
+			want: authority.Credential{Source: authority.SourceDPoP, Token: "abc.def.ghi"}},
+		{name: "dpop, lower case", headers: [][2]string{{"Authorization", "dpop abc"}},
+			want: authority.Credential{Source: authority.SourceDPoP, Token: "abc"}},
+		{name: "DPoP and X-Api-Key",
+			headers: [][2]string{{"Authorization", "DPoP abc"}, {"X-Api-Key", reftoken.Prefix + "abc"}}, wantErr: true},
+		{name: "empty DPoP", headers: [][2]string{{"Authorization", "DPoP "}}, wantErr: true},
 		{name: "Basic is no credential", headers: [][2]string{{"Authorization", "Basic YTpi"}}},
 		{name: "other query parameters", query: "q=access_token&top=1",
 			headers: [][2]string{{"Authorization", "Bearer abc"}},
@@ -63,10 +71,28 @@ func TestReadCredential(t *testing.T) {
 			if err != nil && strings.Contains(err.Error(), "abc") {
 				t.Errorf("error %q quotes the credential", err)
 			}
-			if got != tc.want {
+			if got.Source != tc.want.Source || got.Token != tc.want.Token {
 				t.Errorf("credential = %+v, want %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestReadCredentialProofFacts: what a DPoP proof must match is read from
+// the request (RFC 9449 §4.3): every DPoP header, the method, the host and
+// the escaped path without the query.
+func TestReadCredentialProofFacts(t *testing.T) {
+	req := httptest.NewRequest("PATCH", "http://api.example.com/api/a%2Fb/c?x=1", nil)
+	req.Header.Set("Authorization", "DPoP tok")
+	req.Header.Add("DPoP", "p1")
+	req.Header.Add("DPoP", "p2")
+	got, err := authority.ReadCredential(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Source != authority.SourceDPoP || got.Token != "tok" || len(got.Proofs) != 2 || got.Method != "PATCH" ||
+		got.Host != "api.example.com" || got.Path != "/api/a%2Fb/c" || got.TLS {
+		t.Errorf("credential = %+v", got)
 	}
 }
 

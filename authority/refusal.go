@@ -25,6 +25,7 @@ const (
 	ReasonCommunityUser    = "community_user"              // 403: API routes refuse community users
 	ReasonLicenseExhausted = "MaximumLicenseCountExceeded" // 403: ERP.net's error code
 	ReasonUnavailable      = "temporarily_unavailable"     // 503: the store did not answer
+	ReasonInvalidProof     = "invalid_dpop_proof"          // 401: a bound token without a valid proof by its key (RFC 9449 §7.1)
 )
 
 // Refusal is why a credential may not act now. Detail is for logs and

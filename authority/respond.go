@@ -3,10 +3,17 @@ package authority
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
+
+	"github.com/erpgate/erpgate/dpop"
 )
 
 // Realm is the realm of every Bearer challenge (RFC 6750 §3).
 const Realm = `Bearer realm="erpgate"`
+
+// DPoPChallenge is the DPoP scheme's challenge (RFC 9449 §7.1), naming
+// the algorithms a proof may be signed with.
+var DPoPChallenge = `DPoP algs="` + strings.Join(dpop.AlgorithmNames(), " ") + `"`
 
 // ErrorBody is the JSON body of every error a door answers itself.
 type ErrorBody struct {
@@ -65,6 +72,11 @@ func (r *Refusal) Answer() Answer {
 			Body: ErrorBody{Error: ReasonLicenseExhausted,
 				Description: "all licenses are in use: every license slot is held by an open session; " +
 					"try again when a session ends, or ask an administrator to end one"}}
+	case ReasonInvalidProof:
+		// RFC 9449 §7.1: the DPoP scheme's challenge, with the algorithms
+		// a proof may use.
+		return Answer{Status: http.StatusUnauthorized, Challenge: DPoPChallenge + `, error="invalid_dpop_proof"`,
+			Body: ErrorBody{Error: "invalid_dpop_proof", Description: "the DPoP proof is missing, invalid or not made with the token's key"}}
 	case ReasonUnavailable:
 		return Answer{Status: http.StatusServiceUnavailable, RetryAfter: "1",
 			Body: ErrorBody{Error: "temporarily_unavailable", Description: "credentials cannot be checked right now; try again shortly"}}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/erpgate/erpgate/config"
+	"github.com/erpgate/erpgate/dpop/dpoptest"
 	"github.com/erpgate/erpgate/reftoken"
 	"github.com/erpgate/erpgate/sampleapi"
 	"github.com/erpgate/erpgate/store"
@@ -116,6 +117,40 @@ type doorsCred struct {
 	refID   string         // reference kinds: the token's id
 	sid     string         // the session the first proxied call opened
 	jar     *cookiejar.Jar // browser's jar
+	// key, when set, is the DPoP key the token is bound to: the doors
+	// are asked with the DPoP scheme and a fresh proof by it (RFC 9449
+	// §7.1), unless present says otherwise (the DPoP rules' attacks).
+	key     *dpoptest.Key
+	present func(req *http.Request, method, url string)
+}
+
+// authorize sets c's credential on req, a request for method and url
+// (the URL a proof names: forward auth's is the original request's), as
+// its client sends it.
+func (c *doorsCred) authorize(req *http.Request, method, url string) {
+	switch {
+	case c.present != nil:
+		c.present(req, method, url)
+	case c.key != nil:
+		req.Header.Set("Authorization", "DPoP "+c.token)
+		req.Header.Set("DPoP", c.key.Proof(method, url, c.token, time.Now()))
+	default:
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+}
+
+// ask sends method url with c's credential; the status and body.
+func (c *doorsCred) ask(t *testing.T, method, url string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
+	c.authorize(req, method, url)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 func newDoorsWorld(t *testing.T) *doorsWorld {
@@ -355,7 +390,7 @@ type door struct {
 
 var doors = []door{
 	{"proxy", func(t *testing.T, w *doorsWorld, c *doorsCred) (verdict, bool) {
-		status, body := w.proxyGet(t, c.token)
+		status, body := c.ask(t, http.MethodGet, w.at.front.URL+sampleapi.PersonsPath)
 		var p sampleapi.Persons
 		_ = json.Unmarshal([]byte(body), &p)
 		return verdict{accepted: status == http.StatusOK, status: status, scope: p.Auth.Scope}, true
@@ -363,7 +398,7 @@ var doors = []door{
 	{"forward auth", func(t *testing.T, w *doorsWorld, c *doorsCred) (verdict, bool) {
 		// As Caddy and Traefik ask (SPEC §11), for the proxy door's request.
 		req, _ := http.NewRequest(http.MethodGet, w.at.front.URL+"/oauth2/auth", nil)
-		req.Header.Set("Authorization", "Bearer "+c.token)
+		c.authorize(req, http.MethodGet, w.at.front.URL+sampleapi.PersonsPath)
 		req.Header.Set("X-Forwarded-Method", http.MethodGet)
 		req.Header.Set("X-Forwarded-Uri", sampleapi.PersonsPath)
 		resp, err := http.DefaultClient.Do(req)
@@ -375,14 +410,14 @@ var doors = []door{
 			scope: resp.Header.Get("X-Auth-Scope")}, true
 	}},
 	{"admin API", func(t *testing.T, w *doorsWorld, c *doorsCred) (verdict, bool) {
-		status, _ := call(t, http.MethodGet, w.at.admin.URL+"/admin/license", c.token)
+		status, _ := c.ask(t, http.MethodGet, w.at.admin.URL+"/admin/license")
 		return verdict{accepted: status == http.StatusOK, status: status}, true
 	}},
 	{"userinfo", func(t *testing.T, w *doorsWorld, c *doorsCred) (verdict, bool) {
 		if c.browser == nil {
 			return verdict{}, false
 		}
-		status, _ := call(t, http.MethodGet, w.at.front.URL+"/id/connect/userinfo", c.token)
+		status, _ := c.ask(t, http.MethodGet, w.at.front.URL+"/id/connect/userinfo")
 		return verdict{accepted: status == http.StatusOK, status: status}, true
 	}},
 	{"introspection", func(t *testing.T, w *doorsWorld, c *doorsCred) (verdict, bool) {

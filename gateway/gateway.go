@@ -22,6 +22,7 @@ import (
 	"github.com/erpgate/erpgate/browserlogin"
 	"github.com/erpgate/erpgate/config"
 	"github.com/erpgate/erpgate/directory"
+	"github.com/erpgate/erpgate/dpop"
 	"github.com/erpgate/erpgate/metrics"
 	"github.com/erpgate/erpgate/reftoken"
 	"github.com/erpgate/erpgate/requestid"
@@ -131,7 +132,10 @@ type Gateway struct {
 	shared    SharedStore // what replicas sharing the store get (replicas.go)
 	keys      *signing.Keyring
 	revoked   *revocation.List
-	directory *directory.Table     // apps and users, live (config + store)
+	directory *directory.Table // apps and users, live (config + store)
+	// dpop checks DPoP proofs for the token endpoint and every door:
+	// one replay cache for both (RFC 9449 §11.1).
+	dpop      *dpop.Checker
 	authority *authority.Authority // judges every credential at every door
 	tracing   *tracing.Provider    // tracing.go; disabled when off
 	reftokens *reftoken.Service
@@ -264,9 +268,10 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		return nil, err
 	}
 	g.users = g.newUsers() // users.go
+	g.dpop = dpop.New(dpop.Config{Clock: g.clock})
 	g.authority, err = authority.New(authority.Config{
 		Verifier: g.verifier, ReferenceTokens: g.reftokens, Revocations: g.revoked,
-		Sessions: g.traceSessions(g.sessions), Directory: g.directory, Metrics: m,
+		Sessions: g.traceSessions(g.sessions), Directory: g.directory, Metrics: m, DPoP: g.dpop,
 	})
 	if err != nil {
 		g.Close()

@@ -333,6 +333,7 @@ func (g *Gateway) buildSnapshot(f *config.File) (*snapshot, error) {
 		Passwords: g.directory, PasswordChanges: g.store, PasswordResets: g.users,
 		Pages:  pages,
 		Signer: g.keys, Clock: g.clock, Logger: g.logger, Audit: g.audit, Metrics: g.metrics,
+		DPoP: g.dpop,
 	})
 	if err != nil {
 		return nil, err
@@ -361,7 +362,8 @@ func (g *Gateway) buildSnapshot(f *config.File) (*snapshot, error) {
 	}
 	px, err := proxy.New(proxy.Config{
 		Policy: pol, Upstreams: ups, Authority: g.traceAuthority(g.authority), TrustedProxies: trusted, Browser: browser, Pages: pages,
-		Clock: g.clock, Logger: g.logger, Audit: g.audit, Metrics: g.metrics,
+		Scheme: publicScheme(f),
+		Clock:  g.clock, Logger: g.logger, Audit: g.audit, Metrics: g.metrics,
 	})
 	if err != nil {
 		return nil, err

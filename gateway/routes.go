@@ -60,3 +60,12 @@ func trustedProxies(f *config.File) ([]netip.Prefix, error) {
 	}
 	return out, nil
 }
+
+// publicScheme is public_url's scheme: how clients reach the gateway,
+// which the URLs in DPoP proofs name.
+func publicScheme(f *config.File) string {
+	if u, err := url.Parse(f.PublicURL); err == nil && u.Scheme == "https" {
+		return "https"
+	}
+	return "http"
+}

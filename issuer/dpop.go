@@ -39,6 +39,15 @@ func (s *Server) tokenProof(r *http.Request, app *directory.App) (string, error)
 	return p.JKT, nil
 }
 
+// scheme is the issuer's URL scheme: how clients reach the server, for
+// the URLs DPoP proofs name.
+func (s *Server) scheme() string {
+	if s.secure {
+		return "https"
+	}
+	return "http"
+}
+
 // confirmation is the cnf claim of a token bound to jkt; nil for "".
 func confirmation(jkt string) *claims.Confirmation {
 	if jkt == "" {

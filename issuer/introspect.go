@@ -65,6 +65,8 @@ type introspection struct {
 	ID        string   `json:"jti,omitempty"`
 	// ERP.net extras: who a client-credentials token acts as.
 	ClientSystemUser string `json:"client_system_user,omitempty"`
+	// Confirmation names the key of a DPoP-bound token (RFC 9449 §6.2).
+	Confirmation *claims.Confirmation `json:"cnf,omitempty"`
 }
 
 var inactive = introspection{Active: false}
@@ -85,9 +87,10 @@ func (s *Server) introspect(ctx context.Context, tok, hint string) (introspectio
 		c := caller.Claims
 		out := introspection{
 			Active: true, Scope: c.ScopeString(), ClientID: c.ClientID,
-			Subject: c.Subject, SessionID: c.SessionID, TokenType: "Bearer", Expiry: c.Expiry,
+			Subject: c.Subject, SessionID: c.SessionID, Expiry: c.Expiry,
 			IssuedAt: c.IssuedAt, NotBefore: c.NotBefore, Issuer: c.Issuer, Audience: c.Audience,
 			ID: c.ID, ClientSystemUser: c.ClientSystemUser,
+			Confirmation: c.Confirmation, TokenType: tokenType(c.BoundKey()),
 		}
 		if caller.Reference != nil {
 			out.TokenType, out.ID, out.NotBefore = "reference_token", caller.Reference.ID, 0

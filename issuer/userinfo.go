@@ -22,7 +22,7 @@ func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		authority.WriteRefusal(w, &authority.Refusal{Reason: authority.ReasonInvalidRequest, Detail: err.Error()})
 		return
 	}
-	caller, ref := s.cfg.Authority.Authenticate(r.Context(), cred, authority.Door{AllowCommunity: true})
+	caller, ref := s.cfg.Authority.Authenticate(r.Context(), cred, authority.Door{AllowCommunity: true, Scheme: s.scheme()})
 	if ref == nil && caller.Claims.Subject == "" {
 		ref = &authority.Refusal{Reason: authority.ReasonInvalidToken, Detail: "not a user's token"}
 	}

@@ -58,6 +58,12 @@ type identityKey struct{}
 type identity struct {
 	claims    *claims.Access
 	dropToken bool // don't pass Authorization upstream
+	// bearer, when set, is the token of a DPoP request (RFC 9449 §7.1),
+	// passed upstream as "Authorization: Bearer": the gateway checked
+	// the proof, which names the gateway's URL, not the upstream's, and
+	// ERP APIs take bearer tokens. The token stays bound: the gateway
+	// refuses it as a bearer token.
+	bearer string
 }
 
 // bufferPool shares 32 KiB copy buffers across all routes.
@@ -148,6 +154,10 @@ func setIdentity(pr *httputil.ProxyRequest) {
 	}
 	if v[6] != "" {
 		h[hdrUserType] = v[6:7:7]
+	}
+	if id.bearer != "" {
+		h["Authorization"] = []string{"Bearer " + id.bearer}
+		delete(h, "Dpop") // the proof is spent, and names the gateway's URL
 	}
 	if id.dropToken {
 		delete(h, "Authorization")

@@ -37,10 +37,14 @@ type Config struct {
 	Authority Authenticator
 	// TrustedProxies may set X-Forwarded-*; everyone else's are replaced.
 	TrustedProxies []netip.Prefix
-	Clock          func() time.Time
-	Logger         *slog.Logger
-	Audit          *audit.Logger
-	Metrics        *metrics.Metrics
+	// Scheme is public_url's, "http" or "https": how clients reach the
+	// gateway, which may sit behind a TLS-terminating edge. DPoP proofs
+	// name URLs of it (RFC 9449 §4.3).
+	Scheme  string
+	Clock   func() time.Time
+	Logger  *slog.Logger
+	Audit   *audit.Logger
+	Metrics *metrics.Metrics
 
 	// Browser, when set, is browser login at the gateway: it serves
 	// /oauth2/* and gives browsers on login routes (or asking for HTML)
@@ -197,7 +201,7 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, po
 	// session, are the authority's. A token for another route opens no
 	// session: the audience is checked first.
 	caller, ref := p.cfg.Authority.Authenticate(ctx, cred, authority.Door{
-		Audiences: rt.audiences, OpenSession: true, AllowCommunity: pol.AllowCommunityUsers,
+		Audiences: rt.audiences, OpenSession: true, AllowCommunity: pol.AllowCommunityUsers, Scheme: p.cfg.Scheme,
 	})
 	if ref != nil {
 		p.refused(w, r, e, rt, cred, ref)
@@ -219,6 +223,9 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, po
 		return
 	}
 	id := &identity{claims: c, dropToken: rt.upstream.StripAuthorization}
+	if cred.Source == authority.SourceDPoP {
+		id.bearer = cred.Token
+	}
 	rt.serve(w, r.WithContext(context.WithValue(ctx, identityKey{}, id)))
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/erpgate/erpgate/authority"
 	"github.com/erpgate/erpgate/claims"
 	"github.com/erpgate/erpgate/directory"
+	"github.com/erpgate/erpgate/dpop"
 	"github.com/erpgate/erpgate/metrics"
 	"github.com/erpgate/erpgate/reftoken"
 	"github.com/erpgate/erpgate/revocation"
@@ -208,7 +209,7 @@ func New(t testing.TB, cfg Config) *Auth {
 	t.Cleanup(func() { _ = a.ReferenceTokens.Flush(context.Background()) })
 	a.Authority, err = authority.New(authority.Config{
 		Verifier: a.Verifier, ReferenceTokens: a.ReferenceTokens, Revocations: a.Revocations,
-		Sessions: a.Sessions, Directory: a.Directory, Metrics: m,
+		Sessions: a.Sessions, Directory: a.Directory, Metrics: m, DPoP: dpop.New(dpop.Config{Clock: a.Now}),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,69 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDPoPWithOpenIDClient: openid-client (npm, an independent client
+// with DPoP support) gets a DPoP-bound token from the built binary's token
+// endpoint and calls an API route through the gateway with it (RFC 9449
+// §5, §7.1). The same token sent as a bearer token is refused, and so is
+// a proof openid-client made, sent a second time.
+func TestDPoPWithOpenIDClient(t *testing.T) {
+	t.Parallel()
+	node, err := exec.LookPath("node")
+	requireDep(t, err == nil, "Node.js (apt-get install nodejs)")
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	js := filepath.Join(root, "e2e", "testdata", "js")
+	_, err = os.Stat(filepath.Join(js, "node_modules", "openid-client"))
+	requireDep(t, err == nil, "openid-client in e2e/testdata/js (npm ci there)")
+
+	g := startGateway(t, gatewayOptions{})
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "dpop_client.mjs", g.Issuer(), syncClient, syncSecret, g.PublicURL+personsPath)
+	cmd.Dir = js
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr string
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("openid-client: %v\n%s%s", err, out, stderr)
+	}
+	var got struct {
+		Algs            []string `json:"algs"`
+		TokenType       string   `json:"token_type"`
+		APIStatus       int      `json:"api_status"`
+		Subject         string   `json:"subject"`
+		AgainStatus     int      `json:"again_status"`
+		BearerStatus    int      `json:"bearer_status"`
+		BearerChallenge string   `json:"bearer_challenge"`
+		ReplayStatus    int      `json:"replay_status"`
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("openid-client printed %q: %v", out, err)
+	}
+	if len(got.Algs) == 0 || !strings.EqualFold(got.TokenType, "DPoP") {
+		t.Errorf("discovery's DPoP algorithms %v and token_type %q, want algorithms and DPoP", got.Algs, got.TokenType)
+	}
+	if got.APIStatus != 200 || got.Subject != systemUser || got.AgainStatus != 200 {
+		t.Errorf("the API through the gateway with DPoP: %d as %q, then %d; want 200 as %s twice", got.APIStatus, got.Subject, got.AgainStatus, systemUser)
+	}
+	if got.BearerStatus != 401 || !strings.Contains(got.BearerChallenge, `error="invalid_token"`) {
+		t.Errorf("the bound token as a bearer token: %d %q, want 401 invalid_token", got.BearerStatus, got.BearerChallenge)
+	}
+	if got.ReplayStatus != 401 {
+		t.Errorf("openid-client's proof replayed: %d, want 401", got.ReplayStatus)
+	}
+}
