@@ -178,6 +178,11 @@ func (a *Authority) binding(cred Credential, door Door, c *claims.Access) *Refus
 		}
 	}
 	p, err := a.cfg.DPoP.Check(cred.Proofs, dpop.Request{Method: cred.Method, URL: scheme + "://" + cred.Host + cred.Path, AccessToken: cred.Token})
+	if pe := (*dpop.Error)(nil); errors.As(err, &pe) && pe.UseNonce {
+		ref := refuse(ReasonUseNonce, "%v", err)
+		ref.Nonce = a.cfg.DPoP.Nonce()
+		return ref
+	}
 	if err != nil {
 		return refuse(ReasonInvalidProof, "%v", err)
 	}

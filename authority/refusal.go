@@ -26,6 +26,7 @@ const (
 	ReasonLicenseExhausted = "MaximumLicenseCountExceeded" // 403: ERP.net's error code
 	ReasonUnavailable      = "temporarily_unavailable"     // 503: the store did not answer
 	ReasonInvalidProof     = "invalid_dpop_proof"          // 401: a bound token without a valid proof by its key (RFC 9449 §7.1)
+	ReasonUseNonce         = "use_dpop_nonce"              // 401: the proof lacks a current server nonce (RFC 9449 §9)
 )
 
 // Refusal is why a credential may not act now. Detail is for logs and
@@ -37,6 +38,8 @@ type Refusal struct {
 	// Claims are the refused token's, once it verified (nil before): who
 	// was refused, for the audit line.
 	Claims *claims.Access
+	// Nonce is the server nonce to retry with (ReasonUseNonce).
+	Nonce string
 }
 
 func (r *Refusal) Error() string { return fmt.Sprintf("%s: %s", r.Reason, r.Detail) }

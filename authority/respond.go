@@ -47,7 +47,9 @@ type Answer struct {
 	Challenge string
 	// RetryAfter is the Retry-After header in seconds, "" for none.
 	RetryAfter string
-	Body       ErrorBody
+	// Nonce is the DPoP-Nonce header (RFC 9449 §9), "" for none.
+	Nonce string
+	Body  ErrorBody
 }
 
 // Answer is the answer to r: the table from reason to status, challenge
@@ -77,6 +79,9 @@ func (r *Refusal) Answer() Answer {
 		// a proof may use.
 		return Answer{Status: http.StatusUnauthorized, Challenge: DPoPChallenge + `, error="invalid_dpop_proof"`,
 			Body: ErrorBody{Error: "invalid_dpop_proof", Description: "the DPoP proof is missing, invalid or not made with the token's key"}}
+	case ReasonUseNonce:
+		return Answer{Status: http.StatusUnauthorized, Challenge: DPoPChallenge + `, error="use_dpop_nonce"`, Nonce: r.Nonce,
+			Body: ErrorBody{Error: "use_dpop_nonce", Description: "the DPoP proof must carry the nonce in the DPoP-Nonce header"}}
 	case ReasonUnavailable:
 		return Answer{Status: http.StatusServiceUnavailable, RetryAfter: "1",
 			Body: ErrorBody{Error: "temporarily_unavailable", Description: "credentials cannot be checked right now; try again shortly"}}
@@ -100,6 +105,9 @@ func WriteAnswer(w http.ResponseWriter, a Answer) {
 	}
 	if a.RetryAfter != "" {
 		h.Set("Retry-After", a.RetryAfter)
+	}
+	if a.Nonce != "" {
+		h.Set(dpop.NonceHeader, a.Nonce)
 	}
 	WriteJSONError(w, a.Status, a.Body)
 }

@@ -183,6 +183,9 @@ type File struct {
 	// Tracing is OpenTelemetry tracing, off by default (SPEC §11).
 	Tracing Tracing `yaml:"tracing"`
 
+	// DPoP configures proof-of-possession for every app (dpop.go).
+	DPoP DPoP `yaml:"dpop"`
+
 	// AdminUI is the admin console on AdminListen (adminui.go).
 	AdminUI AdminUI `yaml:"admin_ui"`
 }

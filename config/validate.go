@@ -92,6 +92,7 @@ func (v *validator) validate() {
 	v.trustedProxies()
 	v.allowedHosts()
 	v.tracing() // tracing.go
+	v.dpop()    // dpop.go
 	v.adminUI() // adminui.go
 
 	v.oneOf("log.level", f.Log.Level, LogDebug, LogInfo, LogWarn, LogError)

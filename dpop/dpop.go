@@ -59,13 +59,17 @@ type Config struct {
 	MaxAge         time.Duration
 	Leeway         time.Duration
 	ReplayCapacity int
-	Clock          func() time.Time // required
+	// Nonces, when set, makes every proof carry a nonce it handed out
+	// (RFC 9449 §8, §9); nil: nonces are not asked for.
+	Nonces *Nonces
+	Clock  func() time.Time // required
 }
 
 // Checker verifies proofs; safe for concurrent use.
 type Checker struct {
 	maxAge, leeway time.Duration
 	clock          func() time.Time
+	nonces         *Nonces
 
 	mu       sync.Mutex
 	seen     map[string]time.Time // jkt NUL jti → when it may be forgotten
@@ -75,7 +79,7 @@ type Checker struct {
 // New returns a Checker.
 func New(cfg Config) *Checker {
 	c := &Checker{maxAge: cfg.MaxAge, leeway: cfg.Leeway, clock: cfg.Clock, capacity: cfg.ReplayCapacity,
-		seen: map[string]time.Time{}}
+		seen: map[string]time.Time{}, nonces: cfg.Nonces}
 	if c.maxAge <= 0 {
 		c.maxAge = DefaultMaxAge
 	}
@@ -112,11 +116,26 @@ type Proof struct {
 // Error is a refused proof: the token endpoint answers invalid_dpop_proof
 // (400), a protected resource 401 with a DPoP challenge carrying it (RFC
 // 9449 §7.1). Reason says why, for logs and the error description.
-type Error struct{ Reason string }
+// UseNonce says the proof lacked a current server nonce: the answer is
+// use_dpop_nonce with a fresh one (§8, §9), which the client retries
+// with.
+type Error struct {
+	Reason   string
+	UseNonce bool
+}
 
 func (e *Error) Error() string { return "dpop: " + e.Reason }
 
 func refuse(format string, args ...any) error { return &Error{Reason: fmt.Sprintf(format, args...)} }
+
+// Nonce is the server nonce to hand out now; "" when nonces are not
+// asked for.
+func (c *Checker) Nonce() string {
+	if c.nonces == nil {
+		return ""
+	}
+	return c.nonces.Current()
+}
 
 // IsInvalid reports whether err is a refused proof.
 func IsInvalid(err error) bool {
@@ -126,11 +145,12 @@ func IsInvalid(err error) bool {
 
 // payload is a proof's claims (RFC 9449 §4.2).
 type payload struct {
-	JTI string          `json:"jti"`
-	HTM string          `json:"htm"`
-	HTU string          `json:"htu"`
-	IAT json.RawMessage `json:"iat"`
-	ATH string          `json:"ath"`
+	JTI   string          `json:"jti"`
+	HTM   string          `json:"htm"`
+	HTU   string          `json:"htu"`
+	IAT   json.RawMessage `json:"iat"`
+	ATH   string          `json:"ath"`
+	Nonce string          `json:"nonce"`
 }
 
 // Check verifies the proof in headers (the request's DPoP header
@@ -186,6 +206,10 @@ func (c *Checker) Check(headers []string, req Request) (Proof, error) {
 	}
 	if got, err := NormalizeURL(p.HTU); err != nil || got != want {
 		return Proof{}, refuse("the proof's htu is not this request's URL %s", want)
+	}
+	// 10: a nonce this server handed out lately.
+	if c.nonces != nil && !c.nonces.Valid(p.Nonce) {
+		return Proof{}, &Error{Reason: "the proof needs a current server nonce (DPoP-Nonce)", UseNonce: true}
 	}
 	// 11: fresh.
 	now := c.clock()

@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -315,4 +316,55 @@ func signES256(t *testing.T, k *ecdsa.PrivateKey, input string) string {
 	r.FillBytes(out[:32])
 	s.FillBytes(out[32:])
 	return base64.RawURLEncoding.EncodeToString(out)
+}
+
+// TestNonces: with server nonces on, a proof without one, or with one
+// from another server secret or from two windows ago, is refused with
+// UseNonce (RFC 9449 §8: the client retries with the nonce it is given);
+// the current nonce and the last window's pass; a second replica with
+// the same secret accepts the first's.
+func TestNonces(t *testing.T) {
+	now := t0
+	clock := func() time.Time { return now }
+	nonces, _ := NewNonces([]byte("operator secret"), 30*time.Second, clock)
+	replica, _ := NewNonces([]byte("operator secret"), 30*time.Second, clock)
+	stranger, _ := NewNonces([]byte("another secret"), 30*time.Second, clock)
+	c := New(Config{Clock: clock, Nonces: nonces})
+	cl := newClient(t, jose.ES256)
+	req := Request{Method: "POST", URL: tokenURL}
+	with := func(nonce string) []string {
+		m := claimsFor("POST", tokenURL, now)
+		if nonce != "" {
+			m["nonce"] = nonce
+		}
+		return []string{cl.proof(t, m, nil)}
+	}
+	useNonce := func(err error) bool {
+		var e *Error
+		return errors.As(err, &e) && e.UseNonce
+	}
+	if _, err := c.Check(with(""), req); !useNonce(err) {
+		t.Errorf("no nonce: %v, want UseNonce", err)
+	}
+	if _, err := c.Check(with(stranger.Current()), req); !useNonce(err) {
+		t.Errorf("another secret's nonce: %v, want UseNonce", err)
+	}
+	issued := c.Nonce()
+	if _, err := c.Check(with(issued), req); err != nil {
+		t.Errorf("the current nonce: %v", err)
+	}
+	now = now.Add(30 * time.Second)
+	if _, err := c.Check(with(issued), req); err != nil {
+		t.Errorf("the last window's nonce: %v", err)
+	}
+	if _, err := c.Check(with(replica.Current()), req); err != nil {
+		t.Errorf("a replica's nonce: %v", err)
+	}
+	now = now.Add(31 * time.Second)
+	if _, err := c.Check(with(issued), req); !useNonce(err) {
+		t.Errorf("a nonce two windows old: %v, want UseNonce", err)
+	}
+	if New(Config{Clock: clock}).Nonce() != "" {
+		t.Error("a checker without nonces hands one out")
+	}
 }

@@ -15,9 +15,24 @@ import (
 // with DPoP support) gets a DPoP-bound token from the built binary's token
 // endpoint and calls an API route through the gateway with it (RFC 9449
 // §5, §7.1). The same token sent as a bearer token is refused, and so is
-// a proof openid-client made, sent a second time.
+// a proof openid-client made, sent a second time. With server nonces,
+// openid-client follows use_dpop_nonce at the token endpoint and at the
+// proxy (§8, §9).
 func TestDPoPWithOpenIDClient(t *testing.T) {
 	t.Parallel()
+	for _, extra := range []string{"", "dpop: {require_nonce: true}\n"} {
+		name := "without nonces"
+		if extra != "" {
+			name = "with server nonces"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testOpenIDClientDPoP(t, extra)
+		})
+	}
+}
+
+func testOpenIDClientDPoP(t *testing.T, extra string) {
 	node, err := exec.LookPath("node")
 	requireDep(t, err == nil, "Node.js (apt-get install nodejs)")
 	root, err := repoRoot()
@@ -28,7 +43,7 @@ func TestDPoPWithOpenIDClient(t *testing.T) {
 	_, err = os.Stat(filepath.Join(js, "node_modules", "openid-client"))
 	requireDep(t, err == nil, "openid-client in e2e/testdata/js (npm ci there)")
 
-	g := startGateway(t, gatewayOptions{})
+	g := startGateway(t, gatewayOptions{Edit: func(cfg string) string { return cfg + extra }})
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "dpop_client.mjs", g.Issuer(), syncClient, syncSecret, g.PublicURL+personsPath)
@@ -50,6 +65,7 @@ func TestDPoPWithOpenIDClient(t *testing.T) {
 		BearerStatus    int      `json:"bearer_status"`
 		BearerChallenge string   `json:"bearer_challenge"`
 		ReplayStatus    int      `json:"replay_status"`
+		NonceChallenges int      `json:"nonce_challenges"`
 	}
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("openid-client printed %q: %v", out, err)
@@ -65,5 +81,10 @@ func TestDPoPWithOpenIDClient(t *testing.T) {
 	}
 	if got.ReplayStatus != 401 {
 		t.Errorf("openid-client's proof replayed: %d, want 401", got.ReplayStatus)
+	}
+	// Without nonces nothing asks for one; with them the token endpoint
+	// does, once, and openid-client uses the nonce from then on.
+	if want := extra != ""; (got.NonceChallenges > 0) != want {
+		t.Errorf("%d answers asked for a nonce; want some: %v", got.NonceChallenges, want)
 	}
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/erpgate/erpgate/dpop/dpoptest"
+	"github.com/erpgate/erpgate/sampleapi"
 )
 
 // DPoP at every door (RFC 9449 §7): a bound token is honoured only with
@@ -19,24 +21,33 @@ import (
 
 // dpopCreds are bound credentials of the doors app: a service token and
 // a user's (the code flow as the doors app, its exchange with a proof).
-func (w *doorsWorld) dpopCreds(t *testing.T) []*doorsCred {
+// With dpop.require_nonce, the token requests retry with the nonce they
+// are given (RFC 9449 §8), and nonce is the last one.
+func (w *doorsWorld) dpopCreds(t *testing.T) (creds []*doorsCred, nonce string) {
 	t.Helper()
 	key := dpoptest.NewKey(t)
 	tokenURL := w.front.URL + "/id/connect/token"
 	proofOf := func(form url.Values) doorsTokenResponse {
-		req, _ := http.NewRequest(http.MethodPost, tokenURL, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.SetBasicAuth(url.QueryEscape(w.app), url.QueryEscape(w.secret))
-		req.Header.Set("DPoP", key.Proof(http.MethodPost, tokenURL, "", time.Now()))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
+		for {
+			req, _ := http.NewRequest(http.MethodPost, tokenURL, strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth(url.QueryEscape(w.app), url.QueryEscape(w.secret))
+			req.Header.Set("DPoP", key.ProofWithNonce(http.MethodPost, tokenURL, "", nonce, time.Now()))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var tr doorsTokenResponse
+			_ = json.NewDecoder(resp.Body).Decode(&tr)
+			resp.Body.Close()
+			tr.status = resp.StatusCode
+			given := resp.Header.Get("DPoP-Nonce")
+			if tr.Error != "use_dpop_nonce" || nonce != "" || given == "" {
+				nonce = cmp.Or(given, nonce)
+				return tr
+			}
+			nonce = given // once
 		}
-		defer resp.Body.Close()
-		var tr doorsTokenResponse
-		_ = json.NewDecoder(resp.Body).Decode(&tr)
-		tr.status = resp.StatusCode
-		return tr
 	}
 	svc := proofOf(url.Values{"grant_type": {"client_credentials"}})
 	if svc.status != http.StatusOK {
@@ -51,7 +62,7 @@ func (w *doorsWorld) dpopCreds(t *testing.T) []*doorsCred {
 	return []*doorsCred{
 		{kind: credService, token: svc.AccessToken, key: key},
 		{kind: credUser, token: ref.AccessToken, key: key, browser: user.browser, jar: user.jar},
-	}
+	}, nonce
 }
 
 // tokenDoorNames are the doors a token is presented to.
@@ -61,7 +72,7 @@ var presentedTo = func(name string) bool { return tokenDoor(name) && name != "in
 // door that takes a token.
 func TestDPoPAtEveryDoor(t *testing.T) {
 	w := newDoorsWorld(t)
-	creds := w.dpopCreds(t)
+	creds, _ := w.dpopCreds(t)
 	other := dpoptest.NewKey(t)
 	for _, tc := range []struct {
 		name    string
@@ -173,5 +184,51 @@ func TestDPoPAtEveryDoor(t *testing.T) {
 			!strings.Contains(body, `"token_type":"DPoP"`) {
 			t.Errorf("introspection of the %s token: %d %s, want active with cnf.jkt and token_type DPoP", c.kind, status, body)
 		}
+	}
+}
+
+// TestDPoPNonceAtEveryDoor: with dpop.require_nonce, a proof without the
+// server's nonce is refused at every door with use_dpop_nonce and a nonce
+// to retry with (RFC 9449 §9), and the nonce the token endpoint handed
+// out works at every door.
+func TestDPoPNonceAtEveryDoor(t *testing.T) {
+	w := newDoorsWorldWith(t, "dpop: {require_nonce: true}\n")
+	creds, nonce := w.dpopCreds(t)
+	if nonce == "" {
+		t.Fatal("the token endpoint handed out no nonce")
+	}
+	for _, withNonce := range []bool{false, true} {
+		for _, c := range creds {
+			c.present = func(req *http.Request, method, u string) {
+				n := ""
+				if withNonce {
+					n = nonce
+				}
+				req.Header.Set("Authorization", "DPoP "+c.token)
+				req.Header.Set("DPoP", c.key.ProofWithNonce(method, u, c.token, n, time.Now()))
+			}
+			for _, d := range doors {
+				if !presentedTo(d.name) {
+					continue
+				}
+				if v, ok := d.ask(t, w, c); ok && v.accepted != withNonce {
+					t.Errorf("%s token at %s, nonce %v: %v", c.kind, d.name, withNonce, v)
+				}
+			}
+		}
+	}
+	// The refusal says what to do.
+	c := creds[0]
+	c.present = nil
+	req, _ := http.NewRequest(http.MethodGet, w.front.URL+sampleapi.PersonsPath, nil)
+	req.Header.Set("Authorization", "DPoP "+c.token)
+	req.Header.Set("DPoP", c.key.Proof(http.MethodGet, w.front.URL+sampleapi.PersonsPath, c.token, time.Now()))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if ch := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != 401 || !strings.Contains(ch, `error="use_dpop_nonce"`) || resp.Header.Get("DPoP-Nonce") == "" {
+		t.Errorf("no nonce at the proxy: %d %q nonce %q", resp.StatusCode, ch, resp.Header.Get("DPoP-Nonce"))
 	}
 }

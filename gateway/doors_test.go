@@ -155,7 +155,13 @@ func (c *doorsCred) ask(t *testing.T, method, url string) (int, string) {
 
 func newDoorsWorld(t *testing.T) *doorsWorld {
 	t.Helper()
-	front, g, cfgPath := startWithEditedConfig(t, doorsConfig)
+	return newDoorsWorldWith(t, "")
+}
+
+// newDoorsWorldWith is newDoorsWorld with extra appended to the config.
+func newDoorsWorldWith(t *testing.T, extra string) *doorsWorld {
+	t.Helper()
+	front, g, cfgPath := startWithEditedConfig(t, func(yml string) string { return doorsConfig(yml) + extra })
 	raw, err := os.ReadFile(cfgPath)
 	if err != nil {
 		t.Fatal(err)

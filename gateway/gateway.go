@@ -267,8 +267,11 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		g.Close()
 		return nil, err
 	}
-	g.users = g.newUsers() // users.go
-	g.dpop = dpop.New(dpop.Config{Clock: g.clock})
+	g.users = g.newUsers()                             // users.go
+	if g.dpop, err = newDPoP(f, g.clock); err != nil { // dpop.go
+		g.Close()
+		return nil, err
+	}
 	g.authority, err = authority.New(authority.Config{
 		Verifier: g.verifier, ReferenceTokens: g.reftokens, Revocations: g.revoked,
 		Sessions: g.traceSessions(g.sessions), Directory: g.directory, Metrics: m, DPoP: g.dpop,

@@ -85,6 +85,8 @@ var restartOnly = []setting{
 	{"tracing", keep(func(f *config.File) *config.Tracing { return &f.Tracing })}, // the provider, built once
 	// The console, built once.
 	{"admin_ui", keep(func(f *config.File) *config.AdminUI { return &f.AdminUI })},
+	// The DPoP checker's nonces, built once.
+	{"dpop", keep(func(f *config.File) *config.DPoP { return &f.DPoP })},
 }
 
 // logLevelRestartOnly is log.level's entry, restart-only when the caller

@@ -25,8 +25,9 @@ const corsAllowHeaders = "Authorization, Content-Type, DPoP"
 
 // corsExposeHeaders are the response headers a cross-origin caller may
 // read besides the safelisted ones: why a token or client was refused
-// (RFC 6750 §3) and when to retry.
-const corsExposeHeaders = "WWW-Authenticate, Retry-After"
+// (RFC 6750 §3), when to retry, and the nonce a DPoP proof must carry
+// (RFC 9449 §8).
+const corsExposeHeaders = "WWW-Authenticate, Retry-After, DPoP-Nonce"
 
 // routeCORS mounts the CORS wrapper over the endpoints a browser app
 // calls: for each, the preflight (OPTIONS) and the methods it serves

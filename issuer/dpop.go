@@ -15,8 +15,12 @@ import (
 // key's holder can refresh; an app with dpop: required must send one.
 
 // ErrInvalidDPoPProof is RFC 9449 §5's error for a missing or invalid
-// proof.
-var ErrInvalidDPoPProof = &Error{Code: "invalid_dpop_proof", Status: http.StatusBadRequest}
+// proof; ErrUseDPoPNonce asks the client to retry with the server nonce
+// in the DPoP-Nonce header (§8).
+var (
+	ErrInvalidDPoPProof = &Error{Code: "invalid_dpop_proof", Status: http.StatusBadRequest}
+	ErrUseDPoPNonce     = &Error{Code: "use_dpop_nonce", Status: http.StatusBadRequest}
+)
 
 // tokenProof checks the DPoP proof of a token request and returns its
 // key's thumbprint; "" without a proof.
@@ -30,7 +34,10 @@ func (s *Server) tokenProof(r *http.Request, app *directory.App) (string, error)
 	}
 	p, err := s.dpop.Check(vals, dpop.Request{Method: r.Method, URL: s.cfg.Issuer + "/connect/token"})
 	var pe *dpop.Error
-	if errors.As(err, &pe) {
+	switch {
+	case errors.As(err, &pe) && pe.UseNonce:
+		return "", ErrUseDPoPNonce.WithDescription(pe.Reason)
+	case errors.As(err, &pe):
 		return "", ErrInvalidDPoPProof.WithDescription(pe.Reason)
 	}
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/erpgate/erpgate/dpop"
 	"github.com/erpgate/erpgate/dpop/dpoptest"
 )
 
@@ -152,5 +153,32 @@ func TestDPoPPublicClientRefresh(t *testing.T) {
 	moved := ts.tokenWithProof(t, webID, webSecret, refresh(web.body["refresh_token"].(string)), next.Proof("POST", ts.tokenURL(), "", *ts.now))
 	if c := ts.accessClaims(t, moved.body["access_token"].(string)); moved.status != 200 || c.BoundKey() != next.JKT() {
 		t.Errorf("a confidential client's refresh with a new key: %d %v, want a token bound to it", moved.status, moved.body)
+	}
+}
+
+// TestDPoPNonce: with server nonces, a token request whose proof has none
+// gets use_dpop_nonce and a nonce in DPoP-Nonce (RFC 9449 §8); the retry
+// with it gets the token, and its answer carries a nonce too.
+func TestDPoPNonce(t *testing.T) {
+	ts := newTestServer(t, func(c *testConfig) {
+		n, err := dpop.NewNonces([]byte("operator secret"), 0, func() time.Time { return testNow })
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.DPoP = dpop.New(dpop.Config{Clock: func() time.Time { return testNow }, Nonces: n})
+	})
+	key := dpoptest.NewKey(t)
+	cc := func() url.Values { return url.Values{"grant_type": {"client_credentials"}} }
+	first := ts.tokenWithProof(t, syncID, syncSecret, cc(), key.Proof("POST", ts.tokenURL(), "", *ts.now))
+	nonce := first.header.Get("DPoP-Nonce")
+	if first.status != 400 || first.body["error"] != "use_dpop_nonce" || nonce == "" {
+		t.Fatalf("a proof without a nonce: %d %v (DPoP-Nonce %q), want use_dpop_nonce with a nonce", first.status, first.body, nonce)
+	}
+	retry := ts.tokenWithProof(t, syncID, syncSecret, cc(), key.ProofWithNonce("POST", ts.tokenURL(), "", nonce, *ts.now))
+	if retry.status != 200 || retry.body["token_type"] != "DPoP" || retry.header.Get("DPoP-Nonce") == "" {
+		t.Errorf("the retry with the nonce: %d %v", retry.status, retry.body)
+	}
+	if res := ts.tokenWithProof(t, syncID, syncSecret, cc(), key.ProofWithNonce("POST", ts.tokenURL(), "", "made-up", *ts.now)); res.body["error"] != "use_dpop_nonce" {
+		t.Errorf("a made-up nonce: %d %v", res.status, res.body)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/erpgate/erpgate/audit"
+	"github.com/erpgate/erpgate/dpop"
 	"github.com/erpgate/erpgate/metrics"
 	"github.com/erpgate/erpgate/requestid"
 )
@@ -55,6 +56,10 @@ type grant struct {
 // handleToken is the token endpoint (RFC 6749 §3.2): POST only, form body,
 // the client authenticated first, then the grant dispatched.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	if nonce := s.dpop.Nonce(); nonce != "" {
+		// RFC 9449 §8.2: the nonce for the next proof, on every answer.
+		w.Header().Set(dpop.NonceHeader, nonce)
+	}
 	g, grantType, clientID, err := s.tokenGrant(w, r)
 	if err != nil {
 		s.tokenRefused(r.Context(), r, grantType, clientID, err)

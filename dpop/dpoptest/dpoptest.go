@@ -46,11 +46,20 @@ func (k *Key) JKT() string {
 // Proof is a fresh proof for method and url issued at iat, with the hash
 // of accessToken (ath) unless it is "".
 func (k *Key) Proof(method, url, accessToken string, iat time.Time) string {
+	return k.ProofWithNonce(method, url, accessToken, "", iat)
+}
+
+// ProofWithNonce is Proof carrying the server nonce nonce (RFC 9449 §8)
+// unless it is "".
+func (k *Key) ProofWithNonce(method, url, accessToken, nonce string, iat time.Time) string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	claims := map[string]any{"jti": base64.RawURLEncoding.EncodeToString(b), "htm": method, "htu": url, "iat": iat.Unix()}
 	if accessToken != "" {
 		claims["ath"] = dpop.TokenHash(accessToken)
+	}
+	if nonce != "" {
+		claims["nonce"] = nonce
 	}
 	return k.Sign(claims)
 }

@@ -9,8 +9,15 @@
 import * as client from 'openid-client';
 
 const [issuer, clientId, clientSecret, apiURL] = process.argv.slice(2);
+// Every answer that asks for a server nonce (RFC 9449 §8, §9), counted.
+let nonceChallenges = 0;
+const observe = async (url, options) => {
+  const resp = await fetch(url, options);
+  if (resp.headers.get('dpop-nonce') && (resp.status === 400 || resp.status === 401)) nonceChallenges++;
+  return resp;
+};
 const config = await client.discovery(new URL(issuer), clientId, clientSecret, undefined,
-  { execute: [client.allowInsecureRequests] }); // loopback http in the test
+  { execute: [client.allowInsecureRequests], [client.customFetch]: observe }); // loopback http in the test
 const meta = config.serverMetadata();
 const keyPair = await client.randomDPoPKeyPair('ES256');
 const DPoP = client.getDPoPHandle(config, keyPair);
@@ -28,7 +35,7 @@ let captured;
 const capture = {
   [client.customFetch]: async (url, options) => {
     captured = new Headers(options.headers);
-    return fetch(url, options);
+    return observe(url, options);
   },
 };
 Object.assign(config, capture);
@@ -48,4 +55,5 @@ console.log(JSON.stringify({
   bearer_status: bearer.status,
   bearer_challenge: bearer.headers.get('www-authenticate'),
   replay_status: replayStatus,
+  nonce_challenges: nonceChallenges,
 }));
