@@ -48,6 +48,7 @@ type AppChange struct {
 	AllowCommunityUsers    *bool     `json:"allow_community_users,omitempty"`
 	ReferenceTokens        *string   `json:"reference_tokens,omitempty"`
 	Consent                *string   `json:"consent,omitempty"`
+	DPoP                   *string   `json:"dpop,omitempty"`
 	RequirePKCE            *bool     `json:"require_pkce,omitempty"`
 }
 
@@ -62,6 +63,7 @@ func (ch AppChange) Apply(a *config.App) {
 	set(&a.Scope, ch.Scope)
 	set(&a.ReferenceTokens, ch.ReferenceTokens)
 	set(&a.Consent, ch.Consent)
+	set(&a.DPoP, ch.DPoP)
 	if ch.RedirectURIs != nil {
 		a.RedirectURIs = slices.Clone(*ch.RedirectURIs)
 	}
@@ -110,10 +112,13 @@ func ViewOf(a directory.App, source string) AppInfo {
 		RedirectURIs: nonNil(a.RedirectURIs), PostLogoutRedirectURIs: nonNil(a.PostLogoutRedirectURIs),
 		AllowInternalUsers: a.AllowInternalUsers, AllowCommunityUsers: a.AllowCommunityUsers,
 		ReferenceTokens: a.ReferenceTokens, RequirePKCE: a.RequirePKCE, Enabled: a.Enabled, Source: source,
-		Consent: config.ConsentImplicit,
+		Consent: config.ConsentImplicit, DPoP: config.DPoPOptional,
 	}
 	if a.ConsentRequired {
 		v.Consent = config.ConsentRequired
+	}
+	if a.DPoPRequired {
+		v.DPoP = config.DPoPRequired
 	}
 	if !a.CreatedAt.IsZero() {
 		created, updated := a.CreatedAt.UTC(), a.UpdatedAt.UTC()
@@ -144,6 +149,7 @@ type AppInfo struct {
 	ReferenceTokens        string     `json:"reference_tokens"`
 	RequirePKCE            bool       `json:"require_pkce"`
 	Consent                string     `json:"consent"`
+	DPoP                   string     `json:"dpop"` // optional or required (RFC 9449)
 	Enabled                bool       `json:"enabled"`
 	Source                 string     `json:"source"` // "config", "store" or SourceBuiltIn
 	CreatedAt              *time.Time `json:"created_at,omitempty"`

@@ -173,12 +173,16 @@ func configForm(s directory.App) config.App {
 	if s.ConsentRequired {
 		consent = config.ConsentRequired
 	}
+	dpopPolicy := config.DPoPOptional
+	if s.DPoPRequired {
+		dpopPolicy = config.DPoPRequired
+	}
 	internal, community, pkce, enabled := s.AllowInternalUsers, s.AllowCommunityUsers, s.RequirePKCE, s.Enabled
 	return config.App{
 		URI: s.ID, Name: s.Name, Type: typ, SecretHash: hash, SystemUser: s.SystemUser,
 		Scope: strings.Join(s.Scopes, " "), RedirectURIs: slices.Clone(s.RedirectURIs),
 		PostLogoutRedirectURIs: slices.Clone(s.PostLogoutRedirectURIs),
 		AllowInternalUsers:     &internal, AllowCommunityUsers: &community,
-		ReferenceTokens: s.ReferenceTokens, Consent: consent, RequirePKCE: &pkce, Enabled: &enabled,
+		ReferenceTokens: s.ReferenceTokens, Consent: consent, DPoP: dpopPolicy, RequirePKCE: &pkce, Enabled: &enabled,
 	}
 }

@@ -54,3 +54,33 @@ func TestAdminAppUpdate(t *testing.T) {
 		t.Errorf("a refused edit changed the app: %+v", d)
 	}
 }
+
+// TestAdminAppDPoP: a run-time app keeps apps[].dpop through create,
+// edits that do not name it, and an edit that does (RFC 9449); a bad
+// value is refused.
+func TestAdminAppDPoP(t *testing.T) {
+	_, g, _ := startWithEditedConfig(t, withAdminScope)
+	admin := mint(t, g, "admin", "sid-admin", true, "sec")
+	const uri = "com.example/bound"
+	path := "/admin/apps/" + url.PathEscape(uri)
+	if code, body := adminDo(t, g, "POST", "/admin/apps", admin, map[string]any{
+		"uri": uri, "type": "public", "scope": "read", "redirect_uris": []string{"https://app.example/cb"}, "dpop": "required",
+	}); code != 201 || body["dpop"] != "required" {
+		t.Fatalf("create: %d %v", code, body)
+	}
+	if code, body := adminDo(t, g, "PATCH", path, admin, map[string]any{"scope": "read update"}); code != 200 || body["dpop"] != "required" {
+		t.Fatalf("an edit of the scope: %d %v, want dpop kept", code, body)
+	}
+	if d := g.directory.App(uri); d == nil || !d.DPoPRequired {
+		t.Fatalf("directory: %+v", d)
+	}
+	if code, body := adminDo(t, g, "PATCH", path, admin, map[string]any{"dpop": "sometimes"}); code != 400 {
+		t.Errorf("dpop sometimes: %d %v, want 400", code, body)
+	}
+	if code, body := adminDo(t, g, "PATCH", path, admin, map[string]any{"dpop": "optional"}); code != 200 || body["dpop"] != "optional" {
+		t.Fatalf("dpop optional: %d %v", code, body)
+	}
+	if d := g.directory.App(uri); d == nil || d.DPoPRequired {
+		t.Errorf("directory after optional: %+v", d)
+	}
+}
