@@ -134,6 +134,9 @@ func printDemoBanner(w io.Writer, f *config.File, b demoBanner) {
 	fmt.Fprintf(tw, "  gateway\t%s\t(listening on %s)\n", f.PublicURL, b.main)
 	fmt.Fprintf(tw, "  identity server\t%s\t(discovery: %s/.well-known/openid-configuration)\n", f.Issuer(), f.Issuer())
 	fmt.Fprintf(tw, "  metrics and health\t%s/metrics\t%s/healthz  %s/readyz\n", admin, admin, admin)
+	if f.AdminUI.Enabled {
+		fmt.Fprintf(tw, "  admin console\t%s/admin/ui/\t(sign in as an administrator)\n", f.AdminUIURL())
+	}
 	fmt.Fprintf(tw, "  sample ERP API\t%s\t\n", sample)
 	fmt.Fprintf(tw, "  store\t%s\t\n", store)
 	tw.Flush()
