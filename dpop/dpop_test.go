@@ -27,9 +27,8 @@ const (
 
 // client is a DPoP client: a key and what it signs proofs with.
 type client struct {
-	key  any
-	alg  jose.SignatureAlgorithm
-	opts func(*jose.SignerOptions)
+	key any
+	alg jose.SignatureAlgorithm
 }
 
 func newClient(t *testing.T, alg jose.SignatureAlgorithm) *client {
