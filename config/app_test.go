@@ -13,9 +13,9 @@ func TestCheckApp(t *testing.T) {
 		t.Fatalf("defaults not applied: %+v", good)
 	}
 	bad := App{URI: "com.example/bad", Type: AppPublic, SecretHash: "x", SystemUser: "alice", Scope: "read admin",
-		RedirectURIs: []string{"http://evil.example.com/cb", "https://a.example.com/*"}}
+		RedirectURIs: []string{"http://evil.example.com/cb", "https://a.example.com/*"}, DPoP: "sometimes"}
 	p := CheckApp(f, &bad)
-	want := []string{"app.secret_hash", "app.system_user", "app.scope", "app.redirect_uris[0]", "app.redirect_uris[1]"}
+	want := []string{"app.secret_hash", "app.system_user", "app.scope", "app.redirect_uris[0]", "app.redirect_uris[1]", "app.dpop"}
 	if len(p) != len(want) {
 		t.Fatalf("problems = %v, want paths %v", p, want)
 	}
