@@ -50,6 +50,10 @@ type AppChange struct {
 	Consent                *string   `json:"consent,omitempty"`
 	DPoP                   *string   `json:"dpop,omitempty"`
 	RequirePKCE            *bool     `json:"require_pkce,omitempty"`
+	// Issue 21: back-channel logout and token exchange.
+	BackchannelLogoutURI             *string `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired *bool   `json:"backchannel_logout_session_required,omitempty"`
+	TokenExchange                    *bool   `json:"token_exchange,omitempty"`
 }
 
 // Apply sets ch's fields on a, an app in the config file's form.
@@ -64,6 +68,13 @@ func (ch AppChange) Apply(a *config.App) {
 	set(&a.ReferenceTokens, ch.ReferenceTokens)
 	set(&a.Consent, ch.Consent)
 	set(&a.DPoP, ch.DPoP)
+	set(&a.BackchannelLogoutURI, ch.BackchannelLogoutURI)
+	if ch.BackchannelLogoutSessionRequired != nil {
+		a.BackchannelLogoutSessionRequired = *ch.BackchannelLogoutSessionRequired
+	}
+	if ch.TokenExchange != nil {
+		a.TokenExchange = *ch.TokenExchange
+	}
 	if ch.RedirectURIs != nil {
 		a.RedirectURIs = slices.Clone(*ch.RedirectURIs)
 	}
@@ -113,6 +124,8 @@ func ViewOf(a directory.App, source string) AppInfo {
 		AllowInternalUsers: a.AllowInternalUsers, AllowCommunityUsers: a.AllowCommunityUsers,
 		ReferenceTokens: a.ReferenceTokens, RequirePKCE: a.RequirePKCE, Enabled: a.Enabled, Source: source,
 		Consent: config.ConsentImplicit, DPoP: config.DPoPOptional,
+		BackchannelLogoutURI: a.BackchannelLogoutURI, BackchannelLogoutSessionRequired: a.BackchannelLogoutSID,
+		TokenExchange: a.TokenExchange,
 	}
 	if a.ConsentRequired {
 		v.Consent = config.ConsentRequired
@@ -137,23 +150,27 @@ func nonNil(s []string) []string {
 // AppInfo is an app as the API shows it (a view of directory.App); never
 // its secret or hash.
 type AppInfo struct {
-	URI                    string     `json:"uri"`
-	Name                   string     `json:"name"`
-	Type                   string     `json:"type"`
-	SystemUser             string     `json:"system_user,omitempty"`
-	Scope                  string     `json:"scope"`
-	RedirectURIs           []string   `json:"redirect_uris"`
-	PostLogoutRedirectURIs []string   `json:"post_logout_redirect_uris"`
-	AllowInternalUsers     bool       `json:"allow_internal_users"`
-	AllowCommunityUsers    bool       `json:"allow_community_users"`
-	ReferenceTokens        string     `json:"reference_tokens"`
-	RequirePKCE            bool       `json:"require_pkce"`
-	Consent                string     `json:"consent"`
-	DPoP                   string     `json:"dpop"` // optional or required (RFC 9449)
-	Enabled                bool       `json:"enabled"`
-	Source                 string     `json:"source"` // "config", "store" or SourceBuiltIn
-	CreatedAt              *time.Time `json:"created_at,omitempty"`
-	UpdatedAt              *time.Time `json:"updated_at,omitempty"`
+	URI                    string   `json:"uri"`
+	Name                   string   `json:"name"`
+	Type                   string   `json:"type"`
+	SystemUser             string   `json:"system_user,omitempty"`
+	Scope                  string   `json:"scope"`
+	RedirectURIs           []string `json:"redirect_uris"`
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
+	AllowInternalUsers     bool     `json:"allow_internal_users"`
+	AllowCommunityUsers    bool     `json:"allow_community_users"`
+	ReferenceTokens        string   `json:"reference_tokens"`
+	RequirePKCE            bool     `json:"require_pkce"`
+	Consent                string   `json:"consent"`
+	DPoP                   string   `json:"dpop"` // optional or required (RFC 9449)
+	// Issue 21: back-channel logout and token exchange.
+	BackchannelLogoutURI             string     `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired bool       `json:"backchannel_logout_session_required"`
+	TokenExchange                    bool       `json:"token_exchange"`
+	Enabled                          bool       `json:"enabled"`
+	Source                           string     `json:"source"` // "config", "store" or SourceBuiltIn
+	CreatedAt                        *time.Time `json:"created_at,omitempty"`
+	UpdatedAt                        *time.Time `json:"updated_at,omitempty"`
 }
 
 // maxBody bounds admin request bodies.

@@ -13,9 +13,11 @@ func TestCheckApp(t *testing.T) {
 		t.Fatalf("defaults not applied: %+v", good)
 	}
 	bad := App{URI: "com.example/bad", Type: AppPublic, SecretHash: "x", SystemUser: "alice", Scope: "read admin",
-		RedirectURIs: []string{"http://evil.example.com/cb", "https://a.example.com/*"}, DPoP: "sometimes"}
+		RedirectURIs: []string{"http://evil.example.com/cb", "https://a.example.com/*"}, DPoP: "sometimes",
+		BackchannelLogoutURI: "http://rp.example.com/logout"}
 	p := CheckApp(f, &bad)
-	want := []string{"app.secret_hash", "app.system_user", "app.scope", "app.redirect_uris[0]", "app.redirect_uris[1]", "app.dpop"}
+	want := []string{"app.secret_hash", "app.system_user", "app.scope", "app.redirect_uris[0]", "app.redirect_uris[1]",
+		"app.dpop", "app.backchannel_logout_uri"}
 	if len(p) != len(want) {
 		t.Fatalf("problems = %v, want paths %v", p, want)
 	}

@@ -549,6 +549,20 @@ type App struct {
 	// with invalid_dpop_proof).
 	DPoP string `yaml:"dpop" json:"dpop"`
 
+	// BackchannelLogoutURI receives a signed logout token whenever a
+	// session the app got tokens for ends (OpenID Connect Back-Channel
+	// Logout 1.0): absolute https, or http on loopback; "" for none.
+	BackchannelLogoutURI string `yaml:"backchannel_logout_uri" json:"backchannel_logout_uri"`
+	// BackchannelLogoutSessionRequired puts the session id (sid) in every
+	// logout token (Back-Channel Logout §2.2). Omitted: false; sid is sent
+	// whenever the session has one anyway.
+	BackchannelLogoutSessionRequired bool `yaml:"backchannel_logout_session_required" json:"backchannel_logout_session_required"`
+
+	// TokenExchange lets the app exchange an erpgate access token for one
+	// of narrower audience and scope (RFC 8693 token exchange at the token
+	// endpoint). Omitted: false.
+	TokenExchange bool `yaml:"token_exchange" json:"token_exchange"`
+
 	// RequirePKCE requires PKCE (S256) in the authorization code flow.
 	// Only a confidential app may set it to false. Omitted: true.
 	RequirePKCE *bool `yaml:"require_pkce" json:"require_pkce"`

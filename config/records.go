@@ -24,6 +24,9 @@ func (a App) Record() (directory.App, error) {
 		RequirePKCE:            a.PKCERequired(),
 		ConsentRequired:        a.Consent == ConsentRequired,
 		DPoPRequired:           a.DPoP == DPoPRequired,
+		BackchannelLogoutURI:   a.BackchannelLogoutURI,
+		BackchannelLogoutSID:   a.BackchannelLogoutSessionRequired,
+		TokenExchange:          a.TokenExchange,
 		Enabled:                a.IsEnabled(),
 	}
 	if !r.Public {

@@ -413,6 +413,11 @@ func (v *validator) apps(users map[string]int) map[string]int {
 			ReferenceTokensNone, ReferenceTokensAuthenticatedUsers, ReferenceTokensAdministratorsOnly)
 		v.oneOf(p+".consent", a.Consent, ConsentImplicit, ConsentRequired)
 		v.oneOf(p+".dpop", a.DPoP, DPoPOptional, DPoPRequired)
+		if a.BackchannelLogoutURI != "" {
+			if msg := checkRedirectURI(a.BackchannelLogoutURI); msg != "" {
+				v.add(p+".backchannel_logout_uri", msg)
+			}
+		}
 		if public && a.RequirePKCE != nil && !*a.RequirePKCE {
 			v.add(p+".require_pkce", "public apps must use PKCE; only confidential apps may set false")
 		}

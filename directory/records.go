@@ -79,6 +79,15 @@ type App struct {
 	// proof (config apps[].dpop: required, RFC 9449): every token it
 	// gets is bound to its key.
 	DPoPRequired bool
+	// BackchannelLogoutURI receives a logout token when a session the app
+	// got tokens for ends (OpenID Connect Back-Channel Logout 1.0); "" for
+	// none. BackchannelLogoutSID asks for the sid in every token
+	// (backchannel_logout_session_required).
+	BackchannelLogoutURI string
+	BackchannelLogoutSID bool
+	// TokenExchange allows the app RFC 8693 token exchange at the token
+	// endpoint (config apps[].token_exchange).
+	TokenExchange bool
 	// Enabled false is ERP.net's IsEnabled kill switch: the app's
 	// sessions end and its tokens are refused everywhere (SPEC §5).
 	Enabled bool

@@ -184,5 +184,7 @@ func configForm(s directory.App) config.App {
 		PostLogoutRedirectURIs: slices.Clone(s.PostLogoutRedirectURIs),
 		AllowInternalUsers:     &internal, AllowCommunityUsers: &community,
 		ReferenceTokens: s.ReferenceTokens, Consent: consent, DPoP: dpopPolicy, RequirePKCE: &pkce, Enabled: &enabled,
+		BackchannelLogoutURI: s.BackchannelLogoutURI, BackchannelLogoutSessionRequired: s.BackchannelLogoutSID,
+		TokenExchange: s.TokenExchange,
 	}
 }

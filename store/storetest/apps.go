@@ -29,6 +29,9 @@ func testApp(uri string, created time.Time) directory.App {
 		RequirePKCE:            true,
 		ConsentRequired:        true,
 		DPoPRequired:           true,
+		BackchannelLogoutURI:   "https://logout.example.com/" + uri,
+		BackchannelLogoutSID:   true,
+		TokenExchange:          true,
 		Enabled:                true,
 		CreatedAt:              created,
 		UpdatedAt:              created,
@@ -45,7 +48,8 @@ func checkApp(t *testing.T, what string, got, want directory.App) {
 		!slices.Equal(got.PostLogoutRedirectURIs, want.PostLogoutRedirectURIs) ||
 		got.AllowInternalUsers != want.AllowInternalUsers || got.AllowCommunityUsers != want.AllowCommunityUsers ||
 		got.ReferenceTokens != want.ReferenceTokens || got.RequirePKCE != want.RequirePKCE ||
-		got.ConsentRequired != want.ConsentRequired || got.DPoPRequired != want.DPoPRequired || got.Enabled != want.Enabled || !got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) {
+		got.ConsentRequired != want.ConsentRequired || got.DPoPRequired != want.DPoPRequired ||
+		got.BackchannelLogoutURI != want.BackchannelLogoutURI || got.BackchannelLogoutSID != want.BackchannelLogoutSID || got.TokenExchange != want.TokenExchange || got.Enabled != want.Enabled || !got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) {
 		t.Errorf("%s:\n got %+v\nwant %+v", what, got, want)
 	}
 }
