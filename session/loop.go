@@ -146,6 +146,7 @@ func (m *Manager) Reap(ctx context.Context) error {
 		m.dropID(s.ID, s.OpenedAt)
 		m.peeks.forget(s.ID)
 		m.audit(ctx, audit.SessionEnded, s, s.EndReason)
+		m.notifyEnd(ctx, Ended{Info: infoOf(s), Here: true})
 	}
 	m.sweepTombstones(now)
 	return nil
@@ -205,6 +206,7 @@ func (m *Manager) SyncEnded(ctx context.Context) error {
 		default:
 			m.putTombstone(s.ID, s.EndReason, 0)
 		}
+		m.notifyEnd(ctx, Ended{Info: infoOf(s)})
 	}
 	m.syncedAt = now
 	return nil

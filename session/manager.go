@@ -143,6 +143,8 @@ type Manager struct {
 
 	peeks peeks // store answers for sessions asked about, not opened
 
+	ends endListeners // OnEnd (ended.go)
+
 	runMu  sync.Mutex
 	closed bool
 	stop   chan struct{}
@@ -412,6 +414,7 @@ func (m *Manager) End(ctx context.Context, id, reason string) (Info, error) {
 	}
 	if ended {
 		m.audit(ctx, audit.SessionEnded, s, s.EndReason)
+		m.notifyEnd(ctx, Ended{Info: infoOf(s), Here: true})
 	}
 	return infoOf(s), nil
 }
