@@ -39,4 +39,6 @@
 // "reason" label of erpgate_auth_decisions_total and the audit field) and
 // a one-sentence Detail for people; what the proxy answers for it is
 // proxy.AnswerFor's. Match and an allowing Authorize do not allocate.
+// Set.Protecting lists the protected routes serving a path for some
+// method: what its RFC 9728 protected-resource metadata describes.
 package policy
