@@ -35,6 +35,11 @@ type Situation struct {
 	Navigation bool
 	// FromSession: the credential was the browser session's access token.
 	FromSession bool
+	// ResourceMetadata is the URL of the request's protected-resource
+	// metadata (RFC 9728 §5.1): every challenge on a route names it, so a
+	// client learns there which issuer and scopes the route wants. ""
+	// for none (forward auth: the resource is the edge's).
+	ResourceMetadata string
 }
 
 // takesSession reports whether a request without credentials on route
@@ -52,6 +57,15 @@ func (s Situation) takesSession(route *policy.Route) bool {
 // otherwise d, the policy's decision for the request (Set.Decide's, or
 // the matched route's Authorize), does.
 func AnswerFor(d policy.Decision, ref *authority.Refusal, s Situation) Answer {
+	a := answerFor(d, ref, s)
+	if s.ResourceMetadata != "" && a.Refusal.Challenge != "" && d.Outcome != policy.NoRoute {
+		a.Refusal.Challenge += `, resource_metadata="` + s.ResourceMetadata + `"`
+	}
+	return a
+}
+
+// answerFor is AnswerFor without the resource_metadata hint.
+func answerFor(d policy.Decision, ref *authority.Refusal, s Situation) Answer {
 	if ref != nil {
 		if ref.TokenRefused() && s.FromSession && s.Navigation {
 			// The browser session's token is refused: a new login, which
@@ -92,13 +106,15 @@ var (
 )
 
 // situation is r's Situation here; cred is the credential the request
-// is judged by. It reads Accept, so only refusals ask for it.
-func (p *Proxy) situation(r *http.Request, cred authority.Credential) Situation {
+// is judged by, e the edge for forward auth. It reads Accept, so only
+// refusals ask for it.
+func (p *Proxy) situation(r *http.Request, e *edge, cred authority.Credential) Situation {
 	return Situation{
-		BrowserLogin: p.cfg.Browser != nil,
-		PrefersHTML:  prefersHTML(r),
-		Navigation:   loginRedirectable(r),
-		FromSession:  cred.Source == authority.SourceCookie,
+		BrowserLogin:     p.cfg.Browser != nil,
+		PrefersHTML:      prefersHTML(r),
+		Navigation:       loginRedirectable(r),
+		FromSession:      cred.Source == authority.SourceCookie,
+		ResourceMetadata: p.resourceMetadataURL(r, e),
 	}
 }
 

@@ -142,7 +142,7 @@ func TestAnswerForIsWhatTheProxySends(t *testing.T) {
 			rec := f.do(tc.method, tc.path, hdr)
 			req := httptest.NewRequest(tc.method, tc.path, nil)
 			req.Header.Set("Accept", tc.accept)
-			if got := f.px.situation(req, authority.Credential{}); got != tc.s {
+			if got := f.px.situation(req, nil, authority.Credential{}); got != tc.s {
 				t.Errorf("situation %+v, want %+v", got, tc.s)
 			}
 			facts := tc.facts

@@ -14,6 +14,11 @@
 // prints too; only an upstream's failures (502, 504, 408) are
 // forward.go's.
 //
+// Protected-resource metadata (RFC 9728) is served at
+// /.well-known/oauth-protected-resource/<path>, and every challenge on a
+// route names it (resource.go).
+//
 // Reading order: proxy.go (ServeHTTP, the whole flow), answer.go,
-// browser.go, pages.go, forward.go, hygiene.go, clientidle.go.
+// browser.go, pages.go, forward.go, hygiene.go, clientidle.go,
+// resource.go.
 package proxy

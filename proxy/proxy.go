@@ -39,8 +39,13 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// Scheme is public_url's, "http" or "https": how clients reach the
 	// gateway, which may sit behind a TLS-terminating edge. DPoP proofs
-	// name URLs of it (RFC 9449 §4.3).
-	Scheme  string
+	// name URLs of it (RFC 9449 §4.3), as do the resource identifiers of
+	// protected-resource metadata (resource.go).
+	Scheme string
+	// Issuer is the identity server's issuer identifier, the
+	// authorization server protected-resource metadata names (RFC 9728
+	// §2); "" serves no metadata and gives no resource_metadata hint.
+	Issuer  string
 	Clock   func() time.Time
 	Logger  *slog.Logger
 	Audit   *audit.Logger
@@ -133,6 +138,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p.serveBrowserEndpoint(sw, r) { // browser.go
 		return
 	}
+	if p.serveResourceMetadata(sw, r) { // resource.go
+		return
+	}
 	p.serveRequest(sw, r, nil)
 }
 
@@ -146,7 +154,7 @@ func (p *Proxy) serveRequest(sw *statusWriter, r *http.Request, e *edge) {
 		if !policy.ValidPath(r.URL.Path) {
 			d.Reason = policy.ReasonInvalidPath // 400, not 404 (answer.go)
 		}
-		p.respond(sw, r, e, hints{}, AnswerFor(d, nil, p.situation(r, authority.Credential{})))
+		p.respond(sw, r, e, hints{}, AnswerFor(d, nil, p.situation(r, e, authority.Credential{})))
 		p.count("", r.Method, sw.status())
 		return
 	}
@@ -167,7 +175,7 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, po
 	if err != nil {
 		ref := &authority.Refusal{Reason: authority.ReasonInvalidRequest, Detail: err.Error()}
 		p.deny(ctx, r, rt, ref.Reason, ref.Detail, "")
-		p.respond(w, r, e, hints{}, AnswerFor(policy.Decision{}, ref, p.situation(r, cred)))
+		p.respond(w, r, e, hints{}, AnswerFor(policy.Decision{}, ref, p.situation(r, e, cred)))
 		return
 	}
 	if pol.Public {
@@ -181,7 +189,7 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, po
 	}
 	var s Situation // read only without a credential: Accept is not parsed on the allowed path
 	if cred.Source == authority.SourceNone {
-		if s = p.situation(r, cred); s.takesSession(pol) {
+		if s = p.situation(r, e, cred); s.takesSession(pol) {
 			r, cred = p.browserCredential(w, r, e) // browser.go
 		}
 	}
@@ -214,7 +222,7 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, po
 	})
 	if !d.Allowed() { // insufficient_scope; anything unforeseen: the token is not for this route
 		p.denyClaims(ctx, r, rt, d, c, "")
-		p.respond(w, r, e, hints{locale: c.Locale, missing: d.MissingScopes}, AnswerFor(d, nil, p.situation(r, cred)))
+		p.respond(w, r, e, hints{locale: c.Locale, missing: d.MissingScopes}, AnswerFor(d, nil, p.situation(r, e, cred)))
 		return
 	}
 	p.decided(rt, d)
@@ -253,7 +261,7 @@ func (p *Proxy) refused(w http.ResponseWriter, r *http.Request, e *edge, rt *rou
 	if ref.Claims != nil {
 		h.locale = ref.Claims.Locale
 	}
-	p.respond(w, r, e, h, AnswerFor(policy.Decision{}, ref, p.situation(r, cred)))
+	p.respond(w, r, e, h, AnswerFor(policy.Decision{}, ref, p.situation(r, e, cred)))
 }
 
 func (p *Proxy) decided(rt *route, d policy.Decision) {
