@@ -364,8 +364,8 @@ func (g *Gateway) buildSnapshot(f *config.File) (*snapshot, error) {
 	}
 	px, err := proxy.New(proxy.Config{
 		Policy: pol, Upstreams: ups, Authority: g.traceAuthority(g.authority), TrustedProxies: trusted, Browser: browser, Pages: pages,
-		Scheme: publicScheme(f),
-		Clock:  g.clock, Logger: g.logger, Audit: g.audit, Metrics: g.metrics,
+		Scheme: publicScheme(f), Issuer: f.Issuer(),
+		Clock: g.clock, Logger: g.logger, Audit: g.audit, Metrics: g.metrics,
 	})
 	if err != nil {
 		return nil, err
@@ -393,12 +393,26 @@ func (g *Gateway) serveIssuer(w http.ResponseWriter, r *http.Request) {
 // splitIssuer sends the issuer's paths to the identity server and
 // everything else to the proxy.
 func splitIssuer(prefix string, iss, px http.Handler) http.Handler {
+	asMetadata := authorizationServerMetadataPath + prefix
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
-		if p == prefix || strings.HasPrefix(p, prefix+"/") {
+		switch {
+		case p == prefix || strings.HasPrefix(p, prefix+"/"):
 			iss.ServeHTTP(w, r)
-			return
+		case p == asMetadata:
+			// RFC 8414 §3.1: an issuer with a path has its metadata at
+			// the well-known path with the issuer's path after it. It is
+			// the discovery document (§5 allows one for both).
+			r2 := r.Clone(r.Context())
+			r2.URL.Path, r2.URL.RawPath = prefix+"/.well-known/openid-configuration", ""
+			iss.ServeHTTP(w, r2)
+		default:
+			px.ServeHTTP(w, r)
 		}
-		px.ServeHTTP(w, r)
 	})
 }
+
+// authorizationServerMetadataPath is RFC 8414's well-known path, where
+// OAuth clients that know only the issuer (say, from protected-resource
+// metadata, RFC 9728) look for its metadata.
+const authorizationServerMetadataPath = "/.well-known/oauth-authorization-server"
