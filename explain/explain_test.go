@@ -132,7 +132,7 @@ func TestExplain(t *testing.T) {
 				`requires  a token for audience "DomainAPI" with scope "read"`,
 				"no token  401 (on_missing_token: unauthorized; browser login is off",
 				`why       route "domain-read" requires a token and the request has none`,
-				`answer    401 WWW-Authenticate: Bearer realm="erpgate"`,
+				`answer    401 WWW-Authenticate: Bearer realm="erpgate", resource_metadata="http://localhost:8080/.well-known/oauth-protected-resource/api/domain/odata/x"`,
 				`reason="missing_credentials"}`,
 			},
 		},
@@ -155,7 +155,7 @@ func TestExplain(t *testing.T) {
 				"route     domain-write (routes[2]): path_prefix /api/domain/, any method",
 				"upstream  http://127.0.0.1:8081 (timeout 5s), Authorization not passed on",
 				`why       route "domain-write" requires scope "update"; token has "read"`,
-				`answer    403 WWW-Authenticate: Bearer realm="erpgate", error="insufficient_scope", scope="update"`,
+				`answer    403 WWW-Authenticate: Bearer realm="erpgate", error="insufficient_scope", scope="update", resource_metadata="http://localhost:8080/.well-known/oauth-protected-resource/api/domain/odata/x"`,
 			},
 		},
 		{

@@ -3,6 +3,7 @@ package explain
 import (
 	"fmt"
 	"io"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -54,7 +55,11 @@ func (x *Explanation) write(w io.Writer) {
 	line("decision", "%s", verdict)
 	line("reason", "%s", d.Reason)
 	line("why", "%s", d.Detail)
-	a := proxy.AnswerFor(d, nil, apiClient(f))
+	api := apiClient(f)
+	if matched {
+		api.ResourceMetadata = resourceMetadata(f, c.facts.Path)
+	}
+	a := proxy.AnswerFor(d, nil, api)
 	line("answer", "%s", answer(f, d, a))
 	if matched {
 		line("counted", "erpgate_auth_decisions_total{route=%q,decision=%q,reason=%q}", d.Route.Name, verdict, d.Reason)
@@ -97,6 +102,16 @@ func requires(r config.Route) string {
 // text/html below another type.
 func apiClient(f *config.File) proxy.Situation {
 	return proxy.Situation{BrowserLogin: f.Gateway.ClientID != ""}
+}
+
+// resourceMetadata is the protected-resource metadata URL the proxy's
+// challenges name for path (RFC 9728 §5.1), on public_url's origin.
+func resourceMetadata(f *config.File, path string) string {
+	u, err := url.Parse(f.PublicURL)
+	if err != nil {
+		return ""
+	}
+	return proxy.ResourceMetadataURL(u.Scheme+"://"+u.Host, (&url.URL{Path: path}).EscapedPath())
 }
 
 func navigation(f *config.File) proxy.Situation {
