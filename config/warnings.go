@@ -63,8 +63,28 @@ func (f *File) Warnings() []Problem {
 		if !r.Public && len(r.Scopes) == 0 {
 			add(p+".scopes", "no scopes required: any valid token for audience %q is accepted", r.Audience)
 		}
+		for _, own := range f.gatewayPaths() {
+			if pattern := r.Match.Path + r.Match.PathPrefix; prefixMatches(own, pattern) {
+				add(p+".match", "never matches: the gateway serves %s itself", own)
+				break
+			}
+		}
 	}
 	return w
+}
+
+// gatewayPaths are the path prefixes the gateway answers before any route
+// is tried: the issuer's, protected-resource metadata (RFC 9728), RFC
+// 8414's metadata, and browser login's /oauth2/ when it is on.
+func (f *File) gatewayPaths() []string {
+	ps := []string{"/.well-known/oauth-protected-resource", "/.well-known/oauth-authorization-server"}
+	if u, err := url.Parse(f.Issuer()); err == nil {
+		ps = append(ps, u.Path)
+	}
+	if f.Gateway.Enabled() {
+		ps = append(ps, "/oauth2/")
+	}
+	return ps
 }
 
 // covers reports whether every request b matches is also matched by a:

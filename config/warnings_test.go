@@ -22,6 +22,16 @@ func TestWarnings(t *testing.T) {
 			want: []Problem{{"routes", "no routes: every proxied request gets 404"}},
 		},
 		{
+			name: "paths the gateway serves itself",
+			yaml: `public_url: https://gw.example.com
+routes: [{name: a, match: {path_prefix: /.well-known/oauth-protected-resource/api}` + tail + `, {name: b, match: {path: /id/connect/token}` + tail + `, {name: c, match: {path_prefix: /idx}` + tail + `, {name: d, match: {path: /.well-known/oauth-authorization-server}` + tail + `]`,
+			want: []Problem{
+				{"routes[0].match", "never matches: the gateway serves /.well-known/oauth-protected-resource itself"},
+				{"routes[1].match", "never matches: the gateway serves /id itself"},
+				{"routes[3].match", "never matches: the gateway serves /.well-known/oauth-authorization-server itself"},
+			},
+		},
+		{
 			name: "same path twice",
 			yaml: `routes: [{name: a, match: {path: /a}` + tail + `, {name: b, match: {path: /a}` + tail + `]`,
 			want: []Problem{{"routes[1].match", `never matches: routes[0] ("a") comes first and matches every request this route would`}},
