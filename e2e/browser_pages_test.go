@@ -81,11 +81,13 @@ func TestBrowserPages(t *testing.T) {
 		if signIn != "/oauth2/start?rd=%2F" {
 			t.Errorf("sign-in link %q", signIn)
 		}
-		if got := page.Header.Get("WWW-Authenticate"); got != `Bearer realm="erpgate"` {
-			t.Errorf("WWW-Authenticate %q", got)
+		// RFC 9728 §5.1: the challenge names the resource's metadata.
+		want := `Bearer realm="erpgate", resource_metadata="` + g.PublicURL + "/.well-known/oauth-protected-resource" + personsPath + `"`
+		if got := page.Header.Get("WWW-Authenticate"); got != want {
+			t.Errorf("WWW-Authenticate %q, want %q", got, want)
 		}
 		api := g.call(t, http.MethodPost, u, "")
-		if api.Status != http.StatusUnauthorized || api.Header.Get("WWW-Authenticate") != `Bearer realm="erpgate"` {
+		if api.Status != http.StatusUnauthorized || api.Header.Get("WWW-Authenticate") != want {
 			t.Errorf("POST without a token, API client: %s", api)
 		}
 		checkJSONError(t, api, "unauthorized")
@@ -95,8 +97,9 @@ func TestBrowserPages(t *testing.T) {
 		reports := g.PublicURL + "/api/domain/html/reports?year=2026"
 		page = browserPage(t, g, http.MethodGet, reports, "Authorization", "Bearer not-a-token")
 		signIn = wantPage(t, "a refused token", page, http.StatusUnauthorized, "invalid_token", "signin")
-		if got := page.Header.Get("WWW-Authenticate"); got != `Bearer realm="erpgate", error="invalid_token"` {
-			t.Errorf("WWW-Authenticate %q", got)
+		want = `Bearer realm="erpgate", error="invalid_token", resource_metadata="` + g.PublicURL + "/.well-known/oauth-protected-resource/api/domain/html/reports" + `"`
+		if got := page.Header.Get("WWW-Authenticate"); got != want {
+			t.Errorf("WWW-Authenticate %q, want %q", got, want)
 		}
 		b := newHTTPBrowser(t)
 		resp, body := b.signIn(g, g.PublicURL+signIn, aliceLogin, alicePassword)

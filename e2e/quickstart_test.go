@@ -123,8 +123,10 @@ func TestQuickstart(t *testing.T) {
 		// RFC 6750 §3.1: "If the request lacks any authentication
 		// information ..., the resource server SHOULD NOT include an error
 		// code or other error information."
-		if got := resp.Header.Get("WWW-Authenticate"); got != `Bearer realm="erpgate"` {
-			t.Errorf(`WWW-Authenticate = %q; want Bearer realm="erpgate"`, got)
+		// RFC 9728 §5.1: and names where the route's requirements are.
+		want := `Bearer realm="erpgate", resource_metadata="` + g.PublicURL + "/.well-known/oauth-protected-resource" + personsPath + `"`
+		if got := resp.Header.Get("WWW-Authenticate"); got != want {
+			t.Errorf(`WWW-Authenticate = %q; want %q`, got, want)
 		}
 		checkJSONError(t, resp, "")
 	})
