@@ -37,15 +37,21 @@
 // sees what was committed before it started, so a statement that follows
 // a lock sees everything the previous holder of the lock wrote.
 //
-//   - OpenSession locks the single row of license_lock FOR UPDATE, then
-//     reads the open-session counter on it (kept by a trigger on
-//     sessions) and inserts: replicas take turns, so 40 callers racing
-//     for 5 slots get exactly 5 sessions wherever they run. EndSession
-//     and EndStaleSessions lock the row first too, so the trigger never
-//     waits for it while holding a session row. The session row's own races (a
-//     second first call with the same sid, a logout's tombstone) are
-//     settled by conditional writes (INSERT ... ON CONFLICT DO NOTHING,
-//     UPDATE ... WHERE ended_at IS NOT NULL) and a re-read.
+//   - The open-session count lives in 16 shard rows (license_shards,
+//     moved by a trigger on sessions), a session counting in the shard
+//     its id hashes to. OpenSession and EndSession lock their session's
+//     shard first; EndStaleSessions locks every shard, in shard order.
+//     An open far from the cap (the shards' sum, read after its lock, at
+//     least 16 below each limit) goes on holding its shard only: at most
+//     one open per shard is in flight, so the cap holds. Nearer the cap it
+//     locks every shard and counts exactly: 40 callers racing for 5 slots
+//     get exactly 5 sessions wherever they run. A new session far from the
+//     cap, or one already open, takes one round trip (a transaction sent
+//     as one batch). Reserved seats are settled by a unique index. The
+//     session row's own races (a second first call with the same sid, a
+//     logout's tombstone) are settled by conditional writes (INSERT ...
+//     ON CONFLICT DO NOTHING, UPDATE ... WHERE ended_at IS NOT NULL) and
+//     a re-read.
 //   - RedeemAuthCode and RotateRefreshToken have one winner each through
 //     a conditional UPDATE ... WHERE used_at IS NULL (rotated_at IS NULL
 //     AND revoked_at IS NULL) ... RETURNING: a loser waits for the
