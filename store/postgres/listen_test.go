@@ -25,7 +25,7 @@ var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // withParam returns dsn (URL or keyword/value) with a run-time parameter
 // set, as withSearchPath does for search_path.
-func withParam(t *testing.T, dsn, key, value string) string {
+func withParam(t testing.TB, dsn, key, value string) string {
 	t.Helper()
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		u, err := url.Parse(dsn)

@@ -571,3 +571,134 @@ func TestMigrateCountsOpenSessions(t *testing.T) {
 		t.Fatalf("Usage after writes from another search_path = %+v, %v; want 3 open, 1 reserved", u, err)
 	}
 }
+
+// TestReplicasLicenseCapAcrossShards: a cap far above the shard count,
+// so that opens start on the one-shard path (OpenSession) and cross to
+// the all-shards path as the count nears the limit, raced from two
+// replicas: exactly the free slots are taken, the shared ones never
+// exceed Slots-Reserved, a login holds at most one seat, and the shards
+// sum to the open sessions.
+func TestReplicasLicenseCapAcrossShards(t *testing.T) {
+	reps := openReplicas(t, 2)
+	const slots, reservedSeats, before, n = 60, 4, 30, 160
+	lic := store.License{Slots: slots, Reserved: reservedSeats}
+	for i := range before {
+		id := fmt.Sprintf("before-%02d", i)
+		if _, err := reps[i%2].OpenSession(t.Context(), store.Session{ID: id, Subject: id, Kind: store.SessionUser,
+			OpenedAt: t0, LastSeenAt: t0}, lic); err != nil {
+			t.Fatalf("opening %s: %v", id, err)
+		}
+	}
+	res := race(n, func(i int) error {
+		id := fmt.Sprintf("race-%03d", i)
+		subject := id
+		if i%8 == 0 {
+			subject = fmt.Sprintf("reserved-%d", i/8%reservedSeats) // a login per seat, each asking many times
+		}
+		_, err := reps[i%2].OpenSession(t.Context(), store.Session{ID: id, Subject: subject, Kind: store.SessionUser,
+			Reserved: i%8 == 0, OpenedAt: t0, LastSeenAt: t0}, lic)
+		return err
+	})
+	opened, exhausted := 0, 0
+	for i, err := range res {
+		switch {
+		case err == nil:
+			opened++
+		case errors.Is(err, store.ErrLicenseExhausted):
+			exhausted++
+		default:
+			t.Fatalf("caller %d: OpenSession: %v", i, err)
+		}
+	}
+	open, err := reps[0].OpenSessions(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seats := map[string]int{}
+	for _, s := range open {
+		if s.Reserved {
+			seats[s.Subject]++
+		}
+	}
+	for subject, k := range seats {
+		if k > 1 {
+			t.Errorf("%s holds %d reserved seats; at most one", subject, k)
+		}
+	}
+	if opened != slots-before || exhausted != n-(slots-before) || len(open) != slots || len(open)-len(seats) > slots-reservedSeats {
+		t.Fatalf("%d opened, %d refused, %d open with %d seats; want %d opened, %d refused, %d open, at most %d shared",
+			opened, exhausted, len(open), len(seats), slots-before, n-(slots-before), slots, slots-reservedSeats)
+	}
+	checkShards(t, reps[1], len(open), len(seats))
+}
+
+// TestReplicasShardsUnderChurn opens, ends and reaps sessions from two
+// replicas at once, with and without a cap: no deadlock outlives inTx's
+// retries, and the shards always sum to the open sessions.
+func TestReplicasShardsUnderChurn(t *testing.T) {
+	reps := openReplicas(t, 2)
+	for _, lic := range []store.License{{Slots: 1000, Reserved: 2}, {}} {
+		t.Run(fmt.Sprintf("slots=%d", lic.Slots), func(t *testing.T) {
+			prefix := fmt.Sprintf("churn-%d-", lic.Slots)
+			res := race(48, func(i int) error {
+				r := reps[i%2]
+				for j := range 25 {
+					id := fmt.Sprintf("%s%02d-%02d", prefix, i, j)
+					at := t0.Add(time.Duration(j) * time.Second)
+					if _, err := r.OpenSession(t.Context(), store.Session{ID: id, Subject: fmt.Sprintf("u%d", i%5), Kind: store.SessionUser,
+						Reserved: i%5 == 0, OpenedAt: at, LastSeenAt: at}, lic); err != nil {
+						return fmt.Errorf("open %s: %w", id, err)
+					}
+					switch j % 5 {
+					case 1:
+						if _, err := r.EndSession(t.Context(), id, store.EndLogout, at); err != nil {
+							return fmt.Errorf("end %s: %w", id, err)
+						}
+					case 3:
+						if _, err := r.EndStaleSessions(t.Context(), at.Add(-10*time.Second), at); err != nil {
+							return fmt.Errorf("reap: %w", err)
+						}
+					}
+				}
+				return nil
+			})
+			for _, err := range res {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			open, err := reps[0].OpenSessions(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			seats := 0
+			for _, s := range open {
+				if s.Reserved {
+					seats++
+				}
+			}
+			checkShards(t, reps[1], len(open), seats)
+			if _, err := reps[0].EndStaleSessions(t.Context(), t0.Add(time.Hour), t0.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			checkShards(t, reps[1], 0, 0)
+		})
+	}
+}
+
+// checkShards: the shard rows hold licenseShards rows whose sums are
+// open and seats, which Usage reports.
+func checkShards(t *testing.T, s *Store, open, seats int) {
+	t.Helper()
+	var rows, sumOpen, sumSeats int
+	if err := s.pool.QueryRow(t.Context(), "SELECT count(*), coalesce(sum(open_sessions), 0), coalesce(sum(open_reserved), 0) FROM license_shards").
+		Scan(&rows, &sumOpen, &sumSeats); err != nil {
+		t.Fatal(err)
+	}
+	if rows != licenseShards || sumOpen != open || sumSeats != seats {
+		t.Errorf("license_shards: %d rows summing to %d open, %d seats; want %d rows, %d, %d", rows, sumOpen, sumSeats, licenseShards, open, seats)
+	}
+	if u, err := s.Usage(t.Context()); err != nil || u != (store.Usage{Open: open, Reserved: seats}) {
+		t.Errorf("Usage = %+v, %v; want %d open, %d reserved", u, err, open, seats)
+	}
+}
