@@ -35,11 +35,23 @@ type result struct {
 	lat     histogram     // latency of successful operations
 	errs    map[string]uint64
 	err     error
+	// cpu is the CPU the measured server process used meanwhile (user +
+	// system); 0 when the phase names no process.
+	cpu time.Duration
+}
+
+// cpuPerOp is cpu per successful operation; 0 when not measured.
+func (r *result) cpuPerOp() time.Duration {
+	if r == nil || r.ok == 0 {
+		return 0
+	}
+	return r.cpu / time.Duration(r.ok)
 }
 
 // merge adds o, a later slice of the same phase, to r.
 func (r *result) merge(o *result) {
 	r.ok += o.ok
+	r.cpu += o.cpu
 	r.elapsed += o.elapsed
 	r.lat.merge(&o.lat)
 	if r.errs == nil {

@@ -75,6 +75,42 @@ func (cs *children) stopAll() {
 	}
 }
 
+// clockTick is the unit of /proc/PID/stat's CPU times: USER_HZ, 100 on
+// every Linux architecture Go runs on.
+const clockTick = 10 * time.Millisecond
+
+// cpuTime is the CPU the child has used so far, user and system
+// (utime + stime of /proc/PID/stat). Per request over a load phase it is
+// steadier than requests per second on CPUs the load generator shares.
+func (p *process) cpuTime() (time.Duration, error) { return cpuTimeOf(p.Pid()) }
+
+// cpuTimeOf is process pid's utime + stime.
+func cpuTimeOf(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name, in parentheses, may hold spaces: fields are
+	// counted from its closing one (state is field 3; utime 14, stime 15).
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	var ticks int64
+	for _, v := range f[11:13] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * clockTick, nil
+}
+
 // stop stops the child within stopTimeout (SIGTERM, then SIGKILL); how
 // it exited is the log's business. Safe on a child that already exited.
 func (p *process) stop() { _ = p.Stop(stopTimeout) }

@@ -110,11 +110,11 @@ func (r *report) writeMarkdown(w io.Writer) {
 		fmt.Fprintf(w, "- **run stopped early: %v**; phases not run are marked\n", r.aborted)
 	}
 
-	fmt.Fprintf(w, "\n| path | req/s | p50 | p99 | ratio | errors |\n|---|---:|---:|---:|---|---|\n")
+	fmt.Fprintf(w, "\n| path | req/s | p50 | p99 | CPU/req | ratio | errors |\n|---|---:|---:|---:|---:|---|---|\n")
 	for _, rw := range r.rows {
 		res := rw.res
 		if res == nil {
-			fmt.Fprintf(w, "| %s | — | — | — | — | not run |\n", rw.path)
+			fmt.Fprintf(w, "| %s | — | — | — | — | — | not run |\n", rw.path)
 			continue
 		}
 		errs := res.errorSummary()
@@ -125,18 +125,20 @@ func (r *report) writeMarkdown(w io.Writer) {
 			errs = "none"
 		}
 		if res.ok == 0 {
-			fmt.Fprintf(w, "| %s | — | — | — | — | %s |\n", rw.path, cell(errs))
+			fmt.Fprintf(w, "| %s | — | — | — | — | — | %s |\n", rw.path, cell(errs))
 			continue
 		}
-		fmt.Fprintf(w, "| %s | %.0f | %s | %s | %s | %s |\n", rw.path, res.rate(),
-			latency(res.lat.quantile(0.50)), latency(res.lat.quantile(0.99)), cell(rw.ratio), cell(errs))
+		fmt.Fprintf(w, "| %s | %.0f | %s | %s | %s | %s | %s |\n", rw.path, res.rate(),
+			latency(res.lat.quantile(0.50)), latency(res.lat.quantile(0.99)), cpuCell(res.cpuPerOp()), cell(rw.ratio), cell(errs))
 	}
 	fmt.Fprintf(w, "\nratio: bare proxy = its throughput / upstream direct; erpgate GET = its throughput / "+
 		"bare proxy's, and its p99 / bare's; token endpoint = tokens/s / raw signatures/s of the same "+
 		"algorithm (raw: go-jose in this process on %d goroutines, no load generator running); refresh_token = "+
 		"refreshes/s / (raw signatures/s ÷ signatures per refresh: 2 when each returns an ID token too). "+
 		"The refresh grant runs one rotating refresh-token chain per worker, each from its own sign-in "+
-		"(authorization code + PKCE); only a 200 with a new refresh token counts.\n", m.cpus)
+		"(authorization code + PKCE); only a 200 with a new refresh token counts. CPU/req: the CPU (user + "+
+		"system, /proc/PID/stat) of the process answering — the upstream for direct, the proxy for the others, "+
+		"not the upstream behind it — over its measured slices, per successful request.\n", m.cpus)
 
 	if len(r.starts) > 0 {
 		fmt.Fprintf(w, "\n| erpgate process | start → /readyz ready | RSS idle | RSS peak |\n|---|---:|---:|---:|\n")
@@ -239,6 +241,14 @@ func errText(err error) string {
 		return "interrupted"
 	}
 	return err.Error()
+}
+
+// cpuCell is a CPU time per request, to a tenth of a microsecond.
+func cpuCell(d time.Duration) string {
+	if d <= 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.1f µs", float64(d)/float64(time.Microsecond))
 }
 
 // cell makes s safe inside a Markdown table cell: one line, no pipes.

@@ -52,6 +52,16 @@ type job struct {
 	// shows what the warm-up got (a missing endpoint, a bad credential).
 	warm func() *result
 	err  error // set: the path cannot run, the row shows err
+	// server is the process whose CPU per request the row reports: the
+	// one answering the requests (not the upstream behind a proxy); nil
+	// for none.
+	server *process
+}
+
+// on is j with its CPU measured on p.
+func (j job) on(p *process) job {
+	j.server = p
+	return j
 }
 
 func runSuite(ctx context.Context, o options, log io.Writer) (*report, error) {
@@ -83,21 +93,22 @@ func runSuite(ctx context.Context, o options, log io.Writer) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	upURL, err := s.startChild(ctx, self, roleUpstream)
+	upURL, upProc, err := s.startChild(ctx, self, roleUpstream)
 	if err != nil {
 		s.problem(err)
 	}
-	bareURL := ""
+	bareURL, bareProc := "", (*process)(nil)
 	if upURL != "" {
-		if bareURL, err = s.startChild(ctx, self, roleBare, "-upstream", upURL); err != nil {
+		if bareURL, bareProc, err = s.startChild(ctx, self, roleBare, "-upstream", upURL); err != nil {
 			s.problem(err)
 		}
 	}
+	servers := map[string]*process{upURL: upProc, bareURL: bareProc}
 
 	for i, alg := range o.algs {
 		g, token, err := s.startGateway(ctx, alg, upURL)
 		if i == 0 {
-			s.proxied(ctx, upURL, bareURL, g, token, err)
+			s.proxied(ctx, upURL, bareURL, servers, g, token, err)
 		}
 		s.issuer(ctx, alg, g, token, err)
 		if g != nil {
@@ -114,7 +125,7 @@ func runSuite(ctx context.Context, o options, log io.Writer) (*report, error) {
 
 // proxied compares the same GET sent to the upstream directly, through
 // the bare proxy and through erpgate with a bearer token.
-func (s *suite) proxied(ctx context.Context, upURL, bareURL string, g *gateway, token string, gErr error) {
+func (s *suite) proxied(ctx context.Context, upURL, bareURL string, servers map[string]*process, g *gateway, token string, gErr error) {
 	persons := func(path, base string) job {
 		var err error
 		if base == "" {
@@ -126,16 +137,16 @@ func (s *suite) proxied(ctx context.Context, upURL, bareURL string, g *gateway, 
 		if token != "" {
 			t.header = http.Header{"Authorization": {"Bearer " + token}}
 		}
-		return s.httpJob(ctx, path, t, err)
+		return s.httpJob(ctx, path, t, err).on(servers[base])
 	}
 	gw := job{path: "GET erpgate, bearer " + s.opts.algs[0], err: gErr}
 	if gErr == nil {
-		gw = s.httpJob(ctx, gw.path, g.bearerTarget(token), nil)
+		gw = s.httpJob(ctx, gw.path, g.bearerTarget(token), nil).on(g.proc)
 	}
 	ref := job{path: "GET erpgate, reference token (X-Api-Key)", err: gErr}
 	if gErr == nil {
 		tok, err := g.issueReferenceToken(ctx)
-		ref = s.httpJob(ctx, ref.path, g.apiKeyTarget(tok), err)
+		ref = s.httpJob(ctx, ref.path, g.apiKeyTarget(tok), err).on(g.proc)
 	}
 	res := s.compare(ctx, persons("GET upstream direct", upURL), persons("GET bare proxy", bareURL), gw, ref)
 	direct, bare, erp := res[0], res[1], res[2]
@@ -145,8 +156,8 @@ func (s *suite) proxied(ctx context.Context, upURL, bareURL string, g *gateway, 
 	if r != "" {
 		r += fmt.Sprintf("; p99 ×%.2f", float64(erp.lat.quantile(0.99))/float64(bare.lat.quantile(0.99)))
 	}
-	s.add(gw.path, erp, r)
-	s.add(ref.path, res[3], throughputRatio(res[3], bare, "of bare"))
+	s.add(gw.path, erp, r+cpuAbove(erp, bare))
+	s.add(ref.path, res[3], throughputRatio(res[3], bare, "of bare")+cpuAbove(res[3], bare))
 }
 
 // issuer measures the token endpoint (client credentials, and the
@@ -292,7 +303,7 @@ func (s *suite) compare(ctx context.Context, jobs ...job) []*result {
 			if res[i].err != nil || ctx.Err() != nil {
 				continue
 			}
-			res[i].merge(j.run(slice))
+			res[i].merge(s.measure(j, slice))
 		}
 	}
 	for _, r := range res {
@@ -301,6 +312,31 @@ func (s *suite) compare(ctx context.Context, jobs ...job) []*result {
 		}
 	}
 	return res
+}
+
+// measure runs j for d and, when j names its server, adds the CPU the
+// server used meanwhile.
+func (s *suite) measure(j job, d time.Duration) *result {
+	if j.server == nil {
+		return j.run(d)
+	}
+	before, err := j.server.cpuTime()
+	r := j.run(d)
+	after, err2 := j.server.cpuTime()
+	if err == nil && err2 == nil {
+		r.cpu = after - before
+	}
+	return r
+}
+
+// cpuAbove is "; CPU/req +16 µs over bare", or "" when either side has
+// no CPU figure.
+func cpuAbove(a, bare *result) string {
+	ca, cb := a.cpuPerOp(), bare.cpuPerOp()
+	if ca == 0 || cb == 0 || a.err != nil || bare.err != nil {
+		return ""
+	}
+	return fmt.Sprintf("; CPU/req %+.1f µs over bare", float64(ca-cb)/float64(time.Microsecond))
 }
 
 func (s *suite) add(path string, res *result, ratio string) {
@@ -326,16 +362,16 @@ func throughputRatio(a, b *result, what string) string {
 
 // startChild runs this binary as role, listening on a socket it inherits,
 // and waits until the sample API's health path answers through it.
-func (s *suite) startChild(ctx context.Context, self, role string, args ...string) (string, error) {
+func (s *suite) startChild(ctx context.Context, self, role string, args ...string) (string, *process, error) {
 	f, addr, err := loopbackListener()
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	s.progress("starting %s on %s", role, addr)
 	cmd := exec.Command(self, append([]string{"-role", role}, args...)...)
 	p, err := s.kids.start(role, cmd, filepath.Join(s.tmp, role+".log"), f)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	base := "http://" + addr
 	c := &http.Client{Timeout: 2 * time.Second}
@@ -346,17 +382,17 @@ func (s *suite) startChild(ctx context.Context, self, role string, args ...strin
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return base, nil
+				return base, p, nil
 			}
 		}
 		switch {
 		case p.Exited():
-			return "", fmt.Errorf("%s exited (%v)\n%s", role, p.Err(), p.logTail(20))
+			return "", nil, fmt.Errorf("%s exited (%v)\n%s", role, p.Err(), p.logTail(20))
 		case time.Now().After(deadline):
 			p.stop()
-			return "", fmt.Errorf("%s not answering %s after %s\n%s", role, sampleapi.HealthPath, readyTimeout, p.logTail(20))
+			return "", nil, fmt.Errorf("%s not answering %s after %s\n%s", role, sampleapi.HealthPath, readyTimeout, p.logTail(20))
 		case ctx.Err() != nil:
-			return "", ctx.Err()
+			return "", nil, ctx.Err()
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
