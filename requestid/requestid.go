@@ -2,8 +2,9 @@ package requestid
 
 import (
 	"context"
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
+	"math/rand/v2"
 	"net/http"
 )
 
@@ -35,10 +36,14 @@ func Middleware(next http.Handler) http.Handler {
 	})
 }
 
-// New returns a fresh random id (128 bits, hex).
+// New returns a fresh random id (128 bits, hex). An id must be unique,
+// not secret, so it comes from math/rand/v2's per-thread ChaCha8 (seeded
+// by the runtime from the system's randomness) rather than a system
+// call per request: 20 ns instead of 400.
 func New() string {
 	var b [16]byte
-	_, _ = rand.Read(b[:])
+	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(b[8:], rand.Uint64())
 	return hex.EncodeToString(b[:])
 }
 
