@@ -45,6 +45,11 @@ type Access struct {
 	// is honoured only with a proof made by that key.
 	Confirmation *Confirmation `json:"cnf,omitempty"`
 
+	// Actor, when set, names who acts for the subject (RFC 8693 §4.1):
+	// the client that exchanged the token, or the gateway for a token it
+	// exchanged for an upstream (GatewayActor).
+	Actor *Actor `json:"act,omitempty"`
+
 	scopeString string // set by Prepare
 }
 
@@ -52,6 +57,20 @@ type Access struct {
 type Confirmation struct {
 	JKT string `json:"jkt"` // RFC 9449 §6.1: the RFC 7638 SHA-256 thumbprint, base64url
 }
+
+// Actor is the act claim of an exchanged token (RFC 8693 §4.1). Sub is
+// the current actor; Actor, when set, the one before it, whose token was
+// exchanged: "informational only", not for access control (§4.1).
+type Actor struct {
+	Subject string `json:"sub"`
+	Actor   *Actor `json:"act,omitempty"`
+}
+
+// GatewayActor is the act.sub of the tokens the gateway exchanges for an
+// upstream itself (a route's upstream_token). No app may exchange
+// tokens under this id (issuer refuses it), so it always names the
+// gateway.
+const GatewayActor = "erpgate"
 
 // BoundKey is the thumbprint of the DPoP key the token is bound to, or
 // "" for a bearer token.

@@ -35,7 +35,7 @@ func (s *Server) discoveryDocument() ([]byte, error) {
 		"introspection_endpoint":   iss + "/connect/introspect",
 		"revocation_endpoint":      iss + "/connect/revocation",
 		"end_session_endpoint":     iss + "/connect/endsession",
-		"grant_types_supported":    []string{"authorization_code", "client_credentials", "refresh_token"},
+		"grant_types_supported":    []string{"authorization_code", "client_credentials", "refresh_token", GrantTokenExchange},
 		"response_modes_supported": []string{"query", "fragment", "form_post"},
 		"prompt_values_supported":  []string{"none", "login", "consent"},
 		"introspection_endpoint_auth_methods_supported":  []string{"client_secret_basic", "client_secret_post"},
@@ -61,7 +61,7 @@ func (s *Server) discoveryDocument() ([]byte, error) {
 func (s *Server) claimsSupported() []string {
 	cs := []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "auth_time", "nonce", "at_hash", "c_hash", "azp",
 		"scope", "client_id", "id", "name", "email", "email_verified", "locale", "user_type", "is_admin",
-		"client_system_user", "client_system_user_id", "client_system_user_type"}
+		"client_system_user", "client_system_user_id", "client_system_user_type", "act"}
 	if s.cfg.Database != "" {
 		cs = append(cs, "db", "client_db")
 	}

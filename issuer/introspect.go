@@ -67,6 +67,9 @@ type introspection struct {
 	ClientSystemUser string `json:"client_system_user,omitempty"`
 	// Confirmation names the key of a DPoP-bound token (RFC 9449 §6.2).
 	Confirmation *claims.Confirmation `json:"cnf,omitempty"`
+	// Actor names who acts for the subject of an exchanged token (RFC
+	// 8693 §4.1, which defines act for introspection responses too).
+	Actor *claims.Actor `json:"act,omitempty"`
 }
 
 var inactive = introspection{Active: false}
@@ -90,7 +93,7 @@ func (s *Server) introspect(ctx context.Context, tok, hint string) (introspectio
 			Subject: c.Subject, SessionID: c.SessionID, Expiry: c.Expiry,
 			IssuedAt: c.IssuedAt, NotBefore: c.NotBefore, Issuer: c.Issuer, Audience: c.Audience,
 			ID: c.ID, ClientSystemUser: c.ClientSystemUser,
-			Confirmation: c.Confirmation, TokenType: tokenType(c.BoundKey()),
+			Confirmation: c.Confirmation, TokenType: tokenType(c.BoundKey()), Actor: c.Actor,
 		}
 		if caller.Reference != nil {
 			out.TokenType, out.ID, out.NotBefore = "reference_token", caller.Reference.ID, 0

@@ -73,7 +73,8 @@ type testServer struct {
 	revoked   *revocation.List
 	directory *directory.Table
 	sessions  *session.Manager
-	now       *time.Time // the issuer's clock; tests move it
+	authority *authority.Authority // the judge of every door, for tests that ask it as a route would
+	now       *time.Time           // the issuer's clock; tests move it
 }
 
 func (ts *testServer) cfgMetrics() *metrics.Metrics { return ts.metrics }
@@ -159,5 +160,5 @@ func newTestServer(t testing.TB, mutate func(*testConfig)) *testServer {
 	hs.Start()
 	t.Cleanup(hs.Close)
 	return &testServer{Server: hs, issuer: iss, keys: keys, reg: reg, metrics: m, store: st,
-		revoked: revoked, directory: dir, sessions: sessions, now: &now}
+		revoked: revoked, directory: dir, sessions: sessions, authority: auth, now: &now}
 }

@@ -43,6 +43,8 @@ type tokenResponse struct {
 	Scope        string `json:"scope,omitempty"`
 	RefreshToken string `json:"refresh_token,omitempty"`
 	IDToken      string `json:"id_token,omitempty"`
+	// IssuedTokenType is RFC 8693 §2.2.1's, for token exchange.
+	IssuedTokenType string `json:"issued_token_type,omitempty"`
 }
 
 // grant is the outcome of a grant handler, for the response, the audit
@@ -88,6 +90,9 @@ func (s *Server) tokenGrant(w http.ResponseWriter, r *http.Request) (g *grant, g
 	if gt := form.Get("grant_type"); gt != "" && len(gt) <= 64 {
 		grantType = gt
 	}
+	if grantType == GrantTokenExchange {
+		grantType = grantLabelTokenExchange // token_exchange.go; a short label
+	}
 	app, err := s.authenticateClient(r, form, doorToken)
 	if err != nil {
 		clientID = s.clientIDHint(r, form)
@@ -117,6 +122,8 @@ func (s *Server) tokenGrant(w http.ResponseWriter, r *http.Request) (g *grant, g
 		g, err = s.authorizationCode(r.Context(), app, form, jkt)
 	case "refresh_token":
 		g, err = s.refreshToken(r.Context(), app, form, jkt)
+	case GrantTokenExchange:
+		g, err = s.tokenExchange(r, app, form, jkt) // token_exchange.go
 	case "":
 		err = ErrInvalidRequest.WithDescription("grant_type is required")
 	default:
@@ -143,7 +150,7 @@ func (s *Server) tokenRefused(ctx context.Context, r *http.Request, grantType, c
 
 func knownGrant(g string) bool {
 	switch g {
-	case "client_credentials", "authorization_code", "refresh_token", "unknown":
+	case "client_credentials", "authorization_code", "refresh_token", grantLabelTokenExchange, "unknown":
 		return true
 	}
 	return false
