@@ -649,6 +649,12 @@ type Route struct {
 	// StripAuthorization drops the Authorization header instead of
 	// passing the bearer token upstream.
 	StripAuthorization bool `yaml:"strip_authorization"`
+
+	// UpstreamToken forwards, instead of the caller's token, one the
+	// gateway exchanges for this upstream alone (upstream_token.go). Not
+	// on a public route, nor with strip_authorization. Omitted: the
+	// caller's token is forwarded.
+	UpstreamToken *UpstreamToken `yaml:"upstream_token,omitempty"`
 }
 
 // Match selects requests by path and method.

@@ -173,6 +173,18 @@ func TestValidate(t *testing.T) {
 		{"reserved more than slots", "users: [{login: a, type: system}, {login: b, type: system}]\nlicense: {slots: 1, reserved: [a, b]}", []want{{"license.reserved", "reserves 2 slots but license.slots is 1"}}},
 
 		// routes
+		{"upstream_token without exchange", `routes: [` + route + `, upstream_token: {}}]`, []want{{"routes[0].upstream_token.exchange", "required"}}},
+		{"exchange audience missing", `routes: [` + route + `, upstream_token: {exchange: {scopes: [read]}}}]`, []want{{"routes[0].upstream_token.exchange.audience", "required"}}},
+		{"exchange audience of every token", `routes: [` + route + `, upstream_token: {exchange: {audience: TableAPI, scopes: [read]}}}]`, []want{{"routes[0].upstream_token.exchange.audience", "must not be one of tokens.audiences"}}},
+		{"exchange audience of a route", "tokens: {audiences: [DomainAPI, Up]}\nroutes: [" + route + `, upstream_token: {exchange: {audience: Up, scopes: [read]}}}, {name: r2, match: {path: /y}, upstream: "http://u", audience: Up}]`, []want{
+			{"routes[0].upstream_token.exchange.audience", "every route takes one"}}},
+		{"exchange audience whitespace", `routes: [` + route + `, upstream_token: {exchange: {audience: "up stream", scopes: [read]}}}]`, []want{{"routes[0].upstream_token.exchange.audience", "must not contain whitespace"}}},
+		{"exchange scopes missing", `routes: [` + route + `, upstream_token: {exchange: {audience: up}}}]`, []want{{"routes[0].upstream_token.exchange.scopes", "at least one scope is required"}}},
+		{"exchange scope unknown", `routes: [` + route + `, upstream_token: {exchange: {audience: up, scopes: [read, openid]}}}]`, []want{{"routes[0].upstream_token.exchange.scopes[1]", "must be one of read, update, sec"}}},
+		{"exchange scope duplicate", `routes: [` + route + `, upstream_token: {exchange: {audience: up, scopes: [read, read]}}}]`, []want{{"routes[0].upstream_token.exchange.scopes[1]", `duplicate scope "read"`}}},
+		{"exchange with strip_authorization", `routes: [` + route + `, strip_authorization: true, upstream_token: {exchange: {audience: up, scopes: [read]}}}]`, []want{{"routes[0].upstream_token", "not allowed together with strip_authorization"}}},
+		{"exchange on a public route", `routes: [{name: r, match: {path: /x}, upstream: "http://u", public: true, upstream_token: {exchange: {audience: up, scopes: [read]}}}]`, []want{{"routes[0].upstream_token", "not allowed on a public route"}}},
+		{"exchange unknown key", `routes: [` + route + `, upstream_token: {exchange: {audience: up, scopes: [read], ttl: 1h}}}]`, []want{{"routes[0].upstream_token.exchange.ttl", "unknown"}}},
 		{"route name missing", `routes: [{match: {path: /x}, upstream: "http://u", public: true}]`, []want{{"routes[0].name", "required"}}},
 		{"route name characters", `routes: [{name: Read.All, match: {path: /x}, upstream: "http://u", public: true}]`, []want{{"routes[0].name", "must use only a-z, 0-9, - and _"}}},
 		{"route name duplicate", `routes: [` + route + `}, {name: r, match: {path: /y}, upstream: "http://u", public: true}]`, []want{{"routes[1].name", `duplicate route name "r" (also routes[0])`}}},

@@ -365,7 +365,8 @@ func (g *Gateway) buildSnapshot(f *config.File) (*snapshot, error) {
 	px, err := proxy.New(proxy.Config{
 		Policy: pol, Upstreams: ups, Authority: g.traceAuthority(g.authority), TrustedProxies: trusted, Browser: browser, Pages: pages,
 		Scheme: publicScheme(f), Issuer: f.Issuer(),
-		Clock: g.clock, Logger: g.logger, Audit: g.audit, Metrics: g.metrics,
+		Exchanger: iss, // the routes' upstream_token (proxy/exchange.go)
+		Clock:     g.clock, Logger: g.logger, Audit: g.audit, Metrics: g.metrics,
 	})
 	if err != nil {
 		return nil, err

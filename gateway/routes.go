@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/erpgate/erpgate/config"
@@ -19,7 +20,7 @@ func PolicyRoutes(f *config.File) []policy.Route {
 	for _, r := range f.Routes {
 		rs = append(rs, policy.Route{
 			Name: r.Name, Path: r.Match.Path, PathPrefix: r.Match.PathPrefix, Methods: r.Match.Methods,
-			Audience: r.Audience, Scopes: r.Scopes, Public: r.Public, OnMissingToken: r.OnMissingToken,
+			Audience: r.Audience, Scopes: routeScopes(r), Public: r.Public, OnMissingToken: r.OnMissingToken,
 			AllowCommunityUsers: r.AllowCommunityUsers,
 		})
 	}
@@ -33,9 +34,37 @@ func proxyUpstreams(f *config.File) ([]proxy.Upstream, error) {
 		if err != nil {
 			return nil, fmt.Errorf("routes[%d].upstream: %w", i, err)
 		}
-		ups = append(ups, proxy.Upstream{URL: u, Timeout: r.Timeout.D(), StripAuthorization: r.StripAuthorization})
+		ups = append(ups, proxy.Upstream{URL: u, Timeout: r.Timeout.D(), StripAuthorization: r.StripAuthorization,
+			Exchange: upstreamExchange(r)})
 	}
 	return ups, nil
+}
+
+// routeScopes are the scopes a caller needs on r: its own, and those of
+// the token its upstream_token exchanges (the proxy forwards no scope the
+// caller lacks), so the policy, `policy explain` and the 403 challenge
+// all name them.
+func routeScopes(r config.Route) []string {
+	if r.UpstreamToken == nil || r.UpstreamToken.Exchange == nil {
+		return r.Scopes
+	}
+	out := slices.Clone(r.Scopes)
+	for _, s := range r.UpstreamToken.Exchange.Scopes {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// upstreamExchange is r's upstream_token.exchange for the proxy; nil
+// without one.
+func upstreamExchange(r config.Route) *proxy.Exchange {
+	if r.UpstreamToken == nil || r.UpstreamToken.Exchange == nil {
+		return nil
+	}
+	x := r.UpstreamToken.Exchange
+	return &proxy.Exchange{Audience: x.Audience, Scopes: slices.Clone(x.Scopes)}
 }
 
 // trustedProxies parses trusted_proxies: single addresses become /32 or

@@ -219,6 +219,9 @@ type Upstream struct {
 	Timeout time.Duration
 	// StripAuthorization keeps the bearer token from the upstream.
 	StripAuthorization bool
+	// Exchange, when set, forwards a token exchanged for this upstream
+	// instead of the caller's (exchange.go).
+	Exchange *Exchange
 	// ClientIdleTimeout drops a client that sends nothing of its request
 	// body for this long (408, and the connection is closed), however
 	// long the whole upload takes. 0: no limit.

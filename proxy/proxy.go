@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -60,6 +61,10 @@ type Config struct {
 	// Pages is the page kit: a browser gets the proxy's own answers
 	// (refusals, no route, upstream down) as pages in it (pages.go).
 	Pages *webui.Kit
+
+	// Exchanger mints the tokens forwarded to routes with an Exchange
+	// (exchange.go); required when one has.
+	Exchanger Exchanger
 }
 
 // Authenticator is the credential authority (*authority.Authority).
@@ -71,9 +76,10 @@ var _ Authenticator = (*authority.Authority)(nil)
 
 // Proxy is the edge handler. Everything per route is built once in New.
 type Proxy struct {
-	cfg     Config
-	routes  []*route
-	buffers *bufferPool
+	cfg       Config
+	routes    []*route
+	buffers   *bufferPool
+	exchanged *exchangeCache // upstream tokens of exchange routes (exchange.go)
 
 	countersMu sync.RWMutex
 	counters   map[counterKey]prometheus.Counter
@@ -82,6 +88,7 @@ type Proxy struct {
 // route is the per-route state compiled once per config snapshot.
 type route struct {
 	name     string
+	index    int // in Config.Policy's routes
 	forward  *httputil.ReverseProxy
 	upstream Upstream
 	// audiences is the route's audience, as the authority's door wants it.
@@ -102,9 +109,10 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, fmt.Errorf("proxy: %d routes but %d upstreams", len(rs), len(cfg.Upstreams))
 	}
 	p := &Proxy{
-		cfg:      cfg,
-		buffers:  newBufferPool(),
-		counters: map[counterKey]prometheus.Counter{},
+		cfg:       cfg,
+		buffers:   newBufferPool(),
+		counters:  map[counterKey]prometheus.Counter{},
+		exchanged: newExchangeCache(maxExchangeCache),
 	}
 	for i, up := range cfg.Upstreams {
 		if up.URL == nil || !up.URL.IsAbs() {
@@ -113,8 +121,12 @@ func New(cfg Config) (*Proxy, error) {
 		if up.Transport == nil {
 			up.Transport = NewTransport(up.Timeout)
 		}
+		if up.Exchange != nil && cfg.Exchanger == nil {
+			return nil, fmt.Errorf("proxy: route %q exchanges tokens for its upstream but Exchanger is nil", rs[i].Name)
+		}
 		p.routes = append(p.routes, &route{
 			name:      rs[i].Name,
+			index:     i,
 			forward:   p.newReverseProxy(rs[i].Name, up),
 			upstream:  up,
 			audiences: []string{rs[i].Audience},
@@ -225,14 +237,21 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, po
 		p.respond(w, r, e, hints{locale: c.Locale, missing: d.MissingScopes}, AnswerFor(d, nil, p.situation(r, e, cred)))
 		return
 	}
+	upstream, ok := p.exchangeFor(w, r, e, rt, cred, c) // exchange.go: "" unless the route exchanges
+	if !ok {
+		return
+	}
 	p.decided(rt, d)
 	if e != nil {
-		p.admit(w, r, rt, c, cred.Token)
+		p.admit(w, r, rt, c, cmp.Or(upstream, cred.Token))
 		return
 	}
 	id := &identity{claims: c, dropToken: rt.upstream.StripAuthorization}
 	if cred.Source == authority.SourceDPoP {
 		id.bearer = cred.Token
+	}
+	if upstream != "" {
+		id.bearer = upstream // never the caller's token, nor its DPoP proof
 	}
 	rt.serve(w, r.WithContext(context.WithValue(ctx, identityKey{}, id)))
 }
