@@ -204,7 +204,7 @@ func (a *Authority) judge(ctx context.Context, caller *Caller, door Door) *Refus
 	if ref := a.live(caller); ref != nil {
 		return ref
 	}
-	if ref := a.actor(c); ref != nil { // actor.go: exchanged tokens
+	if ref := a.exchanged(c); ref != nil { // actor.go: exchanged tokens
 		return ref
 	}
 	if caller.User.Type == directory.TypeCommunity && !door.AllowCommunity {

@@ -49,6 +49,10 @@ type Access struct {
 	// the client that exchanged the token, or the gateway for a token it
 	// exchanged for an upstream (GatewayActor).
 	Actor *Actor `json:"act,omitempty"`
+	// ExchangedFrom are the jti of the tokens this one was exchanged
+	// from, nearest first (erpgate's own claim): revoking any of them
+	// revokes this one too.
+	ExchangedFrom []string `json:"exchanged_from,omitempty"`
 
 	scopeString string // set by Prepare
 }

@@ -20,9 +20,10 @@ import (
 // upstream alone (UpstreamToken, proxy/exchange.go).
 //
 // The exchanged token keeps the subject token's sub, user claims,
-// client_id and sid, so every rule that ends the subject token ends it
-// too: the session's end (logout, administrator, idle), the kill switch
-// of the app the user signed in to, the user's removal. client_id stays
+// client_id and sid, and names the subject token's jti (exchanged_from),
+// so every rule that ends the subject token ends it too: its revocation,
+// the session's end (logout, administrator, idle), the kill switch of the
+// app the user signed in to, the user's removal. client_id stays
 // the subject token's app rather than the exchanging client's (RFC 8693
 // §4.3 suggests the requester): erpgate's rules — the app's kill switch,
 // which users it serves, sessions bound to it, a service token acting as
@@ -48,8 +49,8 @@ const (
 var ErrInvalidTarget = &Error{Code: "invalid_target", Status: http.StatusBadRequest}
 
 // tokenExchange is the token exchange grant (RFC 8693 §2). app has
-// authenticated as a confidential client; jkt is the key of the request's
-// DPoP proof, "" without one.
+// authenticated (a public client only names itself, and is refused);
+// jkt is the key of the request's DPoP proof, "" without one.
 //
 // A bad subject token — not ours, expired, revoked, its session ended,
 // its app or user gone or disabled — is invalid_request, as §2.2.2 says
@@ -199,7 +200,8 @@ func exchangeScopes(app *directory.App, subject []string, param string) ([]strin
 // exchangedClaims are the claims of a token exchanged from sub: its
 // subject, user claims, client_id and sid; a new id and times; aud,
 // scopes and exp as decided; act naming actor, with sub's own act nested
-// as the prior actor (RFC 8693 §4.1). Not bound to a key.
+// as the prior actor (RFC 8693 §4.1); sub's jti first in exchanged_from.
+// Not bound to a key.
 func (s *Server) exchangedClaims(now time.Time, sub *claims.Access, aud, scopes []string, actor string, exp int64) claims.Access {
 	c := *sub
 	c.Issuer = s.cfg.Issuer
@@ -209,6 +211,10 @@ func (s *Server) exchangedClaims(now time.Time, sub *claims.Access, aud, scopes 
 	c.Scope = claims.Scopes{Values: scopes, AsString: s.cfg.ScopeAsString}
 	c.Confirmation = nil
 	c.Actor = &claims.Actor{Subject: actor, Actor: sub.Actor}
+	// Revoking sub, or what it was exchanged from, revokes c
+	// (authority/actor.go). Bounded: maxActorDepth exchanges at the token
+	// endpoint, and one at the edge.
+	c.ExchangedFrom = append([]string{sub.ID}, sub.ExchangedFrom...)
 	c.Prepare() // the copied scope string is sub's
 	return c
 }

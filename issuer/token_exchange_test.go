@@ -486,3 +486,49 @@ func BenchmarkUpstreamToken(b *testing.B) {
 		}
 	}
 }
+
+// TestTokenExchangeRevocationCascades: revoking a token revokes what was
+// exchanged from it, at every door, however many exchanges away
+// (exchanged_from); the subject token names the exchanged one nowhere, so
+// revoking the exchanged token leaves the subject alone.
+func TestTokenExchangeRevocationCascades(t *testing.T) {
+	ctx := context.Background()
+	ts := newExchangeServer(t)
+	svc := ts.serviceToken(t)
+	first := ts.token(t, exchangeForm(svc), midID, midSecret).body["access_token"].(string)
+	second := ts.token(t, exchangeForm(first), "com.example/middle-narrow", "mn").body["access_token"].(string)
+	edge, _, err := ts.Config.Handler.(*Server).UpstreamToken(ptr(ts.accessClaims(t, second)), "erp-billing-internal", []string{"read"}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := ts.accessClaims(t, svc)
+	if got := ts.accessClaims(t, edge).ExchangedFrom; len(got) != 3 || got[2] != sc.ID {
+		t.Fatalf("exchanged_from = %v, want three, ending with the subject's %s", got, sc.ID)
+	}
+	active := func(tok string) bool {
+		_, ref := ts.authority.Authenticate(ctx, authority.Credential{Source: authority.SourceBearer, Token: tok}, authority.Door{Inspect: true})
+		return ref == nil
+	}
+	for name, tok := range map[string]string{"subject": svc, "first": first, "second": second, "edge": edge} {
+		if !active(tok) {
+			t.Fatalf("%s refused before any revocation", name)
+		}
+	}
+	fc := ts.accessClaims(t, first)
+	if err := ts.revoked.Revoke(ctx, fc.ID, time.Unix(fc.Expiry, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if !active(svc) {
+		t.Error("revoking the exchanged token revoked its subject")
+	}
+	for name, tok := range map[string]string{"first": first, "second": second, "edge": edge} {
+		if active(tok) {
+			t.Errorf("%s still active after the first exchange was revoked", name)
+		}
+	}
+	if intro := ts.introspect(t, edge); intro["active"] != false {
+		t.Errorf("introspection of the edge token = %v, want inactive", intro)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
