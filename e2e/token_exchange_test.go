@@ -1,13 +1,18 @@
 package e2e
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 )
@@ -245,5 +250,68 @@ func TestTokenExchangeGrant(t *testing.T) {
 	}
 	if m := g.metrics(t); !strings.Contains(m, `erpgate_tokens_issued_total{client_id="com.example/reporting",grant_type="token_exchange"} 1`) {
 		t.Errorf("/metrics lacks the token_exchange grant:\n%s", grepLines(m, "erpgate_tokens_issued_total"))
+	}
+}
+
+// TestTokenExchangeWithAuthlib: an independent client (Authlib) finds
+// the grant in discovery, exchanges the sync app's token as the reporting
+// app for a TableAPI token, verifies it with the JWKS for that audience
+// and calls the TableAPI route with it.
+func TestTokenExchangeWithAuthlib(t *testing.T) {
+	t.Parallel()
+	requireDep(t, hasAuthlib(), systemPython+" with Authlib and requests (apt-get install python3-authlib python3-requests)")
+	g, rec := txGateway(t)
+	script, err := filepath.Abs(filepath.Join("testdata", "authlib_token_exchange.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, systemPython, script, g.Issuer()+"/.well-known/openid-configuration",
+		syncClient, syncSecret, reportClient, reportSecret, "TableAPI", g.PublicURL+txTablePath)
+	cmd.Env = pythonEnv()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("authlib client: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	var s struct {
+		Version         string   `json:"authlib_version"`
+		Grants          []string `json:"grant_types_supported"`
+		Error           string   `json:"error"`
+		IssuedTokenType string   `json:"issued_token_type"`
+		TokenType       string   `json:"token_type"`
+		Scope           string   `json:"scope"`
+		HasRefresh      bool     `json:"has_refresh_token"`
+		SameAsSubject   bool     `json:"same_as_subject"`
+		Verified        bool     `json:"verified"`
+		Claims          struct {
+			Aud      []string          `json:"aud"`
+			Act      map[string]string `json:"act"`
+			ClientID string            `json:"client_id"`
+			Scope    []string          `json:"scope"`
+		} `json:"claims"`
+		APIStatus int `json:"api_status"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &s); err != nil {
+		t.Fatalf("authlib client output is not the JSON summary: %v\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	t.Logf("Authlib %s", s.Version)
+	if s.Error != "" || !s.Verified {
+		t.Fatalf("authlib: %q (verified %v)\n%s", s.Error, s.Verified, stdout.String())
+	}
+	if !slices.Contains(s.Grants, txGrant) || s.IssuedTokenType != txAccessToken || !strings.EqualFold(s.TokenType, "Bearer") ||
+		s.Scope != "read" || s.HasRefresh || s.SameAsSubject {
+		t.Errorf("authlib summary:\n%s", stdout.String())
+	}
+	c := s.Claims
+	if !slices.Equal(c.Aud, []string{"TableAPI"}) || c.Act["sub"] != reportClient || c.ClientID != syncClient || !slices.Equal(c.Scope, []string{"read"}) {
+		t.Errorf("exchanged token claims as Authlib read them: %+v", c)
+	}
+	if s.APIStatus != http.StatusOK {
+		t.Errorf("the TableAPI route with the exchanged token: %d", s.APIStatus)
+	}
+	if r, _ := rec.take(); r == nil {
+		t.Error("the TableAPI route's upstream was not reached")
 	}
 }
