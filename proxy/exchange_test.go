@@ -338,3 +338,27 @@ func BenchmarkHotPathExchange(b *testing.B) {
 		b.Errorf("%d mints, want 1 (cached)", n)
 	}
 }
+
+// TestExchangeCallerExpiring: a caller token past its exp but inside the
+// verification leeway is let through on a plain route, but gets no
+// upstream token (there is no second left to give it): 401 invalid_token,
+// so the client fetches a new one; nothing is forwarded.
+func TestExchangeCallerExpiring(t *testing.T) {
+	f, ex := newExchangeFixture(t, []string{"read"})
+	c := f.auth.ServiceClaims("com.example/sync", "sid-e", "read")
+	tok := f.sign(t, c)
+	f.setClock(time.Unix(c.Expiry, 0).Add(10 * time.Second)) // inside the 30 s leeway
+	if rec := f.do(http.MethodGet, "http://example.com/api/domain/x", bearer(tok)); rec.Code != http.StatusOK {
+		t.Fatalf("plain route inside the leeway: %d (the case needs a token that still verifies)", rec.Code)
+	}
+	f.upstream.mu.Lock()
+	f.upstream.last = nil
+	f.upstream.mu.Unlock()
+	rec := f.do(http.MethodGet, "http://example.com"+billingPath, bearer(tok))
+	if rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Header().Get("WWW-Authenticate"), `error="invalid_token"`) {
+		t.Errorf("exchange route: %d %q, want 401 invalid_token", rec.Code, rec.Header().Get("WWW-Authenticate"))
+	}
+	if f.upstream.lastRequest() != nil || ex.mints.Load() != 0 {
+		t.Errorf("forwarded (%v) or minted (%d) for an expired caller", f.upstream.lastRequest() != nil, ex.mints.Load())
+	}
+}
