@@ -22,7 +22,7 @@ import (
 // The exchanged token keeps the subject token's sub, user claims,
 // client_id and sid, and names the subject token's jti (exchanged_from),
 // so every rule that ends the subject token ends it too: its revocation,
-// the session's end (logout, administrator, idle), the kill switch of the
+// the session's end (logout, administrator), the kill switch of the
 // app the user signed in to, the user's removal. client_id stays
 // the subject token's app rather than the exchanging client's (RFC 8693
 // §4.3 suggests the requester): erpgate's rules — the app's kill switch,
