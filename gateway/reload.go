@@ -363,10 +363,11 @@ func (g *Gateway) buildSnapshot(f *config.File) (*snapshot, error) {
 		return nil, err
 	}
 	px, err := proxy.New(proxy.Config{
+		Exchanger: iss, // mints the routes' upstream_token (proxy/exchange.go)
+
 		Policy: pol, Upstreams: ups, Authority: g.traceAuthority(g.authority), TrustedProxies: trusted, Browser: browser, Pages: pages,
 		Scheme: publicScheme(f), Issuer: f.Issuer(),
-		Exchanger: iss, // the routes' upstream_token (proxy/exchange.go)
-		Clock:     g.clock, Logger: g.logger, Audit: g.audit, Metrics: g.metrics,
+		Clock: g.clock, Logger: g.logger, Audit: g.audit, Metrics: g.metrics,
 	})
 	if err != nil {
 		return nil, err
