@@ -5,7 +5,8 @@
 //
 // One file per endpoint or flow: discovery.go (OIDC Discovery, RFC 8414),
 // token.go (the token endpoint, RFC 6749 §3.2), client_credentials.go
-// (RFC 6749 §4.4), clientauth.go (RFC 6749 §2.3), errors.go (RFC 6749
-// §5.2), account_tokens.go (the self-service page for personal access
+// (RFC 6749 §4.4), token_exchange.go (RFC 8693, and the upstream tokens
+// of the proxy's exchange routes), clientauth.go (RFC 6749 §2.3),
+// errors.go (RFC 6749 §5.2), account_tokens.go (the self-service page for personal access
 // tokens, SPEC §6). Keys live in package signing.
 package issuer

@@ -8,6 +8,8 @@
 // the kit that says it in words, with a next step (pages.go). With
 // Config.Browser (browser login), a browser's session cookie is the
 // credential and a browser without one is sent to log in (browser.go).
+// A route with an Exchange forwards, instead of the caller's token, one
+// the identity server mints for its upstream alone, cached (exchange.go).
 //
 // Every refusal and login redirect — status, challenge and JSON body —
 // comes from AnswerFor (answer.go), which `erpgate policy explain`
