@@ -362,3 +362,23 @@ func TestExchangeCallerExpiring(t *testing.T) {
 		t.Errorf("forwarded (%v) or minted (%d) for an expired caller", f.upstream.lastRequest() != nil, ex.mints.Load())
 	}
 }
+
+// TestExchangeReferenceTokenCaller: a reference token's caller (an SAT
+// in X-Api-Key) gets its upstream a JWT exchanged for it like any other
+// caller, revoked with it (exchanged_from names the reference token).
+func TestExchangeReferenceTokenCaller(t *testing.T) {
+	f, _ := newExchangeFixture(t, []string{"read"})
+	sat := f.auth.SAT("com.example/sync", "read")
+	rec := f.do(http.MethodGet, "http://example.com"+billingPath, map[string]string{"X-Api-Key": sat.Value})
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	fwd, ok := strings.CutPrefix(f.upstream.lastRequest().Header.Get("Authorization"), "Bearer ")
+	if !ok || strings.Contains(fwd, sat.Value) || f.upstream.lastRequest().Header.Get("X-Api-Key") != "" {
+		t.Fatalf("upstream got Authorization %q, X-Api-Key %q", f.upstream.lastRequest().Header.Get("Authorization"), f.upstream.lastRequest().Header.Get("X-Api-Key"))
+	}
+	c := f.upstreamClaims(t, fwd)
+	if c.ClientSystemUser != "svc-sync" || len(c.ExchangedFrom) != 1 || c.Actor == nil || c.Actor.Subject != claims.GatewayActor {
+		t.Errorf("upstream token claims = %+v", c)
+	}
+}

@@ -158,6 +158,11 @@ func setIdentity(pr *httputil.ProxyRequest) {
 	if id.bearer != "" {
 		h["Authorization"] = []string{"Bearer " + id.bearer}
 		delete(h, "Dpop") // the proof is spent, and names the gateway's URL
+		// On an exchange route the bearer replaces the caller's credential,
+		// which may have come as an API key (a DPoP request has none).
+		for _, k := range authority.APIKeyHeaders {
+			delete(h, k)
+		}
 	}
 	if id.dropToken {
 		delete(h, "Authorization")
