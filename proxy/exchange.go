@@ -20,10 +20,13 @@ import (
 // scopes, act naming the gateway. An upstream that leaks it leaks nothing
 // that works elsewhere, and one that logs tokens logs only that.
 //
-// Minting signs a JWT (tens of microseconds), so exchanged tokens are
-// cached per route, session and caller token until shortly before they
-// expire: a busy caller costs one signature per few minutes, not one per
-// request.
+// It replaces the caller's credential upstream, whichever header that
+// came in (Authorization, DPoP's proof, an API key; forward.go).
+// Minting signs a JWT (1-2 ms with RS256: issuer's
+// BenchmarkUpstreamToken), so exchanged tokens are cached per route,
+// session and caller token until shortly before they expire: a busy
+// caller costs one signature per few minutes, not one per request
+// (BenchmarkHotPathExchange: two allocations more than a plain route).
 
 // Exchanger mints the token forwarded to an exchange route's upstream
 // (*issuer.Server's UpstreamToken): caller's claims for audience alone,
