@@ -36,6 +36,9 @@ type Config struct {
 	// session and license slot (SPEC §4, §5): the same judge as the
 	// admin API, userinfo and introspection.
 	Authority Authenticator
+	// Exchanger mints the tokens forwarded to routes with an Exchange
+	// (exchange.go), instead of the caller's; required when one has.
+	Exchanger Exchanger
 	// TrustedProxies may set X-Forwarded-*; everyone else's are replaced.
 	TrustedProxies []netip.Prefix
 	// Scheme is public_url's, "http" or "https": how clients reach the
@@ -61,10 +64,6 @@ type Config struct {
 	// Pages is the page kit: a browser gets the proxy's own answers
 	// (refusals, no route, upstream down) as pages in it (pages.go).
 	Pages *webui.Kit
-
-	// Exchanger mints the tokens forwarded to routes with an Exchange
-	// (exchange.go); required when one has.
-	Exchanger Exchanger
 }
 
 // Authenticator is the credential authority (*authority.Authority).
