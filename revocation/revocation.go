@@ -27,6 +27,8 @@ type List struct {
 	mu       sync.RWMutex
 	revoked  map[string]time.Time // jti -> token expiry
 	syncedAt time.Time            // store time of the last sync
+
+	listeners revokeListeners // OnRevoke (listen.go)
 }
 
 // syncOverlap re-reads a little before the last sync, so a revocation
@@ -51,6 +53,7 @@ func (l *List) Revoke(ctx context.Context, jti string, expiresAt time.Time) erro
 	l.mu.Lock()
 	l.revoked[jti] = expiresAt
 	l.mu.Unlock()
+	l.listeners.notify([]string{jti})
 	return nil
 }
 
@@ -76,10 +79,13 @@ func (l *List) Sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var learnt []string // revoked elsewhere, new to this process
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	for _, r := range revs {
 		if r.ExpiresAt.After(now) {
+			if _, known := l.revoked[r.ID]; !known {
+				learnt = append(learnt, r.ID)
+			}
 			l.revoked[r.ID] = r.ExpiresAt
 		}
 	}
@@ -89,6 +95,8 @@ func (l *List) Sync(ctx context.Context) error {
 		}
 	}
 	l.syncedAt = now
+	l.mu.Unlock()
+	l.listeners.notify(learnt)
 	return nil
 }
 
