@@ -35,6 +35,9 @@ const (
 	// AdminChange records a change made through the admin API (an app
 	// created, disabled, its secret rotated); reason says which.
 	AdminChange = "admin.change"
+	// LiveClosed is a WebSocket or stream the gateway closed because its
+	// session ended or its credential may no longer act (package live).
+	LiveClosed = "live.closed"
 )
 
 // Event is one security event. A field left empty is left out of the
