@@ -64,6 +64,9 @@ type identity struct {
 	// ERP APIs take bearer tokens. The token stays bound: the gateway
 	// refuses it as a bearer token.
 	bearer string
+	// caller and route name a live connection (live.go).
+	caller *authority.Caller
+	route  string
 }
 
 // bufferPool shares 32 KiB copy buffers across all routes.
@@ -99,6 +102,9 @@ func (p *Proxy) newReverseProxy(name string, up Upstream) *httputil.ReverseProxy
 		// Failures after the response started (an upstream reset mid-body)
 		// reach only ErrorLog; without it they go to the standard logger.
 		ErrorLog: slog.NewLogLogger(p.cfg.Logger.With("route", name).Handler(), slog.LevelWarn),
+
+		// Streams of an authenticated caller are tracked (live.go).
+		ModifyResponse: p.watchStream,
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/erpgate/erpgate/audit"
 	"github.com/erpgate/erpgate/authority"
 	"github.com/erpgate/erpgate/claims"
+	"github.com/erpgate/erpgate/live"
 	"github.com/erpgate/erpgate/metrics"
 	"github.com/erpgate/erpgate/policy"
 	"github.com/erpgate/erpgate/requestid"
@@ -64,6 +65,11 @@ type Config struct {
 	// Pages is the page kit: a browser gets the proxy's own answers
 	// (refusals, no route, upstream down) as pages in it (pages.go).
 	Pages *webui.Kit
+
+	// Live, when set, tracks WebSockets and streams, and closes them when
+	// their session ends or their credential may no longer act (live.go).
+	// The gateway makes one per process: it outlives reloads.
+	Live *live.Registry
 }
 
 // Authenticator is the credential authority (*authority.Authority).
@@ -245,12 +251,15 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, po
 		p.admit(w, r, rt, c, cmp.Or(upstream, cred.Token))
 		return
 	}
-	id := &identity{claims: c, dropToken: rt.upstream.StripAuthorization}
+	id := &identity{claims: c, dropToken: rt.upstream.StripAuthorization, caller: caller, route: rt.name}
 	if cred.Source == authority.SourceDPoP {
 		id.bearer = cred.Token
 	}
 	if upstream != "" {
 		id.bearer = upstream // never the caller's token, nor its DPoP proof
+	}
+	if p.cfg.Live != nil && isUpgrade(r) {
+		w = p.watchUpgrade(w, r, id) // live.go
 	}
 	rt.serve(w, r.WithContext(context.WithValue(ctx, identityKey{}, id)))
 }
