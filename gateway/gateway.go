@@ -23,6 +23,7 @@ import (
 	"github.com/erpgate/erpgate/config"
 	"github.com/erpgate/erpgate/directory"
 	"github.com/erpgate/erpgate/dpop"
+	"github.com/erpgate/erpgate/live"
 	"github.com/erpgate/erpgate/metrics"
 	"github.com/erpgate/erpgate/reftoken"
 	"github.com/erpgate/erpgate/requestid"
@@ -137,6 +138,7 @@ type Gateway struct {
 	// one replay cache for both (RFC 9449 §11.1).
 	dpop      *dpop.Checker
 	authority *authority.Authority // judges every credential at every door
+	live      *live.Registry       // WebSockets and streams, across reloads (live.go)
 	tracing   *tracing.Provider    // tracing.go; disabled when off
 	reftokens *reftoken.Service
 	users     *Users // run-time users: admin API, reset links (users.go)
@@ -288,6 +290,10 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		return g.reftokens.Flush(ctx)
 	}))
 
+	if g.live, err = g.newLive(); err != nil { // live.go
+		g.Close()
+		return nil, err
+	}
 	snap, err := g.buildSnapshot(f) // reload.go
 	if err != nil {
 		g.Close()

@@ -367,7 +367,7 @@ func (g *Gateway) buildSnapshot(f *config.File) (*snapshot, error) {
 
 		Policy: pol, Upstreams: ups, Authority: g.traceAuthority(g.authority), TrustedProxies: trusted, Browser: browser, Pages: pages,
 		Scheme: publicScheme(f), Issuer: f.Issuer(),
-		Clock: g.clock, Logger: g.logger, Audit: g.audit, Metrics: g.metrics,
+		Clock: g.clock, Logger: g.logger, Audit: g.audit, Metrics: g.metrics, Live: g.live,
 	})
 	if err != nil {
 		return nil, err

@@ -153,6 +153,7 @@ func (g *Gateway) runLoops(ctx context.Context) <-chan struct{} {
 	wg.Go(func() { g.sessions.Run(ctx) })  // flush, reap, sync ends; closed (and flushed) by g.Close
 	wg.Go(func() { g.runChangeSync(ctx) }) // reload at once what other replicas change (replicas.go)
 	wg.Go(func() { g.runJanitor(jctx) })   // delete expired codes, refresh tokens, revocations (janitor.go)
+	wg.Go(func() { g.live.Run(ctx) })      // recheck live connections (live.go)
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	return done
