@@ -24,7 +24,7 @@ func (g *Gateway) newLive() (*live.Registry, error) {
 		return nil, err
 	}
 	g.sessions.OnEnd(func(ctx context.Context, e session.Ended) {
-		reg.SessionEnded(ctx, e.Info.ID, e.Info.EndReason)
+		reg.SessionEnded(ctx, e.Info)
 	})
 	g.revoked.OnRevoke(func(jti string) { reg.TokenRevoked(context.Background(), jti) })
 	return reg, nil

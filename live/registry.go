@@ -12,6 +12,7 @@ import (
 	"github.com/erpgate/erpgate/authority"
 	"github.com/erpgate/erpgate/internal/loop"
 	"github.com/erpgate/erpgate/metrics"
+	"github.com/erpgate/erpgate/session"
 )
 
 // Kinds of live connections: the kind label of erpgate_live_connections.
@@ -140,19 +141,27 @@ func (r *Registry) Len() int {
 	return len(r.conns)
 }
 
-// SessionEnded closes the connections of session sid, however it ended
-// (endReason, a store.End* value, for the log): the session manager's
-// OnEnd, for ends here and on other replicas.
-func (r *Registry) SessionEnded(ctx context.Context, sid, endReason string) {
-	r.closeAll(ctx, r.take(r.bySession, sid), Reason{
-		Code: authority.ReasonSessionEnded, Detail: "session ended (" + endReason + ")",
+// SessionEnded closes the connections of the session that ended, however
+// it ended: the session manager's OnEnd, for ends here and on other
+// replicas. A session ended by a timeout reopens under the same id on the
+// token's next call, and the end sync reports an end again for a while
+// (session.Ended): a connection made in a later incarnation of the
+// session — opened after the ended one — is not closed for it.
+func (r *Registry) SessionEnded(ctx context.Context, s session.Info) {
+	ended := s.OpenedAt.UnixMilli() // stores keep milliseconds, or more
+	later := func(c *Conn) bool {
+		opened := c.Caller.Session.OpenedAt
+		return !s.OpenedAt.IsZero() && !opened.IsZero() && opened.UnixMilli() > ended
+	}
+	r.closeAll(ctx, r.take(r.bySession, s.ID, later), Reason{
+		Code: authority.ReasonSessionEnded, Detail: "session ended (" + s.EndReason + ")",
 	})
 }
 
 // TokenRevoked closes the connections of the token tokenID (a jti, or a
 // reference token's revocation id): the revocation list's OnRevoke.
 func (r *Registry) TokenRevoked(ctx context.Context, tokenID string) {
-	r.closeAll(ctx, r.take(r.byToken, tokenID), Reason{
+	r.closeAll(ctx, r.take(r.byToken, tokenID, nil), Reason{
 		Code: authority.ReasonRevoked, Detail: "token " + tokenID + " revoked",
 	})
 }
@@ -199,8 +208,9 @@ func (r *Registry) Run(ctx context.Context) {
 	loop.Every(ctx, r.cfg.RecheckEvery, r.Recheck)
 }
 
-// take removes and returns the connections under key in idx.
-func (r *Registry) take(idx map[string]map[*Conn]struct{}, key string) []*Conn {
+// take removes and returns the connections under key in idx, but those
+// skip (if not nil) says to leave.
+func (r *Registry) take(idx map[string]map[*Conn]struct{}, key string, skip func(*Conn) bool) []*Conn {
 	if key == "" {
 		return nil
 	}
@@ -212,7 +222,9 @@ func (r *Registry) take(idx map[string]map[*Conn]struct{}, key string) []*Conn {
 	}
 	out := make([]*Conn, 0, len(set))
 	for c := range set {
-		out = append(out, c)
+		if skip == nil || !skip(c) {
+			out = append(out, c)
+		}
 	}
 	for _, c := range out {
 		r.removeLocked(c)

@@ -14,6 +14,7 @@ import (
 	"github.com/erpgate/erpgate/authority"
 	"github.com/erpgate/erpgate/claims"
 	"github.com/erpgate/erpgate/metrics"
+	"github.com/erpgate/erpgate/session"
 )
 
 // judgeFunc is a Judge for tests.
@@ -80,8 +81,8 @@ func TestRegistryEvents(t *testing.T) {
 		t.Fatalf("gauge %v, want 3", n)
 	}
 	ctx := context.Background()
-	r.SessionEnded(ctx, "sid-a", "logout")
-	r.SessionEnded(ctx, "sid-a", "logout") // SyncEnded re-reads ends: harmless
+	r.SessionEnded(ctx, session.Info{ID: "sid-a", EndReason: "logout"})
+	r.SessionEnded(ctx, session.Info{ID: "sid-a", EndReason: "logout"}) // SyncEnded re-reads ends: harmless
 	r.TokenRevoked(ctx, "jti-b")
 	r.TokenRevoked(ctx, "")
 	c.wait(t, map[string]string{"a1": authority.ReasonSessionEnded, "a2": authority.ReasonSessionEnded, "b": authority.ReasonRevoked})
@@ -114,6 +115,24 @@ func TestRegistryRecheck(t *testing.T) {
 	if r.Len() != 2 {
 		t.Fatalf("%d left, want 2", r.Len())
 	}
+}
+
+// An end reported again for the same id (the end sync's window overlaps)
+// does not close a connection of the session's next incarnation: a
+// session ended by a timeout reopens under its id.
+func TestRegistryLaterIncarnationStays(t *testing.T) {
+	r, _ := newTestRegistry(t, judgeFunc(func(*authority.Caller) *authority.Refusal { return nil }))
+	c := &closes{got: map[string]Reason{}}
+	first := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	again := first.Add(time.Minute)
+	conn := c.conn(r, "reopened", "sid-a", "jti-a")
+	conn.Caller.Session = session.Info{ID: "sid-a", OpenedAt: again}
+	r.SessionEnded(context.Background(), session.Info{ID: "sid-a", OpenedAt: first, EndReason: "idle"})
+	if r.Len() != 1 {
+		t.Fatal("the end of the session's first incarnation closed a connection of its second")
+	}
+	r.SessionEnded(context.Background(), session.Info{ID: "sid-a", OpenedAt: again, EndReason: "idle"})
+	c.wait(t, map[string]string{"reopened": authority.ReasonSessionEnded})
 }
 
 func TestReasonText(t *testing.T) {

@@ -150,8 +150,10 @@ func (w *WebSocket) Close() error {
 func (w *WebSocket) Read(b []byte) (int, error) {
 	if w.sentClose.Load() {
 		// The client's answer to the Close frame is for the gateway, not
-		// the upstream, whose connection closes now.
-		return 0, io.EOF
+		// the upstream. An error, not EOF: EOF would half-close the
+		// upstream and wait for it to hang up; an error ends the proxied
+		// request, which closes the upstream connection now.
+		return 0, errClosedForReason
 	}
 	return w.Conn.Read(b)
 }

@@ -140,7 +140,7 @@ func newLiveFixture(t *testing.T) *liveFixture {
 		}
 		lf.reg, c.Live = reg, reg
 	})
-	lf.auth.Sessions.OnEnd(func(ctx context.Context, e session.Ended) { lf.reg.SessionEnded(ctx, e.Info.ID, e.Info.EndReason) })
+	lf.auth.Sessions.OnEnd(func(ctx context.Context, e session.Ended) { lf.reg.SessionEnded(ctx, e.Info) })
 	lf.auth.Revocations.OnRevoke(func(jti string) { lf.reg.TokenRevoked(context.Background(), jti) })
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -293,6 +293,31 @@ func TestLiveUnrelatedSocketStaysOpen(t *testing.T) {
 	lf.auth.Revoke("jti-other-token-of-bob")
 	time.Sleep(2 * live.DefaultRecheckEvery) // a recheck or two
 	echo(t, theirs, "still here")
+}
+
+// TestLiveReopenedSessionKeepsItsSocket: a session ended by idleness
+// reopens under its id on the token's next call. An end reported late or
+// again (another replica's end sync reads a window that overlaps the
+// last; session.Ended) names the old incarnation, and leaves the new
+// socket open.
+func TestLiveReopenedSessionKeepsItsSocket(t *testing.T) {
+	lf := newLiveFixture(t)
+	var ends []session.Info
+	var mu sync.Mutex
+	lf.auth.Sessions.OnEnd(func(_ context.Context, e session.Ended) { mu.Lock(); ends = append(ends, e.Info); mu.Unlock() })
+	tok := lf.auth.UserToken("alice", testauth.WebApp, "sid-a", "read")
+	old := lf.dial(t, tok)
+	start := time.Now()
+	lf.auth.EndSession("sid-a", store.EndIdle)
+	closedFor(t, old, start, "session ended")
+	lf.auth.Clock.Advance(time.Second) // the new incarnation opens later
+	fresh := lf.dial(t, tok)
+	echo(t, fresh, "reopened")
+	mu.Lock()
+	again := ends[0]
+	mu.Unlock()
+	lf.reg.SessionEnded(context.Background(), again) // the old end, read again
+	echo(t, fresh, "still open after the old end was reported again")
 }
 
 // TestLiveWebSocketMidFrame: a close asked for while a large message is
