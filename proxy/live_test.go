@@ -277,6 +277,29 @@ func TestLiveWebSocketClosesWhenCallerMayNoLongerAct(t *testing.T) {
 	}
 }
 
+// TestLiveWebSocketOverTLS: the Close frame and the close that follows
+// work on a TLS connection too (the gateway half-closes it with
+// close_notify after the frame).
+func TestLiveWebSocketOverTLS(t *testing.T) {
+	lf := newLiveFixture(t)
+	srv := httptest.NewUnstartedServer(lf.proxy)
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), closeWait)
+	defer cancel()
+	c, resp, err := websocket.Dial(ctx, "wss"+strings.TrimPrefix(srv.URL, "https")+"/api/domain/ws", &websocket.DialOptions{
+		HTTPClient: srv.Client(), HTTPHeader: http.Header{"Authorization": {"Bearer " + lf.auth.UserToken("alice", testauth.WebApp, "sid-a", "read")}},
+	})
+	if err != nil {
+		t.Fatalf("dial: %v (%v)", err, resp)
+	}
+	defer c.CloseNow()
+	echo(t, c, "over TLS")
+	start := time.Now()
+	lf.auth.EndSession("sid-a", store.EndLogout)
+	t.Logf("closed %v after the logout", closedFor(t, c, start, "session ended"))
+}
+
 // TestLiveUnrelatedSocketStaysOpen: ending one session or revoking one
 // token closes only its own sockets.
 func TestLiveUnrelatedSocketStaysOpen(t *testing.T) {
@@ -349,51 +372,67 @@ func TestLiveWebSocketMidFrame(t *testing.T) {
 }
 
 // TestLiveStreamCut: a server-sent event stream of a session that ends
-// is cut — the client's read fails rather than ending cleanly — and an
+// is cut — the client's read fails rather than ending cleanly: on
+// HTTP/1.1 the connection closes, on HTTP/2 the stream is reset — and an
 // unrelated stream goes on.
 func TestLiveStreamCut(t *testing.T) {
-	lf := newLiveFixture(t)
-	open := func(tok string) *bufio.Reader {
-		req, _ := http.NewRequest(http.MethodGet, lf.gw.URL+"/api/domain/events", nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("open stream: %v %v", resp, err)
-		}
-		t.Cleanup(func() { resp.Body.Close() })
-		br := bufio.NewReader(resp.Body)
-		if line, err := br.ReadString('\n'); err != nil || line != "data: tick\n" {
-			t.Fatalf("first event %q, %v", line, err)
-		}
-		return br
-	}
-	mine := open(lf.auth.UserToken("alice", testauth.WebApp, "sid-a", "read"))
-	theirs := open(lf.auth.UserToken("bob", testauth.WebApp, "sid-b", "read"))
-	if n := testutil.ToFloat64(lf.liveM.Connections.WithLabelValues(live.KindStream)); n != 2 {
-		t.Errorf("erpgate_live_connections{stream} = %v, want 2", n)
-	}
-	start := time.Now()
-	lf.auth.EndSession("sid-a", store.EndLogout)
-	done := make(chan error, 1)
-	go func() {
-		for {
-			if _, err := mine.ReadString('\n'); err != nil {
-				done <- err
-				return
+	for _, proto := range []string{"HTTP/1.1", "HTTP/2.0"} {
+		t.Run(proto, func(t *testing.T) {
+			lf := newLiveFixture(t)
+			base, client := lf.gw.URL, http.DefaultClient
+			if proto == "HTTP/2.0" {
+				h2 := httptest.NewUnstartedServer(lf.proxy)
+				h2.EnableHTTP2 = true
+				h2.StartTLS()
+				t.Cleanup(h2.Close)
+				base, client = h2.URL, h2.Client()
 			}
-		}
-	}()
-	select {
-	case err := <-done:
-		if errors.Is(err, io.EOF) {
-			t.Fatal("the stream ended cleanly; a cut stream must read as cut")
-		}
-		t.Logf("stream cut %v after the end: %v", time.Since(start), err)
-	case <-time.After(closeWait):
-		t.Fatal("the stream of an ended session goes on")
-	}
-	if _, err := theirs.ReadString('\n'); err != nil {
-		t.Fatalf("the unrelated stream was cut: %v", err)
+			open := func(tok string) *bufio.Reader {
+				req, _ := http.NewRequest(http.MethodGet, base+"/api/domain/events", nil)
+				req.Header.Set("Authorization", "Bearer "+tok)
+				resp, err := client.Do(req)
+				if err != nil || resp.StatusCode != 200 || resp.Proto != proto {
+					t.Fatalf("open stream: %v %v", resp, err)
+				}
+				t.Cleanup(func() { resp.Body.Close() })
+				br := bufio.NewReader(resp.Body)
+				if line, err := br.ReadString('\n'); err != nil || line != "data: tick\n" {
+					t.Fatalf("first event %q, %v", line, err)
+				}
+				return br
+			}
+			mine := open(lf.auth.UserToken("alice", testauth.WebApp, "sid-a", "read"))
+			theirs := open(lf.auth.UserToken("bob", testauth.WebApp, "sid-b", "read"))
+			if n := testutil.ToFloat64(lf.liveM.Connections.WithLabelValues(live.KindStream)); n != 2 {
+				t.Errorf("erpgate_live_connections{stream} = %v, want 2", n)
+			}
+			start := time.Now()
+			lf.auth.EndSession("sid-a", store.EndLogout)
+			done := make(chan error, 1)
+			go func() {
+				for {
+					if _, err := mine.ReadString('\n'); err != nil {
+						done <- err
+						return
+					}
+				}
+			}()
+			select {
+			case err := <-done:
+				if errors.Is(err, io.EOF) {
+					t.Fatal("the stream ended cleanly; a cut stream must read as cut")
+				}
+				t.Logf("stream cut %v after the end: %v", time.Since(start), err)
+			case <-time.After(closeWait):
+				t.Fatal("the stream of an ended session goes on")
+			}
+			if _, err := theirs.ReadString('\n'); err != nil {
+				t.Fatalf("the unrelated stream was cut: %v", err)
+			}
+			waitFor(t, "the cut stream to leave the gauge", func() bool {
+				return testutil.ToFloat64(lf.liveM.Connections.WithLabelValues(live.KindStream)) == 1
+			})
+		})
 	}
 }
 
