@@ -31,6 +31,8 @@
 //     settings it keeps, and its report.
 //   - listeners.go: the admin listener's TLS and the metrics listener.
 //   - transports.go: the upstream transports, pooled across snapshots.
+//   - live.go: the live connections (WebSockets, streams), across
+//     snapshots, closed by session ends and revocations (package live).
 //   - enforce.go: what a directory change takes away (kill switch,
 //     removed users, password changes) is ended at once.
 //   - apps.go: the run-time app registry behind the admin API.

@@ -14,7 +14,9 @@
 // Every refusal and login redirect — status, challenge and JSON body —
 // comes from AnswerFor (answer.go), which `erpgate policy explain`
 // prints too; only an upstream's failures (502, 504, 408) are
-// forward.go's.
+// forward.go's. A WebSocket or stream of an authenticated caller is
+// registered with Config.Live while it lasts, so it is closed when the
+// caller may no longer act (live.go, package live).
 //
 // Protected-resource metadata (RFC 9728) is served at
 // /.well-known/oauth-protected-resource/<path>, and every challenge on a
@@ -22,5 +24,5 @@
 //
 // Reading order: proxy.go (ServeHTTP, the whole flow), answer.go,
 // browser.go, pages.go, forward.go, hygiene.go, clientidle.go,
-// resource.go.
+// resource.go, live.go.
 package proxy
