@@ -363,11 +363,12 @@ func (g *Gateway) buildSnapshot(f *config.File) (*snapshot, error) {
 		return nil, err
 	}
 	px, err := proxy.New(proxy.Config{
-		Exchanger: iss, // mints the routes' upstream_token (proxy/exchange.go)
+		Exchanger: iss,    // mints the routes' upstream_token (proxy/exchange.go)
+		Live:      g.live, // the gateway's, outliving this snapshot (live.go)
 
 		Policy: pol, Upstreams: ups, Authority: g.traceAuthority(g.authority), TrustedProxies: trusted, Browser: browser, Pages: pages,
 		Scheme: publicScheme(f), Issuer: f.Issuer(),
-		Clock: g.clock, Logger: g.logger, Audit: g.audit, Metrics: g.metrics, Live: g.live,
+		Clock: g.clock, Logger: g.logger, Audit: g.audit, Metrics: g.metrics,
 	})
 	if err != nil {
 		return nil, err
