@@ -10,13 +10,14 @@
 // credential and a browser without one is sent to log in (browser.go).
 // A route with an Exchange forwards, instead of the caller's token, one
 // the identity server mints for its upstream alone, cached (exchange.go).
+// With Config.Live, a WebSocket or stream of an authenticated caller is
+// registered while it lasts, so it is closed when the caller may no
+// longer act (live.go, package live).
 //
 // Every refusal and login redirect — status, challenge and JSON body —
 // comes from AnswerFor (answer.go), which `erpgate policy explain`
 // prints too; only an upstream's failures (502, 504, 408) are
-// forward.go's. A WebSocket or stream of an authenticated caller is
-// registered with Config.Live while it lasts, so it is closed when the
-// caller may no longer act (live.go, package live).
+// forward.go's.
 //
 // Protected-resource metadata (RFC 9728) is served at
 // /.well-known/oauth-protected-resource/<path>, and every challenge on a
@@ -24,5 +25,5 @@
 //
 // Reading order: proxy.go (ServeHTTP, the whole flow), answer.go,
 // browser.go, pages.go, forward.go, hygiene.go, clientidle.go,
-// resource.go, live.go.
+// exchange.go, resource.go, live.go.
 package proxy
