@@ -300,6 +300,29 @@ func TestLiveWebSocketOverTLS(t *testing.T) {
 	t.Logf("closed %v after the logout", closedFor(t, c, start, "session ended"))
 }
 
+// TestLiveReferenceTokenSocket: a WebSocket opened with a reference token
+// (X-Api-Key) closes when the token is revoked: its revocation id is the
+// key the registry keeps it under.
+func TestLiveReferenceTokenSocket(t *testing.T) {
+	lf := newLiveFixture(t)
+	pat := lf.auth.PAT(testauth.WebApp, "alice", "read")
+	ctx, cancel := context.WithTimeout(context.Background(), closeWait)
+	defer cancel()
+	c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(lf.gw.URL, "http")+"/api/domain/ws", &websocket.DialOptions{
+		HTTPHeader: http.Header{"X-Api-Key": {pat.Value}},
+	})
+	if err != nil {
+		t.Fatalf("dial with a PAT: %v (%v)", err, resp)
+	}
+	defer c.CloseNow()
+	echo(t, c, "with a PAT")
+	start := time.Now()
+	if _, err := lf.auth.ReferenceTokens.Revoke(context.Background(), pat.Token.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("closed %v after the revocation", closedFor(t, c, start, "token revoked"))
+}
+
 // TestLiveUnrelatedSocketStaysOpen: ending one session or revoking one
 // token closes only its own sockets.
 func TestLiveUnrelatedSocketStaysOpen(t *testing.T) {
