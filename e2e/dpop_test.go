@@ -1,14 +1,8 @@
 package e2e
 
 import (
-	"context"
-	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestDPoPWithOpenIDClient: openid-client (npm, an independent client
@@ -33,29 +27,8 @@ func TestDPoPWithOpenIDClient(t *testing.T) {
 }
 
 func testOpenIDClientDPoP(t *testing.T, extra string) {
-	node, err := exec.LookPath("node")
-	requireDep(t, err == nil, "Node.js (apt-get install nodejs)")
-	root, err := repoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	js := filepath.Join(root, "e2e", "testdata", "js")
-	_, err = os.Stat(filepath.Join(js, "node_modules", "openid-client"))
-	requireDep(t, err == nil, "openid-client in e2e/testdata/js (npm ci there)")
-
+	node, js := requireNodeModule(t, "openid-client")
 	g := startGateway(t, gatewayOptions{Edit: func(cfg string) string { return cfg + extra }})
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "dpop_client.mjs", g.Issuer(), syncClient, syncSecret, g.PublicURL+personsPath)
-	cmd.Dir = js
-	out, err := cmd.Output()
-	if err != nil {
-		var stderr string
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = string(ee.Stderr)
-		}
-		t.Fatalf("openid-client: %v\n%s%s", err, out, stderr)
-	}
 	var got struct {
 		Algs            []string `json:"algs"`
 		TokenType       string   `json:"token_type"`
@@ -67,9 +40,7 @@ func testOpenIDClientDPoP(t *testing.T, extra string) {
 		ReplayStatus    int      `json:"replay_status"`
 		NonceChallenges int      `json:"nonce_challenges"`
 	}
-	if err := json.Unmarshal(out, &got); err != nil {
-		t.Fatalf("openid-client printed %q: %v", out, err)
-	}
+	runNodeJSON(t, node, js, "dpop_client.mjs", &got, g.Issuer(), syncClient, syncSecret, g.PublicURL+personsPath)
 	if len(got.Algs) == 0 || !strings.EqualFold(got.TokenType, "DPoP") {
 		t.Errorf("discovery's DPoP algorithms %v and token_type %q, want algorithms and DPoP", got.Algs, got.TokenType)
 	}

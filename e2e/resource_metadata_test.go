@@ -1,15 +1,9 @@
 package e2e
 
 import (
-	"context"
-	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestResourceDiscoveryWithOAuth4WebAPI: oauth4webapi (npm, an independent
@@ -20,30 +14,9 @@ import (
 // RFC 8414's well-known path, a token for the scopes the metadata names.
 func TestResourceDiscoveryWithOAuth4WebAPI(t *testing.T) {
 	t.Parallel()
-	node, err := exec.LookPath("node")
-	requireDep(t, err == nil, "Node.js (apt-get install nodejs)")
-	root, err := repoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	js := filepath.Join(root, "e2e", "testdata", "js")
-	_, err = os.Stat(filepath.Join(js, "node_modules", "oauth4webapi"))
-	requireDep(t, err == nil, "oauth4webapi in e2e/testdata/js (npm ci there)")
-
+	node, js := requireNodeModule(t, "oauth4webapi")
 	g := startGateway(t, gatewayOptions{})
 	api := g.PublicURL + personsPath
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "resource_discovery.mjs", api, syncClient, syncSecret)
-	cmd.Dir = js
-	out, err := cmd.Output()
-	if err != nil {
-		var stderr string
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = string(ee.Stderr)
-		}
-		t.Fatalf("oauth4webapi: %v\n%s%s", err, out, stderr)
-	}
 	var got struct {
 		Challenge            string   `json:"challenge"`
 		Hint                 string   `json:"hint"`
@@ -55,9 +28,7 @@ func TestResourceDiscoveryWithOAuth4WebAPI(t *testing.T) {
 		TokenScope           string   `json:"token_scope"`
 		APIStatus            int      `json:"api_status"`
 	}
-	if err := json.Unmarshal(out, &got); err != nil {
-		t.Fatalf("oauth4webapi printed %q: %v", out, err)
-	}
+	runNodeJSON(t, node, js, "resource_discovery.mjs", &got, api, syncClient, syncSecret)
 	wantHint := g.PublicURL + "/.well-known/oauth-protected-resource" + personsPath
 	if got.Hint != wantHint || !strings.HasPrefix(got.Challenge, `Bearer realm="erpgate", error="invalid_token"`) {
 		t.Errorf("challenge %q with hint %q, want invalid_token naming %s", got.Challenge, got.Hint, wantHint)

@@ -310,17 +310,7 @@ func TestReplicasLicenseCap(t *testing.T) {
 				Kind: store.SessionUser, Reserved: i%5 == 0, OpenedAt: now, LastSeenAt: now}, lic)
 			return err
 		})
-		opened, exhausted := 0, 0
-		for i, err := range res {
-			switch {
-			case err == nil:
-				opened++
-			case errors.Is(err, store.ErrLicenseExhausted):
-				exhausted++
-			default:
-				t.Fatalf("round %d: caller %d: OpenSession: %v", round, i, err)
-			}
-		}
+		opened, exhausted := tallyOpens(t, res)
 		open, err := reps[1].OpenSessions(t.Context())
 		if err != nil {
 			t.Fatalf("OpenSessions: %v", err)
@@ -599,17 +589,7 @@ func TestReplicasLicenseCapAcrossShards(t *testing.T) {
 			Reserved: i%8 == 0, OpenedAt: t0, LastSeenAt: t0}, lic)
 		return err
 	})
-	opened, exhausted := 0, 0
-	for i, err := range res {
-		switch {
-		case err == nil:
-			opened++
-		case errors.Is(err, store.ErrLicenseExhausted):
-			exhausted++
-		default:
-			t.Fatalf("caller %d: OpenSession: %v", i, err)
-		}
-	}
+	opened, exhausted := tallyOpens(t, res)
 	open, err := reps[0].OpenSessions(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -684,6 +664,23 @@ func TestReplicasShardsUnderChurn(t *testing.T) {
 			checkShards(t, reps[1], 0, 0)
 		})
 	}
+}
+
+// tallyOpens counts the OpenSession results of a race: opened, and
+// refused for the license; anything else fails the test.
+func tallyOpens(t *testing.T, res []error) (opened, exhausted int) {
+	t.Helper()
+	for i, err := range res {
+		switch {
+		case err == nil:
+			opened++
+		case errors.Is(err, store.ErrLicenseExhausted):
+			exhausted++
+		default:
+			t.Fatalf("caller %d: OpenSession: %v", i, err)
+		}
+	}
+	return opened, exhausted
 }
 
 // checkShards: the shard rows hold licenseShards rows whose sums are
