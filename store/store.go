@@ -274,6 +274,7 @@ type Backend interface {
 	Revocations
 	Grants
 	Registry
+	SessionClients
 	// Ping reports whether the store is reachable (for /readyz).
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

@@ -376,3 +376,21 @@ func (s *Store) UsePasswordReset(ctx context.Context, hash string, at time.Time)
 		return s.b.UsePasswordReset(ctx, hash, at)
 	})
 }
+
+// Session clients (back-channel logout).
+
+func (s *Store) RecordSessionClient(ctx context.Context, c store.SessionClient) error {
+	return bound0(s, ctx, "RecordSessionClient", func(ctx context.Context) error { return s.b.RecordSessionClient(ctx, c) })
+}
+
+func (s *Store) TakeSessionClients(ctx context.Context, sid string) ([]store.SessionClient, error) {
+	return bound(s, ctx, "TakeSessionClients", func(ctx context.Context) ([]store.SessionClient, error) {
+		return s.b.TakeSessionClients(ctx, sid)
+	})
+}
+
+func (s *Store) DeleteStaleSessionClients(ctx context.Context, before time.Time) error {
+	return bound0(s, ctx, "DeleteStaleSessionClients", func(ctx context.Context) error {
+		return s.b.DeleteStaleSessionClients(ctx, before)
+	})
+}

@@ -320,3 +320,12 @@ func TestNewRefusesNoTimeout(t *testing.T) {
 	}()
 	bounded.New(memory.New(), 0)
 }
+func (h *hung) RecordSessionClient(ctx context.Context, _ store.SessionClient) error {
+	return h.wait(ctx)
+}
+func (h *hung) TakeSessionClients(ctx context.Context, _ string) ([]store.SessionClient, error) {
+	return nil, h.wait(ctx)
+}
+func (h *hung) DeleteStaleSessionClients(ctx context.Context, _ time.Time) error {
+	return h.wait(ctx)
+}

@@ -303,3 +303,53 @@ func copyRefresh(t store.RefreshToken) store.RefreshToken {
 	t.Successor = slices.Clone(t.Successor)
 	return t
 }
+
+// RecordSessionClient records c; the same pair again is one record with
+// the later SeenAt.
+func (s *Store) RecordSessionClient(_ context.Context, c store.SessionClient) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.clients == nil {
+		s.clients = make(map[string]map[string]store.SessionClient)
+	}
+	of := s.clients[c.SessionID]
+	if of == nil {
+		of = make(map[string]store.SessionClient)
+		s.clients[c.SessionID] = of
+	}
+	if old, ok := of[c.ClientID]; !ok || c.SeenAt.After(old.SeenAt) {
+		of[c.ClientID] = c
+	}
+	return nil
+}
+
+// TakeSessionClients deletes the records of sid and returns them, sorted
+// by ClientID.
+func (s *Store) TakeSessionClients(_ context.Context, sid string) ([]store.SessionClient, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []store.SessionClient
+	for _, c := range s.clients[sid] {
+		out = append(out, c)
+	}
+	delete(s.clients, sid)
+	slices.SortFunc(out, func(a, b store.SessionClient) int { return cmp.Compare(a.ClientID, b.ClientID) })
+	return out, nil
+}
+
+// DeleteStaleSessionClients forgets the records seen before before.
+func (s *Store) DeleteStaleSessionClients(_ context.Context, before time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for sid, of := range s.clients {
+		for id, c := range of {
+			if c.SeenAt.Before(before) {
+				delete(of, id)
+			}
+		}
+		if len(of) == 0 {
+			delete(s.clients, sid)
+		}
+	}
+	return nil
+}

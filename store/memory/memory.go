@@ -25,18 +25,19 @@ type Store struct {
 	keys     map[string]store.SigningKey
 	sessions map[string]store.Session
 	revoked  map[string]store.Revocation
-	codes    map[string]store.AuthCode           // by hash
-	refresh  map[string]store.RefreshToken       // by hash
-	identity map[string]store.IdentitySession    // by ID
-	consents map[consentKey]store.Consent        // by subject and app
-	apps     map[string]directory.App            // by URI
-	refs     map[string]store.ReferenceToken     // by ID
-	refHash  map[string]string                   // reference token hash -> ID
-	pwds     map[string]directory.PasswordChange // by login
-	users    map[string]directory.User           // by login, tombstones too
-	resets   map[string]store.PasswordReset      // by login
-	usage    store.Usage                         // of sessions, kept with every change
-	seats    map[string]string                   // subject -> ID of its open session holding the reserved seat
+	codes    map[string]store.AuthCode                 // by hash
+	refresh  map[string]store.RefreshToken             // by hash
+	identity map[string]store.IdentitySession          // by ID
+	consents map[consentKey]store.Consent              // by subject and app
+	apps     map[string]directory.App                  // by URI
+	refs     map[string]store.ReferenceToken           // by ID
+	refHash  map[string]string                         // reference token hash -> ID
+	pwds     map[string]directory.PasswordChange       // by login
+	users    map[string]directory.User                 // by login, tombstones too
+	resets   map[string]store.PasswordReset            // by login
+	usage    store.Usage                               // of sessions, kept with every change
+	seats    map[string]string                         // subject -> ID of its open session holding the reserved seat
+	clients  map[string]map[string]store.SessionClient // by sid, then app
 	closed   bool
 }
 

@@ -17,6 +17,7 @@ type queries struct {
 	session, openSessions, endedSessionsSince                               string
 	signingKeys, addSigningKey, deleteExpiredKeys                           string
 	revoke, revoked, revokedSince, deleteExpiredRevocations                 string
+	recordSessionClient, takeSessionClients, deleteStaleSessionClients      string
 }
 
 func newQueries(f Flavor) queries {
@@ -128,6 +129,13 @@ func newQueries(f Flavor) queries {
 		revokedSince: `SELECT jti, expires_at, revoked_at FROM revocations
 			WHERE revoked_at >= $1 ORDER BY revoked_at, jti`,
 		deleteExpiredRevocations: "DELETE FROM revocations WHERE expires_at < $1",
+
+		// A refresh writes the pair again: the row keeps the later time.
+		recordSessionClient: `INSERT INTO session_clients AS c (session_id, client_id, subject, seen_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (session_id, client_id) DO UPDATE SET subject = excluded.subject, seen_at = excluded.seen_at
+			WHERE excluded.seen_at > c.seen_at`,
+		takeSessionClients:        "DELETE FROM session_clients WHERE session_id = $1 RETURNING session_id, client_id, subject, seen_at",
+		deleteStaleSessionClients: "DELETE FROM session_clients WHERE seen_at < $1",
 	}
 	for _, p := range []*string{
 		&q.createApp, &q.app, &q.apps, &q.updateApp, &q.appsSince,
@@ -143,6 +151,7 @@ func newQueries(f Flavor) queries {
 		&q.session, &q.openSessions, &q.endedSessionsSince,
 		&q.signingKeys, &q.addSigningKey, &q.deleteExpiredKeys,
 		&q.revoke, &q.revoked, &q.revokedSince, &q.deleteExpiredRevocations,
+		&q.recordSessionClient, &q.takeSessionClients, &q.deleteStaleSessionClients,
 	} {
 		*p = Rebind(f, *p)
 	}
