@@ -321,7 +321,7 @@ func (g *Gateway) buildSnapshot(f *config.File) (*snapshot, error) {
 		CodeTTL: f.Tokens.CodeTTL.D(), RefreshTokenTTL: f.Tokens.RefreshTokenTTL.D(),
 		PublicRefreshTokenTTL: f.Tokens.PublicRefreshTokenTTL.D(), RefreshReuseGrace: f.Tokens.RefreshReuseGrace.D(),
 		IdentitySessionTTL: identitySessionTTL, Database: f.Instance.DatabaseName(),
-		AuthCodes: g.store, RefreshTokens: g.store, IdentitySessions: g.store, Consents: g.store,
+		AuthCodes: g.store, RefreshTokens: g.store, IdentitySessions: g.store, Consents: g.store, SessionClients: g.store,
 		Revocations: g.revoked, Authority: g.authority,
 		EndSession: func(ctx context.Context, sid string) error {
 			// Through the manager: refused at once here, audited.

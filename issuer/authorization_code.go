@@ -72,6 +72,9 @@ func (s *Server) authorizationCode(ctx context.Context, app *directory.App, form
 	if slices.Contains(c.Scopes, "offline_access") {
 		refresh = newSecret()
 	}
+	if err := s.recordSessionClient(ctx, g); err != nil {
+		return nil, err
+	}
 	out, err := s.issueUserTokens(g, refresh, jti)
 	if err != nil {
 		return nil, err

@@ -280,6 +280,11 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, req *authzReq
 		// as an access token follows (OIDC Core §5.4).
 		front := slices.DeleteFunc(slices.Clone(req.scopes), func(sc string) bool { return sc == "profile" })
 		g := userGrant{app: req.app, user: user, scopes: front, sid: sess.ID, authTime: sess.AuthTime, nonce: req.nonce}
+		if err := s.recordSessionClient(r.Context(), g); err != nil {
+			s.cfg.Logger.ErrorContext(r.Context(), "record the session's app", "err", err)
+			s.authorizeFailed(w, r, req, &authzError{"temporarily_unavailable", "the server cannot issue an ID token right now", false})
+			return
+		}
 		idt, err := s.signIDToken(now, g, "", code)
 		if err != nil {
 			s.cfg.Logger.ErrorContext(r.Context(), "sign authorization endpoint ID token", "err", err)

@@ -94,7 +94,11 @@ func (s *Server) refreshToken(ctx context.Context, app *directory.App, form url.
 	// A scope the app lost since the first grant is not issued again.
 	scopes = authority.Scopes(app, scopes)
 	next := newSecret()
-	out, err := s.issueUserTokens(userGrant{app: app, user: user, scopes: scopes, sid: old.SessionID, authTime: old.AuthTime, jkt: jkt}, next, "")
+	g := userGrant{app: app, user: user, scopes: scopes, sid: old.SessionID, authTime: old.AuthTime, jkt: jkt}
+	if err := s.recordSessionClient(ctx, g); err != nil {
+		return nil, err
+	}
+	out, err := s.issueUserTokens(g, next, "")
 	if err != nil {
 		return nil, err
 	}

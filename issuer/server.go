@@ -86,6 +86,9 @@ type Config struct {
 	RefreshTokens    RefreshTokens
 	IdentitySessions IdentitySessions
 	Consents         Consents
+	// SessionClients records which apps got tokens for which session,
+	// for back-channel logout (session_clients.go); nil: none recorded.
+	SessionClients SessionClients
 	// EndSession ends the ERP session sid at logout (it frees the
 	// license slot and refuses the session's tokens from then on).
 	EndSession  func(ctx context.Context, sid string) error
