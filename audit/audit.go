@@ -38,6 +38,9 @@ const (
 	// LiveClosed is a WebSocket or stream the gateway closed because its
 	// session ended or its credential may no longer act (package live).
 	LiveClosed = "live.closed"
+	// BackchannelLogout is the final outcome of one back-channel logout
+	// token (package backchannel); reason is its result.
+	BackchannelLogout = "logout.backchannel"
 )
 
 // Event is one security event. A field left empty is left out of the

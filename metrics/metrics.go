@@ -151,3 +151,31 @@ func RegisterSigningKeyAge(reg prometheus.Registerer, age func() time.Duration) 
 		Help: "Age of the active signing key; rotation (signing.rotate_every) brings it back near 0.",
 	}, func() float64 { return age().Seconds() }))
 }
+
+// Backchannel are the collectors of back-channel logout (package
+// backchannel).
+type Backchannel struct {
+	// Logouts counts logout tokens by final result: delivered, refused,
+	// failed, dropped or skipped (backchannel.Result*).
+	Logouts *prometheus.CounterVec // result
+	// Queued is the work waiting: session ends and tokens queued, and
+	// tokens waiting to be retried.
+	Queued prometheus.Gauge
+}
+
+// RegisterBackchannel creates the back-channel logout collectors and
+// registers them on reg (gateway/backchannel.go).
+func RegisterBackchannel(reg prometheus.Registerer) *Backchannel {
+	b := &Backchannel{
+		Logouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "backchannel_logout_total",
+			Help: "Back-channel logout tokens by final result (delivered|refused|failed|dropped|skipped).",
+		}, []string{"result"}),
+		Queued: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "backchannel_logout_queued",
+			Help: "Back-channel logout work waiting: queued, or waiting to be retried.",
+		}),
+	}
+	reg.MustRegister(b.Logouts, b.Queued)
+	return b
+}
