@@ -130,6 +130,14 @@ func (g *enforcer) signOutEverywhere(ctx context.Context, login string) {
 	if err != nil {
 		g.logger.ErrorContext(ctx, "password change: end identity sessions", "subject", login, "err", err)
 	}
+	// With their ERP sessions, as the account page's change does: through
+	// the manager, so the apps signed in with them are told (back-channel
+	// logout) and the sessions' tokens are refused.
+	for _, sid := range ended {
+		if _, err := g.sessions.End(ctx, sid, store.EndLogout); err != nil {
+			g.logger.ErrorContext(ctx, "password change: end session", "session", sid, "err", err)
+		}
+	}
 	g.audit.Log(ctx, audit.Event{Name: audit.Logout, Subject: login, Reason: "credentials_changed",
 		Attrs: []slog.Attr{slog.Int("refresh_tokens", len(toks)), slog.Int("identity_sessions", len(ended))}})
 }

@@ -282,6 +282,10 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		g.Close()
 		return nil, err
 	}
+	if err := g.startBackchannel(); err != nil { // backchannel.go
+		g.Close()
+		return nil, err
+	}
 	// Close writes the last-use times not yet written, before the store
 	// closes (closers run in reverse).
 	g.closers = append(g.closers, closerFunc(func() error {

@@ -29,6 +29,9 @@ func (g *Gateway) sweep(ctx context.Context) {
 	if err := sweepExpired(ctx, g.store, g.clock(), codeRetention(g.current().file)); err != nil && ctx.Err() == nil {
 		g.logger.WarnContext(ctx, "deleting expired records failed", "err", err)
 	}
+	if err := g.sweepSessionClients(ctx); err != nil && ctx.Err() == nil { // backchannel.go
+		g.logger.WarnContext(ctx, "deleting stale session clients failed", "err", err)
+	}
 }
 
 // codeRetention is how long a spent authorization code is kept after it

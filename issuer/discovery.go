@@ -52,6 +52,10 @@ func (s *Server) discoveryDocument() ([]byte, error) {
 		// RFC 9449 §5.1: proofs are checked at the token endpoint and at
 		// every door of the gateway.
 		"dpop_signing_alg_values_supported": dpop.AlgorithmNames(),
+		// Back-Channel Logout 1.0 §2.1: the gateway sends logout tokens,
+		// with sid, to the apps it notes per session (SessionClients).
+		"backchannel_logout_supported":         s.cfg.SessionClients != nil,
+		"backchannel_logout_session_supported": s.cfg.SessionClients != nil,
 	}
 	return json.MarshalIndent(doc, "", "  ")
 }

@@ -10,10 +10,6 @@ import (
 	"github.com/erpgate/erpgate/store"
 )
 
-// recording wires the test server's store as SessionClients, as the
-// gateway does.
-func recording(tc *testConfig) { tc.SessionClients = tc.store }
-
 func (ts *testServer) takeClients(t *testing.T, sid string) map[string]string {
 	t.Helper()
 	got, err := ts.store.TakeSessionClients(t.Context(), sid)
@@ -32,7 +28,7 @@ func (ts *testServer) takeClients(t *testing.T, sid string) map[string]string {
 // exchange, SSO into a second app, a refresh; client credentials, which
 // have no sign-in session, note nothing.
 func TestSessionClientsRecorded(t *testing.T) {
-	ts := newTestServer(t, recording)
+	ts := newTestServer(t, nil)
 	b := newBrowser(t, ts)
 	p := newPKCE()
 	resp := b.login(authzQuery(webID, webRedirect, "openid offline_access read", p), "alice", "alice-pw")
@@ -73,7 +69,7 @@ func TestSessionClientsRecorded(t *testing.T) {
 // The hybrid flow's front-channel ID token already gives the app the
 // sid, so it is noted before the code is exchanged.
 func TestSessionClientsRecordedForHybridIDToken(t *testing.T) {
-	ts := newTestServer(t, recording)
+	ts := newTestServer(t, nil)
 	b := newBrowser(t, ts)
 	q := authzQuery(webID, webRedirect, "openid read", newPKCE(), "response_type", "code id_token")
 	resp, page := b.authzResponse(q, "alice", "alice-pw")

@@ -15,6 +15,8 @@ type Ended struct {
 	// logout token — runs only for Here ends. Ends read by SyncEnded are
 	// reported with Here false, possibly more than once (its window
 	// overlaps the last one), and also for ends this process made.
+	// A logout of a session no call had opened is an end too (End wrote
+	// its tombstone): its Info has the ID, reason and time only.
 	Here bool
 }
 

@@ -394,7 +394,8 @@ func (m *Manager) End(ctx context.Context, id, reason string) (Info, error) {
 	// EndSession returns an ended session unchanged, so this call ended
 	// it when it carries this call's reason and time; a tombstone (empty
 	// Subject) held no slot.
-	ended := err == nil && s.Subject != "" && s.EndReason == reason && s.EndedAt.UnixMilli() == now.UnixMilli()
+	wrote := err == nil && s.EndReason == reason && s.EndedAt.UnixMilli() == now.UnixMilli()
+	ended := wrote && s.Subject != ""
 	if ended {
 		m.cfg.Metrics.SessionsOpen.Dec()
 		m.cfg.Metrics.LicenseUsed.Dec()
@@ -414,6 +415,11 @@ func (m *Manager) End(ctx context.Context, id, reason string) (Info, error) {
 	}
 	if ended {
 		m.audit(ctx, audit.SessionEnded, s, s.EndReason)
+	}
+	if wrote {
+		// A tombstone this call wrote is an end too: a logout before any
+		// call opened the session held no slot, but its sign-in ended
+		// (back-channel logout tells its apps).
 		m.notifyEnd(ctx, Ended{Info: infoOf(s), Here: true})
 	}
 	return infoOf(s), nil

@@ -54,15 +54,31 @@ type RP struct {
 // Start starts an RP that trusts keys for tokens of issuer; it closes
 // when the test ends.
 func Start(t testing.TB, issuer string, keys oidc.KeySet) *RP {
-	rp := &RP{issuer: issuer, keys: keys, jtis: map[string]bool{}, arrived: make(chan struct{}, 1024)}
+	rp := New(t)
+	rp.Trust(issuer, keys)
+	return rp
+}
+
+// New starts an RP that trusts no issuer yet (it refuses every token)
+// so that its URIs can go into the issuer's config; Trust or Discover
+// then names the issuer.
+func New(t testing.TB) *RP {
+	rp := &RP{jtis: map[string]bool{}, arrived: make(chan struct{}, 1024)}
 	rp.Server = httptest.NewServer(http.HandlerFunc(rp.serve))
 	t.Cleanup(rp.Close)
 	return rp
 }
 
-// Discover starts an RP for issuer whose keys come from the issuer's
-// discovery document (jwks_uri), as a real RP finds them.
-func Discover(t testing.TB, ctx context.Context, issuer string) *RP {
+// Trust makes the RP accept tokens of issuer signed by keys.
+func (rp *RP) Trust(issuer string, keys oidc.KeySet) {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	rp.issuer, rp.keys = issuer, keys
+}
+
+// Discover makes the RP trust issuer with the keys its discovery
+// document names (jwks_uri), as a real RP finds them.
+func (rp *RP) Discover(t testing.TB, ctx context.Context, issuer string) {
 	t.Helper()
 	p, err := oidc.NewProvider(ctx, issuer)
 	if err != nil {
@@ -80,7 +96,7 @@ func Discover(t testing.TB, ctx context.Context, issuer string) *RP {
 		t.Errorf("testrp: discovery of %s: backchannel_logout_supported %v, backchannel_logout_session_supported %v; want both",
 			issuer, meta.Supported, meta.Session)
 	}
-	return Start(t, issuer, oidc.NewRemoteKeySet(context.WithoutCancel(ctx), meta.JWKS))
+	rp.Trust(issuer, oidc.NewRemoteKeySet(context.WithoutCancel(ctx), meta.JWKS))
 }
 
 // URI is the backchannel_logout_uri of clientID at this RP.
@@ -193,7 +209,13 @@ func (rp *RP) judge(r *http.Request, clientID string) (Logout, error) {
 		return Logout{}, fmt.Errorf("typ %q, want %s", got, typ)
 	}
 	// §2.6 step 3: signature, iss, aud, exp as for an ID token.
-	v := oidc.NewVerifier(rp.issuer, rp.keys, &oidc.Config{ClientID: clientID,
+	rp.mu.Lock()
+	issuer, keys := rp.issuer, rp.keys
+	rp.mu.Unlock()
+	if keys == nil {
+		return Logout{}, errors.New("no issuer trusted yet")
+	}
+	v := oidc.NewVerifier(issuer, keys, &oidc.Config{ClientID: clientID,
 		SupportedSigningAlgs: []string{"RS256", "ES256", "PS256", "EdDSA"}})
 	tok, err := v.Verify(r.Context(), raw)
 	if err != nil {
