@@ -15,8 +15,9 @@ import (
 // Connect Back-Channel Logout 1.0 §2.6 says, with the keys it finds
 // through the gateway's discovery document) that alice's session ended:
 // once when she logs out (RP-initiated logout with id_token_hint), once
-// when an administrator ends her next session through the admin API.
-// Each logout is measured and audited.
+// when an administrator ends her next session through the admin API, and
+// once when one ends the one after with `erpgate sessions end`. Each
+// logout is measured and audited.
 func TestBackchannelLogout(t *testing.T) {
 	t.Parallel()
 	rp := testrp.New(t)
@@ -88,6 +89,30 @@ func TestBackchannelLogout(t *testing.T) {
 	}
 	if delivered != 2 {
 		t.Errorf("%d logout.backchannel delivered audit events, want 2", delivered)
+	}
+
+	// 3. An administrator ends a session with the CLI, its own process on
+	// the gateway's store: the CLI made the end, so the CLI tells the app.
+	tr = signInAlice(t, g, g)
+	sid = sidOf(tr)
+	if r := g.call(t, http.MethodGet, g.PublicURL+personsPath, tr.AccessToken); r.Status != http.StatusOK {
+		t.Fatalf("proxied call: %s", r)
+	}
+	stdout, stderr, code := runCLI(t, "", "sessions", "end", "--config", g.ConfigPath, "--", sid)
+	if code != 0 {
+		t.Fatalf("sessions end: exit %d\n%s%s", code, stdout, stderr)
+	}
+	expect(3, sid, "CLI end")
+	cliDelivered := false
+	for _, e := range auditEvents(t, stderr) {
+		cliDelivered = cliDelivered || e.Event == "logout.backchannel" && e.Reason == "delivered" && e.Session == sid
+	}
+	if !cliDelivered {
+		t.Errorf("the CLI wrote no logout.backchannel delivered audit line:\n%s", stderr)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := len(rp.Received()); n != 3 {
+		t.Errorf("%d logout tokens, want exactly 3 (the gateway must not tell the CLI's end again)", n)
 	}
 }
 

@@ -2,14 +2,20 @@ package gateway
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/erpgate/erpgate/audit"
 	"github.com/erpgate/erpgate/backchannel"
 	"github.com/erpgate/erpgate/config"
 	"github.com/erpgate/erpgate/metrics"
 	"github.com/erpgate/erpgate/session"
+	"github.com/erpgate/erpgate/signing"
 	"github.com/erpgate/erpgate/store"
 )
 
@@ -31,6 +37,49 @@ func (g *Gateway) startBackchannel() error {
 	g.closers = append(g.closers, s)
 	g.sessions.OnEnd(func(_ context.Context, e session.Ended) { tellApps(s, e) })
 	return nil
+}
+
+// CLIBackchannel makes the session ends a CLI command makes with m
+// (`sessions end`, user changes) tell the apps, as the gateway's own do:
+// an end is told by the process that made it (session.Ended.Here), so a
+// running gateway would not. The keys are read from the store only when
+// a token is to be signed. The returned close drains the queue, for at
+// most backchannel.DefaultDrainTimeout; call it before m and st close.
+func CLIBackchannel(ctx context.Context, f *config.File, st store.Backend, m *session.Manager, logger *slog.Logger, a *audit.Logger) (close func(), err error) {
+	dir, err := OpenDirectory(ctx, f, st, time.Now)
+	if err != nil {
+		return nil, err
+	}
+	keys := &lazyKeys{open: func() (*signing.Keyring, error) {
+		return signing.Open(context.Background(), signing.Config{Algorithm: f.Signing.Algorithm, RotateEvery: f.Signing.RotateEvery.D(),
+			MaxTokenTTL: f.Tokens.AccessTokenTTL.D(), Store: st, Clock: time.Now, Logger: logger})
+	}}
+	s, err := backchannel.New(backchannel.Config{
+		Issuer: f.Issuer(), Signer: keys, Apps: dir, Sessions: st, Client: backchannelClient(),
+		Clock: time.Now, Logger: logger, Audit: a, Metrics: metrics.RegisterBackchannel(prometheus.NewRegistry()),
+	})
+	if err != nil {
+		return nil, err
+	}
+	m.OnEnd(func(_ context.Context, e session.Ended) { tellApps(s, e) })
+	return func() { _ = s.Close() }, nil
+}
+
+// lazyKeys opens the keyring on the first token to sign, so a command
+// that tells no app opens no keys.
+type lazyKeys struct {
+	once sync.Once
+	open func() (*signing.Keyring, error)
+	k    *signing.Keyring
+	err  error
+}
+
+func (l *lazyKeys) Sign(typ string, claims any) (string, error) {
+	l.once.Do(func() { l.k, l.err = l.open() })
+	if l.err != nil {
+		return "", l.err
+	}
+	return l.k.Sign(typ, claims)
 }
 
 // tellApps queues the logout tokens of e, if it is this process's to

@@ -74,7 +74,13 @@ func cliSessions(ctx context.Context, path string, e env) (*session.Manager, fun
 		cs.close()
 		return nil, nil, err
 	}
-	return m, func() { m.Close(); cs.close() }, nil
+	closeBC, err := gw.CLIBackchannel(ctx, cs.file, cs.store, m, cs.logger, cs.audit) // an end here tells its apps
+	if err != nil {
+		m.Close()
+		cs.close()
+		return nil, nil, err
+	}
+	return m, func() { closeBC(); m.Close(); cs.close() }, nil
 }
 
 func listSessions(ctx context.Context, m *session.Manager, out io.Writer) error {

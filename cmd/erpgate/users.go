@@ -253,6 +253,11 @@ func withUsers(ctx context.Context, path string, e env, f func(*gw.Users) error)
 		return err
 	}
 	defer sessions.Close()
+	closeBC, err := gw.CLIBackchannel(ctx, cs.file, cs.store, sessions, cs.logger, cs.audit) // an end here tells its apps
+	if err != nil {
+		return err
+	}
+	defer closeBC()
 	tokens, err := reftoken.New(reftoken.Config{
 		Store: cs.store, Revocations: revoked, Issuer: cs.file.Issuer(), Audiences: cs.file.Tokens.Audiences,
 		Database: cs.file.Instance.DatabaseName(), Directory: dir, Clock: time.Now, Logger: cs.logger, Audit: cs.audit,
