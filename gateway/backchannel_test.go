@@ -16,9 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/erpgate/erpgate/backchannel"
 	"github.com/erpgate/erpgate/config"
 	"github.com/erpgate/erpgate/internal/testrp"
 	"github.com/erpgate/erpgate/sampleapi"
+	"github.com/erpgate/erpgate/store"
 )
 
 // Back-channel logout (OpenID Connect Back-Channel Logout 1.0) across
@@ -345,4 +347,66 @@ func newReplicaLogoutWorld(t *testing.T, edit func(string) string) (*logoutWorld
 	lw := &logoutWorld{doorsWorld: w, rp: rp}
 	lw.sso(t, w.creds[credUser], secondApp, secondSecret)
 	return lw, gs[1]
+}
+
+// The janitor forgets an app's record of a session once every token it
+// could hold for it has expired (the longest refresh token lifetime, or
+// the sign-in's), and keeps a record refreshed since.
+func TestSweepSessionClients(t *testing.T) {
+	_, g, _ := startWithConfigFile(t)
+	f := g.current().file
+	retention := sessionClientRetention(f)
+	if retention < f.Tokens.RefreshTokenTTL.D() || retention < identitySessionTTL || retention < f.Tokens.AccessTokenTTL.D() {
+		t.Fatalf("retention %s is shorter than a token or sign-in it covers", retention)
+	}
+	now := time.Now()
+	for sid, seen := range map[string]time.Time{
+		"stale": now.Add(-retention - time.Hour),
+		"fresh": now.Add(-retention + time.Hour),
+	} {
+		if err := g.store.RecordSessionClient(t.Context(), store.SessionClient{SessionID: sid, ClientID: "app", Subject: "alice", SeenAt: seen}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.sweep(t.Context())
+	for sid, want := range map[string]int{"stale": 0, "fresh": 1} {
+		got, err := g.store.TakeSessionClients(t.Context(), sid)
+		if err != nil || len(got) != want {
+			t.Errorf("%s: %d records (%v), want %d", sid, len(got), err, want)
+		}
+	}
+}
+
+// Cross-JWT confusion (Back-Channel Logout §4.1 "Cross-JWT Confusion"
+// and RFC 8725 §3.11): a logout token, signed by the very keys that sign
+// access and ID tokens, is neither an access token at the proxy nor an
+// id_token_hint that logs the session out: its typ (logout+jwt) and its
+// missing claims keep it apart.
+func TestLogoutTokenIsNoOtherToken(t *testing.T) {
+	front, g, _ := startWithConfigFile(t)
+	const sid = "sid-confusion"
+	access := mint(t, g, "alice", sid, false, "read")
+	if status, body := call(t, http.MethodGet, front.URL+sampleapi.PersonsPath, access); status != http.StatusOK {
+		t.Fatalf("proxied call: %d %s", status, body)
+	}
+	now := time.Now()
+	c, err := backchannel.NewClaims(g.file.Issuer(), backchannel.Logout{ClientID: mintApp, SessionID: sid, Subject: "alice"}, now, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logout, err := g.keys.Sign(backchannel.TokenType, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := call(t, http.MethodGet, front.URL+sampleapi.PersonsPath, logout); status != http.StatusUnauthorized {
+		t.Errorf("a logout token as a bearer token: %d, want 401", status)
+	}
+	resp, err := http.Get(front.URL + "/id/connect/endsession?id_token_hint=" + url.QueryEscape(logout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if s := sessionRecord(t, g, sid); !s.Open() {
+		t.Errorf("a logout token as id_token_hint ended the session (%s, status %d)", s.EndReason, resp.StatusCode)
+	}
 }
