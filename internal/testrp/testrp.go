@@ -235,7 +235,7 @@ func (rp *RP) judge(r *http.Request, clientID string) (Logout, error) {
 	now := time.Now()
 	switch {
 	case c.IAT == nil || time.Unix(*c.IAT, 0).After(now.Add(time.Minute)) || time.Unix(*c.IAT, 0).Before(now.Add(-maxAge)):
-		return Logout{}, fmt.Errorf("iat %v out of range", c.IAT)
+		return Logout{}, fmt.Errorf("iat missing or more than %s from now", maxAge)
 	case c.Subject == "" && c.SID == "": // step 4
 		return Logout{}, errors.New("neither sub nor sid")
 	case c.Events == nil || string(c.Events[eventType]) != "{}": // step 5
