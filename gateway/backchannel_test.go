@@ -197,6 +197,12 @@ func TestBackchannelLogoutEveryEnd(t *testing.T) {
 		{name: "password change", end: func(t *testing.T, w *logoutWorld) {
 			doorRule("the user's password changed").change(t, w.doorsWorld)
 		}},
+		{name: "user removed", end: func(t *testing.T, w *logoutWorld) {
+			doorRule("the user removed").change(t, w.doorsWorld)
+		}},
+		{name: "app no longer allows the user's type", end: func(t *testing.T, w *logoutWorld) {
+			doorRule("the app no longer allows internal users").change(t, w.doorsWorld)
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newLogoutWorld(t, tc.edit)
