@@ -16,7 +16,8 @@ import (
 // through the gateway's discovery document) that alice's session ended:
 // once when she logs out (RP-initiated logout with id_token_hint), once
 // when an administrator ends her next session through the admin API, and
-// once when one ends the one after with `erpgate sessions end`. Each
+// once when one ends the one after with `erpgate sessions end`, and once
+// when `erpgate users password` changes a stored user's password. Each
 // logout is measured and audited.
 func TestBackchannelLogout(t *testing.T) {
 	t.Parallel()
@@ -113,6 +114,28 @@ func TestBackchannelLogout(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if n := len(rp.Received()); n != 3 {
 		t.Errorf("%d logout tokens, want exactly 3 (the gateway must not tell the CLI's end again)", n)
+	}
+
+	// 4. `erpgate users password` signs a stored user out everywhere: her
+	// sign-in ends, and the app she signed in to hears of it from the CLI.
+	const erin, erinPassword = "erin", "erin-first-Passw0rd"
+	// Created through the gateway's admin API, which knows her at once.
+	if r := adminCall(t, g, http.MethodPost, "/admin/users", ops,
+		`{"login": "`+erin+`", "type": "internal", "password": "`+erinPassword+`"}`); r.Status != http.StatusCreated {
+		t.Fatalf("POST /admin/users: %s", r)
+	}
+	tr = signInAs(t, g, g, erin, erinPassword)
+	sid = sidOf(tr)
+	if stdout, stderr, code := runCLI(t, "erin-second-Passw0rd\n", "users", "password", "--config", g.ConfigPath, "--", erin); code != 0 {
+		t.Fatalf("users password: exit %d\n%s%s", code, stdout, stderr)
+	}
+	got := rp.Wait(4, 10*time.Second)
+	if len(got) != 4 || got[3].SessionID != sid || got[3].Subject != erin || got[3].ClientID != spaClient {
+		t.Fatalf("after a password change: %+v, want a 4th token for erin's sid %s", got, sid)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := len(rp.Received()); n != 4 {
+		t.Errorf("%d logout tokens, want exactly 4", n)
 	}
 }
 

@@ -663,6 +663,12 @@ func rawRefresh(g *Gateway, refresh string) (int, userTokens) {
 // redeem, with PKCE.
 func signInAlice(t *testing.T, login, redeem *Gateway) userTokens {
 	t.Helper()
+	return signInAs(t, login, redeem, aliceLogin, alicePassword)
+}
+
+// signInAs is signInAlice for the user user with password pw.
+func signInAs(t *testing.T, login, redeem *Gateway, user, pw string) userTokens {
+	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: httpTimeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -691,7 +697,7 @@ func signInAlice(t *testing.T, login, redeem *Gateway) userTokens {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `id="password"`) {
 		t.Fatalf("login page: %d", resp.StatusCode)
 	}
-	form := url.Values{"login": {aliceLogin}, "password": {alicePassword}}
+	form := url.Values{"login": {user}, "password": {pw}}
 	for _, m := range hiddenInput.FindAllStringSubmatch(page, -1) {
 		form.Set(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
 	}
