@@ -38,7 +38,7 @@ func TestRulesPromtool(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"check rules", []string{"check", "rules", "alerts.yml"}, "SUCCESS: 10 rules found"},
+		{"check rules", []string{"check", "rules", "alerts.yml"}, "SUCCESS: 11 rules found"},
 		{"test rules", []string{"test", "rules", "alerts_test.yml"}, "SUCCESS"},
 		{"check config", []string{"check", "config", "prometheus.yml"}, "is valid prometheus config file syntax"},
 	} {

@@ -53,6 +53,10 @@ func observed(t *testing.T) *prometheus.Registry {
 	m.StoreDuration.WithLabelValues("OpenSession").Observe(0.002)
 	m.StoreErrors.WithLabelValues("OpenSession").Inc()
 	RegisterSigningKeyAge(reg, func() time.Duration { return 36 * time.Hour })
+	bc := RegisterBackchannel(reg)
+	bc.Logouts.WithLabelValues("delivered").Add(3)
+	bc.Logouts.WithLabelValues("failed").Inc()
+	bc.Queued.Set(1)
 	return reg
 }
 
@@ -123,6 +127,9 @@ func TestMetricsSpecNames(t *testing.T) {
 		// Issue 17 part 2: per store operation (store/traced).
 		"erpgate_store_operation_duration_seconds": {"operation"},
 		"erpgate_store_operation_errors_total":     {"operation"},
+		// Issue 21: back-channel logout (package backchannel).
+		"erpgate_backchannel_logout_total":  {"result"},
+		"erpgate_backchannel_logout_queued": nil,
 	}
 	mfs, err := observed(t).Gather()
 	if err != nil {
