@@ -273,13 +273,18 @@ func TestBackchannelLogoutRetriedAndMeasured(t *testing.T) {
 // once is also told once.
 func TestBackchannelLogoutAcrossReplicas(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		edit func(string) string
-		end  func(t *testing.T, w *logoutWorld, b *Gateway)
+		name  string
+		edit  func(string) string
+		end   func(t *testing.T, w *logoutWorld, b *Gateway)
+		carol bool
 	}{
 		{name: "admin end on A", end: func(t *testing.T, w *logoutWorld, _ *Gateway) {
 			doorRule("sessions ended by an administrator").change(t, w.doorsWorld)
 		}},
+		// dora's session is open on B, carol's never opened (a tombstone).
+		{name: "logout on A", end: func(t *testing.T, w *logoutWorld, _ *Gateway) {
+			doorRule("signed out (endsession with id_token_hint)").change(t, w.doorsWorld)
+		}, carol: true},
 		{name: "idle, reaped by both at once",
 			edit: func(yml string) string { return strings.Replace(yml, "idle_timeout: 20m", "idle_timeout: 2s", 1) },
 			end: func(t *testing.T, w *logoutWorld, b *Gateway) {
@@ -299,7 +304,14 @@ func TestBackchannelLogoutAcrossReplicas(t *testing.T) {
 			w, b := newReplicaLogoutWorld(t, tc.edit)
 			dora := w.creds[credUser]
 			tc.end(t, w, b)
-			expectLogouts(t, w.rp, []logoutKey{{doorsApp, dora.sid, "dora"}, {secondApp, dora.sid, "dora"}})
+			want := []logoutKey{{doorsApp, dora.sid, "dora"}, {secondApp, dora.sid, "dora"}}
+			if tc.carol {
+				want = append(want, logoutKey{doorsApp, ts(t, w, w.creds[credCommunity]), "carol"})
+			}
+			// Past B's end sync (1s): B hears of the ends, and must not
+			// tell the apps again.
+			time.Sleep(1500 * time.Millisecond)
+			expectLogouts(t, w.rp, want)
 		})
 	}
 }
