@@ -499,3 +499,28 @@ func TestShutdownBounded(t *testing.T) {
 		t.Errorf("queued gauge %v after Close", got)
 	}
 }
+
+// The app is read when its token is made: one that lost its
+// backchannel_logout_uri after the session ended is not sent to the old
+// address; the URI as it is then is the one used.
+func TestAppReadAtSendTime(t *testing.T) {
+	f := newFixture(t)
+	srv, n := counting(t, http.StatusOK)
+	b := &blockingClients{release: make(chan struct{}), entered: make(chan struct{}, 8)}
+	f.apps.set("app-a", srv.URL, false)
+	s := f.sender(t, func(c *backchannel.Config) { c.Sessions = b })
+	s.Enqueue(backchannel.End{SessionID: "sid-1", Subject: "alice", ClientID: "app-a"})
+	<-b.entered // the end is being resolved: the app still has its URI
+	f.apps.set("app-a", "", false)
+	close(b.release)
+	time.Sleep(50 * time.Millisecond)
+	if got := n.Load(); got != 0 {
+		t.Errorf("%d requests to a URI the app no longer has", got)
+	}
+	f.apps.set("app-b", srv.URL, false)
+	s.Enqueue(backchannel.End{SessionID: "sid-2", Subject: "alice", ClientID: "app-b"})
+	f.waitCount(t, backchannel.ResultDelivered, 1)
+	if got := n.Load(); got != 1 {
+		t.Errorf("%d requests, want the one to app-b", got)
+	}
+}
