@@ -10,7 +10,8 @@
 // A Sender delivers them from a bounded in-memory queue with a few
 // workers (§2.5): POST application/x-www-form-urlencoded logout_token=…,
 // no redirect followed (§2.8), each attempt under a deadline, network
-// errors, 5xx and 429 retried with backoff a bounded number of times;
+// errors, 5xx and 429 retried with backoff (or the answer's Retry-After,
+// up to a minute) a bounded number of times;
 // 200 and 204 are success, any other answer is final. Enqueue never
 // blocks: a full queue drops the work and counts it. Each final outcome
 // is counted (erpgate_backchannel_logout_total{result}) and audited

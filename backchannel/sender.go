@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -51,6 +52,10 @@ const (
 	DefaultBackoff        = 4 * time.Second // then 8, 16, 32: five attempts over about a minute
 	DefaultDrainTimeout   = 5 * time.Second
 )
+
+// maxRetryAfter caps the wait an app's Retry-After may ask for, so the
+// attempts stay within about the backoff's bound.
+const maxRetryAfter = time.Minute
 
 // maxAnswer bounds how much of an app's answer is read (and discarded),
 // so the connection can be reused without reading an endless body.
@@ -106,6 +111,9 @@ type job struct {
 	logout   Logout
 	attempts int // made so far
 	due      time.Time
+	// retryAfter is what the app's last answer asked to wait (a 429 or
+	// 503 Retry-After), at most maxRetryAfter; 0: the backoff decides.
+	retryAfter time.Duration
 }
 
 // Sender delivers logout tokens; see the package doc. It is safe for
@@ -245,7 +253,7 @@ func (s *Sender) run(j *job) {
 // later puts j among the retries, due after the backoff for its attempts
 // so far (Backoff, doubling).
 func (s *Sender) later(j *job, detail string) {
-	j.due = time.Now().Add(s.cfg.Backoff << (j.attempts - 1))
+	j.due = time.Now().Add(max(s.cfg.Backoff<<(j.attempts-1), j.retryAfter))
 	s.mu.Lock()
 	if s.closed || len(s.waiting) >= s.cfg.QueueSize {
 		s.mu.Unlock()
@@ -375,12 +383,23 @@ func (s *Sender) deliver(j *job) (result string, retry bool, detail string) {
 	case code == http.StatusOK || code == http.StatusNoContent:
 		return ResultDelivered, false, ""
 	case code == http.StatusTooManyRequests || code >= 500:
+		j.retryAfter = retryAfter(resp.Header.Get("Retry-After"))
 		return ResultFailed, true, fmt.Sprintf("answered %d", code)
 	case code >= 300 && code < 400:
 		return ResultRefused, false, fmt.Sprintf("answered %d (redirect not followed)", code)
 	default:
 		return ResultRefused, false, fmt.Sprintf("answered %d", code)
 	}
+}
+
+// retryAfter reads a Retry-After of delay-seconds (RFC 9110 §10.2.3),
+// capped at maxRetryAfter; a date or anything else is ignored (0).
+func retryAfter(v string) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return min(time.Duration(n)*time.Second, maxRetryAfter)
 }
 
 // redact keeps the token out of an error message (a URL error quotes the

@@ -524,3 +524,33 @@ func TestAppReadAtSendTime(t *testing.T) {
 		t.Errorf("%d requests, want the one to app-b", got)
 	}
 }
+
+// A 503 or 429 with Retry-After waits that long (RFC 9110 §10.2.3)
+// rather than the shorter backoff before the next attempt.
+func TestRetryAfterHonoured(t *testing.T) {
+	f := newFixture(t)
+	var mu sync.Mutex
+	var at []time.Time
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		at = append(at, time.Now())
+		if len(at) == 1 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	f.apps.set("app-a", srv.URL, false)
+	f.record(t, "sid-1", "app-a", "alice")
+	f.sender(t, nil).Enqueue(backchannel.End{SessionID: "sid-1"}) // backoff 10ms
+	f.waitCount(t, backchannel.ResultDelivered, 1)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(at) != 2 {
+		t.Fatalf("%d attempts, want 2", len(at))
+	}
+	if d := at[1].Sub(at[0]); d < 900*time.Millisecond {
+		t.Errorf("retried after %s; the app asked for 1s", d)
+	}
+}
