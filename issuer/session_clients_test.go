@@ -100,3 +100,26 @@ func TestSessionClientsFailureRefusesTokens(t *testing.T) {
 		t.Errorf("exchange with the store down = %d %v, want 503 temporarily_unavailable and no token", res.status, res.body)
 	}
 }
+
+// An app that exchanges a user's token (RFC 8693) holds a token of the
+// session from then on: it is noted for the session like the app that
+// signed the user in. A service token's exchange notes nothing.
+func TestSessionClientsRecordedForTokenExchange(t *testing.T) {
+	ts := newExchangeServer(t)
+	subject := ts.aliceToken(t)
+	sid := ts.accessClaims(t, subject).SessionID
+	ts.takeClients(t, sid) // the sign-in's own note
+	if res := ts.token(t, exchangeForm(subject), midID, midSecret); res.status != 200 {
+		t.Fatalf("exchange: %d %v", res.status, res.body)
+	}
+	if got := ts.takeClients(t, sid); len(got) != 1 || got[midID] != "alice" {
+		t.Errorf("after the exchange: %v, want %s for alice", got, midID)
+	}
+	svc := ts.serviceToken(t)
+	if res := ts.token(t, exchangeForm(svc), midID, midSecret); res.status != 200 {
+		t.Fatalf("service exchange: %d %v", res.status, res.body)
+	}
+	if got := ts.takeClients(t, ts.accessClaims(t, svc).SessionID); len(got) != 0 {
+		t.Errorf("a service token's exchange noted %v", got)
+	}
+}

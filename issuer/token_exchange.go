@@ -128,6 +128,14 @@ func (s *Server) tokenExchange(r *http.Request, app *directory.App, form url.Val
 	if exp <= now.Unix() {
 		return nil, ErrInvalidRequest.WithDescription("subject_token is about to expire")
 	}
+	if sub.Subject != "" {
+		// The exchanging app now holds a token of the user's session, so
+		// it is told when the session ends, as the apps that signed the
+		// user in are (back-channel logout, session_clients.go).
+		if err := s.recordSessionClient(r.Context(), userGrant{app: app, user: caller.User, sid: sub.SessionID}); err != nil {
+			return nil, err
+		}
+	}
 	c := s.exchangedClaims(now, sub, aud, scopes, app.ID, exp)
 	c.Confirmation = confirmation(jkt)
 	tok, err := s.signAccessToken(c)
