@@ -45,6 +45,13 @@ type appForm struct {
 	RequirePKCE                 bool
 	ReferenceTokens, Consent    string
 	ReferencePolicies, Consents []string
+	// Issue 21's settings: DPoP binding, back-channel logout, token
+	// exchange.
+	DPoP                 string
+	DPoPPolicies         []string
+	BackchannelLogoutURI string
+	BackchannelSID       bool
+	TokenExchange        bool
 	// Problems are why the app was not saved (config's messages, each
 	// with the key it is about).
 	Problems []string
@@ -70,7 +77,8 @@ func scopeChoices(selected []string) []choice {
 func (c *Console) appForm(q *req, isNew bool) appForm {
 	return appForm{frame: c.frame(q, "/apps"), New: isNew,
 		ReferencePolicies: []string{config.ReferenceTokensNone, config.ReferenceTokensAuthenticatedUsers, config.ReferenceTokensAdministratorsOnly},
-		Consents:          []string{config.ConsentImplicit, config.ConsentRequired}}
+		Consents:          []string{config.ConsentImplicit, config.ConsentRequired},
+		DPoPPolicies:      []string{config.DPoPOptional, config.DPoPRequired}}
 }
 
 // handleNewApp shows the new-app form with the defaults of an apps[]
@@ -79,6 +87,7 @@ func (c *Console) handleNewApp(w http.ResponseWriter, r *http.Request, q *req) {
 	f := c.appForm(q, true)
 	f.Type, f.AllowInternal, f.RequirePKCE = config.AppConfidential, true, true
 	f.ReferenceTokens, f.Consent, f.Scopes = config.ReferenceTokensNone, config.ConsentImplicit, scopeChoices([]string{"read"})
+	f.DPoP = config.DPoPOptional
 	c.showAppForm(w, r, q, http.StatusOK, f, webui.Text{})
 }
 
@@ -98,6 +107,8 @@ func readAppForm(r *http.Request, f *appForm) {
 	f.RedirectURIs, f.PostLogout = p.Get("redirect_uris"), p.Get("post_logout_redirect_uris")
 	f.AllowInternal, f.Community, f.RequirePKCE = p.Get("allow_internal_users") == "on", p.Get("allow_community_users") == "on", p.Get("require_pkce") == "on"
 	f.ReferenceTokens, f.Consent = p.Get("reference_tokens"), p.Get("consent")
+	f.DPoP, f.BackchannelLogoutURI = p.Get("dpop"), strings.TrimSpace(p.Get("backchannel_logout_uri"))
+	f.BackchannelSID, f.TokenExchange = p.Get("backchannel_logout_session_required") == "on", p.Get("token_exchange") == "on"
 	if f.New {
 		f.URI, f.Type, f.SystemUser = strings.TrimSpace(p.Get("uri")), p.Get("type"), strings.TrimSpace(p.Get("system_user"))
 	}
@@ -132,7 +143,9 @@ func (c *Console) handleCreateApp(w http.ResponseWriter, r *http.Request, q *req
 		URI: f.URI, Name: f.Name, Type: f.Type, SystemUser: f.SystemUser, Scope: f.scope(),
 		RedirectURIs: lines(f.RedirectURIs), PostLogoutRedirectURIs: lines(f.PostLogout),
 		AllowInternalUsers: &f.AllowInternal, AllowCommunityUsers: &f.Community, RequirePKCE: &f.RequirePKCE,
-		ReferenceTokens: f.ReferenceTokens, Consent: f.Consent,
+		ReferenceTokens: f.ReferenceTokens, Consent: f.Consent, DPoP: f.DPoP,
+		BackchannelLogoutURI: f.BackchannelLogoutURI, BackchannelLogoutSessionRequired: f.BackchannelSID,
+		TokenExchange: f.TokenExchange,
 	}
 	app, secret, err := c.cfg.Apps.Create(r.Context(), in)
 	if c.appRefused(w, r, q, f, err) {
@@ -220,6 +233,7 @@ func (c *Console) handleEditApp(w http.ResponseWriter, r *http.Request, q *req) 
 	f.RedirectURIs, f.PostLogout = strings.Join(a.RedirectURIs, "\n"), strings.Join(a.PostLogoutRedirectURIs, "\n")
 	f.AllowInternal, f.Community, f.RequirePKCE = a.AllowInternalUsers, a.AllowCommunityUsers, a.RequirePKCE
 	f.ReferenceTokens, f.Consent = a.ReferenceTokens, a.Consent
+	f.DPoP, f.BackchannelLogoutURI, f.BackchannelSID, f.TokenExchange = a.DPoP, a.BackchannelLogoutURI, a.BackchannelLogoutSessionRequired, a.TokenExchange
 	c.showAppForm(w, r, q, http.StatusOK, f, webui.Text{})
 }
 
@@ -244,7 +258,9 @@ func (c *Console) handleUpdateApp(w http.ResponseWriter, r *http.Request, q *req
 	ch := admin.AppChange{
 		Name: &f.Name, Scope: &scope, RedirectURIs: &redirects, PostLogoutRedirectURIs: &logout,
 		AllowInternalUsers: &f.AllowInternal, AllowCommunityUsers: &f.Community,
-		ReferenceTokens: &f.ReferenceTokens, Consent: &f.Consent,
+		ReferenceTokens: &f.ReferenceTokens, Consent: &f.Consent, DPoP: &f.DPoP,
+		BackchannelLogoutURI: &f.BackchannelLogoutURI, BackchannelLogoutSessionRequired: &f.BackchannelSID,
+		TokenExchange: &f.TokenExchange,
 	}
 	if a.Type != config.AppPublic { // a public app always uses PKCE
 		ch.RequirePKCE = &f.RequirePKCE

@@ -89,11 +89,17 @@ func (f *fakeSessions) License(context.Context) (session.License, error) {
 
 // fakeApps validates as the gateway does for what the tests post: a uri
 // and a scope are required.
-type fakeApps struct{ apps []admin.AppInfo }
+type fakeApps struct {
+	apps []admin.AppInfo
+	// created and changed are the last Create's and Update's input.
+	created config.App
+	changed admin.AppChange
+}
 
 func (f *fakeApps) List(context.Context) ([]admin.AppInfo, error) { return f.apps, nil }
 
 func (f *fakeApps) Create(_ context.Context, in config.App) (admin.AppInfo, string, error) {
+	f.created = in
 	var probs []string
 	if in.URI == "" {
 		probs = append(probs, "app.uri: required")
@@ -127,6 +133,7 @@ func (f *fakeApps) RotateSecret(_ context.Context, uri string) (admin.AppInfo, s
 }
 
 func (f *fakeApps) Update(_ context.Context, uri string, ch admin.AppChange) (admin.AppInfo, error) {
+	f.changed = ch
 	if ch.Scope != nil && *ch.Scope == "" {
 		return admin.AppInfo{}, &admin.InvalidError{Problems: []string{"app.scope: required"}}
 	}
@@ -525,6 +532,45 @@ func TestSecretsShownOnce(t *testing.T) {
 	_, body = tc.get(t, Path+"/events")
 	if !strings.Contains(body, "app.created") || !strings.Contains(body, "user.reset_link_issued") || strings.Contains(body, "t=once") {
 		t.Errorf("events page: %s", body)
+	}
+}
+
+// TestAppFormBindingAndLogout: the console sets what the admin API sets
+// for issue 21 — DPoP, back-channel logout, token exchange — on a new app
+// and on an edit, and the edit form shows the stored values.
+func TestAppFormBindingAndLogout(t *testing.T) {
+	tc := newTestConsole(t)
+	tc.signIn(t, "tok-admin")
+	csrf := tc.csrf(t, Path+"/apps/new")
+	if _, body := tc.get(t, Path+"/apps/new"); !strings.Contains(body, `<option value="optional" selected>`) {
+		t.Errorf("a new app's DPoP is not optional by default:\n%s", body)
+	}
+	resp, body := tc.post(t, Path+"/apps/new", url.Values{"csrf_token": {csrf}, "uri": {"com.example/bound"}, "type": {"confidential"},
+		"scope": {"read"}, "dpop": {"required"}, "backchannel_logout_uri": {" https://rp.example.com/bcl "},
+		"backchannel_logout_session_required": {"on"}, "token_exchange": {"on"}})
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d %s", resp.StatusCode, body)
+	}
+	if c := tc.apps.created; c.DPoP != "required" || c.BackchannelLogoutURI != "https://rp.example.com/bcl" || !c.BackchannelLogoutSessionRequired || !c.TokenExchange {
+		t.Errorf("created %+v", c)
+	}
+
+	tc.apps.apps[0].DPoP, tc.apps.apps[0].BackchannelLogoutURI, tc.apps.apps[0].TokenExchange = "required", "https://sync.example.com/bcl", true
+	_, body = tc.get(t, Path+"/apps/edit?uri=com.example%2Fsync")
+	for _, want := range []string{`<option value="required" selected>`, `value="https://sync.example.com/bcl"`, `id="app-exchange" name="token_exchange" checked`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("edit form lacks %s", want)
+		}
+	}
+	resp, body = tc.post(t, Path+"/apps/edit", url.Values{"csrf_token": {csrf}, "uri": {"com.example/sync"}, "scope": {"read"},
+		"dpop": {"optional"}, "backchannel_logout_uri": {""}})
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("edit: %d %s", resp.StatusCode, body)
+	}
+	ch := tc.apps.changed
+	if ch.DPoP == nil || *ch.DPoP != "optional" || ch.BackchannelLogoutURI == nil || *ch.BackchannelLogoutURI != "" ||
+		ch.BackchannelLogoutSessionRequired == nil || *ch.BackchannelLogoutSessionRequired || ch.TokenExchange == nil || *ch.TokenExchange {
+		t.Errorf("changed %+v: want dpop optional, no logout URI, sid and exchange off", ch)
 	}
 }
 
