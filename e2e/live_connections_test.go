@@ -106,4 +106,22 @@ routes:`, opsClient, secretHashB64(opsSecret)), 1)
 	if !strings.Contains(g.Stdout()+g.Stderr(), `"live.closed"`) {
 		t.Error("no live.closed audit event")
 	}
+
+	// SIGTERM: a WebSocket is told the gateway is going away (1001), so
+	// its client reconnects, rather than losing the socket without a word
+	// when the process exits — and the process does not wait for it.
+	c := dial(t, g.token(t, syncClient, syncSecret))
+	start := time.Now()
+	stopped := make(chan struct{})
+	go func() { g.Stop(t); close(stopped) }()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	_, _, err := c.Read(ctx)
+	closedIn := time.Since(start)
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.StatusGoingAway || ce.Reason != "going away" {
+		t.Fatalf("after SIGTERM: %v; want a Close frame 1001 \"going away\"", err)
+	}
+	<-stopped
+	t.Logf("Close frame 1001 %v after SIGTERM; the process had exited %v after it", closedIn, time.Since(start))
 }

@@ -104,6 +104,9 @@ wait:
 	g.logger.Info("erpgate shutting down: finishing requests in flight", "deadline", shutdownDeadline)
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownDeadline)
 	defer cancel()
+	// WebSockets (hijacked: Shutdown does not wait for them) and streams
+	// (it would, until the deadline) are told to go away first.
+	g.live.Shutdown(sctx) // live.go
 	if e := main.Shutdown(sctx); e != nil {
 		g.logger.Warn("requests still in flight at the shutdown deadline; closing their connections", "err", e)
 		_ = main.Close()

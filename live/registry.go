@@ -75,10 +75,17 @@ type Reason struct {
 	Detail string
 }
 
+// ReasonShutdown is the Code of connections closed because the gateway
+// is stopping: not a refusal of the caller, who may reconnect at once
+// (to another replica).
+const ReasonShutdown = "shutdown"
+
 // Text is the reason a client reads in the WebSocket Close frame: short
 // words, no identifiers (RFC 6455 §5.5.1 bounds it to 123 bytes).
 func (r Reason) Text() string {
 	switch r.Code {
+	case ReasonShutdown:
+		return "going away"
 	case authority.ReasonRevoked:
 		return "token revoked"
 	case authority.ReasonSessionEnded:
@@ -201,6 +208,23 @@ func (r *Registry) Recheck(ctx context.Context) {
 	if unavailable > 0 {
 		r.cfg.Logger.WarnContext(ctx, "live connections not rechecked: the store did not answer", "connections", unavailable)
 	}
+}
+
+// Shutdown closes every live connection for ReasonShutdown: a WebSocket
+// gets Close 1001 "going away" (RFC 6455 §7.4.1), a stream is cut. The
+// main listener's graceful shutdown does not wait for hijacked
+// connections and would otherwise wait for streams until its deadline;
+// the gateway calls this as it starts stopping.
+func (r *Registry) Shutdown(ctx context.Context) {
+	r.mu.Lock()
+	all := make([]*Conn, 0, len(r.conns))
+	for c := range r.conns {
+		if r.removeLocked(c) {
+			all = append(all, c)
+		}
+	}
+	r.mu.Unlock()
+	r.closeAll(ctx, all, Reason{Code: ReasonShutdown, Detail: "the gateway is shutting down"})
 }
 
 // Run rechecks every RecheckEvery until ctx ends.

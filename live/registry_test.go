@@ -135,6 +135,20 @@ func TestRegistryLaterIncarnationStays(t *testing.T) {
 	c.wait(t, map[string]string{"reopened": authority.ReasonSessionEnded})
 }
 
+// Shutdown closes every connection, for ReasonShutdown, and leaves the
+// registry empty.
+func TestRegistryShutdown(t *testing.T) {
+	r, m := newTestRegistry(t, judgeFunc(func(*authority.Caller) *authority.Refusal { return nil }))
+	c := &closes{got: map[string]Reason{}}
+	c.conn(r, "a", "sid-a", "jti-a")
+	c.conn(r, "b", "sid-b", "jti-b")
+	r.Shutdown(context.Background())
+	c.wait(t, map[string]string{"a": ReasonShutdown, "b": ReasonShutdown})
+	if r.Len() != 0 || testutil.ToFloat64(m.Closed.WithLabelValues(ReasonShutdown)) != 2 {
+		t.Fatalf("%d left, closed{shutdown} = %v", r.Len(), testutil.ToFloat64(m.Closed.WithLabelValues(ReasonShutdown)))
+	}
+}
+
 func TestReasonText(t *testing.T) {
 	for code, want := range map[string]string{
 		authority.ReasonSessionEnded: "session ended", authority.ReasonRevoked: "token revoked", authority.ReasonAppDisabled: "app disabled",

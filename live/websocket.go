@@ -28,6 +28,18 @@ const (
 // message that violates its policy"): the caller may no longer act.
 const closePolicyViolation = 1008
 
+// closeGoingAway is the status when the gateway stops (RFC 6455 §7.4.1:
+// "an endpoint is going away, such as a server going down").
+const closeGoingAway = 1001
+
+// closeCode is the Close frame status for reason.
+func closeCode(reason Reason) uint16 {
+	if reason.Code == ReasonShutdown {
+		return closeGoingAway
+	}
+	return closePolicyViolation
+}
+
 // errClosedForReason ends the proxy's copy to the client once the Close
 // frame is sent.
 var errClosedForReason = errors.New("live: websocket closed by the gateway")
@@ -109,7 +121,7 @@ func (w *WebSocket) CloseFor(reason Reason) {
 // the client reads the frame, then EOF. w.mu must be held.
 func (w *WebSocket) sendCloseLocked(reason Reason) {
 	w.sentClose.Store(true)
-	if _, err := w.Conn.Write(closeFrame(closePolicyViolation, reason.Text())); err != nil {
+	if _, err := w.Conn.Write(closeFrame(closeCode(reason), reason.Text())); err != nil {
 		_ = w.Close()
 		return
 	}

@@ -109,6 +109,19 @@ func TestWebSocketCloseAtBoundary(t *testing.T) {
 	}
 }
 
+// When the gateway stops, the Close frame says 1001 going away (RFC 6455
+// §7.4.1): the client may reconnect at once, elsewhere.
+func TestWebSocketGoingAway(t *testing.T) {
+	ws, client, closed := pipe(t)
+	got := readAll(client)
+	ws.CloseFor(Reason{Code: ReasonShutdown})
+	_ = ws.Close()
+	<-closed
+	if b, want := <-got, closeFrame(1001, "going away"); !bytes.Equal(b, want) {
+		t.Fatalf("client got % x\nwant % x", b, want)
+	}
+}
+
 // In the middle of a frame the close waits for the frame to end, sends
 // nothing after it but the Close frame, and ends the proxy's copy.
 func TestWebSocketCloseMidFrame(t *testing.T) {
