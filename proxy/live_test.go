@@ -567,7 +567,14 @@ func TestLiveCostsTheOrdinaryCallNothing(t *testing.T) {
 	}
 	without := allocs(newFixture(t, nil))
 	with := allocs(newLiveFixture(t).fixture)
-	if with > without {
+	// Under the race detector sync.Pool drops pooled buffers at random, so
+	// one side may pay one more; .ci/run also runs this test without it,
+	// where the counts must be equal.
+	slack := 0.0
+	if raceEnabled {
+		slack = 1
+	}
+	if with > without+slack {
 		t.Fatalf("%v allocations per call with the live registry, %v without", with, without)
 	}
 }
