@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/erpgate/erpgate/backchannel"
-	"github.com/erpgate/erpgate/config"
 	"github.com/erpgate/erpgate/internal/testrp"
 	"github.com/erpgate/erpgate/sampleapi"
 	"github.com/erpgate/erpgate/store"
@@ -339,25 +338,7 @@ func newReplicaLogoutWorld(t *testing.T, edit func(string) string) (*logoutWorld
 	if edit != nil {
 		yml = edit(yml)
 	}
-	var gs []*Gateway
-	var admins []*httptest.Server
-	for i, front := range fronts {
-		f, err := config.Parse([]byte(yml), noEnv)
-		if err != nil {
-			t.Fatal(err)
-		}
-		g, err := newGateway(context.Background(), f, io.Discard)
-		if err != nil {
-			t.Fatalf("replica %d: %v", i, err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		loops := g.runLoops(ctx)
-		front.Config.Handler = g.handler
-		front.Start()
-		admin := httptest.NewServer(g.admin)
-		t.Cleanup(func() { admin.Close(); cancel(); <-loops; front.Close(); g.Close() })
-		gs, admins = append(gs, g), append(admins, admin)
-	}
+	gs, admins := startReplicas(t, yml, fronts)
 	w := &doorsWorld{front: fronts[0], admin: admins[0], g: gs[0], app: doorsApp, secret: doorsSecret, yml: yml}
 	w.at = &replica{front: fronts[1], admin: admins[1]}
 	rp.Discover(t, t.Context(), fronts[0].URL+"/id")

@@ -19,7 +19,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/erpgate/erpgate/config"
 	"github.com/erpgate/erpgate/sampleapi"
 )
 
@@ -130,25 +129,10 @@ func newReplicaDoorsWorld(t *testing.T) *doorsWorld {
 		"driver: sqlite ", "driver: postgres",
 		"dsn: data/erpgate.db", "dsn: "+fmt.Sprintf("%q", dsn),
 	).Replace(string(raw))) + fmt.Sprintf("allowed_hosts: [%q]\n", fronts[1].Listener.Addr().String())
+	gs, admins := startReplicas(t, yml, fronts)
 	var reps []*replica
-	var gs []*Gateway
 	for i, front := range fronts {
-		f, err := config.Parse([]byte(yml), func(string) (string, bool) { return "", false })
-		if err != nil {
-			t.Fatal(err)
-		}
-		g, err := newGateway(context.Background(), f, io.Discard)
-		if err != nil {
-			t.Fatalf("replica %d: %v", i, err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		loops := g.runLoops(ctx)
-		front.Config.Handler = g.handler
-		front.Start()
-		admin := httptest.NewServer(g.admin)
-		t.Cleanup(func() { admin.Close(); cancel(); <-loops; front.Close(); g.Close() })
-		reps = append(reps, &replica{front: front, admin: admin})
-		gs = append(gs, g)
+		reps = append(reps, &replica{front: front, admin: admins[i]})
 	}
 	w := &doorsWorld{front: reps[0].front, admin: reps[0].admin, g: gs[0], at: reps[1], yml: yml}
 	w.app, w.secret = storedDoorsApp, w.createStoredApp(t)

@@ -240,3 +240,28 @@ func demoToken(t testing.TB, base string) string {
 	}
 	return tok.AccessToken
 }
+
+// startReplicas starts a gateway on yml behind each of fronts (started
+// here), as replicas of one deployment, each with its admin listener;
+// all are stopped when the test ends.
+func startReplicas(t *testing.T, yml string, fronts []*httptest.Server) (gs []*Gateway, admins []*httptest.Server) {
+	t.Helper()
+	for i, front := range fronts {
+		f, err := config.Parse([]byte(yml), noEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := newGateway(context.Background(), f, io.Discard)
+		if err != nil {
+			t.Fatalf("replica %d: %v", i, err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		loops := g.runLoops(ctx)
+		front.Config.Handler = g.handler
+		front.Start()
+		admin := httptest.NewServer(g.admin)
+		t.Cleanup(func() { admin.Close(); cancel(); <-loops; front.Close(); g.Close() })
+		gs, admins = append(gs, g), append(admins, admin)
+	}
+	return gs, admins
+}

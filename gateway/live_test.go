@@ -15,7 +15,6 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/erpgate/erpgate/config"
 	"github.com/erpgate/erpgate/store"
 )
 
@@ -168,23 +167,7 @@ func TestLiveConnectionsAcrossReplicas(t *testing.T) {
 		"driver: sqlite ", "driver: postgres",
 		"dsn: data/erpgate.db", "dsn: "+fmt.Sprintf("%q", dsn),
 	).Replace(string(raw)), up.URL) + fmt.Sprintf("allowed_hosts: [%q]\n", fronts[1].Listener.Addr().String())
-	var gs []*Gateway
-	for i, front := range fronts {
-		f, err := config.Parse([]byte(yml), noEnv)
-		if err != nil {
-			t.Fatal(err)
-		}
-		g, err := newGateway(context.Background(), f, io.Discard)
-		if err != nil {
-			t.Fatalf("replica %d: %v", i, err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		loops := g.runLoops(ctx)
-		front.Config.Handler = g.handler
-		front.Start()
-		t.Cleanup(func() { cancel(); <-loops; front.Close(); g.Close() })
-		gs = append(gs, g)
-	}
+	gs, _ := startReplicas(t, yml, fronts)
 	a, b := gs[0], gs[1]
 	for _, tc := range []struct {
 		name   string
