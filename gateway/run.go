@@ -104,8 +104,8 @@ wait:
 	g.logger.Info("erpgate shutting down: finishing requests in flight", "deadline", shutdownDeadline)
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownDeadline)
 	defer cancel()
-	// WebSockets (hijacked: Shutdown does not wait for them) and streams
-	// (it would, until the deadline) are told to go away first.
+	// WebSockets are hijacked, so Shutdown neither waits for nor closes
+	// them: they are told to go away first (streams drain with the rest).
 	g.live.Shutdown(sctx) // live.go
 	if e := main.Shutdown(sctx); e != nil {
 		g.logger.Warn("requests still in flight at the shutdown deadline; closing their connections", "err", e)

@@ -210,16 +210,17 @@ func (r *Registry) Recheck(ctx context.Context) {
 	}
 }
 
-// Shutdown closes every live connection for ReasonShutdown: a WebSocket
-// gets Close 1001 "going away" (RFC 6455 §7.4.1), a stream is cut. The
-// main listener's graceful shutdown does not wait for hijacked
-// connections and would otherwise wait for streams until its deadline;
-// the gateway calls this as it starts stopping.
+// Shutdown closes every live WebSocket for ReasonShutdown, with Close
+// 1001 "going away" (RFC 6455 §7.4.1): the main listener's graceful
+// shutdown does not wait for hijacked connections, which would otherwise
+// be dropped without a word when the process exits. Streams are left to
+// that graceful shutdown, which lets them finish within its deadline.
+// The gateway calls this as it starts stopping.
 func (r *Registry) Shutdown(ctx context.Context) {
 	r.mu.Lock()
 	all := make([]*Conn, 0, len(r.conns))
 	for c := range r.conns {
-		if r.removeLocked(c) {
+		if c.Kind == KindWebSocket && r.removeLocked(c) {
 			all = append(all, c)
 		}
 	}

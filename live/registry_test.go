@@ -135,17 +135,20 @@ func TestRegistryLaterIncarnationStays(t *testing.T) {
 	c.wait(t, map[string]string{"reopened": authority.ReasonSessionEnded})
 }
 
-// Shutdown closes every connection, for ReasonShutdown, and leaves the
-// registry empty.
+// Shutdown closes every WebSocket, for ReasonShutdown, and leaves the
+// streams to the graceful shutdown, which lets them finish.
 func TestRegistryShutdown(t *testing.T) {
 	r, m := newTestRegistry(t, judgeFunc(func(*authority.Caller) *authority.Refusal { return nil }))
 	c := &closes{got: map[string]Reason{}}
-	c.conn(r, "a", "sid-a", "jti-a")
-	c.conn(r, "b", "sid-b", "jti-b")
+	for _, name := range []string{"a", "b"} {
+		r.Add(&Conn{Kind: KindWebSocket, Route: "r", Caller: &authority.Caller{Claims: &claims.Access{SessionID: "sid-" + name, ID: "jti-" + name}},
+			Close: func(reason Reason) { c.mu.Lock(); c.got[name] = reason; c.mu.Unlock() }})
+	}
+	c.conn(r, "stream", "sid-c", "jti-c")
 	r.Shutdown(context.Background())
 	c.wait(t, map[string]string{"a": ReasonShutdown, "b": ReasonShutdown})
-	if r.Len() != 0 || testutil.ToFloat64(m.Closed.WithLabelValues(ReasonShutdown)) != 2 {
-		t.Fatalf("%d left, closed{shutdown} = %v", r.Len(), testutil.ToFloat64(m.Closed.WithLabelValues(ReasonShutdown)))
+	if r.Len() != 1 || testutil.ToFloat64(m.Closed.WithLabelValues(ReasonShutdown)) != 2 {
+		t.Fatalf("%d left, closed{shutdown} = %v; want the stream left, two closed", r.Len(), testutil.ToFloat64(m.Closed.WithLabelValues(ReasonShutdown)))
 	}
 }
 

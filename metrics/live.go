@@ -23,7 +23,7 @@ func NewLive(reg prometheus.Registerer) *Live {
 		}, []string{"kind"}),
 		Closed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "live_closed_total",
-			Help: "Proxied WebSockets and streams the gateway closed because their session ended or their credential may no longer act, by reason.",
+			Help: "Proxied WebSockets and streams the gateway closed because their session ended or their credential may no longer act (or, for WebSockets, because the gateway stopped), by reason.",
 		}, []string{"reason"}),
 	}
 	reg.MustRegister(l.Connections, l.Closed)

@@ -15,7 +15,7 @@ func TestLiveMetrics(t *testing.T) {
 	l := NewLive(reg)
 	l.Connections.WithLabelValues("websocket").Set(3)
 	l.Closed.WithLabelValues("session_ended").Inc()
-	want := `# HELP erpgate_live_closed_total Proxied WebSockets and streams the gateway closed because their session ended or their credential may no longer act, by reason.
+	want := `# HELP erpgate_live_closed_total Proxied WebSockets and streams the gateway closed because their session ended or their credential may no longer act (or, for WebSockets, because the gateway stopped), by reason.
 # TYPE erpgate_live_closed_total counter
 erpgate_live_closed_total{reason="session_ended"} 1
 # HELP erpgate_live_connections Proxied WebSockets and streams open now, by kind.

@@ -57,6 +57,9 @@ func observed(t *testing.T) *prometheus.Registry {
 	bc.Logouts.WithLabelValues("delivered").Add(3)
 	bc.Logouts.WithLabelValues("failed").Inc()
 	bc.Queued.Set(1)
+	lv := NewLive(reg)
+	lv.Connections.WithLabelValues("websocket").Set(3)
+	lv.Closed.WithLabelValues("session_ended").Inc()
 	return reg
 }
 
@@ -130,6 +133,9 @@ func TestMetricsSpecNames(t *testing.T) {
 		// Issue 21: back-channel logout (package backchannel).
 		"erpgate_backchannel_logout_total":  {"result"},
 		"erpgate_backchannel_logout_queued": nil,
+		// Issue 21: live connections (package live).
+		"erpgate_live_connections":  {"kind"},
+		"erpgate_live_closed_total": {"reason"},
 	}
 	mfs, err := observed(t).Gather()
 	if err != nil {
