@@ -67,15 +67,5 @@ func (v *validator) upstreamToken(i int, r Route) {
 	if len(x.Scopes) == 0 {
 		v.add(p+".scopes", "at least one scope is required")
 	}
-	seen := map[string]bool{}
-	for j, s := range x.Scopes {
-		sp := fmt.Sprintf("%s.scopes[%d]", p, j)
-		switch {
-		case !slices.Contains(routeScopes, s):
-			v.addf(sp, "must be one of %s; got %q", strings.Join(routeScopes, ", "), s)
-		case seen[s]:
-			v.addf(sp, "duplicate scope %q", s)
-		}
-		seen[s] = true
-	}
+	v.routeScopes(p+".scopes", x.Scopes)
 }

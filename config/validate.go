@@ -619,17 +619,7 @@ func (v *validator) routes() {
 			case !slices.Contains(f.Tokens.Audiences, r.Audience):
 				v.addf(p+".audience", "must be one of tokens.audiences (%s); got %q", strings.Join(f.Tokens.Audiences, ", "), r.Audience)
 			}
-			seen := map[string]bool{}
-			for j, s := range r.Scopes {
-				sp := fmt.Sprintf("%s.scopes[%d]", p, j)
-				switch {
-				case !slices.Contains(routeScopes, s):
-					v.addf(sp, "must be one of %s; got %q", strings.Join(routeScopes, ", "), s)
-				case seen[s]:
-					v.addf(sp, "duplicate scope %q", s)
-				}
-				seen[s] = true
-			}
+			v.routeScopes(p+".scopes", r.Scopes)
 		}
 
 		if v.oneOf(p+".on_missing_token", r.OnMissingToken, OnMissingTokenUnauthorized, OnMissingTokenLogin) &&
@@ -775,4 +765,20 @@ func (v *validator) limits() {
 	v.positive("limits.login_delay_base", l.LoginDelayBase)
 	// A delay, not a lockout: at most half a minute.
 	v.between("limits.login_delay_max", l.LoginDelayMax, max(l.LoginDelayBase.D(), 0), 30*time.Second)
+}
+
+// routeScopes checks scopes, the list at path: each one of routeScopes,
+// none twice.
+func (v *validator) routeScopes(path string, scopes []string) {
+	seen := map[string]bool{}
+	for j, s := range scopes {
+		sp := fmt.Sprintf("%s[%d]", path, j)
+		switch {
+		case !slices.Contains(routeScopes, s):
+			v.addf(sp, "must be one of %s; got %q", strings.Join(routeScopes, ", "), s)
+		case seen[s]:
+			v.addf(sp, "duplicate scope %q", s)
+		}
+		seen[s] = true
+	}
 }
