@@ -58,6 +58,12 @@ type job struct {
 	server *process
 }
 
+// server is a child the suite started: where it answers, and its process.
+type server struct {
+	url  string
+	proc *process
+}
+
 // on is j with its CPU measured on p.
 func (j job) on(p *process) job {
 	j.server = p
@@ -103,12 +109,11 @@ func runSuite(ctx context.Context, o options, log io.Writer) (*report, error) {
 			s.problem(err)
 		}
 	}
-	servers := map[string]*process{upURL: upProc, bareURL: bareProc}
 
 	for i, alg := range o.algs {
 		g, token, err := s.startGateway(ctx, alg, upURL)
 		if i == 0 {
-			s.proxied(ctx, upURL, bareURL, servers, g, token, err)
+			s.proxied(ctx, server{upURL, upProc}, server{bareURL, bareProc}, g, token, err)
 		}
 		s.issuer(ctx, alg, g, token, err)
 		if g != nil {
@@ -125,8 +130,9 @@ func runSuite(ctx context.Context, o options, log io.Writer) (*report, error) {
 
 // proxied compares the same GET sent to the upstream directly, through
 // the bare proxy and through erpgate with a bearer token.
-func (s *suite) proxied(ctx context.Context, upURL, bareURL string, servers map[string]*process, g *gateway, token string, gErr error) {
-	persons := func(path, base string) job {
+func (s *suite) proxied(ctx context.Context, up, bareSrv server, g *gateway, token string, gErr error) {
+	persons := func(path string, sv server) job {
+		base := sv.url
 		var err error
 		if base == "" {
 			err = errors.New("server did not start")
@@ -137,7 +143,7 @@ func (s *suite) proxied(ctx context.Context, upURL, bareURL string, servers map[
 		if token != "" {
 			t.header = http.Header{"Authorization": {"Bearer " + token}}
 		}
-		return s.httpJob(ctx, path, t, err).on(servers[base])
+		return s.httpJob(ctx, path, t, err).on(sv.proc)
 	}
 	gw := job{path: "GET erpgate, bearer " + s.opts.algs[0], err: gErr}
 	if gErr == nil {
@@ -148,7 +154,7 @@ func (s *suite) proxied(ctx context.Context, upURL, bareURL string, servers map[
 		tok, err := g.issueReferenceToken(ctx)
 		ref = s.httpJob(ctx, ref.path, g.apiKeyTarget(tok), err).on(g.proc)
 	}
-	res := s.compare(ctx, persons("GET upstream direct", upURL), persons("GET bare proxy", bareURL), gw, ref)
+	res := s.compare(ctx, persons("GET upstream direct", up), persons("GET bare proxy", bareSrv), gw, ref)
 	direct, bare, erp := res[0], res[1], res[2]
 	s.add("GET upstream direct", direct, "")
 	s.add("GET bare proxy", bare, throughputRatio(bare, direct, "of direct"))
