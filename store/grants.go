@@ -33,6 +33,7 @@ type AuthCode struct {
 	CodeChallenge string // PKCE S256 challenge; "" when the app does not use PKCE
 	SessionID     string // sid of the identity session
 	AuthTime      time.Time
+	Auth          Authentication // the identity session's, when the code was issued
 	CreatedAt     time.Time
 	ExpiresAt     time.Time
 	// Set by RedeemAuthCode: when it was used and the access token issued
@@ -77,6 +78,7 @@ type RefreshToken struct {
 	SessionID string
 	Scopes    []string
 	AuthTime  time.Time
+	Auth      Authentication // the sign-in's; rotation keeps it
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	// The access token issued together with this refresh token.
@@ -146,9 +148,12 @@ type IdentitySession struct {
 	// login is worthless after it (session fixation).
 	SecretHash string
 	AuthTime   time.Time
-	CreatedAt  time.Time
-	ExpiresAt  time.Time
-	EndedAt    time.Time // zero while signed in
+	// Auth is how the user authenticated at this sign-in; a new sign-in
+	// of the same user replaces it.
+	Auth      Authentication
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	EndedAt   time.Time // zero while signed in
 	// RemoteAddr and UserAgent say where the sign-in came from, for the
 	// account page's list of the user's sessions: the client address as
 	// clientaddr resolved it and the browser's User-Agent, trimmed by the

@@ -275,6 +275,7 @@ type Backend interface {
 	Grants
 	Registry
 	SessionClients
+	FederatedLinks
 	// Ping reports whether the store is reachable (for /readyz).
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

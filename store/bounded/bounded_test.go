@@ -329,3 +329,11 @@ func (h *hung) TakeSessionClients(ctx context.Context, _ string) ([]store.Sessio
 func (h *hung) DeleteStaleSessionClients(ctx context.Context, _ time.Time) error {
 	return h.wait(ctx)
 }
+func (h *hung) FederatedLink(ctx context.Context, _, _ string) (store.FederatedLink, error) {
+	return store.FederatedLink{}, h.wait(ctx)
+}
+func (h *hung) SaveFederatedLink(ctx context.Context, _ store.FederatedLink) error { return h.wait(ctx) }
+func (h *hung) FederatedLinksOf(ctx context.Context, _ string) ([]store.FederatedLink, error) {
+	return nil, h.wait(ctx)
+}
+func (h *hung) DeleteFederatedLinks(ctx context.Context, _ string) error { return h.wait(ctx) }

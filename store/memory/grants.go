@@ -180,6 +180,7 @@ func (s *Store) SaveIdentitySession(_ context.Context, is store.IdentitySession)
 			return store.ErrConflict
 		}
 	}
+	is.Auth.Methods = slices.Clone(is.Auth.Methods)
 	s.identity[is.ID] = is
 	return nil
 }
@@ -192,6 +193,7 @@ func (s *Store) IdentitySession(_ context.Context, id string) (store.IdentitySes
 	if !ok {
 		return store.IdentitySession{}, store.ErrNotFound
 	}
+	is.Auth.Methods = slices.Clone(is.Auth.Methods)
 	return is, nil
 }
 
@@ -295,12 +297,14 @@ func (s *Store) RevokeConsent(_ context.Context, subject, clientID string) error
 // store can change the other's record by writing into a shared array.
 func copyCode(c store.AuthCode) store.AuthCode {
 	c.Scopes = slices.Clone(c.Scopes)
+	c.Auth.Methods = slices.Clone(c.Auth.Methods)
 	return c
 }
 
 func copyRefresh(t store.RefreshToken) store.RefreshToken {
 	t.Scopes = slices.Clone(t.Scopes)
 	t.Successor = slices.Clone(t.Successor)
+	t.Auth.Methods = slices.Clone(t.Auth.Methods)
 	return t
 }
 

@@ -38,6 +38,7 @@ type Store struct {
 	usage    store.Usage                               // of sessions, kept with every change
 	seats    map[string]string                         // subject -> ID of its open session holding the reserved seat
 	clients  map[string]map[string]store.SessionClient // by sid, then app
+	links    map[linkKey]store.FederatedLink           // by provider and subject
 	closed   bool
 }
 

@@ -10,7 +10,8 @@ import (
 
 // AuthCodeColumns are the columns of auth_codes, in ScanAuthCode's order.
 const AuthCodeColumns = `hash, client_id, subject, redirect_uri, scopes, nonce, code_challenge, session_id,
-	auth_time, created_at, expires_at, used_at, access_token_id, access_expires_at`
+	auth_time, created_at, expires_at, used_at, access_token_id, access_expires_at,
+	auth_provider, auth_tenant, auth_methods`
 
 // ScanAuthCode reads a row of AuthCodeColumns.
 func (r *Records) ScanAuthCode(row Row) (store.AuthCode, error) {
@@ -18,10 +19,11 @@ func (r *Records) ScanAuthCode(row Row) (store.AuthCode, error) {
 	f := r.f
 	if err := row.Scan(&c.Hash, &c.ClientID, &c.Subject, &c.RedirectURI, f.ScanStrings(&c.Scopes), &c.Nonce,
 		&c.CodeChallenge, &c.SessionID, f.ScanTime(&c.AuthTime), f.ScanTime(&c.CreatedAt), f.ScanTime(&c.ExpiresAt),
-		f.ScanTime(&c.UsedAt), &c.AccessTokenID, f.ScanTime(&c.AccessExpiresAt)); err != nil {
+		f.ScanTime(&c.UsedAt), &c.AccessTokenID, f.ScanTime(&c.AccessExpiresAt),
+		&c.Auth.Provider, &c.Auth.Tenant, f.ScanStrings(&c.Auth.Methods)); err != nil {
 		return store.AuthCode{}, err
 	}
-	c.Scopes = OrNil(c.Scopes)
+	c.Scopes, c.Auth.Methods = OrNil(c.Scopes), OrNil(c.Auth.Methods)
 	return c, nil
 }
 
@@ -36,7 +38,7 @@ func (s *Store) SaveAuthCode(ctx context.Context, c store.AuthCode) error {
 	n, err := s.insert.Exec(ctx, s.rec.q.saveAuthCode,
 		c.Hash, c.ClientID, c.Subject, c.RedirectURI, f.Strings(c.Scopes), c.Nonce, c.CodeChallenge, c.SessionID,
 		f.NullTime(c.AuthTime), f.Time(c.CreatedAt), f.Time(c.ExpiresAt), f.NullTime(c.UsedAt),
-		c.AccessTokenID, f.NullTime(c.AccessExpiresAt))
+		c.AccessTokenID, f.NullTime(c.AccessExpiresAt), c.Auth.Provider, c.Auth.Tenant, f.Strings(c.Auth.Methods))
 	return s.rec.changed(n, err, "save auth code", store.ErrConflict)
 }
 
@@ -56,7 +58,8 @@ func (s *Store) deleteExpired(ctx context.Context, what, query string, now time.
 // RefreshColumns are the columns of refresh_tokens, in ScanRefresh's
 // order.
 const RefreshColumns = `hash, family_id, client_id, subject, session_id, scopes, auth_time, created_at, expires_at,
-	access_token_id, access_expires_at, rotated_at, successor, revoked_at, dpop_jkt`
+	access_token_id, access_expires_at, rotated_at, successor, revoked_at, dpop_jkt,
+	auth_provider, auth_tenant, auth_methods`
 
 // ScanRefresh reads a row of RefreshColumns.
 func (r *Records) ScanRefresh(row Row) (store.RefreshToken, error) {
@@ -64,10 +67,11 @@ func (r *Records) ScanRefresh(row Row) (store.RefreshToken, error) {
 	f := r.f
 	if err := row.Scan(&t.Hash, &t.FamilyID, &t.ClientID, &t.Subject, &t.SessionID, f.ScanStrings(&t.Scopes),
 		f.ScanTime(&t.AuthTime), f.ScanTime(&t.CreatedAt), f.ScanTime(&t.ExpiresAt), &t.AccessTokenID,
-		f.ScanTime(&t.AccessExpiresAt), f.ScanTime(&t.RotatedAt), &t.Successor, f.ScanTime(&t.RevokedAt), &t.DPoPJKT); err != nil {
+		f.ScanTime(&t.AccessExpiresAt), f.ScanTime(&t.RotatedAt), &t.Successor, f.ScanTime(&t.RevokedAt), &t.DPoPJKT,
+		&t.Auth.Provider, &t.Auth.Tenant, f.ScanStrings(&t.Auth.Methods)); err != nil {
 		return store.RefreshToken{}, err
 	}
-	t.Scopes, t.Successor = OrNil(t.Scopes), OrNil(t.Successor)
+	t.Scopes, t.Successor, t.Auth.Methods = OrNil(t.Scopes), OrNil(t.Successor), OrNil(t.Auth.Methods)
 	return t, nil
 }
 
@@ -83,7 +87,8 @@ func (r *Records) InsertRefresh(ctx context.Context, db Execer, t store.RefreshT
 	n, err := db.Exec(ctx, r.q.saveRefresh,
 		t.Hash, t.FamilyID, t.ClientID, t.Subject, t.SessionID, f.Strings(t.Scopes), f.NullTime(t.AuthTime),
 		f.Time(t.CreatedAt), f.Time(t.ExpiresAt), t.AccessTokenID, f.NullTime(t.AccessExpiresAt),
-		f.NullTime(t.RotatedAt), NonNil(t.Successor), f.NullTime(t.RevokedAt), t.DPoPJKT)
+		f.NullTime(t.RotatedAt), NonNil(t.Successor), f.NullTime(t.RevokedAt), t.DPoPJKT,
+		t.Auth.Provider, t.Auth.Tenant, f.Strings(t.Auth.Methods))
 	return r.changed(n, err, "save refresh token", store.ErrConflict)
 }
 
@@ -139,17 +144,20 @@ func (s *Store) DeleteExpiredRefreshTokens(ctx context.Context, now time.Time) e
 
 // IdentityColumns are the columns of identity_sessions, in ScanIdentity's
 // order.
-const IdentityColumns = `id, subject, secret_hash, auth_time, created_at, expires_at, ended_at, remote_addr, user_agent`
+const IdentityColumns = `id, subject, secret_hash, auth_time, created_at, expires_at, ended_at, remote_addr, user_agent,
+	auth_provider, auth_tenant, auth_methods`
 
 // ScanIdentity reads a row of IdentityColumns.
 func (r *Records) ScanIdentity(row Row) (store.IdentitySession, error) {
 	var is store.IdentitySession
 	f := r.f
 	err := row.Scan(&is.ID, &is.Subject, &is.SecretHash, f.ScanTime(&is.AuthTime), f.ScanTime(&is.CreatedAt),
-		f.ScanTime(&is.ExpiresAt), f.ScanTime(&is.EndedAt), &is.RemoteAddr, &is.UserAgent)
+		f.ScanTime(&is.ExpiresAt), f.ScanTime(&is.EndedAt), &is.RemoteAddr, &is.UserAgent,
+		&is.Auth.Provider, &is.Auth.Tenant, f.ScanStrings(&is.Auth.Methods))
 	if err != nil {
 		return store.IdentitySession{}, err
 	}
+	is.Auth.Methods = OrNil(is.Auth.Methods)
 	return is, nil
 }
 
@@ -161,7 +169,7 @@ func (s *Store) SaveIdentitySession(ctx context.Context, is store.IdentitySessio
 	f := s.rec.f
 	n, err := s.write.Exec(ctx, s.rec.q.saveIdentity,
 		is.ID, is.Subject, is.SecretHash, f.NullTime(is.AuthTime), f.Time(is.CreatedAt), f.Time(is.ExpiresAt),
-		f.NullTime(is.EndedAt), is.RemoteAddr, is.UserAgent)
+		f.NullTime(is.EndedAt), is.RemoteAddr, is.UserAgent, is.Auth.Provider, is.Auth.Tenant, f.Strings(is.Auth.Methods))
 	if err != nil {
 		return s.rec.Err("save identity session", err)
 	}

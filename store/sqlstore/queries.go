@@ -18,6 +18,7 @@ type queries struct {
 	signingKeys, addSigningKey, deleteExpiredKeys                           string
 	revoke, revoked, revokedSince, deleteExpiredRevocations                 string
 	recordSessionClient, takeSessionClients, deleteStaleSessionClients      string
+	federatedLink, saveFederatedLink, federatedLinksOf, deleteFederatedLinks string
 }
 
 func newQueries(f Flavor) queries {
@@ -78,12 +79,12 @@ func newQueries(f Flavor) queries {
 
 		authCode: "SELECT " + AuthCodeColumns + " FROM auth_codes WHERE hash = $1",
 		saveAuthCode: `INSERT INTO auth_codes (` + AuthCodeColumns + `)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (hash) DO NOTHING`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT (hash) DO NOTHING`,
 		deleteExpiredAuthCodes: "DELETE FROM auth_codes WHERE expires_at < $1",
 
 		refreshToken: "SELECT " + RefreshColumns + " FROM refresh_tokens WHERE hash = $1",
 		saveRefresh: `INSERT INTO refresh_tokens (` + RefreshColumns + `)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (hash) DO NOTHING`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) ON CONFLICT (hash) DO NOTHING`,
 		deleteExpiredRefresh: "DELETE FROM refresh_tokens WHERE expires_at < $1",
 		// The families to revoke (Config.RevokeFamilies).
 		family:          "SELECT CAST($1 AS text)",
@@ -92,11 +93,12 @@ func newQueries(f Flavor) queries {
 
 		identity: "SELECT " + IdentityColumns + " FROM identity_sessions WHERE id = $1",
 		saveIdentity: `INSERT INTO identity_sessions AS i (` + IdentityColumns + `)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 			ON CONFLICT (id) DO UPDATE SET
 				subject = excluded.subject, secret_hash = excluded.secret_hash, auth_time = excluded.auth_time,
 				created_at = excluded.created_at, expires_at = excluded.expires_at, ended_at = excluded.ended_at,
-				remote_addr = excluded.remote_addr, user_agent = excluded.user_agent
+				remote_addr = excluded.remote_addr, user_agent = excluded.user_agent,
+				auth_provider = excluded.auth_provider, auth_tenant = excluded.auth_tenant, auth_methods = excluded.auth_methods
 			WHERE i.ended_at IS NULL AND i.subject = excluded.subject`,
 		endIdentity:          "UPDATE identity_sessions SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL",
 		endSubjectIdentities: "UPDATE identity_sessions SET ended_at = $2 WHERE subject = $1 AND ended_at IS NULL RETURNING id",
@@ -136,6 +138,16 @@ func newQueries(f Flavor) queries {
 			WHERE excluded.seen_at > c.seen_at`,
 		takeSessionClients:        "DELETE FROM session_clients WHERE session_id = $1 RETURNING session_id, client_id, subject, seen_at",
 		deleteStaleSessionClients: "DELETE FROM session_clients WHERE seen_at < $1",
+
+		federatedLink: "SELECT " + LinkColumns + " FROM federated_links WHERE provider = $1 AND subject = $2",
+		// The same identity again moves last_used_at forward; linked to
+		// another login the upsert changes nothing (ErrConflict).
+		saveFederatedLink: `INSERT INTO federated_links AS l (` + LinkColumns + `) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (provider, subject) DO UPDATE SET
+				last_used_at = CASE WHEN excluded.last_used_at > l.last_used_at THEN excluded.last_used_at ELSE l.last_used_at END
+			WHERE l.login = excluded.login`,
+		federatedLinksOf:     "SELECT " + LinkColumns + " FROM federated_links WHERE login = $1 ORDER BY provider, subject",
+		deleteFederatedLinks: "DELETE FROM federated_links WHERE login = $1",
 	}
 	for _, p := range []*string{
 		&q.createApp, &q.app, &q.apps, &q.updateApp, &q.appsSince,
@@ -152,6 +164,7 @@ func newQueries(f Flavor) queries {
 		&q.signingKeys, &q.addSigningKey, &q.deleteExpiredKeys,
 		&q.revoke, &q.revoked, &q.revokedSince, &q.deleteExpiredRevocations,
 		&q.recordSessionClient, &q.takeSessionClients, &q.deleteStaleSessionClients,
+		&q.federatedLink, &q.saveFederatedLink, &q.federatedLinksOf, &q.deleteFederatedLinks,
 	} {
 		*p = Rebind(f, *p)
 	}

@@ -25,6 +25,7 @@ func testCode(hash string) store.AuthCode {
 		CodeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
 		SessionID:     "sid-1",
 		AuthTime:      at(-time.Minute).In(cet),
+		Auth:          store.Authentication{Provider: "entra", Tenant: "9188040d-6c67-4c5b-b112-36a304b66dad", Methods: []string{"pwd", "mfa"}},
 		CreatedAt:     at(0).In(cet),
 		ExpiresAt:     at(time.Minute).In(cet),
 	}
@@ -37,7 +38,8 @@ func checkCode(t *testing.T, what string, got, want store.AuthCode) {
 		got.Nonce != want.Nonce || got.CodeChallenge != want.CodeChallenge || got.SessionID != want.SessionID ||
 		!got.AuthTime.Equal(want.AuthTime) || !got.CreatedAt.Equal(want.CreatedAt) ||
 		!got.ExpiresAt.Equal(want.ExpiresAt) || !got.UsedAt.Equal(want.UsedAt) ||
-		got.AccessTokenID != want.AccessTokenID || !got.AccessExpiresAt.Equal(want.AccessExpiresAt) {
+		got.AccessTokenID != want.AccessTokenID || !got.AccessExpiresAt.Equal(want.AccessExpiresAt) ||
+		!sameAuth(got.Auth, want.Auth) {
 		t.Errorf("%s:\n got %+v\nwant %+v", what, got, want)
 	}
 }
@@ -189,6 +191,7 @@ func testRefresh(hash, family string, created time.Time) store.RefreshToken {
 		AccessTokenID:   "jti-" + hash,
 		AccessExpiresAt: created.Add(time.Hour),
 		DPoPJKT:         "jkt-" + hash,
+		Auth:            store.Authentication{Provider: "google", Methods: []string{"pwd"}},
 	}
 }
 
@@ -199,7 +202,8 @@ func checkRefresh(t *testing.T, what string, got, want store.RefreshToken) {
 		!got.AuthTime.Equal(want.AuthTime) || !got.CreatedAt.Equal(want.CreatedAt) ||
 		!got.ExpiresAt.Equal(want.ExpiresAt) || got.AccessTokenID != want.AccessTokenID ||
 		!got.AccessExpiresAt.Equal(want.AccessExpiresAt) || !got.RotatedAt.Equal(want.RotatedAt) ||
-		!bytes.Equal(got.Successor, want.Successor) || !got.RevokedAt.Equal(want.RevokedAt) || got.DPoPJKT != want.DPoPJKT {
+		!bytes.Equal(got.Successor, want.Successor) || !got.RevokedAt.Equal(want.RevokedAt) || got.DPoPJKT != want.DPoPJKT ||
+		!sameAuth(got.Auth, want.Auth) {
 		t.Errorf("%s:\n got %+v\nwant %+v", what, got, want)
 	}
 }
@@ -524,7 +528,14 @@ func testIdentity(id, subject, secret string, auth time.Time) store.IdentitySess
 		ExpiresAt:  auth.Add(8 * time.Hour),
 		RemoteAddr: "203.0.113.7",
 		UserAgent:  "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+		Auth:       store.Authentication{Provider: "entra", Tenant: "9188040d-6c67-4c5b-b112-36a304b66dad", Methods: []string{"pwd"}},
 	}
+}
+
+// sameAuth compares two Authentications; an empty Methods list and nil
+// are alike, as for scopes.
+func sameAuth(a, b store.Authentication) bool {
+	return a.Provider == b.Provider && a.Tenant == b.Tenant && slices.Equal(a.Methods, b.Methods)
 }
 
 func checkIdentity(t *testing.T, what string, got, want store.IdentitySession) {
@@ -532,7 +543,7 @@ func checkIdentity(t *testing.T, what string, got, want store.IdentitySession) {
 	if got.ID != want.ID || got.Subject != want.Subject || got.SecretHash != want.SecretHash ||
 		!got.AuthTime.Equal(want.AuthTime) || !got.CreatedAt.Equal(want.CreatedAt) ||
 		!got.ExpiresAt.Equal(want.ExpiresAt) || !got.EndedAt.Equal(want.EndedAt) ||
-		got.RemoteAddr != want.RemoteAddr || got.UserAgent != want.UserAgent {
+		got.RemoteAddr != want.RemoteAddr || got.UserAgent != want.UserAgent || !sameAuth(got.Auth, want.Auth) {
 		t.Errorf("%s:\n got %+v\nwant %+v", what, got, want)
 	}
 }

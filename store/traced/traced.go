@@ -397,3 +397,25 @@ func (s *Store) DeleteStaleSessionClients(ctx context.Context, before time.Time)
 		return s.b.DeleteStaleSessionClients(ctx, before)
 	})
 }
+
+// Federated links (sign-in through external identity providers).
+
+func (s *Store) FederatedLink(ctx context.Context, provider, subject string) (store.FederatedLink, error) {
+	return run(s, ctx, "FederatedLink", func(ctx context.Context) (store.FederatedLink, error) {
+		return s.b.FederatedLink(ctx, provider, subject)
+	})
+}
+
+func (s *Store) SaveFederatedLink(ctx context.Context, l store.FederatedLink) error {
+	return run0(s, ctx, "SaveFederatedLink", func(ctx context.Context) error { return s.b.SaveFederatedLink(ctx, l) })
+}
+
+func (s *Store) FederatedLinksOf(ctx context.Context, login string) ([]store.FederatedLink, error) {
+	return run(s, ctx, "FederatedLinksOf", func(ctx context.Context) ([]store.FederatedLink, error) {
+		return s.b.FederatedLinksOf(ctx, login)
+	})
+}
+
+func (s *Store) DeleteFederatedLinks(ctx context.Context, login string) error {
+	return run0(s, ctx, "DeleteFederatedLinks", func(ctx context.Context) error { return s.b.DeleteFederatedLinks(ctx, login) })
+}
