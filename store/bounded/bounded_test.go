@@ -332,7 +332,9 @@ func (h *hung) DeleteStaleSessionClients(ctx context.Context, _ time.Time) error
 func (h *hung) FederatedLink(ctx context.Context, _, _ string) (store.FederatedLink, error) {
 	return store.FederatedLink{}, h.wait(ctx)
 }
-func (h *hung) SaveFederatedLink(ctx context.Context, _ store.FederatedLink) error { return h.wait(ctx) }
+func (h *hung) SaveFederatedLink(ctx context.Context, _ store.FederatedLink) error {
+	return h.wait(ctx)
+}
 func (h *hung) FederatedLinksOf(ctx context.Context, _ string) ([]store.FederatedLink, error) {
 	return nil, h.wait(ctx)
 }

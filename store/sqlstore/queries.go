@@ -4,20 +4,20 @@ package sqlstore
 // when its Records are built, so that a statement's text is the same on
 // every call (SQLite's pools prepare each text once).
 type queries struct {
-	createApp, app, apps, updateApp, appsSince                              string
-	saveRefToken, refTokenByHash, refTokenByID, refTokens, refTokensOf      string
-	revokeRefToken, savePasswordChange, passwordChangesSince                string
-	createUser, user, users, updateUser, deleteUser, usersSince             string
-	savePasswordReset, passwordReset, usePasswordReset                      string
-	authCode, saveAuthCode, deleteExpiredAuthCodes                          string
-	refreshToken, saveRefresh, deleteExpiredRefresh                         string
-	family, sessionFamilies, subjectFamilies                                string
-	identity, saveIdentity, endIdentity, endSubjectIdentities, identitiesOf string
-	consent, saveConsent, consentsOf, revokeConsent                         string
-	session, openSessions, endedSessionsSince                               string
-	signingKeys, addSigningKey, deleteExpiredKeys                           string
-	revoke, revoked, revokedSince, deleteExpiredRevocations                 string
-	recordSessionClient, takeSessionClients, deleteStaleSessionClients      string
+	createApp, app, apps, updateApp, appsSince                               string
+	saveRefToken, refTokenByHash, refTokenByID, refTokens, refTokensOf       string
+	revokeRefToken, savePasswordChange, passwordChangesSince                 string
+	createUser, user, users, updateUser, deleteUser, usersSince              string
+	savePasswordReset, passwordReset, usePasswordReset                       string
+	authCode, saveAuthCode, deleteExpiredAuthCodes                           string
+	refreshToken, saveRefresh, deleteExpiredRefresh                          string
+	family, sessionFamilies, subjectFamilies                                 string
+	identity, saveIdentity, endIdentity, endSubjectIdentities, identitiesOf  string
+	consent, saveConsent, consentsOf, revokeConsent                          string
+	session, openSessions, endedSessionsSince                                string
+	signingKeys, addSigningKey, deleteExpiredKeys                            string
+	revoke, revoked, revokedSince, deleteExpiredRevocations                  string
+	recordSessionClient, takeSessionClients, deleteStaleSessionClients       string
 	federatedLink, saveFederatedLink, federatedLinksOf, deleteFederatedLinks string
 }
 
