@@ -32,6 +32,13 @@ type Access struct {
 	IsAdmin  *bool  `json:"is_admin,omitempty"`
 	// Database is the instance's database (config instance.database).
 	Database string `json:"db,omitempty"`
+	// How the user authenticated (SPEC §3, §10): IdentityProvider is
+	// the external provider's id (identity_providers[].id) for a sign-in
+	// through one, TenantID the Entra ID tenant, AuthMethods the
+	// RFC 8176 amr values ("pwd" for erpgate's own password).
+	IdentityProvider string   `json:"idp,omitempty"`
+	TenantID         string   `json:"tid,omitempty"`
+	AuthMethods      []string `json:"amr,omitempty"`
 
 	// Client-credentials tokens act as the app's system user.
 	ClientSystemUser     string `json:"client_system_user,omitempty"`    // its login

@@ -123,7 +123,9 @@ func applyDefaults(f *File, given map[string]bool) {
 		str(&a.DPoP, DPoPOptional)
 		boolean(&a.RequirePKCE, true)
 		boolean(&a.Enabled, true)
+		boolean(&a.LocalPasswords, true)
 	}
+	providerDefaults(f, given) // identity_providers.go
 	for i := range f.Routes {
 		r := &f.Routes[i]
 		str(&r.OnMissingToken, OnMissingTokenUnauthorized)

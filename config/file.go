@@ -157,6 +157,11 @@ type File struct {
 	// created at run time live in the store beside them.
 	Apps []App `yaml:"apps"`
 
+	// IdentityProviders are the external identity providers apps may
+	// offer on their login page (SPEC §10): OpenID Connect providers and
+	// LDAP directories.
+	IdentityProviders []IdentityProvider `yaml:"identity_providers"`
+
 	// Routes map requests to upstreams, in order: the first route that
 	// matches a request handles it; a request no route matches gets 404.
 	Routes []Route `yaml:"routes"`
@@ -570,6 +575,16 @@ type App struct {
 	// Enabled set to false refuses the app everywhere without removing it.
 	// Omitted: true.
 	Enabled *bool `yaml:"enabled" json:"enabled"`
+
+	// IdentityProviders are the ids of the identity_providers the app's
+	// login page offers, each as a button (LDAP providers check the
+	// password form). Config file only: apps created at run time offer
+	// local passwords alone.
+	IdentityProviders []string `yaml:"identity_providers" json:"-"`
+	// LocalPasswords lets the login form check erpgate's own users'
+	// passwords. false needs identity_providers. Omitted: true. Config
+	// file only.
+	LocalPasswords *bool `yaml:"local_passwords" json:"-"`
 }
 
 // IsPublic reports whether the app is a public client.

@@ -28,6 +28,8 @@ func (a App) Record() (directory.App, error) {
 		BackchannelLogoutSID:   a.BackchannelLogoutSessionRequired,
 		TokenExchange:          a.TokenExchange,
 		Enabled:                a.IsEnabled(),
+		IdentityProviders:      a.IdentityProviders,
+		NoLocalPasswords:       !a.LocalPasswordsAllowed(),
 	}
 	if !r.Public {
 		h, err := base64.StdEncoding.DecodeString(a.SecretHash)

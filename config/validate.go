@@ -85,6 +85,7 @@ func (v *validator) validate() {
 	v.ui()
 
 	users := v.users()
+	v.identityProviders() // identity_providers.go
 	apps := v.apps(users)
 	v.gateway(apps)
 	v.license(users)
@@ -360,6 +361,10 @@ var (
 // apps checks apps and returns the index of each uri.
 func (v *validator) apps(users map[string]int) map[string]int {
 	uris := map[string]int{}
+	providerIDs := map[string]int{} // identity_providers validates them
+	for i, p := range v.f.IdentityProviders {
+		providerIDs[p.ID] = i
+	}
 	for i, a := range v.f.Apps {
 		p := fmt.Sprintf("apps[%d]", i)
 		switch j, dup := uris[a.URI]; {
@@ -421,6 +426,7 @@ func (v *validator) apps(users map[string]int) map[string]int {
 		if public && a.RequirePKCE != nil && !*a.RequirePKCE {
 			v.add(p+".require_pkce", "public apps must use PKCE; only confidential apps may set false")
 		}
+		v.appProviders(p, a, providerIDs) // identity_providers.go
 	}
 	return uris
 }

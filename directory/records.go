@@ -88,6 +88,16 @@ type App struct {
 	// TokenExchange allows the app RFC 8693 token exchange at the token
 	// endpoint (config apps[].token_exchange).
 	TokenExchange bool
+	// IdentityProviders are the ids of the external identity providers
+	// the app's login page offers (config apps[].identity_providers,
+	// SPEC §10), in order.
+	IdentityProviders []string
+	// NoLocalPasswords refuses erpgate's own passwords on the app's
+	// login form (config apps[].local_passwords: false): its users sign
+	// in through IdentityProviders only. The zero value allows them, so
+	// apps created at run time, which have neither field, keep the
+	// password form.
+	NoLocalPasswords bool
 	// Enabled false is ERP.net's IsEnabled kill switch: the app's
 	// sessions end and its tokens are refused everywhere (SPEC §5).
 	Enabled bool

@@ -256,7 +256,7 @@ func (s *Server) signOutEverywhere(w http.ResponseWriter, r *http.Request, login
 		s.clearIdentityCookie(w)
 		return len(ids), len(toks), nil
 	}
-	sess, err := s.signIn(r, u)
+	sess, err := s.signIn(r, u, passwordAuth) // the old password was just typed
 	if err != nil {
 		s.clearIdentityCookie(w)
 		return len(ids), len(toks), err

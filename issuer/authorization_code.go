@@ -67,7 +67,7 @@ func (s *Server) authorizationCode(ctx context.Context, app *directory.App, form
 	if user == nil {
 		return nil, ErrInvalidGrant.WithDescription("the user no longer exists")
 	}
-	g := userGrant{app: app, user: user, scopes: c.Scopes, sid: c.SessionID, authTime: c.AuthTime, nonce: c.Nonce, jkt: jkt}
+	g := userGrant{app: app, user: user, scopes: c.Scopes, sid: c.SessionID, authTime: c.AuthTime, nonce: c.Nonce, jkt: jkt, auth: c.Auth}
 	refresh := ""
 	if slices.Contains(c.Scopes, "offline_access") {
 		refresh = newSecret()
@@ -82,7 +82,7 @@ func (s *Server) authorizationCode(ctx context.Context, app *directory.App, form
 	if refresh != "" {
 		err := s.cfg.RefreshTokens.SaveRefreshToken(ctx, store.RefreshToken{
 			Hash: hashToken(refresh), FamilyID: c.Hash, ClientID: app.ID, Subject: user.Login,
-			SessionID: c.SessionID, Scopes: c.Scopes, AuthTime: c.AuthTime, CreatedAt: now,
+			SessionID: c.SessionID, Scopes: c.Scopes, AuthTime: c.AuthTime, Auth: c.Auth, CreatedAt: now,
 			ExpiresAt: now.Add(s.refreshTTL(app)), AccessTokenID: out.jti, AccessExpiresAt: out.accessExp,
 			DPoPJKT: refreshBinding(app, jkt),
 		})

@@ -279,7 +279,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, req *authzReq
 		// claims, which the token endpoint's ID token and userinfo give,
 		// as an access token follows (OIDC Core §5.4).
 		front := slices.DeleteFunc(slices.Clone(req.scopes), func(sc string) bool { return sc == "profile" })
-		g := userGrant{app: req.app, user: user, scopes: front, sid: sess.ID, authTime: sess.AuthTime, nonce: req.nonce}
+		g := userGrant{app: req.app, user: user, scopes: front, sid: sess.ID, authTime: sess.AuthTime, nonce: req.nonce, auth: sess.Auth}
 		if err := s.recordSessionClient(r.Context(), g); err != nil {
 			s.cfg.Logger.ErrorContext(r.Context(), "record the session's app", "err", err)
 			s.authorizeFailed(w, r, req, &authzError{"temporarily_unavailable", "the server cannot issue an ID token right now", false})
@@ -296,7 +296,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, req *authzReq
 	err := s.cfg.AuthCodes.SaveAuthCode(r.Context(), store.AuthCode{
 		Hash: hashToken(code), ClientID: req.app.ID, Subject: sess.Subject, RedirectURI: req.redirectURI,
 		Scopes: req.scopes, Nonce: req.nonce, CodeChallenge: req.codeChallenge, SessionID: sess.ID,
-		AuthTime: sess.AuthTime, CreatedAt: now, ExpiresAt: now.Add(s.cfg.CodeTTL),
+		AuthTime: sess.AuthTime, Auth: sess.Auth, CreatedAt: now, ExpiresAt: now.Add(s.cfg.CodeTTL),
 	})
 	if err != nil {
 		s.cfg.Logger.ErrorContext(r.Context(), "save authorization code", "err", err)

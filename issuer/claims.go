@@ -86,6 +86,7 @@ func (s *Server) userAccessClaims(now time.Time, g userGrant, jti string) claims
 	admin := g.user.Admin
 	c.IsAdmin = &admin
 	c.Database = s.cfg.Database
+	c.IdentityProvider, c.TenantID, c.AuthMethods = g.auth.Provider, g.auth.Tenant, g.auth.Methods
 	c.Confirmation = confirmation(g.jkt)
 	return c
 }
@@ -107,6 +108,10 @@ type idClaims struct {
 	CHash    string   `json:"c_hash,omitempty"`
 	SID      string   `json:"sid"`
 	AZP      string   `json:"azp"`
+	// How the user authenticated, as in the access token.
+	IDP string   `json:"idp,omitempty"`
+	TID string   `json:"tid,omitempty"`
+	AMR []string `json:"amr,omitempty"`
 	// With scope profile (OIDC Core §5.4; erpgate has no separate email
 	// scope, so profile carries email and email_verified too, as at
 	// userinfo).
@@ -127,6 +132,7 @@ func (s *Server) signIDToken(now time.Time, g userGrant, accessToken, code strin
 		Issuer: s.cfg.Issuer, Subject: g.user.Login, Audience: []string{g.app.ID},
 		Expiry: now.Add(s.cfg.AccessTokenTTL).Unix(), IssuedAt: now.Unix(), AuthTime: g.authTime.Unix(),
 		Nonce: g.nonce, SID: g.sid, AZP: g.app.ID,
+		IDP: g.auth.Provider, TID: g.auth.Tenant, AMR: g.auth.Methods,
 	}
 	if accessToken != "" {
 		c.AtHash = atHash(alg, accessToken)

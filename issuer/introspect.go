@@ -70,6 +70,11 @@ type introspection struct {
 	// Actor names who acts for the subject of an exchanged token (RFC
 	// 8693 §4.1, which defines act for introspection responses too).
 	Actor *claims.Actor `json:"act,omitempty"`
+	// How the user signed in (the token's idp, tid, amr): RFC 7662 §2.2
+	// lets a response carry the token's other claims.
+	IdentityProvider string   `json:"idp,omitempty"`
+	TenantID         string   `json:"tid,omitempty"`
+	AuthMethods      []string `json:"amr,omitempty"`
 }
 
 var inactive = introspection{Active: false}
@@ -94,6 +99,7 @@ func (s *Server) introspect(ctx context.Context, tok, hint string) (introspectio
 			IssuedAt: c.IssuedAt, NotBefore: c.NotBefore, Issuer: c.Issuer, Audience: c.Audience,
 			ID: c.ID, ClientSystemUser: c.ClientSystemUser,
 			Confirmation: c.Confirmation, TokenType: tokenType(c.BoundKey()), Actor: c.Actor,
+			IdentityProvider: c.IdentityProvider, TenantID: c.TenantID, AuthMethods: c.AuthMethods,
 		}
 		if caller.Reference != nil {
 			out.TokenType, out.ID, out.NotBefore = "reference_token", caller.Reference.ID, 0
@@ -127,6 +133,7 @@ func (s *Server) introspect(ctx context.Context, tok, hint string) (introspectio
 		Active: true, Scope: strings.Join(authority.Scopes(app, rt.Scopes), " "), ClientID: rt.ClientID, Subject: rt.Subject,
 		SessionID: rt.SessionID, TokenType: "refresh_token", Expiry: rt.ExpiresAt.Unix(),
 		IssuedAt: rt.CreatedAt.Unix(), Issuer: s.cfg.Issuer,
+		IdentityProvider: rt.Auth.Provider, TenantID: rt.Auth.Tenant, AuthMethods: rt.Auth.Methods,
 	}, nil
 }
 

@@ -148,7 +148,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.showLogin(w, r, req, login, msg, http.StatusForbidden)
 		return
 	}
-	sess, err := s.signIn(r, user)
+	sess, err := s.signIn(r, user, passwordAuth)
 	if err != nil {
 		s.cfg.Logger.ErrorContext(r.Context(), "sign in", "err", err)
 		s.showLogin(w, r, req, login, webui.Msg("login.error.unavailable"), http.StatusServiceUnavailable)
@@ -206,11 +206,16 @@ type signedIn struct {
 	secret string
 }
 
+// passwordAuth is a sign-in with erpgate's own password check
+// (RFC 8176 §2: "pwd").
+var passwordAuth = store.Authentication{Methods: []string{"pwd"}}
+
 // signIn starts or renews the identity session: the same user signing in
-// again keeps the session (and sid) with a new secret, auth time and
-// origin (address and browser); a different user gets a new session.
-// The cookie value always changes (no session fixation).
-func (s *Server) signIn(r *http.Request, u *directory.User) (signedIn, error) {
+// again keeps the session (and sid) with a new secret, auth time, origin
+// (address and browser) and auth (how the user authenticated); a
+// different user gets a new session. The cookie value always changes (no
+// session fixation).
+func (s *Server) signIn(r *http.Request, u *directory.User, auth store.Authentication) (signedIn, error) {
 	now := s.cfg.Clock()
 	sess := store.IdentitySession{ID: newID(), Subject: u.Login, CreatedAt: now}
 	if cur, ok := s.currentIdentity(r); ok && cur.Subject == u.Login {
@@ -219,6 +224,7 @@ func (s *Server) signIn(r *http.Request, u *directory.User) (signedIn, error) {
 	secret := newSecret()
 	sess.SecretHash = hashToken(secret)
 	sess.AuthTime = now.Truncate(time.Second)
+	sess.Auth = auth
 	sess.ExpiresAt = now.Add(s.cfg.IdentitySessionTTL)
 	// Where the sign-in came from, for the account page's "my sessions"
 	// (account_sessions.go): the real client's IP, which clientaddr's

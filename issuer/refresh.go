@@ -94,7 +94,7 @@ func (s *Server) refreshToken(ctx context.Context, app *directory.App, form url.
 	// A scope the app lost since the first grant is not issued again.
 	scopes = authority.Scopes(app, scopes)
 	next := newSecret()
-	g := userGrant{app: app, user: user, scopes: scopes, sid: old.SessionID, authTime: old.AuthTime, jkt: jkt}
+	g := userGrant{app: app, user: user, scopes: scopes, sid: old.SessionID, authTime: old.AuthTime, jkt: jkt, auth: old.Auth}
 	if err := s.recordSessionClient(ctx, g); err != nil {
 		return nil, err
 	}
@@ -108,7 +108,7 @@ func (s *Server) refreshToken(ctx context.Context, app *directory.App, form url.
 	}
 	stored, err := s.cfg.RefreshTokens.RotateRefreshToken(ctx, hash, now, sealed, store.RefreshToken{
 		Hash: hashToken(next), FamilyID: old.FamilyID, ClientID: app.ID, Subject: user.Login,
-		SessionID: old.SessionID, Scopes: scopes, AuthTime: old.AuthTime, CreatedAt: now,
+		SessionID: old.SessionID, Scopes: scopes, AuthTime: old.AuthTime, Auth: old.Auth, CreatedAt: now,
 		ExpiresAt: now.Add(s.refreshTTL(app)), AccessTokenID: out.jti, AccessExpiresAt: out.accessExp,
 		DPoPJKT: cmp.Or(old.DPoPJKT, refreshBinding(app, jkt)),
 	})

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/erpgate/erpgate/directory"
+	"github.com/erpgate/erpgate/store"
 )
 
 // userGrant is what a user token response is built from: the
@@ -17,8 +18,9 @@ type userGrant struct {
 	scopes   []string
 	sid      string
 	authTime time.Time
-	nonce    string // only for a code: its exchange and the hybrid response (OIDC Core §3.1.3.6, §3.3.2.11)
-	jkt      string // the DPoP key the access token is bound to; "": a bearer token
+	nonce    string               // only for a code: its exchange and the hybrid response (OIDC Core §3.1.3.6, §3.3.2.11)
+	jkt      string               // the DPoP key the access token is bound to; "": a bearer token
+	auth     store.Authentication // how the user signed in: idp, tid, amr
 }
 
 // issued is a signed user token set, before the refresh token (if any)

@@ -36,6 +36,14 @@ func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info := map[string]any{"sub": u.Login, "id": u.ID, "user_type": u.ClaimType(), "is_admin": u.Admin}
+	// Which provider the user signed in through, as the token says
+	// (SPEC §10).
+	if c.IdentityProvider != "" {
+		info["idp"] = c.IdentityProvider
+	}
+	if c.TenantID != "" {
+		info["tid"] = c.TenantID
+	}
 	if slices.Contains(c.Scope.Values, "profile") {
 		info["name"] = u.Name
 		if u.Email != "" {
