@@ -121,7 +121,7 @@ func (s *Server) handleEndOwnSession(w http.ResponseWriter, r *http.Request) {
 		s.showSessions(w, r, a, http.StatusServiceUnavailable, webui.Msg("error.try_again_shortly"), webui.Text{})
 		return
 	}
-	if !s.logout(w, r, id, "") { // it answered 503; trying again completes it
+	if _, ok := s.logout(w, r, id, ""); !ok { // it answered 503; trying again completes it
 		return
 	}
 	s.showSessions(w, r, a, http.StatusOK, webui.Text{}, webui.Msg("account.sessions.ended", s.lang(r, a.user).Say(browserLabel(sess.UserAgent))))

@@ -67,9 +67,10 @@ var pkceChallenge = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
 
 // authzParams are the parameters of an authorization request that the
 // login and consent forms carry through (ui_locales keeps the language
-// the app asked for, OIDC Core §3.1.2.1).
+// the app asked for, login_hint the user the app expects; OIDC Core
+// §3.1.2.1).
 var authzParams = []string{"client_id", "redirect_uri", "response_type", "response_mode", "scope",
-	"state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age", "ui_locales"}
+	"state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age", "ui_locales", "login_hint"}
 
 // parseAuthorize validates an authorization request. The client and the
 // redirect URI are checked first: until both are known good, errors go to

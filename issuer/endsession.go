@@ -45,18 +45,25 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	var ended store.Authentication // how the ended session signed in
 	switch {
 	case hintOK:
-		if !s.logout(w, r, hint.sid, hint.clientID) {
+		auth, ok := s.logout(w, r, hint.sid, hint.clientID)
+		if !ok {
 			return
 		}
+		ended = auth
 	case r.Method == http.MethodPost && r.PostForm.Get("confirm") == "yes":
 		if !csrfValid(r) { // an empty cookie and an empty field must not match
 			s.errorPage(w, r, http.StatusForbidden, "invalid_request", "The sign-out form expired. Please try again.")
 			return
 		}
-		if sess, ok := s.currentIdentity(r); ok && !s.logout(w, r, sess.ID, clientID) {
-			return
+		if sess, ok := s.currentIdentity(r); ok {
+			auth, ok := s.logout(w, r, sess.ID, clientID)
+			if !ok {
+				return
+			}
+			ended = auth
 		}
 	default:
 		sess, ok := s.currentIdentity(r)
@@ -83,6 +90,11 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		// Not signed in: nothing to confirm; back to the app.
+	}
+	// A sign-in through a provider that ends its sessions too goes there
+	// next, and comes back here (logout_federated.go).
+	if s.federatedLogout(w, r, ended, clientID, redirect, r.Form.Get("state")) {
+		return
 	}
 	if redirect != "" {
 		w.Header().Set("Cache-Control", "no-store")
@@ -130,16 +142,18 @@ func (s *Server) parseIDTokenHint(raw string) (idTokenHint, bool) {
 }
 
 // logout ends the identity session sid, its ERP session and the refresh
-// tokens (and their access tokens) issued under it (SPEC §3, §5). If the
-// store fails it answers 503 and returns false: the user must not be told
-// they are signed out while their tokens still work. Each step may be
-// repeated, so trying again completes what a failure left undone.
-func (s *Server) logout(w http.ResponseWriter, r *http.Request, sid, clientID string) bool {
+// tokens (and their access tokens) issued under it (SPEC §3, §5), and
+// returns how that session had signed in. If the store fails it answers
+// 503 and returns false: the user must not be told they are signed out
+// while their tokens still work. Each step may be repeated, so trying
+// again completes what a failure left undone.
+func (s *Server) logout(w http.ResponseWriter, r *http.Request, sid, clientID string) (store.Authentication, bool) {
 	ctx := r.Context()
 	now := s.cfg.Clock()
 	// Stop at the first failure: each step waits up to store.timeout,
 	// and trying again completes what is left.
 	subject := ""
+	var auth store.Authentication
 	var toks []store.IssuedToken
 	steps := []struct {
 		what string
@@ -150,7 +164,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, sid, clientID st
 			if errors.Is(err, store.ErrNotFound) {
 				return nil
 			}
-			subject = sess.Subject
+			subject, auth = sess.Subject, sess.Auth
 			return err
 		}},
 		{"end identity session", func() error { return s.cfg.IdentitySessions.EndIdentitySession(ctx, sid, now) }},
@@ -173,7 +187,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, sid, clientID st
 		w.Header().Set("Retry-After", "1")
 		s.render(w, r, http.StatusServiceUnavailable, webui.Page{Name: "message.html", Title: webui.Msg("logout.failed.title"),
 			Error: webui.Msg("logout.failed.text"), Data: pageData{Code: "temporarily_unavailable"}})
-		return false
+		return auth, false
 	}
 	if cur, ok := s.currentIdentity(r); !ok || cur.ID == sid {
 		s.clearIdentityCookie(w)
@@ -182,5 +196,5 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, sid, clientID st
 		Name: audit.Logout, ClientID: clientID, Subject: subject, Session: sid,
 		RequestID: requestid.From(ctx), RemoteAddr: r.RemoteAddr,
 	})
-	return true
+	return auth, true
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +43,23 @@ func (s *Server) redirectToLogin(w http.ResponseWriter, r *http.Request, req *au
 	http.Redirect(w, r, s.prefix+"/account/login?"+q.Encode(), http.StatusFound)
 }
 
+// loginData is what web/login.html reads as .D.
+type loginData struct {
+	pageData
+	// Providers are the buttons of the external OpenID providers the app
+	// offers (SPEC §10), in its order.
+	Providers []providerButton
+	// PasswordForm shows the login form: the app allows local passwords
+	// or offers an LDAP provider.
+	PasswordForm bool
+}
+
+// providerButton is one "Sign in with …" button: a link to
+// federatedStartPath carrying the authorization request.
+type providerButton struct {
+	ID, Name, URL string
+}
+
 // showLogin renders the login form for req.
 func (s *Server) showLogin(w http.ResponseWriter, r *http.Request, req *authzRequest, login string, errMsg webui.Text, status int) {
 	token := s.csrfToken(w, r)
@@ -50,13 +68,48 @@ func (s *Server) showLogin(w http.ResponseWriter, r *http.Request, req *authzReq
 	if name == "" {
 		name = req.app.ID
 	}
+	d := loginData{pageData: pageData{Prefix: s.prefix, AppName: name, Login: login, CSRF: token, Params: params,
+		Invalid: errMsg.Key == msgWrongCredentials.Key}, PasswordForm: s.passwordFormFor(req.app)}
+	q := url.Values{}
+	for _, p := range params {
+		q.Set(p.Name, p.Value)
+	}
+	for _, id := range req.app.IdentityProviders {
+		if p, ok := s.provider(req.app.IdentityProviders, id); ok && p.Redirect != nil {
+			d.Providers = append(d.Providers, providerButton{ID: p.ID, Name: p.Name,
+				URL: s.prefix + federatedStartPath + p.ID + "?" + q.Encode()})
+		}
+	}
 	s.render(w, r, status, webui.Page{
-		Name: "login.html", Title: webui.Msg("login.title"), Error: errMsg,
-		Data: pageData{AppName: name, Login: login, CSRF: token, Params: params,
-			Invalid: errMsg.Key == msgWrongCredentials.Key},
+		Name: "login.html", Title: webui.Msg("login.title"), Error: errMsg, Data: d,
 		// The sign-in answers with a redirect, or a form post, there.
 		FormTargets: []string{req.redirectURI},
 	})
+}
+
+// passwordFormFor reports whether app's login page has the password
+// form: local passwords allowed, or an LDAP provider offered.
+func (s *Server) passwordFormFor(app *directory.App) bool {
+	return !app.NoLocalPasswords || len(s.passwordProviders(app, "")) > 0
+}
+
+// passwordProviders are the LDAP providers app offers, those whose
+// domains list login's first (SPEC §10: a domain picks the provider).
+func (s *Server) passwordProviders(app *directory.App, login string) []*Provider {
+	_, domain, _ := strings.Cut(login, "@")
+	var first, rest []*Provider
+	for _, id := range app.IdentityProviders {
+		p, ok := s.provider(app.IdentityProviders, id)
+		if !ok || p.Password == nil {
+			continue
+		}
+		if domain != "" && slices.ContainsFunc(p.Domains, func(d string) bool { return strings.EqualFold(d, domain) }) {
+			first = append(first, p)
+		} else {
+			rest = append(rest, p)
+		}
+	}
+	return append(first, rest...)
 }
 
 // csrfToken returns the browser's anti-forgery token for a form, setting
@@ -104,7 +157,13 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodGet {
-		s.showLogin(w, r, req, "", webui.Text{}, http.StatusOK)
+		// login_hint in a domain of one of the app's OpenID providers
+		// skips the choice (SPEC §10).
+		if p := s.loginHintProvider(req); p != nil { // login_federated.go
+			s.redirectToProvider(w, r, req, p)
+			return
+		}
+		s.showLogin(w, r, req, req.raw.Get("login_hint"), webui.Text{}, http.StatusOK)
 		return
 	}
 	login := strings.TrimSpace(r.PostForm.Get("login"))
@@ -136,7 +195,22 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	defer release()
 	user := s.cfg.Directory.User(login)
-	if !s.checkPassword(user, r.PostForm.Get("password")) {
+	pw := r.PostForm.Get("password")
+	local := !req.app.NoLocalPasswords
+	ldap := s.passwordProviders(req.app, login)
+	if !local && len(ldap) == 0 {
+		// The form is not shown for such an app; a post is refused.
+		s.loginFailed(r, req, login, "local_passwords_off")
+		s.showLogin(w, r, req, login, webui.Msg("login.error.no_passwords"), http.StatusForbidden)
+		return
+	}
+	// A local user with a password is checked here when the app allows
+	// local passwords; anyone else is tried at the app's LDAP providers.
+	if len(ldap) > 0 && !(local && user != nil && user.PasswordHash != "") {
+		s.directoryLogin(w, r, req, ldap, login, pw, account, address) // login_ldap.go
+		return
+	}
+	if !s.checkPassword(user, pw) {
 		s.login.failed(account, address)
 		s.loginFailed(r, req, login, "wrong_credentials")
 		s.showLogin(w, r, req, login, msgWrongCredentials, http.StatusOK)

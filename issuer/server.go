@@ -134,6 +134,14 @@ type Config struct {
 	// proof is spent once for both; nil: one of the server's own.
 	DPoP *dpop.Checker
 
+	// Providers are the external identity providers (SPEC §10) apps
+	// may offer on their login page (directory.App.IdentityProviders);
+	// with any, FederatedLinks and FederatedUsers are required. The
+	// gateway builds them from identity_providers at every reload.
+	Providers      []Provider
+	FederatedLinks FederatedLinks
+	FederatedUsers FederatedUsers
+
 	// SignInURL is where the account pages send a browser without an
 	// identity session, with ?rd= the page's path: the gateway's browser
 	// login start (public_url + "/oauth2/start"). "" when the gateway has
@@ -160,6 +168,8 @@ type Server struct {
 	formReadTimeout time.Duration
 
 	dpop *dpop.Checker // token-endpoint proofs (dpop.go)
+
+	spent spentStates // federated sign-ins answered (login_federated.go)
 }
 
 // Limits are the issuer's rate limits.
@@ -233,6 +243,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.AccessTokenTTL <= 0 || cfg.CodeTTL <= 0 || cfg.RefreshTokenTTL <= 0 || cfg.PublicRefreshTokenTTL <= 0 || cfg.IdentitySessionTTL <= 0 || cfg.RefreshReuseGrace < 0 {
 		return nil, errors.New("issuer: token lifetimes must be positive")
 	}
+	if err := checkProviders(cfg); err != nil {
+		return nil, err
+	}
 	lim := cfg.Limits.withDefaults()
 	if cfg.DPoP == nil {
 		cfg.DPoP = dpop.New(dpop.Config{Clock: cfg.Clock})
@@ -267,11 +280,14 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc(s.prefix+"/connect/revocation", s.handleRevoke)
 	s.mux.HandleFunc(s.prefix+"/connect/endsession", s.handleEndSession)
 	s.mux.HandleFunc(s.prefix+"/account/login", s.handleLogin)
-	s.mux.HandleFunc("POST "+s.prefix+consentPath, s.handleConsent) // consent.go
-	s.routeAccount()                                                // account.go
-	s.routeAccountTokens()                                          // account_tokens.go; only with ReferenceTokens
-	s.routeAccountReset()                                           // account_reset.go; only with PasswordResets
-	s.routeCORS()                                                   // cors.go: token, revocation and userinfo answer app origins
+	s.mux.HandleFunc("POST "+s.prefix+consentPath, s.handleConsent)                                 // consent.go
+	s.mux.HandleFunc("GET "+s.prefix+federatedStartPath+"{provider}", s.handleFederatedStart)       // login_federated.go
+	s.mux.HandleFunc("GET "+s.prefix+federatedCallbackPath+"{provider}", s.handleFederatedCallback) // login_federated.go
+	s.mux.HandleFunc("GET "+s.prefix+federatedLogoutPath, s.handleFederatedLogout)                  // logout_federated.go
+	s.routeAccount()                                                                                // account.go
+	s.routeAccountTokens()                                                                          // account_tokens.go; only with ReferenceTokens
+	s.routeAccountReset()                                                                           // account_reset.go; only with PasswordResets
+	s.routeCORS()                                                                                   // cors.go: token, revocation and userinfo answer app origins
 	s.mux.Handle("GET "+s.prefix+staticPath+"/", http.StripPrefix(s.prefix+staticPath, s.cfg.Pages.Assets()))
 	return s, nil
 }

@@ -19,10 +19,14 @@ type Metrics struct {
 	TokensIssued     *prometheus.CounterVec   // grant_type, client_id
 	TokenErrors      *prometheus.CounterVec   // grant_type, error
 	Logins           *prometheus.CounterVec   // result
-	SessionsOpen     prometheus.Gauge
-	LicenseUsed      prometheus.Gauge
-	LicenseLimit     prometheus.Gauge
-	ConfigReloadOK   prometheus.Gauge
+	// FederatedLogins counts sign-ins through external identity
+	// providers (SPEC §10), by provider id and result: success, or the
+	// reason of the failure (idp_unavailable, idp_state_mismatch, …).
+	FederatedLogins *prometheus.CounterVec // provider, result
+	SessionsOpen    prometheus.Gauge
+	LicenseUsed     prometheus.Gauge
+	LicenseLimit    prometheus.Gauge
+	ConfigReloadOK  prometheus.Gauge
 	// RateLimitRefusals counts requests a limiter refused before judging
 	// them (429), by limiter: one of the Limiter* values.
 	RateLimitRefusals *prometheus.CounterVec // limiter
@@ -93,6 +97,10 @@ func New(reg prometheus.Registerer, b Build) *Metrics {
 			Namespace: namespace, Name: "logins_total",
 			Help: "Interactive login attempts, by result.",
 		}, []string{"result"}),
+		FederatedLogins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "federated_logins_total",
+			Help: "Sign-ins through external identity providers, by provider and result (success or the failure's reason).",
+		}, []string{"provider", "result"}),
 		SessionsOpen: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "sessions_open",
 			Help: "ERP sessions currently open.",
@@ -133,7 +141,7 @@ func New(reg prometheus.Registerer, b Build) *Metrics {
 	}, []string{"version", "goversion"})
 	buildInfo.WithLabelValues(b.Version, b.GoVersion).Set(1)
 	reg.MustRegister(m.HTTPRequests, m.HTTPDuration, m.UpstreamDuration, m.AuthDecisions,
-		m.TokensIssued, m.TokenErrors, m.Logins, m.SessionsOpen, m.LicenseUsed,
+		m.TokensIssued, m.TokenErrors, m.Logins, m.FederatedLogins, m.SessionsOpen, m.LicenseUsed,
 		m.LicenseLimit, m.ConfigReloadOK, m.RateLimitRefusals, m.ReferenceTokenUses,
 		m.StoreDuration, m.StoreErrors, buildInfo)
 	return m

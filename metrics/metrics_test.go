@@ -42,6 +42,8 @@ func observed(t *testing.T) *prometheus.Registry {
 	m.TokenErrors.WithLabelValues("client_credentials", "invalid_client").Inc()
 	m.Logins.WithLabelValues("success").Inc()
 	m.Logins.WithLabelValues("failure").Add(2)
+	m.FederatedLogins.WithLabelValues("entra", "success").Inc()
+	m.FederatedLogins.WithLabelValues("entra", "idp_unavailable").Inc()
 	m.SessionsOpen.Set(2)
 	m.LicenseUsed.Set(2)
 	m.LicenseLimit.Set(10)
@@ -136,6 +138,8 @@ func TestMetricsSpecNames(t *testing.T) {
 		// Issue 21: live connections (package live).
 		"erpgate_live_connections":  {"kind"},
 		"erpgate_live_closed_total": {"reason"},
+		// Issue 19: sign-in through external identity providers.
+		"erpgate_federated_logins_total": {"provider", "result"},
 	}
 	mfs, err := observed(t).Gather()
 	if err != nil {
