@@ -99,8 +99,9 @@ var attributeRE = regexp.MustCompile(`^(?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]
 
 // NewLDAP checks cfg and returns the provider; it does not connect.
 // Every problem is reported, each message starting with the setting's
-// config name (url, start_tls, bind_dn, user_filter, attributes.login…)
-// so the caller can put its path in front.
+// config-file name (url, start_tls, ca_file for RootCAs, bind_dn,
+// user_filter, attributes.login…) so the caller can put its path in
+// front; errors.Join holds them, one error each.
 func NewLDAP(cfg LDAPConfig) (*LDAP, error) {
 	var errs []error
 	bad := func(field, format string, args ...any) {
@@ -160,7 +161,7 @@ func NewLDAP(cfg LDAPConfig) (*LDAP, error) {
 		}
 	}
 	if cfg.RootCAs != nil && urlOK && l.tls == nil {
-		bad("root_cas", "set, but the connection is not TLS")
+		bad("ca_file", "set, but the connection is not TLS (ldaps:// or start_tls)")
 	}
 
 	checkDN := func(field, dn string, required bool) {

@@ -409,7 +409,7 @@ func TestNewLDAPConfig(t *testing.T) {
 		{"clear text", func(c *LDAPConfig) { c.URL = "ldap://dc.example.com" }, []string{"url: ldap:// without start_tls"}},
 		{"StartTLS with ldaps", func(c *LDAPConfig) { c.StartTLS = true }, []string{"start_tls: not with ldaps://"}},
 		{"root CAs without TLS", func(c *LDAPConfig) { c.URL, c.RootCAs = "ldap://127.0.0.1", x509.NewCertPool() },
-			[]string{"root_cas: set"}},
+			[]string{"ca_file: set"}},
 		{"bind DN", func(c *LDAPConfig) { c.BindDN = "not a dn" }, []string{"bind_dn: not a DN"}},
 		{"unauthenticated service bind", func(c *LDAPConfig) { c.BindPassword = "" }, []string{"bind_password: required"}},
 		{"password without DN", func(c *LDAPConfig) { c.BindDN = "" }, []string{"bind_password: set without"}},
