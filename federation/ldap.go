@@ -301,7 +301,7 @@ func (l *LDAP) Authenticate(ctx context.Context, login, password string) (Identi
 // findUser searches the person's entry; nil when there is no single one.
 func (c *ldapConn) findUser(login string) (*ldap.Entry, error) {
 	l := c.l
-	filter := strings.ReplaceAll(l.cfg.UserFilter, "{login}", ldap.EscapeFilter(login))
+	filter := l.userFilter(login)
 	// Size limit 2: one entry is the person, a second says the filter
 	// is not unique.
 	res, err := c.search(l.cfg.UserBase, filter, 2, l.attrs)
@@ -318,6 +318,12 @@ func (c *ldapConn) findUser(login string) (*ldap.Entry, error) {
 		return nil, nil
 	}
 	return res.Entries[0], nil
+}
+
+// userFilter is UserFilter for login, escaped (RFC 4515 §3) so that
+// whatever login holds is one assertion value.
+func (l *LDAP) userFilter(login string) string {
+	return strings.ReplaceAll(l.cfg.UserFilter, "{login}", ldap.EscapeFilter(login))
 }
 
 // identity is what the entry says about the person, with their groups.

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-ldap/ldap/v3"
+
 	"github.com/erpgate/erpgate/internal/testldap"
 )
 
@@ -453,4 +455,28 @@ func TestGUIDString(t *testing.T) {
 	if got := guidString(b); got != "00112233-4455-6677-8899-aabbccddeeff" {
 		t.Errorf("guidString: %s", got)
 	}
+}
+
+// FuzzUserFilter checks that any login makes the default user filter
+// one equality assertion whose value is the login, byte for byte: no
+// login adds a wildcard or a clause.
+func FuzzUserFilter(f *testing.F) {
+	for _, s := range []string{"alice", "*", "a*", "*)(uid=*", "alice)(|(uid=*", `\`, `\2a`, "\x00", "é", "\xff"} {
+		f.Add(s)
+	}
+	l, err := NewLDAP(LDAPConfig{ID: "fuzz", URL: "ldap://127.0.0.1", UserBase: "dc=example,dc=com"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, login string) {
+		filter := l.userFilter(login)
+		p, err := ldap.CompileFilter(filter)
+		if err != nil {
+			t.Fatalf("login %q: filter %q does not compile: %v", login, filter, err)
+		}
+		if p.Tag != ldap.FilterEqualityMatch || len(p.Children) != 2 ||
+			p.Children[0].Data.String() != "uid" || p.Children[1].Data.String() != login {
+			t.Fatalf("login %q: filter %q is not (uid=<the login>)", login, filter)
+		}
+	})
 }
