@@ -173,7 +173,7 @@ func config(opts Options) any {
 		c.Clients = append(c.Clients, client{cl.ID, cl.Secret, nonNil(cl.RedirectURIs), nonNil(cl.PostLogoutRedirectURIs)})
 	}
 	for _, a := range opts.Accounts {
-		c.Accounts = append(c.Accounts, account{a.ID, a.Claims})
+		c.Accounts = append(c.Accounts, account(a))
 	}
 	return c
 }
