@@ -329,6 +329,8 @@ func (v *validator) ldapProvider(path string, p IdentityProvider) {
 		v.add(path+".url", "must be ldap://host[:port] or ldaps://host[:port]")
 	case p.StartTLS && u.Scheme == "ldaps":
 		v.add(path+".start_tls", "not with ldaps:// (already TLS)")
+	case u.Scheme == "ldap" && !p.StartTLS && !isLoopbackHost(u.Hostname()):
+		v.add(path+".url", "ldap:// sends passwords in clear: use ldaps:// or start_tls: true (plain ldap:// only on loopback)")
 	}
 	if p.UserBase == "" {
 		v.add(path+".user_base", "required: where users are searched")

@@ -78,6 +78,7 @@ func TestIdentityProviderErrors(t *testing.T) {
 		{"ldap without url", "identity_providers: [{id: a, type: ldap, user_base: dc=x}]", "identity_providers[0].url", "required"},
 		{"ldap bad url", "identity_providers: [{id: a, type: ldap, url: \"https://dc\", user_base: dc=x}]", "identity_providers[0].url", "ldap://host"},
 		{"ldap starttls on ldaps", "identity_providers: [{id: a, type: ldap, url: \"ldaps://dc\", start_tls: true, user_base: dc=x}]", "identity_providers[0].start_tls", "already TLS"},
+		{"ldap in clear", "identity_providers: [{id: a, type: ldap, url: \"ldap://dc.example.com\", user_base: dc=x}]", "identity_providers[0].url", "in clear"},
 		{"ldap filter", "identity_providers: [{id: a, type: ldap, url: \"ldap://dc\", user_base: dc=x, user_filter: \"(uid=x)\"}]", "identity_providers[0].user_filter", "{login}"},
 		{"ldap zero timeout", "identity_providers: [{id: a, type: ldap, url: \"ldap://dc\", user_base: dc=x, timeout: 0s}]", "identity_providers[0].timeout", "positive"},
 		{"ldap bind without password", "identity_providers: [{id: a, type: ldap, url: \"ldap://dc\", user_base: dc=x, bind_dn: cn=svc}]", "identity_providers[0].bind_password", "required"},

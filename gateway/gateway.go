@@ -142,12 +142,16 @@ type Gateway struct {
 	tracing   *tracing.Provider    // tracing.go; disabled when off
 	reftokens *reftoken.Service
 	users     *Users // run-time users: admin API, reset links (users.go)
-	verifier  *accesstoken.Verifier
-	sessions  *session.Manager
-	registry  *prometheus.Registry
-	handler   http.Handler // proxy + identity server, on the current snapshot
-	admin     http.Handler // metrics, health, admin API
-	closers   []io.Closer
+	// providers are the identity providers of the last reload, and
+	// federationHTTP their HTTP client (federation.go).
+	providers      providerCache
+	federationHTTP *http.Client
+	verifier       *accesstoken.Verifier
+	sessions       *session.Manager
+	registry       *prometheus.Registry
+	handler        http.Handler // proxy + identity server, on the current snapshot
+	admin          http.Handler // metrics, health, admin API
+	closers        []io.Closer
 
 	// snap is the current snapshot; each request loads it once.
 	snap     atomic.Pointer[snapshot]
@@ -185,7 +189,8 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	g := &Gateway{
 		file: f, logger: slog.New(withRequestIDs(cfg.Logger.Handler())), audit: cfg.Audit, // accesslog.go
 		clock: cfg.Clock, readFile: cfg.ReadFile, version: cfg.Version, registry: cfg.Registry,
-		loadConfig: cfg.LoadConfig, sighup: cfg.SIGHUP, reopenLogs: cfg.ReopenLogs, transports: map[transportKey]*http.Transport{},
+		federationHTTP: federationClient(),
+		loadConfig:     cfg.LoadConfig, sighup: cfg.SIGHUP, reopenLogs: cfg.ReopenLogs, transports: map[transportKey]*http.Transport{},
 	}
 	g.logLevel = cfg.LogLevel // reload.go
 	if g.clock == nil {

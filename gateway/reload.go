@@ -315,6 +315,10 @@ func (g *Gateway) buildSnapshot(f *config.File) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	providers, err := g.identityProviders(f) // federation.go
+	if err != nil {
+		return nil, err
+	}
 	iss, err := issuer.New(issuer.Config{
 		Issuer: f.Issuer(), AccessTokenTTL: f.Tokens.AccessTokenTTL.D(), Audiences: f.Tokens.Audiences,
 		ScopeAsString: f.Tokens.ScopeFormat == "string", Directory: g.directory,
@@ -336,6 +340,10 @@ func (g *Gateway) buildSnapshot(f *config.File) (*snapshot, error) {
 		Pages:  pages,
 		Signer: g.keys, Clock: g.clock, Logger: g.logger, Audit: g.audit, Metrics: g.metrics,
 		DPoP: g.dpop,
+		// Sign-in through external identity providers (federation.go):
+		// users their rules admit are created as the admin API creates
+		// them.
+		Providers: providers, FederatedLinks: g.store, FederatedUsers: g.users,
 	})
 	if err != nil {
 		return nil, err

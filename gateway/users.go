@@ -66,6 +66,7 @@ var (
 type usersStore interface {
 	store.Users
 	store.PasswordResets
+	store.FederatedLinks // a deleted user's links go with it
 }
 
 // refTokens revokes reference tokens: *reftoken.Service, which drops
@@ -256,7 +257,9 @@ func (u *Users) Delete(ctx context.Context, login string) error {
 		return err
 	}
 	u.takeAway(ctx, old, nil)
-	return nil
+	// The login may be created again; the old identities at providers
+	// must not reach the new user.
+	return u.store.DeleteFederatedLinks(context.WithoutCancel(ctx), login)
 }
 
 // change applies edit to a stored user and makes it effective: in this
