@@ -80,7 +80,7 @@ func newFederatedWorld(t *testing.T) (*doorsWorld, *doorsCred) {
 		return resp, string(b)
 	}
 	resp, _ := get(front.URL + "/id/connect/authorize?" + q.Encode())
-	resp, page := get(front.URL + resp.Header.Get("Location")) // the login page
+	_, page := get(front.URL + resp.Header.Get("Location")) // the login page
 	m := regexp.MustCompile(`id="provider-corp" href="([^"]+)"`).FindStringSubmatch(page)
 	if m == nil {
 		t.Fatalf("login page has no button for corp:\n%s", page)

@@ -249,7 +249,7 @@ func TestFederatedRules(t *testing.T) {
 	for _, tc := range []struct {
 		account, reason, text string
 	}{
-		{"sub-bo", "idp_user_refused", "may not sign in here"},                  // others: refuse
+		{"sub-bo", "idp_user_refused", "may not sign in here"},               // others: refuse
 		{"sub-alice-unverified", "idp_email_unverified", "has not verified"}, // alice has the email; unverified does not link
 	} {
 		resp, page := fs.signIn(t, newBrowser(t, fs.testServer), q, tc.account)
