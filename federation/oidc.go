@@ -236,23 +236,38 @@ func (p *OIDC) fetch(ctx context.Context) (*discovered, error) {
 	}, nil
 }
 
+// AuthRequest is one authorization request at a provider.
+type AuthRequest struct {
+	State, Nonce string
+	Verifier     string // the PKCE code_verifier; its S256 challenge is sent
+	LoginHint    string // passed on when set (OIDC Core §3.1.2.1)
+	// ForceLogin asks the provider to authenticate the person again
+	// (prompt=login): the app asked erpgate for a fresh sign-in (prompt
+	// login or max_age), which a silent single sign-on at the provider
+	// would not be.
+	ForceLogin bool
+}
+
 // AuthCodeURL is where the browser signs in at the provider: the
-// authorization request with state, nonce and the S256 challenge of
-// verifier (RFC 7636 §4.2); loginHint, when set, is passed on (OIDC Core
-// §3.1.2.1). ErrUnavailable (wrapped) when discovery fails.
-func (p *OIDC) AuthCodeURL(ctx context.Context, state, nonce, verifier, loginHint string) (string, error) {
+// authorization request with state, nonce and the S256 challenge of the
+// verifier (RFC 7636 §4.2). ErrUnavailable or ErrWrongIssuer (wrapped)
+// when discovery fails.
+func (p *OIDC) AuthCodeURL(ctx context.Context, r AuthRequest) (string, error) {
 	d, err := p.discover(ctx)
 	if err != nil {
 		return "", err
 	}
-	opts := []oauth2.AuthCodeOption{oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)}
-	if loginHint != "" {
-		opts = append(opts, oauth2.SetAuthURLParam("login_hint", loginHint))
+	opts := []oauth2.AuthCodeOption{oidc.Nonce(r.Nonce), oauth2.S256ChallengeOption(r.Verifier)}
+	if r.LoginHint != "" {
+		opts = append(opts, oauth2.SetAuthURLParam("login_hint", r.LoginHint))
+	}
+	if r.ForceLogin {
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", "login"))
 	}
 	if p.cfg.HostedDomain != "" {
 		opts = append(opts, oauth2.SetAuthURLParam("hd", p.cfg.HostedDomain))
 	}
-	return d.oauth.AuthCodeURL(state, opts...), nil
+	return d.oauth.AuthCodeURL(r.State, opts...), nil
 }
 
 // Exchange redeems code with verifier (RFC 7636 §4.5), verifies the ID

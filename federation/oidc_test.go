@@ -42,7 +42,7 @@ func newProvider(t *testing.T, issuer string, clock func() time.Time) *federatio
 // code and state it sent back.
 func signIn(t *testing.T, op *testop.Provider, p *federation.OIDC, state, nonce, verifier string) (code, gotState string) {
 	t.Helper()
-	auth, err := p.AuthCodeURL(t.Context(), state, nonce, verifier, "ann")
+	auth, err := p.AuthCodeURL(t.Context(), federation.AuthRequest{State: state, Nonce: nonce, Verifier: verifier, LoginHint: "ann"})
 	if err != nil {
 		t.Fatalf("AuthCodeURL: %v", err)
 	}
@@ -109,7 +109,7 @@ func TestOIDCWrongVerifier(t *testing.T) {
 func TestOIDCWrongIssuer(t *testing.T) {
 	op := startOP(t, "https://elsewhere.example")
 	p := newProvider(t, op.URL(), nil)
-	if _, err := p.AuthCodeURL(t.Context(), "s", "n", federation.GenerateVerifier(), ""); !errors.Is(err, federation.ErrWrongIssuer) {
+	if _, err := p.AuthCodeURL(t.Context(), federation.AuthRequest{State: "s", Nonce: "n", Verifier: federation.GenerateVerifier()}); !errors.Is(err, federation.ErrWrongIssuer) {
 		t.Errorf("AuthCodeURL: %v, want ErrWrongIssuer", err)
 	}
 }
@@ -123,17 +123,17 @@ func TestOIDCDownAtStart(t *testing.T) {
 	base := op.URL()
 	op.Stop()
 	p := newProvider(t, base, clock)
-	if _, err := p.AuthCodeURL(t.Context(), "s", "n", federation.GenerateVerifier(), ""); !errors.Is(err, federation.ErrUnavailable) {
+	if _, err := p.AuthCodeURL(t.Context(), federation.AuthRequest{State: "s", Nonce: "n", Verifier: federation.GenerateVerifier()}); !errors.Is(err, federation.ErrUnavailable) {
 		t.Fatalf("provider down: %v, want ErrUnavailable", err)
 	}
 	// A new provider at a new port stands for it coming back; the same
 	// OIDC value must try again, after the retry interval only.
 	op2 := startOP(t, "")
 	p2 := newProvider(t, op2.URL(), clock)
-	if _, err := p2.AuthCodeURL(t.Context(), "s", "n", federation.GenerateVerifier(), ""); err != nil {
+	if _, err := p2.AuthCodeURL(t.Context(), federation.AuthRequest{State: "s", Nonce: "n", Verifier: federation.GenerateVerifier()}); err != nil {
 		t.Fatalf("provider up: %v", err)
 	}
-	if _, err := p.AuthCodeURL(t.Context(), "s", "n", federation.GenerateVerifier(), ""); !errors.Is(err, federation.ErrUnavailable) {
+	if _, err := p.AuthCodeURL(t.Context(), federation.AuthRequest{State: "s", Nonce: "n", Verifier: federation.GenerateVerifier()}); !errors.Is(err, federation.ErrUnavailable) {
 		t.Errorf("within the retry interval: %v, want the remembered failure", err)
 	}
 }

@@ -65,9 +65,12 @@ func (s *Server) discoveryDocument() ([]byte, error) {
 func (s *Server) claimsSupported() []string {
 	cs := []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "auth_time", "nonce", "at_hash", "c_hash", "azp",
 		"scope", "client_id", "id", "name", "email", "email_verified", "locale", "user_type", "is_admin",
-		"client_system_user", "client_system_user_id", "client_system_user_type", "act", "exchanged_from"}
+		"client_system_user", "client_system_user_id", "client_system_user_type", "act", "exchanged_from", "amr"}
 	if s.cfg.Database != "" {
 		cs = append(cs, "db", "client_db")
+	}
+	if len(s.cfg.Providers) > 0 {
+		cs = append(cs, "idp", "tid") // sign-ins through external providers (login_federated.go)
 	}
 	return cs
 }

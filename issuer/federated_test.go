@@ -527,3 +527,17 @@ func TestFederatedUserAtEveryDoor(t *testing.T) {
 		t.Errorf("sign-in of a disabled federated user: %d %s", resp.StatusCode, page)
 	}
 }
+
+// TestFederatedPromptLogin: an app asking for a fresh sign-in (prompt
+// login or max_age) gets one at the provider too, not its silent SSO.
+func TestFederatedPromptLogin(t *testing.T) {
+	fs := newFedServer(t, "", nil)
+	for _, extra := range [][]string{{"prompt", "login"}, {"max_age", "0"}, nil} {
+		q := authzQuery(webID, webRedirect, "openid read", newPKCE(), extra...)
+		resp, _ := fs.start(t, newBrowser(t, fs.testServer), q)
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		if got, want := loc.Query().Get("prompt"), map[bool]string{true: "login", false: ""}[extra != nil]; got != want {
+			t.Errorf("%v: prompt at the provider %q, want %q", extra, got, want)
+		}
+	}
+}

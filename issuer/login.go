@@ -70,9 +70,13 @@ func (s *Server) showLogin(w http.ResponseWriter, r *http.Request, req *authzReq
 	}
 	d := loginData{pageData: pageData{Prefix: s.prefix, AppName: name, Login: login, CSRF: token, Params: params,
 		Invalid: errMsg.Key == msgWrongCredentials.Key}, PasswordForm: s.passwordFormFor(req.app)}
+	// The buttons carry the request whole: prompt=login still asks the
+	// provider for a fresh sign-in (login_federated.go).
 	q := url.Values{}
-	for _, p := range params {
-		q.Set(p.Name, p.Value)
+	for _, k := range authzParams {
+		if v := req.raw.Get(k); v != "" {
+			q.Set(k, v)
+		}
 	}
 	for _, id := range req.app.IdentityProviders {
 		if p, ok := s.provider(req.app.IdentityProviders, id); ok && p.Redirect != nil {

@@ -32,10 +32,9 @@ import (
 // RedirectProvider is an OpenID provider people are sent to
 // (*federation.OIDC).
 type RedirectProvider interface {
-	// AuthCodeURL is the authorization request with state, nonce and
-	// the PKCE challenge of verifier; federation.ErrUnavailable or
-	// ErrWrongIssuer (wrapped) when the provider cannot be used now.
-	AuthCodeURL(ctx context.Context, state, nonce, verifier, loginHint string) (string, error)
+	// AuthCodeURL is the authorization request r; federation.ErrUnavailable
+	// or ErrWrongIssuer (wrapped) when the provider cannot be used now.
+	AuthCodeURL(ctx context.Context, r federation.AuthRequest) (string, error)
 	// Exchange redeems the code and returns the verified identity.
 	Exchange(ctx context.Context, code, verifier, nonce string) (federation.Identity, error)
 	// EndSessionURL is where the browser ends its session at the
@@ -66,6 +65,10 @@ const (
 	// federatedExchangeTimeout bounds the code exchange and the checks
 	// after it, whatever the provider's HTTP client allows.
 	federatedExchangeTimeout = 15 * time.Second
+	// maxPendingCookie keeps the pending sign-in's cookie inside the
+	// 4096 bytes browsers store for one cookie, name and attributes
+	// included (RFC 6265 §6.1).
+	maxPendingCookie = 3800
 )
 
 // pendingFederated is what the cookie keeps between the redirect to the
@@ -145,7 +148,8 @@ func (s *Server) redirectToProvider(w http.ResponseWriter, r *http.Request, req 
 	state, nonce, verifier := newSecret(), newSecret(), federation.GenerateVerifier()
 	ctx, cancel := context.WithTimeout(r.Context(), federatedExchangeTimeout)
 	defer cancel()
-	to, err := p.Redirect.AuthCodeURL(ctx, state, nonce, verifier, req.raw.Get("login_hint"))
+	to, err := p.Redirect.AuthCodeURL(ctx, federation.AuthRequest{State: state, Nonce: nonce, Verifier: verifier,
+		LoginHint: req.raw.Get("login_hint"), ForceLogin: req.hasPrompt("login") || req.maxAge >= 0})
 	if err != nil {
 		s.federatedFailed(w, r, req, p, err)
 		return
@@ -164,8 +168,15 @@ func (s *Server) redirectToProvider(w http.ResponseWriter, r *http.Request, req 
 		s.federatedFailed(w, r, req, p, err)
 		return
 	}
+	value := base64.RawURLEncoding.EncodeToString(raw)
+	if len(value) > maxPendingCookie {
+		// A browser would drop the cookie, and the answer would look
+		// forged; say so now instead.
+		s.errorPage(w, r, http.StatusBadRequest, "invalid_request", "The sign-in request is too large to carry through the identity provider.")
+		return
+	}
 	http.SetCookie(w, &http.Cookie{
-		Name: federatedCookie + pend.StateHash[:16], Value: base64.RawURLEncoding.EncodeToString(raw),
+		Name: federatedCookie + pend.StateHash[:16], Value: value,
 		Path: s.prefix + federatedCallbackPath + p.ID, MaxAge: int(federatedTTL / time.Second),
 		// Lax: the provider's answer is a top-level GET from its site.
 		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode,
