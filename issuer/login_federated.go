@@ -204,6 +204,7 @@ func (s *Server) handleFederatedCallback(w http.ResponseWriter, r *http.Request)
 		s.federatedRefused(w, r, nil, id, "idp_state_mismatch", http.StatusBadRequest)
 		return
 	}
+	r.Form = form // the pages speak the app's ui_locales, as the login page did
 	req, aerr := s.parseAuthorize(form)
 	if aerr != nil {
 		s.authorizeFailed(w, r, req, aerr)
