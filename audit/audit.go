@@ -41,6 +41,11 @@ const (
 	// BackchannelLogout is the final outcome of one back-channel logout
 	// token (package backchannel); reason is its result.
 	BackchannelLogout = "logout.backchannel"
+	// FederatedLinked is a person's first sign-in through an external
+	// identity provider linking them to a local user; reason is
+	// "created" (the provider's rules created the user) or
+	// "linked_by_email"; the idp attribute names the provider.
+	FederatedLinked = "federation.linked"
 )
 
 // Event is one security event. A field left empty is left out of the

@@ -1,21 +1,25 @@
 package issuer
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"html"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/erpgate/erpgate/audit"
 	"github.com/erpgate/erpgate/directory"
 	"github.com/erpgate/erpgate/federation"
 	"github.com/erpgate/erpgate/internal/testop"
@@ -244,7 +248,10 @@ func TestFederatedSignIn(t *testing.T) {
 // TestFederatedRules: what the rules refuse, and linking by verified
 // email only.
 func TestFederatedRules(t *testing.T) {
-	fs := newFedServer(t, "", nil)
+	var auditLog syncBuffer
+	fs := newFedServer(t, "", func(tc *testConfig, _ *Provider) {
+		tc.Audit = audit.New(slog.NewJSONHandler(&auditLog, nil))
+	})
 	q := authzQuery(webID, webRedirect, "openid read", newPKCE())
 	for _, tc := range []struct {
 		account, reason, text string
@@ -277,6 +284,38 @@ func TestFederatedRules(t *testing.T) {
 	if c := fs.accessClaims(t, tok.body["access_token"].(string)); c.Subject != "alice" || c.IdentityProvider != "corp" {
 		t.Errorf("linked sign-in claims %+v", c)
 	}
+	// The audit log says what happened, with the provider.
+	lines := strings.Split(auditLog.String(), "\n")
+	for _, want := range [][]string{
+		{`"event":"login.failed"`, `"reason":"idp_user_refused"`, `"idp":"corp"`},
+		{`"event":"login.failed"`, `"reason":"idp_email_unverified"`, `"idp":"corp"`},
+		{`"event":"federation.linked"`, `"subject":"alice"`, `"reason":"linked_by_email"`, `"idp":"corp"`},
+		{`"event":"login.succeeded"`, `"subject":"alice"`, `"idp":"corp"`},
+	} {
+		if !slices.ContainsFunc(lines, func(l string) bool {
+			return !slices.ContainsFunc(want, func(part string) bool { return !strings.Contains(l, part) })
+		}) {
+			t.Errorf("no audit line has all of %v:\n%s", want, auditLog.String())
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer for a log written from server goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // TestFederatedStateAndNonce: the answer must belong to this browser's

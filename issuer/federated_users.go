@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
+	"github.com/erpgate/erpgate/audit"
 	"github.com/erpgate/erpgate/directory"
 	"github.com/erpgate/erpgate/federation"
+	"github.com/erpgate/erpgate/requestid"
 	"github.com/erpgate/erpgate/store"
 )
 
@@ -35,7 +38,7 @@ type FederatedUsers interface {
 // names, or on a first sign-in the one p's rules link or create. reason
 // (an audit reason, "idp_…") says why there is none; err is a store
 // failure.
-func (s *Server) federatedUser(ctx context.Context, p *Provider, ident federation.Identity) (*directory.User, string, error) {
+func (s *Server) federatedUser(ctx context.Context, remoteAddr string, p *Provider, ident federation.Identity) (*directory.User, string, error) {
 	now := s.cfg.Clock()
 	link, err := s.cfg.FederatedLinks.FederatedLink(ctx, p.ID, ident.Subject)
 	switch {
@@ -92,6 +95,12 @@ func (s *Server) federatedUser(ctx context.Context, p *Provider, ident federatio
 	if err != nil {
 		return nil, "", fmt.Errorf("link %s to %s: %w", p.ID, d.Login, err)
 	}
+	how := "linked_by_email"
+	if d.Do == federation.DecideCreate {
+		how = "created"
+	}
+	s.cfg.Audit.Log(ctx, audit.Event{Name: audit.FederatedLinked, Subject: d.Login, Reason: how,
+		RequestID: requestid.From(ctx), RemoteAddr: remoteAddr, Attrs: []slog.Attr{slog.String("idp", p.ID)}})
 	u := s.cfg.Directory.User(d.Login)
 	if u == nil {
 		return nil, "idp_user_disabled", nil

@@ -265,7 +265,7 @@ func (s *Server) takePending(w http.ResponseWriter, r *http.Request, provider, s
 
 // federatedSignIn maps ident to a local user and signs them in.
 func (s *Server) federatedSignIn(w http.ResponseWriter, r *http.Request, req *authzRequest, p *Provider, ident federation.Identity) {
-	user, reason, err := s.federatedUser(r.Context(), p, ident) // federated_users.go
+	user, reason, err := s.federatedUser(r.Context(), r.RemoteAddr, p, ident) // federated_users.go
 	switch {
 	case err != nil:
 		s.cfg.Logger.ErrorContext(r.Context(), "federated sign-in: map the identity", "provider", p.ID, "err", err)
