@@ -19,7 +19,9 @@ import (
 	"time"
 
 	"github.com/erpgate/erpgate/admin"
+	"github.com/erpgate/erpgate/directory"
 	"github.com/erpgate/erpgate/internal/testop"
+	"github.com/erpgate/erpgate/issuer"
 	"github.com/erpgate/erpgate/store"
 )
 
@@ -155,5 +157,38 @@ func TestFederatedUserDeleted(t *testing.T) {
 	}
 	if _, err := w.g.store.FederatedLink(ctx, "corp", "sub-fred"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("link after the user was deleted: %v, want ErrNotFound", err)
+	}
+}
+
+// TestCreateFederatedUser: what the issuer's first sign-in asks of the
+// registry. A provider's long name is cut and an address the registry
+// would refuse left out; a login of the file is never taken; a bad
+// login refuses.
+func TestCreateFederatedUser(t *testing.T) {
+	_, g, _ := startWithEditedConfig(t, nil)
+	ctx := context.Background()
+	long := strings.Repeat("é", maxNameLength+20)
+	if err := g.users.CreateFederatedUser(ctx, directory.User{Login: "zoe@example.com", Name: long + "\x07",
+		Email: "Zoe <zoe@example.com>", EmailVerified: true, Type: directory.TypeCommunity}); err != nil {
+		t.Fatal(err)
+	}
+	u := g.directory.User("zoe@example.com")
+	if u == nil || len([]rune(u.Name)) != maxNameLength || u.Email != "" || u.EmailVerified || u.PasswordHash != "" || u.ID == "" {
+		t.Fatalf("created user %+v", u)
+	}
+	if err := g.users.CreateFederatedUser(ctx, directory.User{Login: "alice", Type: directory.TypeInternal}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("a login of the file: %v, want ErrConflict", err)
+	}
+	if err := g.users.CreateFederatedUser(ctx, directory.User{Login: "zoe@example.com", Type: directory.TypeInternal}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("a stored login: %v, want ErrConflict", err)
+	}
+	if err := g.users.CreateFederatedUser(ctx, directory.User{Login: "no spaces", Type: directory.TypeInternal}); !errors.Is(err, issuer.ErrUserInvalid) {
+		t.Errorf("a bad login: %v, want ErrUserInvalid", err)
+	}
+	if login, err := g.users.EmailOwner(ctx, "ALICE@example.com"); err != nil || login != "alice" {
+		t.Errorf("EmailOwner(alice's) = %q, %v", login, err)
+	}
+	if login, _ := g.users.EmailOwner(ctx, "nobody@example.com"); login != "" {
+		t.Errorf("EmailOwner(nobody's) = %q", login)
 	}
 }

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/erpgate/erpgate/config"
 	"github.com/erpgate/erpgate/directory"
@@ -142,6 +144,23 @@ func (u *Users) CreateFederatedUser(ctx context.Context, in directory.User) erro
 	now := u.clock().Truncate(time.Millisecond)
 	rec := directory.User{Login: in.Login, ID: newUserID(), Name: in.Name, Email: in.Email, EmailVerified: in.EmailVerified,
 		Type: in.Type, Admin: in.Admin, CreatedAt: now, UpdatedAt: now}
+	// What a provider says of a person is not ours to refuse them over:
+	// a name too long is cut, an address the registry would not take is
+	// left out. The login is what it is; a bad one refuses the sign-in.
+	rec.Name = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, rec.Name)
+	if r := []rune(rec.Name); len(r) > maxNameLength {
+		rec.Name = string(r[:maxNameLength])
+	}
+	if p := CheckUser(directory.User{Login: rec.Login, Email: rec.Email, Type: rec.Type}); slices.ContainsFunc(p, func(s string) bool {
+		return strings.HasPrefix(s, "user.email:")
+	}) {
+		rec.Email, rec.EmailVerified = "", false
+	}
 	if probs := CheckUser(rec); len(probs) > 0 {
 		return fmt.Errorf("%w: %s", issuer.ErrUserInvalid, strings.Join(probs, "; "))
 	}
@@ -154,13 +173,13 @@ func (u *Users) CreateFederatedUser(ctx context.Context, in directory.User) erro
 	return u.directory.Sync(ctx)
 }
 
-// EmailOwner is the login of the one enabled user whose email is email
-// (ignoring case), among the file's users and the stored ones; "" for
-// none or several.
+// EmailOwner is the login of the one enabled person (not a system user)
+// whose email is email, ignoring case, among the file's users and the
+// stored ones; "" for none or several.
 func (u *Users) EmailOwner(ctx context.Context, email string) (string, error) {
 	found := map[string]bool{}
 	for _, f := range u.directory.ConfigUsers() {
-		if strings.EqualFold(f.Email, email) && u.directory.User(f.Login) != nil {
+		if strings.EqualFold(f.Email, email) && f.Type != directory.TypeSystem && u.directory.User(f.Login) != nil {
 			found[f.Login] = true
 		}
 	}
@@ -169,7 +188,7 @@ func (u *Users) EmailOwner(ctx context.Context, email string) (string, error) {
 		return "", err
 	}
 	for _, s := range stored {
-		if strings.EqualFold(s.Email, email) && u.directory.User(s.Login) != nil {
+		if strings.EqualFold(s.Email, email) && s.Type != directory.TypeSystem && u.directory.User(s.Login) != nil {
 			found[s.Login] = true
 		}
 	}

@@ -69,6 +69,10 @@ func (s *Server) federatedUser(ctx context.Context, remoteAddr string, p *Provid
 	switch d.Do {
 	case federation.DecideRefuse:
 		return nil, "idp_" + d.Reason, nil
+	case federation.DecideLink:
+		if s.cfg.Directory.User(d.Login) == nil { // disabled since it was found
+			return nil, "idp_user_disabled", nil
+		}
 	case federation.DecideCreate:
 		err := s.cfg.FederatedUsers.CreateFederatedUser(ctx, directory.User{
 			Login: d.Login, Name: ident.Name, Email: ident.Email, EmailVerified: ident.EmailVerified,
