@@ -84,3 +84,52 @@ func TestAdminAppDPoP(t *testing.T) {
 		t.Errorf("directory after optional: %+v", d)
 	}
 }
+
+// TestAdminAppIdentityProviders: a run-time app may offer the file's
+// identity providers and refuse local passwords, by the file's rules;
+// an edit that names neither keeps both.
+func TestAdminAppIdentityProviders(t *testing.T) {
+	_, g, _ := startWithEditedConfig(t, func(yml string) string {
+		return withAdminScope(yml) + "identity_providers:\n  - {id: corp, type: oidc, issuer: \"https://sso.example.com\", client_id: erpgate}\n"
+	})
+	admin := mint(t, g, "admin", "sid-admin", true, "sec")
+	const uri = "com.example/sso-only"
+	path := "/admin/apps/" + url.PathEscape(uri)
+	app := map[string]any{"uri": uri, "type": "public", "scope": "read", "redirect_uris": []string{"https://app.example/cb"}}
+	for _, tc := range []struct {
+		name  string
+		extra map[string]any
+	}{
+		{"unknown provider", map[string]any{"identity_providers": []string{"nope"}}},
+		{"no way in", map[string]any{"local_passwords": false}},
+	} {
+		body := map[string]any{}
+		for k, v := range app {
+			body[k] = v
+		}
+		for k, v := range tc.extra {
+			body[k] = v
+		}
+		if code, resp := adminDo(t, g, "POST", "/admin/apps", admin, body); code != 400 {
+			t.Errorf("%s: %d %v, want 400", tc.name, code, resp)
+		}
+	}
+	app["identity_providers"], app["local_passwords"] = []string{"corp"}, false
+	code, body := adminDo(t, g, "POST", "/admin/apps", admin, app)
+	if code != 201 || body["local_passwords"] != false || len(body["identity_providers"].([]any)) != 1 {
+		t.Fatalf("create: %d %v", code, body)
+	}
+	if d := g.directory.App(uri); d == nil || !d.NoLocalPasswords || len(d.IdentityProviders) != 1 || d.IdentityProviders[0] != "corp" {
+		t.Fatalf("directory after create: %+v", d)
+	}
+	if code, body := adminDo(t, g, "PATCH", path, admin, map[string]any{"scope": "read update"}); code != 200 ||
+		body["local_passwords"] != false || len(body["identity_providers"].([]any)) != 1 {
+		t.Fatalf("PATCH naming neither: %d %v", code, body)
+	}
+	if code, body := adminDo(t, g, "PATCH", path, admin, map[string]any{"local_passwords": true}); code != 200 || body["local_passwords"] != true {
+		t.Fatalf("PATCH local_passwords: %d %v", code, body)
+	}
+	if d := g.directory.App(uri); d == nil || d.NoLocalPasswords || len(d.IdentityProviders) != 1 {
+		t.Errorf("directory after PATCH: %+v", d)
+	}
+}
