@@ -329,10 +329,12 @@ func (s *Server) federatedRefused(w http.ResponseWriter, r *http.Request, req *a
 	}
 	d := pageData{Code: reason}
 	if req != nil {
-		// Back to the login page, to try again or choose another way.
+		// Back to the login page, to try again or choose another way:
+		// without login_hint, whose domain would send the browser
+		// straight back to the provider that just failed.
 		q := url.Values{}
 		for _, k := range authzParams {
-			if v := req.raw.Get(k); v != "" {
+			if v := req.raw.Get(k); v != "" && k != "login_hint" {
 				q.Set(k, v)
 			}
 		}
