@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -156,5 +157,33 @@ func TestOIDCEndSession(t *testing.T) {
 	}
 	if _, ok := newProvider(t, op.URL(), nil).EndSessionURL(t.Context(), "x", "s"); ok {
 		t.Error("end_session false gave an end-session URL")
+	}
+}
+
+// TestOIDCTenantIssuer: a multi-tenant Entra ID setup (the discovery
+// document names the {tenantid} template) against a real provider whose
+// tokens carry the template itself as iss: discovery is accepted, and
+// each token is held to its own tenant's issuer — which this one is not.
+func TestOIDCTenantIssuer(t *testing.T) {
+	op := testop.Start(t, testop.Options{
+		Issuer:  "https://login.microsoftonline.com/{tenantid}/v2.0",
+		Clients: []testop.Client{{ID: "erpgate", Secret: "s3cret", RedirectURIs: []string{callback}}},
+		Accounts: []testop.Account{{ID: "sub-1", Claims: map[string]any{"preferred_username": "ann@contoso.example",
+			"tid": "72f988bf-86f1-41af-91ab-2d7cd011db47"}}},
+	})
+	cfg, err := federation.Entra(federation.OIDCConfig{ID: "corp", Issuer: op.URL(), ClientID: "erpgate", ClientSecret: "s3cret",
+		RedirectURL: callback, HTTPClient: &http.Client{Timeout: 5 * time.Second}}, "organizations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := federation.NewOIDC(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier := federation.GenerateVerifier()
+	code, _ := signIn(t, op, p, "st", "n", verifier)
+	_, err = p.Exchange(t.Context(), code, verifier, "n")
+	if !errors.Is(err, federation.ErrWrongIssuer) || !strings.Contains(err.Error(), "for tenant") {
+		t.Errorf("a token whose iss is the template: %v, want ErrWrongIssuer from the tenant check", err)
 	}
 }

@@ -168,7 +168,13 @@ func (fs *fedServer) federatedCount(result string) float64 {
 }
 
 func TestFederatedSignIn(t *testing.T) {
-	fs := newFedServer(t, "", nil)
+	fs := newFedServer(t, "", func(tc *testConfig, _ *Provider) {
+		for _, a := range exchangeApps() {
+			if a.ID == midID {
+				tc.Apps = append(tc.Apps, a)
+			}
+		}
+	})
 	p := newPKCE()
 	q := authzQuery(webID, webRedirect, "openid profile offline_access read", p)
 	resp, page := fs.signIn(t, newBrowser(t, fs.testServer), q, "sub-ann")
@@ -207,7 +213,15 @@ func TestFederatedSignIn(t *testing.T) {
 	if c := fs.accessClaims(t, rt.body["access_token"].(string)); c.IdentityProvider != "corp" || !slices.Equal(c.AuthMethods, []string{"pwd"}) {
 		t.Errorf("refreshed token claims %+v", c)
 	}
-	// Userinfo and introspection say it too.
+	// An exchanged token (RFC 8693) keeps them: it acts for the same sign-in.
+	ex := fs.exchange(t, midID, midSecret, exchangeForm(tok.body["access_token"].(string)))
+	if ex.status != 200 {
+		t.Fatalf("token exchange: %d %v", ex.status, ex.body)
+	}
+	if c := fs.accessClaims(t, ex.body["access_token"].(string)); c.IdentityProvider != "corp" || !slices.Equal(c.AuthMethods, []string{"pwd"}) {
+		t.Errorf("exchanged token claims %+v", c)
+	}
+	// Userinfo says it too.
 	req, _ := http.NewRequest(http.MethodGet, fs.issuer+"/connect/userinfo", nil)
 	req.Header.Set("Authorization", "Bearer "+tok.body["access_token"].(string))
 	ui, err := fs.Client().Do(req)
@@ -219,6 +233,21 @@ func TestFederatedSignIn(t *testing.T) {
 	ui.Body.Close()
 	if info["idp"] != "corp" || info["sub"] != "ann" {
 		t.Errorf("userinfo %v", info)
+	}
+	for _, tk := range []string{tok.body["access_token"].(string), rt.body["refresh_token"].(string)} {
+		ireq, _ := http.NewRequest(http.MethodPost, fs.issuer+"/connect/introspect", strings.NewReader(url.Values{"token": {tk}}.Encode()))
+		ireq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		ireq.SetBasicAuth(url.QueryEscape(webID), url.QueryEscape(webSecret))
+		ir, err := fs.Client().Do(ireq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var intro map[string]any
+		_ = json.NewDecoder(ir.Body).Decode(&intro)
+		ir.Body.Close()
+		if intro["active"] != true || intro["idp"] != "corp" || len(intro["amr"].([]any)) != 1 {
+			t.Errorf("introspection %v", intro)
+		}
 	}
 
 	// A second sign-in, in another browser, reuses the link: no second user.
