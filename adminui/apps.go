@@ -52,12 +52,6 @@ type appForm struct {
 	BackchannelLogoutURI string
 	BackchannelSID       bool
 	TokenExchange        bool
-	// Issue 19: the identity providers the login page offers, and
-	// whether it takes local passwords. With no providers configured
-	// the form shows neither, and local passwords stay on.
-	Providers      []providerChoice
-	LocalPasswords bool
-	providersShown bool // the posted form had the provider fields
 	// Problems are why the app was not saved (config's messages, each
 	// with the key it is about).
 	Problems []string
@@ -67,41 +61,6 @@ type appForm struct {
 type choice struct {
 	Name    string
 	Checked bool
-}
-
-// IdentityProvider is a configured identity provider as the app form
-// offers it: its id (identity_providers[].id) and button label.
-type IdentityProvider struct{ ID, Name string }
-
-// providerChoice is one provider's checkbox.
-type providerChoice struct {
-	IdentityProvider
-	Checked bool
-}
-
-// providerChoices are the configured providers, those in selected
-// checked.
-func (c *Console) providerChoices(selected []string) []providerChoice {
-	if c.cfg.IdentityProviders == nil {
-		return nil
-	}
-	var out []providerChoice
-	for _, p := range c.cfg.IdentityProviders() {
-		out = append(out, providerChoice{IdentityProvider: p, Checked: slices.Contains(selected, p.ID)})
-	}
-	return out
-}
-
-// providerIDs are the checked providers; never nil, so an edit that
-// unchecks every one clears the list.
-func (f *appForm) providerIDs() []string {
-	ids := []string{}
-	for _, p := range f.Providers {
-		if p.Checked {
-			ids = append(ids, p.ID)
-		}
-	}
-	return ids
 }
 
 // appScopes are the scopes an app may be allowed (config apps[].scope).
@@ -129,7 +88,6 @@ func (c *Console) handleNewApp(w http.ResponseWriter, r *http.Request, q *req) {
 	f.Type, f.AllowInternal, f.RequirePKCE = config.AppConfidential, true, true
 	f.ReferenceTokens, f.Consent, f.Scopes = config.ReferenceTokensNone, config.ConsentImplicit, scopeChoices([]string{"read"})
 	f.DPoP = config.DPoPOptional
-	f.Providers, f.LocalPasswords = c.providerChoices(nil), true
 	c.showAppForm(w, r, q, http.StatusOK, f, webui.Text{})
 }
 
@@ -141,18 +99,9 @@ func (c *Console) showAppForm(w http.ResponseWriter, r *http.Request, q *req, st
 	c.render(w, r, q, status, webui.Page{Name: "app_form.html", Title: title, Data: f, Error: errMsg})
 }
 
-// readAppForm reads the posted form into f; providers are the
-// configured identity providers.
-func readAppForm(r *http.Request, f *appForm, providers []providerChoice) {
+// readAppForm reads the posted form into f.
+func readAppForm(r *http.Request, f *appForm) {
 	p := r.PostForm
-	f.Providers = providers
-	for i := range f.Providers {
-		f.Providers[i].Checked = slices.Contains(p["identity_providers"], f.Providers[i].ID)
-	}
-	// The checkbox is on the form only with providers to choose from
-	// (local_passwords_shown says it was); without, passwords stay on.
-	f.providersShown = p.Get("local_passwords_shown") != ""
-	f.LocalPasswords = p.Get("local_passwords") == "on" || !f.providersShown
 	f.Name = strings.TrimSpace(p.Get("name"))
 	f.Scopes = scopeChoices(p["scope"])
 	f.RedirectURIs, f.PostLogout = p.Get("redirect_uris"), p.Get("post_logout_redirect_uris")
@@ -189,15 +138,14 @@ func (f *appForm) scope() string {
 // handleCreateApp creates an app as POST /admin/apps does.
 func (c *Console) handleCreateApp(w http.ResponseWriter, r *http.Request, q *req) {
 	f := c.appForm(q, true)
-	readAppForm(r, &f, c.providerChoices(nil))
-	local := f.LocalPasswords
+	readAppForm(r, &f)
 	in := config.App{
 		URI: f.URI, Name: f.Name, Type: f.Type, SystemUser: f.SystemUser, Scope: f.scope(),
 		RedirectURIs: lines(f.RedirectURIs), PostLogoutRedirectURIs: lines(f.PostLogout),
 		AllowInternalUsers: &f.AllowInternal, AllowCommunityUsers: &f.Community, RequirePKCE: &f.RequirePKCE,
 		ReferenceTokens: f.ReferenceTokens, Consent: f.Consent, DPoP: f.DPoP,
 		BackchannelLogoutURI: f.BackchannelLogoutURI, BackchannelLogoutSessionRequired: f.BackchannelSID,
-		TokenExchange: f.TokenExchange, IdentityProviders: f.providerIDs(), LocalPasswords: &local,
+		TokenExchange: f.TokenExchange,
 	}
 	app, secret, err := c.cfg.Apps.Create(r.Context(), in)
 	if c.appRefused(w, r, q, f, err) {
@@ -286,7 +234,6 @@ func (c *Console) handleEditApp(w http.ResponseWriter, r *http.Request, q *req) 
 	f.AllowInternal, f.Community, f.RequirePKCE = a.AllowInternalUsers, a.AllowCommunityUsers, a.RequirePKCE
 	f.ReferenceTokens, f.Consent = a.ReferenceTokens, a.Consent
 	f.DPoP, f.BackchannelLogoutURI, f.BackchannelSID, f.TokenExchange = a.DPoP, a.BackchannelLogoutURI, a.BackchannelLogoutSessionRequired, a.TokenExchange
-	f.Providers, f.LocalPasswords = c.providerChoices(a.IdentityProviders), a.LocalPasswords
 	c.showAppForm(w, r, q, http.StatusOK, f, webui.Text{})
 }
 
@@ -300,7 +247,7 @@ func (c *Console) handleUpdateApp(w http.ResponseWriter, r *http.Request, q *req
 		return
 	}
 	f.Type, f.SystemUser = a.Type, a.SystemUser
-	readAppForm(r, &f, c.providerChoices(nil))
+	readAppForm(r, &f)
 	scope, redirects, logout := f.scope(), lines(f.RedirectURIs), lines(f.PostLogout)
 	if redirects == nil {
 		redirects = []string{}
@@ -314,10 +261,6 @@ func (c *Console) handleUpdateApp(w http.ResponseWriter, r *http.Request, q *req
 		ReferenceTokens: &f.ReferenceTokens, Consent: &f.Consent, DPoP: &f.DPoP,
 		BackchannelLogoutURI: &f.BackchannelLogoutURI, BackchannelLogoutSessionRequired: &f.BackchannelSID,
 		TokenExchange: &f.TokenExchange,
-	}
-	if f.providersShown { // else the form had no provider fields, and the app keeps its own
-		ids := f.providerIDs()
-		ch.IdentityProviders, ch.LocalPasswords = &ids, &f.LocalPasswords
 	}
 	if a.Type != config.AppPublic { // a public app always uses PKCE
 		ch.RequirePKCE = &f.RequirePKCE

@@ -58,11 +58,7 @@ type Config struct {
 	Users admin.Users
 	// Recent, when set, enables the latest-events page.
 	Recent *audit.Recent
-	// IdentityProviders, when set, are the external identity providers
-	// of the current config (a reload may change them), which the app
-	// form offers (SPEC §10); nil: none.
-	IdentityProviders func() []IdentityProvider
-	Audit             *audit.Logger // nil discards
+	Audit  *audit.Logger // nil discards
 	// Pages is the page kit of the current config (the operator's
 	// branding, which a reload may change); its AssetsPath must be
 	// StaticPath.

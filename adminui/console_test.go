@@ -207,9 +207,6 @@ type testConsole struct {
 	apps     *fakeApps
 	recent   *audit.Recent
 	idpURL   string
-	// providers are the identity providers the app form offers; none
-	// unless a test sets them.
-	providers []IdentityProvider
 }
 
 func newTestConsole(t *testing.T) *testConsole {
@@ -234,8 +231,7 @@ func newTestConsole(t *testing.T) *testConsole {
 	c, err := New(Config{
 		Admin: tc.judge, Sessions: tc.sessions, Apps: tc.apps, Tokens: fakeTokens{}, Users: fakeUsers{},
 		Recent: tc.recent, Audit: audit.New(slog.DiscardHandler).KeepIn(tc.recent), Pages: func() *webui.Kit { return kit },
-		IdentityProviders: func() []IdentityProvider { return tc.providers },
-		ClientID:          config.AdminConsoleApp, Issuer: idpSrv.URL + "/id", URL: "http://" + tc.srv.Listener.Addr().String(),
+		ClientID: config.AdminConsoleApp, Issuer: idpSrv.URL + "/id", URL: "http://" + tc.srv.Listener.Addr().String(),
 		TokenClient: idpSrv.Client(), CookieKeys: [][]byte{[]byte("0123456789abcdef0123456789abcdef")}, Logger: logger,
 	})
 	if err != nil {
@@ -626,55 +622,5 @@ func TestCatalogHasConsoleKeys(t *testing.T) {
 		if en.T(k) == k {
 			t.Errorf("the catalogs lack %s", k)
 		}
-	}
-}
-
-// TestAppFormIdentityProviders: with identity providers configured, the
-// app form offers them and the local-passwords switch, on create and
-// edit; without, it shows neither and local passwords stay on.
-func TestAppFormIdentityProviders(t *testing.T) {
-	tc := newTestConsole(t)
-	tc.signIn(t, "tok-admin")
-	csrf := tc.csrf(t, Path+"/apps/new")
-	if _, body := tc.get(t, Path+"/apps/new"); strings.Contains(body, `name="identity_providers"`) || strings.Contains(body, `id="app-local-passwords"`) {
-		t.Errorf("provider fields without providers:\n%s", body)
-	}
-	resp, body := tc.post(t, Path+"/apps/new", url.Values{"csrf_token": {csrf}, "uri": {"com.example/plain"}, "type": {"confidential"}, "scope": {"read"}})
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("create: %d %s", resp.StatusCode, body)
-	}
-	if c := tc.apps.created; c.LocalPasswords == nil || !*c.LocalPasswords || len(c.IdentityProviders) != 0 {
-		t.Errorf("created without providers: %+v", c)
-	}
-
-	tc.providers = []IdentityProvider{{ID: "entra", Name: "Microsoft"}, {ID: "corp-ad", Name: "Corp AD"}}
-	_, body = tc.get(t, Path+"/apps/new")
-	for _, want := range []string{`id="app-idp-entra" name="identity_providers" value="entra"`, `<span>Microsoft (<code>entra</code>)</span>`,
-		`id="app-local-passwords" name="local_passwords" checked`} {
-		if !strings.Contains(body, want) {
-			t.Errorf("new-app form lacks %s", want)
-		}
-	}
-	resp, body = tc.post(t, Path+"/apps/new", url.Values{"csrf_token": {csrf}, "uri": {"com.example/sso"}, "type": {"confidential"}, "scope": {"read"},
-		"identity_providers": {"entra"}, "local_passwords_shown": {"1"}})
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("create: %d %s", resp.StatusCode, body)
-	}
-	if c := tc.apps.created; c.LocalPasswords == nil || *c.LocalPasswords || len(c.IdentityProviders) != 1 || c.IdentityProviders[0] != "entra" {
-		t.Errorf("created with a provider: %+v", c)
-	}
-
-	tc.apps.apps[0].IdentityProviders, tc.apps.apps[0].LocalPasswords = []string{"corp-ad"}, true
-	_, body = tc.get(t, Path+"/apps/edit?uri=com.example%2Fsync")
-	if !strings.Contains(body, `id="app-idp-corp-ad" name="identity_providers" value="corp-ad" checked`) || strings.Contains(body, `value="entra" checked`) {
-		t.Errorf("edit form does not show the app's providers:\n%s", body)
-	}
-	resp, body = tc.post(t, Path+"/apps/edit", url.Values{"csrf_token": {csrf}, "uri": {"com.example/sync"}, "scope": {"read"},
-		"local_passwords_shown": {"1"}, "local_passwords": {"on"}})
-	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("edit: %d %s", resp.StatusCode, body)
-	}
-	if ch := tc.apps.changed; ch.IdentityProviders == nil || len(*ch.IdentityProviders) != 0 || ch.LocalPasswords == nil || !*ch.LocalPasswords {
-		t.Errorf("changed %+v: want no providers, local passwords on", ch)
 	}
 }

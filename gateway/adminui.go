@@ -71,8 +71,7 @@ func (g *Gateway) newConsole() (http.Handler, error) {
 	c, err := adminui.New(adminui.Config{
 		Admin: judge, Sessions: g.sessions, Apps: apps, Tokens: g.reftokens, Users: g.users,
 		Recent: g.recent, Audit: g.audit, Pages: pages.current,
-		IdentityProviders: g.consoleProviders, // federation.go
-		ClientID:          config.AdminConsoleApp, Issuer: f.Issuer(), URL: f.AdminUIURL(),
+		ClientID: config.AdminConsoleApp, Issuer: f.Issuer(), URL: f.AdminUIURL(),
 		// The code is exchanged in-process, as browser login does: the
 		// admin host need not reach public_url.
 		TokenClient: &http.Client{Transport: inProcess{http.HandlerFunc(g.serveIssuer)}, Timeout: 30 * time.Second},

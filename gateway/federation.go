@@ -12,7 +12,6 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/erpgate/erpgate/adminui"
 	"github.com/erpgate/erpgate/config"
 	"github.com/erpgate/erpgate/directory"
 	"github.com/erpgate/erpgate/federation"
@@ -200,14 +199,4 @@ func (u *Users) EmailOwner(ctx context.Context, email string) (string, error) {
 		return login, nil
 	}
 	return "", nil
-}
-
-// consoleProviders are the current config's identity providers, which
-// the console's app form offers.
-func (g *Gateway) consoleProviders() []adminui.IdentityProvider {
-	var out []adminui.IdentityProvider
-	for _, p := range g.current().file.IdentityProviders {
-		out = append(out, adminui.IdentityProvider{ID: p.ID, Name: p.Label()})
-	}
-	return out
 }
