@@ -54,9 +54,6 @@ type AppChange struct {
 	BackchannelLogoutURI             *string `json:"backchannel_logout_uri,omitempty"`
 	BackchannelLogoutSessionRequired *bool   `json:"backchannel_logout_session_required,omitempty"`
 	TokenExchange                    *bool   `json:"token_exchange,omitempty"`
-	// Issue 19: sign-in through external identity providers.
-	IdentityProviders *[]string `json:"identity_providers,omitempty"`
-	LocalPasswords    *bool     `json:"local_passwords,omitempty"`
 }
 
 // Apply sets ch's fields on a, an app in the config file's form.
@@ -80,13 +77,6 @@ func (ch AppChange) Apply(a *config.App) {
 	}
 	if ch.RedirectURIs != nil {
 		a.RedirectURIs = slices.Clone(*ch.RedirectURIs)
-	}
-	if ch.IdentityProviders != nil {
-		a.IdentityProviders = slices.Clone(*ch.IdentityProviders)
-	}
-	if ch.LocalPasswords != nil {
-		v := *ch.LocalPasswords
-		a.LocalPasswords = &v
 	}
 	if ch.PostLogoutRedirectURIs != nil {
 		a.PostLogoutRedirectURIs = slices.Clone(*ch.PostLogoutRedirectURIs)
@@ -135,7 +125,7 @@ func ViewOf(a directory.App, source string) AppInfo {
 		ReferenceTokens: a.ReferenceTokens, RequirePKCE: a.RequirePKCE, Enabled: a.Enabled, Source: source,
 		Consent: config.ConsentImplicit, DPoP: config.DPoPOptional,
 		BackchannelLogoutURI: a.BackchannelLogoutURI, BackchannelLogoutSessionRequired: a.BackchannelLogoutSID,
-		TokenExchange: a.TokenExchange, IdentityProviders: nonNil(a.IdentityProviders), LocalPasswords: !a.NoLocalPasswords,
+		TokenExchange: a.TokenExchange,
 	}
 	if a.ConsentRequired {
 		v.Consent = config.ConsentRequired
@@ -174,17 +164,13 @@ type AppInfo struct {
 	Consent                string   `json:"consent"`
 	DPoP                   string   `json:"dpop"` // optional or required (RFC 9449)
 	// Issue 21: back-channel logout and token exchange.
-	BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
-	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required"`
-	TokenExchange                    bool   `json:"token_exchange"`
-	// Issue 19: the providers the login page offers, and whether it
-	// takes local passwords.
-	IdentityProviders []string   `json:"identity_providers"`
-	LocalPasswords    bool       `json:"local_passwords"`
-	Enabled           bool       `json:"enabled"`
-	Source            string     `json:"source"` // "config", "store" or SourceBuiltIn
-	CreatedAt         *time.Time `json:"created_at,omitempty"`
-	UpdatedAt         *time.Time `json:"updated_at,omitempty"`
+	BackchannelLogoutURI             string     `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired bool       `json:"backchannel_logout_session_required"`
+	TokenExchange                    bool       `json:"token_exchange"`
+	Enabled                          bool       `json:"enabled"`
+	Source                           string     `json:"source"` // "config", "store" or SourceBuiltIn
+	CreatedAt                        *time.Time `json:"created_at,omitempty"`
+	UpdatedAt                        *time.Time `json:"updated_at,omitempty"`
 }
 
 // maxBody bounds admin request bodies.

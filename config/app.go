@@ -7,7 +7,7 @@ import "strings"
 // first. It does not check that a.URI is new: the store does that. Paths
 // in the problems start at "app" ("app.redirect_uris[0]").
 func CheckApp(f *File, a *App) Problems {
-	g := &File{Users: f.Users, Apps: []App{*a}, IdentityProviders: f.IdentityProviders}
+	g := &File{Users: f.Users, Apps: []App{*a}}
 	applyDefaults(g, map[string]bool{})
 	*a = g.Apps[0]
 	v := &validator{f: g, c: newCollector()}

@@ -578,11 +578,13 @@ type App struct {
 
 	// IdentityProviders are the ids of the identity_providers the app's
 	// login page offers, each as a button (LDAP providers check the
-	// password form); ids of the file's identity_providers.
-	IdentityProviders []string `yaml:"identity_providers" json:"identity_providers"`
+	// password form). Config file only: apps created at run time offer
+	// local passwords alone.
+	IdentityProviders []string `yaml:"identity_providers" json:"-"`
 	// LocalPasswords lets the login form check erpgate's own users'
-	// passwords. false needs identity_providers. Omitted: true.
-	LocalPasswords *bool `yaml:"local_passwords" json:"local_passwords"`
+	// passwords. false needs identity_providers. Omitted: true. Config
+	// file only.
+	LocalPasswords *bool `yaml:"local_passwords" json:"-"`
 }
 
 // IsPublic reports whether the app is a public client.

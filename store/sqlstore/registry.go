@@ -11,8 +11,7 @@ import (
 // AppColumns are the columns of apps, in ScanApp's order.
 const AppColumns = `uri, name, public, secret_hash, system_user, scopes, redirect_uris, post_logout_redirect_uris,
 	allow_internal_users, allow_community_users, reference_tokens, require_pkce, enabled, created_at, updated_at,
-	consent_required, dpop_required, backchannel_logout_uri, backchannel_logout_sid, token_exchange,
-	identity_providers, no_local_passwords`
+	consent_required, dpop_required, backchannel_logout_uri, backchannel_logout_sid, token_exchange`
 
 // ScanApp reads a row of AppColumns.
 func (r *Records) ScanApp(row Row) (directory.App, error) {
@@ -22,10 +21,10 @@ func (r *Records) ScanApp(row Row) (directory.App, error) {
 		f.ScanStrings(&a.RedirectURIs), f.ScanStrings(&a.PostLogoutRedirectURIs), &a.AllowInternalUsers,
 		&a.AllowCommunityUsers, &a.ReferenceTokens, &a.RequirePKCE, &a.Enabled, f.ScanTime(&a.CreatedAt),
 		f.ScanTime(&a.UpdatedAt), &a.ConsentRequired, &a.DPoPRequired, &a.BackchannelLogoutURI, &a.BackchannelLogoutSID,
-		&a.TokenExchange, f.ScanStrings(&a.IdentityProviders), &a.NoLocalPasswords); err != nil {
+		&a.TokenExchange); err != nil {
 		return directory.App{}, err
 	}
-	a.SecretHash, a.IdentityProviders = OrNil(a.SecretHash), OrNil(a.IdentityProviders)
+	a.SecretHash = OrNil(a.SecretHash)
 	a.Scopes, a.RedirectURIs, a.PostLogoutRedirectURIs = OrNil(a.Scopes), OrNil(a.RedirectURIs), OrNil(a.PostLogoutRedirectURIs)
 	return a, nil
 }
@@ -37,8 +36,7 @@ func (r *Records) appArgs(a directory.App) []any {
 	return []any{a.ID, a.Name, a.Public, OrNil(a.SecretHash), a.SystemUser, f.Strings(a.Scopes),
 		f.Strings(a.RedirectURIs), f.Strings(a.PostLogoutRedirectURIs), a.AllowInternalUsers, a.AllowCommunityUsers,
 		a.ReferenceTokens, a.RequirePKCE, a.Enabled, f.Time(a.CreatedAt), f.Time(a.UpdatedAt), a.ConsentRequired,
-		a.DPoPRequired, a.BackchannelLogoutURI, a.BackchannelLogoutSID, a.TokenExchange,
-		f.Strings(a.IdentityProviders), a.NoLocalPasswords}
+		a.DPoPRequired, a.BackchannelLogoutURI, a.BackchannelLogoutSID, a.TokenExchange}
 }
 
 // CreateApp stores a; store.ErrConflict if its URI exists.

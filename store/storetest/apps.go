@@ -32,8 +32,6 @@ func testApp(uri string, created time.Time) directory.App {
 		BackchannelLogoutURI:   "https://logout.example.com/" + uri,
 		BackchannelLogoutSID:   true,
 		TokenExchange:          true,
-		IdentityProviders:      []string{"entra", "corp-ad"},
-		NoLocalPasswords:       true,
 		Enabled:                true,
 		CreatedAt:              created,
 		UpdatedAt:              created,
@@ -51,9 +49,7 @@ func checkApp(t *testing.T, what string, got, want directory.App) {
 		got.AllowInternalUsers != want.AllowInternalUsers || got.AllowCommunityUsers != want.AllowCommunityUsers ||
 		got.ReferenceTokens != want.ReferenceTokens || got.RequirePKCE != want.RequirePKCE ||
 		got.ConsentRequired != want.ConsentRequired || got.DPoPRequired != want.DPoPRequired ||
-		got.BackchannelLogoutURI != want.BackchannelLogoutURI || got.BackchannelLogoutSID != want.BackchannelLogoutSID || got.TokenExchange != want.TokenExchange ||
-		!slices.Equal(got.IdentityProviders, want.IdentityProviders) || got.NoLocalPasswords != want.NoLocalPasswords ||
-		got.Enabled != want.Enabled || !got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) {
+		got.BackchannelLogoutURI != want.BackchannelLogoutURI || got.BackchannelLogoutSID != want.BackchannelLogoutSID || got.TokenExchange != want.TokenExchange || got.Enabled != want.Enabled || !got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) {
 		t.Errorf("%s:\n got %+v\nwant %+v", what, got, want)
 	}
 }

@@ -22,7 +22,3 @@ CREATE TABLE federated_links (
 	PRIMARY KEY (provider, subject)
 ) STRICT;
 CREATE INDEX federated_links_login ON federated_links (login);
--- Which providers a run-time app's login page offers, and whether it
--- refuses local passwords (apps[].identity_providers, local_passwords).
-ALTER TABLE apps ADD COLUMN identity_providers TEXT NOT NULL DEFAULT '[]';
-ALTER TABLE apps ADD COLUMN no_local_passwords INTEGER NOT NULL DEFAULT 0;
