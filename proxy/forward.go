@@ -55,6 +55,22 @@ func NewTransport(responseHeaderTimeout time.Duration) *http.Transport {
 // identityKey carries the verified claims from ServeHTTP to Rewrite.
 type identityKey struct{}
 
+// identityContext is the context the identity travels in: one
+// allocation for the context node and the identity, where
+// context.WithValue and the identity cost two on every request.
+type identityContext struct {
+	context.Context
+	identity
+}
+
+// Value answers identityKey with the *identity.
+func (c *identityContext) Value(key any) any {
+	if _, ok := key.(identityKey); ok {
+		return &c.identity
+	}
+	return c.Context.Value(key)
+}
+
 type identity struct {
 	claims    *claims.Access
 	dropToken bool // don't pass Authorization upstream
