@@ -132,7 +132,7 @@ func (p *Proxy) newReverseProxy(name string, up Upstream) *httputil.ReverseProxy
 // then this request's, which the host check let in (package hostcheck).
 func (p *Proxy) setForwarded(pr *httputil.ProxyRequest, trustedPeer bool) {
 	in := pr.In.Header
-	pr.SetXForwarded() // For = the client, Host and Proto = this request's
+	setXForwarded(pr) // For = the client, Host and Proto = this request's
 	if !trustedPeer {
 		return
 	}
@@ -148,6 +148,30 @@ func (p *Proxy) setForwarded(pr *httputil.ProxyRequest, trustedPeer bool) {
 	if v := in.Get("X-Forwarded-Proto"); v == "http" || v == "https" {
 		pr.Out.Header.Set("X-Forwarded-Proto", v)
 	}
+}
+
+// setXForwarded is ProxyRequest.SetXForwarded for an outbound request
+// without X-Forwarded-For (ReverseProxy dropped it): the three values in
+// one backing array, under their canonical names, where SetXForwarded's
+// three Header.Set canonicalise each name and allocate each value.
+func setXForwarded(pr *httputil.ProxyRequest) {
+	h := pr.Out.Header
+	if len(h["X-Forwarded-For"]) > 0 { // not from ReverseProxy: append as SetXForwarded does
+		pr.SetXForwarded()
+		return
+	}
+	v := [3]string{"", pr.In.Host, "http"}
+	if pr.In.TLS != nil {
+		v[2] = "https"
+	}
+	if ip, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
+		v[0] = ip
+		h["X-Forwarded-For"] = v[0:1:1]
+	} else {
+		delete(h, "X-Forwarded-For")
+	}
+	h["X-Forwarded-Host"] = v[1:2:2]
+	h["X-Forwarded-Proto"] = v[2:3:3]
 }
 
 func (p *Proxy) trusted(remoteAddr string) bool {
