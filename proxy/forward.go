@@ -101,7 +101,7 @@ func (p *Proxy) newReverseProxy(name string, up Upstream) *httputil.ReverseProxy
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
-			trusted := p.trusted(clientaddr.Peer(pr.In))
+			trusted := p.trustedPeer(pr.In)
 			scrubHeaders(pr.Out.Header, trusted) // hygiene.go
 			p.setForwarded(pr, trusted)
 			setIdentity(pr)
@@ -176,6 +176,12 @@ func setXForwarded(pr *httputil.ProxyRequest) {
 
 func (p *Proxy) trusted(remoteAddr string) bool {
 	return clientaddr.Resolver{Trusted: p.cfg.TrustedProxies}.Trusts(remoteAddr)
+}
+
+// trustedPeer reports whether r's direct peer is a trusted proxy; without
+// trusted proxies it does not look the peer up in r's context.
+func (p *Proxy) trustedPeer(r *http.Request) bool {
+	return len(p.cfg.TrustedProxies) > 0 && p.trusted(clientaddr.Peer(r))
 }
 
 // setIdentity sets our identity headers; scrubHeaders has removed every
