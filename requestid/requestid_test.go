@@ -55,12 +55,14 @@ func TestMiddleware(t *testing.T) {
 	}
 }
 
+type otherKey struct{}
+
 // TestFromDerivedContext: the id is found through contexts derived from
 // the request's, and the request's cancellation still reaches them.
 func TestFromDerivedContext(t *testing.T) {
 	parent, cancel := context.WithCancel(context.Background())
 	ctx := With(parent, "req-1")
-	child, stop := context.WithCancel(context.WithValue(ctx, struct{}{}, "other"))
+	child, stop := context.WithCancel(context.WithValue(ctx, otherKey{}, "other"))
 	defer stop()
 	if got := From(child); got != "req-1" {
 		t.Fatalf("From(derived) = %q, want req-1", got)
