@@ -2,6 +2,7 @@ package accesstoken
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -91,5 +92,42 @@ func BenchmarkVerify(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestRecentTokens: a verified token is found in front of the cache by
+// its text, and a token that lands in the slot of a verified one (here a
+// forgery: the same header and claims, another signature) is judged on
+// its own and refused: a slot is chosen by a hash, but only the stored
+// text itself matches.
+func TestRecentTokens(t *testing.T) {
+	v, keys, _ := setup(t, 10)
+	ctx := context.Background()
+	good := token(t, keys, signing.TypeAccessToken, nil)
+	first, err := v.Verify(ctx, good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.recent.get(good) != first {
+		t.Fatal("a verified token is not held in front of the cache")
+	}
+	slot := v.recent.slot(good)
+	forged := ""
+	for i := 0; forged == ""; i++ {
+		if i > 1_000_000 {
+			t.Fatal("no forgery found for the token's slot")
+		}
+		if c := fmt.Sprintf("%s%08d", good[:len(good)-8], i); c != good && v.recent.slot(c) == slot {
+			forged = c
+		}
+	}
+	if c, err := v.Verify(ctx, forged); err == nil {
+		t.Fatalf("a forged token sharing a verified token's slot was accepted: %+v", c)
+	}
+	if again, err := v.Verify(ctx, good); err != nil || again != first {
+		t.Fatalf("the verified token after the forgery: %v, %v", again, err)
+	}
+	if v, _, _ := setup(t, 0); v.recent.get(good) != nil {
+		t.Fatal("without a cache, tokens are held in front of it")
 	}
 }

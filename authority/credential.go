@@ -42,7 +42,8 @@ var (
 // proofHeaderKey is dpop.HeaderName as http.Header keys it.
 var proofHeaderKey = http.CanonicalHeaderKey(dpop.HeaderName)
 
-// APIKeyHeaders are the headers a reference token may come in.
+// APIKeyHeaders are the headers a reference token may come in, in
+// canonical form (ReadCredential reads them as map keys).
 var APIKeyHeaders = []string{"X-Api-Key", "Api-Key"}
 
 // ReadCredential extracts the one credential of r (SPEC §4). A token in
@@ -56,7 +57,9 @@ func ReadCredential(r *http.Request) (Credential, error) {
 		}
 	}
 	var c Credential
-	if vals := r.Header.Values("Authorization"); len(vals) > 0 {
+	// Canonical keys, read directly: Values canonicalises its argument
+	// on every call.
+	if vals := r.Header["Authorization"]; len(vals) > 0 {
 		if len(vals) > 1 {
 			return Credential{}, errMalformedAuth
 		}
@@ -74,7 +77,7 @@ func ReadCredential(r *http.Request) (Credential, error) {
 		}
 	}
 	for _, h := range APIKeyHeaders {
-		vals := r.Header.Values(h)
+		vals := r.Header[h]
 		if len(vals) == 0 {
 			continue
 		}
@@ -83,8 +86,8 @@ func ReadCredential(r *http.Request) (Credential, error) {
 		}
 		c.Source, c.Token = SourceAPIKey, strings.TrimSpace(vals[0])
 	}
-	// The canonical key, read directly: Values would canonicalise
-	// "DPoP" on every request, an allocation on the hot path.
+	// "DPoP" is not canonical: Values would allocate its canonical
+	// form on every request.
 	c.Proofs = r.Header[proofHeaderKey]
 	c.Method, c.Host, c.TLS = r.Method, r.Host, r.TLS != nil
 	if r.URL != nil {

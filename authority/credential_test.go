@@ -1,6 +1,7 @@
 package authority_test
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -140,4 +141,15 @@ func FuzzReadCredential(f *testing.F) {
 			t.Fatal("a token in the query string accepted")
 		}
 	})
+}
+
+// TestAPIKeyHeadersCanonical: ReadCredential looks the API key headers
+// up as map keys, which finds them only in canonical form (as net/http
+// stores a request's headers).
+func TestAPIKeyHeadersCanonical(t *testing.T) {
+	for _, h := range authority.APIKeyHeaders {
+		if c := http.CanonicalHeaderKey(h); c != h {
+			t.Errorf("APIKeyHeaders has %q, not canonical %q", h, c)
+		}
+	}
 }

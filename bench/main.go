@@ -35,8 +35,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	sessions := fs.Int("sessions", 100_000, "sessions the sessions phase opens in its own erpgate (RSS with that many open); 0 skips the phase")
 	algs := fs.String("algs", "RS256,ES256", "signing algorithms, comma-separated; one erpgate process each, the first also serves the proxied GET")
 	out := fs.String("out", "", "also write the report here (default bench/out/latest.md in the checkout; \"-\" for none)")
-	role := fs.String("role", "", "internal: run as a child server ("+roleUpstream+" or "+roleBare+")")
-	upstream := fs.String("upstream", "", "internal: upstream URL of -role "+roleBare)
+	role := fs.String("role", "", "internal: run as a child server ("+roleUpstream+", "+roleBare+" or "+roleBareHeaders+")")
+	upstream := fs.String("upstream", "", "internal: upstream URL of -role "+roleBare+" and "+roleBareHeaders)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -47,7 +47,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return serveRole(*role, *upstream)
 	}
 
-	o := options{duration: *duration, workers: *workers, driver: *driver, sessions: *sessions}
+	o := options{duration: *duration, workers: *workers, driver: *driver, sessions: *sessions,
+		command: strings.TrimSpace("go run ./bench " + strings.Join(args, " "))}
 	if *quick {
 		o.duration = 2 * time.Second
 		if !flagGiven(fs, "sessions") {
@@ -127,11 +128,11 @@ func flagGiven(fs *flag.FlagSet, name string) bool {
 
 // estimate says what the run will do and about how long it takes.
 func estimate(o options) string {
-	// Paths: direct, bare, erpgate GET, reference token; per algorithm
-	// client credentials, refresh, raw sign (no warm-up) and
-	// introspection.
-	paths := 4 + 4*len(o.algs)
-	warmed := 4 + 3*len(o.algs)
+	// Paths: direct, bare, bare with erpgate's headers, erpgate GET,
+	// reference token; per algorithm client credentials, refresh, raw
+	// sign (no warm-up) and introspection.
+	paths := 5 + 4*len(o.algs)
+	warmed := 5 + 3*len(o.algs)
 	est := time.Duration(paths)*o.duration + time.Duration(warmed)*o.warmup + 10*time.Second
 	msg := fmt.Sprintf("%d paths of %s each (+%s warm-up), %d workers", paths, o.duration, o.warmup, o.workers)
 	if o.sessions > 0 {

@@ -75,3 +75,49 @@ func TestCPUTime(t *testing.T) {
 		t.Errorf("cpuTime %s then %s (%v); want it to grow with 100 ms of work", before, after, err)
 	}
 }
+
+// TestProxiedTargets: the report prints issue 22's three figures of
+// erpgate against the bare proxy with their targets, splits the CPU
+// above bare into the larger request's and erpgate's own, and names
+// the command that reproduces them.
+func TestProxiedTargets(t *testing.T) {
+	run := func(ok uint64, cpu, p99 time.Duration) *result {
+		r := &result{ok: ok, elapsed: time.Second, cpu: cpu}
+		for range 100 {
+			r.lat.record(p99)
+		}
+		return r
+	}
+	r := &report{
+		opts: options{duration: time.Second, workers: 4, driver: "memory", command: "go run ./bench -quick -sessions 0"},
+		proxied: &proxiedRun{
+			path: "GET erpgate, bearer RS256",
+			bare: run(1000, 50*time.Millisecond, 10*time.Millisecond), // 50 µs/req
+			// 56 µs/req: 6 above bare
+			headers: run(960, 53760*time.Microsecond, 10*time.Millisecond),
+			// 0.96 of bare, p99 ×1.05, 59 µs/req: 9 above bare, 3 above the headers
+			erp: run(960, 56640*time.Microsecond, 10500*time.Microsecond),
+		},
+	}
+	var b strings.Builder
+	r.writeMarkdown(&b)
+	out := b.String()
+	for _, want := range []string{
+		"| throughput: req/s ÷ bare's | ≥ 0.95 | 0.96 | yes |",
+		"| p99 latency ÷ bare's | ≤ 1.10 | 1.05 | yes |",
+		"| CPU/req above bare's | ≤ +5.0 µs | +9.0 µs | no |",
+		"| of which the larger request (bare + erpgate's headers, above bare) | | +6.0 µs | |",
+		"| of which erpgate's own work (above bare + erpgate's headers) | | +3.0 µs | |",
+		"reproduce: `go run ./bench -quick -sessions 0`",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	r.proxied.erp = &result{err: errors.New("did not start")}
+	b.Reset()
+	r.writeMarkdown(&b)
+	if !strings.Contains(b.String(), "| throughput, p99, CPU/req | — | — | not measured |") {
+		t.Errorf("a failed erpgate row: want the targets not measured:\n%s", b.String())
+	}
+}

@@ -15,19 +15,22 @@ import (
 	"time"
 
 	"github.com/erpgate/erpgate/proxy"
+	"github.com/erpgate/erpgate/requestid"
 	"github.com/erpgate/erpgate/sampleapi"
 )
 
 // The bench binary re-runs itself as the servers it measures, each in its
 // own process so none shares the load generator's Go scheduler:
 //
-//	bench -role upstream                 sampleapi.New()
-//	bench -role bare -upstream URL       a bare tuned httputil.ReverseProxy
+//	bench -role upstream                    sampleapi.New()
+//	bench -role bare -upstream URL          a bare tuned httputil.ReverseProxy
+//	bench -role bare-headers -upstream URL  the same, sending erpgate's extra headers
 //
 // The listening socket is inherited as fd 3 (see loopbackListener).
 const (
-	roleUpstream = "upstream"
-	roleBare     = "bare"
+	roleUpstream    = "upstream"
+	roleBare        = "bare"
+	roleBareHeaders = "bare-headers"
 )
 
 // serveRole runs a child role until SIGTERM or SIGINT.
@@ -36,12 +39,15 @@ func serveRole(role, upstream string) error {
 	switch role {
 	case roleUpstream:
 		h = sampleapi.New()
-	case roleBare:
+	case roleBare, roleBareHeaders:
 		u, err := url.Parse(upstream)
 		if err != nil || u.Host == "" {
 			return fmt.Errorf("-upstream %q: not a URL", upstream)
 		}
 		h = bareProxy(u)
+		if role == roleBareHeaders {
+			h = bareHeadersProxy(u)
+		}
 	default:
 		return fmt.Errorf("unknown -role %q", role)
 	}
@@ -76,6 +82,32 @@ func bareProxy(u *url.URL) http.Handler {
 		Transport:  proxy.NewTransport(30 * time.Second),
 		BufferPool: newBufferPool(),
 	}
+}
+
+// bareHeadersProxy is bareProxy sending what erpgate adds to a proxied
+// call of the bench's service token: a fresh request id, upstream and
+// back, and the identity headers (SPEC §4), with values as long as
+// erpgate's. Its CPU per request above bareProxy's is what the larger
+// request costs any proxy; erpgate's above it is erpgate's own work.
+func bareHeadersProxy(u *url.URL) http.Handler {
+	rp := bareProxy(u).(*httputil.ReverseProxy)
+	rp.Rewrite = func(pr *httputil.ProxyRequest) {
+		pr.SetURL(u)
+		pr.SetXForwarded()
+		h := pr.Out.Header
+		h.Set(requestid.Header, pr.In.Header.Get(requestid.Header))
+		h.Set("X-Auth-Subject", benchSystemUser)
+		h.Set("X-Auth-Client-Id", benchClientID)
+		h.Set("X-Auth-Scope", "read update")
+		h.Set("X-Auth-Session", "TWHdnRVzoWcjGYwchnMIUg") // a sid's length
+		h.Set("X-Auth-User-Type", "SystemUserNoLogin")
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := requestid.New()
+		w.Header().Set(requestid.Header, id)
+		r.Header.Set(requestid.Header, id) // for Rewrite; the bench's requests carry none
+		rp.ServeHTTP(w, r)
+	})
 }
 
 // bufferPool shares 32 KiB copy buffers, as the gateway's proxy does.

@@ -29,6 +29,7 @@ type options struct {
 	driver   string   // erpgate store: sqlite or memory
 	algs     []string // signing algorithms, one erpgate process each
 	sessions int      // sessions the sessions phase opens; 0 skips it
+	command  string   // how the run was started, for the report
 }
 
 // suite runs the phases in order; a path that cannot be measured becomes
@@ -103,9 +104,12 @@ func runSuite(ctx context.Context, o options, log io.Writer) (*report, error) {
 	if err != nil {
 		s.problem(err)
 	}
-	bareURL, bareProc := "", (*process)(nil)
+	var bare, bareHeaders server
 	if upURL != "" {
-		if bareURL, bareProc, err = s.startChild(ctx, self, roleBare, "-upstream", upURL); err != nil {
+		if bare.url, bare.proc, err = s.startChild(ctx, self, roleBare, "-upstream", upURL); err != nil {
+			s.problem(err)
+		}
+		if bareHeaders.url, bareHeaders.proc, err = s.startChild(ctx, self, roleBareHeaders, "-upstream", upURL); err != nil {
 			s.problem(err)
 		}
 	}
@@ -113,7 +117,7 @@ func runSuite(ctx context.Context, o options, log io.Writer) (*report, error) {
 	for i, alg := range o.algs {
 		g, token, err := s.startGateway(ctx, alg, upURL)
 		if i == 0 {
-			s.proxied(ctx, server{upURL, upProc}, server{bareURL, bareProc}, g, token, err)
+			s.proxied(ctx, server{upURL, upProc}, bare, bareHeaders, g, token, err)
 		}
 		s.issuer(ctx, alg, g, token, err)
 		if g != nil {
@@ -129,8 +133,10 @@ func runSuite(ctx context.Context, o options, log io.Writer) (*report, error) {
 }
 
 // proxied compares the same GET sent to the upstream directly, through
-// the bare proxy and through erpgate with a bearer token.
-func (s *suite) proxied(ctx context.Context, up, bareSrv server, g *gateway, token string, gErr error) {
+// the bare proxy (also as it sends erpgate's extra headers) and through
+// erpgate with a bearer token, and keeps issue 22's three figures of
+// erpgate against the bare proxy for the report.
+func (s *suite) proxied(ctx context.Context, up, bareSrv, headersSrv server, g *gateway, token string, gErr error) {
 	persons := func(path string, sv server) job {
 		base := sv.url
 		var err error
@@ -154,16 +160,28 @@ func (s *suite) proxied(ctx context.Context, up, bareSrv server, g *gateway, tok
 		tok, err := g.issueReferenceToken(ctx)
 		ref = s.httpJob(ctx, ref.path, g.apiKeyTarget(tok), err).on(g.proc)
 	}
-	res := s.compare(ctx, persons("GET upstream direct", up), persons("GET bare proxy", bareSrv), gw, ref)
-	direct, bare, erp := res[0], res[1], res[2]
+	const headersPath = "GET bare proxy + erpgate's headers"
+	res := s.compare(ctx, persons("GET upstream direct", up), persons("GET bare proxy", bareSrv),
+		persons(headersPath, headersSrv), gw, ref)
+	direct, bare, headers, erp := res[0], res[1], res[2], res[3]
 	s.add("GET upstream direct", direct, "")
 	s.add("GET bare proxy", bare, throughputRatio(bare, direct, "of direct"))
+	s.add(headersPath, headers, throughputRatio(headers, bare, "of bare")+cpuAbove(headers, bare))
 	r := throughputRatio(erp, bare, "of bare")
-	if r != "" {
-		r += fmt.Sprintf("; p99 ×%.2f", float64(erp.lat.quantile(0.99))/float64(bare.lat.quantile(0.99)))
+	if p := p99Ratio(erp, bare); p != 0 {
+		r += fmt.Sprintf("; p99 ×%.2f", p)
 	}
 	s.add(gw.path, erp, r+cpuAbove(erp, bare))
-	s.add(ref.path, res[3], throughputRatio(res[3], bare, "of bare")+cpuAbove(res[3], bare))
+	s.add(ref.path, res[4], throughputRatio(res[4], bare, "of bare")+cpuAbove(res[4], bare))
+	s.rep.proxied = &proxiedRun{path: gw.path, erp: erp, bare: bare, headers: headers}
+}
+
+// p99Ratio is a's p99 latency over b's; 0 when either has none.
+func p99Ratio(a, b *result) float64 {
+	if a.err != nil || b.err != nil || a.ok == 0 || b.ok == 0 || b.lat.quantile(0.99) == 0 {
+		return 0
+	}
+	return float64(a.lat.quantile(0.99)) / float64(b.lat.quantile(0.99))
 }
 
 // issuer measures the token endpoint (client credentials, and the

@@ -16,6 +16,9 @@ type Resolver struct {
 
 // Trusts reports whether addr (host or host:port) is a trusted proxy.
 func (res Resolver) Trusts(addr string) bool {
+	if len(res.Trusted) == 0 { // most deployments: no address to parse
+		return false
+	}
 	a, ok := parse(addr)
 	if !ok {
 		return false

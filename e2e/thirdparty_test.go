@@ -146,6 +146,9 @@ type rpSignIn struct {
 	Method  string // GET (query) or POST (form_post, relayed fragment)
 	Subject string
 	SID     string
+	// AccessToken is the token the app got, for tests that call the
+	// gateway's API routes as the app would.
+	AccessToken string
 }
 
 // startWebRP listens for the web app; it serves once connected to the
@@ -409,7 +412,7 @@ func (a *webRP) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.mu.Lock()
-	a.signIns = append(a.signIns, rpSignIn{Origin: origin, Method: r.Method, Subject: idt.Subject, SID: claims.SID})
+	a.signIns = append(a.signIns, rpSignIn{Origin: origin, Method: r.Method, Subject: idt.Subject, SID: claims.SID, AccessToken: tok.AccessToken})
 	a.mu.Unlock()
 	rpPage(w, http.StatusOK, "Signed in", "signed-in-as", idt.Subject)
 }

@@ -55,6 +55,22 @@ func NewTransport(responseHeaderTimeout time.Duration) *http.Transport {
 // identityKey carries the verified claims from ServeHTTP to Rewrite.
 type identityKey struct{}
 
+// identityContext is the context the identity travels in: one
+// allocation for the context node and the identity, where
+// context.WithValue and the identity cost two on every request.
+type identityContext struct {
+	context.Context
+	identity
+}
+
+// Value answers identityKey with the *identity.
+func (c *identityContext) Value(key any) any {
+	if _, ok := key.(identityKey); ok {
+		return &c.identity
+	}
+	return c.Context.Value(key)
+}
+
 type identity struct {
 	claims    *claims.Access
 	dropToken bool // don't pass Authorization upstream
@@ -85,7 +101,7 @@ func (p *Proxy) newReverseProxy(name string, up Upstream) *httputil.ReverseProxy
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
-			trusted := p.trusted(clientaddr.Peer(pr.In))
+			trusted := p.trustedPeer(pr.In)
 			scrubHeaders(pr.Out.Header, trusted) // hygiene.go
 			p.setForwarded(pr, trusted)
 			setIdentity(pr)
@@ -116,7 +132,7 @@ func (p *Proxy) newReverseProxy(name string, up Upstream) *httputil.ReverseProxy
 // then this request's, which the host check let in (package hostcheck).
 func (p *Proxy) setForwarded(pr *httputil.ProxyRequest, trustedPeer bool) {
 	in := pr.In.Header
-	pr.SetXForwarded() // For = the client, Host and Proto = this request's
+	setXForwarded(pr) // For = the client, Host and Proto = this request's
 	if !trustedPeer {
 		return
 	}
@@ -134,8 +150,38 @@ func (p *Proxy) setForwarded(pr *httputil.ProxyRequest, trustedPeer bool) {
 	}
 }
 
+// setXForwarded is ProxyRequest.SetXForwarded for an outbound request
+// without X-Forwarded-For (ReverseProxy dropped it): the three values in
+// one backing array, under their canonical names, where SetXForwarded's
+// three Header.Set canonicalise each name and allocate each value.
+func setXForwarded(pr *httputil.ProxyRequest) {
+	h := pr.Out.Header
+	if len(h["X-Forwarded-For"]) > 0 { // not from ReverseProxy: append as SetXForwarded does
+		pr.SetXForwarded()
+		return
+	}
+	v := [3]string{"", pr.In.Host, "http"}
+	if pr.In.TLS != nil {
+		v[2] = "https"
+	}
+	if ip, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
+		v[0] = ip
+		h["X-Forwarded-For"] = v[0:1:1]
+	} else {
+		delete(h, "X-Forwarded-For")
+	}
+	h["X-Forwarded-Host"] = v[1:2:2]
+	h["X-Forwarded-Proto"] = v[2:3:3]
+}
+
 func (p *Proxy) trusted(remoteAddr string) bool {
 	return clientaddr.Resolver{Trusted: p.cfg.TrustedProxies}.Trusts(remoteAddr)
+}
+
+// trustedPeer reports whether r's direct peer is a trusted proxy; without
+// trusted proxies it does not look the peer up in r's context.
+func (p *Proxy) trustedPeer(r *http.Request) bool {
+	return len(p.cfg.TrustedProxies) > 0 && p.trusted(clientaddr.Peer(r))
 }
 
 // setIdentity sets our identity headers; scrubHeaders has removed every

@@ -251,7 +251,8 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, po
 		p.admit(w, r, rt, c, cmp.Or(upstream, cred.Token))
 		return
 	}
-	id := &identity{claims: c, dropToken: rt.upstream.StripAuthorization, caller: caller, route: rt.name}
+	ic := &identityContext{Context: ctx, identity: identity{claims: c, dropToken: rt.upstream.StripAuthorization, caller: caller, route: rt.name}}
+	id := &ic.identity
 	if cred.Source == authority.SourceDPoP {
 		id.bearer = cred.Token
 	}
@@ -261,7 +262,7 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, po
 	if p.cfg.Live != nil && isUpgrade(r) {
 		w = p.watchUpgrade(w, r, id) // live.go
 	}
-	rt.serve(w, r.WithContext(context.WithValue(ctx, identityKey{}, id)))
+	rt.serve(w, r.WithContext(ic))
 }
 
 // serve forwards r, allowed, to the route's upstream.

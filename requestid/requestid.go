@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"math/rand/v2"
 	"net/http"
+	"unsafe"
 )
 
 // Header is the header carrying the id.
@@ -13,27 +14,61 @@ const Header = "X-Request-Id"
 
 type ctxKey struct{}
 
+// idContext is the context a request's id travels in. One allocation
+// holds the context node, the id's text and the response header's
+// value, where context.WithValue, the hex string, the string boxed in
+// an interface and Header().Set's slice cost four on every request.
+type idContext struct {
+	context.Context
+	id  string
+	hdr [1]string // the response header's value: id
+	hex [32]byte  // a fresh id's text; id points here
+}
+
+// Value answers ctxKey with c itself, a pointer: returning the id would
+// box a string on every From.
+func (c *idContext) Value(key any) any {
+	if _, ok := key.(ctxKey); ok {
+		return c
+	}
+	return c.Context.Value(key)
+}
+
 // From returns the request id in ctx, or "".
 func From(ctx context.Context) string {
-	id, _ := ctx.Value(ctxKey{}).(string)
-	return id
+	if c, ok := ctx.Value(ctxKey{}).(*idContext); ok {
+		return c.id
+	}
+	return ""
 }
 
 // With returns ctx carrying id.
 func With(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, ctxKey{}, id)
+	return &idContext{Context: ctx, id: id}
 }
 
 // Middleware assigns the id and echoes it in the response.
 func Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get(Header)
-		if !valid(id) {
-			id = New()
+		c := &idContext{Context: r.Context()}
+		if id := r.Header.Get(Header); valid(id) {
+			c.id = id
+		} else {
+			c.id = c.fresh()
 		}
-		w.Header().Set(Header, id)
-		next.ServeHTTP(w, r.WithContext(With(r.Context(), id)))
+		c.hdr[0] = c.id
+		w.Header()[Header] = c.hdr[:] // Header is canonical: no Set to canonicalise it
+		next.ServeHTTP(w, r.WithContext(c))
 	})
+}
+
+// fresh writes a new id into c.hex and returns it. The string shares
+// c.hex, which nothing writes again.
+func (c *idContext) fresh() string {
+	var b [16]byte
+	random(&b)
+	hex.Encode(c.hex[:], b[:])
+	return unsafe.String(&c.hex[0], len(c.hex))
 }
 
 // New returns a fresh random id (128 bits, hex). An id must be unique,
@@ -42,9 +77,13 @@ func Middleware(next http.Handler) http.Handler {
 // call per request: 20 ns instead of 400.
 func New() string {
 	var b [16]byte
+	random(&b)
+	return hex.EncodeToString(b[:])
+}
+
+func random(b *[16]byte) {
 	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
 	binary.LittleEndian.PutUint64(b[8:], rand.Uint64())
-	return hex.EncodeToString(b[:])
 }
 
 // valid accepts ids a log pipeline can carry safely: 1–64 characters of

@@ -1,9 +1,11 @@
 package requestid
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 )
 
 func TestNewIsUniqueHex(t *testing.T) {
@@ -49,6 +51,50 @@ func TestMiddleware(t *testing.T) {
 			t.Errorf("sent %q: replaced by %q", tc.sent, seen)
 		case !tc.keep && (seen == tc.sent || !valid(seen)):
 			t.Errorf("sent %q: kept as %q", tc.sent, seen)
+		}
+	}
+}
+
+type otherKey struct{}
+
+// TestFromDerivedContext: the id is found through contexts derived from
+// the request's, and the request's cancellation still reaches them.
+func TestFromDerivedContext(t *testing.T) {
+	parent, cancel := context.WithCancel(context.Background())
+	ctx := With(parent, "req-1")
+	child, stop := context.WithCancel(context.WithValue(ctx, otherKey{}, "other"))
+	defer stop()
+	if got := From(child); got != "req-1" {
+		t.Fatalf("From(derived) = %q, want req-1", got)
+	}
+	if got := From(context.Background()); got != "" {
+		t.Fatalf("From(no id) = %q, want \"\"", got)
+	}
+	cancel()
+	select {
+	case <-child.Done():
+	case <-time.After(time.Second):
+		t.Fatal("cancelling the parent did not reach a context derived through the id's")
+	}
+}
+
+// TestMiddlewareAllocations: assigning an id costs the one context
+// node that carries it (id text and header value inside) and the
+// request's copy, however the id came.
+func TestMiddlewareAllocations(t *testing.T) {
+	h := Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if From(r.Context()) == "" || w.Header().Get(Header) != From(r.Context()) {
+			t.Fatal("no id, or another one echoed")
+		}
+	}))
+	for _, sent := range []string{"", "client-req-1"} {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		if sent != "" {
+			req.Header[Header] = []string{sent}
+		}
+		rec := httptest.NewRecorder()
+		if n := testing.AllocsPerRun(1000, func() { h.ServeHTTP(rec, req) }); n > 2 {
+			t.Errorf("sent %q: %.0f allocations per request, want at most 2", sent, n)
 		}
 	}
 }

@@ -66,6 +66,7 @@ type Options struct {
 // Server is a running slapd.
 type Server struct {
 	ldapURL, ldapsURL string
+	caFile            string // the CA's certificate, PEM
 	roots             *x509.CertPool
 	servicePassword   string
 	proc              *proc.Process
@@ -84,7 +85,7 @@ func Start(t testing.TB, opts Options) *Server {
 	if err != nil {
 		t.Fatalf("testldap: certificates: %v", err)
 	}
-	s := &Server{roots: roots, servicePassword: rand.Text()}
+	s := &Server{roots: roots, caFile: filepath.Join(dir, "ca.pem"), servicePassword: rand.Text()}
 	rootPassword := rand.Text()
 	// A port picked free can be taken before slapd binds it; try again.
 	for attempt := 1; ; attempt++ {
@@ -300,6 +301,9 @@ func (s *Server) LDAPSURL() string { return s.ldapsURL }
 // RootCAs holds the CA that signed slapd's certificate (for 127.0.0.1
 // and localhost).
 func (s *Server) RootCAs() *x509.CertPool { return s.roots }
+
+// CAFile is the PEM file of that CA, for a gateway's ca_file.
+func (s *Server) CAFile() string { return s.caFile }
 
 // BaseDN is the directory's suffix.
 func (s *Server) BaseDN() string { return BaseDN }
