@@ -54,6 +54,11 @@ type AppChange struct {
 	BackchannelLogoutURI             *string `json:"backchannel_logout_uri,omitempty"`
 	BackchannelLogoutSessionRequired *bool   `json:"backchannel_logout_session_required,omitempty"`
 	TokenExchange                    *bool   `json:"token_exchange,omitempty"`
+	// Issue 19: the identity providers the login page offers (ids of the
+	// config file's identity_providers; [] for none) and whether it takes
+	// local passwords.
+	IdentityProviders *[]string `json:"identity_providers,omitempty"`
+	LocalPasswords    *bool     `json:"local_passwords,omitempty"`
 }
 
 // Apply sets ch's fields on a, an app in the config file's form.
@@ -81,11 +86,15 @@ func (ch AppChange) Apply(a *config.App) {
 	if ch.PostLogoutRedirectURIs != nil {
 		a.PostLogoutRedirectURIs = slices.Clone(*ch.PostLogoutRedirectURIs)
 	}
+	if ch.IdentityProviders != nil {
+		a.IdentityProviders = slices.Clone(*ch.IdentityProviders)
+	}
 	for _, b := range []struct {
 		dst **bool
 		v   *bool
 	}{
 		{&a.AllowInternalUsers, ch.AllowInternalUsers}, {&a.AllowCommunityUsers, ch.AllowCommunityUsers}, {&a.RequirePKCE, ch.RequirePKCE},
+		{&a.LocalPasswords, ch.LocalPasswords},
 	} {
 		if b.v != nil {
 			v := *b.v
@@ -126,6 +135,8 @@ func ViewOf(a directory.App, source string) AppInfo {
 		Consent: config.ConsentImplicit, DPoP: config.DPoPOptional,
 		BackchannelLogoutURI: a.BackchannelLogoutURI, BackchannelLogoutSessionRequired: a.BackchannelLogoutSID,
 		TokenExchange: a.TokenExchange,
+
+		IdentityProviders: nonNil(a.IdentityProviders), LocalPasswords: !a.NoLocalPasswords,
 	}
 	if a.ConsentRequired {
 		v.Consent = config.ConsentRequired
@@ -171,6 +182,11 @@ type AppInfo struct {
 	Source                           string     `json:"source"` // "config", "store" or SourceBuiltIn
 	CreatedAt                        *time.Time `json:"created_at,omitempty"`
 	UpdatedAt                        *time.Time `json:"updated_at,omitempty"`
+
+	// Issue 19: the identity providers the login page offers, in order,
+	// and whether it takes local passwords.
+	IdentityProviders []string `json:"identity_providers"`
+	LocalPasswords    bool     `json:"local_passwords"`
 }
 
 // maxBody bounds admin request bodies.

@@ -14,8 +14,13 @@
 //	GET    /admin/license        license slots used, total, reserved, free
 //	GET    /admin/apps           Trusted Apps, the config file's and the run-time ones
 //	POST   /admin/apps           create a run-time app (its secret in the answer, once)
-//	PATCH  /admin/apps/{uri}     edit a run-time app (scopes, redirect URIs, user types, policies)
+//	PATCH  /admin/apps/{uri}     edit a run-time app (scopes, redirect URIs, user types, policies, sign-in)
 //	POST   /admin/apps/{uri}/disable, /enable, /secret
+//
+// A run-time app has the keys of an apps[] entry of the config file and
+// is judged by the same rules (config.CheckApp), against the running
+// config: its identity_providers must name the current file's
+// providers, and local_passwords: false needs at least one.
 //
 // Authorize is the one judgement of who may administer; the admin
 // console (package adminui) calls it for every page, and writes the

@@ -1,6 +1,7 @@
 package adminui
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"slices"
@@ -52,6 +53,10 @@ type appForm struct {
 	BackchannelLogoutURI string
 	BackchannelSID       bool
 	TokenExchange        bool
+	// Issue 19's: the identity providers the app's login page offers,
+	// and whether it takes local passwords.
+	Providers      []providerChoice
+	LocalPasswords bool
 	// Problems are why the app was not saved (config's messages, each
 	// with the key it is about).
 	Problems []string
@@ -61,6 +66,64 @@ type appForm struct {
 type choice struct {
 	Name    string
 	Checked bool
+}
+
+// IdentityProvider is one of the config file's identity_providers, as
+// the app form offers it.
+type IdentityProvider struct {
+	ID   string
+	Name string // the login page's label; "" for the id
+}
+
+// providerChoice is one provider checkbox of the app form.
+type providerChoice struct {
+	ID, Name string
+	Checked  bool
+	// Gone marks an id the app names that the running config no longer
+	// has: shown, so that it can be unchecked, and refused if kept.
+	Gone bool
+}
+
+// providerChoices are the checkboxes of the configured providers with
+// selected checked: selected first, in their order (the login page's),
+// then the others in the config's.
+func (c *Console) providerChoices(selected []string) []providerChoice {
+	var configured []IdentityProvider
+	if c.cfg.IdentityProviders != nil {
+		configured = c.cfg.IdentityProviders()
+	}
+	name := func(id string) (string, bool) {
+		for _, p := range configured {
+			if p.ID == id {
+				return cmp.Or(p.Name, p.ID), true
+			}
+		}
+		return id, false
+	}
+	var out []providerChoice
+	for _, id := range selected {
+		if slices.ContainsFunc(out, func(ch providerChoice) bool { return ch.ID == id }) {
+			continue // a duplicate posted is one checkbox
+		}
+		n, ok := name(id)
+		out = append(out, providerChoice{ID: id, Name: n, Checked: true, Gone: !ok})
+	}
+	for _, p := range configured {
+		if !slices.Contains(selected, p.ID) {
+			out = append(out, providerChoice{ID: p.ID, Name: cmp.Or(p.Name, p.ID)})
+		}
+	}
+	return out
+}
+
+func (f *appForm) providers() []string {
+	out := []string{} // none is a choice: an edit sets it
+	for _, ch := range f.Providers {
+		if ch.Checked {
+			out = append(out, ch.ID)
+		}
+	}
+	return out
 }
 
 // appScopes are the scopes an app may be allowed (config apps[].scope).
@@ -88,6 +151,7 @@ func (c *Console) handleNewApp(w http.ResponseWriter, r *http.Request, q *req) {
 	f.Type, f.AllowInternal, f.RequirePKCE = config.AppConfidential, true, true
 	f.ReferenceTokens, f.Consent, f.Scopes = config.ReferenceTokensNone, config.ConsentImplicit, scopeChoices([]string{"read"})
 	f.DPoP = config.DPoPOptional
+	f.Providers, f.LocalPasswords = c.providerChoices(nil), true
 	c.showAppForm(w, r, q, http.StatusOK, f, webui.Text{})
 }
 
@@ -100,7 +164,7 @@ func (c *Console) showAppForm(w http.ResponseWriter, r *http.Request, q *req, st
 }
 
 // readAppForm reads the posted form into f.
-func readAppForm(r *http.Request, f *appForm) {
+func (c *Console) readAppForm(r *http.Request, f *appForm) {
 	p := r.PostForm
 	f.Name = strings.TrimSpace(p.Get("name"))
 	f.Scopes = scopeChoices(p["scope"])
@@ -109,6 +173,7 @@ func readAppForm(r *http.Request, f *appForm) {
 	f.ReferenceTokens, f.Consent = p.Get("reference_tokens"), p.Get("consent")
 	f.DPoP, f.BackchannelLogoutURI = p.Get("dpop"), strings.TrimSpace(p.Get("backchannel_logout_uri"))
 	f.BackchannelSID, f.TokenExchange = p.Get("backchannel_logout_session_required") == "on", p.Get("token_exchange") == "on"
+	f.Providers, f.LocalPasswords = c.providerChoices(p["identity_provider"]), p.Get("local_passwords") == "on"
 	if f.New {
 		f.URI, f.Type, f.SystemUser = strings.TrimSpace(p.Get("uri")), p.Get("type"), strings.TrimSpace(p.Get("system_user"))
 	}
@@ -138,7 +203,7 @@ func (f *appForm) scope() string {
 // handleCreateApp creates an app as POST /admin/apps does.
 func (c *Console) handleCreateApp(w http.ResponseWriter, r *http.Request, q *req) {
 	f := c.appForm(q, true)
-	readAppForm(r, &f)
+	c.readAppForm(r, &f)
 	in := config.App{
 		URI: f.URI, Name: f.Name, Type: f.Type, SystemUser: f.SystemUser, Scope: f.scope(),
 		RedirectURIs: lines(f.RedirectURIs), PostLogoutRedirectURIs: lines(f.PostLogout),
@@ -146,6 +211,8 @@ func (c *Console) handleCreateApp(w http.ResponseWriter, r *http.Request, q *req
 		ReferenceTokens: f.ReferenceTokens, Consent: f.Consent, DPoP: f.DPoP,
 		BackchannelLogoutURI: f.BackchannelLogoutURI, BackchannelLogoutSessionRequired: f.BackchannelSID,
 		TokenExchange: f.TokenExchange,
+
+		IdentityProviders: f.providers(), LocalPasswords: &f.LocalPasswords,
 	}
 	app, secret, err := c.cfg.Apps.Create(r.Context(), in)
 	if c.appRefused(w, r, q, f, err) {
@@ -234,6 +301,7 @@ func (c *Console) handleEditApp(w http.ResponseWriter, r *http.Request, q *req) 
 	f.AllowInternal, f.Community, f.RequirePKCE = a.AllowInternalUsers, a.AllowCommunityUsers, a.RequirePKCE
 	f.ReferenceTokens, f.Consent = a.ReferenceTokens, a.Consent
 	f.DPoP, f.BackchannelLogoutURI, f.BackchannelSID, f.TokenExchange = a.DPoP, a.BackchannelLogoutURI, a.BackchannelLogoutSessionRequired, a.TokenExchange
+	f.Providers, f.LocalPasswords = c.providerChoices(a.IdentityProviders), a.LocalPasswords
 	c.showAppForm(w, r, q, http.StatusOK, f, webui.Text{})
 }
 
@@ -247,8 +315,8 @@ func (c *Console) handleUpdateApp(w http.ResponseWriter, r *http.Request, q *req
 		return
 	}
 	f.Type, f.SystemUser = a.Type, a.SystemUser
-	readAppForm(r, &f)
-	scope, redirects, logout := f.scope(), lines(f.RedirectURIs), lines(f.PostLogout)
+	c.readAppForm(r, &f)
+	scope, redirects, logout, providers := f.scope(), lines(f.RedirectURIs), lines(f.PostLogout), f.providers()
 	if redirects == nil {
 		redirects = []string{}
 	}
@@ -261,6 +329,8 @@ func (c *Console) handleUpdateApp(w http.ResponseWriter, r *http.Request, q *req
 		ReferenceTokens: &f.ReferenceTokens, Consent: &f.Consent, DPoP: &f.DPoP,
 		BackchannelLogoutURI: &f.BackchannelLogoutURI, BackchannelLogoutSessionRequired: &f.BackchannelSID,
 		TokenExchange: &f.TokenExchange,
+
+		IdentityProviders: &providers, LocalPasswords: &f.LocalPasswords,
 	}
 	if a.Type != config.AppPublic { // a public app always uses PKCE
 		ch.RequirePKCE = &f.RequirePKCE

@@ -59,6 +59,10 @@ type Config struct {
 	// Recent, when set, enables the latest-events page.
 	Recent *audit.Recent
 	Audit  *audit.Logger // nil discards
+	// IdentityProviders, when set, are the running config's
+	// identity_providers (a reload may change them), which the app form
+	// offers for an app's login page.
+	IdentityProviders func() []IdentityProvider
 	// Pages is the page kit of the current config (the operator's
 	// branding, which a reload may change); its AssetsPath must be
 	// StaticPath.

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -108,6 +109,9 @@ func (f *fakeApps) Create(_ context.Context, in config.App) (admin.AppInfo, stri
 		if !strings.HasPrefix(u, "https://") {
 			probs = append(probs, "app.redirect_uris["+string(rune('0'+i))+"]: must be an absolute https URL, or http on loopback")
 		}
+	}
+	if in.LocalPasswords != nil && !*in.LocalPasswords && len(in.IdentityProviders) == 0 {
+		probs = append(probs, "app.local_passwords: false needs identity_providers: nobody could sign in to the app")
 	}
 	if len(probs) > 0 {
 		return admin.AppInfo{}, "", &admin.InvalidError{Problems: probs}
@@ -207,6 +211,9 @@ type testConsole struct {
 	apps     *fakeApps
 	recent   *audit.Recent
 	idpURL   string
+	// providers are the configured identity providers the app form
+	// offers; a test may change them, as a reload does.
+	providers []IdentityProvider
 }
 
 func newTestConsole(t *testing.T) *testConsole {
@@ -216,6 +223,7 @@ func newTestConsole(t *testing.T) *testConsole {
 			"tok-admin": {Subject: "admin", ClientID: config.AdminConsoleApp},
 		}, denied: map[string]string{"tok-alice": admin.ReasonNotAdmin}, deniedClaims: &claims.Access{Subject: "alice"}},
 		idp: &idp{token: "tok-admin"}, sessions: &fakeSessions{}, recent: audit.NewRecent(10),
+		providers: []IdentityProvider{{ID: "entra", Name: "Microsoft"}, {ID: "corp-ad"}},
 		apps: &fakeApps{apps: []admin.AppInfo{{URI: "com.example/sync", Type: "confidential", Source: "store", Enabled: true},
 			{URI: "com.example/web", Type: "confidential", Source: "config", Enabled: true}}},
 	}
@@ -233,6 +241,8 @@ func newTestConsole(t *testing.T) *testConsole {
 		Recent: tc.recent, Audit: audit.New(slog.DiscardHandler).KeepIn(tc.recent), Pages: func() *webui.Kit { return kit },
 		ClientID: config.AdminConsoleApp, Issuer: idpSrv.URL + "/id", URL: "http://" + tc.srv.Listener.Addr().String(),
 		TokenClient: idpSrv.Client(), CookieKeys: [][]byte{[]byte("0123456789abcdef0123456789abcdef")}, Logger: logger,
+
+		IdentityProviders: func() []IdentityProvider { return tc.providers },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -512,7 +522,8 @@ func TestSecretsShownOnce(t *testing.T) {
 	tc := newTestConsole(t)
 	tc.signIn(t, "tok-admin")
 	csrf := tc.csrf(t, Path+"/apps/new")
-	resp, body := tc.post(t, Path+"/apps/new", url.Values{"csrf_token": {csrf}, "uri": {"com.example/made"}, "type": {"confidential"}, "scope": {"read"}})
+	resp, body := tc.post(t, Path+"/apps/new", url.Values{"csrf_token": {csrf}, "uri": {"com.example/made"}, "type": {"confidential"}, "scope": {"read"},
+		"local_passwords": {"on"}})
 	if resp.StatusCode != http.StatusCreated || !strings.Contains(body, `id="secret-value">the-new-secret<`) {
 		t.Fatalf("create: %d %s", resp.StatusCode, body)
 	}
@@ -547,7 +558,7 @@ func TestAppFormBindingAndLogout(t *testing.T) {
 	}
 	resp, body := tc.post(t, Path+"/apps/new", url.Values{"csrf_token": {csrf}, "uri": {"com.example/bound"}, "type": {"confidential"},
 		"scope": {"read"}, "dpop": {"required"}, "backchannel_logout_uri": {" https://rp.example.com/bcl "},
-		"backchannel_logout_session_required": {"on"}, "token_exchange": {"on"}})
+		"backchannel_logout_session_required": {"on"}, "token_exchange": {"on"}, "local_passwords": {"on"}})
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("create: %d %s", resp.StatusCode, body)
 	}
@@ -571,6 +582,81 @@ func TestAppFormBindingAndLogout(t *testing.T) {
 	if ch.DPoP == nil || *ch.DPoP != "optional" || ch.BackchannelLogoutURI == nil || *ch.BackchannelLogoutURI != "" ||
 		ch.BackchannelLogoutSessionRequired == nil || *ch.BackchannelLogoutSessionRequired || ch.TokenExchange == nil || *ch.TokenExchange {
 		t.Errorf("changed %+v: want dpop optional, no logout URI, sid and exchange off", ch)
+	}
+}
+
+// TestAppFormSignIn: the console sets what the admin API sets for issue
+// 19 — the identity providers an app's login page offers, in order, and
+// whether it takes local passwords — on a new app and on an edit; the
+// edit form shows the stored choice first, in its order, and an id the
+// config no longer has, so that it can be unchecked; a refused form keeps
+// what was ticked.
+func TestAppFormSignIn(t *testing.T) {
+	tc := newTestConsole(t)
+	tc.signIn(t, "tok-admin")
+	csrf := tc.csrf(t, Path+"/apps/new")
+	_, body := tc.get(t, Path+"/apps/new")
+	for _, want := range []string{`id="app-local-passwords" name="local_passwords" checked>`,
+		`id="idp-entra" name="identity_provider" value="entra">`, "Sign in with Microsoft <code>entra</code>",
+		`id="idp-corp-ad" name="identity_provider" value="corp-ad">`, "Sign in with corp-ad</span>"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("new-app form lacks %s", want)
+		}
+	}
+	if strings.Index(body, `id="idp-entra"`) > strings.Index(body, `id="idp-corp-ad"`) {
+		t.Error("new-app form: providers not in the config's order")
+	}
+
+	resp, body := tc.post(t, Path+"/apps/new", url.Values{"csrf_token": {csrf}, "uri": {"com.example/federated"}, "type": {"public"},
+		"scope": {"read"}, "identity_provider": {"corp-ad", "entra"}})
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d %s", resp.StatusCode, body)
+	}
+	if c := tc.apps.created; !slices.Equal(c.IdentityProviders, []string{"corp-ad", "entra"}) || c.LocalPasswords == nil || *c.LocalPasswords {
+		t.Errorf("created %v, local passwords %v: want corp-ad, entra and no local passwords", c.IdentityProviders, c.LocalPasswords)
+	}
+
+	// Refused (nobody could sign in): shown again as ticked, with why.
+	resp, body = tc.post(t, Path+"/apps/new", url.Values{"csrf_token": {csrf}, "uri": {"com.example/closed"}, "type": {"public"}, "scope": {"read"}})
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "app.local_passwords: false needs identity_providers") ||
+		!strings.Contains(body, `id="app-local-passwords" name="local_passwords">`) {
+		t.Errorf("refused create: %d %s", resp.StatusCode, body)
+	}
+
+	tc.apps.apps[0].IdentityProviders, tc.apps.apps[0].LocalPasswords = []string{"corp-ad", "okta"}, false
+	_, body = tc.get(t, Path+"/apps/edit?uri=com.example%2Fsync")
+	for _, want := range []string{`id="app-local-passwords" name="local_passwords">`,
+		`id="idp-corp-ad" name="identity_provider" value="corp-ad" checked>`,
+		`id="idp-okta" name="identity_provider" value="okta" checked> <span>Sign in with okta <span class="hint">(no longer in the config file)</span>`,
+		`id="idp-entra" name="identity_provider" value="entra">`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("edit form lacks %s", want)
+		}
+	}
+	if a, b, c := strings.Index(body, `id="idp-corp-ad"`), strings.Index(body, `id="idp-okta"`), strings.Index(body, `id="idp-entra"`); a > b || b > c {
+		t.Errorf("edit form: providers at %d, %d, %d; want the app's first, in its order, then the others", a, b, c)
+	}
+	resp, body = tc.post(t, Path+"/apps/edit", url.Values{"csrf_token": {csrf}, "uri": {"com.example/sync"}, "scope": {"read"},
+		"identity_provider": {"entra"}, "local_passwords": {"on"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("edit: %d %s", resp.StatusCode, body)
+	}
+	if ch := tc.apps.changed; ch.IdentityProviders == nil || !slices.Equal(*ch.IdentityProviders, []string{"entra"}) ||
+		ch.LocalPasswords == nil || !*ch.LocalPasswords {
+		t.Errorf("changed %+v: want entra and local passwords", ch)
+	}
+	// None ticked is a choice the edit sends: [], not "unchanged".
+	tc.post(t, Path+"/apps/edit", url.Values{"csrf_token": {csrf}, "uri": {"com.example/sync"}, "scope": {"read"}, "local_passwords": {"on"}})
+	if ch := tc.apps.changed; ch.IdentityProviders == nil || len(*ch.IdentityProviders) != 0 {
+		t.Errorf("changed %+v: want identity_providers []", ch)
+	}
+
+	// A reload that removes every provider: the form says so.
+	tc.providers = nil
+	tc.apps.apps[0].IdentityProviders, tc.apps.apps[0].LocalPasswords = nil, true
+	if _, body = tc.get(t, Path+"/apps/edit?uri=com.example%2Fsync"); !strings.Contains(body, `id="app-no-providers"`) ||
+		strings.Contains(body, `name="identity_provider"`) {
+		t.Errorf("edit form without providers: %s", body)
 	}
 }
 

@@ -578,13 +578,12 @@ type App struct {
 
 	// IdentityProviders are the ids of the identity_providers the app's
 	// login page offers, each as a button (LDAP providers check the
-	// password form). Config file only: apps created at run time offer
-	// local passwords alone.
-	IdentityProviders []string `yaml:"identity_providers" json:"-"`
+	// password form). Apps created at run time (admin API, console) set
+	// them too.
+	IdentityProviders []string `yaml:"identity_providers" json:"identity_providers"`
 	// LocalPasswords lets the login form check erpgate's own users'
-	// passwords. false needs identity_providers. Omitted: true. Config
-	// file only.
-	LocalPasswords *bool `yaml:"local_passwords" json:"-"`
+	// passwords. false needs identity_providers. Omitted: true.
+	LocalPasswords *bool `yaml:"local_passwords" json:"local_passwords"`
 }
 
 // IsPublic reports whether the app is a public client.

@@ -93,9 +93,9 @@ type App struct {
 	// SPEC §10), in order.
 	IdentityProviders []string
 	// NoLocalPasswords refuses erpgate's own passwords on the app's
-	// login form (config apps[].local_passwords: false): its users sign
-	// in through IdentityProviders only. The zero value allows them, so
-	// apps created at run time, which have neither field, keep the
+	// login form (config and admin API apps[].local_passwords: false):
+	// its users sign in through IdentityProviders only. The zero value
+	// allows them, so an app stored before the field existed keeps the
 	// password form.
 	NoLocalPasswords bool
 	// Enabled false is ERP.net's IsEnabled kill switch: the app's

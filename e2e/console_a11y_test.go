@@ -16,7 +16,13 @@ import (
 func TestConsoleAccessibility(t *testing.T) {
 	t.Parallel()
 	axe := a11yReadAxe(t)
-	c := startConsole(t)
+	// Identity providers, so that the app form's sign-in checkboxes are
+	// checked too; nothing dials them.
+	c := startConsoleWith(t, func(cfg string) string {
+		return cfg + "\nidentity_providers:\n" +
+			"  - {id: corp-ad, name: Corporate directory, type: ldap, url: \"ldaps://127.0.0.1:636\", user_base: \"dc=example\"}\n" +
+			"  - {id: partners, type: ldap, url: \"ldaps://127.0.0.1:636\", user_base: \"dc=partners\"}\n"
+	})
 	pages := []struct {
 		name, path string
 		then       []chromedp.Action[chromedp.Void]
@@ -27,7 +33,7 @@ func TestConsoleAccessibility(t *testing.T) {
 		{name: "license", path: "/", want: "#license"},
 		{name: "sessions", path: "/sessions", want: "#filter"},
 		{name: "apps", path: "/apps", want: "#apps"},
-		{name: "new app", path: "/apps/new", want: "#app-form"},
+		{name: "new app", path: "/apps/new", want: "#idp-corp-ad"}, // the running config's providers reach the form
 		{name: "new app, refused", path: "/apps/new", want: "#problems", then: []chromedp.Action[chromedp.Void]{
 			chromedp.SendKeys(chromedp.CSS("#app-uri"), "com.example/a11y"),
 			chromedp.SendKeys(chromedp.CSS("#app-redirects"), "http://not-loopback.example/cb"),

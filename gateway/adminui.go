@@ -70,7 +70,7 @@ func (g *Gateway) newConsole() (http.Handler, error) {
 	}
 	c, err := adminui.New(adminui.Config{
 		Admin: judge, Sessions: g.sessions, Apps: apps, Tokens: g.reftokens, Users: g.users,
-		Recent: g.recent, Audit: g.audit, Pages: pages.current,
+		Recent: g.recent, Audit: g.audit, Pages: pages.current, IdentityProviders: g.consoleProviders,
 		ClientID: config.AdminConsoleApp, Issuer: f.Issuer(), URL: f.AdminUIURL(),
 		// The code is exchanged in-process, as browser login does: the
 		// admin host need not reach public_url.
@@ -81,6 +81,17 @@ func (g *Gateway) newConsole() (http.Handler, error) {
 		return nil, fmt.Errorf("admin_ui: %w", err)
 	}
 	return c, nil
+}
+
+// consoleProviders are the current snapshot's identity_providers, which
+// the console's app form offers (a reload may change them).
+func (g *Gateway) consoleProviders() []adminui.IdentityProvider {
+	ps := g.current().file.IdentityProviders
+	out := make([]adminui.IdentityProvider, len(ps))
+	for i, p := range ps {
+		out[i] = adminui.IdentityProvider{ID: p.ID, Name: p.Name}
+	}
+	return out
 }
 
 // consoleKit is the current snapshot's page kit with its assets on the

@@ -177,7 +177,7 @@ func configForm(s directory.App) config.App {
 	if s.DPoPRequired {
 		dpopPolicy = config.DPoPRequired
 	}
-	internal, community, pkce, enabled := s.AllowInternalUsers, s.AllowCommunityUsers, s.RequirePKCE, s.Enabled
+	internal, community, pkce, enabled, local := s.AllowInternalUsers, s.AllowCommunityUsers, s.RequirePKCE, s.Enabled, !s.NoLocalPasswords
 	return config.App{
 		URI: s.ID, Name: s.Name, Type: typ, SecretHash: hash, SystemUser: s.SystemUser,
 		Scope: strings.Join(s.Scopes, " "), RedirectURIs: slices.Clone(s.RedirectURIs),
@@ -186,5 +186,7 @@ func configForm(s directory.App) config.App {
 		ReferenceTokens: s.ReferenceTokens, Consent: consent, DPoP: dpopPolicy, RequirePKCE: &pkce, Enabled: &enabled,
 		BackchannelLogoutURI: s.BackchannelLogoutURI, BackchannelLogoutSessionRequired: s.BackchannelLogoutSID,
 		TokenExchange: s.TokenExchange,
+
+		IdentityProviders: slices.Clone(s.IdentityProviders), LocalPasswords: &local,
 	}
 }

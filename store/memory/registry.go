@@ -210,6 +210,7 @@ func copyApp(a directory.App) directory.App {
 	a.Scopes = cloneOrNil(a.Scopes)
 	a.RedirectURIs = cloneOrNil(a.RedirectURIs)
 	a.PostLogoutRedirectURIs = cloneOrNil(a.PostLogoutRedirectURIs)
+	a.IdentityProviders = cloneOrNil(a.IdentityProviders)
 	return a
 }
 

@@ -482,3 +482,48 @@ func TestMigrateKeepsIdentitySessions(t *testing.T) {
 		t.Fatalf("IdentitySessionsOf after migration = %+v, %v; want sid-1, saying nothing of where from", got, err)
 	}
 }
+
+// TestMigrateKeepsAppPasswordForm upgrades a database at schema version
+// 12 holding a run-time app: migration 13 adds the app's identity
+// providers and whether it takes local passwords, and an app stored
+// before says nothing of providers and keeps the password form (the
+// column's default, read as NoLocalPasswords false).
+func TestMigrateKeepsAppPasswordForm(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "erpgate.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := migrationSet.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) < 13 || ms[12].Name != "0013_app_identity_providers.sql" {
+		t.Fatalf("migration 13 is not 0013_app_identity_providers.sql: %v", ms)
+	}
+	setup := []string{"CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT"}
+	for _, m := range ms[:12] {
+		setup = append(setup, m.SQL, fmt.Sprintf("INSERT INTO schema_migrations VALUES (%d, '%s', 0)", m.Version, m.Name))
+	}
+	setup = append(setup, `INSERT INTO apps (uri, name, public, secret_hash, system_user, scopes, redirect_uris,
+			post_logout_redirect_uris, allow_internal_users, allow_community_users, reference_tokens, require_pkce,
+			enabled, created_at, updated_at)
+		VALUES ('urn:app:old', 'Old', 1, NULL, '', '["read"]', '[]', '[]', 1, 0, 'none', 1, 1, 1000, 1000)`)
+	for _, q := range setup {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("setting up version 12: %v", err)
+		}
+	}
+	db.Close()
+
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	got, err := s.App(ctx, "urn:app:old")
+	if err != nil || got.NoLocalPasswords || len(got.IdentityProviders) != 0 || got.Name != "Old" {
+		t.Fatalf("App after migration = %+v, %v; want Old, local passwords, no providers", got, err)
+	}
+}

@@ -24,14 +24,15 @@ type queries struct {
 func newQueries(f Flavor) queries {
 	q := queries{
 		createApp: `INSERT INTO apps (` + AppColumns + `)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) ON CONFLICT (uri) DO NOTHING`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) ON CONFLICT (uri) DO NOTHING`,
 		app:  "SELECT " + AppColumns + " FROM apps WHERE uri = $1",
 		apps: "SELECT " + AppColumns + " FROM apps ORDER BY created_at, uri",
 		updateApp: `UPDATE apps SET
 				name = $2, public = $3, secret_hash = $4, system_user = $5, scopes = $6, redirect_uris = $7,
 				post_logout_redirect_uris = $8, allow_internal_users = $9, allow_community_users = $10,
 				reference_tokens = $11, require_pkce = $12, enabled = $13, updated_at = $14, consent_required = $15,
-				dpop_required = $16, backchannel_logout_uri = $17, backchannel_logout_sid = $18, token_exchange = $19
+				dpop_required = $16, backchannel_logout_uri = $17, backchannel_logout_sid = $18, token_exchange = $19,
+				identity_providers = $20, local_passwords = $21
 			WHERE uri = $1`,
 		appsSince: "SELECT " + AppColumns + " FROM apps WHERE updated_at >= $1 ORDER BY updated_at, uri",
 

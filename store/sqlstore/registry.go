@@ -11,20 +11,25 @@ import (
 // AppColumns are the columns of apps, in ScanApp's order.
 const AppColumns = `uri, name, public, secret_hash, system_user, scopes, redirect_uris, post_logout_redirect_uris,
 	allow_internal_users, allow_community_users, reference_tokens, require_pkce, enabled, created_at, updated_at,
-	consent_required, dpop_required, backchannel_logout_uri, backchannel_logout_sid, token_exchange`
+	consent_required, dpop_required, backchannel_logout_uri, backchannel_logout_sid, token_exchange,
+	identity_providers, local_passwords`
 
-// ScanApp reads a row of AppColumns.
+// ScanApp reads a row of AppColumns. The column says local_passwords,
+// as the config file does, so that a row stored before it existed (the
+// default, true) keeps the password form.
 func (r *Records) ScanApp(row Row) (directory.App, error) {
 	var a directory.App
+	var localPasswords bool
 	f := r.f
 	if err := row.Scan(&a.ID, &a.Name, &a.Public, &a.SecretHash, &a.SystemUser, f.ScanStrings(&a.Scopes),
 		f.ScanStrings(&a.RedirectURIs), f.ScanStrings(&a.PostLogoutRedirectURIs), &a.AllowInternalUsers,
 		&a.AllowCommunityUsers, &a.ReferenceTokens, &a.RequirePKCE, &a.Enabled, f.ScanTime(&a.CreatedAt),
 		f.ScanTime(&a.UpdatedAt), &a.ConsentRequired, &a.DPoPRequired, &a.BackchannelLogoutURI, &a.BackchannelLogoutSID,
-		&a.TokenExchange); err != nil {
+		&a.TokenExchange, f.ScanStrings(&a.IdentityProviders), &localPasswords); err != nil {
 		return directory.App{}, err
 	}
-	a.SecretHash = OrNil(a.SecretHash)
+	a.NoLocalPasswords = !localPasswords
+	a.SecretHash, a.IdentityProviders = OrNil(a.SecretHash), OrNil(a.IdentityProviders)
 	a.Scopes, a.RedirectURIs, a.PostLogoutRedirectURIs = OrNil(a.Scopes), OrNil(a.RedirectURIs), OrNil(a.PostLogoutRedirectURIs)
 	return a, nil
 }
@@ -36,7 +41,8 @@ func (r *Records) appArgs(a directory.App) []any {
 	return []any{a.ID, a.Name, a.Public, OrNil(a.SecretHash), a.SystemUser, f.Strings(a.Scopes),
 		f.Strings(a.RedirectURIs), f.Strings(a.PostLogoutRedirectURIs), a.AllowInternalUsers, a.AllowCommunityUsers,
 		a.ReferenceTokens, a.RequirePKCE, a.Enabled, f.Time(a.CreatedAt), f.Time(a.UpdatedAt), a.ConsentRequired,
-		a.DPoPRequired, a.BackchannelLogoutURI, a.BackchannelLogoutSID, a.TokenExchange}
+		a.DPoPRequired, a.BackchannelLogoutURI, a.BackchannelLogoutSID, a.TokenExchange, f.Strings(a.IdentityProviders),
+		!a.NoLocalPasswords}
 }
 
 // CreateApp stores a; store.ErrConflict if its URI exists.

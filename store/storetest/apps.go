@@ -32,6 +32,8 @@ func testApp(uri string, created time.Time) directory.App {
 		BackchannelLogoutURI:   "https://logout.example.com/" + uri,
 		BackchannelLogoutSID:   true,
 		TokenExchange:          true,
+		IdentityProviders:      []string{"corp-ad", "entra"}, // in order, not sorted
+		NoLocalPasswords:       true,
 		Enabled:                true,
 		CreatedAt:              created,
 		UpdatedAt:              created,
@@ -49,7 +51,10 @@ func checkApp(t *testing.T, what string, got, want directory.App) {
 		got.AllowInternalUsers != want.AllowInternalUsers || got.AllowCommunityUsers != want.AllowCommunityUsers ||
 		got.ReferenceTokens != want.ReferenceTokens || got.RequirePKCE != want.RequirePKCE ||
 		got.ConsentRequired != want.ConsentRequired || got.DPoPRequired != want.DPoPRequired ||
-		got.BackchannelLogoutURI != want.BackchannelLogoutURI || got.BackchannelLogoutSID != want.BackchannelLogoutSID || got.TokenExchange != want.TokenExchange || got.Enabled != want.Enabled || !got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) {
+		got.BackchannelLogoutURI != want.BackchannelLogoutURI || got.BackchannelLogoutSID != want.BackchannelLogoutSID ||
+		got.TokenExchange != want.TokenExchange || !slices.Equal(got.IdentityProviders, want.IdentityProviders) ||
+		got.NoLocalPasswords != want.NoLocalPasswords || got.Enabled != want.Enabled ||
+		!got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) {
 		t.Errorf("%s:\n got %+v\nwant %+v", what, got, want)
 	}
 }
@@ -142,12 +147,13 @@ func testApps(t *testing.T, open opener) {
 		public := directory.App{ID: "urn:app:spa", Public: true, ReferenceTokens: "none",
 			CreatedAt: at(0), UpdatedAt: at(0)}
 		empty := directory.App{ID: "urn:app:empty", SecretHash: []byte{}, Scopes: []string{},
-			RedirectURIs: []string{}, PostLogoutRedirectURIs: []string{}, CreatedAt: at(0), UpdatedAt: at(0)}
+			RedirectURIs: []string{}, PostLogoutRedirectURIs: []string{}, IdentityProviders: []string{},
+			CreatedAt: at(0), UpdatedAt: at(0)}
 		for _, a := range []directory.App{public, empty} {
 			mustCreateApp(t, b, a)
 			got := mustApp(t, b, a.ID)
 			checkApp(t, "App "+a.ID, got, a)
-			if len(got.SecretHash)+len(got.Scopes)+len(got.RedirectURIs)+len(got.PostLogoutRedirectURIs) != 0 {
+			if len(got.SecretHash)+len(got.Scopes)+len(got.RedirectURIs)+len(got.PostLogoutRedirectURIs)+len(got.IdentityProviders) != 0 {
 				t.Errorf("App %s: empty slices came back with content: %+v", a.ID, got)
 			}
 		}
@@ -178,6 +184,29 @@ func testApps(t *testing.T, open opener) {
 		mustUpdateApp(t, b, implicit)
 		checkApps(t, "AppsChangedSince after both switched", mustAppsChangedSince(t, b, at(time.Minute)),
 			[]directory.App{asks, implicit})
+	})
+
+	// IdentityProviders and NoLocalPasswords (apps[].identity_providers,
+	// local_passwords: false) are kept by create and update alike, both
+	// ways, and read back by every list: an app created through the
+	// admin API keeps its login page's choices, in their order.
+	t.Run("SignInChoices", func(t *testing.T) {
+		b := open(t)
+		federated := testApp("urn:app:federated", at(0))
+		local := testApp("urn:app:local", at(time.Second))
+		local.IdentityProviders, local.NoLocalPasswords = nil, false
+		mustCreateApp(t, b, federated)
+		mustCreateApp(t, b, local)
+		checkApp(t, "App with providers only", mustApp(t, b, federated.ID), federated)
+		checkApp(t, "App with local passwords only", mustApp(t, b, local.ID), local)
+		checkApps(t, "Apps", mustApps(t, b), []directory.App{federated, local})
+
+		federated.IdentityProviders, federated.NoLocalPasswords, federated.UpdatedAt = nil, false, at(time.Minute)
+		local.IdentityProviders, local.NoLocalPasswords, local.UpdatedAt = []string{"google"}, true, at(2*time.Minute)
+		mustUpdateApp(t, b, federated)
+		mustUpdateApp(t, b, local)
+		checkApps(t, "AppsChangedSince after both switched", mustAppsChangedSince(t, b, at(time.Minute)),
+			[]directory.App{federated, local})
 	})
 
 	// "App returns the app with uri; ErrNotFound."
@@ -317,9 +346,11 @@ func testApps(t *testing.T, open opener) {
 		want := testApp("urn:app:billing", at(0))
 		mustCreateApp(t, b, a)
 		a.SecretHash[0], a.Scopes[0], a.RedirectURIs[0], a.PostLogoutRedirectURIs[0] = 'X', "X", "X", "X"
+		a.IdentityProviders[0] = "X"
 		got := mustApp(t, b, a.ID)
 		checkApp(t, "App after the caller wrote into its slices", got, want)
 		got.SecretHash[0], got.Scopes[0], got.RedirectURIs[0], got.PostLogoutRedirectURIs[0] = 'Y', "Y", "Y", "Y"
+		got.IdentityProviders[0] = "Y"
 		checkApp(t, "App after the caller wrote into a returned app", mustApp(t, b, a.ID), want)
 		listed := mustApps(t, b)
 		listed[0].Scopes[0] = "Z"
