@@ -86,7 +86,7 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 				d.Next, d.NextText = withParams(redirect, stateParam(r)), webui.Msg("logout.stay")
 			}
 			s.render(w, r, http.StatusOK, webui.Page{Name: "logout.html", Title: webui.Msg("logout.title"),
-				Data: d, FormTargets: []string{redirect, s.cfg.Pages.SignedOutURL()}, Lang: s.lang(r, s.cfg.Directory.User(sess.Subject))})
+				Data: d, FormTargets: []string{redirect, s.cfg.Pages.SignedOutURL(), s.federatedLogoutTarget(r.Context(), sess.Auth)}, Lang: s.lang(r, s.cfg.Directory.User(sess.Subject))})
 			return
 		}
 		// Not signed in: nothing to confirm; back to the app.

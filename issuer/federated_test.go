@@ -540,6 +540,37 @@ func TestFederatedLogout(t *testing.T) {
 	}
 }
 
+// TestFederatedLogoutConfirmation: a logout without id_token_hint asks
+// first, and the confirmation's answer redirects on to the provider — so
+// the page's CSP form-action names the provider's origin (CSP3 applies
+// form-action to the redirects after a submission; without it a browser
+// stops at erpgate's page and the provider's session lives on).
+func TestFederatedLogoutConfirmation(t *testing.T) {
+	fs := newFedServer(t, "", nil)
+	p := newPKCE()
+	b := newBrowser(t, fs.testServer)
+	if resp, page := fs.signIn(t, b, authzQuery(webID, webRedirect, "openid read", p), "sub-ann"); resp.StatusCode != http.StatusFound {
+		t.Fatalf("callback: %d %s", resp.StatusCode, page)
+	}
+	r, page := b.get(fs.issuer + "/connect/endsession")
+	if r.StatusCode != http.StatusOK || !strings.Contains(page, `id="confirm"`) {
+		t.Fatalf("endsession without a hint: %d, want the confirmation:\n%s", r.StatusCode, page)
+	}
+	csp := r.Header.Get("Content-Security-Policy")
+	_, formAction, _ := strings.Cut(csp, "form-action ")
+	formAction, _, _ = strings.Cut(formAction, ";")
+	if !slices.Contains(strings.Fields(formAction), fs.op.URL()) {
+		t.Errorf("the confirmation's form-action is %q, want it to name the provider %s", formAction, fs.op.URL())
+	}
+	// A password sign-in's confirmation names no provider.
+	local := newBrowser(t, fs.testServer)
+	local.login(authzQuery(webID, webRedirect, "openid read", newPKCE()), "alice", "alice-pw")
+	r, _ = local.get(fs.issuer + "/connect/endsession")
+	if strings.Contains(r.Header.Get("Content-Security-Policy"), fs.op.URL()) {
+		t.Errorf("a password sign-in's logout confirmation names the provider: %s", r.Header.Get("Content-Security-Policy"))
+	}
+}
+
 // TestFederatedUserAtEveryDoor: a federated user is an ordinary user;
 // disabled, they are refused at userinfo, introspection, refresh and a
 // new federated sign-in.

@@ -1,6 +1,7 @@
 package issuer
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
@@ -41,15 +42,7 @@ type pendingLogout struct {
 // one; then to clientID's redirect (with appState), or the signed-out
 // page when redirect is "". It reports whether it answered.
 func (s *Server) federatedLogout(w http.ResponseWriter, r *http.Request, auth store.Authentication, clientID, redirect, appState string) bool {
-	if auth.Provider == "" {
-		return false
-	}
-	var p *Provider
-	for i := range s.cfg.Providers {
-		if s.cfg.Providers[i].ID == auth.Provider && s.cfg.Providers[i].Redirect != nil {
-			p = &s.cfg.Providers[i]
-		}
-	}
+	p := s.endingProvider(auth)
 	if p == nil {
 		return false
 	}
@@ -69,6 +62,38 @@ func (s *Server) federatedLogout(w http.ResponseWriter, r *http.Request, auth st
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, to, http.StatusFound)
 	return true
+}
+
+// endingProvider is the provider a session signed in as auth was signed
+// in through, when erpgate can send its browser to that provider's logout;
+// nil otherwise.
+func (s *Server) endingProvider(auth store.Authentication) *Provider {
+	if auth.Provider == "" {
+		return nil
+	}
+	for i := range s.cfg.Providers {
+		if s.cfg.Providers[i].ID == auth.Provider && s.cfg.Providers[i].Redirect != nil {
+			return &s.cfg.Providers[i]
+		}
+	}
+	return nil
+}
+
+// federatedLogoutTarget is the provider's end_session_endpoint that
+// signing out a session signed in as auth goes on to, "" for none. A
+// sign-out form names it in its page's CSP form-action: CSP3 applies
+// form-action to the redirects after a submission, so a browser would
+// otherwise stop at erpgate's confirmation.
+func (s *Server) federatedLogoutTarget(ctx context.Context, auth store.Authentication) string {
+	p := s.endingProvider(auth)
+	if p == nil {
+		return ""
+	}
+	to, ok := p.Redirect.EndSessionURL(ctx, s.cfg.Issuer+federatedLogoutPath, "")
+	if !ok {
+		return ""
+	}
+	return to
 }
 
 // handleFederatedLogout is where the provider's logout comes back: with
