@@ -137,6 +137,24 @@ func a11yPages() []a11yPage {
 			errorFields: []string{"login", "password"},
 		},
 		{
+			// Issue 19: the app offers identity providers; the page shows
+			// a button per provider beside the password form.
+			name:   "login, with identity providers",
+			config: a11yProviders,
+			url:    func(e a11yEnv) string { return a11yAuthorizeURL(e.g, spaClient) },
+			want:   "#provider-corp",
+		},
+		{
+			// The provider cannot be reached (nothing listens at its
+			// issuer): a page says so and leads back to the choice.
+			name:   "sign-in, identity provider unavailable",
+			config: a11yProviders,
+			url:    func(e a11yEnv) string { return a11yAuthorizeURL(e.g, spaClient) },
+			then:   []chromedp.Action[chromedp.Void]{chromedp.WaitVisible(chromedp.CSS("#provider-corp")), chromedp.Click(chromedp.CSS("#provider-corp"))},
+			want:   "#next",
+			text:   `Corp SSO`,
+		},
+		{
 			name: "authorization error, unknown client",
 			url:  func(e a11yEnv) string { return a11yAuthorizeURL(e.g, "com.example/no-such-app") },
 			want: "#error",
@@ -730,4 +748,16 @@ func a11yScreenshot(t *testing.T, b *chromeTab, page string, vp a11yViewport) {
 	if err := os.WriteFile(filepath.Join(dir, name+"-"+vp.name+".png"), png, 0o644); err != nil {
 		t.Errorf("saving the screenshot: %v", err)
 	}
+}
+
+// a11yProviders lets the example SPA offer two identity providers: an
+// OpenID provider whose issuer nothing answers (the page never needs it
+// until its button is used) and a directory.
+func a11yProviders(c string) string {
+	c = a11yReplace(c, "  - uri: com.example/spa ", "  - identity_providers: [corp, corp-ad]\n    uri: com.example/spa ")
+	return c + `
+identity_providers:
+  - {id: corp, type: oidc, name: Corp SSO, issuer: "http://127.0.0.1:9", client_id: erpgate, client_secret: unused}
+  - {id: corp-ad, type: ldap, name: Corporate account, url: "ldap://127.0.0.1:9", user_base: "dc=example,dc=com"}
+`
 }

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/erpgate/erpgate/internal/testldap"
 	"github.com/erpgate/erpgate/directory"
+	"github.com/erpgate/erpgate/internal/testldap"
 	"github.com/erpgate/erpgate/sampleapi"
 )
 
