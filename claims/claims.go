@@ -39,6 +39,10 @@ type Access struct {
 	IdentityProvider string   `json:"idp,omitempty"`
 	TenantID         string   `json:"tid,omitempty"`
 	AuthMethods      []string `json:"amr,omitempty"`
+	// The sign-in's authentication context class and Unix time (RFC 9470
+	// §6.1): "pwd" or "mfa"; neither on client-credentials tokens.
+	ACR      string `json:"acr,omitempty"`
+	AuthTime int64  `json:"auth_time,omitempty"`
 
 	// Client-credentials tokens act as the app's system user.
 	ClientSystemUser     string `json:"client_system_user,omitempty"`    // its login

@@ -87,6 +87,10 @@ func (s *Server) userAccessClaims(now time.Time, g userGrant, jti string) claims
 	c.IsAdmin = &admin
 	c.Database = s.cfg.Database
 	c.IdentityProvider, c.TenantID, c.AuthMethods = g.auth.Provider, g.auth.Tenant, g.auth.Methods
+	if !g.authTime.IsZero() {
+		c.AuthTime = g.authTime.Unix()
+	}
+	c.ACR = "pwd" // stepup: mfa sets the real value
 	c.Confirmation = confirmation(g.jkt)
 	return c
 }

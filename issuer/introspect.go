@@ -75,6 +75,10 @@ type introspection struct {
 	IdentityProvider string   `json:"idp,omitempty"`
 	TenantID         string   `json:"tid,omitempty"`
 	AuthMethods      []string `json:"amr,omitempty"`
+	// The sign-in's acr and auth_time, for user access tokens (RFC 9470
+	// §6.2): a resource server judges step-up requirements by them.
+	ACR      string `json:"acr,omitempty"`
+	AuthTime int64  `json:"auth_time,omitempty"`
 }
 
 var inactive = introspection{Active: false}
@@ -100,6 +104,7 @@ func (s *Server) introspect(ctx context.Context, tok, hint string) (introspectio
 			ID: c.ID, ClientSystemUser: c.ClientSystemUser,
 			Confirmation: c.Confirmation, TokenType: tokenType(c.BoundKey()), Actor: c.Actor,
 			IdentityProvider: c.IdentityProvider, TenantID: c.TenantID, AuthMethods: c.AuthMethods,
+			ACR: c.ACR, AuthTime: c.AuthTime,
 		}
 		if caller.Reference != nil {
 			out.TokenType, out.ID, out.NotBefore = "reference_token", caller.Reference.ID, 0
