@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Outcome is what the policy makes of a request. The HTTP answer the
@@ -16,6 +17,9 @@ const (
 	NeedCredentials                  // the route is protected and the request has no credentials
 	InsufficientScope                // the token lacks a scope the route requires (RFC 6750 §3.1)
 	WrongAudience                    // the token is not meant for this route's API
+	// InsufficientUserAuthentication: the user's sign-in is too weak or
+	// too old for the route (RFC 9470), or there is no user sign-in.
+	InsufficientUserAuthentication
 )
 
 // String returns a stable snake_case name, usable as the "decision"
@@ -32,6 +36,8 @@ func (o Outcome) String() string {
 		return "insufficient_scope"
 	case WrongAudience:
 		return "wrong_audience"
+	case InsufficientUserAuthentication:
+		return "insufficient_user_authentication"
 	}
 	return fmt.Sprintf("outcome(%d)", int(o))
 }
@@ -47,6 +53,12 @@ const (
 	ReasonMissingCredentials = "missing_credentials" // NeedCredentials
 	ReasonInsufficientScope  = "insufficient_scope"  // InsufficientScope
 	ReasonWrongAudience      = "wrong_audience"      // WrongAudience
+	// InsufficientUserAuthentication: the user must sign in again, more
+	// strongly or more recently (RFC 9470 §3).
+	ReasonInsufficientUserAuthentication = "insufficient_user_authentication"
+	// InsufficientUserAuthentication: a service token, with no user
+	// sign-in to step up, on a route that requires one.
+	ReasonNoUserSignIn = "no_user_sign_in"
 )
 
 // Decision is the answer for one request, with its reasons.
@@ -56,6 +68,9 @@ type Decision struct {
 	Reason        string   // one of the Reason… codes
 	Detail        string   // one human sentence
 	MissingScopes []string // the route's scopes the token lacks, for InsufficientScope
+	// StepUp is the route's sign-in requirement, for the challenge of an
+	// insufficient_user_authentication refusal (RFC 9470 §3).
+	StepUp StepUp
 }
 
 // Allowed reports whether the request may be forwarded.
@@ -74,6 +89,18 @@ type Facts struct {
 	Authenticated bool     // a valid token or browser session was presented
 	Audiences     []string // the token's "aud" values
 	Scopes        []string // the token's scopes (split a space-delimited string first)
+
+	// The sign-in behind the token, for routes with RequireAuth (RFC 9470
+	// §6.1: the acr and auth_time claims): ACR "" and a zero AuthTime
+	// when the token does not say. Service: the token is no user's
+	// (client credentials). NoSignIn: a user's credential that carries
+	// no sign-in event (a reference token). Now is the time to judge
+	// AuthTime at; policy reads no clock.
+	ACR      string
+	AuthTime time.Time
+	Service  bool
+	NoSignIn bool
+	Now      time.Time
 }
 
 // Decide matches f.Method and f.Path, then authorizes the matched route.
@@ -100,7 +127,7 @@ func (s *Set) Decide(f Facts) Decision {
 // Authorize decides for a request already matched to r: public routes
 // allow everyone; otherwise the caller must be authenticated, the token
 // must carry r.Audience and every one of r.Scopes (exact, case-sensitive
-// comparison, RFC 6749 §3.3). It does not allocate when it allows a route
+// comparison, RFC 6749 §3.3), and its sign-in meet r.RequireAuth. It does not allocate when it allows a route
 // returned by Set.Match.
 func (r *Route) Authorize(f Facts) Decision {
 	if r.Public {
@@ -137,6 +164,10 @@ func (r *Route) Authorize(f Facts) Decision {
 			MissingScopes: missing,
 		}
 	}
+	// After scopes: a refusal no sign-in can fix comes first.
+	if d, ok := r.stepUp(f); !ok {
+		return d
+	}
 	return Decision{Outcome: Allow, Route: r, Reason: ReasonAllowed, Detail: r.allowDetail()}
 }
 
@@ -154,6 +185,13 @@ func (r *Route) allowDetail() string {
 }
 
 func describeAllow(r *Route) string {
+	if !r.Public && !r.RequireAuth.IsZero() {
+		return describeAllowScopes(r) + " and " + describeStepUp(r.RequireAuth)
+	}
+	return describeAllowScopes(r)
+}
+
+func describeAllowScopes(r *Route) string {
 	switch {
 	case r.Public:
 		return fmt.Sprintf("route %q is public", r.Name)

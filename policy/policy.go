@@ -28,6 +28,9 @@ type Route struct {
 	// AllowCommunityUsers lets community users' tokens through; API
 	// routes refuse them otherwise (the credential authority's door).
 	AllowCommunityUsers bool
+	// RequireAuth is what the route demands of the user's sign-in (RFC
+	// 9470, stepup.go); the zero value demands nothing.
+	RequireAuth StepUp
 
 	// Filled by Compile so that an allowing Authorize does not allocate.
 	// Nil on routes built by hand and on copies returned by Set.Routes.
@@ -153,6 +156,8 @@ func Compile(routes []Route) (*Set, error) {
 		} else if r.Audience == "" {
 			fail(i, "Audience", "must be set unless the route is public")
 		}
+
+		r.RequireAuth.check(i, r.Public, fail)
 
 		switch r.OnMissingToken {
 		case "":
