@@ -669,6 +669,11 @@ type Route struct {
 	// on a public route, nor with strip_authorization. Omitted: the
 	// caller's token is forwarded.
 	UpstreamToken *UpstreamToken `yaml:"upstream_token,omitempty"`
+
+	// RequireAuth demands a stronger or more recent sign-in of the user
+	// (require_auth.go, RFC 9470). Not on a public route. Omitted: any
+	// sign-in.
+	RequireAuth *RequireAuth `yaml:"require_auth,omitempty"`
 }
 
 // Match selects requests by path and method.

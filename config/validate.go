@@ -635,6 +635,7 @@ func (v *validator) routes() {
 		v.positive(p+".timeout", r.Timeout)
 		v.positive(p+".client_idle_timeout", r.ClientIdleTimeout)
 		v.upstreamToken(i, r) // upstream_token.go
+		v.requireAuth(i, r)   // require_auth.go
 	}
 }
 

@@ -21,10 +21,18 @@ func PolicyRoutes(f *config.File) []policy.Route {
 		rs = append(rs, policy.Route{
 			Name: r.Name, Path: r.Match.Path, PathPrefix: r.Match.PathPrefix, Methods: r.Match.Methods,
 			Audience: r.Audience, Scopes: routeScopes(r), Public: r.Public, OnMissingToken: r.OnMissingToken,
-			AllowCommunityUsers: r.AllowCommunityUsers,
+			AllowCommunityUsers: r.AllowCommunityUsers, RequireAuth: routeStepUp(r),
 		})
 	}
 	return rs
+}
+
+// routeStepUp is r's require_auth as policy judges it.
+func routeStepUp(r config.Route) policy.StepUp {
+	if r.RequireAuth == nil {
+		return policy.StepUp{}
+	}
+	return policy.StepUp{ACR: r.RequireAuth.ACR, MaxAge: r.RequireAuth.MaxAge.D()}
 }
 
 func proxyUpstreams(f *config.File) ([]proxy.Upstream, error) {
