@@ -97,6 +97,31 @@ func InsufficientScope(scope string) Answer {
 		Body: ErrorBody{Error: "insufficient_scope", Description: "the token lacks a scope this request requires", Scope: scope}}
 }
 
+// InsufficientUserAuthentication is the answer to a token whose sign-in
+// is too weak or too old for the request (RFC 9470 §3): 401 with the
+// quoted acr_values (space-delimited, in order of preference) and
+// max_age (seconds) the client re-authorizes with (§4); either may be "".
+func InsufficientUserAuthentication(acrValues, maxAge string) Answer {
+	c := Realm + `, error="insufficient_user_authentication", error_description="a stronger or more recent sign-in is required"`
+	if acrValues != "" {
+		c += `, acr_values="` + acrValues + `"`
+	}
+	if maxAge != "" {
+		c += `, max_age="` + maxAge + `"`
+	}
+	return Answer{Status: http.StatusUnauthorized, Challenge: c,
+		Body: ErrorBody{Error: "insufficient_user_authentication", Description: "a stronger or more recent sign-in is required"}}
+}
+
+// NoUserSignIn is the answer to a service (client-credentials) token at
+// a door that requires a user's sign-in: 403 without a challenge, since
+// RFC 9470 is about the user's authentication event and a service has
+// none to step up; re-authorizing cannot help, as for a community user.
+func NoUserSignIn() Answer {
+	return Answer{Status: http.StatusForbidden,
+		Body: ErrorBody{Error: "insufficient_user_authentication", Description: "this request requires a user's sign-in; a service token has none"}}
+}
+
 // WriteAnswer writes a: its headers, then its body as WriteJSONError does.
 func WriteAnswer(w http.ResponseWriter, a Answer) {
 	h := w.Header()

@@ -207,6 +207,10 @@ type transaction struct {
 	Verifier string `json:"v"` // PKCE code_verifier (RFC 7636 §4.1)
 	Nonce    string `json:"n"`
 	ReturnTo string `json:"r"`
+	// A step-up's acr_values and max_age (seconds), recorded on the
+	// session it produces (stepup.go).
+	ACR    string `json:"a,omitempty"`
+	MaxAge int64  `json:"m,omitempty"`
 }
 
 // txCodec reads and writes transaction cookies (JSON, encrypted and

@@ -12,6 +12,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/erpgate/erpgate/policy"
 	"github.com/erpgate/erpgate/webui"
 )
 
@@ -37,7 +38,7 @@ func (h *Handler) StartLogin(w http.ResponseWriter, r *http.Request) {
 	if reauth {
 		h.clearSession(w, r)
 	}
-	h.startLogin(w, r, returnTo, reauth)
+	h.startLogin(w, r, returnTo, reauth, policy.StepUp{})
 }
 
 // start serves StartPath?rd=PATH, the "Sign in" link of the gateway's
@@ -59,19 +60,31 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// acr_values and max_age: forward auth's step-up (proxy.edgeLogin),
+	// which keeps the session until the new tokens replace it.
+	if su := stepUpFromQuery(q.Get("acr_values"), q.Get("max_age")); !su.IsZero() {
+		h.startLogin(w, r, returnTo, false, su)
+		return
+	}
 	reauth := hasChunks(r, sessionCookie)
 	if reauth {
 		h.clearSession(w, r)
 	}
-	h.startLogin(w, r, returnTo, reauth)
+	h.startLogin(w, r, returnTo, reauth, policy.StepUp{})
 }
 
-func (h *Handler) startLogin(w http.ResponseWriter, r *http.Request, returnTo string, reauth bool) {
+// startLogin redirects to the authorization endpoint. reauth asks for
+// prompt=login; a non-zero su asks for a step-up (RFC 9470 §4):
+// acr_values and max_age (OIDC Core §3.1.2.1), which the callback
+// records on the session for the loop guard.
+func (h *Handler) startLogin(w http.ResponseWriter, r *http.Request, returnTo string, reauth bool, su policy.StepUp) {
 	t := transaction{
 		State:    randomString(),
 		Verifier: oauth2.GenerateVerifier(),
 		Nonce:    randomString(),
 		ReturnTo: safeReturnURL(returnTo),
+		ACR:      su.ACR,
+		MaxAge:   int64(su.MaxAge / time.Second),
 	}
 	if err := h.tx.write(w, r, t); err != nil {
 		h.cfg.Logger.ErrorContext(r.Context(), "browser login: write transaction cookie", "err", err)
@@ -82,6 +95,12 @@ func (h *Handler) startLogin(w http.ResponseWriter, r *http.Request, returnTo st
 	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(t.Verifier), oidc.Nonce(t.Nonce)}
 	if reauth {
 		opts = append(opts, oauth2.SetAuthURLParam("prompt", "login"))
+	}
+	if su.ACR != "" {
+		opts = append(opts, oauth2.SetAuthURLParam("acr_values", su.ACR))
+	}
+	if ma := su.MaxAgeSeconds(); ma != "" {
+		opts = append(opts, oauth2.SetAuthURLParam("max_age", ma))
 	}
 	u := h.oauth.AuthCodeURL(t.State, opts...)
 	noStore(w)
@@ -162,6 +181,9 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		IDToken:      rawID,
 		Expiry:       accessExpiry(tok, h.cfg.Clock()),
 		Obtained:     h.cfg.Clock().Unix(),
+	}
+	if t.ACR != "" || t.MaxAge != 0 {
+		s.StepUpACR, s.StepUpMaxAge, s.SteppedUpAt = t.ACR, t.MaxAge, h.cfg.Clock().Unix()
 	}
 	if err := h.saveSession(w, r, s); err != nil {
 		h.cfg.Logger.ErrorContext(r.Context(), "browser login: store session", "err", err)

@@ -44,13 +44,23 @@ type sessionTokens struct {
 	IDToken      string
 	Expiry       int64 // of the access token, Unix seconds
 	Obtained     int64 // when the access token was issued to us
+	// The step-up marker (stepup.go): what the sign-in that issued these
+	// tokens asked for (acr_values, max_age in seconds) and when it
+	// completed; zero for an ordinary sign-in, and after a refresh.
+	StepUpACR    string
+	StepUpMaxAge int64
+	SteppedUpAt  int64
 }
 
 func (s sessionTokens) values() map[any]any {
-	return map[any]any{
+	v := map[any]any{
 		keyAccess: s.AccessToken, keyRefresh: s.RefreshToken, keyID: s.IDToken,
 		keyExpiry: s.Expiry, keyObtained: s.Obtained,
 	}
+	if s.SteppedUpAt != 0 {
+		v[keyStepUpACR], v[keyStepUpMaxAge], v[keySteppedUpAt] = s.StepUpACR, s.StepUpMaxAge, s.SteppedUpAt
+	}
+	return v
 }
 
 func tokensFrom(v map[any]any) (sessionTokens, bool) {
@@ -60,6 +70,9 @@ func tokensFrom(v map[any]any) (sessionTokens, bool) {
 	s.IDToken, _ = v[keyID].(string)
 	s.Expiry, _ = v[keyExpiry].(int64)
 	s.Obtained, _ = v[keyObtained].(int64)
+	s.StepUpACR, _ = v[keyStepUpACR].(string)
+	s.StepUpMaxAge, _ = v[keyStepUpMaxAge].(int64)
+	s.SteppedUpAt, _ = v[keySteppedUpAt].(int64)
 	return s, s.AccessToken != "" && s.Expiry != 0
 }
 

@@ -43,6 +43,20 @@ func (s StepUp) MaxAgeSeconds() string {
 	return strconv.FormatInt(int64(s.MaxAge/time.Second), 10)
 }
 
+// ACRMeets reports whether a sign-in of class have meets a requirement
+// of class want ("" for none).
+func ACRMeets(have, want string) bool { return want == "" || acrRank[have] >= acrRank[want] }
+
+// Includes reports whether asking for s asks at least as much as req:
+// an acr that meets req's, and a max_age no longer than req's. The
+// browser's loop guard asks it of the step-up it just made.
+func (s StepUp) Includes(req StepUp) bool {
+	if !ACRMeets(s.ACR, req.ACR) {
+		return false
+	}
+	return req.MaxAge == 0 || s.MaxAge > 0 && s.MaxAge <= req.MaxAge
+}
+
 // check validates a route's requirement for Compile.
 func (s StepUp) check(i int, public bool, fail func(int, string, string, ...any)) {
 	if s.IsZero() {
@@ -92,7 +106,7 @@ func (r *Route) stepUp(f Facts) (Decision, bool) {
 		}, false
 	case f.NoSignIn:
 		return refuse("a reference token carries no sign-in: the user must sign in for an access token")
-	case req.ACR != "" && acrRank[f.ACR] < acrRank[req.ACR]:
+	case !ACRMeets(f.ACR, req.ACR):
 		return refuse("the token's sign-in is %s", quoteOr(f.ACR, "of no known class"))
 	case req.MaxAge > 0 && f.AuthTime.IsZero():
 		return refuse("the token does not say when the user signed in")

@@ -96,3 +96,23 @@ func TestCompileStepUp(t *testing.T) {
 		})
 	}
 }
+
+func TestStepUpIncludes(t *testing.T) {
+	tests := []struct {
+		asked, req StepUp
+		want       bool
+	}{
+		{StepUp{ACR: ACRMFA}, StepUp{ACR: ACRMFA}, true},
+		{StepUp{ACR: ACRMFA}, StepUp{ACR: ACRPassword}, true},
+		{StepUp{ACR: ACRPassword}, StepUp{ACR: ACRMFA}, false},
+		{StepUp{MaxAge: time.Minute}, StepUp{MaxAge: time.Hour}, true},
+		{StepUp{MaxAge: time.Hour}, StepUp{MaxAge: time.Minute}, false},
+		{StepUp{ACR: ACRMFA}, StepUp{ACR: ACRMFA, MaxAge: time.Minute}, false},
+		{StepUp{ACR: ACRMFA, MaxAge: time.Minute}, StepUp{ACR: ACRMFA, MaxAge: time.Minute}, true},
+	}
+	for _, tt := range tests {
+		if got := tt.asked.Includes(tt.req); got != tt.want {
+			t.Errorf("%+v.Includes(%+v) = %v, want %v", tt.asked, tt.req, got, tt.want)
+		}
+	}
+}

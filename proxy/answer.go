@@ -15,6 +15,10 @@ type Answer struct {
 	// Login: the browser is sent to the gateway's login page, which comes
 	// back to the request's URL (Browser.StartLogin).
 	Login bool
+	// StepUp, with Login: the sign-in asks the issuer for this (RFC 9470
+	// §4: acr_values, max_age), keeping the session until the new tokens
+	// replace it (Browser.StartStepUp).
+	StepUp policy.StepUp
 	// Refusal is the answer otherwise: status, challenge and JSON body
 	// (RFC 6750 §3.1). A browser that prefers HTML gets the same status
 	// and headers as a page that says it in words (pages.go).
@@ -35,6 +39,12 @@ type Situation struct {
 	Navigation bool
 	// FromSession: the credential was the browser session's access token.
 	FromSession bool
+	// SteppedUp: the browser session's tokens come from a step-up
+	// sign-in, just now, that asked for what the route requires
+	// (Browser.SteppedUp): it still falls short, so the browser is told
+	// so instead of being sent round again (the loop guard). Read only
+	// for an insufficient_user_authentication refusal.
+	SteppedUp bool
 	// ResourceMetadata is the URL of the request's protected-resource
 	// metadata (RFC 9728 §5.1): every challenge on a route names it, so a
 	// client learns there which issuer and scopes the route wants. ""
@@ -92,6 +102,14 @@ func answerFor(d policy.Decision, ref *authority.Refusal, s Situation) Answer {
 		return Answer{Refusal: missing.Answer()}
 	case policy.InsufficientScope:
 		return Answer{Refusal: authority.InsufficientScope(d.Route.ScopeString())}
+	case policy.InsufficientUserAuthentication:
+		if d.Reason == policy.ReasonNoUserSignIn {
+			return Answer{Refusal: authority.NoUserSignIn()}
+		}
+		if s.BrowserLogin && s.FromSession && s.Navigation && !s.SteppedUp {
+			return Answer{Login: true, StepUp: d.StepUp}
+		}
+		return Answer{Refusal: authority.InsufficientUserAuthentication(d.StepUp.ACR, d.StepUp.MaxAgeSeconds())}
 	}
 	// wrong_audience, and anything unforeseen: the token is not for
 	// this route (401 invalid_token).
@@ -124,11 +142,14 @@ func (p *Proxy) situation(r *http.Request, e *edge, cred authority.Credential) S
 // through the edge (edgeLogin).
 func (p *Proxy) respond(w http.ResponseWriter, r *http.Request, e *edge, h hints, a Answer) {
 	if a.Login {
-		if e != nil {
-			p.edgeLogin(w, r, e)
-			return
+		switch {
+		case e != nil:
+			p.edgeLogin(w, r, e, a.StepUp)
+		case !a.StepUp.IsZero():
+			p.cfg.Browser.StartStepUp(w, r, a.StepUp)
+		default:
+			p.cfg.Browser.StartLogin(w, r)
 		}
-		p.cfg.Browser.StartLogin(w, r)
 		return
 	}
 	p.answer(w, r, h, func(w http.ResponseWriter) { authority.WriteAnswer(w, a.Refusal) })

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/erpgate/erpgate/authority"
+	"github.com/erpgate/erpgate/policy"
 )
 
 // Browser is browser login at the gateway (SPEC §4 "Browser login");
@@ -26,6 +27,16 @@ type Browser interface {
 	// StartLogin answers with a redirect to the login page that comes
 	// back to the request's URL.
 	StartLogin(w http.ResponseWriter, r *http.Request)
+	// StartStepUp answers with a redirect to the issuer asking for a
+	// sign-in that meets req (acr_values, max_age; RFC 9470 §4), coming
+	// back to the request's URL; the session is kept until the new
+	// tokens replace it.
+	StartStepUp(w http.ResponseWriter, r *http.Request, req policy.StepUp)
+	// SteppedUp reports whether the request's session comes from a
+	// step-up sign-in, completed moments ago, that asked for at least
+	// req: the loop guard of a route whose requirement the issuer could
+	// not meet.
+	SteppedUp(r *http.Request, req policy.StepUp) bool
 	// SignInURL is a link that starts a sign-in coming back to returnTo
 	// (a same-origin path): the "Sign in" of the 401 page.
 	SignInURL(returnTo string) string

@@ -19,6 +19,10 @@ type fakeBrowser struct {
 	mu     sync.Mutex
 	token  string
 	logins int
+	// stepUps are the requirements StartStepUp was asked for; steppedUp
+	// is what SteppedUp answers.
+	stepUps   []policy.StepUp
+	steppedUp bool
 }
 
 func (b *fakeBrowser) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -43,6 +47,20 @@ func (b *fakeBrowser) StartLogin(w http.ResponseWriter, r *http.Request) {
 	b.logins++
 	b.mu.Unlock()
 	http.Redirect(w, r, "/id/connect/authorize?rd="+url.QueryEscape(r.URL.RequestURI()), http.StatusFound)
+}
+
+func (b *fakeBrowser) StartStepUp(w http.ResponseWriter, r *http.Request, req policy.StepUp) {
+	b.mu.Lock()
+	b.stepUps = append(b.stepUps, req)
+	b.mu.Unlock()
+	q := url.Values{"rd": {r.URL.RequestURI()}, "acr_values": {req.ACR}, "max_age": {req.MaxAgeSeconds()}}
+	http.Redirect(w, r, "/id/connect/authorize?"+q.Encode(), http.StatusFound)
+}
+
+func (b *fakeBrowser) SteppedUp(r *http.Request, req policy.StepUp) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.steppedUp
 }
 
 func (b *fakeBrowser) OwnsCookie(name string) bool { return strings.HasPrefix(name, "erpgate_") }

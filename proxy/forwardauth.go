@@ -11,6 +11,7 @@ import (
 	"github.com/erpgate/erpgate/authority"
 	"github.com/erpgate/erpgate/claims"
 	"github.com/erpgate/erpgate/clientaddr"
+	"github.com/erpgate/erpgate/policy"
 	"github.com/erpgate/erpgate/requestid"
 )
 
@@ -204,17 +205,31 @@ func (p *Proxy) admit(w http.ResponseWriter, r *http.Request, rt *route, c *clai
 // edge serves from the gateway as an ordinary response (cookies and all),
 // coming back to the original URI: refresh=1 has it refresh a session
 // whose token expired and come straight back. A session whose token is
-// still unexpired here was refused: reauth=1 clears it there.
-func (p *Proxy) edgeLogin(w http.ResponseWriter, r *http.Request, e *edge) {
+// still unexpired here was refused: reauth=1 clears it there. A step-up
+// (req non-zero) keeps the session and asks the issuer for acr_values
+// and max_age there (RFC 9470 §4).
+func (p *Proxy) edgeLogin(w http.ResponseWriter, r *http.Request, e *edge, req policy.StepUp) {
 	u := p.cfg.Browser.SignInURL(returnTo(r))
-	if _, ok := p.cfg.Browser.SessionToken(r); ok {
+	switch _, ok := p.cfg.Browser.SessionToken(r); {
+	case !req.IsZero():
+		if req.ACR != "" {
+			u += "&acr_values=" + url.QueryEscape(req.ACR)
+		}
+		if ma := req.MaxAgeSeconds(); ma != "" {
+			u += "&max_age=" + ma
+		}
+	case ok:
 		u += "&reauth=1"
-	} else {
+	default:
 		u += "&refresh=1"
 	}
 	w.Header().Set("Location", u)
 	if e.loginStatus == http.StatusUnauthorized {
-		authority.WriteAnswer(w, missing.Answer())
+		a := missing.Answer()
+		if !req.IsZero() {
+			a = authority.InsufficientUserAuthentication(req.ACR, req.MaxAgeSeconds())
+		}
+		authority.WriteAnswer(w, a)
 		return
 	}
 	w.WriteHeader(e.loginStatus)

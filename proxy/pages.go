@@ -114,6 +114,13 @@ func (p *Proxy) answerPage(r *http.Request, status int, body authority.ErrorBody
 	d := answerData{Code: body.Error}
 	pg := webui.Page{Name: "answer.html", Lang: lang}
 	switch {
+	case body.Error == "insufficient_user_authentication" && status == http.StatusUnauthorized:
+		// The loop guard's page (answer.go): a step-up just came back
+		// short of the route's requirement.
+		pg.Title = webui.Msg("proxy.stepup.title")
+		pg.Error = webui.Msg("proxy.stepup.text")
+		d.More = webui.Msg("proxy.stepup.more")
+		d.NextID, d.Next, d.NextText = retryLink(r)
 	case status == http.StatusUnauthorized:
 		pg.Title = webui.Msg("proxy.signin.title")
 		pg.Notice = webui.Msg("proxy.signin.text")

@@ -233,13 +233,25 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, po
 		return
 	}
 	c := caller.Claims
-	d := pol.Authorize(policy.Facts{
+	d := pol.Authorize(signInFacts(policy.Facts{
 		Method: r.Method, Path: r.URL.Path, Authenticated: true,
 		Audiences: c.Audience, Scopes: c.Scope.Values,
-	})
-	if !d.Allowed() { // insufficient_scope; anything unforeseen: the token is not for this route
+	}, caller, pol, p.cfg.Clock))
+	if !d.Allowed() { // insufficient_scope or _user_authentication; anything unforeseen: the token is not for this route
+		s := p.situation(r, e, cred)
+		if d.Reason == policy.ReasonInsufficientUserAuthentication && s.FromSession {
+			s.SteppedUp = p.cfg.Browser.SteppedUp(r, d.StepUp)
+		}
+		a := AnswerFor(d, nil, s)
+		detail := d.Detail
+		if a.Login {
+			detail += ": browser sent to step up"
+		} else if s.SteppedUp {
+			detail += ", after a step-up sign-in that did not meet it"
+		}
+		d.Detail = detail
 		p.denyClaims(ctx, r, rt, d, c, "")
-		p.respond(w, r, e, hints{locale: c.Locale, missing: d.MissingScopes}, AnswerFor(d, nil, p.situation(r, e, cred)))
+		p.respond(w, r, e, hints{locale: c.Locale, missing: d.MissingScopes}, a)
 		return
 	}
 	upstream, ok := p.exchangeFor(w, r, e, rt, cred, c) // exchange.go: "" unless the route exchanges
@@ -263,6 +275,24 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, po
 		w = p.watchUpgrade(w, r, id) // live.go
 	}
 	rt.serve(w, r.WithContext(ic))
+}
+
+// signInFacts adds to f the sign-in behind caller's token, for a route
+// that requires one (RFC 9470 §6.1: acr, auth_time). A service token has
+// no sign-in; a reference token names its user but no sign-in event of
+// its own, whatever its claims say. Other routes read the clock not.
+func signInFacts(f policy.Facts, caller *authority.Caller, pol *policy.Route, clock func() time.Time) policy.Facts {
+	if pol.RequireAuth.IsZero() {
+		return f
+	}
+	c := caller.Claims
+	f.Now, f.ACR = clock(), c.ACR
+	if c.AuthTime != 0 {
+		f.AuthTime = time.Unix(c.AuthTime, 0)
+	}
+	f.Service = c.Subject == ""
+	f.NoSignIn = caller.Reference != nil
+	return f
 }
 
 // serve forwards r, allowed, to the route's upstream.
