@@ -77,6 +77,9 @@ func Explain(f *config.File, set *policy.Set, req Request, now time.Time) (*Expl
 		c = caller{lines: []string{"no credentials (give --token or --scopes to explain a token)"}}
 	}
 	c.facts.Method, c.facts.Path = req.Method, req.Path
+	if _, r, ok := set.Match(req.Method, req.Path); ok && !r.RequireAuth.IsZero() && req.Assumed != nil {
+		c.notes = append(c.notes, "an assumed token says nothing of its sign-in (acr, auth_time), so it meets no require_auth; give --token to judge one")
+	}
 	return &Explanation{Decision: set.Decide(c.facts), f: f, set: set, caller: c}, nil
 }
 

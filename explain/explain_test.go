@@ -535,3 +535,60 @@ func FuzzExplainToken(f *testing.F) {
 		}
 	})
 }
+
+// TestExplainStepUp: explain judges a require_auth route from the
+// token's acr and auth_time at the given time, and names the reason and
+// the RFC 9470 challenge the proxy answers.
+func TestExplainStepUp(t *testing.T) {
+	f, set := load(t, "testdata/explain.yaml")
+	const iss = "http://localhost:8080/id"
+	now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	user := func(acr string, age time.Duration) string {
+		return fakeJWT(t, map[string]any{
+			"iss": iss, "aud": []string{"DomainAPI"}, "scope": []string{"read"}, "client_id": "com.example/spa",
+			"sub": "alice", "sid": "s1", "exp": 4102444800, "acr": acr, "auth_time": now.Add(-age).Unix(),
+		})
+	}
+	service := fakeJWT(t, map[string]any{"iss": iss, "aud": []string{"DomainAPI"}, "scope": []string{"read"},
+		"client_id": "com.example/sync", "client_system_user": "svc-sync", "exp": 4102444800})
+	for _, tt := range []struct {
+		name       string
+		req        Request
+		wantReason string
+		wantOut    []string
+	}{
+		{"password-only", Request{Token: user("pwd", time.Minute)}, "insufficient_user_authentication", []string{
+			`requires  a token for audience "DomainAPI" with scope "read", from a user's sign-in with acr "mfa" or stronger, at most 15m old (require_auth)`,
+			`caller    token`, `signed in with acr "pwd" at 2026-12-03T09:59:00Z (1m0s ago)`,
+			`why       route "secure" requires a sign-in of class "mfa" at most 15m0s old; the token's sign-in is "pwd"`,
+			`answer    401 WWW-Authenticate: Bearer realm="erpgate", error="insufficient_user_authentication", error_description="a stronger or more recent sign-in is required", acr_values="mfa", max_age="900", resource_metadata=`,
+			`counted   erpgate_auth_decisions_total{route="secure",decision="deny",reason="insufficient_user_authentication"}`,
+		}},
+		{"mfa, recent", Request{Token: user("mfa", 14*time.Minute)}, "allowed", []string{"decision  allow"}},
+		{"mfa, too old", Request{Token: user("mfa", time.Hour)}, "insufficient_user_authentication", []string{"the user signed in 1h0m0s ago"}},
+		{"service", Request{Token: service}, "no_user_sign_in", []string{
+			`answer    403 error="insufficient_user_authentication"`, "a service token has no user sign-in to step up"}},
+		{"assumed", Request{Assumed: &Assumed{Scopes: []string{"read"}}}, "insufficient_user_authentication", []string{
+			"an assumed token says nothing of its sign-in"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.req.Method, tt.req.Path = "GET", "/api/secure/x"
+			x, err := Explain(f, set, tt.req, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out strings.Builder
+			if _, err := x.WriteTo(&out); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(out.String(), "reason    "+tt.wantReason+"\n") {
+				t.Errorf("want reason %s:\n%s", tt.wantReason, out.String())
+			}
+			for _, w := range tt.wantOut {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, out.String())
+				}
+			}
+		})
+	}
+}

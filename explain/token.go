@@ -43,7 +43,11 @@ func readToken(tok string, f *config.File, now time.Time) (caller, error) {
 		return caller{}, fmt.Errorf("payload is not a JSON claim set the proxy reads (it answers %s): %v", refusedToken(), err)
 	}
 	aud := tc.Audience
-	c := caller{facts: policy.Facts{Authenticated: true, Audiences: aud, Scopes: tc.Scope.Values}}
+	c := caller{facts: policy.Facts{Authenticated: true, Audiences: aud, Scopes: tc.Scope.Values,
+		ACR: tc.ACR, Service: tc.Subject == "", Now: now}}
+	if tc.AuthTime != 0 {
+		c.facts.AuthTime = time.Unix(tc.AuthTime, 0).UTC()
+	}
 	c.lines = append(c.lines, "token (signature not checked: its claims are taken as they are)")
 	who := []string{}
 	if tc.ClientID != "" {
@@ -64,6 +68,9 @@ func readToken(tok string, f *config.File, now time.Time) (caller, error) {
 	c.lines = append(c.lines,
 		fmt.Sprintf("audiences %s", list(aud, "none")),
 		fmt.Sprintf("scopes %s", list(tc.Scope.Values, "none")))
+	if line := signInLine(tc, now); line != "" {
+		c.lines = append(c.lines, line)
+	}
 	if tc.Expiry != 0 {
 		exp := time.Unix(tc.Expiry, 0).UTC()
 		if exp.Before(now) {
@@ -77,6 +84,28 @@ func readToken(tok string, f *config.File, now time.Time) (caller, error) {
 	}
 	c.notes = append(c.notes, "the proxy also checks the signature, expiry and revocation, then the session and license; explain does not")
 	return c, nil
+}
+
+// signInLine describes the sign-in behind a user's token (acr,
+// auth_time: what require_auth routes judge, RFC 9470 §6.1); "" for a
+// service token, which has none.
+func signInLine(tc claims.Access, now time.Time) string {
+	if tc.Subject == "" {
+		return ""
+	}
+	s := "signed in"
+	if tc.ACR != "" {
+		s += fmt.Sprintf(" with acr %q", tc.ACR)
+	} else {
+		s += " (no acr claim)"
+	}
+	if tc.AuthTime != 0 {
+		at := time.Unix(tc.AuthTime, 0).UTC()
+		s += fmt.Sprintf(" at %s (%s ago)", at.Format(time.RFC3339), now.Sub(at).Truncate(time.Second))
+	} else {
+		s += ", no auth_time claim"
+	}
+	return s
 }
 
 // credential is the credential the proxy reads from the header

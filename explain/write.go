@@ -90,9 +90,21 @@ func requires(r config.Route) string {
 	}
 	s := fmt.Sprintf("a token for audience %q", r.Audience)
 	if len(r.Scopes) == 0 {
-		return s + " (any scopes)"
+		s += " (any scopes)"
+	} else {
+		s = fmt.Sprintf("%s with %s %s", s, plural(len(r.Scopes), "scope", "scopes"), list(r.Scopes, ""))
 	}
-	return fmt.Sprintf("%s with %s %s", s, plural(len(r.Scopes), "scope", "scopes"), list(r.Scopes, ""))
+	if ra := r.RequireAuth; ra != nil {
+		var parts []string
+		if ra.ACR != "" {
+			parts = append(parts, fmt.Sprintf("acr %q or stronger", ra.ACR))
+		}
+		if ra.MaxAge != 0 {
+			parts = append(parts, fmt.Sprintf("at most %s old", ra.MaxAge))
+		}
+		s += ", from a user's sign-in with " + strings.Join(parts, ", ") + " (require_auth)"
+	}
+	return s
 }
 
 // The clients whose answers can differ (proxy.Situation), which explain
@@ -159,6 +171,24 @@ func answer(f *config.File, d policy.Decision, a proxy.Answer) string {
 	}
 	if proxy.AnswerFor(d, nil, navigation(f)).Login {
 		s += `, or a login redirect for a browser (see "no token")`
+	}
+	session := navigation(f)
+	session.FromSession = true
+	if su := proxy.AnswerFor(d, nil, session); su.Login && !su.StepUp.IsZero() {
+		s += "; a browser's session is sent to sign in again with" + stepUpParams(su.StepUp) + " and comes back to the page"
+	}
+	return s
+}
+
+// stepUpParams are the authorization request's step-up parameters
+// (RFC 9470 §4).
+func stepUpParams(su policy.StepUp) string {
+	s := ""
+	if su.ACR != "" {
+		s += " acr_values=" + su.ACR
+	}
+	if ma := su.MaxAgeSeconds(); ma != "" {
+		s += " max_age=" + ma
 	}
 	return s
 }
