@@ -41,6 +41,14 @@
 // cannot cause a silent redirect loop. OwnsCookie names the gateway's
 // cookies, which the proxy never forwards upstream.
 //
+// A route that requires a stronger or more recent sign-in (RFC 9470) has
+// the proxy call StartStepUp instead: the issuer is asked for acr_values
+// and max_age, the session is kept until the callback replaces its
+// tokens (the issuer keeps the sid, so the ERP session and license slot
+// stay the same), and the new session records the step-up it came from,
+// so that SteppedUp lets the proxy show a page rather than redirect
+// again when the issuer could not meet the requirement (stepup.go).
+//
 // A sign-in that does not complete (the transaction cookie missing or
 // expired, the issuer refusing, the code exchange failing) shows a page of
 // the kit (Config.Pages) with the next steps: sign in again, back to the
@@ -48,7 +56,7 @@
 // the operator's ui.signed_out_url when one is set.
 //
 // Reading order: browserlogin.go (Config, Handler, routes), login.go
-// (StartLogin, callback), session.go (AccessToken, refresh), signout.go,
+// (StartLogin, callback), stepup.go, session.go (AccessToken, refresh), signout.go,
 // pages.go, cookies.go (codecs, chunked store, transaction cookie),
 // returnurl.go.
 package browserlogin
