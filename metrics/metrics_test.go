@@ -38,6 +38,7 @@ func observed(t *testing.T) *prometheus.Registry {
 	m.UpstreamDuration.WithLabelValues("domain-read").Observe(12) // past the last bucket: +Inf only
 	m.AuthDecisions.WithLabelValues("domain-read", "allow", "allowed").Add(3)
 	m.AuthDecisions.WithLabelValues("domain-write", "deny", "insufficient_scope").Inc()
+	m.AuthDecisions.WithLabelValues("secure", "deny", "insufficient_user_authentication").Inc() // RFC 9470 step-up
 	m.TokensIssued.WithLabelValues("client_credentials", "com.example/nightly-sync").Add(2)
 	m.TokenErrors.WithLabelValues("client_credentials", "invalid_client").Inc()
 	m.Logins.WithLabelValues("success").Inc()
