@@ -41,4 +41,11 @@
 // proxy.AnswerFor's. Match and an allowing Authorize do not allocate.
 // Set.Protecting lists the protected routes serving a path for some
 // method: what its RFC 9728 protected-resource metadata describes.
+//
+// A route may also demand a stronger or more recent sign-in
+// (Route.RequireAuth, RFC 9470; stepup.go): the caller adds the token's
+// acr and auth_time and the time to judge them at to the Facts (policy
+// reads no clock), and a sign-in that falls short is refused with
+// InsufficientUserAuthentication and the requirement to re-authorize
+// with; a service token, which has no sign-in, is refused for good.
 package policy
