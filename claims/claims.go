@@ -39,8 +39,10 @@ type Access struct {
 	IdentityProvider string   `json:"idp,omitempty"`
 	TenantID         string   `json:"tid,omitempty"`
 	AuthMethods      []string `json:"amr,omitempty"`
-	// The sign-in's authentication context class and Unix time (RFC 9470
-	// §6.1): "pwd" or "mfa"; neither on client-credentials tokens.
+	// ACR is the authentication context class (OIDC Core §2): "mfa"
+	// after a second factor (or a provider's multi-factor sign-in),
+	// "pwd" for a single factor. AuthTime is the sign-in's time, Unix
+	// seconds. A route's require_auth judges both (RFC 9470).
 	ACR      string `json:"acr,omitempty"`
 	AuthTime int64  `json:"auth_time,omitempty"`
 
