@@ -592,3 +592,22 @@ func TestExplainStepUp(t *testing.T) {
 		})
 	}
 }
+
+// TestExplainStepUpBrowser: with browser login on, explain says that a
+// browser's session is sent to step up instead.
+func TestExplainStepUpBrowser(t *testing.T) {
+	f, set := load(t, "testdata/explain.yaml")
+	f.Gateway.ClientID = "erpgate"
+	now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	tok := fakeJWT(t, map[string]any{"iss": "http://localhost:8080/id", "aud": []string{"DomainAPI"}, "scope": []string{"read"},
+		"sub": "alice", "exp": 4102444800, "acr": "pwd", "auth_time": now.Unix()})
+	x, err := Explain(f, set, Request{Method: "GET", Path: "/api/secure/x", Token: tok}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	_, _ = x.WriteTo(&out)
+	if want := "; a browser's session is sent to sign in again with acr_values=mfa max_age=900 and comes back to the page"; !strings.Contains(out.String(), want) {
+		t.Errorf("output lacks %q:\n%s", want, out.String())
+	}
+}
