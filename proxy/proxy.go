@@ -243,13 +243,11 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, po
 			s.SteppedUp = p.cfg.Browser.SteppedUp(r, d.StepUp)
 		}
 		a := AnswerFor(d, nil, s)
-		detail := d.Detail
 		if a.Login {
-			detail += ": browser sent to step up"
+			d.Detail += ": browser sent to step up"
 		} else if s.SteppedUp {
-			detail += ", after a step-up sign-in that did not meet it"
+			d.Detail += ", after a step-up sign-in that did not meet it"
 		}
-		d.Detail = detail
 		p.denyClaims(ctx, r, rt, d, c, "")
 		p.respond(w, r, e, hints{locale: c.Locale, missing: d.MissingScopes}, a)
 		return
@@ -280,7 +278,7 @@ func (p *Proxy) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, po
 // signInFacts adds to f the sign-in behind caller's token, for a route
 // that requires one (RFC 9470 §6.1: acr, auth_time). A service token has
 // no sign-in; a reference token names its user but no sign-in event of
-// its own, whatever its claims say. Other routes read the clock not.
+// its own, whatever its claims say. Routes without one read no clock.
 func signInFacts(f policy.Facts, caller *authority.Caller, pol *policy.Route, clock func() time.Time) policy.Facts {
 	if pol.RequireAuth.IsZero() {
 		return f
