@@ -19,6 +19,14 @@
 // prints too; only an upstream's failures (502, 504, 408) are
 // forward.go's.
 //
+// A route's require_auth (RFC 9470) is judged from the token's acr and
+// auth_time (signInFacts): an API caller whose sign-in falls short gets
+// 401 error="insufficient_user_authentication" with acr_values and
+// max_age, a service 403; a browser's session is sent to step up
+// (Browser.StartStepUp, or /oauth2/start through forward auth) and comes
+// back to the page, and a step-up that came back still short gets a page
+// instead of another redirect (Browser.SteppedUp, the loop guard).
+//
 // Protected-resource metadata (RFC 9728) is served at
 // /.well-known/oauth-protected-resource/<path>, and every challenge on a
 // route names it (resource.go).
