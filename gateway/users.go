@@ -67,6 +67,7 @@ type usersStore interface {
 	store.Users
 	store.PasswordResets
 	store.FederatedLinks // a deleted user's links go with it
+	store.Factors        // and the second factors
 }
 
 // refTokens revokes reference tokens: *reftoken.Service, which drops
@@ -257,9 +258,13 @@ func (u *Users) Delete(ctx context.Context, login string) error {
 		return err
 	}
 	u.takeAway(ctx, old, nil)
-	// The login may be created again; the old identities at providers
-	// must not reach the new user.
-	return u.store.DeleteFederatedLinks(context.WithoutCancel(ctx), login)
+	// The login may be created again; the old identities at providers,
+	// and the old authenticator and recovery codes, must not reach the
+	// new user.
+	if err := u.store.DeleteFederatedLinks(context.WithoutCancel(ctx), login); err != nil {
+		return err
+	}
+	return u.store.DeleteFactors(context.WithoutCancel(ctx), login)
 }
 
 // change applies edit to a stored user and makes it effective: in this
