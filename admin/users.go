@@ -42,6 +42,7 @@ type UserInfo struct {
 	EmailVerified bool      `json:"email_verified"`
 	Admin         bool      `json:"admin"`
 	Disabled      bool      `json:"disabled"`
+	MFARequired   bool      `json:"mfa_required"`
 	Source        string    `json:"source"` // "config" or "store"
 	CreatedAt     time.Time `json:"created_at,omitzero"`
 	UpdatedAt     time.Time `json:"updated_at,omitzero"`
@@ -57,6 +58,7 @@ type UserInput struct {
 	Type          string `json:"type"`
 	EmailVerified bool   `json:"email_verified"`
 	Admin         bool   `json:"admin"`
+	MFARequired   bool   `json:"mfa_required"`
 	Password      string `json:"password"`
 }
 
@@ -69,6 +71,7 @@ type UserEdit struct {
 	EmailVerified *bool   `json:"email_verified"`
 	Admin         *bool   `json:"admin"`
 	Disabled      *bool   `json:"disabled"`
+	MFARequired   *bool   `json:"mfa_required"`
 }
 
 // Actor is the administrator making the request of ctx, by login, for
@@ -86,7 +89,7 @@ func Actor(ctx context.Context) string {
 func UserView(u directory.User, source string) UserInfo {
 	return UserInfo{
 		Login: u.Login, ID: u.ID, Name: u.Name, Email: u.Email, Locale: u.Locale, Type: u.Type,
-		EmailVerified: u.EmailVerified, Admin: u.Admin, Disabled: u.Disabled, Source: source,
+		EmailVerified: u.EmailVerified, Admin: u.Admin, Disabled: u.Disabled, MFARequired: u.MFARequired, Source: source,
 		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC(),
 	}
 }

@@ -39,6 +39,12 @@ type Access struct {
 	IdentityProvider string   `json:"idp,omitempty"`
 	TenantID         string   `json:"tid,omitempty"`
 	AuthMethods      []string `json:"amr,omitempty"`
+	// ACR is the authentication context class (OIDC Core §2): "mfa"
+	// after a second factor (or a provider's multi-factor sign-in),
+	// "pwd" for a single factor. AuthTime is the sign-in's time, Unix
+	// seconds. A route's require_auth judges both (RFC 9470).
+	ACR      string `json:"acr,omitempty"`
+	AuthTime int64  `json:"auth_time,omitempty"`
 
 	// Client-credentials tokens act as the app's system user.
 	ClientSystemUser     string `json:"client_system_user,omitempty"`    // its login

@@ -169,7 +169,7 @@ func (u *Users) Create(ctx context.Context, in admin.UserInput) (admin.UserInfo,
 	now := u.clock().Truncate(time.Millisecond)
 	rec := directory.User{
 		Login: in.Login, ID: newUserID(), Name: in.Name, Email: in.Email, EmailVerified: in.EmailVerified,
-		Locale: in.Locale, Type: in.Type, Admin: in.Admin, CreatedAt: now, UpdatedAt: now,
+		Locale: in.Locale, Type: in.Type, Admin: in.Admin, MFARequired: in.MFARequired, CreatedAt: now, UpdatedAt: now,
 	}
 	probs := CheckUser(rec)
 	if in.Password != "" {
@@ -208,6 +208,7 @@ func (u *Users) Update(ctx context.Context, login string, e admin.UserEdit) (adm
 		set(&s.EmailVerified, e.EmailVerified)
 		set(&s.Admin, e.Admin)
 		set(&s.Disabled, e.Disabled)
+		set(&s.MFARequired, e.MFARequired)
 		if s.Type == directory.TypeSystem {
 			s.PasswordHash = "" // system users do not sign in
 		}

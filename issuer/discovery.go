@@ -48,6 +48,8 @@ func (s *Server) discoveryDocument() ([]byte, error) {
 		"id_token_signing_alg_values_supported":          []string{s.cfg.Signer.Algorithm()},
 		"code_challenge_methods_supported":               []string{"S256"},
 		"claims_supported":                               s.claimsSupported(),
+		// OIDC Discovery §3: the acr values a sign-in can reach (mfa.go).
+		"acr_values_supported": []string{acrPassword, acrMFA},
 		"authorization_response_iss_parameter_supported": true,
 		// RFC 9449 §5.1: proofs are checked at the token endpoint and at
 		// every door of the gateway.
@@ -65,7 +67,7 @@ func (s *Server) discoveryDocument() ([]byte, error) {
 func (s *Server) claimsSupported() []string {
 	cs := []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "auth_time", "nonce", "at_hash", "c_hash", "azp",
 		"scope", "client_id", "id", "name", "email", "email_verified", "locale", "user_type", "is_admin",
-		"client_system_user", "client_system_user_id", "client_system_user_type", "act", "exchanged_from", "amr"}
+		"client_system_user", "client_system_user_id", "client_system_user_type", "act", "exchanged_from", "amr", "acr"}
 	if s.cfg.Database != "" {
 		cs = append(cs, "db", "client_db")
 	}

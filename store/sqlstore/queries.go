@@ -27,7 +27,7 @@ type queries struct {
 func newQueries(f Flavor) queries {
 	q := queries{
 		createApp: `INSERT INTO apps (` + AppColumns + `)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) ON CONFLICT (uri) DO NOTHING`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) ON CONFLICT (uri) DO NOTHING`,
 		app:  "SELECT " + AppColumns + " FROM apps WHERE uri = $1",
 		apps: "SELECT " + AppColumns + " FROM apps ORDER BY created_at, uri",
 		updateApp: `UPDATE apps SET
@@ -35,7 +35,7 @@ func newQueries(f Flavor) queries {
 				post_logout_redirect_uris = $8, allow_internal_users = $9, allow_community_users = $10,
 				reference_tokens = $11, require_pkce = $12, enabled = $13, updated_at = $14, consent_required = $15,
 				dpop_required = $16, backchannel_logout_uri = $17, backchannel_logout_sid = $18, token_exchange = $19,
-				identity_providers = $20, local_passwords = $21
+				identity_providers = $20, local_passwords = $21, mfa_required = $22
 			WHERE uri = $1`,
 		appsSince: "SELECT " + AppColumns + " FROM apps WHERE updated_at >= $1 ORDER BY updated_at, uri",
 
@@ -54,22 +54,22 @@ func newQueries(f Flavor) queries {
 			WHERE changed_at >= $1 ORDER BY changed_at, login`,
 
 		createUser: `INSERT INTO users AS u (` + UserColumns + `)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 			ON CONFLICT (login) DO UPDATE SET
 				id = excluded.id, name = excluded.name, email = excluded.email, email_verified = excluded.email_verified,
 				locale = excluded.locale, type = excluded.type, admin = excluded.admin, password_hash = excluded.password_hash,
 				disabled = excluded.disabled, created_at = excluded.created_at, updated_at = excluded.updated_at,
-				deleted_at = NULL
+				deleted_at = NULL, mfa_required = excluded.mfa_required
 			WHERE u.deleted_at IS NOT NULL`,
 		user:  "SELECT " + UserColumns + " FROM users WHERE login = $1 AND deleted_at IS NULL",
 		users: "SELECT " + UserColumns + " FROM users WHERE deleted_at IS NULL ORDER BY created_at, login",
 		updateUser: `UPDATE users SET
 				name = $2, email = $3, email_verified = $4, locale = $5, type = $6, admin = $7, password_hash = $8,
-				disabled = $9, updated_at = $10
+				disabled = $9, updated_at = $10, mfa_required = $11
 			WHERE login = $1 AND deleted_at IS NULL`,
 		deleteUser: `UPDATE users SET
 				name = '', email = '', email_verified = FALSE, locale = '', admin = FALSE, password_hash = '',
-				disabled = TRUE, updated_at = $2, deleted_at = $2
+				disabled = TRUE, updated_at = $2, deleted_at = $2, mfa_required = FALSE
 			WHERE login = $1 AND deleted_at IS NULL`,
 		usersSince: "SELECT " + UserColumns + " FROM users WHERE updated_at >= $1 ORDER BY updated_at, login",
 

@@ -5,7 +5,8 @@
 -- UPDATE). Recovery codes are kept by their SHA-256 only, in batches: a
 -- new batch replaces the old one by moving recovery_batches' pointer, in
 -- one statement. How a sign-in authenticated gains its acr
--- (store.Authentication.ACR) wherever the rest of it is stored.
+-- (store.Authentication.ACR) wherever the rest of it is stored; apps and
+-- users gain the MFA policy.
 CREATE TABLE totp_factors (
 	login        text COLLATE "C" NOT NULL PRIMARY KEY,
 	secret       text             NOT NULL,
@@ -27,3 +28,5 @@ CREATE TABLE recovery_codes (
 ALTER TABLE identity_sessions ADD COLUMN auth_acr text NOT NULL DEFAULT '';
 ALTER TABLE auth_codes ADD COLUMN auth_acr text NOT NULL DEFAULT '';
 ALTER TABLE refresh_tokens ADD COLUMN auth_acr text NOT NULL DEFAULT '';
+ALTER TABLE apps ADD COLUMN mfa_required boolean NOT NULL DEFAULT false;
+ALTER TABLE users ADD COLUMN mfa_required boolean NOT NULL DEFAULT false;

@@ -5,7 +5,7 @@
 -- SHA-256 only, in batches: a new batch replaces the old one by moving
 -- recovery_batches' pointer, in one statement. How a sign-in
 -- authenticated gains its acr (store.Authentication.ACR) wherever the
--- rest of it is stored.
+-- rest of it is stored; apps and users gain the MFA policy.
 CREATE TABLE totp_factors (
 	login        TEXT    NOT NULL PRIMARY KEY,
 	secret       TEXT    NOT NULL,
@@ -27,3 +27,5 @@ CREATE TABLE recovery_codes (
 ALTER TABLE identity_sessions ADD COLUMN auth_acr TEXT NOT NULL DEFAULT '';
 ALTER TABLE auth_codes ADD COLUMN auth_acr TEXT NOT NULL DEFAULT '';
 ALTER TABLE refresh_tokens ADD COLUMN auth_acr TEXT NOT NULL DEFAULT '';
+ALTER TABLE apps ADD COLUMN mfa_required INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN mfa_required INTEGER NOT NULL DEFAULT 0;
