@@ -20,6 +20,10 @@ type Users interface {
 	// ResetLink issues a one-time password reset link, shown once.
 	ResetLink(ctx context.Context, login string) (link string, expires time.Time, err error)
 	Delete(ctx context.Context, login string) error
+	// ResetFactors removes every second factor of the user (issue 20):
+	// the user enrols again at the next sign-in if a policy requires
+	// one; sign-ins already made are not ended.
+	ResetFactors(ctx context.Context, login string) error
 }
 
 // Errors a Users implementation returns; validation problems are an
@@ -196,6 +200,16 @@ func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.auditAdmin(r, "user.deleted", login)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// resetFactors is DELETE /admin/users/{login}/factors.
+func (h *Handler) resetFactors(w http.ResponseWriter, r *http.Request) {
+	login := r.PathValue("login")
+	if h.userFailed(w, r, h.cfg.Users.ResetFactors(r.Context(), login)) {
+		return
+	}
+	h.auditAdmin(r, "user.factors_reset", login)
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -55,6 +55,7 @@ type Users struct {
 	clock     func() time.Time
 	params    password.Params
 	logger    *slog.Logger
+	audit     *audit.Logger // mfa.reset
 }
 
 var (
@@ -99,7 +100,7 @@ func NewUsers(c UsersConfig) *Users {
 	e := &enforcer{sessions: c.Sessions, directory: c.Directory, grants: c.Store, revoked: c.Revoked,
 		audit: c.Audit, logger: c.Logger, clock: c.Clock}
 	return &Users{
-		store: c.Store, directory: c.Directory, enforce: e.apply, tokens: c.RefTokens, issuer: c.File.Issuer(),
+		store: c.Store, directory: c.Directory, enforce: e.apply, tokens: c.RefTokens, issuer: c.File.Issuer(), audit: c.Audit,
 		clock: c.Clock, params: cmp.Or(c.PasswordParams, password.Default), logger: c.Logger,
 	}
 }
@@ -266,6 +267,25 @@ func (u *Users) Delete(ctx context.Context, login string) error {
 		return err
 	}
 	return u.store.DeleteFactors(context.WithoutCancel(ctx), login)
+}
+
+// ResetFactors removes the second factors of login, a user of the file
+// or of the store: the factors are the store's either way. The user's
+// sign-ins are not ended; a policy that requires a factor asks them to
+// enrol again at the next one.
+func (u *Users) ResetFactors(ctx context.Context, login string) error {
+	if u.directory.ConfigUser(login) == nil {
+		if _, err := u.stored(ctx, login); err != nil {
+			return err
+		}
+	}
+	if err := u.store.DeleteFactors(ctx, login); err != nil {
+		return err
+	}
+	if u.audit != nil {
+		u.audit.Log(ctx, audit.Event{Name: audit.MFAReset, Subject: login})
+	}
+	return nil
 }
 
 // change applies edit to a stored user and makes it effective: in this
