@@ -177,7 +177,7 @@ func (fakeUsers) SetPassword(context.Context, string, string) error { return nil
 func (fakeUsers) ResetLink(context.Context, string) (string, time.Time, error) {
 	return "https://gw.example/id/account/reset?t=once", time.Unix(2e9, 0), nil
 }
-func (fakeUsers) Delete(context.Context, string) error { return nil }
+func (fakeUsers) Delete(context.Context, string) error       { return nil }
 func (fakeUsers) ResetFactors(context.Context, string) error { return nil }
 
 // idp is a fake token endpoint: it checks the PKCE verifier against the
