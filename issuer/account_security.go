@@ -90,7 +90,7 @@ func (s *Server) handleSecurityEnrol(w http.ResponseWriter, r *http.Request) {
 		s.showSecurity(w, r, a.user, status, securityPage{}, msg, webui.Text{})
 		return
 	}
-	qr, secret, err := s.newEnrolment(r.Context(), a.user) // mfa.go
+	qr, secret, err := s.newEnrolment(r.Context(), a.user, s.lang(r, a.user).T("mfa.qr.label")) // mfa.go
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		s.showSecurity(w, r, a.user, http.StatusConflict, securityPage{}, webui.Msg("account.security.error.enabled"), webui.Text{})
@@ -128,7 +128,7 @@ func (s *Server) handleSecurityConfirm(w http.ResponseWriter, r *http.Request) {
 	if !ok || s.cfg.Factors.ConfirmTOTP(r.Context(), a.user.Login, f.Secret, step, now) != nil {
 		s.accountCodeWrong(r, a.user, account, address, "totp", "wrong_code")
 		// The same secret again, so the user can retype the code.
-		svg, _ := mfa.QRSVG(mfa.KeyURI(s.mfaIssuerName(), a.user.Login, f.Secret), "QR code")
+		svg, _ := mfa.QRSVG(mfa.KeyURI(s.mfaIssuerName(), a.user.Login, f.Secret), s.lang(r, a.user).T("mfa.qr.label"))
 		s.showSecurity(w, r, a.user, http.StatusOK, securityPage{Enrolling: true, QR: template.HTML(svg), //nolint:gosec // QRSVG's markup holds no caller text
 			Secret: groupSecret(f.Secret)}, msgWrongCode, webui.Text{})
 		return

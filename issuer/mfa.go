@@ -257,7 +257,7 @@ func (s *Server) showMFA(w http.ResponseWriter, r *http.Request, req *authzReque
 	}
 	if err != nil || f.ConfirmedAt.IsZero() {
 		d.Enrol = true
-		if d.QR, d.Secret, err = s.newEnrolment(r.Context(), u); err != nil {
+		if d.QR, d.Secret, err = s.newEnrolment(r.Context(), u, s.lang(r, u).T("mfa.qr.label")); err != nil {
 			s.mfaUnavailable(w, r, err)
 			return
 		}
@@ -267,13 +267,13 @@ func (s *Server) showMFA(w http.ResponseWriter, r *http.Request, req *authzReque
 }
 
 // newEnrolment stores a fresh pending secret for u and returns its QR
-// code and its text.
-func (s *Server) newEnrolment(ctx context.Context, u *directory.User) (template.HTML, string, error) {
+// code (label: its accessible name) and its text.
+func (s *Server) newEnrolment(ctx context.Context, u *directory.User, label string) (template.HTML, string, error) {
 	secret := mfa.NewSecret()
 	if err := s.cfg.Factors.SaveTOTP(ctx, store.TOTPFactor{Login: u.Login, Secret: secret, CreatedAt: s.cfg.Clock()}); err != nil {
 		return "", "", err
 	}
-	svg, err := mfa.QRSVG(mfa.KeyURI(s.mfaIssuerName(), u.Login, secret), "QR code")
+	svg, err := mfa.QRSVG(mfa.KeyURI(s.mfaIssuerName(), u.Login, secret), label)
 	if err != nil {
 		return "", "", err
 	}
