@@ -75,6 +75,11 @@ type introspection struct {
 	IdentityProvider string   `json:"idp,omitempty"`
 	TenantID         string   `json:"tid,omitempty"`
 	AuthMethods      []string `json:"amr,omitempty"`
+	// ACR and AuthTime say how strong and how recent the sign-in is, so a
+	// resource server introspecting judges step-up (RFC 9470) as the
+	// gateway does.
+	ACR      string `json:"acr,omitempty"`
+	AuthTime int64  `json:"auth_time,omitempty"`
 }
 
 var inactive = introspection{Active: false}
@@ -100,6 +105,7 @@ func (s *Server) introspect(ctx context.Context, tok, hint string) (introspectio
 			ID: c.ID, ClientSystemUser: c.ClientSystemUser,
 			Confirmation: c.Confirmation, TokenType: tokenType(c.BoundKey()), Actor: c.Actor,
 			IdentityProvider: c.IdentityProvider, TenantID: c.TenantID, AuthMethods: c.AuthMethods,
+			ACR: c.ACR, AuthTime: c.AuthTime,
 		}
 		if caller.Reference != nil {
 			out.TokenType, out.ID, out.NotBefore = "reference_token", caller.Reference.ID, 0
@@ -134,6 +140,7 @@ func (s *Server) introspect(ctx context.Context, tok, hint string) (introspectio
 		SessionID: rt.SessionID, TokenType: "refresh_token", Expiry: rt.ExpiresAt.Unix(),
 		IssuedAt: rt.CreatedAt.Unix(), Issuer: s.cfg.Issuer,
 		IdentityProvider: rt.Auth.Provider, TenantID: rt.Auth.Tenant, AuthMethods: rt.Auth.Methods,
+		ACR: acrOf(rt.Auth), AuthTime: unixOrZero(rt.AuthTime),
 	}, nil
 }
 

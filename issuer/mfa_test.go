@@ -176,6 +176,10 @@ func TestMFASignInWithTOTP(t *testing.T) {
 	if id.ACR != "mfa" || !slices.Equal(id.AMR, []string{"pwd", "otp", "mfa"}) {
 		t.Errorf("ID token: acr %q amr %v", id.ACR, id.AMR)
 	}
+	// Introspection says the same (one rule, every door).
+	if in := ts.introspect(t, res.body["access_token"].(string)); in["acr"] != "mfa" || in["auth_time"] != float64(ts.now.Unix()) {
+		t.Errorf("introspection: acr %v auth_time %v", in["acr"], in["auth_time"])
+	}
 
 	// RFC 6238 §5.2: the same code, a second sign-in in the same step:
 	// refused, with the same words as a wrong code.
