@@ -129,7 +129,7 @@ func (s *Server) handleSecurityConfirm(w http.ResponseWriter, r *http.Request) {
 		s.accountCodeWrong(r, a.user, account, address, "totp", "wrong_code")
 		// The same secret again, so the user can retype the code.
 		svg, _ := mfa.QRSVG(mfa.KeyURI(s.mfaIssuerName(), a.user.Login, f.Secret), s.lang(r, a.user).T("mfa.qr.label"))
-		s.showSecurity(w, r, a.user, http.StatusOK, securityPage{Enrolling: true, QR: template.HTML(svg), //nolint:gosec // QRSVG's markup holds no caller text
+		s.showSecurity(w, r, a.user, http.StatusOK, securityPage{Enrolling: true, QR: template.HTML(svg), // QRSVG's markup: see newEnrolment
 			Secret: groupSecret(f.Secret)}, msgWrongCode, webui.Text{})
 		return
 	}

@@ -158,18 +158,10 @@ func (s *Server) startSecondStep(w http.ResponseWriter, r *http.Request, req *au
 	// Lax: the step may follow a provider's cross-site redirect back.
 	http.SetCookie(w, &http.Cookie{Name: mfaCookie, Value: jws, Path: s.prefix + mfaPath, MaxAge: int(mfaTTL / time.Second),
 		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+	// The first factor was just given: prompt=login is satisfied.
 	q := url.Values{}
-	for _, k := range authzParams {
-		if v := req.raw.Get(k); v != "" {
-			q.Set(k, v)
-		}
-	}
-	if k := "prompt"; req.hasPrompt("login") {
-		// The first factor was just given; going on must not ask again.
-		q.Set(k, strings.Join(slices.DeleteFunc(slices.Clone(req.prompt), func(p string) bool { return p == "login" }), " "))
-		if q.Get(k) == "" {
-			q.Del(k)
-		}
+	for _, p := range carriedParams(req, "login") { // consent.go
+		q.Set(p.Name, p.Value)
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, s.prefix+mfaPath+"?"+q.Encode(), http.StatusSeeOther)
@@ -277,7 +269,7 @@ func (s *Server) newEnrolment(ctx context.Context, u *directory.User, label stri
 	if err != nil {
 		return "", "", err
 	}
-	return template.HTML(svg), groupSecret(secret), nil //nolint:gosec // QRSVG's markup holds no caller text
+	return template.HTML(svg), groupSecret(secret), nil // QRSVG's markup holds no caller text: numbers, fixed markup, an escaped label
 }
 
 // mfaIssuerName is the issuer label an authenticator app shows.
