@@ -411,3 +411,21 @@ func TestMFAAccountRemove(t *testing.T) {
 		t.Error("the factor is still stored")
 	}
 }
+
+// With mfa: required, a reset means enrolling again at the next sign-in.
+func TestMFAResetFactorsRequired(t *testing.T) {
+	ts := newTestServer(t, func(c *testConfig) { requireMFAApp(c.Apps) })
+	b := newBrowser(t, ts)
+	p := newPKCE()
+	page := b.secondStep(b.passwordStep(authzQuery(webID, webRedirect, "openid read", p), "alice", "alice-pw"))
+	first := pageSecret(t, page)
+	finishAuthorization(t, ts, enrolAtSecondStep(t, ts, b, page), p)
+	if err := ts.store.DeleteFactors(t.Context(), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	b = newBrowser(t, ts)
+	page = b.secondStep(b.passwordStep(authzQuery(webID, webRedirect, "openid read", newPKCE()), "alice", "alice-pw"))
+	if again := pageSecret(t, page); again == first {
+		t.Error("enrolling again shows the old secret")
+	}
+}
