@@ -78,6 +78,7 @@ func New(cfg Config) (*Handler, error) {
 		h.mux.HandleFunc("GET /admin/users/{login}", h.getUser)
 		h.mux.HandleFunc("PATCH /admin/users/{login}", h.updateUser)
 		h.mux.HandleFunc("DELETE /admin/users/{login}", h.deleteUser)
+		h.mux.HandleFunc("DELETE /admin/users/{login}/factors", h.resetFactors)
 		h.mux.HandleFunc("POST /admin/users/{login}/password", h.setUserPassword)
 		h.mux.HandleFunc("POST /admin/users/{login}/reset-link", h.userResetLink)
 		h.mux.HandleFunc("POST /admin/users/{login}/disable", h.enableUser(false))

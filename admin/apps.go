@@ -49,6 +49,7 @@ type AppChange struct {
 	ReferenceTokens        *string   `json:"reference_tokens,omitempty"`
 	Consent                *string   `json:"consent,omitempty"`
 	DPoP                   *string   `json:"dpop,omitempty"`
+	MFA                    *string   `json:"mfa,omitempty"` // issue 20: optional or required
 	RequirePKCE            *bool     `json:"require_pkce,omitempty"`
 	// Issue 21: back-channel logout and token exchange.
 	BackchannelLogoutURI             *string `json:"backchannel_logout_uri,omitempty"`
@@ -73,6 +74,7 @@ func (ch AppChange) Apply(a *config.App) {
 	set(&a.ReferenceTokens, ch.ReferenceTokens)
 	set(&a.Consent, ch.Consent)
 	set(&a.DPoP, ch.DPoP)
+	set(&a.MFA, ch.MFA)
 	set(&a.BackchannelLogoutURI, ch.BackchannelLogoutURI)
 	if ch.BackchannelLogoutSessionRequired != nil {
 		a.BackchannelLogoutSessionRequired = *ch.BackchannelLogoutSessionRequired
@@ -132,7 +134,7 @@ func ViewOf(a directory.App, source string) AppInfo {
 		RedirectURIs: nonNil(a.RedirectURIs), PostLogoutRedirectURIs: nonNil(a.PostLogoutRedirectURIs),
 		AllowInternalUsers: a.AllowInternalUsers, AllowCommunityUsers: a.AllowCommunityUsers,
 		ReferenceTokens: a.ReferenceTokens, RequirePKCE: a.RequirePKCE, Enabled: a.Enabled, Source: source,
-		Consent: config.ConsentImplicit, DPoP: config.DPoPOptional,
+		Consent: config.ConsentImplicit, DPoP: config.DPoPOptional, MFA: config.MFAOptional,
 		BackchannelLogoutURI: a.BackchannelLogoutURI, BackchannelLogoutSessionRequired: a.BackchannelLogoutSID,
 		TokenExchange: a.TokenExchange,
 
@@ -143,6 +145,9 @@ func ViewOf(a directory.App, source string) AppInfo {
 	}
 	if a.DPoPRequired {
 		v.DPoP = config.DPoPRequired
+	}
+	if a.MFARequired {
+		v.MFA = config.MFARequired
 	}
 	if !a.CreatedAt.IsZero() {
 		created, updated := a.CreatedAt.UTC(), a.UpdatedAt.UTC()
@@ -174,6 +179,7 @@ type AppInfo struct {
 	RequirePKCE            bool     `json:"require_pkce"`
 	Consent                string   `json:"consent"`
 	DPoP                   string   `json:"dpop"` // optional or required (RFC 9449)
+	MFA                    string   `json:"mfa"`  // optional or required (issue 20)
 	// Issue 21: back-channel logout and token exchange.
 	BackchannelLogoutURI             string     `json:"backchannel_logout_uri,omitempty"`
 	BackchannelLogoutSessionRequired bool       `json:"backchannel_logout_session_required"`

@@ -20,6 +20,10 @@ type Users interface {
 	// ResetLink issues a one-time password reset link, shown once.
 	ResetLink(ctx context.Context, login string) (link string, expires time.Time, err error)
 	Delete(ctx context.Context, login string) error
+	// ResetFactors removes every second factor of the user (issue 20):
+	// the user enrols again at the next sign-in if a policy requires
+	// one; sign-ins already made are not ended.
+	ResetFactors(ctx context.Context, login string) error
 }
 
 // Errors a Users implementation returns; validation problems are an
@@ -42,6 +46,7 @@ type UserInfo struct {
 	EmailVerified bool      `json:"email_verified"`
 	Admin         bool      `json:"admin"`
 	Disabled      bool      `json:"disabled"`
+	MFARequired   bool      `json:"mfa_required"`
 	Source        string    `json:"source"` // "config" or "store"
 	CreatedAt     time.Time `json:"created_at,omitzero"`
 	UpdatedAt     time.Time `json:"updated_at,omitzero"`
@@ -57,6 +62,7 @@ type UserInput struct {
 	Type          string `json:"type"`
 	EmailVerified bool   `json:"email_verified"`
 	Admin         bool   `json:"admin"`
+	MFARequired   bool   `json:"mfa_required"`
 	Password      string `json:"password"`
 }
 
@@ -69,6 +75,7 @@ type UserEdit struct {
 	EmailVerified *bool   `json:"email_verified"`
 	Admin         *bool   `json:"admin"`
 	Disabled      *bool   `json:"disabled"`
+	MFARequired   *bool   `json:"mfa_required"`
 }
 
 // Actor is the administrator making the request of ctx, by login, for
@@ -86,7 +93,7 @@ func Actor(ctx context.Context) string {
 func UserView(u directory.User, source string) UserInfo {
 	return UserInfo{
 		Login: u.Login, ID: u.ID, Name: u.Name, Email: u.Email, Locale: u.Locale, Type: u.Type,
-		EmailVerified: u.EmailVerified, Admin: u.Admin, Disabled: u.Disabled, Source: source,
+		EmailVerified: u.EmailVerified, Admin: u.Admin, Disabled: u.Disabled, MFARequired: u.MFARequired, Source: source,
 		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC(),
 	}
 }
@@ -193,6 +200,16 @@ func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.auditAdmin(r, "user.deleted", login)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// resetFactors is DELETE /admin/users/{login}/factors.
+func (h *Handler) resetFactors(w http.ResponseWriter, r *http.Request) {
+	login := r.PathValue("login")
+	if h.userFailed(w, r, h.cfg.Users.ResetFactors(r.Context(), login)) {
+		return
+	}
+	h.auditAdmin(r, "user.factors_reset", login)
 	w.WriteHeader(http.StatusNoContent)
 }
 

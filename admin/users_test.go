@@ -53,6 +53,10 @@ func (f *fakeUsers) Delete(_ context.Context, login string) error {
 	f.calls = append(f.calls, "delete "+login)
 	return f.err
 }
+func (f *fakeUsers) ResetFactors(_ context.Context, login string) error {
+	f.calls = append(f.calls, "reset-factors "+login)
+	return f.err
+}
 
 func doJSON(h http.Handler, method, path, auth, body string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
@@ -92,6 +96,7 @@ func TestUsersEndpoints(t *testing.T) {
 		{"POST", "/admin/users/bob/password", `{"password":"another-long-one"}`, 204, "password bob", "user.password_set"},
 		{"POST", "/admin/users/bob/reset-link", "", 201, "reset-link bob", "user.reset_link_issued"},
 		{"DELETE", "/admin/users/bob", "", 204, "delete bob", "user.deleted"},
+		{"DELETE", "/admin/users/bob/factors", "", 204, "reset-factors bob", "user.factors_reset"},
 	} {
 		users.calls = nil
 		auditLog.Reset()

@@ -175,6 +175,7 @@ func (c *Console) routes() {
 		m.HandleFunc("POST "+Path+"/users/password", c.action(c.handleSetPassword))
 		m.HandleFunc("POST "+Path+"/users/reset", c.action(c.handleResetLink))
 		m.HandleFunc("POST "+Path+"/users/delete", c.action(c.handleDeleteUser))
+		m.HandleFunc("POST "+Path+"/users/factors", c.action(c.handleResetFactors))
 	}
 	if c.cfg.Recent != nil {
 		m.HandleFunc("GET "+Path+"/events", c.page(c.handleEvents)) // events.go
@@ -414,6 +415,7 @@ var notices = map[string]string{
 	"user_disabled": "console.done.user_disabled",
 	"user_password": "console.done.user_password",
 	"user_deleted":  "console.done.user_deleted",
+	"factors_reset": "console.done.factors_reset",
 }
 
 // notice is the page's notice from its "done" parameter.

@@ -177,7 +177,8 @@ func (fakeUsers) SetPassword(context.Context, string, string) error { return nil
 func (fakeUsers) ResetLink(context.Context, string) (string, time.Time, error) {
 	return "https://gw.example/id/account/reset?t=once", time.Unix(2e9, 0), nil
 }
-func (fakeUsers) Delete(context.Context, string) error { return nil }
+func (fakeUsers) Delete(context.Context, string) error       { return nil }
+func (fakeUsers) ResetFactors(context.Context, string) error { return nil }
 
 // idp is a fake token endpoint: it checks the PKCE verifier against the
 // challenge the authorize redirect carried, and answers with token.
@@ -539,6 +540,19 @@ func TestSecretsShownOnce(t *testing.T) {
 	if resp, body := tc.post(t, Path+"/users/reset", url.Values{"csrf_token": {csrf}, "login": {"newbie"}}); resp.StatusCode != http.StatusCreated ||
 		!strings.Contains(body, "https://gw.example/id/account/reset?t=once") {
 		t.Fatalf("reset link: %d %s", resp.StatusCode, body)
+	}
+	// Resetting second factors asks for the confirmation, then is done
+	// and audited as the admin API's DELETE …/factors is.
+	if resp, _ := tc.post(t, Path+"/users/factors", url.Values{"csrf_token": {csrf}, "login": {"newbie"}}); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("reset factors without the confirmation: %d", resp.StatusCode)
+	}
+	if resp, _ := tc.post(t, Path+"/users/factors", url.Values{"csrf_token": {csrf}, "login": {"newbie"}, "confirm": {"on"}}); resp.StatusCode != http.StatusSeeOther ||
+		!strings.Contains(resp.Header.Get("Location"), "done=factors_reset") {
+		t.Errorf("reset factors: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	_, body = tc.get(t, Path+"/events")
+	if !strings.Contains(body, "user.factors_reset") {
+		t.Errorf("events page lacks the factor reset: %s", body)
 	}
 	_, body = tc.get(t, Path+"/events")
 	if !strings.Contains(body, "app.created") || !strings.Contains(body, "user.reset_link_issued") || strings.Contains(body, "t=once") {

@@ -3,6 +3,7 @@ package adminui
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -38,6 +39,7 @@ type userForm struct {
 	New                              bool
 	Login, Name, Email, Locale, Type string
 	Admin, EmailVerified, Disabled   bool
+	MFARequired                      bool
 	Source                           string
 	Types                            []string
 	Problems                         []string
@@ -68,6 +70,7 @@ func readUserForm(r *http.Request, f *userForm) {
 	p := r.PostForm
 	f.Name, f.Email, f.Locale = strings.TrimSpace(p.Get("name")), strings.TrimSpace(p.Get("email")), strings.TrimSpace(p.Get("locale"))
 	f.Type, f.Admin, f.EmailVerified = p.Get("type"), p.Get("admin") == "on", p.Get("email_verified") == "on"
+	f.MFARequired = p.Get("mfa_required") == "on"
 }
 
 // handleCreateUser creates a user as POST /admin/users does.
@@ -77,7 +80,7 @@ func (c *Console) handleCreateUser(w http.ResponseWriter, r *http.Request, q *re
 	readUserForm(r, &f)
 	u, err := c.cfg.Users.Create(r.Context(), admin.UserInput{
 		Login: f.Login, Name: f.Name, Email: f.Email, Locale: f.Locale, Type: f.Type,
-		EmailVerified: f.EmailVerified, Admin: f.Admin, Password: r.PostForm.Get("password"),
+		EmailVerified: f.EmailVerified, Admin: f.Admin, MFARequired: f.MFARequired, Password: r.PostForm.Get("password"),
 	})
 	if c.userRefused(w, r, q, f, err) {
 		return
@@ -131,6 +134,7 @@ func (c *Console) editForm(r *http.Request, q *req, login string) (userForm, err
 	f := c.userForm(q, false)
 	f.Login, f.Name, f.Email, f.Locale, f.Type = u.Login, u.Name, u.Email, u.Locale, u.Type
 	f.Admin, f.EmailVerified, f.Disabled, f.Source = u.Admin, u.EmailVerified, u.Disabled, u.Source
+	f.MFARequired = u.MFARequired
 	return f, nil
 }
 
@@ -153,6 +157,7 @@ func (c *Console) handleUpdateUser(w http.ResponseWriter, r *http.Request, q *re
 	readUserForm(r, &f)
 	u, err := c.cfg.Users.Update(r.Context(), f.Login, admin.UserEdit{
 		Name: &f.Name, Email: &f.Email, Locale: &f.Locale, Type: &f.Type, EmailVerified: &f.EmailVerified, Admin: &f.Admin,
+		MFARequired: &f.MFARequired,
 	})
 	if c.userRefused(w, r, q, f, err) {
 		return
@@ -223,6 +228,28 @@ func (c *Console) handleResetLink(w http.ResponseWriter, r *http.Request, q *req
 	}
 	f.Reset, f.ResetExpires = link, expires
 	c.showUserForm(w, r, q, http.StatusCreated, f, webui.Text{}, webui.Msg("console.user.reset_issued"))
+}
+
+// handleResetFactors removes a user's second factors as DELETE
+// /admin/users/{login}/factors does, once the administrator ticked the
+// confirmation.
+func (c *Console) handleResetFactors(w http.ResponseWriter, r *http.Request, q *req) {
+	login := r.PostForm.Get("login")
+	if r.PostForm.Get("confirm") != "on" {
+		f, err := c.editForm(r, q, login)
+		if err != nil {
+			c.userFailed(w, r, q, err)
+			return
+		}
+		c.showUserForm(w, r, q, http.StatusBadRequest, f, webui.Msg("console.user.factors_confirm"), webui.Text{})
+		return
+	}
+	if err := c.cfg.Users.ResetFactors(r.Context(), login); err != nil {
+		c.userFailed(w, r, q, err)
+		return
+	}
+	c.auditChange(r, "user.factors_reset", login)
+	c.done(w, r, "/users/edit?login="+url.QueryEscape(login), "factors_reset")
 }
 
 // handleDeleteUser deletes a user as DELETE /admin/users/{login} does,

@@ -32,6 +32,15 @@ const (
 	// PasswordChanged is a user changing their own password on the
 	// account page.
 	PasswordChanged = "password.changed"
+	// Second factors (issue 20): a user enrolled TOTP (at sign-in or on
+	// the account page) or removed it; a second step passed or failed
+	// (reason: wrong_code, replayed, throttled, …; the factor attribute
+	// says totp or recovery); an operator reset a user's factors.
+	MFAEnrolled  = "mfa.enrolled"
+	MFARemoved   = "mfa.removed"
+	MFASucceeded = "mfa.succeeded"
+	MFAFailed    = "mfa.failed"
+	MFAReset     = "mfa.reset"
 	// AdminChange records a change made through the admin API (an app
 	// created, disabled, its secret rotated); reason says which.
 	AdminChange = "admin.change"

@@ -121,6 +121,7 @@ func applyDefaults(f *File, given map[string]bool) {
 		str(&a.ReferenceTokens, ReferenceTokensNone)
 		str(&a.Consent, ConsentImplicit)
 		str(&a.DPoP, DPoPOptional)
+		str(&a.MFA, MFAOptional)
 		boolean(&a.RequirePKCE, true)
 		boolean(&a.Enabled, true)
 		boolean(&a.LocalPasswords, true)

@@ -43,6 +43,9 @@ const (
 	// DPoP policies of an app (apps[].dpop, RFC 9449).
 	DPoPOptional = "optional"
 	DPoPRequired = "required"
+	// Second-factor policies of an app (apps[].mfa).
+	MFAOptional = "optional"
+	MFARequired = "required"
 
 	// routes[].on_missing_token
 	OnMissingTokenUnauthorized = "unauthorized"
@@ -445,6 +448,11 @@ type User struct {
 	// whenever Email is). Requires Email. Omitted: false.
 	EmailVerified bool `yaml:"email_verified"`
 
+	// MFARequired asks the user for a second factor at every sign-in,
+	// whatever the app says; a user without one enrols at the next
+	// sign-in. Omitted: false.
+	MFARequired bool `yaml:"mfa_required"`
+
 	// Locale is the user's language as a BCP 47 tag such as bg-BG or en
 	// (locale claim; subtags separated by "-", not "_"). Optional.
 	Locale string `yaml:"locale"`
@@ -553,6 +561,13 @@ type App struct {
 	// tokens) or "required" (a token request without a proof is refused
 	// with invalid_dpop_proof).
 	DPoP string `yaml:"dpop" json:"dpop"`
+
+	// MFA says whether the app's users need a second factor (TOTP, or a
+	// recovery code): "optional" (the default when empty or omitted: a
+	// user who enrolled one is asked for it) or "required" (every user
+	// is, and one without a factor enrols at sign-in). A sign-in at an
+	// external provider that asserted multi-factor (amr) counts as one.
+	MFA string `yaml:"mfa" json:"mfa"`
 
 	// BackchannelLogoutURI receives a signed logout token whenever a
 	// session the app got tokens for ends (OpenID Connect Back-Channel

@@ -24,6 +24,7 @@ func (a App) Record() (directory.App, error) {
 		RequirePKCE:            a.PKCERequired(),
 		ConsentRequired:        a.Consent == ConsentRequired,
 		DPoPRequired:           a.DPoP == DPoPRequired,
+		MFARequired:            a.MFA == MFARequired,
 		BackchannelLogoutURI:   a.BackchannelLogoutURI,
 		BackchannelLogoutSID:   a.BackchannelLogoutSessionRequired,
 		TokenExchange:          a.TokenExchange,
@@ -45,7 +46,7 @@ func (a App) Record() (directory.App, error) {
 func (u User) Record() directory.User {
 	return directory.User{
 		Login: u.Login, ID: directory.StableUserID(u.Login), Name: u.Name, Email: u.Email,
-		EmailVerified: u.EmailVerified, Locale: u.Locale,
+		EmailVerified: u.EmailVerified, Locale: u.Locale, MFARequired: u.MFARequired,
 		Type: u.Type, Admin: u.Admin, PasswordHash: u.PasswordHash, Disabled: !u.IsEnabled(),
 	}
 }

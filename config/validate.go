@@ -418,6 +418,7 @@ func (v *validator) apps(users map[string]int) map[string]int {
 			ReferenceTokensNone, ReferenceTokensAuthenticatedUsers, ReferenceTokensAdministratorsOnly)
 		v.oneOf(p+".consent", a.Consent, ConsentImplicit, ConsentRequired)
 		v.oneOf(p+".dpop", a.DPoP, DPoPOptional, DPoPRequired)
+		v.oneOf(p+".mfa", a.MFA, MFAOptional, MFARequired)
 		if a.BackchannelLogoutURI != "" {
 			if msg := checkRedirectURI(a.BackchannelLogoutURI); msg != "" {
 				v.add(p+".backchannel_logout_uri", msg)

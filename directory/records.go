@@ -98,6 +98,10 @@ type App struct {
 	// allows them, so an app stored before the field existed keeps the
 	// password form.
 	NoLocalPasswords bool
+	// MFARequired asks every user of the app for a second factor
+	// (config and admin API apps[].mfa: required, issue 20): a user
+	// without one enrols at sign-in. The zero value is "optional".
+	MFARequired bool
 	// Enabled false is ERP.net's IsEnabled kill switch: the app's
 	// sessions end and its tokens are refused everywhere (SPEC §5).
 	Enabled bool
@@ -144,6 +148,10 @@ type User struct {
 	Type          string // TypeInternal, TypeCommunity or TypeSystem
 	Admin         bool
 	PasswordHash  string // argon2id PHC string; "" for system users
+	// MFARequired asks the user for a second factor at every sign-in
+	// (config and admin API users[].mfa_required): a user without one
+	// enrols at the next sign-in.
+	MFARequired bool
 	// Disabled keeps the record but refuses the user everywhere: Table
 	// does not hand out disabled users, so every door sees none.
 	Disabled bool

@@ -259,6 +259,41 @@ func a11yPages() []a11yPage {
 			want:     "#this-browser",
 		},
 		{
+			// Issue 20: the account page's second factors, off, and the
+			// enrolment with its QR code and the secret in text.
+			name:     "account, two-step sign-in",
+			signedIn: true,
+			url:      func(e a11yEnv) string { return e.g.Issuer() + "/account/security" },
+			want:     "#enrol-totp",
+		},
+		{
+			name:     "account, two-step sign-in enrolment",
+			signedIn: true,
+			url:      func(e a11yEnv) string { return e.g.Issuer() + "/account/security" },
+			then:     []chromedp.Action[chromedp.Void]{chromedp.WaitVisible(chromedp.CSS("#enrol-totp")), chromedp.Click(chromedp.CSS("#enrol-totp"))},
+			want:     "#qr",
+		},
+		{
+			// An app with mfa: required: after the password, a user
+			// without a factor enrols on the second-step page.
+			name:   "second step, enrolment at sign-in",
+			config: a11yRequireMFA,
+			url:    func(e a11yEnv) string { return a11yAuthorizeURL(e.g, spaClient) },
+			then:   []chromedp.Action[chromedp.Void]{a11yFillLogin(aliceLogin, alicePassword)},
+			want:   "#qr",
+		},
+		{
+			// A wrong first code: the error is tied to the code field.
+			name:   "second step, wrong code",
+			config: a11yRequireMFA,
+			url:    func(e a11yEnv) string { return a11yAuthorizeURL(e.g, spaClient) },
+			then: []chromedp.Action[chromedp.Void]{a11yFillLogin(aliceLogin, alicePassword),
+				chromedp.WaitVisible(chromedp.CSS("#code")), chromedp.SendKeys(chromedp.CSS("#code"), "000000"),
+				chromedp.Click(chromedp.CSS("#submit"))},
+			want:        "#error",
+			errorFields: []string{"code"},
+		},
+		{
 			name:     "tokens, revoke confirmation",
 			signedIn: true,
 			url:      func(e a11yEnv) string { return e.g.PublicURL + tokensPagePath },
@@ -760,4 +795,10 @@ identity_providers:
   - {id: corp, type: oidc, name: Corp SSO, issuer: "http://127.0.0.1:9", client_id: erpgate, client_secret: unused}
   - {id: corp-ad, type: ldap, name: Corporate account, url: "ldap://127.0.0.1:9", user_base: "dc=example,dc=com"}
 `
+}
+
+// a11yRequireMFA makes the example SPA ask every user for a second
+// factor (apps[].mfa: required).
+func a11yRequireMFA(c string) string {
+	return a11yReplace(c, "  - uri: com.example/spa ", "  - mfa: required\n    uri: com.example/spa ")
 }

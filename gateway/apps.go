@@ -177,13 +177,17 @@ func configForm(s directory.App) config.App {
 	if s.DPoPRequired {
 		dpopPolicy = config.DPoPRequired
 	}
+	mfaPolicy := config.MFAOptional
+	if s.MFARequired {
+		mfaPolicy = config.MFARequired
+	}
 	internal, community, pkce, enabled, local := s.AllowInternalUsers, s.AllowCommunityUsers, s.RequirePKCE, s.Enabled, !s.NoLocalPasswords
 	return config.App{
 		URI: s.ID, Name: s.Name, Type: typ, SecretHash: hash, SystemUser: s.SystemUser,
 		Scope: strings.Join(s.Scopes, " "), RedirectURIs: slices.Clone(s.RedirectURIs),
 		PostLogoutRedirectURIs: slices.Clone(s.PostLogoutRedirectURIs),
 		AllowInternalUsers:     &internal, AllowCommunityUsers: &community,
-		ReferenceTokens: s.ReferenceTokens, Consent: consent, DPoP: dpopPolicy, RequirePKCE: &pkce, Enabled: &enabled,
+		ReferenceTokens: s.ReferenceTokens, Consent: consent, DPoP: dpopPolicy, MFA: mfaPolicy, RequirePKCE: &pkce, Enabled: &enabled,
 		BackchannelLogoutURI: s.BackchannelLogoutURI, BackchannelLogoutSessionRequired: s.BackchannelLogoutSID,
 		TokenExchange: s.TokenExchange,
 

@@ -55,6 +55,7 @@ type Users struct {
 	clock     func() time.Time
 	params    password.Params
 	logger    *slog.Logger
+	audit     *audit.Logger // mfa.reset
 }
 
 var (
@@ -67,6 +68,7 @@ type usersStore interface {
 	store.Users
 	store.PasswordResets
 	store.FederatedLinks // a deleted user's links go with it
+	store.Factors        // and the second factors
 }
 
 // refTokens revokes reference tokens: *reftoken.Service, which drops
@@ -98,7 +100,7 @@ func NewUsers(c UsersConfig) *Users {
 	e := &enforcer{sessions: c.Sessions, directory: c.Directory, grants: c.Store, revoked: c.Revoked,
 		audit: c.Audit, logger: c.Logger, clock: c.Clock}
 	return &Users{
-		store: c.Store, directory: c.Directory, enforce: e.apply, tokens: c.RefTokens, issuer: c.File.Issuer(),
+		store: c.Store, directory: c.Directory, enforce: e.apply, tokens: c.RefTokens, issuer: c.File.Issuer(), audit: c.Audit,
 		clock: c.Clock, params: cmp.Or(c.PasswordParams, password.Default), logger: c.Logger,
 	}
 }
@@ -168,7 +170,7 @@ func (u *Users) Create(ctx context.Context, in admin.UserInput) (admin.UserInfo,
 	now := u.clock().Truncate(time.Millisecond)
 	rec := directory.User{
 		Login: in.Login, ID: newUserID(), Name: in.Name, Email: in.Email, EmailVerified: in.EmailVerified,
-		Locale: in.Locale, Type: in.Type, Admin: in.Admin, CreatedAt: now, UpdatedAt: now,
+		Locale: in.Locale, Type: in.Type, Admin: in.Admin, MFARequired: in.MFARequired, CreatedAt: now, UpdatedAt: now,
 	}
 	probs := CheckUser(rec)
 	if in.Password != "" {
@@ -207,6 +209,7 @@ func (u *Users) Update(ctx context.Context, login string, e admin.UserEdit) (adm
 		set(&s.EmailVerified, e.EmailVerified)
 		set(&s.Admin, e.Admin)
 		set(&s.Disabled, e.Disabled)
+		set(&s.MFARequired, e.MFARequired)
 		if s.Type == directory.TypeSystem {
 			s.PasswordHash = "" // system users do not sign in
 		}
@@ -257,9 +260,32 @@ func (u *Users) Delete(ctx context.Context, login string) error {
 		return err
 	}
 	u.takeAway(ctx, old, nil)
-	// The login may be created again; the old identities at providers
-	// must not reach the new user.
-	return u.store.DeleteFederatedLinks(context.WithoutCancel(ctx), login)
+	// The login may be created again; the old identities at providers,
+	// and the old authenticator and recovery codes, must not reach the
+	// new user.
+	if err := u.store.DeleteFederatedLinks(context.WithoutCancel(ctx), login); err != nil {
+		return err
+	}
+	return u.store.DeleteFactors(context.WithoutCancel(ctx), login)
+}
+
+// ResetFactors removes the second factors of login, a user of the file
+// or of the store: the factors are the store's either way. The user's
+// sign-ins are not ended; a policy that requires a factor asks them to
+// enrol again at the next one.
+func (u *Users) ResetFactors(ctx context.Context, login string) error {
+	if u.directory.ConfigUser(login) == nil {
+		if _, err := u.stored(ctx, login); err != nil {
+			return err
+		}
+	}
+	if err := u.store.DeleteFactors(ctx, login); err != nil {
+		return err
+	}
+	if u.audit != nil {
+		u.audit.Log(ctx, audit.Event{Name: audit.MFAReset, Subject: login})
+	}
+	return nil
 }
 
 // change applies edit to a stored user and makes it effective: in this

@@ -23,6 +23,7 @@ import (
 //     asks again);
 //   - /account/password: change the password (account_password.go);
 //   - /account/sessions: the live sign-ins, end one (account_sessions.go);
+//   - /account/security: the second factors (account_security.go);
 //   - /account/tokens: personal access tokens (account_tokens.go), when
 //     the server has a reference-token service.
 //
@@ -102,6 +103,9 @@ func (s *Server) accountFrame(w http.ResponseWriter, r *http.Request, u *directo
 		{ID: "nav-profile", Href: accountPath, Label: webui.Msg("account.nav.profile")},
 		{ID: "nav-password", Href: accountPasswordPath, Label: webui.Msg("account.nav.password")},
 		{ID: "nav-sessions", Href: accountSessionsPath, Label: webui.Msg("account.nav.sessions")},
+	}
+	if s.cfg.Factors != nil {
+		tabs = append(tabs, accountTab{ID: "nav-security", Href: accountSecurityPath, Label: webui.Msg("account.nav.security")})
 	}
 	if s.cfg.ReferenceTokens != nil {
 		tabs = append(tabs, accountTab{ID: "nav-tokens", Href: tokensPath, Label: webui.Msg("account.nav.tokens")})

@@ -70,7 +70,7 @@ var pkceChallenge = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
 // the app asked for, login_hint the user the app expects; OIDC Core
 // §3.1.2.1).
 var authzParams = []string{"client_id", "redirect_uri", "response_type", "response_mode", "scope",
-	"state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age", "ui_locales", "login_hint"}
+	"state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age", "ui_locales", "login_hint", "acr_values"}
 
 // parseAuthorize validates an authorization request. The client and the
 // redirect URI are checked first: until both are known good, errors go to
@@ -201,6 +201,20 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		user := s.cfg.Directory.User(sess.Subject)
 		if msg := userMayUse(user, req.app); !msg.IsZero() {
 			s.authorizeFailed(w, r, req, &authzError{"access_denied", english(msg), false})
+			return
+		}
+		if acrOf(sess.Auth) != acrMFA && (req.wantsMFA() || mfaPolicy(user, req.app)) {
+			// A single-factor sign-in, and the request or the policy
+			// asks for two: the second step upgrades the same session
+			// (mfa.go), or prompt=none cannot (OIDC Core §3.1.2.6).
+			if req.hasPrompt("none") {
+				s.authorizeFailed(w, r, req, &authzError{"interaction_required", "a second factor is needed", false})
+				return
+			}
+			if err := s.startSecondStep(w, r, req, user, sess.Auth); err != nil {
+				s.cfg.Logger.ErrorContext(r.Context(), "authorize: start the second step", "err", err)
+				s.authorizeFailed(w, r, req, &authzError{"temporarily_unavailable", "the sign-in cannot go on right now; try again shortly", false})
+			}
 			return
 		}
 		s.continueSignIn(w, r, req, sess, user) // consent.go

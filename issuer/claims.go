@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
+	"github.com/erpgate/erpgate/store"
 	"hash"
 	"slices"
 	"time"
@@ -87,10 +88,7 @@ func (s *Server) userAccessClaims(now time.Time, g userGrant, jti string) claims
 	c.IsAdmin = &admin
 	c.Database = s.cfg.Database
 	c.IdentityProvider, c.TenantID, c.AuthMethods = g.auth.Provider, g.auth.Tenant, g.auth.Methods
-	if !g.authTime.IsZero() {
-		c.AuthTime = g.authTime.Unix()
-	}
-	c.ACR = "pwd" // stepup: mfa sets the real value
+	c.ACR, c.AuthTime = acrOf(g.auth), unixOrZero(g.authTime)
 	c.Confirmation = confirmation(g.jkt)
 	return c
 }
@@ -116,6 +114,7 @@ type idClaims struct {
 	IDP string   `json:"idp,omitempty"`
 	TID string   `json:"tid,omitempty"`
 	AMR []string `json:"amr,omitempty"`
+	ACR string   `json:"acr,omitempty"`
 	// With scope profile (OIDC Core §5.4; erpgate has no separate email
 	// scope, so profile carries email and email_verified too, as at
 	// userinfo).
@@ -136,7 +135,7 @@ func (s *Server) signIDToken(now time.Time, g userGrant, accessToken, code strin
 		Issuer: s.cfg.Issuer, Subject: g.user.Login, Audience: []string{g.app.ID},
 		Expiry: now.Add(s.cfg.AccessTokenTTL).Unix(), IssuedAt: now.Unix(), AuthTime: g.authTime.Unix(),
 		Nonce: g.nonce, SID: g.sid, AZP: g.app.ID,
-		IDP: g.auth.Provider, TID: g.auth.Tenant, AMR: g.auth.Methods,
+		IDP: g.auth.Provider, TID: g.auth.Tenant, AMR: g.auth.Methods, ACR: acrOf(g.auth),
 	}
 	if accessToken != "" {
 		c.AtHash = atHash(alg, accessToken)
@@ -149,6 +148,24 @@ func (s *Server) signIDToken(now time.Time, g userGrant, accessToken, code strin
 		c.Email, c.EmailVerified = g.user.Email, emailVerified(g.user)
 	}
 	return s.cfg.Signer.Sign(signing.TypeIDToken, c)
+}
+
+// acrOf is the acr claim of a sign-in: its ACR, and "pwd" for records
+// made before second factors existed (every sign-in then was one
+// factor).
+func acrOf(a store.Authentication) string {
+	if a.ACR == "" {
+		return acrPassword
+	}
+	return a.ACR
+}
+
+// unixOrZero is t in Unix seconds; 0 (claim left out) for the zero time.
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
 }
 
 // emailVerified is the email_verified claim of u: whether its email was

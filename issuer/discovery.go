@@ -38,16 +38,18 @@ func (s *Server) discoveryDocument() ([]byte, error) {
 		"grant_types_supported":    []string{"authorization_code", "client_credentials", "refresh_token", GrantTokenExchange},
 		"response_modes_supported": []string{"query", "fragment", "form_post"},
 		"prompt_values_supported":  []string{"none", "login", "consent"},
-		"introspection_endpoint_auth_methods_supported":  []string{"client_secret_basic", "client_secret_post"},
-		"revocation_endpoint_auth_methods_supported":     []string{"client_secret_basic", "client_secret_post", "none"},
-		"frontchannel_logout_supported":                  false,
-		"token_endpoint_auth_methods_supported":          []string{"client_secret_basic", "client_secret_post", "none"},
-		"scopes_supported":                               scopes,
-		"response_types_supported":                       []string{responseTypeCode, responseTypeHybrid},
-		"subject_types_supported":                        []string{"public"},
-		"id_token_signing_alg_values_supported":          []string{s.cfg.Signer.Algorithm()},
-		"code_challenge_methods_supported":               []string{"S256"},
-		"claims_supported":                               s.claimsSupported(),
+		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
+		"revocation_endpoint_auth_methods_supported":    []string{"client_secret_basic", "client_secret_post", "none"},
+		"frontchannel_logout_supported":                 false,
+		"token_endpoint_auth_methods_supported":         []string{"client_secret_basic", "client_secret_post", "none"},
+		"scopes_supported":                              scopes,
+		"response_types_supported":                      []string{responseTypeCode, responseTypeHybrid},
+		"subject_types_supported":                       []string{"public"},
+		"id_token_signing_alg_values_supported":         []string{s.cfg.Signer.Algorithm()},
+		"code_challenge_methods_supported":              []string{"S256"},
+		"claims_supported":                              s.claimsSupported(),
+		// OIDC Discovery §3: the acr values a sign-in can reach (mfa.go).
+		"acr_values_supported":                           []string{acrPassword, acrMFA},
 		"authorization_response_iss_parameter_supported": true,
 		// RFC 9449 §5.1: proofs are checked at the token endpoint and at
 		// every door of the gateway.
@@ -65,7 +67,7 @@ func (s *Server) discoveryDocument() ([]byte, error) {
 func (s *Server) claimsSupported() []string {
 	cs := []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "auth_time", "nonce", "at_hash", "c_hash", "azp",
 		"scope", "client_id", "id", "name", "email", "email_verified", "locale", "user_type", "is_admin",
-		"client_system_user", "client_system_user_id", "client_system_user_type", "act", "exchanged_from", "amr"}
+		"client_system_user", "client_system_user_id", "client_system_user_type", "act", "exchanged_from", "amr", "acr"}
 	if s.cfg.Database != "" {
 		cs = append(cs, "db", "client_db")
 	}

@@ -139,6 +139,7 @@ func (s *Server) introspect(ctx context.Context, tok, hint string) (introspectio
 		SessionID: rt.SessionID, TokenType: "refresh_token", Expiry: rt.ExpiresAt.Unix(),
 		IssuedAt: rt.CreatedAt.Unix(), Issuer: s.cfg.Issuer,
 		IdentityProvider: rt.Auth.Provider, TenantID: rt.Auth.Tenant, AuthMethods: rt.Auth.Methods,
+		ACR: acrOf(rt.Auth), AuthTime: unixOrZero(rt.AuthTime),
 	}, nil
 }
 

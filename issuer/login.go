@@ -226,7 +226,15 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.showLogin(w, r, req, login, msg, http.StatusForbidden)
 		return
 	}
-	sess, err := s.signIn(r, user, passwordAuth)
+	auth := passwordAuth
+	second, err := s.needSecondStep(w, r, req, user, &auth) // mfa.go
+	if second {
+		return
+	}
+	var sess signedIn
+	if err == nil {
+		sess, err = s.signIn(r, user, auth)
+	}
 	if err != nil {
 		s.cfg.Logger.ErrorContext(r.Context(), "sign in", "err", err)
 		s.showLogin(w, r, req, login, webui.Msg("login.error.unavailable"), http.StatusServiceUnavailable)

@@ -282,7 +282,15 @@ func (s *Server) federatedSignIn(w http.ResponseWriter, r *http.Request, req *au
 		return
 	}
 	auth := store.Authentication{Provider: p.ID, Tenant: ident.Tenant, Methods: ident.Methods}
-	sess, err := s.signIn(r, user, auth) // login.go
+	second, err := s.needSecondStep(w, r, req, user, &auth) // mfa.go
+	if second {
+		s.cfg.Metrics.FederatedLogins.WithLabelValues(p.ID, "success").Inc() // the provider's part passed
+		return
+	}
+	var sess signedIn
+	if err == nil {
+		sess, err = s.signIn(r, user, auth) // login.go
+	}
 	if err != nil {
 		s.cfg.Logger.ErrorContext(r.Context(), "federated sign-in", "provider", p.ID, "err", err)
 		s.federatedRefused(w, r, req, p.ID, "idp_store_unavailable", http.StatusServiceUnavailable)

@@ -142,6 +142,12 @@ type Config struct {
 	FederatedLinks FederatedLinks
 	FederatedUsers FederatedUsers
 
+	// Factors keeps the users' second factors (mfa.go, issue 20): TOTP
+	// and recovery codes, asked for after the first factor, enrolled on
+	// the account page. nil: no second factors (a sign-in that needs one
+	// is refused as unavailable).
+	Factors Factors
+
 	// SignInURL is where the account pages send a browser without an
 	// identity session, with ?rd= the page's path: the gateway's browser
 	// login start (public_url + "/oauth2/start"). "" when the gateway has
@@ -169,7 +175,8 @@ type Server struct {
 
 	dpop *dpop.Checker // token-endpoint proofs (dpop.go)
 
-	spent spentStates // federated sign-ins answered (login_federated.go)
+	spent    spentStates // federated sign-ins answered (login_federated.go)
+	spentMFA spentStates // second steps passed (mfa.go)
 }
 
 // Limits are the issuer's rate limits.
@@ -285,6 +292,8 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET "+s.prefix+federatedCallbackPath+"{provider}", s.handleFederatedCallback) // login_federated.go
 	s.mux.HandleFunc("GET "+s.prefix+federatedLogoutPath, s.handleFederatedLogout)                  // logout_federated.go
 	s.routeAccount()                                                                                // account.go
+	s.mux.HandleFunc(s.prefix+mfaPath, s.handleMFA)                                                 // mfa.go
+	s.routeAccountSecurity()                                                                        // account_security.go
 	s.routeAccountTokens()                                                                          // account_tokens.go; only with ReferenceTokens
 	s.routeAccountReset()                                                                           // account_reset.go; only with PasswordResets
 	s.routeCORS()                                                                                   // cors.go: token, revocation and userinfo answer app origins

@@ -133,7 +133,7 @@ func newTestServer(t testing.TB, mutate func(*testConfig)) *testServer {
 			Directory: dir,
 			CodeTTL:   time.Minute, RefreshTokenTTL: 720 * time.Hour, PublicRefreshTokenTTL: 24 * time.Hour,
 			RefreshReuseGrace: 2 * time.Second, IdentitySessionTTL: 12 * time.Hour,
-			AuthCodes: st, RefreshTokens: st, IdentitySessions: st, Consents: st, SessionClients: st,
+			AuthCodes: st, RefreshTokens: st, IdentitySessions: st, Consents: st, SessionClients: st, Factors: st,
 			Revocations: revoked, Authority: auth,
 			EndSession: func(ctx context.Context, sid string) error {
 				_, err := sessions.End(ctx, sid, store.EndLogout)

@@ -23,10 +23,15 @@ type Metrics struct {
 	// providers (SPEC §10), by provider id and result: success, or the
 	// reason of the failure (idp_unavailable, idp_state_mismatch, …).
 	FederatedLogins *prometheus.CounterVec // provider, result
-	SessionsOpen    prometheus.Gauge
-	LicenseUsed     prometheus.Gauge
-	LicenseLimit    prometheus.Gauge
-	ConfigReloadOK  prometheus.Gauge
+	// MFA counts second-factor checks (issue 20), by factor (totp,
+	// recovery) and result (success, failure, throttled).
+	MFA *prometheus.CounterVec // factor, result
+	// MFAEnrolments counts TOTP enrolments confirmed.
+	MFAEnrolments  prometheus.Counter
+	SessionsOpen   prometheus.Gauge
+	LicenseUsed    prometheus.Gauge
+	LicenseLimit   prometheus.Gauge
+	ConfigReloadOK prometheus.Gauge
 	// RateLimitRefusals counts requests a limiter refused before judging
 	// them (429), by limiter: one of the Limiter* values.
 	RateLimitRefusals *prometheus.CounterVec // limiter
@@ -101,6 +106,14 @@ func New(reg prometheus.Registerer, b Build) *Metrics {
 			Namespace: namespace, Name: "federated_logins_total",
 			Help: "Sign-ins through external identity providers, by provider and result (success or the failure's reason).",
 		}, []string{"provider", "result"}),
+		MFA: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "mfa_total",
+			Help: "Second-factor checks at sign-in and on the account page, by factor (totp, recovery) and result (success, failure, throttled).",
+		}, []string{"factor", "result"}),
+		MFAEnrolments: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "mfa_enrolments_total",
+			Help: "TOTP enrolments confirmed with a first code.",
+		}),
 		SessionsOpen: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "sessions_open",
 			Help: "ERP sessions currently open.",
@@ -141,7 +154,7 @@ func New(reg prometheus.Registerer, b Build) *Metrics {
 	}, []string{"version", "goversion"})
 	buildInfo.WithLabelValues(b.Version, b.GoVersion).Set(1)
 	reg.MustRegister(m.HTTPRequests, m.HTTPDuration, m.UpstreamDuration, m.AuthDecisions,
-		m.TokensIssued, m.TokenErrors, m.Logins, m.FederatedLogins, m.SessionsOpen, m.LicenseUsed,
+		m.TokensIssued, m.TokenErrors, m.Logins, m.FederatedLogins, m.MFA, m.MFAEnrolments, m.SessionsOpen, m.LicenseUsed,
 		m.LicenseLimit, m.ConfigReloadOK, m.RateLimitRefusals, m.ReferenceTokenUses,
 		m.StoreDuration, m.StoreErrors, buildInfo)
 	return m

@@ -45,6 +45,10 @@ func observed(t *testing.T) *prometheus.Registry {
 	m.Logins.WithLabelValues("failure").Add(2)
 	m.FederatedLogins.WithLabelValues("entra", "success").Inc()
 	m.FederatedLogins.WithLabelValues("entra", "idp_unavailable").Inc()
+	m.MFA.WithLabelValues("totp", "success").Inc()
+	m.MFA.WithLabelValues("totp", "failure").Add(2)
+	m.MFA.WithLabelValues("recovery", "success").Inc()
+	m.MFAEnrolments.Inc()
 	m.SessionsOpen.Set(2)
 	m.LicenseUsed.Set(2)
 	m.LicenseLimit.Set(10)
@@ -141,6 +145,8 @@ func TestMetricsSpecNames(t *testing.T) {
 		"erpgate_live_closed_total": {"reason"},
 		// Issue 19: sign-in through external identity providers.
 		"erpgate_federated_logins_total": {"provider", "result"},
+		"erpgate_mfa_total":              {"factor", "result"},
+		"erpgate_mfa_enrolments_total":   nil,
 	}
 	mfs, err := observed(t).Gather()
 	if err != nil {

@@ -19,8 +19,14 @@ type Authentication struct {
 	Tenant string
 	// Methods are the amr values (RFC 8176): "pwd" for erpgate's own
 	// password, an external provider's amr as it asserted it (none when
-	// it asserted none).
+	// it asserted none); a second factor adds its own ("otp") and "mfa"
+	// (issue 20).
 	Methods []string
+	// ACR is the acr claim (OIDC Core §2): "mfa" when a second factor
+	// passed or the provider asserted more than one factor, "pwd" for any
+	// single-factor sign-in; "" for records made before issue 20 (read
+	// as "pwd").
+	ACR string
 }
 
 // FederatedLink ties a person at an external identity provider (the

@@ -276,6 +276,7 @@ type Backend interface {
 	Registry
 	SessionClients
 	FederatedLinks
+	Factors
 	// Ping reports whether the store is reachable (for /readyz).
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

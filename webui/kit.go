@@ -233,6 +233,9 @@ func (k *Kit) At(assetsPath string) *Kit {
 	return &c
 }
 
+// ProductName is the configured product name, or "".
+func (k *Kit) ProductName() string { return k.product }
+
 // SignedOutURL is the configured landing after sign-out, or "".
 func (k *Kit) SignedOutURL() string { return k.cfg.SignedOutURL }
 

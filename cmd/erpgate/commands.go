@@ -88,6 +88,8 @@ func commandTable() []command {
 			summary: "print a one-time link for a stored user to set a new password (24h)"},
 		{name: "users delete", synopsis: "[--config FILE] LOGIN", operands: "LOGIN", flags: usersDeleteCommand, details: usersDetails,
 			summary: "delete a stored user: sessions end, refresh and reference tokens are revoked"},
+		{name: "users reset-factors", synopsis: "[--config FILE] LOGIN", operands: "LOGIN", flags: usersResetFactorsCommand, details: usersResetFactorsDetails,
+			summary: "remove a user's second factors (TOTP, recovery codes); a required factor is enrolled again at the next sign-in"},
 		{name: "admin token", synopsis: "[--config FILE] [--ttl 10m] [--app URI]", flags: adminTokenCommand, details: adminTokenDetails,
 			summary: "mint a short-lived access token for the admin API (scope sec)"},
 		{name: "backup", synopsis: "[--config FILE] OUT", operands: "OUT", flags: backupCommand, details: backupDetails,

@@ -229,6 +229,24 @@ func usersDeleteCommand(fs *flag.FlagSet) runFunc {
 	}
 }
 
+// usersResetFactorsDetails is `users reset-factors --help`'s detail.
+const usersResetFactorsDetails = `Works for the config file's users too: second factors live in the store.
+Sign-ins already made are not ended.`
+
+// usersResetFactorsCommand is `erpgate users reset-factors LOGIN`.
+func usersResetFactorsCommand(fs *flag.FlagSet) runFunc {
+	path := configFlag(fs)
+	return func(ctx context.Context, operands []string, e env) error {
+		return withUsers(ctx, *path, e, func(u *gw.Users) error {
+			if err := u.ResetFactors(ctx, operands[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "second factors of %s removed\n", operands[0])
+			return nil
+		})
+	}
+}
+
 // withUsers runs f on the user registry of the config at path, over its
 // store: the directory, session manager, revocation list and
 // reference-token service a gateway would use, so what f changes is

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"regexp"
 	"strings"
 	"testing"
@@ -106,6 +107,29 @@ func TestUsersCLI(t *testing.T) {
 	}
 	if s, _ := g.store.User(ctx, "bob"); s.PasswordHash == stored.PasswordHash {
 		t.Errorf("users password did not change the stored hash")
+	}
+
+	// Second factors are reset in the store, for stored and file users.
+	for _, login := range []string{"bob", "alice"} {
+		if err := g.store.SaveTOTP(ctx, store.TOTPFactor{Login: login, Secret: "JBSWY3DPEHPK3PXP", CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		if err := g.store.SaveRecoveryCodes(ctx, login, []string{"h1"}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errOut = runCmd(t, "users", "reset-factors", "--config", cfg, login)
+		if code != 0 || !strings.Contains(out, "second factors of "+login+" removed") {
+			t.Fatalf("users reset-factors %s: exit %d: %s %s", login, code, out, errOut)
+		}
+		if _, err := g.store.TOTP(ctx, login); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s's TOTP factor after reset-factors: %v", login, err)
+		}
+		if hs, _ := g.store.RecoveryCodes(ctx, login); len(hs) != 0 {
+			t.Errorf("%s's recovery codes after reset-factors: %v", login, hs)
+		}
+	}
+	if code, _, errOut := runCmd(t, "users", "reset-factors", "--config", cfg, "nobody"); code != 1 || !strings.Contains(errOut, "no such user") {
+		t.Errorf("reset-factors of an unknown user: exit %d %s", code, errOut)
 	}
 
 	code, out, errOut = runCmd(t, "users", "delete", "--config", cfg, "bob")

@@ -339,3 +339,19 @@ func (h *hung) FederatedLinksOf(ctx context.Context, _ string) ([]store.Federate
 	return nil, h.wait(ctx)
 }
 func (h *hung) DeleteFederatedLinks(ctx context.Context, _ string) error { return h.wait(ctx) }
+func (h *hung) TOTP(ctx context.Context, _ string) (store.TOTPFactor, error) {
+	return store.TOTPFactor{}, h.wait(ctx)
+}
+func (h *hung) SaveTOTP(ctx context.Context, _ store.TOTPFactor) error { return h.wait(ctx) }
+func (h *hung) ConfirmTOTP(ctx context.Context, _, _ string, _ int64, _ time.Time) error {
+	return h.wait(ctx)
+}
+func (h *hung) UseTOTPStep(ctx context.Context, _ string, _ int64) error { return h.wait(ctx) }
+func (h *hung) SaveRecoveryCodes(ctx context.Context, _ string, _ []string, _ time.Time) error {
+	return h.wait(ctx)
+}
+func (h *hung) RecoveryCodes(ctx context.Context, _ string) ([]string, error) {
+	return nil, h.wait(ctx)
+}
+func (h *hung) UseRecoveryCode(ctx context.Context, _, _ string) error { return h.wait(ctx) }
+func (h *hung) DeleteFactors(ctx context.Context, _ string) error      { return h.wait(ctx) }

@@ -39,6 +39,8 @@ type Store struct {
 	seats    map[string]string                         // subject -> ID of its open session holding the reserved seat
 	clients  map[string]map[string]store.SessionClient // by sid, then app
 	links    map[linkKey]store.FederatedLink           // by provider and subject
+	totp     map[string]store.TOTPFactor               // by login
+	recovery map[string]map[string]bool                // login -> unused recovery code hashes
 	closed   bool
 }
 

@@ -11,7 +11,7 @@ import (
 // AuthCodeColumns are the columns of auth_codes, in ScanAuthCode's order.
 const AuthCodeColumns = `hash, client_id, subject, redirect_uri, scopes, nonce, code_challenge, session_id,
 	auth_time, created_at, expires_at, used_at, access_token_id, access_expires_at,
-	auth_provider, auth_tenant, auth_methods`
+	auth_provider, auth_tenant, auth_methods, auth_acr`
 
 // ScanAuthCode reads a row of AuthCodeColumns.
 func (r *Records) ScanAuthCode(row Row) (store.AuthCode, error) {
@@ -20,7 +20,7 @@ func (r *Records) ScanAuthCode(row Row) (store.AuthCode, error) {
 	if err := row.Scan(&c.Hash, &c.ClientID, &c.Subject, &c.RedirectURI, f.ScanStrings(&c.Scopes), &c.Nonce,
 		&c.CodeChallenge, &c.SessionID, f.ScanTime(&c.AuthTime), f.ScanTime(&c.CreatedAt), f.ScanTime(&c.ExpiresAt),
 		f.ScanTime(&c.UsedAt), &c.AccessTokenID, f.ScanTime(&c.AccessExpiresAt),
-		&c.Auth.Provider, &c.Auth.Tenant, f.ScanStrings(&c.Auth.Methods)); err != nil {
+		&c.Auth.Provider, &c.Auth.Tenant, f.ScanStrings(&c.Auth.Methods), &c.Auth.ACR); err != nil {
 		return store.AuthCode{}, err
 	}
 	c.Scopes, c.Auth.Methods = OrNil(c.Scopes), OrNil(c.Auth.Methods)
@@ -38,7 +38,7 @@ func (s *Store) SaveAuthCode(ctx context.Context, c store.AuthCode) error {
 	n, err := s.insert.Exec(ctx, s.rec.q.saveAuthCode,
 		c.Hash, c.ClientID, c.Subject, c.RedirectURI, f.Strings(c.Scopes), c.Nonce, c.CodeChallenge, c.SessionID,
 		f.NullTime(c.AuthTime), f.Time(c.CreatedAt), f.Time(c.ExpiresAt), f.NullTime(c.UsedAt),
-		c.AccessTokenID, f.NullTime(c.AccessExpiresAt), c.Auth.Provider, c.Auth.Tenant, f.Strings(c.Auth.Methods))
+		c.AccessTokenID, f.NullTime(c.AccessExpiresAt), c.Auth.Provider, c.Auth.Tenant, f.Strings(c.Auth.Methods), c.Auth.ACR)
 	return s.rec.changed(n, err, "save auth code", store.ErrConflict)
 }
 
@@ -59,7 +59,7 @@ func (s *Store) deleteExpired(ctx context.Context, what, query string, now time.
 // order.
 const RefreshColumns = `hash, family_id, client_id, subject, session_id, scopes, auth_time, created_at, expires_at,
 	access_token_id, access_expires_at, rotated_at, successor, revoked_at, dpop_jkt,
-	auth_provider, auth_tenant, auth_methods`
+	auth_provider, auth_tenant, auth_methods, auth_acr`
 
 // ScanRefresh reads a row of RefreshColumns.
 func (r *Records) ScanRefresh(row Row) (store.RefreshToken, error) {
@@ -68,7 +68,7 @@ func (r *Records) ScanRefresh(row Row) (store.RefreshToken, error) {
 	if err := row.Scan(&t.Hash, &t.FamilyID, &t.ClientID, &t.Subject, &t.SessionID, f.ScanStrings(&t.Scopes),
 		f.ScanTime(&t.AuthTime), f.ScanTime(&t.CreatedAt), f.ScanTime(&t.ExpiresAt), &t.AccessTokenID,
 		f.ScanTime(&t.AccessExpiresAt), f.ScanTime(&t.RotatedAt), &t.Successor, f.ScanTime(&t.RevokedAt), &t.DPoPJKT,
-		&t.Auth.Provider, &t.Auth.Tenant, f.ScanStrings(&t.Auth.Methods)); err != nil {
+		&t.Auth.Provider, &t.Auth.Tenant, f.ScanStrings(&t.Auth.Methods), &t.Auth.ACR); err != nil {
 		return store.RefreshToken{}, err
 	}
 	t.Scopes, t.Successor, t.Auth.Methods = OrNil(t.Scopes), OrNil(t.Successor), OrNil(t.Auth.Methods)
@@ -88,7 +88,7 @@ func (r *Records) InsertRefresh(ctx context.Context, db Execer, t store.RefreshT
 		t.Hash, t.FamilyID, t.ClientID, t.Subject, t.SessionID, f.Strings(t.Scopes), f.NullTime(t.AuthTime),
 		f.Time(t.CreatedAt), f.Time(t.ExpiresAt), t.AccessTokenID, f.NullTime(t.AccessExpiresAt),
 		f.NullTime(t.RotatedAt), NonNil(t.Successor), f.NullTime(t.RevokedAt), t.DPoPJKT,
-		t.Auth.Provider, t.Auth.Tenant, f.Strings(t.Auth.Methods))
+		t.Auth.Provider, t.Auth.Tenant, f.Strings(t.Auth.Methods), t.Auth.ACR)
 	return r.changed(n, err, "save refresh token", store.ErrConflict)
 }
 
@@ -145,7 +145,7 @@ func (s *Store) DeleteExpiredRefreshTokens(ctx context.Context, now time.Time) e
 // IdentityColumns are the columns of identity_sessions, in ScanIdentity's
 // order.
 const IdentityColumns = `id, subject, secret_hash, auth_time, created_at, expires_at, ended_at, remote_addr, user_agent,
-	auth_provider, auth_tenant, auth_methods`
+	auth_provider, auth_tenant, auth_methods, auth_acr`
 
 // ScanIdentity reads a row of IdentityColumns.
 func (r *Records) ScanIdentity(row Row) (store.IdentitySession, error) {
@@ -153,7 +153,7 @@ func (r *Records) ScanIdentity(row Row) (store.IdentitySession, error) {
 	f := r.f
 	err := row.Scan(&is.ID, &is.Subject, &is.SecretHash, f.ScanTime(&is.AuthTime), f.ScanTime(&is.CreatedAt),
 		f.ScanTime(&is.ExpiresAt), f.ScanTime(&is.EndedAt), &is.RemoteAddr, &is.UserAgent,
-		&is.Auth.Provider, &is.Auth.Tenant, f.ScanStrings(&is.Auth.Methods))
+		&is.Auth.Provider, &is.Auth.Tenant, f.ScanStrings(&is.Auth.Methods), &is.Auth.ACR)
 	if err != nil {
 		return store.IdentitySession{}, err
 	}
@@ -169,7 +169,7 @@ func (s *Store) SaveIdentitySession(ctx context.Context, is store.IdentitySessio
 	f := s.rec.f
 	n, err := s.write.Exec(ctx, s.rec.q.saveIdentity,
 		is.ID, is.Subject, is.SecretHash, f.NullTime(is.AuthTime), f.Time(is.CreatedAt), f.Time(is.ExpiresAt),
-		f.NullTime(is.EndedAt), is.RemoteAddr, is.UserAgent, is.Auth.Provider, is.Auth.Tenant, f.Strings(is.Auth.Methods))
+		f.NullTime(is.EndedAt), is.RemoteAddr, is.UserAgent, is.Auth.Provider, is.Auth.Tenant, f.Strings(is.Auth.Methods), is.Auth.ACR)
 	if err != nil {
 		return s.rec.Err("save identity session", err)
 	}

@@ -19,12 +19,15 @@ type queries struct {
 	revoke, revoked, revokedSince, deleteExpiredRevocations                  string
 	recordSessionClient, takeSessionClients, deleteStaleSessionClients       string
 	federatedLink, saveFederatedLink, federatedLinksOf, deleteFederatedLinks string
+	totp, saveTOTP, confirmTOTP, useTOTPStep, deleteTOTP                     string
+	insertRecoveryCode, setRecoveryBatch, deleteOldRecoveryCodes             string
+	recoveryCodes, useRecoveryCode, deleteRecoveryBatch, deleteRecoveryCodes string
 }
 
 func newQueries(f Flavor) queries {
 	q := queries{
 		createApp: `INSERT INTO apps (` + AppColumns + `)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) ON CONFLICT (uri) DO NOTHING`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) ON CONFLICT (uri) DO NOTHING`,
 		app:  "SELECT " + AppColumns + " FROM apps WHERE uri = $1",
 		apps: "SELECT " + AppColumns + " FROM apps ORDER BY created_at, uri",
 		updateApp: `UPDATE apps SET
@@ -32,7 +35,7 @@ func newQueries(f Flavor) queries {
 				post_logout_redirect_uris = $8, allow_internal_users = $9, allow_community_users = $10,
 				reference_tokens = $11, require_pkce = $12, enabled = $13, updated_at = $14, consent_required = $15,
 				dpop_required = $16, backchannel_logout_uri = $17, backchannel_logout_sid = $18, token_exchange = $19,
-				identity_providers = $20, local_passwords = $21
+				identity_providers = $20, local_passwords = $21, mfa_required = $22
 			WHERE uri = $1`,
 		appsSince: "SELECT " + AppColumns + " FROM apps WHERE updated_at >= $1 ORDER BY updated_at, uri",
 
@@ -51,22 +54,22 @@ func newQueries(f Flavor) queries {
 			WHERE changed_at >= $1 ORDER BY changed_at, login`,
 
 		createUser: `INSERT INTO users AS u (` + UserColumns + `)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 			ON CONFLICT (login) DO UPDATE SET
 				id = excluded.id, name = excluded.name, email = excluded.email, email_verified = excluded.email_verified,
 				locale = excluded.locale, type = excluded.type, admin = excluded.admin, password_hash = excluded.password_hash,
 				disabled = excluded.disabled, created_at = excluded.created_at, updated_at = excluded.updated_at,
-				deleted_at = NULL
+				deleted_at = NULL, mfa_required = excluded.mfa_required
 			WHERE u.deleted_at IS NOT NULL`,
 		user:  "SELECT " + UserColumns + " FROM users WHERE login = $1 AND deleted_at IS NULL",
 		users: "SELECT " + UserColumns + " FROM users WHERE deleted_at IS NULL ORDER BY created_at, login",
 		updateUser: `UPDATE users SET
 				name = $2, email = $3, email_verified = $4, locale = $5, type = $6, admin = $7, password_hash = $8,
-				disabled = $9, updated_at = $10
+				disabled = $9, updated_at = $10, mfa_required = $11
 			WHERE login = $1 AND deleted_at IS NULL`,
 		deleteUser: `UPDATE users SET
 				name = '', email = '', email_verified = FALSE, locale = '', admin = FALSE, password_hash = '',
-				disabled = TRUE, updated_at = $2, deleted_at = $2
+				disabled = TRUE, updated_at = $2, deleted_at = $2, mfa_required = FALSE
 			WHERE login = $1 AND deleted_at IS NULL`,
 		usersSince: "SELECT " + UserColumns + " FROM users WHERE updated_at >= $1 ORDER BY updated_at, login",
 
@@ -80,12 +83,12 @@ func newQueries(f Flavor) queries {
 
 		authCode: "SELECT " + AuthCodeColumns + " FROM auth_codes WHERE hash = $1",
 		saveAuthCode: `INSERT INTO auth_codes (` + AuthCodeColumns + `)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT (hash) DO NOTHING`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) ON CONFLICT (hash) DO NOTHING`,
 		deleteExpiredAuthCodes: "DELETE FROM auth_codes WHERE expires_at < $1",
 
 		refreshToken: "SELECT " + RefreshColumns + " FROM refresh_tokens WHERE hash = $1",
 		saveRefresh: `INSERT INTO refresh_tokens (` + RefreshColumns + `)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) ON CONFLICT (hash) DO NOTHING`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) ON CONFLICT (hash) DO NOTHING`,
 		deleteExpiredRefresh: "DELETE FROM refresh_tokens WHERE expires_at < $1",
 		// The families to revoke (Config.RevokeFamilies).
 		family:          "SELECT CAST($1 AS text)",
@@ -94,12 +97,13 @@ func newQueries(f Flavor) queries {
 
 		identity: "SELECT " + IdentityColumns + " FROM identity_sessions WHERE id = $1",
 		saveIdentity: `INSERT INTO identity_sessions AS i (` + IdentityColumns + `)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 			ON CONFLICT (id) DO UPDATE SET
 				subject = excluded.subject, secret_hash = excluded.secret_hash, auth_time = excluded.auth_time,
 				created_at = excluded.created_at, expires_at = excluded.expires_at, ended_at = excluded.ended_at,
 				remote_addr = excluded.remote_addr, user_agent = excluded.user_agent,
-				auth_provider = excluded.auth_provider, auth_tenant = excluded.auth_tenant, auth_methods = excluded.auth_methods
+				auth_provider = excluded.auth_provider, auth_tenant = excluded.auth_tenant, auth_methods = excluded.auth_methods,
+				auth_acr = excluded.auth_acr
 			WHERE i.ended_at IS NULL AND i.subject = excluded.subject`,
 		endIdentity:          "UPDATE identity_sessions SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL",
 		endSubjectIdentities: "UPDATE identity_sessions SET ended_at = $2 WHERE subject = $1 AND ended_at IS NULL RETURNING id",
@@ -149,6 +153,27 @@ func newQueries(f Flavor) queries {
 			WHERE l.login = excluded.login`,
 		federatedLinksOf:     "SELECT " + LinkColumns + " FROM federated_links WHERE login = $1 ORDER BY provider, subject",
 		deleteFederatedLinks: "DELETE FROM federated_links WHERE login = $1",
+
+		totp: "SELECT " + TOTPColumns + " FROM totp_factors WHERE login = $1",
+		// A pending enrolment is replaced whole; a confirmed one is kept
+		// (ErrConflict).
+		saveTOTP: `INSERT INTO totp_factors AS t (` + TOTPColumns + `) VALUES ($1, $2, $3, NULL, 0)
+			ON CONFLICT (login) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at, last_step = 0
+			WHERE t.confirmed_at IS NULL`,
+		confirmTOTP: "UPDATE totp_factors SET confirmed_at = $3, last_step = $4 WHERE login = $1 AND secret = $2 AND confirmed_at IS NULL",
+		useTOTPStep: "UPDATE totp_factors SET last_step = $2 WHERE login = $1 AND confirmed_at IS NOT NULL AND last_step < $2",
+		deleteTOTP:  "DELETE FROM totp_factors WHERE login = $1",
+
+		insertRecoveryCode: "INSERT INTO recovery_codes (login, batch, hash) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+		setRecoveryBatch: `INSERT INTO recovery_batches (login, batch, created_at) VALUES ($1, $2, $3)
+			ON CONFLICT (login) DO UPDATE SET batch = excluded.batch, created_at = excluded.created_at`,
+		deleteOldRecoveryCodes: "DELETE FROM recovery_codes WHERE login = $1 AND batch <> $2",
+		recoveryCodes: `SELECT c.hash FROM recovery_codes c JOIN recovery_batches b ON b.login = c.login AND b.batch = c.batch
+			WHERE c.login = $1 ORDER BY c.hash`,
+		useRecoveryCode: `DELETE FROM recovery_codes WHERE login = $1 AND hash = $2
+			AND batch = (SELECT batch FROM recovery_batches WHERE login = $1)`,
+		deleteRecoveryBatch: "DELETE FROM recovery_batches WHERE login = $1",
+		deleteRecoveryCodes: "DELETE FROM recovery_codes WHERE login = $1",
 	}
 	for _, p := range []*string{
 		&q.createApp, &q.app, &q.apps, &q.updateApp, &q.appsSince,
@@ -166,6 +191,9 @@ func newQueries(f Flavor) queries {
 		&q.revoke, &q.revoked, &q.revokedSince, &q.deleteExpiredRevocations,
 		&q.recordSessionClient, &q.takeSessionClients, &q.deleteStaleSessionClients,
 		&q.federatedLink, &q.saveFederatedLink, &q.federatedLinksOf, &q.deleteFederatedLinks,
+		&q.totp, &q.saveTOTP, &q.confirmTOTP, &q.useTOTPStep, &q.deleteTOTP,
+		&q.insertRecoveryCode, &q.setRecoveryBatch, &q.deleteOldRecoveryCodes,
+		&q.recoveryCodes, &q.useRecoveryCode, &q.deleteRecoveryBatch, &q.deleteRecoveryCodes,
 	} {
 		*p = Rebind(f, *p)
 	}

@@ -12,7 +12,7 @@ import (
 const AppColumns = `uri, name, public, secret_hash, system_user, scopes, redirect_uris, post_logout_redirect_uris,
 	allow_internal_users, allow_community_users, reference_tokens, require_pkce, enabled, created_at, updated_at,
 	consent_required, dpop_required, backchannel_logout_uri, backchannel_logout_sid, token_exchange,
-	identity_providers, local_passwords`
+	identity_providers, local_passwords, mfa_required`
 
 // ScanApp reads a row of AppColumns. The column says local_passwords,
 // as the config file does, so that a row stored before it existed (the
@@ -25,7 +25,7 @@ func (r *Records) ScanApp(row Row) (directory.App, error) {
 		f.ScanStrings(&a.RedirectURIs), f.ScanStrings(&a.PostLogoutRedirectURIs), &a.AllowInternalUsers,
 		&a.AllowCommunityUsers, &a.ReferenceTokens, &a.RequirePKCE, &a.Enabled, f.ScanTime(&a.CreatedAt),
 		f.ScanTime(&a.UpdatedAt), &a.ConsentRequired, &a.DPoPRequired, &a.BackchannelLogoutURI, &a.BackchannelLogoutSID,
-		&a.TokenExchange, f.ScanStrings(&a.IdentityProviders), &localPasswords); err != nil {
+		&a.TokenExchange, f.ScanStrings(&a.IdentityProviders), &localPasswords, &a.MFARequired); err != nil {
 		return directory.App{}, err
 	}
 	a.NoLocalPasswords = !localPasswords
@@ -42,7 +42,7 @@ func (r *Records) appArgs(a directory.App) []any {
 		f.Strings(a.RedirectURIs), f.Strings(a.PostLogoutRedirectURIs), a.AllowInternalUsers, a.AllowCommunityUsers,
 		a.ReferenceTokens, a.RequirePKCE, a.Enabled, f.Time(a.CreatedAt), f.Time(a.UpdatedAt), a.ConsentRequired,
 		a.DPoPRequired, a.BackchannelLogoutURI, a.BackchannelLogoutSID, a.TokenExchange, f.Strings(a.IdentityProviders),
-		!a.NoLocalPasswords}
+		!a.NoLocalPasswords, a.MFARequired}
 }
 
 // CreateApp stores a; store.ErrConflict if its URI exists.

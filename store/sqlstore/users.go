@@ -10,14 +10,14 @@ import (
 
 // UserColumns are the columns of users, in ScanUser's order.
 const UserColumns = `login, id, name, email, email_verified, locale, type, admin, password_hash, disabled,
-	created_at, updated_at, deleted_at`
+	created_at, updated_at, deleted_at, mfa_required`
 
 // ScanUser reads a row of UserColumns.
 func (r *Records) ScanUser(row Row) (directory.User, error) {
 	var u directory.User
 	f := r.f
 	if err := row.Scan(&u.Login, &u.ID, &u.Name, &u.Email, &u.EmailVerified, &u.Locale, &u.Type, &u.Admin,
-		&u.PasswordHash, &u.Disabled, f.ScanTime(&u.CreatedAt), f.ScanTime(&u.UpdatedAt), f.ScanTime(&u.DeletedAt)); err != nil {
+		&u.PasswordHash, &u.Disabled, f.ScanTime(&u.CreatedAt), f.ScanTime(&u.UpdatedAt), f.ScanTime(&u.DeletedAt), &u.MFARequired); err != nil {
 		return directory.User{}, err
 	}
 	return u, nil
@@ -28,7 +28,7 @@ func (r *Records) ScanUser(row Row) (directory.User, error) {
 func (r *Records) userArgs(u directory.User) []any {
 	f := r.f
 	return []any{u.Login, u.ID, u.Name, u.Email, u.EmailVerified, u.Locale, u.Type, u.Admin, u.PasswordHash,
-		u.Disabled, f.Time(u.CreatedAt), f.Time(u.UpdatedAt), f.NullTime(time.Time{})}
+		u.Disabled, f.Time(u.CreatedAt), f.Time(u.UpdatedAt), f.NullTime(time.Time{}), u.MFARequired}
 }
 
 // CreateUser stores u; store.ErrConflict if a live user has its login.
@@ -54,7 +54,7 @@ func (s *Store) Users(ctx context.Context) ([]directory.User, error) {
 // last of concurrent updates wins.
 func (s *Store) UpdateUser(ctx context.Context, u directory.User) error {
 	n, err := s.write.Exec(ctx, s.rec.q.updateUser, u.Login, u.Name, u.Email, u.EmailVerified, u.Locale, u.Type,
-		u.Admin, u.PasswordHash, u.Disabled, s.rec.f.Time(u.UpdatedAt))
+		u.Admin, u.PasswordHash, u.Disabled, s.rec.f.Time(u.UpdatedAt), u.MFARequired)
 	return s.rec.changed(n, err, "update user", store.ErrNotFound)
 }
 

@@ -34,6 +34,7 @@ func testApp(uri string, created time.Time) directory.App {
 		TokenExchange:          true,
 		IdentityProviders:      []string{"corp-ad", "entra"}, // in order, not sorted
 		NoLocalPasswords:       true,
+		MFARequired:            true,
 		Enabled:                true,
 		CreatedAt:              created,
 		UpdatedAt:              created,
@@ -53,7 +54,7 @@ func checkApp(t *testing.T, what string, got, want directory.App) {
 		got.ConsentRequired != want.ConsentRequired || got.DPoPRequired != want.DPoPRequired ||
 		got.BackchannelLogoutURI != want.BackchannelLogoutURI || got.BackchannelLogoutSID != want.BackchannelLogoutSID ||
 		got.TokenExchange != want.TokenExchange || !slices.Equal(got.IdentityProviders, want.IdentityProviders) ||
-		got.NoLocalPasswords != want.NoLocalPasswords || got.Enabled != want.Enabled ||
+		got.NoLocalPasswords != want.NoLocalPasswords || got.MFARequired != want.MFARequired || got.Enabled != want.Enabled ||
 		!got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) {
 		t.Errorf("%s:\n got %+v\nwant %+v", what, got, want)
 	}

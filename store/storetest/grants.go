@@ -25,7 +25,7 @@ func testCode(hash string) store.AuthCode {
 		CodeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
 		SessionID:     "sid-1",
 		AuthTime:      at(-time.Minute).In(cet),
-		Auth:          store.Authentication{Provider: "entra", Tenant: "9188040d-6c67-4c5b-b112-36a304b66dad", Methods: []string{"pwd", "mfa"}},
+		Auth:          store.Authentication{Provider: "entra", Tenant: "9188040d-6c67-4c5b-b112-36a304b66dad", Methods: []string{"pwd", "mfa"}, ACR: "mfa"},
 		CreatedAt:     at(0).In(cet),
 		ExpiresAt:     at(time.Minute).In(cet),
 	}
@@ -191,7 +191,7 @@ func testRefresh(hash, family string, created time.Time) store.RefreshToken {
 		AccessTokenID:   "jti-" + hash,
 		AccessExpiresAt: created.Add(time.Hour),
 		DPoPJKT:         "jkt-" + hash,
-		Auth:            store.Authentication{Provider: "google", Methods: []string{"pwd"}},
+		Auth:            store.Authentication{Provider: "google", Methods: []string{"pwd"}, ACR: "pwd"},
 	}
 }
 
@@ -528,14 +528,14 @@ func testIdentity(id, subject, secret string, auth time.Time) store.IdentitySess
 		ExpiresAt:  auth.Add(8 * time.Hour),
 		RemoteAddr: "203.0.113.7",
 		UserAgent:  "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
-		Auth:       store.Authentication{Provider: "entra", Tenant: "9188040d-6c67-4c5b-b112-36a304b66dad", Methods: []string{"pwd"}},
+		Auth:       store.Authentication{Provider: "entra", Tenant: "9188040d-6c67-4c5b-b112-36a304b66dad", Methods: []string{"pwd"}, ACR: "pwd"},
 	}
 }
 
 // sameAuth compares two Authentications; an empty Methods list and nil
 // are alike, as for scopes.
 func sameAuth(a, b store.Authentication) bool {
-	return a.Provider == b.Provider && a.Tenant == b.Tenant && slices.Equal(a.Methods, b.Methods)
+	return a.Provider == b.Provider && a.Tenant == b.Tenant && slices.Equal(a.Methods, b.Methods) && a.ACR == b.ACR
 }
 
 func checkIdentity(t *testing.T, what string, got, want store.IdentitySession) {

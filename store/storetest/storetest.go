@@ -29,6 +29,7 @@ func RunTests(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 	t.Run("PasswordResets", func(t *testing.T) { testPasswordResets(t, open) })
 	t.Run("SessionClients", func(t *testing.T) { testSessionClients(t, open) })
 	t.Run("FederatedLinks", func(t *testing.T) { testFederatedLinks(t, open) })
+	t.Run("Factors", func(t *testing.T) { testFactors(t, open) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
 	t.Run("Ping", func(t *testing.T) {
 		if err := open(t).Ping(t.Context()); err != nil {

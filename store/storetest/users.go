@@ -16,7 +16,7 @@ import (
 func testUser(login string, created time.Time) directory.User {
 	return directory.User{
 		Login: login, ID: "id-" + login, Name: "User " + login, Email: login + "@example.com",
-		EmailVerified: true, Locale: "bg-BG", Type: directory.TypeInternal, Admin: true,
+		EmailVerified: true, Locale: "bg-BG", Type: directory.TypeInternal, Admin: true, MFARequired: true,
 		PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$" + login + "+hash/x=",
 		CreatedAt:    created, UpdatedAt: created,
 	}
@@ -27,7 +27,7 @@ func testUser(login string, created time.Time) directory.User {
 func checkUser(t *testing.T, what string, got, want directory.User) {
 	t.Helper()
 	if got.Login != want.Login || got.ID != want.ID || got.Name != want.Name || got.Email != want.Email ||
-		got.EmailVerified != want.EmailVerified || got.Locale != want.Locale || got.Type != want.Type ||
+		got.EmailVerified != want.EmailVerified || got.MFARequired != want.MFARequired || got.Locale != want.Locale || got.Type != want.Type ||
 		got.Admin != want.Admin || got.PasswordHash != want.PasswordHash || got.Disabled != want.Disabled ||
 		!got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) || !got.DeletedAt.Equal(want.DeletedAt) {
 		t.Errorf("%s:\n got %+v\nwant %+v", what, got, want)

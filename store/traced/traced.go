@@ -419,3 +419,37 @@ func (s *Store) FederatedLinksOf(ctx context.Context, login string) ([]store.Fed
 func (s *Store) DeleteFederatedLinks(ctx context.Context, login string) error {
 	return run0(s, ctx, "DeleteFederatedLinks", func(ctx context.Context) error { return s.b.DeleteFederatedLinks(ctx, login) })
 }
+
+// Second factors (issue 20).
+
+func (s *Store) TOTP(ctx context.Context, login string) (store.TOTPFactor, error) {
+	return run(s, ctx, "TOTP", func(ctx context.Context) (store.TOTPFactor, error) { return s.b.TOTP(ctx, login) })
+}
+
+func (s *Store) SaveTOTP(ctx context.Context, f store.TOTPFactor) error {
+	return run0(s, ctx, "SaveTOTP", func(ctx context.Context) error { return s.b.SaveTOTP(ctx, f) })
+}
+
+func (s *Store) ConfirmTOTP(ctx context.Context, login, secret string, step int64, now time.Time) error {
+	return run0(s, ctx, "ConfirmTOTP", func(ctx context.Context) error { return s.b.ConfirmTOTP(ctx, login, secret, step, now) })
+}
+
+func (s *Store) UseTOTPStep(ctx context.Context, login string, step int64) error {
+	return run0(s, ctx, "UseTOTPStep", func(ctx context.Context) error { return s.b.UseTOTPStep(ctx, login, step) })
+}
+
+func (s *Store) SaveRecoveryCodes(ctx context.Context, login string, hashes []string, now time.Time) error {
+	return run0(s, ctx, "SaveRecoveryCodes", func(ctx context.Context) error { return s.b.SaveRecoveryCodes(ctx, login, hashes, now) })
+}
+
+func (s *Store) RecoveryCodes(ctx context.Context, login string) ([]string, error) {
+	return run(s, ctx, "RecoveryCodes", func(ctx context.Context) ([]string, error) { return s.b.RecoveryCodes(ctx, login) })
+}
+
+func (s *Store) UseRecoveryCode(ctx context.Context, login, hash string) error {
+	return run0(s, ctx, "UseRecoveryCode", func(ctx context.Context) error { return s.b.UseRecoveryCode(ctx, login, hash) })
+}
+
+func (s *Store) DeleteFactors(ctx context.Context, login string) error {
+	return run0(s, ctx, "DeleteFactors", func(ctx context.Context) error { return s.b.DeleteFactors(ctx, login) })
+}
