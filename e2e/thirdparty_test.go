@@ -100,8 +100,8 @@ func rpRandom() string {
 // used.
 //
 //	/start       to the gateway's authorize endpoint; the query may set
-//	             prompt, response_mode, response_type (default code) and
-//	             ui_locales
+//	             prompt, response_mode, response_type (default code),
+//	             ui_locales, acr_values and max_age
 //	/callback    the authorization response, by query (GET) or
 //	             form_post (POST); a fragment is relayed by a script
 //	/logout      to the end_session_endpoint, without id_token_hint; the
@@ -281,7 +281,7 @@ func (a *webRP) start(w http.ResponseWriter, r *http.Request) {
 	if f.responseType != "code" {
 		opts = append(opts, oauth2.SetAuthURLParam("response_type", f.responseType))
 	}
-	for _, k := range []string{"prompt", "response_mode", "ui_locales"} {
+	for _, k := range []string{"prompt", "response_mode", "ui_locales", "acr_values", "max_age"} {
 		if v := q.Get(k); v != "" {
 			opts = append(opts, oauth2.SetAuthURLParam(k, v))
 		}

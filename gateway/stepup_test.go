@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
+	"github.com/erpgate/erpgate/mfa"
 	"html"
 	"io"
 	"net/http"
@@ -73,17 +74,16 @@ func (b *stepUpBrowser) idClaims(front string) map[string]any {
 
 var stepUpHidden = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)"`)
 
-// TestStepUpBrowserLoopGuard runs the gateway's browser login against
-// its real issuer on a route that requires an mfa sign-in at most 15
-// minutes old: the password sign-in comes back to the page, which sends
-// the browser through the issuer again with acr_values=mfa and
-// max_age=900 (RFC 9470 §4). This issuer has no second factor yet, so it
-// answers with a password sign-in again: the page then says a stronger
-// sign-in is needed (401, with the challenge) instead of redirecting
-// for ever. The step-up keeps the SSO session's sid (the ERP session
-// and license slot), and an API call with the session's kind of token
-// gets the RFC 9470 challenge.
-func TestStepUpBrowserLoopGuard(t *testing.T) {
+// TestStepUpBrowser runs the gateway's browser login against its real
+// issuer on a route that requires an mfa sign-in at most 15 minutes old:
+// the password sign-in comes back to the page, which sends the browser
+// through the issuer again with acr_values=mfa and max_age=900 (RFC 9470
+// §4). The issuer keeps the sign-in and asks for a second factor; alice
+// has none, so she enrols an authenticator app there, and comes back to
+// the same page. The step-up keeps the SSO session's sid (the ERP
+// session and license slot). (The loop guard, for an issuer that answers
+// short, is tested in proxy and browserlogin (stepup_test.go).)
+func TestStepUpBrowser(t *testing.T) {
 	front, _, _ := startWithEditedConfig(t, func(yml string) string {
 		up := regexp.MustCompile(`(?m)^    upstream: (\S+)`).FindStringSubmatch(yml)[1]
 		return strings.Replace(yml, "routes:                               # ordered; first match wins; no match => 404\n",
@@ -121,7 +121,7 @@ func TestStepUpBrowserLoopGuard(t *testing.T) {
 	}
 	before := b.idClaims(front.URL)
 
-	// The mfa page: one step-up round trip, then the loop guard's page.
+	// The mfa page: one step-up round trip to the issuer's second step.
 	b.hops = nil
 	resp, body = b.do(http.MethodGet, front.URL+"/api/domain/html/secure/report?id=7", nil)
 	var stepUp *url.URL
@@ -139,17 +139,31 @@ func TestStepUpBrowserLoopGuard(t *testing.T) {
 	if q := stepUp.Query(); q.Get("acr_values") != "mfa" || q.Get("max_age") != "900" || q.Get("prompt") != "" {
 		t.Errorf("step-up authorization request %s", stepUp)
 	}
-	if resp.StatusCode != http.StatusUnauthorized || resp.Request.URL.RequestURI() != "/api/domain/html/secure/report?id=7" {
-		t.Fatalf("after the step-up: %d at %s (hops %q)", resp.StatusCode, resp.Request.URL, b.hops)
+	m := regexp.MustCompile(`id="secret">([^<]+)<`).FindStringSubmatch(body)
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/id/account/mfa" || m == nil {
+		t.Fatalf("after the step-up redirect: %d at %s, want the second step's enrolment:\n%s", resp.StatusCode, resp.Request.URL, body)
 	}
-	if !strings.Contains(body, "A stronger sign-in is needed") {
-		t.Errorf("loop guard page:\n%s", body)
+	code, err := mfa.Code(strings.ReplaceAll(m[1], " ", ""), time.Now())
+	if err != nil {
+		t.Fatal(err)
 	}
-	ch := resp.Header.Get("WWW-Authenticate")
-	if !strings.Contains(ch, `error="insufficient_user_authentication"`) || !strings.Contains(ch, `acr_values="mfa"`) || !strings.Contains(ch, `max_age="900"`) {
-		t.Errorf("loop guard page's challenge %q", ch)
+	form = url.Values{"code": {code}}
+	for _, m := range stepUpHidden.FindAllStringSubmatch(body, -1) {
+		form.Set(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
+	}
+	resp, body = b.do(http.MethodPost, front.URL+"/id/account/mfa", form)
+	next := regexp.MustCompile(`id="next" href="([^"]+)"`).FindStringSubmatch(body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `id="recovery-codes"`) || next == nil {
+		t.Fatalf("after the first code: %d at %s, want the recovery codes:\n%s", resp.StatusCode, resp.Request.URL, body)
+	}
+	resp, body = b.do(http.MethodGet, front.URL+html.UnescapeString(next[1]), nil)
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.RequestURI() != "/api/domain/html/secure/report?id=7" || !strings.Contains(body, `id="subject">alice<`) {
+		t.Fatalf("after the step-up: %d at %s (hops %q):\n%s", resp.StatusCode, resp.Request.URL, b.hops, body)
 	}
 	after := b.idClaims(front.URL)
+	if after["acr"] != "mfa" {
+		t.Errorf("after the step-up the session's sign-in is acr %v, want mfa", after["acr"])
+	}
 	if after["sid"] == nil || after["sid"] != before["sid"] {
 		t.Errorf("the step-up changed the sid: %v -> %v", before["sid"], after["sid"])
 	}
