@@ -77,15 +77,17 @@ type ceremony struct {
 
 func passkeyCookie(kind string) string { return "erpgate_webauthn_" + kind }
 
-// relyingParty is the WebAuthn relying party of the issuer URL.
-func (s *Server) relyingParty() (*webauthn.WebAuthn, error) {
-	u, err := url.Parse(s.cfg.Issuer)
+// newRelyingParty is the WebAuthn relying party of the issuer URL. An
+// issuer whose host is an IP address has none (WebAuthn §5.1.4.1: an RP
+// id is a domain), and offers no passkeys.
+func newRelyingParty(issuer, name string) (*webauthn.WebAuthn, error) {
+	u, err := url.Parse(issuer)
 	if err != nil || u.Hostname() == "" {
-		return nil, errors.New("passkeys: the issuer URL names no host")
+		return nil, errors.New("the issuer URL names no host")
 	}
 	return webauthn.New(&webauthn.Config{
 		RPID:          u.Hostname(),
-		RPDisplayName: s.mfaIssuerName(),
+		RPDisplayName: name,
 		RPOrigins:     []string{u.Scheme + "://" + u.Host},
 		// Passkeys prove possession, not a model: no attestation asked
 		// for, so no authenticator vendor is favoured or identified.
@@ -95,6 +97,14 @@ func (s *Server) relyingParty() (*webauthn.WebAuthn, error) {
 			Registration: webauthn.TimeoutConfig{Enforce: true, Timeout: passkeyTTL, TimeoutUVD: passkeyTTL},
 		},
 	})
+}
+
+// relyingParty is the server's relying party (routePasskeys built it).
+func (s *Server) relyingParty() (*webauthn.WebAuthn, error) {
+	if s.rp == nil {
+		return nil, errors.New("passkeys are off")
+	}
+	return s.rp, nil
 }
 
 // passkeyUser is a user as go-webauthn sees them.

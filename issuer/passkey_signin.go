@@ -28,8 +28,17 @@ const (
 
 func (s *Server) routePasskeys() {
 	if s.cfg.Passkeys == nil || s.cfg.Factors == nil {
+		s.cfg.Passkeys = nil
 		return
 	}
+	rp, err := newRelyingParty(s.cfg.Issuer, s.mfaIssuerName())
+	if err != nil {
+		// Every passkey check then finds none: no button, no section.
+		s.cfg.Logger.Warn("passkeys are off: the issuer URL cannot be a WebAuthn relying party", "issuer", s.cfg.Issuer, "err", err)
+		s.cfg.Passkeys = nil
+		return
+	}
+	s.rp = rp
 	s.mux.HandleFunc("POST "+s.prefix+mfaPasskeyPath, s.handleMFAPasskey)
 	s.mux.HandleFunc("POST "+s.prefix+loginPasskeyPath, s.handleLoginPasskey)
 	s.routeAccountPasskeys() // account_passkeys.go

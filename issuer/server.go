@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
+
 	"github.com/erpgate/erpgate/audit"
 	"github.com/erpgate/erpgate/authority"
 	"github.com/erpgate/erpgate/directory"
@@ -180,7 +182,9 @@ type Server struct {
 	dpop *dpop.Checker // token-endpoint proofs (dpop.go)
 
 	spent    spentStates // federated sign-ins answered (login_federated.go)
-	spentMFA spentStates // second steps passed (mfa.go)
+	spentMFA spentStates // second steps passed (mfa.go), passkey ceremonies finished (passkey.go)
+
+	rp *webauthn.WebAuthn // the passkeys' relying party; nil: no passkeys (passkey.go)
 }
 
 // Limits are the issuer's rate limits.
