@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -27,16 +28,8 @@ func TestPasskeyBrowser(t *testing.T) {
 	t.Parallel()
 	_, err := exec.LookPath(chromiumPath)
 	requireDep(t, err == nil, "Chromium at "+chromiumPath+" (apt-get install chromium)")
-	var pub string
-	g := startGateway(t, gatewayOptions{Edit: func(cfg string) string {
-		m := publicURLLine.FindStringSubmatch(cfg)
-		if m == nil {
-			t.Fatal("the derived config has no public_url line; update e2e/passkey_browser_test.go")
-		}
-		pub = "http://localhost:" + m[1]
-		// public_url and the gateway app's redirect URIs.
-		return strings.ReplaceAll(cfg, "http://127.0.0.1:"+m[1], pub)
-	}})
+	g := startGateway(t, gatewayOptions{Edit: passkeyConfig})
+	pub := passkeyOrigin(g)
 	page := pub + "/api/domain/html/x"
 
 	ctx, cancel := context.WithTimeout(t.Context(), browserTestTimeout)
@@ -44,18 +37,7 @@ func TestPasskeyBrowser(t *testing.T) {
 	ctx = newBrowser(t, ctx)
 	b := newChromeTab(t, ctx, g)
 
-	b.step("virtual authenticator", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
-		if _, err := chromedp.Call(ctx, webauthn.Enable, webauthn.EnableParams{}); err != nil {
-			return err
-		}
-		_, err := chromedp.Call(ctx, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{
-			Options: &webauthn.VirtualAuthenticatorOptions{
-				Protocol: webauthn.AuthenticatorProtocolCtap2, Transport: webauthn.AuthenticatorTransportInternal,
-				HasResidentKey: true, HasUserVerification: true, IsUserVerified: true,
-				AutomaticPresenceSimulation: true,
-			}})
-		return err
-	}))
+	b.step("virtual authenticator", virtualAuthenticator())
 
 	signOut := func() {
 		t.Helper()
@@ -104,6 +86,13 @@ func TestPasskeyBrowser(t *testing.T) {
 	if list := b.read("passkey list", chromedp.Text(chromedp.CSS("#passkeys"))); !strings.Contains(list, "Chromium key") {
 		t.Fatalf("the passkey list says %q", list)
 	}
+	// The section with a passkey listed passes the accessibility checks
+	// (e2e/a11y_test.go), at the desktop viewport.
+	vp := a11yViewports[len(a11yViewports)-1]
+	b.step("desktop viewport", vp.emulate(), chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#passkeys")))
+	if problems := a11yCheckPage(b, a11yReadAxe(t), vp, nil).problems(vp); len(problems) > 0 {
+		t.Errorf("the passkeys section at %s: %d accessibility problems\n%s", vp, len(problems), a11yReport(problems, true))
+	}
 	signOut()
 
 	// 2. Password, then the passkey as the second factor.
@@ -145,4 +134,48 @@ func TestPasskeyBrowser(t *testing.T) {
 	if e := b.read("error", chromedp.Text(chromedp.CSS("#error"))); !strings.Contains(e, "passkey was not accepted") {
 		t.Errorf("passwordless after removal says %q", e)
 	}
+}
+
+// passkeyConfig puts the derived config's public_url (and the gateway
+// app's redirect URIs) on http://localhost:PORT: a WebAuthn relying
+// party id is a domain, so an issuer on 127.0.0.1 offers no passkeys.
+func passkeyConfig(cfg string) string {
+	m := publicURLLine.FindStringSubmatch(cfg)
+	if m == nil {
+		panic("passkey_browser_test: the derived config has no public_url line")
+	}
+	return strings.ReplaceAll(cfg, "http://127.0.0.1:"+m[1], "http://localhost:"+m[1])
+}
+
+// passkeyOrigin is the public_url of a gateway started with passkeyConfig.
+func passkeyOrigin(g *Gateway) string {
+	return strings.Replace(g.PublicURL, "127.0.0.1", "localhost", 1)
+}
+
+// virtualAuthenticator enables the DevTools WebAuthn domain on the tab
+// and adds a platform authenticator (CTAP2, internal transport) with
+// resident keys and user verification that succeeds.
+func virtualAuthenticator() chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		if _, err := chromedp.Call(ctx, webauthn.Enable, webauthn.EnableParams{}); err != nil {
+			return err
+		}
+		_, err := chromedp.Call(ctx, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{
+			Options: &webauthn.VirtualAuthenticatorOptions{
+				Protocol: webauthn.AuthenticatorProtocolCtap2, Transport: webauthn.AuthenticatorTransportInternal,
+				HasResidentKey: true, HasUserVerification: true, IsUserVerified: true,
+				// Without it a presence test waits for a touch forever.
+				AutomaticPresenceSimulation: true,
+			}})
+		return err
+	})
+}
+
+// navigatePath goes to path on the page's own origin (for steps that do
+// not know the gateway's address).
+func navigatePath(path string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Evaluate[bool](`(() => { location.assign(`+strconv.Quote(path)+`); return true })()`)(ctx, t)
+		return err
+	})
 }

@@ -34,7 +34,7 @@ func (s *Server) routePasskeys() {
 	rp, err := newRelyingParty(s.cfg.Issuer, s.mfaIssuerName())
 	if err != nil {
 		// Every passkey check then finds none: no button, no section.
-		s.cfg.Logger.Warn("passkeys are off: the issuer URL cannot be a WebAuthn relying party", "issuer", s.cfg.Issuer, "err", err)
+		s.cfg.Logger.Info("passkeys are off: the issuer URL cannot be a WebAuthn relying party", "issuer", s.cfg.Issuer, "err", err)
 		s.cfg.Passkeys = nil
 		return
 	}
