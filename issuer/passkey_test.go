@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-webauthn/webauthn/protocol/webauthncbor"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -398,4 +399,69 @@ func setCookie(b *browser, ts *testServer, name, value string) {
 func testutilCount(t *testing.T, ts *testServer, factor, result string) float64 {
 	t.Helper()
 	return testutil.ToFloat64(ts.metrics.MFA.WithLabelValues(factor, result))
+}
+
+// Failed passwordless assertions count against the client address as
+// wrong passwords do: past the limit even a good one waits (429), and
+// so does a password from that address.
+func TestPasskeyPasswordlessThrottled(t *testing.T) {
+	var origin string
+	ts := newTestServer(t, func(c *testConfig) {
+		c.Issuer = strings.Replace(c.Issuer, "127.0.0.1", "localhost", 1)
+		u, _ := url.Parse(c.Issuer)
+		origin = u.Scheme + "://" + u.Host
+		c.Passkeys = c.store
+		c.Limits = Limits{LoginFailuresPerAddress: 3, LoginFailureWindow: 10 * time.Minute}
+	})
+	key := newSoftKey(t, origin)
+	registerPasskey(t, ts, key, "Key")
+	stranger := newSoftKey(t, origin) // registered nowhere
+	stranger.handle = []byte("nobody")
+	for range 3 {
+		passwordlessRefused(t, ts, stranger, "unknown credential")
+	}
+	b := newBrowser(t, ts)
+	page := b.loginPage(authzQuery(webID, webRedirect, "openid read", newPKCE()))
+	f := formFields(page)
+	f.Set("credential", key.get(pageOptions(t, page, "passkey-signin")))
+	if resp, _ := b.post(ts.issuer+loginPasskeyPath, f); resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("good passkey after 3 failures from the address: %d", resp.StatusCode)
+	}
+	f = formFields(page)
+	f.Set("login", "alice")
+	f.Set("password", "alice-pw")
+	if resp, _ := b.post(ts.issuer+"/account/login", f); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("password after 3 passkey failures from the address: %d", resp.StatusCode)
+	}
+}
+
+// A passwordless sign-in is two factors: an app with mfa: required and
+// a request with acr_values=mfa take it with no further step.
+func TestPasskeyPasswordlessSatisfiesMFA(t *testing.T) {
+	var origin string
+	ts := newTestServer(t, func(c *testConfig) {
+		c.Issuer = strings.Replace(c.Issuer, "127.0.0.1", "localhost", 1)
+		u, _ := url.Parse(c.Issuer)
+		origin = u.Scheme + "://" + u.Host
+		c.Passkeys = c.store
+	})
+	key := newSoftKey(t, origin)
+	key.be = true // a synced passkey: swk
+	registerPasskey(t, ts, key, "Synced")
+	apps := testApps()
+	requireMFAApp(apps)
+	ts.directory.SetConfig(apps, testUsers())
+	if err := ts.directory.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, ts)
+	p := newPKCE()
+	page := b.loginPage(authzQuery(webID, webRedirect, "openid read", p, "acr_values", "mfa"))
+	f := formFields(page)
+	f.Set("credential", key.get(pageOptions(t, page, "passkey-signin")))
+	resp, _ := b.post(ts.issuer+loginPasskeyPath, f)
+	at := ts.accessClaims(t, finishAuthorization(t, ts, resp, p).body["access_token"].(string))
+	if at.ACR != "mfa" || !slices.Equal(at.AuthMethods, []string{"swk", "mfa"}) {
+		t.Errorf("passwordless on an mfa app: acr %q amr %v", at.ACR, at.AuthMethods)
+	}
 }
