@@ -86,8 +86,9 @@ func TestPasskeyBrowser(t *testing.T) {
 	if list := b.read("passkey list", chromedp.Text(chromedp.CSS("#passkeys"))); !strings.Contains(list, "Chromium key") {
 		t.Fatalf("the passkey list says %q", list)
 	}
-	// The section with a passkey listed passes the accessibility checks
-	// (e2e/a11y_test.go), at the desktop viewport.
+	// The section with a passkey listed, and below the second step that
+	// offers it, pass the accessibility checks (e2e/a11y_test.go), at the
+	// desktop viewport.
 	vp := a11yViewports[len(a11yViewports)-1]
 	b.step("desktop viewport", vp.emulate(), chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#passkeys")))
 	if problems := a11yCheckPage(b, a11yReadAxe(t), vp, nil).problems(vp); len(problems) > 0 {
@@ -97,6 +98,9 @@ func TestPasskeyBrowser(t *testing.T) {
 
 	// 2. Password, then the passkey as the second factor.
 	password("password before the second step", "#passkey-second")
+	if problems := a11yCheckPage(b, a11yReadAxe(t), vp, nil).problems(vp); len(problems) > 0 {
+		t.Errorf("the second step with a passkey at %s: %d accessibility problems\n%s", vp, len(problems), a11yReport(problems, true))
+	}
 	b.step("passkey as second factor", chromedp.Click(chromedp.CSS("#passkey-second")), chromedp.WaitVisible(chromedp.CSS("#subject")))
 	ui := userinfo("second factor")
 	if ui["acr"] != "mfa" || !slices.Equal(amr(ui), []string{"pwd", "hwk", "mfa"}) {
