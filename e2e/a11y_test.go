@@ -294,6 +294,26 @@ func a11yPages() []a11yPage {
 			errorFields: []string{"code"},
 		},
 		{
+			// Issue 20: the passkeys section with none yet and the form
+			// that adds one, on a gateway whose public_url is on
+			// localhost (an RP id is a domain). The section with a
+			// passkey listed is checked in TestPasskeyBrowser, whose
+			// virtual authenticator registered it.
+			name:   "account, passkeys",
+			config: passkeyConfig,
+			url:    func(e a11yEnv) string { return passkeyOrigin(e.g) + tokensPagePath },
+			then: []chromedp.Action[chromedp.Void]{a11yFillLogin(aliceLogin, alicePassword),
+				chromedp.WaitVisible(chromedp.CSS("#create-token")), navigatePath("/id/account/security")},
+			want: "#add-passkey",
+		},
+		{
+			// The login page's "Sign in with a passkey".
+			name:   "login, passkey sign-in",
+			config: passkeyConfig,
+			url:    func(e a11yEnv) string { return passkeyOrigin(e.g) + tokensPagePath },
+			want:   "#passkey-signin",
+		},
+		{
 			name:     "tokens, revoke confirmation",
 			signedIn: true,
 			url:      func(e a11yEnv) string { return e.g.PublicURL + tokensPagePath },

@@ -343,7 +343,7 @@ func (g *Gateway) buildSnapshot(f *config.File) (*snapshot, error) {
 		// Sign-in through external identity providers (federation.go):
 		// users their rules admit are created as the admin API creates
 		// them.
-		Providers: providers, FederatedLinks: g.store, FederatedUsers: g.users, Factors: g.store,
+		Providers: providers, FederatedLinks: g.store, FederatedUsers: g.users, Factors: g.store, Passkeys: g.store,
 	})
 	if err != nil {
 		return nil, err

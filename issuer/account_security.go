@@ -49,6 +49,12 @@ type securityPage struct {
 	Required bool
 	// Recovery are new recovery codes, shown once.
 	Recovery []string
+	// PasskeysOn shows the passkeys section (account_passkeys.go):
+	// Passkeys listed, PasskeyOptions the registration's options (JSON)
+	// for passkey.js, "" when no more can be added.
+	PasskeysOn     bool
+	Passkeys       []passkeyRow
+	PasskeyOptions string
 }
 
 func (s *Server) handleSecurityPage(w http.ResponseWriter, r *http.Request) {
@@ -74,9 +80,13 @@ func (s *Server) showSecurity(w http.ResponseWriter, r *http.Request, u *directo
 	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 		status, errMsg = http.StatusServiceUnavailable, webui.Msg("error.try_again_shortly")
 	}
+	if err := s.passkeySection(w, r, u, &d); err != nil { // account_passkeys.go
+		s.cfg.Logger.ErrorContext(r.Context(), "account passkeys", "err", err)
+		status, errMsg = http.StatusServiceUnavailable, webui.Msg("error.try_again_shortly")
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	s.renderAccount(w, r, u, status, webui.Page{Name: "account_security.html", Title: webui.Msg("account.security.title"),
-		Data: d, Error: errMsg, Notice: notice, Script: len(d.Recovery) > 0})
+		Data: d, Error: errMsg, Notice: notice, Script: len(d.Recovery) > 0, Passkey: d.PasskeyOptions != ""})
 }
 
 // handleSecurityEnrol starts an enrolment: a new pending secret (a

@@ -52,6 +52,9 @@ type loginData struct {
 	// PasswordForm shows the login form: the app allows local passwords
 	// or offers an LDAP provider.
 	PasswordForm bool
+	// PasskeyOptions are the options of a passwordless sign-in
+	// (passkey_signin.go); "" without one.
+	PasskeyOptions string
 }
 
 // providerButton is one "Sign in with …" button: a link to
@@ -84,8 +87,13 @@ func (s *Server) showLogin(w http.ResponseWriter, r *http.Request, req *authzReq
 				URL: s.prefix + federatedStartPath + p.ID + "?" + q.Encode()})
 		}
 	}
+	var err error
+	if d.PasskeyOptions, err = s.beginPasswordless(w, req); err != nil {
+		// The password form still works; the passkey button is left out.
+		s.cfg.Logger.ErrorContext(r.Context(), "passkey sign-in", "err", err)
+	}
 	s.render(w, r, status, webui.Page{
-		Name: "login.html", Title: webui.Msg("login.title"), Error: errMsg, Data: d,
+		Name: "login.html", Title: webui.Msg("login.title"), Error: errMsg, Data: d, Passkey: d.PasskeyOptions != "",
 		// The sign-in answers with a redirect, or a form post, there.
 		FormTargets: []string{req.redirectURI},
 	})

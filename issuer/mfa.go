@@ -139,6 +139,14 @@ func (s *Server) needSecondStep(w http.ResponseWriter, r *http.Request, req *aut
 		}
 	}
 	if !need {
+		// A passkey is a second factor too (passkey.go).
+		has, err := s.hasPasskey(r.Context(), u.Login)
+		if err != nil {
+			return false, err
+		}
+		need = has
+	}
+	if !need {
 		return false, nil
 	}
 	return true, s.startSecondStep(w, r, req, u, *auth)
@@ -205,6 +213,12 @@ type mfaData struct {
 	// Recovery are new recovery codes, shown once after an enrolment;
 	// Next goes on with the sign-in.
 	Recovery []string
+	// PasskeyOptions are the options of an assertion with the user's
+	// passkeys (passkey_signin.go), "" when they have none; with no
+	// confirmed TOTP factor beside them the page offers only the passkey.
+	PasskeyOptions string
+	// Code shows the code form (a TOTP factor, or its enrolment).
+	Code bool
 }
 
 // handleMFA shows (GET) and checks (POST) the second step.
@@ -247,15 +261,21 @@ func (s *Server) showMFA(w http.ResponseWriter, r *http.Request, req *authzReque
 		s.mfaUnavailable(w, r, err)
 		return
 	}
-	if err != nil || f.ConfirmedAt.IsZero() {
-		d.Enrol = true
+	totp := err == nil && !f.ConfirmedAt.IsZero()
+	if d.PasskeyOptions, err = s.beginSecondFactorPasskey(w, r, req, u); err != nil { // passkey_signin.go
+		s.mfaUnavailable(w, r, err)
+		return
+	}
+	d.Code = totp
+	if !totp && d.PasskeyOptions == "" {
+		d.Enrol, d.Code = true, true
 		if d.QR, d.Secret, err = s.newEnrolment(r.Context(), u, s.lang(r, u).T("mfa.qr.label")); err != nil {
 			s.mfaUnavailable(w, r, err)
 			return
 		}
 	}
 	s.render(w, r, status, webui.Page{Name: "mfa.html", Title: webui.Msg("mfa.title"), Error: errMsg, Data: d,
-		Lang: s.lang(r, u), FormTargets: []string{req.redirectURI}})
+		Lang: s.lang(r, u), FormTargets: []string{req.redirectURI}, Passkey: d.PasskeyOptions != ""})
 }
 
 // newEnrolment stores a fresh pending secret for u and returns its QR

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
+
 	"github.com/erpgate/erpgate/audit"
 	"github.com/erpgate/erpgate/authority"
 	"github.com/erpgate/erpgate/directory"
@@ -147,6 +149,10 @@ type Config struct {
 	// the account page. nil: no second factors (a sign-in that needs one
 	// is refused as unavailable).
 	Factors Factors
+	// Passkeys keeps the users' passkeys (passkey.go, issue 20): a second
+	// factor, and a passwordless sign-in where local passwords are
+	// allowed. nil: none (requires Factors).
+	Passkeys Passkeys
 
 	// SignInURL is where the account pages send a browser without an
 	// identity session, with ?rd= the page's path: the gateway's browser
@@ -176,7 +182,9 @@ type Server struct {
 	dpop *dpop.Checker // token-endpoint proofs (dpop.go)
 
 	spent    spentStates // federated sign-ins answered (login_federated.go)
-	spentMFA spentStates // second steps passed (mfa.go)
+	spentMFA spentStates // second steps passed (mfa.go), passkey ceremonies finished (passkey.go)
+
+	rp *webauthn.WebAuthn // the passkeys' relying party; nil: no passkeys (passkey.go)
 }
 
 // Limits are the issuer's rate limits.
@@ -292,6 +300,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET "+s.prefix+federatedCallbackPath+"{provider}", s.handleFederatedCallback) // login_federated.go
 	s.mux.HandleFunc("GET "+s.prefix+federatedLogoutPath, s.handleFederatedLogout)                  // logout_federated.go
 	s.routeAccount()                                                                                // account.go
+	s.routePasskeys()                                                                               // passkey_signin.go
 	s.mux.HandleFunc(s.prefix+mfaPath, s.handleMFA)                                                 // mfa.go
 	s.routeAccountSecurity()                                                                        // account_security.go
 	s.routeAccountTokens()                                                                          // account_tokens.go; only with ReferenceTokens

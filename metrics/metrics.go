@@ -24,7 +24,7 @@ type Metrics struct {
 	// reason of the failure (idp_unavailable, idp_state_mismatch, …).
 	FederatedLogins *prometheus.CounterVec // provider, result
 	// MFA counts second-factor checks (issue 20), by factor (totp,
-	// recovery) and result (success, failure, throttled).
+	// recovery, passkey) and result (success, failure, throttled).
 	MFA *prometheus.CounterVec // factor, result
 	// MFAEnrolments counts TOTP enrolments confirmed.
 	MFAEnrolments  prometheus.Counter
@@ -108,7 +108,7 @@ func New(reg prometheus.Registerer, b Build) *Metrics {
 		}, []string{"provider", "result"}),
 		MFA: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "mfa_total",
-			Help: "Second-factor checks at sign-in and on the account page, by factor (totp, recovery) and result (success, failure, throttled).",
+			Help: "Second-factor checks at sign-in and on the account page, by factor (totp, recovery, passkey) and result (success, failure, throttled).",
 		}, []string{"factor", "result"}),
 		MFAEnrolments: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace, Name: "mfa_enrolments_total",

@@ -277,6 +277,7 @@ type Backend interface {
 	SessionClients
 	FederatedLinks
 	Factors
+	Passkeys
 	// Ping reports whether the store is reachable (for /readyz).
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

@@ -26,6 +26,9 @@ var baseCSS []byte
 //go:embed static/copy.js
 var copyJS []byte
 
+//go:embed static/passkey.js
+var passkeyJS []byte
+
 // Link is a footer link.
 type Link struct{ Text, URL string }
 
@@ -110,6 +113,7 @@ func New(cfg Config) (*Kit, error) {
 	k.addAsset("style.css", "text/css; charset=utf-8", baseCSS)
 	k.addAsset("brand.css", "text/css; charset=utf-8", brandCSS(primary))
 	k.addAsset("copy.js", "text/javascript; charset=utf-8", copyJS)
+	k.addAsset("passkey.js", "text/javascript; charset=utf-8", passkeyJS)
 	if len(cfg.ExtraCSS) > 0 {
 		k.addAsset("custom.css", "text/css; charset=utf-8", cfg.ExtraCSS)
 	}
@@ -307,6 +311,9 @@ type Page struct {
 	FormTargets []string
 	// Script allows the kit's copy script (copy.js).
 	Script bool
+	// Passkey loads and allows the kit's WebAuthn script (passkey.js):
+	// only the pages that run a passkey ceremony get script-src 'self'.
+	Passkey bool
 	// Wide pages (tables) get a wider card.
 	Wide bool
 }
@@ -342,7 +349,7 @@ func (k *Kit) Render(w http.ResponseWriter, r *http.Request, t *Templates, statu
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	SecureHeaders(w.Header(), CSP(CSPOptions{FormTargets: p.FormTargets, Script: p.Script}))
+	SecureHeaders(w.Header(), CSP(CSPOptions{FormTargets: p.FormTargets, Script: p.Script || p.Passkey}))
 	w.Header().Set("Content-Language", p.Lang.Tag)
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())

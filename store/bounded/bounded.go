@@ -450,3 +450,31 @@ func (s *Store) UseRecoveryCode(ctx context.Context, login, hash string) error {
 func (s *Store) DeleteFactors(ctx context.Context, login string) error {
 	return bound0(s, ctx, "DeleteFactors", func(ctx context.Context) error { return s.b.DeleteFactors(ctx, login) })
 }
+
+// Passkeys (issue 20).
+
+func (s *Store) SavePasskey(ctx context.Context, p store.Passkey) error {
+	return bound0(s, ctx, "SavePasskey", func(ctx context.Context) error { return s.b.SavePasskey(ctx, p) })
+}
+
+func (s *Store) Passkeys(ctx context.Context, login string) ([]store.Passkey, error) {
+	return bound(s, ctx, "Passkeys", func(ctx context.Context) ([]store.Passkey, error) { return s.b.Passkeys(ctx, login) })
+}
+
+func (s *Store) PasskeyByCredentialID(ctx context.Context, id []byte) (store.Passkey, error) {
+	return bound(s, ctx, "PasskeyByCredentialID", func(ctx context.Context) (store.Passkey, error) {
+		return s.b.PasskeyByCredentialID(ctx, id)
+	})
+}
+
+func (s *Store) UpdatePasskeyUse(ctx context.Context, id []byte, signCount uint32, at time.Time) error {
+	return bound0(s, ctx, "UpdatePasskeyUse", func(ctx context.Context) error { return s.b.UpdatePasskeyUse(ctx, id, signCount, at) })
+}
+
+func (s *Store) RenamePasskey(ctx context.Context, login string, id []byte, name string) error {
+	return bound0(s, ctx, "RenamePasskey", func(ctx context.Context) error { return s.b.RenamePasskey(ctx, login, id, name) })
+}
+
+func (s *Store) DeletePasskey(ctx context.Context, login string, id []byte) error {
+	return bound0(s, ctx, "DeletePasskey", func(ctx context.Context) error { return s.b.DeletePasskey(ctx, login, id) })
+}

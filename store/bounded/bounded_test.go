@@ -355,3 +355,17 @@ func (h *hung) RecoveryCodes(ctx context.Context, _ string) ([]string, error) {
 }
 func (h *hung) UseRecoveryCode(ctx context.Context, _, _ string) error { return h.wait(ctx) }
 func (h *hung) DeleteFactors(ctx context.Context, _ string) error      { return h.wait(ctx) }
+func (h *hung) SavePasskey(ctx context.Context, _ store.Passkey) error { return h.wait(ctx) }
+func (h *hung) Passkeys(ctx context.Context, _ string) ([]store.Passkey, error) {
+	return nil, h.wait(ctx)
+}
+func (h *hung) PasskeyByCredentialID(ctx context.Context, _ []byte) (store.Passkey, error) {
+	return store.Passkey{}, h.wait(ctx)
+}
+func (h *hung) UpdatePasskeyUse(ctx context.Context, _ []byte, _ uint32, _ time.Time) error {
+	return h.wait(ctx)
+}
+func (h *hung) RenamePasskey(ctx context.Context, _ string, _ []byte, _ string) error {
+	return h.wait(ctx)
+}
+func (h *hung) DeletePasskey(ctx context.Context, _ string, _ []byte) error { return h.wait(ctx) }

@@ -98,11 +98,12 @@ func (s *Store) UseRecoveryCode(_ context.Context, login, hash string) error {
 	return nil
 }
 
-// DeleteFactors forgets login's factors.
+// DeleteFactors forgets login's factors, passkeys included.
 func (s *Store) DeleteFactors(_ context.Context, login string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.totp, login)
 	delete(s.recovery, login)
+	s.deletePasskeysLocked(login)
 	return nil
 }

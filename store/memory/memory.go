@@ -41,6 +41,7 @@ type Store struct {
 	links    map[linkKey]store.FederatedLink           // by provider and subject
 	totp     map[string]store.TOTPFactor               // by login
 	recovery map[string]map[string]bool                // login -> unused recovery code hashes
+	passkeys map[string]store.Passkey                  // by credential id
 	closed   bool
 }
 

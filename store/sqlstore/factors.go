@@ -84,10 +84,11 @@ func (s *Store) UseRecoveryCode(ctx context.Context, login, hash string) error {
 	return s.rec.changed(n, err, "use recovery code", store.ErrNotFound)
 }
 
-// DeleteFactors forgets login's factors: the batch pointer first, so no
-// recovery code is live for a moment after the TOTP factor went.
+// DeleteFactors forgets login's factors, passkeys included: the batch
+// pointer first, so no recovery code is live for a moment after the TOTP
+// factor went.
 func (s *Store) DeleteFactors(ctx context.Context, login string) error {
-	for _, q := range []string{s.rec.q.deleteRecoveryBatch, s.rec.q.deleteRecoveryCodes, s.rec.q.deleteTOTP} {
+	for _, q := range []string{s.rec.q.deleteRecoveryBatch, s.rec.q.deleteRecoveryCodes, s.rec.q.deleteTOTP, s.rec.q.deletePasskeys} {
 		if _, err := s.write.Exec(ctx, q, login); err != nil {
 			return s.rec.Err("delete factors", err)
 		}

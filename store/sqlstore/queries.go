@@ -22,6 +22,8 @@ type queries struct {
 	totp, saveTOTP, confirmTOTP, useTOTPStep, deleteTOTP                     string
 	insertRecoveryCode, setRecoveryBatch, deleteOldRecoveryCodes             string
 	recoveryCodes, useRecoveryCode, deleteRecoveryBatch, deleteRecoveryCodes string
+	savePasskey, passkeys, passkey, usePasskey, renamePasskey, deletePasskey string
+	deletePasskeys                                                           string
 }
 
 func newQueries(f Flavor) queries {
@@ -174,6 +176,18 @@ func newQueries(f Flavor) queries {
 			AND batch = (SELECT batch FROM recovery_batches WHERE login = $1)`,
 		deleteRecoveryBatch: "DELETE FROM recovery_batches WHERE login = $1",
 		deleteRecoveryCodes: "DELETE FROM recovery_codes WHERE login = $1",
+
+		savePasskey: `INSERT INTO passkeys (` + PasskeyColumns + `)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (credential_id) DO NOTHING`,
+		passkeys: "SELECT " + PasskeyColumns + " FROM passkeys WHERE login = $1 ORDER BY created_at, credential_id",
+		passkey:  "SELECT " + PasskeyColumns + " FROM passkeys WHERE credential_id = $1",
+		// WebAuthn §6.1.1: a count that did not grow is refused; both
+		// zero is an authenticator that keeps no counter.
+		usePasskey: `UPDATE passkeys SET sign_count = $2, last_used_at = $3
+			WHERE credential_id = $1 AND (sign_count < $2 OR (sign_count = 0 AND $2 = 0))`,
+		renamePasskey:  "UPDATE passkeys SET name = $3 WHERE credential_id = $1 AND login = $2",
+		deletePasskey:  "DELETE FROM passkeys WHERE credential_id = $1 AND login = $2",
+		deletePasskeys: "DELETE FROM passkeys WHERE login = $1",
 	}
 	for _, p := range []*string{
 		&q.createApp, &q.app, &q.apps, &q.updateApp, &q.appsSince,
@@ -194,6 +208,7 @@ func newQueries(f Flavor) queries {
 		&q.totp, &q.saveTOTP, &q.confirmTOTP, &q.useTOTPStep, &q.deleteTOTP,
 		&q.insertRecoveryCode, &q.setRecoveryBatch, &q.deleteOldRecoveryCodes,
 		&q.recoveryCodes, &q.useRecoveryCode, &q.deleteRecoveryBatch, &q.deleteRecoveryCodes,
+		&q.savePasskey, &q.passkeys, &q.passkey, &q.usePasskey, &q.renamePasskey, &q.deletePasskey, &q.deletePasskeys,
 	} {
 		*p = Rebind(f, *p)
 	}

@@ -30,6 +30,7 @@ func RunTests(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 	t.Run("SessionClients", func(t *testing.T) { testSessionClients(t, open) })
 	t.Run("FederatedLinks", func(t *testing.T) { testFederatedLinks(t, open) })
 	t.Run("Factors", func(t *testing.T) { testFactors(t, open) })
+	t.Run("Passkeys", func(t *testing.T) { testPasskeys(t, open) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
 	t.Run("Ping", func(t *testing.T) {
 		if err := open(t).Ping(t.Context()); err != nil {
