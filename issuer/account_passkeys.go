@@ -76,12 +76,8 @@ func (s *Server) passkeySection(w http.ResponseWriter, r *http.Request, u *direc
 // handlePasskeyAdd finishes a registration begun when the page was
 // shown.
 func (s *Server) handlePasskeyAdd(w http.ResponseWriter, r *http.Request) {
-	a, ok := s.accountUser(w, r, accountSecurityPath)
+	a, ok := s.securityForm(w, r)
 	if !ok {
-		return
-	}
-	if status, msg := parseAccountForm(w, r); status != 0 {
-		s.showSecurity(w, r, a.user, status, securityPage{}, msg, webui.Text{})
 		return
 	}
 	c, ok := s.takeCeremony(w, r, ceremonyRegister, a.user.Login, "")
@@ -100,7 +96,7 @@ func (s *Server) handlePasskeyAdd(w http.ResponseWriter, r *http.Request) {
 	}
 	pu, err := s.newPasskeyUser(r.Context(), a.user)
 	if err != nil {
-		s.passkeyStoreFailed(w, r, a.user, err)
+		s.securityUnavailable(w, r, a.user, "account passkeys", err)
 		return
 	}
 	if len(pu.keys) >= maxPasskeys {
@@ -109,7 +105,7 @@ func (s *Server) handlePasskeyAdd(w http.ResponseWriter, r *http.Request) {
 	}
 	rp, err := s.relyingParty()
 	if err != nil {
-		s.passkeyStoreFailed(w, r, a.user, err)
+		s.securityUnavailable(w, r, a.user, "account passkeys", err)
 		return
 	}
 	// The handle the options carried, whatever newPasskeyUser drew now.
@@ -133,7 +129,7 @@ func (s *Server) handlePasskeyAdd(w http.ResponseWriter, r *http.Request) {
 		refuse("passkey_registered")
 		return
 	} else if err != nil {
-		s.passkeyStoreFailed(w, r, a.user, err)
+		s.securityUnavailable(w, r, a.user, "account passkeys", err)
 		return
 	}
 	s.mfaAudit(r, nil, audit.MFAEnrolled, a.user.Login, "", "passkey", "account")
@@ -142,12 +138,8 @@ func (s *Server) handlePasskeyAdd(w http.ResponseWriter, r *http.Request) {
 
 // handlePasskeyRename names one of the user's passkeys.
 func (s *Server) handlePasskeyRename(w http.ResponseWriter, r *http.Request) {
-	a, ok := s.accountUser(w, r, accountSecurityPath)
+	a, ok := s.securityForm(w, r)
 	if !ok {
-		return
-	}
-	if status, msg := parseAccountForm(w, r); status != 0 {
-		s.showSecurity(w, r, a.user, status, securityPage{}, msg, webui.Text{})
 		return
 	}
 	id, ok := credentialID(r.PostForm.Get("id"))
@@ -161,7 +153,7 @@ func (s *Server) handlePasskeyRename(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, store.ErrNotFound):
 		s.showSecurity(w, r, a.user, http.StatusNotFound, securityPage{}, webui.Msg("account.passkeys.error.gone"), webui.Text{})
 	case err != nil:
-		s.passkeyStoreFailed(w, r, a.user, err)
+		s.securityUnavailable(w, r, a.user, "account passkeys", err)
 	default:
 		s.showSecurity(w, r, a.user, http.StatusOK, securityPage{}, webui.Text{}, webui.Msg("account.passkeys.renamed", name))
 	}
@@ -170,12 +162,8 @@ func (s *Server) handlePasskeyRename(w http.ResponseWriter, r *http.Request) {
 // handlePasskeyRemove removes one of the user's passkeys, unless it is
 // the last second factor of a user whose policy requires one.
 func (s *Server) handlePasskeyRemove(w http.ResponseWriter, r *http.Request) {
-	a, ok := s.accountUser(w, r, accountSecurityPath)
+	a, ok := s.securityForm(w, r)
 	if !ok {
-		return
-	}
-	if status, msg := parseAccountForm(w, r); status != 0 {
-		s.showSecurity(w, r, a.user, status, securityPage{}, msg, webui.Text{})
 		return
 	}
 	id, ok := credentialID(r.PostForm.Get("id"))
@@ -186,7 +174,7 @@ func (s *Server) handlePasskeyRemove(w http.ResponseWriter, r *http.Request) {
 	if a.user.MFARequired {
 		last, err := s.lastFactor(r, a.user.Login, id)
 		if err != nil {
-			s.passkeyStoreFailed(w, r, a.user, err)
+			s.securityUnavailable(w, r, a.user, "account passkeys", err)
 			return
 		}
 		if last {
@@ -199,7 +187,7 @@ func (s *Server) handlePasskeyRemove(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, store.ErrNotFound):
 		s.showSecurity(w, r, a.user, http.StatusNotFound, securityPage{}, webui.Msg("account.passkeys.error.gone"), webui.Text{})
 	case err != nil:
-		s.passkeyStoreFailed(w, r, a.user, err)
+		s.securityUnavailable(w, r, a.user, "account passkeys", err)
 	default:
 		s.mfaAudit(r, nil, audit.MFARemoved, a.user.Login, "", "passkey", "account")
 		s.showSecurity(w, r, a.user, http.StatusOK, securityPage{}, webui.Text{}, webui.Msg("account.passkeys.removed"))
@@ -226,9 +214,4 @@ func (s *Server) lastFactor(r *http.Request, login string, id []byte) (bool, err
 		}
 	}
 	return true, nil
-}
-
-func (s *Server) passkeyStoreFailed(w http.ResponseWriter, r *http.Request, u *directory.User, err error) {
-	s.cfg.Logger.ErrorContext(r.Context(), "account passkeys", "err", err)
-	s.showSecurity(w, r, u, http.StatusServiceUnavailable, securityPage{}, webui.Msg("error.try_again_shortly"), webui.Text{})
 }

@@ -89,15 +89,31 @@ func (s *Server) showSecurity(w http.ResponseWriter, r *http.Request, u *directo
 		Data: d, Error: errMsg, Notice: notice, Script: len(d.Recovery) > 0, Passkey: d.PasskeyOptions != ""})
 }
 
-// handleSecurityEnrol starts an enrolment: a new pending secret (a
-// confirmed factor is removed first, so this refuses over one).
-func (s *Server) handleSecurityEnrol(w http.ResponseWriter, r *http.Request) {
+// securityForm reads a post to the security page: the signed-in user,
+// and the form checked (CSRF); false when it answered.
+func (s *Server) securityForm(w http.ResponseWriter, r *http.Request) (account, bool) {
 	a, ok := s.accountUser(w, r, accountSecurityPath)
 	if !ok {
-		return
+		return account{}, false
 	}
 	if status, msg := parseAccountForm(w, r); status != 0 {
 		s.showSecurity(w, r, a.user, status, securityPage{}, msg, webui.Text{})
+		return account{}, false
+	}
+	return a, true
+}
+
+// securityUnavailable answers a store failure on the security page.
+func (s *Server) securityUnavailable(w http.ResponseWriter, r *http.Request, u *directory.User, what string, err error) {
+	s.cfg.Logger.ErrorContext(r.Context(), what, "err", err)
+	s.showSecurity(w, r, u, http.StatusServiceUnavailable, securityPage{}, webui.Msg("error.try_again_shortly"), webui.Text{})
+}
+
+// handleSecurityEnrol starts an enrolment: a new pending secret (a
+// confirmed factor is removed first, so this refuses over one).
+func (s *Server) handleSecurityEnrol(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.securityForm(w, r)
+	if !ok {
 		return
 	}
 	qr, secret, err := s.newEnrolment(r.Context(), a.user, s.lang(r, a.user).T("mfa.qr.label")) // mfa.go
@@ -105,8 +121,7 @@ func (s *Server) handleSecurityEnrol(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, store.ErrConflict):
 		s.showSecurity(w, r, a.user, http.StatusConflict, securityPage{}, webui.Msg("account.security.error.enabled"), webui.Text{})
 	case err != nil:
-		s.cfg.Logger.ErrorContext(r.Context(), "account security: enrol", "err", err)
-		s.showSecurity(w, r, a.user, http.StatusServiceUnavailable, securityPage{}, webui.Msg("error.try_again_shortly"), webui.Text{})
+		s.securityUnavailable(w, r, a.user, "account security: enrol", err)
 	default:
 		s.showSecurity(w, r, a.user, http.StatusOK, securityPage{Enrolling: true, QR: qr, Secret: secret}, webui.Text{}, webui.Text{})
 	}
@@ -115,12 +130,8 @@ func (s *Server) handleSecurityEnrol(w http.ResponseWriter, r *http.Request) {
 // handleSecurityConfirm confirms the pending secret with a first code
 // and shows the recovery codes once.
 func (s *Server) handleSecurityConfirm(w http.ResponseWriter, r *http.Request) {
-	a, ok := s.accountUser(w, r, accountSecurityPath)
+	a, ok := s.securityForm(w, r)
 	if !ok {
-		return
-	}
-	if status, msg := parseAccountForm(w, r); status != 0 {
-		s.showSecurity(w, r, a.user, status, securityPage{}, msg, webui.Text{})
 		return
 	}
 	account, address, release, ok := s.accountThrottle(w, r, a.user, "totp")
@@ -157,12 +168,8 @@ func (s *Server) handleSecurityConfirm(w http.ResponseWriter, r *http.Request) {
 // handleSecurityRecovery replaces the recovery codes; it needs a
 // current code from the app.
 func (s *Server) handleSecurityRecovery(w http.ResponseWriter, r *http.Request) {
-	a, ok := s.accountUser(w, r, accountSecurityPath)
+	a, ok := s.securityForm(w, r)
 	if !ok {
-		return
-	}
-	if status, msg := parseAccountForm(w, r); status != 0 {
-		s.showSecurity(w, r, a.user, status, securityPage{}, msg, webui.Text{})
 		return
 	}
 	if !s.accountSecondFactor(w, r, a.user, false) {
@@ -170,8 +177,7 @@ func (s *Server) handleSecurityRecovery(w http.ResponseWriter, r *http.Request) 
 	}
 	codes, err := s.newRecoveryCodes(r.Context(), a.user.Login)
 	if err != nil {
-		s.cfg.Logger.ErrorContext(r.Context(), "account security: recovery codes", "err", err)
-		s.showSecurity(w, r, a.user, http.StatusServiceUnavailable, securityPage{}, webui.Msg("error.try_again_shortly"), webui.Text{})
+		s.securityUnavailable(w, r, a.user, "account security: recovery codes", err)
 		return
 	}
 	s.showSecurity(w, r, a.user, http.StatusOK, securityPage{Recovery: codes}, webui.Text{}, webui.Msg("account.security.recovery_new"))
@@ -181,12 +187,8 @@ func (s *Server) handleSecurityRecovery(w http.ResponseWriter, r *http.Request) 
 // a recovery code, and is refused when the user's policy requires a
 // second factor.
 func (s *Server) handleSecurityRemove(w http.ResponseWriter, r *http.Request) {
-	a, ok := s.accountUser(w, r, accountSecurityPath)
+	a, ok := s.securityForm(w, r)
 	if !ok {
-		return
-	}
-	if status, msg := parseAccountForm(w, r); status != 0 {
-		s.showSecurity(w, r, a.user, status, securityPage{}, msg, webui.Text{})
 		return
 	}
 	if a.user.MFARequired {
@@ -197,8 +199,7 @@ func (s *Server) handleSecurityRemove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.cfg.Factors.DeleteFactors(r.Context(), a.user.Login); err != nil {
-		s.cfg.Logger.ErrorContext(r.Context(), "account security: remove", "err", err)
-		s.showSecurity(w, r, a.user, http.StatusServiceUnavailable, securityPage{}, webui.Msg("error.try_again_shortly"), webui.Text{})
+		s.securityUnavailable(w, r, a.user, "account security: remove", err)
 		return
 	}
 	s.mfaAudit(r, nil, audit.MFARemoved, a.user.Login, "", "totp", "account")
