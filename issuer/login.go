@@ -2,6 +2,7 @@ package issuer
 
 import (
 	"crypto/subtle"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -248,13 +249,25 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.showLogin(w, r, req, login, webui.Msg("login.error.unavailable"), http.StatusServiceUnavailable)
 		return
 	}
+	s.signedInAs(w, r, req, user, sess, auth)
+	s.continueSignIn(w, r, req, sess.IdentitySession, user) // consent.go
+}
+
+// signedInAs records a sign-in whose every factor passed, whichever
+// they were: the identity cookie, the count and the audit line (with
+// the provider, if any, and the acr). The caller goes on with the
+// authorization request.
+func (s *Server) signedInAs(w http.ResponseWriter, r *http.Request, req *authzRequest, u *directory.User, sess signedIn, auth store.Authentication) {
 	s.setIdentityCookie(w, sess.ID, sess.secret)
 	s.cfg.Metrics.Logins.WithLabelValues("success").Inc()
+	var attrs []slog.Attr
+	if auth.Provider != "" {
+		attrs = append(attrs, slog.String("idp", auth.Provider))
+	}
 	s.cfg.Audit.Log(r.Context(), audit.Event{
-		Name: audit.LoginSucceeded, ClientID: req.app.ID, Subject: user.Login, Session: sess.ID,
-		RequestID: requestid.From(r.Context()), RemoteAddr: r.RemoteAddr,
+		Name: audit.LoginSucceeded, ClientID: req.app.ID, Subject: u.Login, Session: sess.ID,
+		RequestID: requestid.From(r.Context()), RemoteAddr: r.RemoteAddr, Attrs: append(attrs, slog.String("acr", auth.ACR)),
 	})
-	s.continueSignIn(w, r, req, sess.IdentitySession, user) // consent.go
 }
 
 // loginThrottled answers a refused sign-in attempt: 429, how long to

@@ -296,14 +296,8 @@ func (s *Server) federatedSignIn(w http.ResponseWriter, r *http.Request, req *au
 		s.federatedRefused(w, r, req, p.ID, "idp_store_unavailable", http.StatusServiceUnavailable)
 		return
 	}
-	s.setIdentityCookie(w, sess.ID, sess.secret)
-	s.cfg.Metrics.Logins.WithLabelValues("success").Inc()
 	s.cfg.Metrics.FederatedLogins.WithLabelValues(p.ID, "success").Inc()
-	s.cfg.Audit.Log(r.Context(), audit.Event{
-		Name: audit.LoginSucceeded, ClientID: req.app.ID, Subject: user.Login, Session: sess.ID,
-		RequestID: requestid.From(r.Context()), RemoteAddr: r.RemoteAddr,
-		Attrs: []slog.Attr{slog.String("idp", p.ID)},
-	})
+	s.signedInAs(w, r, req, user, sess, auth)
 	s.continueSignIn(w, r, req, sess.IdentitySession, user) // consent.go
 }
 

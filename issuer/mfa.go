@@ -504,16 +504,7 @@ func (s *Server) completeSignIn(w http.ResponseWriter, r *http.Request, req *aut
 		s.mfaUnavailable(w, r, err)
 		return
 	}
-	s.setIdentityCookie(w, sess.ID, sess.secret)
-	s.cfg.Metrics.Logins.WithLabelValues("success").Inc()
-	var attrs []slog.Attr
-	if auth.Provider != "" {
-		attrs = append(attrs, slog.String("idp", auth.Provider))
-	}
-	s.cfg.Audit.Log(r.Context(), audit.Event{
-		Name: audit.LoginSucceeded, ClientID: req.app.ID, Subject: u.Login, Session: sess.ID,
-		RequestID: requestid.From(r.Context()), RemoteAddr: r.RemoteAddr, Attrs: append(attrs, slog.String("acr", auth.ACR)),
-	})
+	s.signedInAs(w, r, req, u, sess, auth) // login.go
 	if len(recovery) > 0 {
 		q := url.Values{}
 		for _, p := range carriedParams(req, "login") {

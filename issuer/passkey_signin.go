@@ -11,7 +11,6 @@ import (
 	"github.com/erpgate/erpgate/audit"
 	"github.com/erpgate/erpgate/directory"
 	"github.com/erpgate/erpgate/metrics"
-	"github.com/erpgate/erpgate/requestid"
 	"github.com/erpgate/erpgate/store"
 	"github.com/erpgate/erpgate/webui"
 )
@@ -260,11 +259,6 @@ func (s *Server) handleLoginPasskey(w http.ResponseWriter, r *http.Request) {
 		s.showLogin(w, r, req, "", webui.Msg("login.error.unavailable"), http.StatusServiceUnavailable)
 		return
 	}
-	s.setIdentityCookie(w, sess.ID, sess.secret)
-	s.cfg.Metrics.Logins.WithLabelValues("success").Inc()
-	s.cfg.Audit.Log(r.Context(), audit.Event{
-		Name: audit.LoginSucceeded, ClientID: req.app.ID, Subject: user.Login, Session: sess.ID,
-		RequestID: requestid.From(r.Context()), RemoteAddr: r.RemoteAddr,
-	})
+	s.signedInAs(w, r, req, user, sess, auth)
 	s.continueSignIn(w, r, req, sess.IdentitySession, user) // consent.go
 }
