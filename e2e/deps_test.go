@@ -1,21 +1,16 @@
 package e2e
 
 import (
-	"os"
 	"testing"
+
+	"github.com/erpgate/erpgate/internal/testdep"
 )
 
-// requireDep enforces the project's rule for external test dependencies:
-// when what is missing (ok is false) the test fails under CI=true, where
-// .ci/run is expected to have installed it, and is skipped elsewhere with
-// a message saying what to install.
+// requireDep enforces the project's rule for external test dependencies
+// (internal/testdep): when what is missing (ok is false) the test fails
+// under CI=true, where .ci/run is expected to have installed it, and is
+// skipped elsewhere with a message saying what to install.
 func requireDep(t testing.TB, ok bool, what string) {
 	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("missing test dependency: %s (CI=true, so this is a failure; .ci/run installs it)", what)
-	}
-	t.Skipf("skipping: missing test dependency: %s (with CI=true this test would fail)", what)
+	testdep.Require(t, ok, what)
 }

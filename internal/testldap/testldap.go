@@ -28,6 +28,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/erpgate/erpgate/internal/proc"
+	"github.com/erpgate/erpgate/internal/testdep"
 )
 
 // Slapd is where Debian's slapd package installs the server.
@@ -79,7 +80,7 @@ type Server struct {
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
 	_, err := os.Stat(Slapd)
-	requireDep(t, err == nil, "slapd (apt-get install slapd)")
+	testdep.Require(t, err == nil, "slapd (apt-get install slapd)")
 	dir := t.TempDir()
 	roots, err := writeCerts(dir)
 	if err != nil {
@@ -562,18 +563,4 @@ func freePorts(n int) ([]int, error) {
 // TLSConfig is a client configuration that trusts slapd's certificate.
 func (s *Server) TLSConfig() *tls.Config {
 	return &tls.Config{RootCAs: s.roots, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
-}
-
-// requireDep skips the test when a dependency is missing, or fails it
-// under CI=true, where .ci/run installs it (the rule of
-// e2e/deps_test.go).
-func requireDep(t testing.TB, ok bool, what string) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("missing test dependency: %s (CI=true, so this is a failure; .ci/run installs it)", what)
-	}
-	t.Skipf("skipping: missing test dependency: %s (with CI=true this test would fail)", what)
 }

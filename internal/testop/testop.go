@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/erpgate/erpgate/internal/proc"
+	"github.com/erpgate/erpgate/internal/testdep"
 )
 
 const (
@@ -77,14 +78,14 @@ type Provider struct {
 func Start(t testing.TB, opts Options) *Provider {
 	t.Helper()
 	node, err := exec.LookPath("node")
-	requireDep(t, err == nil, "Node.js (apt-get install nodejs)")
+	testdep.Require(t, err == nil, "Node.js (apt-get install nodejs)")
 	root, err := proc.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
 	jsDir := filepath.Join(root, "e2e", "testdata", "js")
 	_, err = os.Stat(filepath.Join(jsDir, "node_modules", "oidc-provider", "package.json"))
-	requireDep(t, err == nil, "oidc-provider in e2e/testdata/js (npm ci there)")
+	testdep.Require(t, err == nil, "oidc-provider in e2e/testdata/js (npm ci there)")
 
 	in, err := json.Marshal(config(opts))
 	if err != nil {
@@ -368,20 +369,6 @@ func text(page string) string {
 		s = s[:300] + "…"
 	}
 	return s
-}
-
-// requireDep skips the test when a dependency is missing, or fails it
-// under CI=true, where .ci/run installs it (the rule of
-// e2e/deps_test.go).
-func requireDep(t testing.TB, ok bool, what string) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("missing test dependency: %s (CI=true, so this is a failure; .ci/run installs it)", what)
-	}
-	t.Skipf("skipping: missing test dependency: %s (with CI=true this test would fail)", what)
 }
 
 // logBuffer collects node's output for the test log.
